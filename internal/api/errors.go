@@ -1,0 +1,102 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+)
+
+// Error is an Azure API error: {"error":{"code","message","target","details","innererror"}}.
+// Domain packages may return one directly when they implement an Azure rule
+// and know its wire code; Status is then the HTTP status to answer with.
+type Error struct {
+	Status     int           `json:"-"`
+	Code       string        `json:"code"`
+	Message    string        `json:"message"`
+	Target     string        `json:"target,omitempty"`
+	Details    []ErrorDetail `json:"details,omitempty"`
+	InnerError *InnerError   `json:"innererror,omitempty"`
+}
+
+// ErrorDetail is one entry of Error.Details.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Target  string `json:"target,omitempty"`
+}
+
+// InnerError is the innererror of the Log Analytics envelope; Line and Pos
+// locate a query syntax error.
+type InnerError struct {
+	Code       string      `json:"code"`
+	Message    string      `json:"message,omitempty"`
+	Line       int         `json:"line,omitempty"`
+	Pos        int         `json:"pos,omitempty"`
+	InnerError *InnerError `json:"innererror,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns an *Error with the given status and code.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// mappers turn domain errors into API errors. Domain packages register no
+// mapping themselves: the table is here, in one place (see ToError).
+type mapper func(err error) *Error
+
+// ToError maps err to the API error the client sees. Anything unknown is a 500
+// with a generic message; the caller logs the real error.
+func ToError(err error) *Error {
+	var ae *Error
+	if errors.As(err, &ae) {
+		if ae.Status == 0 {
+			ae.Status = http.StatusBadRequest
+		}
+		return ae
+	}
+	for _, m := range domainMappers {
+		if e := m(err); e != nil {
+			return e
+		}
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return Errorf(http.StatusGatewayTimeout, "GatewayTimeout", "The operation did not complete within the allowed time.")
+	case errors.Is(err, context.Canceled):
+		return Errorf(499, "RequestCanceled", "The request was canceled.")
+	}
+	return Errorf(http.StatusInternalServerError, "InternalServerError", "An internal error occurred. Quote the correlation ID to the operator.")
+}
+
+// domainMappers lists the domain error mappings; packages below api add their
+// typed errors here as they are built.
+var domainMappers = []mapper{}
+
+// WriteError writes err in the Azure envelope with x-ms-error-code. Internal
+// errors are logged with the correlation ID; their text never reaches the client.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	e := ToError(err)
+	if e.Status >= 500 && log != nil {
+		log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("correlation_id", CorrelationIDFrom(r.Context())),
+			slog.String("path", r.URL.Path), slog.Any("error", err))
+	}
+	w.Header().Set("x-ms-error-code", e.Code)
+	WriteJSON(w, e.Status, struct {
+		Error *Error `json:"error"`
+	}{e})
+}
+
+// WriteJSON writes v as JSON with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // the client may have gone; nothing useful to do
+}
