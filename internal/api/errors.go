@@ -45,9 +45,41 @@ func Errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// mappers turn domain errors into API errors. Domain packages register no
-// mapping themselves: the table is here, in one place (see ToError).
-type mapper func(err error) *Error
+// Coded is implemented by domain errors that carry an Azure wire code. The
+// domain package knows the code (it implements the Azure rule) and the kind of
+// failure; only this package knows HTTP status codes (kindStatus). Message()
+// is the client-facing text; it must not contain secrets.
+type Coded interface {
+	error
+	AzureError() (code string, kind Kind)
+}
+
+// Kind classifies a domain failure for the status-code table.
+type Kind string
+
+// Kinds of failures, and the status each maps to.
+const (
+	KindInvalid         Kind = "invalid"         // 400
+	KindUnauthenticated Kind = "unauthenticated" // 401
+	KindForbidden       Kind = "forbidden"       // 403
+	KindNotFound        Kind = "notfound"        // 404
+	KindConflict        Kind = "conflict"        // 409
+	KindPrecondition    Kind = "precondition"    // 412
+	KindTooLarge        Kind = "toolarge"        // 413
+	KindThrottled       Kind = "throttled"       // 429
+	KindUnavailable     Kind = "unavailable"     // 503
+	KindTimeout         Kind = "timeout"         // 504
+	KindInternal        Kind = "internal"        // 500; message is replaced by a generic one
+)
+
+var kindStatus = map[Kind]int{
+	KindInvalid: http.StatusBadRequest, KindUnauthenticated: http.StatusUnauthorized,
+	KindForbidden: http.StatusForbidden, KindNotFound: http.StatusNotFound,
+	KindConflict: http.StatusConflict, KindPrecondition: http.StatusPreconditionFailed,
+	KindTooLarge: http.StatusRequestEntityTooLarge, KindThrottled: http.StatusTooManyRequests,
+	KindUnavailable: http.StatusServiceUnavailable, KindTimeout: http.StatusGatewayTimeout,
+	KindInternal: http.StatusInternalServerError,
+}
 
 // ToError maps err to the API error the client sees. Anything unknown is a 500
 // with a generic message; the caller logs the real error.
@@ -59,9 +91,15 @@ func ToError(err error) *Error {
 		}
 		return ae
 	}
-	for _, m := range domainMappers {
-		if e := m(err); e != nil {
-			return e
+	var c Coded
+	if errors.As(err, &c) {
+		code, kind := c.AzureError()
+		status, ok := kindStatus[kind]
+		if ok && status < 500 {
+			return &Error{Status: status, Code: code, Message: c.Error()}
+		}
+		if ok {
+			return Errorf(status, code, "The service could not complete the request. Quote the correlation ID to the operator.")
 		}
 	}
 	switch {
@@ -72,10 +110,6 @@ func ToError(err error) *Error {
 	}
 	return Errorf(http.StatusInternalServerError, "InternalServerError", "An internal error occurred. Quote the correlation ID to the operator.")
 }
-
-// domainMappers lists the domain error mappings; packages below api add their
-// typed errors here as they are built.
-var domainMappers = []mapper{}
 
 // WriteError writes err in the Azure envelope with x-ms-error-code. Internal
 // errors are logged with the correlation ID; their text never reaches the client.
