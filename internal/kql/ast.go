@@ -396,9 +396,10 @@ type Summarize struct {
 	By      []*NamedExpr
 }
 
-// Count is the "count" operator.
+// Count is the "count" operator, optionally "count as Name".
 type Count struct {
 	Pos
+	As *Ident // nil when absent
 }
 
 // Distinct is "distinct [hints] col, ..." or "distinct *" (a *Star item).
@@ -478,13 +479,16 @@ type Union struct {
 	Tables  []Expr
 }
 
-// Join is "join [kind=..] [hint.*=..] Right on cond, ...". On items are
-// *Ident (same-named column) or Binary "==" of $left.x and $right.y.
+// Join is "join [kind=..] [hint.*=..] Right on cond, ..." or "... where
+// pred". On items are *Ident (same-named column) or Binary "==" of $left.x and
+// $right.y (possibly combined with "and"). Where is nil unless the where form
+// is used.
 type Join struct {
 	Pos
 	Options []*OptionArg
 	Right   Expr
 	On      []Expr
+	Where   Expr
 }
 
 // Lookup is "lookup [kind=leftouter|inner] Right on cond, ...".
@@ -555,6 +559,7 @@ type Evaluate struct {
 	Pos
 	Options []*OptionArg
 	Plugin  *Call
+	Schema  *TypeRef // output schema after ':' (tabular TypeRef); nil when absent
 }
 
 // MakeSeriesAgg is "[name =] agg [default = v]" of make-series.
@@ -629,6 +634,7 @@ type Find struct {
 	Pred         Expr
 	Project      []Expr
 	ProjectSmart bool
+	ProjectAway  []Expr // "project-away col, ..." or a single *Star
 }
 
 // Invoke is "invoke f(args)": calls a tabular function with the piped input
@@ -663,6 +669,7 @@ type Partition struct {
 	Pos
 	Options []*OptionArg
 	By      *Ident
+	In      Expr // "in (dynamic list)" or a function call; nil when absent
 	Query   Expr
 }
 
