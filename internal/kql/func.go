@@ -1,0 +1,1049 @@
+package kql
+
+import (
+	"fmt"
+	"strings"
+
+	"custos/internal/store"
+)
+
+// FuncID identifies a built-in scalar function or operator of a bound FnCall.
+type FuncID uint16
+
+// Scalar functions and operators. Operators that have several overloads
+// (arithmetic, comparisons) are resolved by the storage class of their
+// arguments: the binder inserts OpCast so both sides of an arithmetic or
+// comparison operator are held the same way (Vector.Int, Real, Str or Bool).
+const (
+	FnInvalid FuncID = iota
+
+	OpCast // Args[0] converted exactly to T (int→long→real, real→timespan ticks, ...)
+
+	OpAdd
+	OpSub
+	OpMul
+	OpDiv
+	OpDivSpans // timespan / timespan → real
+	OpMod
+	OpNeg
+
+	OpEq
+	OpNe
+	OpLt
+	OpLe
+	OpGt
+	OpGe
+	OpEqCI // =~
+	OpNeCI // !~
+
+	OpAnd
+	OpOr
+	OpNot
+
+	OpContains
+	OpContainsCS
+	OpHas
+	OpHasCS
+	OpHasPrefix
+	OpHasPrefixCS
+	OpHasSuffix
+	OpHasSuffixCS
+	OpStartsWith
+	OpStartsWithCS
+	OpEndsWith
+	OpEndsWithCS
+	OpMatchesRegex // Args[1] is a constant pattern
+	OpIn           // Args[1:] are constants
+	OpInCI         // Args[1:] are constant strings
+
+	FnNow
+	FnAgo
+	FnBin
+	FnToString
+	FnToInt
+	FnToLong
+	FnToReal
+	FnToBool
+	FnToDatetime
+	FnToTimespan
+	FnStrcat
+	FnStrlen
+	FnToLower
+	FnToUpper
+	FnSubstring
+	FnIff
+	FnIsEmpty
+	FnIsNotEmpty
+	FnIsNull
+	FnIsNotNull
+	FnAbs
+	FnRound
+	FnCoalesce
+	FnCase
+	FnStartOfDay
+	FnStartOfHour
+	FnStrcatDelim
+	FnReplaceString
+	FnTrim
+	FnIndexOf
+	FnSqrt
+	FnLog
+	FnLog10
+	FnExp
+	FnPow
+	FnFloor
+	FnCeiling
+	FnDayOfWeek
+	FnGetYear
+	FnGetMonth
+	FnHourOfDay
+	FnExtract
+	FnCountOf
+	FnIsNaN
+
+	numFuncs
+)
+
+var funcNames = [numFuncs]string{
+	OpCast: "cast", OpAdd: "add", OpSub: "sub", OpMul: "mul", OpDiv: "div", OpDivSpans: "divspans",
+	OpMod: "mod", OpNeg: "neg", OpEq: "==", OpNe: "!=", OpLt: "<", OpLe: "<=", OpGt: ">", OpGe: ">=",
+	OpEqCI: "=~", OpNeCI: "!~", OpAnd: "and", OpOr: "or", OpNot: "not",
+	OpContains: "contains", OpContainsCS: "contains_cs", OpHas: "has", OpHasCS: "has_cs",
+	OpHasPrefix: "hasprefix", OpHasPrefixCS: "hasprefix_cs", OpHasSuffix: "hassuffix", OpHasSuffixCS: "hassuffix_cs",
+	OpStartsWith: "startswith", OpStartsWithCS: "startswith_cs", OpEndsWith: "endswith", OpEndsWithCS: "endswith_cs",
+	OpMatchesRegex: "matches_regex", OpIn: "in", OpInCI: "in~",
+	FnNow: "now", FnAgo: "ago", FnBin: "bin", FnToString: "tostring", FnToInt: "toint", FnToLong: "tolong",
+	FnToReal: "todouble", FnToBool: "tobool", FnToDatetime: "todatetime", FnToTimespan: "totimespan",
+	FnStrcat: "strcat", FnStrlen: "strlen", FnToLower: "tolower", FnToUpper: "toupper", FnSubstring: "substring",
+	FnIff: "iff", FnIsEmpty: "isempty", FnIsNotEmpty: "isnotempty", FnIsNull: "isnull", FnIsNotNull: "isnotnull",
+	FnAbs: "abs", FnRound: "round", FnCoalesce: "coalesce", FnCase: "case", FnStartOfDay: "startofday",
+	FnStartOfHour: "startofhour", FnStrcatDelim: "strcat_delim", FnReplaceString: "replace_string",
+	FnTrim: "trim", FnIndexOf: "indexof", FnSqrt: "sqrt", FnLog: "log", FnLog10: "log10", FnExp: "exp",
+	FnPow: "pow", FnFloor: "floor", FnCeiling: "ceiling", FnDayOfWeek: "dayofweek", FnGetYear: "getyear",
+	FnGetMonth: "getmonth", FnHourOfDay: "hourofday", FnExtract: "extract", FnCountOf: "countof", FnIsNaN: "isnan",
+}
+
+// String returns the KQL spelling of the function or operator.
+func (f FuncID) String() string {
+	if f < numFuncs && funcNames[f] != "" {
+		return funcNames[f]
+	}
+	return fmt.Sprintf("func#%d", int(f))
+}
+
+// AggID identifies an aggregation function of summarize.
+type AggID uint8
+
+// Aggregation functions.
+const (
+	AggInvalid AggID = iota
+	AggCount
+	AggCountIf
+	AggSum
+	AggSumIf
+	AggAvg
+	AggAvgIf
+	AggMin
+	AggMax
+	AggDcount
+	AggDcountIf
+	AggTakeAny
+	AggStdev
+	AggVariance
+	AggMakeList
+	AggMakeSet
+	AggMinIf
+	AggMaxIf
+	numAggs
+)
+
+var aggNames = [numAggs]string{
+	AggCount: "count", AggCountIf: "countif", AggSum: "sum", AggSumIf: "sumif", AggAvg: "avg",
+	AggAvgIf: "avgif", AggMin: "min", AggMax: "max", AggDcount: "dcount", AggDcountIf: "dcountif",
+	AggTakeAny: "take_any", AggStdev: "stdev", AggVariance: "variance", AggMakeList: "make_list",
+	AggMakeSet: "make_set", AggMinIf: "minif", AggMaxIf: "maxif",
+}
+
+// String returns the KQL name of the aggregation.
+func (a AggID) String() string {
+	if a < numAggs && aggNames[a] != "" {
+		return aggNames[a]
+	}
+	return fmt.Sprintf("agg#%d", int(a))
+}
+
+// aggByName maps KQL aggregation names (aliases included) to AggIDs.
+var aggByName = map[string]AggID{
+	"count": AggCount, "countif": AggCountIf, "sum": AggSum, "sumif": AggSumIf, "avg": AggAvg,
+	"avgif": AggAvgIf, "min": AggMin, "max": AggMax, "dcount": AggDcount, "dcountif": AggDcountIf,
+	"take_any": AggTakeAny, "any": AggTakeAny, "stdev": AggStdev, "variance": AggVariance,
+	"make_list": AggMakeList, "make_set": AggMakeSet, "minif": AggMinIf, "maxif": AggMaxIf,
+}
+
+// LookupAggregate returns the aggregation named name.
+func LookupAggregate(name string) (AggID, bool) {
+	a, ok := aggByName[name]
+	return a, ok
+}
+
+// Dcount accuracy levels as Kusto's: level → HyperLogLog precision (log2 of
+// the register count) and the cardinality below which the count is exact.
+var dcountLevels = [5]struct{ Precision, Exact int }{
+	{12, 1000}, {14, 1000}, {16, 8000}, {17, 8000}, {18, 8000},
+}
+
+// DcountPrecision returns the HyperLogLog precision and exact-count threshold
+// of a dcount accuracy level (0–4, default 1).
+func DcountPrecision(level int) (precision, exact int) {
+	if level < 0 || level >= len(dcountLevels) {
+		level = 1
+	}
+	return dcountLevels[level].Precision, dcountLevels[level].Exact
+}
+
+// AggCall is one bound aggregation of a summarize.
+type AggCall struct {
+	Name string // output column
+	Fn   AggID
+	Args []Scalar // the value first, then the predicate for the *if forms
+	T    Type   // result type
+	// Accuracy is dcount's accuracy level (0–4).
+	Accuracy int
+}
+
+// resolveAggregate type-checks an aggregation call and returns its result type.
+func resolveAggregate(fn AggID, args []Scalar) (*AggCall, error) {
+	want := func(n int) error {
+		if len(args) != n {
+			return fmt.Errorf("function '%s' expects %d argument(s), got %d", fn, n, len(args))
+		}
+		return nil
+	}
+	pred := func(i int) error {
+		if args[i].Type() != store.TypeBool {
+			return fmt.Errorf("function '%s': the predicate must be bool, got %s", fn, args[i].Type())
+		}
+		return nil
+	}
+	ac := &AggCall{Fn: fn, Args: args, Accuracy: 1}
+	switch fn {
+	case AggCount:
+		if len(args) > 1 {
+			return nil, fmt.Errorf("function 'count' expects at most 1 argument, got %d", len(args))
+		}
+		ac.T = store.TypeLong
+	case AggCountIf:
+		if err := want(1); err != nil {
+			return nil, err
+		}
+		if err := pred(0); err != nil {
+			return nil, err
+		}
+		ac.T = store.TypeLong
+	case AggSum, AggSumIf, AggAvg, AggAvgIf:
+		n := 1
+		if fn == AggSumIf || fn == AggAvgIf {
+			n = 2
+		}
+		if err := want(n); err != nil {
+			return nil, err
+		}
+		if n == 2 {
+			if err := pred(1); err != nil {
+				return nil, err
+			}
+		}
+		t := args[0].Type()
+		switch {
+		case t == store.TypeTimespan:
+			ac.T = t
+		case IsInteger(t) && (fn == AggSum || fn == AggSumIf):
+			ac.T = store.TypeLong
+		case IsNumeric(t) || t == store.TypeBool:
+			ac.T = store.TypeReal
+			if (fn == AggSum || fn == AggSumIf) && t == store.TypeBool {
+				ac.T = store.TypeLong
+			}
+		default:
+			return nil, fmt.Errorf("function '%s' expects a numeric argument, got %s", fn, t)
+		}
+	case AggMin, AggMax, AggMinIf, AggMaxIf:
+		n := 1
+		if fn == AggMinIf || fn == AggMaxIf {
+			n = 2
+		}
+		if err := want(n); err != nil {
+			return nil, err
+		}
+		if n == 2 {
+			if err := pred(1); err != nil {
+				return nil, err
+			}
+		}
+		if args[0].Type() == store.TypeDynamic {
+			return nil, fmt.Errorf("function '%s' does not accept a dynamic argument", fn)
+		}
+		ac.T = args[0].Type()
+	case AggDcount, AggDcountIf:
+		min := 1
+		if fn == AggDcountIf {
+			min = 2
+		}
+		if len(args) < min || len(args) > min+1 {
+			return nil, fmt.Errorf("function '%s' expects %d or %d arguments, got %d", fn, min, min+1, len(args))
+		}
+		if fn == AggDcountIf {
+			if err := pred(1); err != nil {
+				return nil, err
+			}
+		}
+		if len(args) == min+1 {
+			c, ok := args[min].(*Const)
+			if !ok || !IsInteger(c.V.Type) || c.V.Null || c.V.Int < 0 || c.V.Int > 4 {
+				return nil, fmt.Errorf("function '%s': accuracy must be an integer constant between 0 and 4", fn)
+			}
+			ac.Accuracy = int(c.V.Int)
+			ac.Args = args[:min]
+		}
+		ac.T = store.TypeLong
+	case AggTakeAny:
+		if err := want(1); err != nil {
+			return nil, err
+		}
+		ac.T = args[0].Type()
+	case AggStdev, AggVariance:
+		if err := want(1); err != nil {
+			return nil, err
+		}
+		if !IsNumeric(args[0].Type()) {
+			return nil, fmt.Errorf("function '%s' expects a numeric argument, got %s", fn, args[0].Type())
+		}
+		ac.T = store.TypeReal
+	case AggMakeList, AggMakeSet:
+		if len(args) < 1 || len(args) > 2 {
+			return nil, fmt.Errorf("function '%s' expects 1 or 2 arguments, got %d", fn, len(args))
+		}
+		if len(args) == 2 {
+			c, ok := args[1].(*Const)
+			if !ok || !IsInteger(c.V.Type) || c.V.Null || c.V.Int <= 0 {
+				return nil, fmt.Errorf("function '%s': max size must be a positive integer constant", fn)
+			}
+			ac.Accuracy = int(min(c.V.Int, 1<<20))
+			ac.Args = args[:1]
+		} else {
+			ac.Accuracy = 1 << 20
+		}
+		ac.T = store.TypeDynamic
+	default:
+		return nil, fmt.Errorf("unknown aggregation %s", fn)
+	}
+	return ac, nil
+}
+
+// castTo wraps e in a conversion to t unless it already has that type.
+func castTo(e Scalar, t Type) Scalar {
+	if e.Type() == t {
+		return e
+	}
+	if c, ok := e.(*Const); ok {
+		if v, ok := convertValue(c.V, t); ok {
+			return &Const{V: v}
+		}
+	}
+	return &FnCall{Fn: OpCast, Args: []Scalar{e}, T: t}
+}
+
+// convertValue converts a constant exactly (int→long, integer→real,
+// long→int by truncation); ok is false for other conversions.
+func convertValue(v Value, t Type) (Value, bool) {
+	if v.Null {
+		return NullValue(t), true
+	}
+	switch {
+	case IsInteger(v.Type) && IsInteger(t):
+		out := Value{Type: t, Int: v.Int}
+		if t == store.TypeInt {
+			out.Int = int64(int32(v.Int))
+		}
+		return out, true
+	case IsInteger(v.Type) && IsRealHeld(t):
+		return Value{Type: t, Real: float64(v.Int)}, true
+	case IsRealHeld(v.Type) && IsRealHeld(t):
+		return Value{Type: t, Real: v.Real}, true
+	case IsStringLike(v.Type) && IsStringLike(t):
+		return Value{Type: t, Str: v.Str}, true
+	}
+	return Value{}, false
+}
+
+// numericResult is the type of an arithmetic operation on two numbers: real
+// if either is real (decimal counts as real), otherwise long.
+func numericResult(a, b Type) Type {
+	if IsRealHeld(a) || IsRealHeld(b) {
+		return store.TypeReal
+	}
+	return store.TypeLong
+}
+
+// resolveBinary type-checks an arithmetic operator and returns the bound call.
+func resolveArith(op FuncID, l, r Scalar) (Scalar, error) {
+	lt, rt := l.Type(), r.Type()
+	bad := func() error {
+		return fmt.Errorf("operator '%s' cannot be applied to %s and %s", opSymbol(op), lt, rt)
+	}
+	if IsNumeric(lt) && IsNumeric(rt) {
+		t := numericResult(lt, rt)
+		return &FnCall{Fn: op, Args: []Scalar{castTo(l, t), castTo(r, t)}, T: t}, nil
+	}
+	D, S := store.TypeDatetime, store.TypeTimespan
+	switch op {
+	case OpAdd:
+		switch {
+		case lt == D && rt == S, lt == S && rt == D:
+			return &FnCall{Fn: op, Args: []Scalar{l, r}, T: D}, nil
+		case lt == S && rt == S:
+			return &FnCall{Fn: op, Args: []Scalar{l, r}, T: S}, nil
+		}
+	case OpSub:
+		switch {
+		case lt == D && rt == D:
+			return &FnCall{Fn: op, Args: []Scalar{l, r}, T: S}, nil
+		case lt == D && rt == S:
+			return &FnCall{Fn: op, Args: []Scalar{l, r}, T: D}, nil
+		case lt == S && rt == S:
+			return &FnCall{Fn: op, Args: []Scalar{l, r}, T: S}, nil
+		}
+	case OpMul:
+		switch {
+		case lt == S && IsInteger(rt), IsInteger(lt) && rt == S:
+			return &FnCall{Fn: op, Args: []Scalar{castTo(l, store.TypeLong), castTo(r, store.TypeLong)}, T: S}, nil
+		case lt == S && IsRealHeld(rt):
+			m := &FnCall{Fn: op, Args: []Scalar{castTo(l, store.TypeReal), r}, T: store.TypeReal}
+			return castTo(m, S), nil
+		case IsRealHeld(lt) && rt == S:
+			m := &FnCall{Fn: op, Args: []Scalar{l, castTo(r, store.TypeReal)}, T: store.TypeReal}
+			return castTo(m, S), nil
+		}
+	case OpDiv:
+		switch {
+		case lt == S && rt == S:
+			return &FnCall{Fn: OpDivSpans, Args: []Scalar{l, r}, T: store.TypeReal}, nil
+		case lt == S && IsInteger(rt):
+			return &FnCall{Fn: op, Args: []Scalar{l, castTo(r, store.TypeLong)}, T: S}, nil
+		case lt == S && IsRealHeld(rt):
+			m := &FnCall{Fn: op, Args: []Scalar{castTo(l, store.TypeReal), r}, T: store.TypeReal}
+			return castTo(m, S), nil
+		}
+	case OpMod:
+		if lt == S && rt == S {
+			return &FnCall{Fn: op, Args: []Scalar{l, r}, T: S}, nil
+		}
+	}
+	return nil, bad()
+}
+
+// resolveCompare type-checks a comparison operator (==, !=, <, <=, >, >=, =~, !~).
+func resolveCompare(op FuncID, l, r Scalar) (Scalar, error) {
+	lt, rt := l.Type(), r.Type()
+	if op == OpEqCI || op == OpNeCI {
+		if !IsStringLike(lt) || !IsStringLike(rt) {
+			return nil, fmt.Errorf("operator '%s' expects string operands, got %s and %s", opSymbol(op), lt, rt)
+		}
+		return &FnCall{Fn: op, Args: []Scalar{l, r}, T: store.TypeBool}, nil
+	}
+	switch {
+	case IsNumeric(lt) && IsNumeric(rt):
+		t := numericResult(lt, rt)
+		return &FnCall{Fn: op, Args: []Scalar{castTo(l, t), castTo(r, t)}, T: store.TypeBool}, nil
+	case lt == rt && lt != store.TypeDynamic:
+		if lt == store.TypeBool && op != OpEq && op != OpNe {
+			break
+		}
+		return &FnCall{Fn: op, Args: []Scalar{l, r}, T: store.TypeBool}, nil
+	case IsStringLike(lt) && IsStringLike(rt):
+		return &FnCall{Fn: op, Args: []Scalar{l, r}, T: store.TypeBool}, nil
+	}
+	return nil, fmt.Errorf("cannot compare %s and %s with '%s'", lt, rt, opSymbol(op))
+}
+
+// resolveStringOp type-checks a string operator (contains, has, startswith,
+// ...). A non-string left operand is compared by its string form, as Kusto does.
+func resolveStringOp(op FuncID, l, r Scalar) (Scalar, error) {
+	if !IsStringLike(r.Type()) {
+		return nil, fmt.Errorf("operator '%s' expects a string on its right, got %s", opSymbol(op), r.Type())
+	}
+	if op == OpMatchesRegex {
+		if _, ok := r.(*Const); !ok {
+			return nil, fmt.Errorf("operator 'matches regex' expects a constant pattern")
+		}
+	}
+	if !IsStringLike(l.Type()) {
+		l = &FnCall{Fn: FnToString, Args: []Scalar{l}, T: store.TypeString}
+	}
+	return &FnCall{Fn: op, Args: []Scalar{l, r}, T: store.TypeBool}, nil
+}
+
+// resolveIn type-checks `x in (list)`; every list element must be a constant
+// of a type comparable with x.
+func resolveIn(ci bool, x Scalar, list []Scalar) (Scalar, error) {
+	xt := x.Type()
+	args := make([]Scalar, 0, len(list)+1)
+	if ci {
+		if !IsStringLike(xt) {
+			x = &FnCall{Fn: FnToString, Args: []Scalar{x}, T: store.TypeString}
+			xt = store.TypeString
+		}
+	}
+	target := xt
+	if IsNumeric(xt) {
+		target = xt
+		for _, e := range list {
+			if IsNumeric(e.Type()) {
+				target = numericResult(target, e.Type())
+			}
+		}
+		x = castTo(x, target)
+	}
+	args = append(args, x)
+	for i, e := range list {
+		c, ok := e.(*Const)
+		if !ok {
+			return nil, fmt.Errorf("operator 'in': element %d of the list must be a constant", i+1)
+		}
+		v := c.V
+		switch {
+		case IsNumeric(target) && IsNumeric(v.Type):
+			v, _ = convertValue(v, target)
+		case IsStringLike(target) && IsStringLike(v.Type):
+			v.Type = target
+		case v.Type == target:
+		default:
+			return nil, fmt.Errorf("operator 'in': element %d has type %s, expected %s", i+1, v.Type, target)
+		}
+		if ci {
+			v.Str = strings.ToLower(v.Str)
+		}
+		args = append(args, &Const{V: v})
+	}
+	fn := OpIn
+	if ci {
+		fn = OpInCI
+	}
+	return &FnCall{Fn: fn, Args: args, T: store.TypeBool}, nil
+}
+
+// resolveLogical type-checks and/or/not.
+func resolveLogical(op FuncID, args ...Scalar) (Scalar, error) {
+	for _, a := range args {
+		if a.Type() != store.TypeBool {
+			return nil, fmt.Errorf("operator '%s' expects bool operands, got %s", opSymbol(op), a.Type())
+		}
+	}
+	return &FnCall{Fn: op, Args: args, T: store.TypeBool}, nil
+}
+
+func opSymbol(op FuncID) string {
+	switch op {
+	case OpAdd:
+		return "+"
+	case OpSub:
+		return "-"
+	case OpMul:
+		return "*"
+	case OpDiv, OpDivSpans:
+		return "/"
+	case OpMod:
+		return "%"
+	case OpNeg:
+		return "-"
+	case OpMatchesRegex:
+		return "matches regex"
+	}
+	return op.String()
+}
+
+// stringOps maps KQL string operator spellings to (operator, negated).
+var stringOps = map[string]struct {
+	Fn  FuncID
+	Neg bool
+}{
+	"contains": {OpContains, false}, "!contains": {OpContains, true},
+	"contains_cs": {OpContainsCS, false}, "!contains_cs": {OpContainsCS, true},
+	"has": {OpHas, false}, "!has": {OpHas, true}, "has_cs": {OpHasCS, false}, "!has_cs": {OpHasCS, true},
+	"hasprefix": {OpHasPrefix, false}, "!hasprefix": {OpHasPrefix, true},
+	"hasprefix_cs": {OpHasPrefixCS, false}, "!hasprefix_cs": {OpHasPrefixCS, true},
+	"hassuffix": {OpHasSuffix, false}, "!hassuffix": {OpHasSuffix, true},
+	"hassuffix_cs": {OpHasSuffixCS, false}, "!hassuffix_cs": {OpHasSuffixCS, true},
+	"startswith": {OpStartsWith, false}, "!startswith": {OpStartsWith, true},
+	"startswith_cs": {OpStartsWithCS, false}, "!startswith_cs": {OpStartsWithCS, true},
+	"endswith": {OpEndsWith, false}, "!endswith": {OpEndsWith, true},
+	"endswith_cs": {OpEndsWithCS, false}, "!endswith_cs": {OpEndsWithCS, true},
+	"matches regex": {OpMatchesRegex, false}, "matches_regex": {OpMatchesRegex, false},
+}
+
+// ResolveBinaryOperator binds a binary operator given its KQL spelling
+// ("+", "==", "has", "!contains", "and", ...).
+func ResolveBinaryOperator(op string, l, r Scalar) (Scalar, error) {
+	switch op {
+	case "+":
+		return resolveArith(OpAdd, l, r)
+	case "-":
+		return resolveArith(OpSub, l, r)
+	case "*":
+		return resolveArith(OpMul, l, r)
+	case "/":
+		return resolveArith(OpDiv, l, r)
+	case "%":
+		return resolveArith(OpMod, l, r)
+	case "==":
+		return resolveCompare(OpEq, l, r)
+	case "!=", "<>":
+		return resolveCompare(OpNe, l, r)
+	case "<":
+		return resolveCompare(OpLt, l, r)
+	case "<=":
+		return resolveCompare(OpLe, l, r)
+	case ">":
+		return resolveCompare(OpGt, l, r)
+	case ">=":
+		return resolveCompare(OpGe, l, r)
+	case "=~":
+		return resolveCompare(OpEqCI, l, r)
+	case "!~":
+		return resolveCompare(OpNeCI, l, r)
+	case "and":
+		return resolveLogical(OpAnd, l, r)
+	case "or":
+		return resolveLogical(OpOr, l, r)
+	}
+	if so, ok := stringOps[strings.ToLower(op)]; ok {
+		e, err := resolveStringOp(so.Fn, l, r)
+		if err != nil || !so.Neg {
+			return e, err
+		}
+		return &FnCall{Fn: OpNot, Args: []Scalar{e}, T: store.TypeBool}, nil
+	}
+	return nil, fmt.Errorf("operator '%s' is not supported", op)
+}
+
+// ResolveUnaryMinus binds -x.
+func ResolveUnaryMinus(x Scalar) (Scalar, error) {
+	t := x.Type()
+	if c, ok := x.(*Const); ok && !c.V.Null {
+		v := c.V
+		switch {
+		case IsIntHeld(t) && t != store.TypeDatetime:
+			v.Int = -v.Int
+			return &Const{V: v}, nil
+		case IsRealHeld(t):
+			v.Real = -v.Real
+			return &Const{V: v}, nil
+		}
+	}
+	if t == store.TypeInt {
+		x, t = castTo(x, store.TypeLong), store.TypeLong
+	}
+	if !IsNumeric(t) && t != store.TypeTimespan {
+		return nil, fmt.Errorf("operator '-' cannot be applied to %s", t)
+	}
+	return &FnCall{Fn: OpNeg, Args: []Scalar{x}, T: t}, nil
+}
+
+// ResolveBetween binds `x between (lo .. hi)` as lo <= x and x <= hi; for a
+// datetime x, hi may be a timespan meaning lo + hi, as in Kusto.
+func ResolveBetween(x, lo, hi Scalar, negate bool) (Scalar, error) {
+	if x.Type() == store.TypeDatetime && hi.Type() == store.TypeTimespan {
+		var err error
+		if hi, err = resolveArith(OpAdd, lo, hi); err != nil {
+			return nil, err
+		}
+	}
+	ge, err := resolveCompare(OpGe, x, lo)
+	if err != nil {
+		return nil, fmt.Errorf("between: %w", err)
+	}
+	le, err := resolveCompare(OpLe, x, hi)
+	if err != nil {
+		return nil, fmt.Errorf("between: %w", err)
+	}
+	e := Scalar(&FnCall{Fn: OpAnd, Args: []Scalar{ge, le}, T: store.TypeBool})
+	if negate {
+		e = &FnCall{Fn: OpNot, Args: []Scalar{e}, T: store.TypeBool}
+	}
+	return e, nil
+}
+
+// ResolveIn binds `x in (...)`, `x !in (...)`, `x in~ (...)`, `x !in~ (...)`.
+func ResolveIn(op string, x Scalar, list []Scalar) (Scalar, error) {
+	ci := strings.HasSuffix(op, "~")
+	e, err := resolveIn(ci, x, list)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(op, "!") {
+		e = &FnCall{Fn: OpNot, Args: []Scalar{e}, T: store.TypeBool}
+	}
+	return e, nil
+}
+
+// commonType is the type two branches (iff, case, coalesce) unify to.
+func commonType(a, b Type) (Type, bool) {
+	switch {
+	case a == b:
+		return a, true
+	case IsNumeric(a) && IsNumeric(b):
+		if IsRealHeld(a) || IsRealHeld(b) {
+			return store.TypeReal, true
+		}
+		return store.TypeLong, true
+	case IsStringLike(a) && IsStringLike(b):
+		return store.TypeString, true
+	}
+	return store.TypeInvalid, false
+}
+
+// ResolveFunction binds a call of the named scalar function. now is used by
+// nothing here; now() and ago() are evaluated by the executor with the
+// query's clock.
+func ResolveFunction(name string, args []Scalar) (Scalar, error) {
+	n := len(args)
+	arity := func(lo, hi int) error {
+		if n < lo || n > hi {
+			if lo == hi {
+				return fmt.Errorf("function '%s' expects %d argument(s), got %d", name, lo, n)
+			}
+			return fmt.Errorf("function '%s' expects between %d and %d arguments, got %d", name, lo, hi, n)
+		}
+		return nil
+	}
+	argType := func(i int, ok bool, want string) error {
+		if !ok {
+			return fmt.Errorf("function '%s' expects %s as argument %d, got %s", name, want, i+1, args[i].Type())
+		}
+		return nil
+	}
+	call := func(fn FuncID, t Type, a ...Scalar) Scalar { return &FnCall{Fn: fn, Args: a, T: t} }
+	S, D := store.TypeTimespan, store.TypeDatetime
+	switch strings.ToLower(name) {
+	case "now":
+		if err := arity(0, 1); err != nil {
+			return nil, err
+		}
+		if n == 1 {
+			if err := argType(0, args[0].Type() == S, "a timespan"); err != nil {
+				return nil, err
+			}
+			return resolveArith(OpAdd, call(FnNow, D), args[0])
+		}
+		return call(FnNow, D), nil
+	case "ago":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		if err := argType(0, args[0].Type() == S, "a timespan"); err != nil {
+			return nil, err
+		}
+		return call(FnAgo, D, args[0]), nil
+	case "bin", "floor":
+		if strings.ToLower(name) == "floor" && n == 1 {
+			if !IsNumeric(args[0].Type()) {
+				return nil, argType(0, false, "a number")
+			}
+			return call(FnFloor, numericResult(args[0].Type(), args[0].Type()), args[0]), nil
+		}
+		if err := arity(2, 2); err != nil {
+			return nil, err
+		}
+		v, r := args[0], args[1]
+		vt, rt := v.Type(), r.Type()
+		switch {
+		case IsNumeric(vt) && IsNumeric(rt):
+			t := numericResult(vt, rt)
+			if IsInteger(vt) && IsRealHeld(rt) {
+				t = store.TypeReal
+			}
+			return call(FnBin, t, castTo(v, t), castTo(r, t)), nil
+		case (vt == D || vt == S) && rt == S:
+			return call(FnBin, vt, v, r), nil
+		case vt == D && IsNumeric(rt), vt == S && IsNumeric(rt):
+			// bin(datetime, 1) is not meaningful in Kusto either; reject clearly.
+			return nil, fmt.Errorf("function '%s' expects a timespan bin size for a %s value", name, vt)
+		}
+		return nil, fmt.Errorf("function '%s' cannot bin %s by %s", name, vt, rt)
+	case "tostring":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		return call(FnToString, store.TypeString, args[0]), nil
+	case "toint":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		return call(FnToInt, store.TypeInt, args[0]), nil
+	case "tolong":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		return call(FnToLong, store.TypeLong, args[0]), nil
+	case "todouble", "toreal":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		return call(FnToReal, store.TypeReal, args[0]), nil
+	case "todecimal":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		return call(FnToReal, store.TypeDecimal, args[0]), nil
+	case "tobool", "toboolean":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		return call(FnToBool, store.TypeBool, args[0]), nil
+	case "todatetime":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		return call(FnToDatetime, D, args[0]), nil
+	case "totimespan", "totime":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		return call(FnToTimespan, S, args[0]), nil
+	case "strcat":
+		if err := arity(1, 64); err != nil {
+			return nil, err
+		}
+		return call(FnStrcat, store.TypeString, args...), nil
+	case "strcat_delim":
+		if err := arity(3, 64); err != nil {
+			return nil, err
+		}
+		return call(FnStrcatDelim, store.TypeString, args...), nil
+	case "strlen":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		return call(FnStrlen, store.TypeLong, toStr(args[0])), nil
+	case "tolower", "toupper":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		fn := FnToLower
+		if strings.ToLower(name) == "toupper" {
+			fn = FnToUpper
+		}
+		return call(fn, store.TypeString, toStr(args[0])), nil
+	case "substring":
+		if err := arity(2, 3); err != nil {
+			return nil, err
+		}
+		a := []Scalar{toStr(args[0])}
+		for i := 1; i < n; i++ {
+			if err := argType(i, IsInteger(args[i].Type()), "an integer"); err != nil {
+				return nil, err
+			}
+			a = append(a, castTo(args[i], store.TypeLong))
+		}
+		return call(FnSubstring, store.TypeString, a...), nil
+	case "indexof":
+		if err := arity(2, 2); err != nil {
+			return nil, err
+		}
+		return call(FnIndexOf, store.TypeLong, toStr(args[0]), toStr(args[1])), nil
+	case "countof":
+		if err := arity(2, 2); err != nil {
+			return nil, err
+		}
+		return call(FnCountOf, store.TypeLong, toStr(args[0]), toStr(args[1])), nil
+	case "replace_string":
+		if err := arity(3, 3); err != nil {
+			return nil, err
+		}
+		return call(FnReplaceString, store.TypeString, toStr(args[0]), toStr(args[1]), toStr(args[2])), nil
+	case "trim":
+		if err := arity(2, 2); err != nil {
+			return nil, err
+		}
+		if _, ok := args[0].(*Const); !ok {
+			return nil, fmt.Errorf("function 'trim' expects a constant regular expression")
+		}
+		return call(FnTrim, store.TypeString, toStr(args[0]), toStr(args[1])), nil
+	case "extract":
+		if err := arity(3, 3); err != nil {
+			return nil, err
+		}
+		if _, ok := args[0].(*Const); !ok {
+			return nil, fmt.Errorf("function 'extract' expects a constant regular expression")
+		}
+		if err := argType(1, IsInteger(args[1].Type()), "an integer"); err != nil {
+			return nil, err
+		}
+		return call(FnExtract, store.TypeString, toStr(args[0]), castTo(args[1], store.TypeLong), toStr(args[2])), nil
+	case "iff", "iif":
+		if err := arity(3, 3); err != nil {
+			return nil, err
+		}
+		if err := argType(0, args[0].Type() == store.TypeBool, "a bool"); err != nil {
+			return nil, err
+		}
+		t, ok := commonType(args[1].Type(), args[2].Type())
+		if !ok {
+			return nil, fmt.Errorf("function '%s': branches have incompatible types %s and %s", name, args[1].Type(), args[2].Type())
+		}
+		return call(FnIff, t, args[0], castTo(args[1], t), castTo(args[2], t)), nil
+	case "case":
+		if n < 3 || n%2 == 0 {
+			return nil, fmt.Errorf("function 'case' expects predicate/value pairs and an else value")
+		}
+		t := args[1].Type()
+		for i := 0; i+1 < n; i += 2 {
+			if err := argType(i, args[i].Type() == store.TypeBool, "a bool"); err != nil {
+				return nil, err
+			}
+		}
+		for i := 1; i < n; i += 2 {
+			var ok bool
+			if t, ok = commonType(t, args[i].Type()); !ok {
+				return nil, fmt.Errorf("function 'case': values have incompatible types")
+			}
+		}
+		var ok bool
+		if t, ok = commonType(t, args[n-1].Type()); !ok {
+			return nil, fmt.Errorf("function 'case': values have incompatible types")
+		}
+		a := make([]Scalar, n)
+		for i := range args {
+			if i%2 == 1 || i == n-1 {
+				a[i] = castTo(args[i], t)
+			} else {
+				a[i] = args[i]
+			}
+		}
+		return call(FnCase, t, a...), nil
+	case "coalesce":
+		if err := arity(1, 64); err != nil {
+			return nil, err
+		}
+		t := args[0].Type()
+		for _, a := range args[1:] {
+			var ok bool
+			if t, ok = commonType(t, a.Type()); !ok {
+				return nil, fmt.Errorf("function 'coalesce': arguments have incompatible types")
+			}
+		}
+		a := make([]Scalar, n)
+		for i := range args {
+			a[i] = castTo(args[i], t)
+		}
+		return call(FnCoalesce, t, a...), nil
+	case "isempty", "isnotempty", "isnull", "isnotnull", "notnull", "notempty":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		fn := map[string]FuncID{"isempty": FnIsEmpty, "isnotempty": FnIsNotEmpty, "notempty": FnIsNotEmpty,
+			"isnull": FnIsNull, "isnotnull": FnIsNotNull, "notnull": FnIsNotNull}[strings.ToLower(name)]
+		return call(fn, store.TypeBool, args[0]), nil
+	case "isnan":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		if err := argType(0, IsNumeric(args[0].Type()), "a number"); err != nil {
+			return nil, err
+		}
+		return call(FnIsNaN, store.TypeBool, castTo(args[0], store.TypeReal)), nil
+	case "not":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		return resolveLogical(OpNot, args[0])
+	case "abs":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		t := args[0].Type()
+		if t == store.TypeInt {
+			t = store.TypeLong
+		}
+		if err := argType(0, IsNumeric(t) || t == S, "a number"); err != nil {
+			return nil, err
+		}
+		return call(FnAbs, t, castTo(args[0], t)), nil
+	case "round":
+		if err := arity(1, 2); err != nil {
+			return nil, err
+		}
+		if err := argType(0, IsNumeric(args[0].Type()), "a number"); err != nil {
+			return nil, err
+		}
+		a := []Scalar{castTo(args[0], store.TypeReal)}
+		if n == 2 {
+			if err := argType(1, IsInteger(args[1].Type()), "an integer"); err != nil {
+				return nil, err
+			}
+			a = append(a, castTo(args[1], store.TypeLong))
+		}
+		return call(FnRound, store.TypeReal, a...), nil
+	case "sqrt", "log", "log10", "exp", "ceiling":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		if err := argType(0, IsNumeric(args[0].Type()), "a number"); err != nil {
+			return nil, err
+		}
+		fn := map[string]FuncID{"sqrt": FnSqrt, "log": FnLog, "log10": FnLog10, "exp": FnExp, "ceiling": FnCeiling}[strings.ToLower(name)]
+		return call(fn, store.TypeReal, castTo(args[0], store.TypeReal)), nil
+	case "pow":
+		if err := arity(2, 2); err != nil {
+			return nil, err
+		}
+		for i := range 2 {
+			if err := argType(i, IsNumeric(args[i].Type()), "a number"); err != nil {
+				return nil, err
+			}
+		}
+		return call(FnPow, store.TypeReal, castTo(args[0], store.TypeReal), castTo(args[1], store.TypeReal)), nil
+	case "startofday", "startofhour":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		if err := argType(0, args[0].Type() == D, "a datetime"); err != nil {
+			return nil, err
+		}
+		fn := FnStartOfDay
+		if strings.ToLower(name) == "startofhour" {
+			fn = FnStartOfHour
+		}
+		return call(fn, D, args[0]), nil
+	case "dayofweek":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		if err := argType(0, args[0].Type() == D, "a datetime"); err != nil {
+			return nil, err
+		}
+		return call(FnDayOfWeek, S, args[0]), nil
+	case "getyear", "getmonth", "hourofday", "datetime_part_year":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		if err := argType(0, args[0].Type() == D, "a datetime"); err != nil {
+			return nil, err
+		}
+		fn := map[string]FuncID{"getyear": FnGetYear, "getmonth": FnGetMonth, "hourofday": FnHourOfDay}[strings.ToLower(name)]
+		return call(fn, store.TypeInt, args[0]), nil
+	}
+	if _, ok := aggByName[strings.ToLower(name)]; ok {
+		return nil, fmt.Errorf("aggregation function '%s' is only allowed in summarize", name)
+	}
+	return nil, fmt.Errorf("unknown function '%s'", name)
+}
+
+// toStr converts a non-string argument by tostring(), as Kusto's string
+// functions do.
+func toStr(e Scalar) Scalar {
+	if IsStringLike(e.Type()) {
+		return e
+	}
+	return &FnCall{Fn: FnToString, Args: []Scalar{e}, T: store.TypeString}
+}
