@@ -206,7 +206,7 @@ type AggCall struct {
 	Name string // output column
 	Fn   AggID
 	Args []Scalar // the value first, then the predicate for the *if forms
-	T    Type   // result type
+	T    Type     // result type
 	// Accuracy is dcount's accuracy level (0–4).
 	Accuracy int
 }
