@@ -19,7 +19,7 @@ import (
 
 // ActionWrite is the data action the Logs Ingestion API requires on the rule
 // (granted by Monitoring Metrics Publisher).
-const ActionWrite rbac.Action = "Microsoft.Insights/Telemetry/Write"
+const ActionWrite = rbac.ActionTelemetryWrite
 
 // Supported api-version values of the Logs Ingestion API.
 var apiVersions = map[string]bool{"2023-01-01": true, "2021-11-01-preview": true}
