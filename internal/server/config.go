@@ -1,0 +1,460 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole server configuration. The zero value of every field
+// means "use the safe default" (DefaultConfig); nothing is ever unlimited.
+type Config struct {
+	// DataDir holds every file the server owns: TLS material, keys, the
+	// catalog, the store and admin.json. Created 0700 on first start.
+	DataDir string `yaml:"dataDir"`
+	// Listen is the TCP address of the HTTPS listener.
+	Listen string `yaml:"listen"`
+	// Endpoint is the base URL clients use to reach the server; it is the
+	// token issuer and the endpoint written to admin.json. Empty means
+	// https://localhost:<listen port>.
+	Endpoint string `yaml:"endpoint"`
+
+	TLS      TLSConfig      `yaml:"tls"`
+	Log      LogConfig      `yaml:"log"`
+	Limits   LimitsConfig   `yaml:"limits"`
+	Timeouts TimeoutsConfig `yaml:"timeouts"`
+
+	// InsecureMetricsWithoutAuth serves GET /metrics without a bearer token.
+	// Off by default; warned about at every start.
+	InsecureMetricsWithoutAuth bool `yaml:"insecureMetricsWithoutAuth"`
+}
+
+// TLSConfig configures the server certificate.
+type TLSConfig struct {
+	// CertFile and KeyFile name a user-supplied PEM certificate chain and
+	// private key. Both empty means the server certificate issued by the
+	// local CA under <dataDir>/tls. Reloaded on SIGHUP.
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+	// Hostnames are extra DNS names or IP addresses for the generated
+	// server certificate, besides localhost, 127.0.0.1, ::1 and the host name.
+	Hostnames []string `yaml:"hostnames"`
+}
+
+// LogConfig configures the server's structured log on stderr.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json or text
+}
+
+// LimitsConfig bounds what one request may consume.
+type LimitsConfig struct {
+	MaxRequestBodyBytes int64 `yaml:"maxRequestBodyBytes"`
+	MaxHeaderBytes      int   `yaml:"maxHeaderBytes"`
+}
+
+// TimeoutsConfig bounds how long connections and requests may take.
+type TimeoutsConfig struct {
+	ReadHeader time.Duration `yaml:"readHeader"`
+	Read       time.Duration `yaml:"read"`
+	Write      time.Duration `yaml:"write"`
+	Idle       time.Duration `yaml:"idle"`
+	// Shutdown bounds how long in-flight requests may run after SIGTERM.
+	Shutdown time.Duration `yaml:"shutdown"`
+}
+
+// DefaultConfig returns the safe defaults.
+func DefaultConfig() Config {
+	return Config{
+		DataDir: "./custos-data",
+		Listen:  "127.0.0.1:8443",
+		Log:     LogConfig{Level: "info", Format: "json"},
+		Limits: LimitsConfig{
+			MaxRequestBodyBytes: 64 << 20,
+			MaxHeaderBytes:      1 << 20,
+		},
+		Timeouts: TimeoutsConfig{
+			ReadHeader: 10 * time.Second,
+			Read:       5 * time.Minute,
+			Write:      11 * time.Minute,
+			Idle:       2 * time.Minute,
+			Shutdown:   30 * time.Second,
+		},
+	}
+}
+
+// withDefaults fills zero fields with their defaults.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.DataDir == "" {
+		c.DataDir = d.DataDir
+	}
+	if c.Listen == "" {
+		c.Listen = d.Listen
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = d.Log.Level
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = d.Log.Format
+	}
+	if c.Limits.MaxRequestBodyBytes == 0 {
+		c.Limits.MaxRequestBodyBytes = d.Limits.MaxRequestBodyBytes
+	}
+	if c.Limits.MaxHeaderBytes == 0 {
+		c.Limits.MaxHeaderBytes = d.Limits.MaxHeaderBytes
+	}
+	t := &c.Timeouts
+	for _, p := range []struct{ v, d *time.Duration }{
+		{&t.ReadHeader, &d.Timeouts.ReadHeader}, {&t.Read, &d.Timeouts.Read}, {&t.Write, &d.Timeouts.Write},
+		{&t.Idle, &d.Timeouts.Idle}, {&t.Shutdown, &d.Timeouts.Shutdown},
+	} {
+		if *p.v == 0 {
+			*p.v = *p.d
+		}
+	}
+	return c
+}
+
+// Validate reports the first invalid setting. It expects defaults applied.
+func (c Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, key, fmt.Sprintf(format, args...))
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		return bad("dataDir", "must not be empty")
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return bad("listen", "%q is not host:port: %v", c.Listen, err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return bad("listen", "port %q is not a number from 0 to 65535", port)
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		return bad("listen", "host %q is neither an IP address nor a host name", host)
+	}
+	if c.Endpoint != "" {
+		u, err := url.Parse(c.Endpoint)
+		if err != nil {
+			return bad("endpoint", "%v", err)
+		}
+		if u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return bad("endpoint", "%q must be an https URL with a host and no path, query or user info", c.Endpoint)
+		}
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return bad("tls", "certFile and keyFile must be set together")
+	}
+	for _, h := range c.TLS.Hostnames {
+		if net.ParseIP(h) == nil && !validHostname(h) {
+			return bad("tls.hostnames", "%q is neither an IP address nor a host name", h)
+		}
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		return bad("log.level", "%v", err)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		return bad("log.format", "%q is not json or text", c.Log.Format)
+	}
+	if c.Limits.MaxRequestBodyBytes < 1024 {
+		return bad("limits.maxRequestBodyBytes", "%d is below the minimum of 1024", c.Limits.MaxRequestBodyBytes)
+	}
+	if c.Limits.MaxHeaderBytes < 4096 || c.Limits.MaxHeaderBytes > 16<<20 {
+		return bad("limits.maxHeaderBytes", "%d is outside 4096..16777216", c.Limits.MaxHeaderBytes)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"timeouts.readHeader", c.Timeouts.ReadHeader}, {"timeouts.read", c.Timeouts.Read},
+		{"timeouts.write", c.Timeouts.Write}, {"timeouts.idle", c.Timeouts.Idle},
+		{"timeouts.shutdown", c.Timeouts.Shutdown},
+	} {
+		if d.v < 0 {
+			return bad(d.key, "%v is negative", d.v)
+		}
+	}
+	return nil
+}
+
+func validHostname(h string) bool {
+	if len(h) == 0 || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q is not debug, info, warn or error", s)
+}
+
+// EndpointURL returns the base URL clients use: Endpoint, or
+// https://localhost:<port> derived from Listen.
+func (c Config) EndpointURL() string {
+	if c.Endpoint != "" {
+		return strings.TrimSuffix(c.Endpoint, "/")
+	}
+	_, port, err := net.SplitHostPort(c.Listen)
+	if err != nil || port == "" {
+		port = "8443"
+	}
+	return "https://" + net.JoinHostPort("localhost", port)
+}
+
+// insecureSettings lists the Insecure* settings that are on, for the start
+// warning.
+func (c Config) insecureSettings() []string {
+	var on []string
+	if c.InsecureMetricsWithoutAuth {
+		on = append(on, "insecureMetricsWithoutAuth")
+	}
+	return on
+}
+
+// Setting describes one configuration setting: its YAML key, command-line
+// flag, environment variable and default. Settings() is the single source of
+// truth for the flags of `custos serve` and for docs/configuration.md.
+type Setting struct {
+	Key     string // YAML key path, e.g. "tls.certFile"; empty for --config itself
+	Flag    string // flag name without dashes
+	Env     string // environment variable
+	Default string // default, as text
+	Usage   string
+	set     func(c *Config, v string) error
+}
+
+// ConfigFileSetting is the setting that names the YAML file itself.
+var ConfigFileSetting = Setting{
+	Flag: "config", Env: "CUSTOS_CONFIG",
+	Usage: "path of a YAML configuration file (unknown keys are rejected)",
+}
+
+// Settings returns every setting except the config file itself, in
+// documentation order.
+func Settings() []Setting {
+	d := DefaultConfig()
+	str := func(p func(c *Config) *string) func(*Config, string) error {
+		return func(c *Config, v string) error { *p(c) = v; return nil }
+	}
+	dur := func(p func(c *Config) *time.Duration) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			x, err := time.ParseDuration(v)
+			if err != nil {
+				return err
+			}
+			*p(c) = x
+			return nil
+		}
+	}
+	return []Setting{
+		{Key: "dataDir", Flag: "data-dir", Env: "CUSTOS_DATA_DIR", Default: d.DataDir,
+			Usage: "directory for all server state (TLS material, keys, catalog, data, admin.json)",
+			set:   str(func(c *Config) *string { return &c.DataDir })},
+		{Key: "listen", Flag: "listen", Env: "CUSTOS_LISTEN", Default: d.Listen,
+			Usage: "host:port of the HTTPS listener",
+			set:   str(func(c *Config) *string { return &c.Listen })},
+		{Key: "endpoint", Flag: "endpoint", Env: "CUSTOS_ENDPOINT", Default: "https://localhost:<listen port>",
+			Usage: "public base URL of the server (token issuer, admin.json endpoint)",
+			set:   str(func(c *Config) *string { return &c.Endpoint })},
+		{Key: "tls.certFile", Flag: "tls-cert", Env: "CUSTOS_TLS_CERT", Default: "(generated under <dataDir>/tls)",
+			Usage: "PEM certificate chain to serve instead of the generated one (reloaded on SIGHUP)",
+			set:   str(func(c *Config) *string { return &c.TLS.CertFile })},
+		{Key: "tls.keyFile", Flag: "tls-key", Env: "CUSTOS_TLS_KEY", Default: "(generated under <dataDir>/tls)",
+			Usage: "PEM private key for --tls-cert (reloaded on SIGHUP)",
+			set:   str(func(c *Config) *string { return &c.TLS.KeyFile })},
+		{Key: "tls.hostnames", Flag: "tls-hostnames", Env: "CUSTOS_TLS_HOSTNAMES", Default: "(none)",
+			Usage: "comma-separated extra DNS names / IPs for the generated server certificate",
+			set: func(c *Config, v string) error {
+				c.TLS.Hostnames = nil
+				for _, h := range strings.Split(v, ",") {
+					if h = strings.TrimSpace(h); h != "" {
+						c.TLS.Hostnames = append(c.TLS.Hostnames, h)
+					}
+				}
+				return nil
+			}},
+		{Key: "log.level", Flag: "log-level", Env: "CUSTOS_LOG_LEVEL", Default: d.Log.Level,
+			Usage: "log level: debug, info, warn or error",
+			set:   str(func(c *Config) *string { return &c.Log.Level })},
+		{Key: "log.format", Flag: "log-format", Env: "CUSTOS_LOG_FORMAT", Default: d.Log.Format,
+			Usage: "log format: json or text",
+			set:   str(func(c *Config) *string { return &c.Log.Format })},
+		{Key: "limits.maxRequestBodyBytes", Flag: "max-request-body-bytes", Env: "CUSTOS_MAX_REQUEST_BODY_BYTES",
+			Default: strconv.FormatInt(d.Limits.MaxRequestBodyBytes, 10),
+			Usage:   "largest request body accepted on any endpoint, in bytes (APIs may set lower limits)",
+			set: func(c *Config, v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return err
+				}
+				c.Limits.MaxRequestBodyBytes = n
+				return nil
+			}},
+		{Key: "limits.maxHeaderBytes", Flag: "max-header-bytes", Env: "CUSTOS_MAX_HEADER_BYTES",
+			Default: strconv.Itoa(d.Limits.MaxHeaderBytes),
+			Usage:   "largest request header block accepted, in bytes",
+			set: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return err
+				}
+				c.Limits.MaxHeaderBytes = n
+				return nil
+			}},
+		{Key: "timeouts.readHeader", Flag: "read-header-timeout", Env: "CUSTOS_READ_HEADER_TIMEOUT", Default: d.Timeouts.ReadHeader.String(),
+			Usage: "time allowed to read request headers",
+			set:   dur(func(c *Config) *time.Duration { return &c.Timeouts.ReadHeader })},
+		{Key: "timeouts.read", Flag: "read-timeout", Env: "CUSTOS_READ_TIMEOUT", Default: d.Timeouts.Read.String(),
+			Usage: "time allowed to read a whole request",
+			set:   dur(func(c *Config) *time.Duration { return &c.Timeouts.Read })},
+		{Key: "timeouts.write", Flag: "write-timeout", Env: "CUSTOS_WRITE_TIMEOUT", Default: d.Timeouts.Write.String(),
+			Usage: "time allowed from the end of the request headers to the end of the response",
+			set:   dur(func(c *Config) *time.Duration { return &c.Timeouts.Write })},
+		{Key: "timeouts.idle", Flag: "idle-timeout", Env: "CUSTOS_IDLE_TIMEOUT", Default: d.Timeouts.Idle.String(),
+			Usage: "how long an idle keep-alive connection stays open",
+			set:   dur(func(c *Config) *time.Duration { return &c.Timeouts.Idle })},
+		{Key: "timeouts.shutdown", Flag: "shutdown-timeout", Env: "CUSTOS_SHUTDOWN_TIMEOUT", Default: d.Timeouts.Shutdown.String(),
+			Usage: "how long in-flight requests may finish after SIGTERM/SIGINT",
+			set:   dur(func(c *Config) *time.Duration { return &c.Timeouts.Shutdown })},
+		{Key: "insecureMetricsWithoutAuth", Flag: "insecure-metrics-without-auth", Env: "CUSTOS_INSECURE_METRICS_WITHOUT_AUTH", Default: "false",
+			Usage: "INSECURE: serve /metrics without authentication",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return err
+				}
+				c.InsecureMetricsWithoutAuth = b
+				return nil
+			}},
+	}
+}
+
+// LoadOptions are the sources of LoadConfig, lowest precedence first.
+type LoadOptions struct {
+	// File is a YAML configuration file; empty for none.
+	File string
+	// Env looks up an environment variable (os.LookupEnv when nil).
+	Env func(key string) (string, bool)
+	// Flags maps flag names (Setting.Flag) to the values given on the
+	// command line; only flags the user set belong here.
+	Flags map[string]string
+}
+
+// LoadConfig builds the configuration: defaults, then the YAML file, then
+// CUSTOS_* environment variables, then flags; then validates it and makes
+// DataDir absolute.
+func LoadConfig(o LoadOptions) (Config, error) {
+	cfg := DefaultConfig()
+	if o.File != "" {
+		data, err := os.ReadFile(o.File)
+		if err != nil {
+			return Config{}, fmt.Errorf("read config file: %w", err)
+		}
+		if err := decodeYAMLStrict(data, &cfg); err != nil {
+			return Config{}, fmt.Errorf("%w: config file %s: %v", ErrInvalidConfig, o.File, err)
+		}
+	}
+	env := o.Env
+	if env == nil {
+		env = os.LookupEnv
+	}
+	settings := Settings()
+	for _, s := range settings {
+		if v, ok := env(s.Env); ok && v != "" {
+			if err := s.set(&cfg, v); err != nil {
+				return Config{}, fmt.Errorf("%w: %s=%q: %v", ErrInvalidConfig, s.Env, v, err)
+			}
+		}
+	}
+	known := make(map[string]bool, len(settings))
+	for _, s := range settings {
+		known[s.Flag] = true
+		if v, ok := o.Flags[s.Flag]; ok {
+			if err := s.set(&cfg, v); err != nil {
+				return Config{}, fmt.Errorf("%w: --%s=%q: %v", ErrInvalidConfig, s.Flag, v, err)
+			}
+		}
+	}
+	for f := range o.Flags {
+		if !known[f] {
+			return Config{}, fmt.Errorf("%w: unknown flag --%s", ErrInvalidConfig, f)
+		}
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return Config{}, fmt.Errorf("resolve data directory: %w", err)
+	}
+	cfg.DataDir = abs
+	return cfg, nil
+}
+
+// decodeYAMLStrict decodes one YAML document, rejecting unknown keys and
+// further documents. An empty file leaves cfg unchanged.
+func decodeYAMLStrict(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return err
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return errors.New("more than one YAML document")
+	}
+	return nil
+}
+
+// NewLogger returns the server's logger as configured, writing to w.
+func (c Config) NewLogger(w io.Writer) (*slog.Logger, error) {
+	lvl, err := parseLevel(c.Log.Level)
+	if err != nil {
+		return nil, fmt.Errorf("%w: log.level: %v", ErrInvalidConfig, err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch c.Log.Format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json", "":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("%w: log.format %q", ErrInvalidConfig, c.Log.Format)
+}

@@ -1,0 +1,315 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"custos/internal/crypt"
+)
+
+// Options configures New. Zero fields take the documented defaults.
+type Options struct {
+	// Config is the server configuration; zero fields take DefaultConfig's
+	// values. It is validated again by New.
+	Config Config
+	// Logger receives the server's structured log. nil discards it.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand is the randomness for keys and certificates; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// Server is one running Custos server: the data directory it holds locked,
+// the components it wired, and the HTTPS listener. Create it with New, run it
+// with Run; Close releases everything if Run is never called. Its methods are
+// safe for concurrent use.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	rand     io.Reader
+	endpoint string // base URL clients use, without trailing slash
+
+	lock    *dirLock
+	certs   *certSource
+	ca      *localCA
+	keys    *crypt.PlatformKey
+	metrics *metrics
+	router  *router
+	handler http.Handler
+
+	authn authenticator // nil until the identity area is wired
+	authz authorizer    // nil until the rbac area is wired
+
+	ln       net.Listener
+	srv      *http.Server
+	baseCtx  context.Context // parent of every request context
+	cancel   context.CancelFunc
+	stopping atomic.Bool
+
+	// closers release components in reverse order of opening.
+	closers []func() error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New opens the data directory (creating and bootstrapping it on first
+// start), wires every component and binds the listener. It does not serve
+// until Run.
+func New(ctx context.Context, o Options) (_ *Server, err error) {
+	cfg := o.Config.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("resolve data directory: %w", err)
+	}
+	cfg.DataDir = dataDir
+	s := &Server{cfg: cfg, log: o.Logger, now: o.Now, rand: o.Rand}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	s.metrics = newMetrics(s.now())
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	if err := prepareDataDir(dataDir, s.log); err != nil {
+		return nil, err
+	}
+	if s.lock, err = lockDataDir(dataDir); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.lock.release)
+
+	for _, name := range cfg.insecureSettings() {
+		s.log.Warn("insecure setting enabled", slog.String("setting", name))
+	}
+
+	if err := s.setupTLS(); err != nil {
+		return nil, err
+	}
+
+	keyPath := filepath.Join(dataDir, "keys", "platform.key")
+	if s.keys, err = crypt.OpenPlatformKey(keyPath); err != nil {
+		return nil, fmt.Errorf("open platform key: %w", err)
+	}
+	s.closers = append(s.closers, func() error { s.keys.Destroy(); return nil })
+
+	s.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	s.closers = append(s.closers, func() error {
+		if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	})
+	s.endpoint = cfg.EndpointURL()
+	if cfg.Endpoint == "" {
+		if tcp, ok := s.ln.Addr().(*net.TCPAddr); ok {
+			s.endpoint = "https://" + net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
+		}
+	}
+
+	s.router = newRouter(http.HandlerFunc(notFound))
+	if err := s.router.handle("GET /healthz", http.HandlerFunc(s.healthz)); err != nil {
+		return nil, err
+	}
+	if cfg.InsecureMetricsWithoutAuth {
+		if err := s.router.handle("GET /metrics", http.HandlerFunc(s.serveMetrics)); err != nil {
+			return nil, err
+		}
+	} else if s.authn != nil && s.authz != nil {
+		if err := s.registerRoute(s.metricsRoute()); err != nil {
+			return nil, err
+		}
+	}
+	s.handler = s.observe(s.recoverPanics(securityHeaders(limitBody(cfg.Limits.MaxRequestBodyBytes, s.router))))
+
+	s.baseCtx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		TLSConfig:         newTLSConfig(s.certs.GetCertificate),
+		ReadHeaderTimeout: cfg.Timeouts.ReadHeader,
+		ReadTimeout:       cfg.Timeouts.Read,
+		WriteTimeout:      cfg.Timeouts.Write,
+		IdleTimeout:       cfg.Timeouts.Idle,
+		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelInfo),
+		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+	}
+	return s, nil
+}
+
+// prepareDataDir creates the data directory 0700, and warns when an existing
+// one is readable by others.
+func prepareDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("stat data directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("data directory is accessible to other users; restrict it to mode 0700",
+			slog.String("data_dir", dir), slog.String("mode", fi.Mode().Perm().String()))
+	}
+	return nil
+}
+
+// setupTLS creates or loads the local CA and the generated server
+// certificate, or loads the user-supplied pair.
+func (s *Server) setupTLS() error {
+	dir := s.cfg.DataDir
+	ca, err := ensureCA(dir, s.now(), s.rand)
+	if err != nil {
+		return err
+	}
+	s.ca = ca
+	certFile, keyFile := s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile
+	if certFile == "" {
+		issued, err := ensureServerCert(dir, ca, serverHostnames(s.cfg.TLS.Hostnames), s.now(), s.rand)
+		if err != nil {
+			return err
+		}
+		if issued {
+			s.log.Info("issued server certificate from the local CA",
+				slog.String("cert_file", filepath.Join(dir, serverCertFile)))
+		}
+		certFile, keyFile = filepath.Join(dir, serverCertFile), filepath.Join(dir, serverKeyFile)
+	}
+	s.certs, err = newCertSource(certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	if leaf := s.certs.Leaf(); leaf != nil && s.now().After(leaf.NotAfter) {
+		s.log.Warn("server certificate has expired", slog.String("cert_file", certFile),
+			slog.Time("not_after", leaf.NotAfter))
+	}
+	return nil
+}
+
+// Addr returns the listener's address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Endpoint returns the base URL clients use, e.g. https://localhost:8443.
+func (s *Server) Endpoint() string { return s.endpoint }
+
+// CAFile returns the path of the local CA certificate clients may trust.
+func (s *Server) CAFile() string { return filepath.Join(s.cfg.DataDir, caCertFile) }
+
+// Handler returns the full middleware chain, for in-process use.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// ReloadTLS reads the serving certificate and key again (SIGHUP does this).
+// New connections get the new certificate; open ones keep theirs. On error
+// the old certificate stays in use.
+func (s *Server) ReloadTLS() error {
+	if err := s.certs.Reload(); err != nil {
+		return err
+	}
+	leaf := s.certs.Leaf()
+	s.log.Info("reloaded server certificate", slog.String("subject", leaf.Subject.CommonName),
+		slog.Time("not_after", leaf.NotAfter))
+	return nil
+}
+
+// Run serves HTTPS until ctx is done, reloading the certificate on SIGHUP.
+// Then it stops accepting connections, lets in-flight requests finish for up
+// to timeouts.shutdown, cancels what is left, and closes every component.
+func (s *Server) Run(ctx context.Context) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.ServeTLS(s.ln, "", "") }()
+	s.log.Info("serving", slog.String("address", s.ln.Addr().String()), slog.String("endpoint", s.endpoint),
+		slog.String("ca_file", s.CAFile()))
+
+	for {
+		select {
+		case <-hup:
+			if err := s.ReloadTLS(); err != nil {
+				s.log.Error("reload server certificate failed; keeping the current one", slog.Any("error", err))
+			}
+		case err := <-errc:
+			cerr := s.Close()
+			return errors.Join(fmt.Errorf("serve: %w", err), cerr)
+		case <-ctx.Done():
+			return s.shutdown(errc)
+		}
+	}
+}
+
+func (s *Server) shutdown(errc <-chan error) error {
+	s.stopping.Store(true)
+	s.log.Info("shutting down", slog.Duration("timeout", s.cfg.Timeouts.Shutdown))
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Shutdown)
+	defer cancel()
+	err := s.srv.Shutdown(sctx)
+	if err != nil {
+		s.log.Warn("in-flight requests did not finish in time; cancelling them", slog.Any("error", err))
+		s.cancel()
+		err = s.srv.Close()
+	}
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	if cerr := s.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if err == nil {
+		s.log.Info("stopped")
+	}
+	return err
+}
+
+// Close releases the components, the listener and the data directory lock,
+// in reverse order of opening. It is idempotent; after Run it is a no-op.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		var errs []error
+		for i := len(s.closers) - 1; i >= 0; i-- {
+			if err := s.closers[i](); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
