@@ -536,9 +536,9 @@ type ParsePart struct {
 	Star bool
 }
 
-// Parse is "parse [kind=simple|regex|relaxed [flags=..]] expr with pattern"
+// ParseOp is "parse [kind=simple|regex|relaxed [flags=..]] expr with pattern"
 // (Keyword "parse" or "parse-where").
-type Parse struct {
+type ParseOp struct {
 	Pos
 	Keyword string
 	Options []*OptionArg
@@ -741,7 +741,7 @@ func (*Join) opNode()           {}
 func (*Lookup) opNode()         {}
 func (*MvExpand) opNode()       {}
 func (*MvApply) opNode()        {}
-func (*Parse) opNode()          {}
+func (*ParseOp) opNode()        {}
 func (*ParseKv) opNode()        {}
 func (*Evaluate) opNode()       {}
 func (*MakeSeries) opNode()     {}
