@@ -72,3 +72,17 @@ func TestParsePrefer(t *testing.T) {
 		t.Errorf("wait=0 gives %v; want the default", p.Wait)
 	}
 }
+
+var testNow = time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC)
+
+func FuzzParseTimespan(f *testing.F) {
+	for _, s := range []string{"PT1H", "P1DT2H", "2024-01-01/2024-01-02", "2024-01-01T00:00:00Z/PT1H", "PT1H/2024-01-01", "P1.5D", "-PT1H", "P9999999999999Y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseTimespan(s, testNow)
+		if err == nil && r.To < r.From {
+			t.Fatalf("ParseTimespan(%q) = %v: end before start", s, r)
+		}
+	})
+}

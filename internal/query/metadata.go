@@ -1,0 +1,65 @@
+package query
+
+import (
+	"net/http"
+	"sort"
+
+	"custos/internal/api"
+	"custos/internal/rbac"
+)
+
+type metadataColumn struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+type metadataTable struct {
+	ID             string           `json:"id"`
+	Name           string           `json:"name"`
+	TimespanColumn string           `json:"timespanColumn,omitempty"`
+	Columns        []metadataColumn `json:"columns"`
+}
+
+type metadataWorkspace struct {
+	ID         string   `json:"id"`
+	ResourceID string   `json:"resourceId"`
+	Tables     []string `json:"tables"`
+}
+
+// metadata serves GET/POST /v1/workspaces/{id}/metadata: the tables and
+// columns of the workspace, in the shape of Azure's metadata response.
+func (a *API) metadata(w http.ResponseWriter, r *http.Request, _ rbac.Decision) {
+	ws, err := a.lookupWorkspace(r.Context(), r.PathValue("workspaceId"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	tables, err := a.opts.Workspaces.TableSchemas(r.Context(), ws.CustomerID)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	names := make([]string, 0, len(tables))
+	for n := range tables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := struct {
+		Tables     []metadataTable     `json:"tables"`
+		Workspaces []metadataWorkspace `json:"workspaces"`
+	}{Tables: []metadataTable{}}
+	wsEntry := metadataWorkspace{ID: ws.CustomerID, ResourceID: ws.ResourceID, Tables: []string{}}
+	for _, n := range names {
+		t := metadataTable{ID: "t/" + n, Name: n, Columns: []metadataColumn{}}
+		for _, c := range tables[n] {
+			t.Columns = append(t.Columns, metadataColumn{Name: c.Name, Type: c.Type.String()})
+			if c.Name == "TimeGenerated" {
+				t.TimespanColumn = "TimeGenerated"
+			}
+		}
+		out.Tables = append(out.Tables, t)
+		wsEntry.Tables = append(wsEntry.Tables, t.ID)
+	}
+	out.Workspaces = []metadataWorkspace{wsEntry}
+	api.WriteJSON(w, http.StatusOK, out)
+}
