@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# test.sh: run the whole Custos test suite, with the race detector, on a fresh
+# machine. The only prerequisite is Go (see go.mod for the version); the race
+# detector also needs a C compiler, which this script installs with apt-get
+# when it is missing. Extra arguments go to `go test` (e.g. ./test.sh -run TestX).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if ! command -v go >/dev/null 2>&1; then
+	echo "test.sh: Go is not installed; get it from https://go.dev/dl/ (version in go.mod)" >&2
+	exit 1
+fi
+
+# -race needs cgo and a C compiler with the C library headers.
+if ! command -v "${CC:-gcc}" >/dev/null 2>&1; then
+	if command -v apt-get >/dev/null 2>&1; then
+		sudo=""
+		if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+		echo "test.sh: installing gcc for the race detector" >&2
+		$sudo apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null
+	else
+		echo "test.sh: the race detector needs a C compiler (gcc); install one and rerun" >&2
+		exit 1
+	fi
+fi
+export CGO_ENABLED=1
+
+# go test prints one "ok"/"FAIL" summary line per package.
+exec go test -race -timeout 60m "$@" ./...
