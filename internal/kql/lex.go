@@ -459,6 +459,11 @@ func (lx *lexer) lexTyped(start Pos, word string) (Token, bool) {
 		return lx.illegal(start, "unterminated "+word+"(...) literal: expected ')'"), true
 	}
 	inner := rest[i+1 : i+closeAt]
+	if strings.ContainsAny(inner, "\"'`") {
+		// not a literal argument (and never swallow a string, which could be
+		// an h"..." secret that Redact must see)
+		return Token{}, false
+	}
 	lx.advance(i + closeAt + 1)
 	t := lx.emit(TokTyped, start, rest[:i+closeAt+1])
 	t.Type, t.Value = word, strings.TrimSpace(inner)

@@ -20,9 +20,9 @@ const (
 	precString
 )
 
-// stringOps maps the spelling of every word operator at string precedence
+// wordBinaryOps maps the spelling of every word operator at string precedence
 // to its canonical form (legacy spellings are accepted).
-var stringOps = map[string]string{
+var wordBinaryOps = map[string]string{
 	"contains": "contains", "!contains": "!contains", "contains_cs": "contains_cs", "!contains_cs": "!contains_cs",
 	"containscs": "contains_cs", "!containscs": "!contains_cs", "notcontains": "!contains", "notcontainscs": "!contains_cs",
 	"has": "has", "!has": "!has", "has_cs": "has_cs", "!has_cs": "!has_cs",
@@ -79,7 +79,7 @@ func (p *parser) binaryOpAhead() (op string, prec, n int) {
 				return "matches regex", precString, 2
 			}
 		default:
-			if c, ok := stringOps[w]; ok {
+			if c, ok := wordBinaryOps[w]; ok {
 				return c, precString, 1
 			}
 		}

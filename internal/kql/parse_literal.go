@@ -347,7 +347,7 @@ func fractionTicks(frac string) (int64, bool) {
 	return n, true
 }
 
-var datetimeLayouts = []string{
+var literalDatetimeLayouts = []string{
 	time.RFC1123, time.RFC1123Z, time.RFC822, time.RFC822Z, time.RFC850,
 	"Mon, 2 Jan 2006 15:04:05 MST", "2 Jan 2006 15:04:05 MST", "2 Jan 2006 15:04:05",
 	"2 Jan 2006", "Jan 2 2006", "Jan 2 2006 15:04:05",
@@ -361,7 +361,7 @@ func parseDatetime(v string) (int64, bool) {
 	if t, ok := parseISODatetime(v); ok {
 		return store.TicksFromTime(t), true
 	}
-	for _, layout := range datetimeLayouts {
+	for _, layout := range literalDatetimeLayouts {
 		if t, err := time.Parse(layout, v); err == nil {
 			return store.TicksFromTime(t), true
 		}
