@@ -104,6 +104,10 @@ func appendRaw(v *store.Vector, raw []byte, maxField int) error {
 		appendNull(v)
 		return nil
 	}
+	if kind == '"' && v.Type != store.TypeString && v.Type != store.TypeDynamic && string(bytes.TrimSpace(raw)) == `""` {
+		appendNull(v) // an empty string is null for typed columns, as todatetime("") is
+		return nil
+	}
 	switch v.Type {
 	case store.TypeString:
 		s, err := toStringValue(raw, kind)
