@@ -43,7 +43,9 @@ type Workspace struct {
 }
 
 // ID returns the workspace's ARM resource ID.
-func (w *Workspace) ID() string { return WorkspaceResourceID(w.SubscriptionID, w.ResourceGroup, w.Name) }
+func (w *Workspace) ID() string {
+	return WorkspaceResourceID(w.SubscriptionID, w.ResourceGroup, w.Name)
+}
 
 var skus = []string{"PerGB2018", "Free", "Standalone", "PerNode", "Standard", "Premium", "CapacityReservation", "LACluster"}
 
