@@ -1,0 +1,373 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// errShort is the sticky error of a decoder that ran out of input.
+var errShort = errors.New("unexpected end of data")
+
+// maxBlockRows bounds the row count of any block, WAL record or column
+// encoding read from disk, so a corrupt count cannot make us allocate without
+// limit.
+const maxBlockRows = 1 << 20
+
+// decoder reads the little binary encodings used by the WAL and parts. The
+// first error sticks; every length is bounded by the remaining input.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(fmt.Errorf("bad uvarint: %w", errShort))
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail(fmt.Errorf("bad varint: %w", errShort))
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a uvarint that must not exceed max.
+func (d *decoder) count(what string, max int) int {
+	v := d.uvarint()
+	if d.err == nil && v > uint64(max) {
+		d.fail(fmt.Errorf("%s %d exceeds limit %d", what, v, max))
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) byte1() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 1 {
+		d.fail(errShort)
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) u64() uint64 {
+	p := d.bytes(8)
+	if p == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint64(p)
+}
+
+// bytes returns the next n bytes (aliasing the input) or nil on error.
+func (d *decoder) bytes(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(d.b) {
+		d.fail(fmt.Errorf("need %d bytes, have %d: %w", n, len(d.b), errShort))
+		return nil
+	}
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
+
+// str reads a length-prefixed string bounded by max.
+func (d *decoder) str(max int) string {
+	n := d.count("string length", max)
+	return string(d.bytes(n))
+}
+
+func appendStr(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// Column encoding (shared by WAL records and part blocks):
+//
+//	flags byte: bit0 = null bitmap follows, bit1 = dictionary-encoded strings
+//	[null bitmap: (n+7)/8 bytes, bit i set = row i is null]
+//	values, by storage class:
+//	  bool:   bitmap, (n+7)/8 bytes
+//	  int:    n zigzag varints of the delta to the previous value (first delta from 0);
+//	          datetimes sorted by time become small deltas
+//	  real:   n little-endian IEEE-754 float64
+//	  string: plain: n uvarint lengths, then the concatenated bytes;
+//	          dictionary: uvarint d, d uvarint lengths, the d entries' bytes, then n uvarint indexes
+const (
+	colFlagNulls = 1 << 0
+	colFlagDict  = 1 << 1
+)
+
+type storageClass uint8
+
+const (
+	classBool storageClass = iota
+	classInt
+	classReal
+	classStr
+)
+
+func classOf(t ColumnType) storageClass {
+	switch t {
+	case TypeBool:
+		return classBool
+	case TypeInt, TypeLong, TypeDatetime, TypeTimespan:
+		return classInt
+	case TypeReal, TypeDecimal:
+		return classReal
+	default:
+		return classStr
+	}
+}
+
+// encodeColumn appends the encoding of rows [lo, hi) of v to dst. dict allows
+// dictionary encoding of strings when it pays off.
+func encodeColumn(dst []byte, v *Vector, lo, hi int, dict bool) []byte {
+	n := hi - lo
+	var flags byte
+	hasNulls := false
+	if v.Nulls != nil {
+		for _, isNull := range v.Nulls[lo:hi] {
+			if isNull {
+				hasNulls = true
+				break
+			}
+		}
+	}
+	if hasNulls {
+		flags |= colFlagNulls
+	}
+	cls := classOf(v.Type)
+	var dictIdx map[string]uint32
+	var dictVals []string
+	if cls == classStr && dict && n >= 16 {
+		dictIdx = make(map[string]uint32)
+		limit := n / 4
+		for _, s := range v.Str[lo:hi] {
+			if _, ok := dictIdx[s]; !ok {
+				if len(dictVals) >= limit {
+					dictIdx = nil
+					break
+				}
+				dictIdx[s] = uint32(len(dictVals))
+				dictVals = append(dictVals, s)
+			}
+		}
+		if dictIdx != nil {
+			flags |= colFlagDict
+		}
+	}
+	dst = append(dst, flags)
+	if hasNulls {
+		dst = appendBitmap(dst, v.Nulls[lo:hi])
+	}
+	switch cls {
+	case classBool:
+		dst = appendBitmap(dst, v.Bool[lo:hi])
+	case classInt:
+		var prev int64
+		for _, x := range v.Int[lo:hi] {
+			dst = binary.AppendVarint(dst, x-prev)
+			prev = x
+		}
+	case classReal:
+		for _, x := range v.Real[lo:hi] {
+			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(x))
+		}
+	case classStr:
+		if dictIdx != nil {
+			dst = appendStrings(dst, dictVals)
+			for _, s := range v.Str[lo:hi] {
+				dst = binary.AppendUvarint(dst, uint64(dictIdx[s]))
+			}
+		} else {
+			dst = appendStrings(dst, v.Str[lo:hi])
+		}
+	}
+	return dst
+}
+
+func appendStrings(dst []byte, ss []string) []byte {
+	if len(ss) == 0 {
+		return dst
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(ss)))
+	for _, s := range ss {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+	}
+	for _, s := range ss {
+		dst = append(dst, s...)
+	}
+	return dst
+}
+
+func appendBitmap(dst []byte, bits []bool) []byte {
+	var cur byte
+	for i, b := range bits {
+		if b {
+			cur |= 1 << (i & 7)
+		}
+		if i&7 == 7 {
+			dst = append(dst, cur)
+			cur = 0
+		}
+	}
+	if len(bits)&7 != 0 {
+		dst = append(dst, cur)
+	}
+	return dst
+}
+
+func (d *decoder) bitmap(n int) []bool {
+	p := d.bytes((n + 7) / 8)
+	if p == nil {
+		return nil
+	}
+	out := make([]bool, n)
+	for i := range out {
+		out[i] = p[i>>3]&(1<<(i&7)) != 0
+	}
+	return out
+}
+
+// strings decodes what appendStrings wrote for n strings.
+func (d *decoder) strings(n int) []string {
+	if n == 0 {
+		return []string{}
+	}
+	if got := d.count("string count", maxBlockRows); got != n {
+		if d.err == nil {
+			d.fail(fmt.Errorf("string count %d, want %d", got, n))
+		}
+		return nil
+	}
+	return d.stringsBody(n)
+}
+
+// stringsBody decodes n lengths and the string bytes.
+func (d *decoder) stringsBody(n int) []string {
+	lens := make([]int, n)
+	total := 0
+	for i := range lens {
+		l := d.count("string length", len(d.b))
+		lens[i] = l
+		total += l
+		if d.err != nil || total > len(d.b) {
+			d.fail(fmt.Errorf("strings need %d bytes: %w", total, errShort))
+			return nil
+		}
+	}
+	data := d.bytes(total)
+	if data == nil {
+		return nil
+	}
+	all := string(data) // one allocation; the values are substrings
+	out := make([]string, n)
+	off := 0
+	for i, l := range lens {
+		out[i] = all[off : off+l]
+		off += l
+	}
+	return out
+}
+
+// decodeColumn decodes n values of type t.
+func decodeColumn(d *decoder, t ColumnType, n int) (*Vector, error) {
+	if n < 0 || n > maxBlockRows {
+		return nil, fmt.Errorf("row count %d out of range", n)
+	}
+	v := &Vector{Type: t}
+	flags := d.byte1()
+	if flags&^(colFlagNulls|colFlagDict) != 0 {
+		return nil, fmt.Errorf("unknown column flags %#x", flags)
+	}
+	if flags&colFlagNulls != 0 {
+		v.Nulls = d.bitmap(n)
+	}
+	cls := classOf(t)
+	if flags&colFlagDict != 0 && cls != classStr {
+		return nil, fmt.Errorf("dictionary flag on %s column", t)
+	}
+	switch cls {
+	case classBool:
+		v.Bool = d.bitmap(n)
+		if v.Bool == nil {
+			v.Bool = []bool{}
+		}
+	case classInt:
+		if n > len(d.b) { // every value takes at least one byte
+			d.fail(errShort)
+			break
+		}
+		v.Int = make([]int64, n)
+		var prev int64
+		for i := range v.Int {
+			prev += d.varint()
+			v.Int[i] = prev
+		}
+	case classReal:
+		p := d.bytes(8 * n)
+		if p == nil {
+			break
+		}
+		v.Real = make([]float64, n)
+		for i := range v.Real {
+			v.Real[i] = math.Float64frombits(binary.LittleEndian.Uint64(p[8*i:]))
+		}
+	case classStr:
+		if flags&colFlagDict != 0 {
+			nd := d.count("dictionary size", n)
+			if nd == 0 && d.err == nil {
+				d.fail(errors.New("empty dictionary"))
+			}
+			dict := d.stringsBody(nd)
+			if d.err != nil {
+				break
+			}
+			v.Str = make([]string, n)
+			for i := range v.Str {
+				idx := d.uvarint()
+				if idx >= uint64(len(dict)) {
+					d.fail(fmt.Errorf("dictionary index %d out of range %d", idx, len(dict)))
+					break
+				}
+				v.Str[i] = dict[idx]
+			}
+		} else {
+			v.Str = d.strings(n)
+		}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return v, nil
+}

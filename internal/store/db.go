@@ -1,0 +1,768 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"custos/internal/crypt"
+)
+
+// Options configure a DB. A zero field means the documented default.
+type Options struct {
+	// Dir is the data directory (required). It is created with mode 0700.
+	Dir string
+	// Keys wraps the workspace keys (required): without keys nothing is read
+	// or written, and Open returns crypt.ErrSealed.
+	Keys crypt.KeyProvider
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for _TimeReceived and retention; nil means time.Now.
+	Now func() time.Time
+
+	// MemtableBytes is the memtable size per workspace that triggers a flush
+	// to parts. Default 64 MiB.
+	MemtableBytes int64
+	// MaxMemtableAge flushes rows that have been in the memtable this long.
+	// Default 5 minutes.
+	MaxMemtableAge time.Duration
+	// BlockRows is the maximum number of rows per part block. Default 16384.
+	BlockRows int
+	// MaxPartsPerDay is the part count per table and day above which the
+	// background merge combines parts. Default 4.
+	MaxPartsPerDay int
+	// MaxMergeRows bounds the rows of one merge (and so its memory). Default 4M.
+	MaxMergeRows int
+	// QueryWorkers bounds the goroutines decoding blocks for one Select.
+	// Default GOMAXPROCS.
+	QueryWorkers int
+	// MaintenanceInterval is how often the background loop checks for flushes
+	// and merges. Default 1 s.
+	MaintenanceInterval time.Duration
+	// RetentionInterval is how often retention runs. Default 1 h.
+	RetentionInterval time.Duration
+	// DisableBackground starts no background goroutine; flushes, merges and
+	// retention then run only through Flush, Merge and EnforceRetention (tests).
+	DisableBackground bool
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MemtableBytes <= 0 {
+		o.MemtableBytes = 64 << 20
+	}
+	if o.MaxMemtableAge <= 0 {
+		o.MaxMemtableAge = 5 * time.Minute
+	}
+	if o.BlockRows <= 0 {
+		o.BlockRows = 16384
+	}
+	o.BlockRows = min(o.BlockRows, maxBlockRows)
+	if o.MaxPartsPerDay <= 0 {
+		o.MaxPartsPerDay = 4
+	}
+	if o.MaxMergeRows <= 0 {
+		o.MaxMergeRows = 4 << 20
+	}
+	if o.QueryWorkers <= 0 {
+		o.QueryWorkers = runtime.GOMAXPROCS(0)
+	}
+	if o.MaintenanceInterval <= 0 {
+		o.MaintenanceInterval = time.Second
+	}
+	if o.RetentionInterval <= 0 {
+		o.RetentionInterval = time.Hour
+	}
+}
+
+// DB is the encrypted columnar log store: per workspace a WAL, and per table
+// memtables and immutable parts partitioned by UTC day of TimeGenerated. It
+// implements Appendable and Queryable. Safe for concurrent use.
+type DB struct {
+	opts Options
+	log  *slog.Logger
+	keys crypt.KeyProvider
+	enc  *zstd.Encoder
+	dec  *zstd.Decoder
+	m    metrics
+	lock *os.File // flock on Dir/LOCK
+
+	mu         sync.RWMutex // guards workspaces and closed
+	workspaces map[string]*workspace
+	closed     bool
+
+	nudge   chan struct{} // wakes the background loop
+	stopBG  context.CancelFunc
+	bgDone  sync.WaitGroup
+	mergeMu sync.Mutex // one merge pass at a time
+}
+
+var (
+	_ Appendable = (*DB)(nil)
+	_ Queryable  = (*DB)(nil)
+)
+
+// Open opens (creating if needed) the store in opts.Dir, replays the WALs
+// and starts the background flush, merge and retention loop.
+func Open(opts Options) (*DB, error) {
+	if opts.Keys == nil {
+		return nil, fmt.Errorf("open store: %w", crypt.ErrSealed)
+	}
+	if opts.Dir == "" {
+		return nil, errors.New("open store: no directory")
+	}
+	opts.setDefaults()
+	if err := os.MkdirAll(filepath.Join(opts.Dir, "workspaces"), 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderCRC(false))
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxChunkBytes))
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	db := &DB{
+		opts: opts, log: opts.Logger, keys: opts.Keys, enc: enc, dec: dec, lock: lock,
+		workspaces: make(map[string]*workspace), nudge: make(chan struct{}, 1),
+	}
+	ents, err := os.ReadDir(filepath.Join(opts.Dir, "workspaces"))
+	if err != nil {
+		db.closeResources()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	ctx := context.Background()
+	for _, e := range ents {
+		if !e.IsDir() || validWorkspaceID(e.Name()) != nil {
+			continue
+		}
+		ws, err := db.openWorkspace(ctx, e.Name())
+		if err != nil {
+			db.closeWorkspaces()
+			db.closeResources()
+			return nil, fmt.Errorf("open store: workspace %s: %w", e.Name(), err)
+		}
+		if ws != nil {
+			db.workspaces[ws.id] = ws
+		}
+	}
+	bgCtx, cancel := context.WithCancel(context.Background())
+	db.stopBG = cancel
+	if !opts.DisableBackground {
+		db.bgDone.Add(1)
+		go db.background(bgCtx)
+	}
+	return db, nil
+}
+
+func (db *DB) closeResources() {
+	db.enc.Close()
+	db.dec.Close()
+	db.lock.Close()
+}
+
+func (db *DB) closeWorkspaces() {
+	for _, ws := range db.workspaces {
+		ws.close()
+	}
+}
+
+// Stats returns the store's counters.
+func (db *DB) Stats() Stats { return db.m.snapshot() }
+
+// Close stops the background work, flushes the memtables to parts (so the
+// next Open has little to replay) and closes every file. Queriers still open
+// keep working on their snapshot until they are closed.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil
+	}
+	db.closed = true
+	db.mu.Unlock()
+	db.stopBG()
+	db.bgDone.Wait()
+	var errs []error
+	ctx := context.Background()
+	db.mu.RLock()
+	wss := make([]*workspace, 0, len(db.workspaces))
+	for _, ws := range db.workspaces {
+		wss = append(wss, ws)
+	}
+	db.mu.RUnlock()
+	for _, ws := range wss {
+		if err := ws.flush(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if err := ws.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	db.closeResources()
+	return errors.Join(errs...)
+}
+
+func (db *DB) reportCorruption(err error) {
+	var ce *CorruptionError
+	if errors.As(err, &ce) {
+		db.m.corruptions.Add(1)
+		db.log.Error("store integrity check failed", slog.String("path", ce.Path),
+			slog.String("part", ce.Part), slog.Int("block", ce.Block), slog.String("column", ce.Column),
+			slog.String("error", ce.Err.Error()))
+	}
+}
+
+// workspace is one workspace's key, WAL and tables.
+type workspace struct {
+	db  *DB
+	id  string
+	dir string
+	key *crypt.Key
+
+	// gate orders commits against flushes and drops: a commit holds it shared
+	// from its WAL append until its rows are in the memtable; a flush holds it
+	// exclusively to rotate the WAL and freeze the memtables, so a frozen
+	// memtable holds exactly the records up to the rotation's sequence number.
+	gate    sync.RWMutex
+	flushMu sync.Mutex // one flush at a time
+	wal     *wal
+
+	mu      sync.RWMutex // guards tables and dropped
+	tables  map[string]*table
+	dropped bool
+
+	memBytes   atomic.Int64
+	oldestMem  atomic.Int64 // unix nanoseconds of the oldest unflushed commit, 0 if none
+	corruptErr error        // set at open if a table could not be loaded
+}
+
+// table is one table of a workspace.
+type table struct {
+	ws   *workspace
+	name string
+	dir  string
+
+	mu       sync.RWMutex // guards everything below
+	meta     tableMeta
+	full     Schema // what queries see
+	storage  Schema // full minus virtual columns
+	mem      map[int64]*memPart
+	frozen   []*memPart
+	parts    map[int64][]*part
+	dropped  bool
+	typeName string
+}
+
+// tableMeta is persisted sealed in table.meta.
+type tableMeta struct {
+	Incarnation   string   `json:"incarnation"` // 32 hex digits; new on every (re)creation
+	Declared      []column `json:"columns"`
+	RetentionDays int      `json:"retentionDays"`
+}
+
+type column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+func (m *tableMeta) declared() (Schema, error) {
+	s := make(Schema, len(m.Declared))
+	for i, c := range m.Declared {
+		t, ok := ParseColumnType(c.Type)
+		if !ok {
+			return nil, fmt.Errorf("table meta: column %s: bad type %q", c.Name, c.Type)
+		}
+		s[i] = Column{c.Name, t}
+	}
+	return s, nil
+}
+
+func (m *tableMeta) incarnationBytes() [16]byte {
+	var b [16]byte
+	hex.Decode(b[:], []byte(m.Incarnation))
+	return b
+}
+
+func wsKeyAAD(wsID string) []byte { return []byte("custos/workspace-key/v1\x00" + wsID) }
+func tableMetaAAD(wsID, table string) []byte {
+	return []byte("custos/table-meta/v1\x00" + wsID + "\x00" + table)
+}
+
+const wsKeyMagic = "CSTWSK\x00\x01"
+
+// loadWorkspaceKey reads (or, if create, creates) the workspace key file.
+func (db *DB) loadWorkspaceKey(ctx context.Context, dir, id string, create bool) (*crypt.Key, error) {
+	path := filepath.Join(dir, "workspace.key")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		key, wrapped, err := crypt.WrapNewKey(ctx, db.keys, "ws-"+id, wsKeyAAD(id))
+		if err != nil {
+			return nil, fmt.Errorf("create workspace key: %w", err)
+		}
+		if err := writeFileAtomic(path, append([]byte(wsKeyMagic), wrapped...)); err != nil {
+			key.Destroy()
+			return nil, fmt.Errorf("create workspace key: %w", err)
+		}
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read workspace key: %w", err)
+	}
+	if !strings.HasPrefix(string(b), wsKeyMagic) {
+		return nil, &CorruptionError{Path: path, Block: -1, Err: errors.New("bad workspace key magic")}
+	}
+	key, err := crypt.UnwrapKey(ctx, db.keys, "ws-"+id, b[len(wsKeyMagic):], wsKeyAAD(id))
+	if err != nil {
+		return nil, fmt.Errorf("unwrap workspace key: %w", err)
+	}
+	return key, nil
+}
+
+// openWorkspace loads a workspace directory: key, tables, parts, WAL replay.
+func (db *DB) openWorkspace(ctx context.Context, id string) (*workspace, error) {
+	dir := filepath.Join(db.opts.Dir, "workspaces", id)
+	if _, err := os.Stat(filepath.Join(dir, "workspace.key")); errors.Is(err, fs.ErrNotExist) {
+		// A workspace whose creation or drop did not finish: nothing in it is readable.
+		db.log.Warn("removing workspace directory without a key", slog.String("workspace_id", id))
+		return nil, os.RemoveAll(dir)
+	}
+	key, err := db.loadWorkspaceKey(ctx, dir, id, false)
+	if err != nil {
+		return nil, err
+	}
+	ws := &workspace{db: db, id: id, dir: dir, key: key, tables: make(map[string]*table)}
+	if err := os.MkdirAll(filepath.Join(dir, "tables"), 0o700); err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(filepath.Join(dir, "tables"))
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if !e.IsDir() || validTableName(e.Name()) != nil {
+			continue
+		}
+		t, err := ws.loadTable(ctx, e.Name())
+		if err != nil {
+			ws.closeTables()
+			return nil, fmt.Errorf("table %s: %w", e.Name(), err)
+		}
+		if t != nil {
+			ws.tables[t.name] = t
+		}
+	}
+	if err := ws.replayWAL(ctx); err != nil {
+		ws.closeTables()
+		return nil, err
+	}
+	return ws, nil
+}
+
+// createWorkspace makes a new workspace directory with a fresh key and WAL.
+func (db *DB) createWorkspace(ctx context.Context, id string) (*workspace, error) {
+	dir := filepath.Join(db.opts.Dir, "workspaces", id)
+	if err := os.MkdirAll(filepath.Join(dir, "tables"), 0o700); err != nil {
+		return nil, fmt.Errorf("create workspace %s: %w", id, err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "wal"), 0o700); err != nil {
+		return nil, fmt.Errorf("create workspace %s: %w", id, err)
+	}
+	if err := syncDir(filepath.Join(db.opts.Dir, "workspaces")); err != nil {
+		return nil, fmt.Errorf("create workspace %s: %w", id, err)
+	}
+	key, err := db.loadWorkspaceKey(ctx, dir, id, true)
+	if err != nil {
+		return nil, fmt.Errorf("create workspace %s: %w", id, err)
+	}
+	ws := &workspace{db: db, id: id, dir: dir, key: key, tables: make(map[string]*table)}
+	if err := ws.replayWAL(ctx); err != nil { // starts an empty WAL
+		return nil, err
+	}
+	return ws, nil
+}
+
+func (ws *workspace) closeTables() {
+	for _, t := range ws.tables {
+		t.mu.Lock()
+		for _, ps := range t.parts {
+			for _, p := range ps {
+				p.release()
+			}
+		}
+		t.parts = nil
+		t.mu.Unlock()
+	}
+}
+
+func (ws *workspace) close() error {
+	var err error
+	if ws.wal != nil {
+		err = ws.wal.close()
+	}
+	ws.closeTables()
+	return err
+}
+
+// loadTable reads a table's sealed meta and opens its parts, deleting parts
+// that a completed merge superseded and temporary files of unfinished writes.
+func (ws *workspace) loadTable(ctx context.Context, name string) (*table, error) {
+	dir := filepath.Join(ws.dir, "tables", name)
+	sealed, err := os.ReadFile(filepath.Join(dir, "table.meta"))
+	if errors.Is(err, fs.ErrNotExist) {
+		ws.db.log.Warn("removing table directory without meta", slog.String("workspace_id", ws.id), slog.String("table", name))
+		return nil, os.RemoveAll(dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	raw, err := ws.key.Open(nil, sealed, tableMetaAAD(ws.id, name))
+	if err != nil {
+		return nil, &CorruptionError{Path: filepath.Join(dir, "table.meta"), Block: -1, Err: err}
+	}
+	var meta tableMeta
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		return nil, &CorruptionError{Path: filepath.Join(dir, "table.meta"), Block: -1, Err: err}
+	}
+	decl, err := meta.declared()
+	if err != nil {
+		return nil, err
+	}
+	t := &table{ws: ws, name: name, dir: dir, meta: meta, mem: make(map[int64]*memPart), parts: make(map[int64][]*part)}
+	t.setSchema(decl)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var all []*part
+	replaced := make(map[string]bool)
+	inc := meta.incarnationBytes()
+	for _, e := range ents {
+		n := e.Name()
+		if strings.HasPrefix(n, ".tmp-") {
+			os.Remove(filepath.Join(dir, n))
+			continue
+		}
+		if !strings.HasSuffix(n, ".part") {
+			continue
+		}
+		p, err := openPart(ctx, filepath.Join(dir, n), ws.id, name, ws.key)
+		if err != nil {
+			ws.db.reportCorruption(err)
+			for _, q := range all {
+				q.release()
+			}
+			return nil, err
+		}
+		if p.meta.incarnation != inc {
+			ws.db.log.Warn("removing part of an earlier incarnation of the table", slog.String("part", p.id))
+			p.obsolete.Store(true)
+			p.release()
+			continue
+		}
+		all = append(all, p)
+		for _, r := range p.meta.replaces {
+			replaced[r] = true
+		}
+	}
+	for _, p := range all {
+		if replaced[p.id] {
+			p.obsolete.Store(true)
+			p.release()
+			continue
+		}
+		t.parts[p.meta.day] = append(t.parts[p.meta.day], p)
+	}
+	return t, nil
+}
+
+func (t *table) setSchema(declared Schema) {
+	t.full = fullSchema(declared)
+	t.storage = storageSchema(t.full)
+}
+
+func newIncarnation() (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(rand.Reader, b[:]); err != nil {
+		return "", fmt.Errorf("new table incarnation: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+func (ws *workspace) saveMeta(t *table, meta tableMeta) error {
+	raw, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	sealed, err := ws.key.Seal(nil, raw, tableMetaAAD(ws.id, t.name))
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(t.dir, "table.meta"), sealed)
+}
+
+// workspace returns the open workspace, creating it when create is set.
+func (db *DB) workspace(ctx context.Context, id string, create bool) (*workspace, error) {
+	id = strings.ToLower(id)
+	if err := validWorkspaceID(id); err != nil {
+		return nil, err
+	}
+	db.mu.RLock()
+	ws, closed := db.workspaces[id], db.closed
+	db.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if ws != nil || !create {
+		return ws, nil
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return nil, ErrClosed
+	}
+	if ws := db.workspaces[id]; ws != nil {
+		return ws, nil
+	}
+	ws, err := db.createWorkspace(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	db.workspaces[id] = ws
+	return ws, nil
+}
+
+func (db *DB) lookupTable(ctx context.Context, ref TableRef) (*table, error) {
+	if err := validTableName(ref.Table); err != nil {
+		return nil, err
+	}
+	ws, err := db.workspace(ctx, ref.WorkspaceID, false)
+	if err != nil {
+		return nil, err
+	}
+	if ws == nil {
+		return nil, fmt.Errorf("%w: %s", ErrTableNotFound, ref.Table)
+	}
+	ws.mu.RLock()
+	t := ws.tables[ref.Table]
+	ws.mu.RUnlock()
+	if t == nil {
+		return nil, fmt.Errorf("%w: %s", ErrTableNotFound, ref.Table)
+	}
+	return t, nil
+}
+
+// EnsureTable creates the table if it does not exist, and otherwise adds the
+// columns of schema it lacks and sets its retention. It is idempotent. A
+// column whose type differs from the stored one is an ErrSchema error. The
+// store adds the system columns (see ColTimeGenerated and friends); schema
+// may list them too, with their types. retentionDays <= 0 keeps data forever
+// (the catalog passes Azure's default of 30 days explicitly).
+func (db *DB) EnsureTable(ctx context.Context, ref TableRef, schema Schema, retentionDays int) error {
+	if err := validTableName(ref.Table); err != nil {
+		return err
+	}
+	if _, _, err := mergeDeclared(nil, schema); err != nil {
+		return err
+	}
+	ws, err := db.workspace(ctx, ref.WorkspaceID, true)
+	if err != nil {
+		return err
+	}
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.dropped {
+		return fmt.Errorf("ensure table %s: %w", ref.Table, ErrTableNotFound)
+	}
+	if retentionDays < 0 {
+		retentionDays = 0
+	}
+	if t := ws.tables[ref.Table]; t != nil {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		old, err := t.meta.declared()
+		if err != nil {
+			return err
+		}
+		decl, changed, err := mergeDeclared(old, schema)
+		if err != nil {
+			return fmt.Errorf("ensure table %s: %w", ref.Table, err)
+		}
+		if !changed && t.meta.RetentionDays == retentionDays {
+			return nil
+		}
+		meta := t.meta
+		meta.Declared = toColumns(decl)
+		meta.RetentionDays = retentionDays
+		if err := ws.saveMeta(t, meta); err != nil {
+			return fmt.Errorf("ensure table %s: %w", ref.Table, err)
+		}
+		t.meta = meta
+		t.setSchema(decl)
+		for _, m := range t.mem {
+			m.extend(t.storage)
+		}
+		for _, m := range t.frozen {
+			m.extend(t.storage)
+		}
+		return nil
+	}
+	decl, _, err := mergeDeclared(nil, schema)
+	if err != nil {
+		return fmt.Errorf("ensure table %s: %w", ref.Table, err)
+	}
+	inc, err := newIncarnation()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(ws.dir, "tables", ref.Table)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("ensure table %s: %w", ref.Table, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("ensure table %s: %w", ref.Table, err)
+	}
+	t := &table{ws: ws, name: ref.Table, dir: dir, mem: make(map[int64]*memPart), parts: make(map[int64][]*part)}
+	meta := tableMeta{Incarnation: inc, Declared: toColumns(decl), RetentionDays: retentionDays}
+	if err := ws.saveMeta(t, meta); err != nil {
+		return fmt.Errorf("ensure table %s: %w", ref.Table, err)
+	}
+	if err := syncDir(filepath.Join(ws.dir, "tables")); err != nil {
+		return fmt.Errorf("ensure table %s: %w", ref.Table, err)
+	}
+	t.meta = meta
+	t.setSchema(decl)
+	ws.tables[t.name] = t
+	return nil
+}
+
+func toColumns(s Schema) []column {
+	out := make([]column, len(s))
+	for i, c := range s {
+		out[i] = column{c.Name, c.Type.String()}
+	}
+	return out
+}
+
+// DropTable deletes a table and all its data. Queriers already open keep
+// their snapshot until closed. Rows of the table still in the WAL are never
+// replayed: they name the dropped incarnation.
+func (db *DB) DropTable(ctx context.Context, ref TableRef) error {
+	t, err := db.lookupTable(ctx, ref)
+	if err != nil {
+		return err
+	}
+	ws := t.ws
+	ws.gate.Lock()
+	defer ws.gate.Unlock()
+	ws.mu.Lock()
+	if ws.tables[t.name] != t {
+		ws.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrTableNotFound, ref.Table)
+	}
+	delete(ws.tables, t.name)
+	ws.mu.Unlock()
+	t.mu.Lock()
+	t.dropped = true
+	for _, m := range t.mem {
+		ws.memBytes.Add(-m.bytes)
+	}
+	for _, m := range t.frozen {
+		ws.memBytes.Add(-m.bytes)
+	}
+	t.mem = nil
+	t.frozen = nil
+	parts := t.parts
+	t.parts = nil
+	t.mu.Unlock()
+	for _, ps := range parts {
+		for _, p := range ps {
+			p.obsolete.Store(true)
+			p.release()
+		}
+	}
+	if err := os.RemoveAll(t.dir); err != nil {
+		return fmt.Errorf("drop table %s: %w", ref.Table, err)
+	}
+	return syncDir(filepath.Join(ws.dir, "tables"))
+}
+
+// DropWorkspace deletes a workspace with its key, WAL and every table.
+// Deleting the wrapped workspace key first makes the data unreadable even if
+// removing the files fails halfway (crypto-shredding).
+func (db *DB) DropWorkspace(ctx context.Context, workspaceID string) error {
+	id := strings.ToLower(workspaceID)
+	if err := validWorkspaceID(id); err != nil {
+		return err
+	}
+	db.mu.Lock()
+	ws := db.workspaces[id]
+	delete(db.workspaces, id)
+	db.mu.Unlock()
+	dir := filepath.Join(db.opts.Dir, "workspaces", id)
+	if ws == nil {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("drop workspace %s: %w", id, err)
+		}
+		return nil
+	}
+	ws.flushMu.Lock()
+	defer ws.flushMu.Unlock()
+	ws.gate.Lock()
+	defer ws.gate.Unlock()
+	ws.mu.Lock()
+	ws.dropped = true
+	tables := ws.tables
+	ws.tables = map[string]*table{}
+	ws.mu.Unlock()
+	ws.wal.close()
+	for _, t := range tables {
+		t.mu.Lock()
+		t.dropped = true
+		parts := t.parts
+		t.parts, t.mem, t.frozen = nil, nil, nil
+		t.mu.Unlock()
+		for _, ps := range parts {
+			for _, p := range ps {
+				p.obsolete.Store(true)
+				p.release()
+			}
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "workspace.key")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("drop workspace %s: %w", id, err)
+	}
+	syncDir(dir)
+	ws.key.Destroy()
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("drop workspace %s: %w", id, err)
+	}
+	return syncDir(filepath.Join(db.opts.Dir, "workspaces"))
+}

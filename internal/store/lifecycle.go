@@ -1,0 +1,357 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+)
+
+// background runs flushes, merges and retention until ctx is cancelled.
+func (db *DB) background(ctx context.Context) {
+	defer db.bgDone.Done()
+	tick := time.NewTicker(db.opts.MaintenanceInterval)
+	defer tick.Stop()
+	var lastRetention time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-db.nudge:
+		}
+		now := db.opts.Now()
+		for _, ws := range db.openWorkspaces() {
+			if ctx.Err() != nil {
+				return
+			}
+			oldest := ws.oldestMem.Load()
+			if ws.memBytes.Load() >= db.opts.MemtableBytes ||
+				oldest != 0 && now.Sub(time.Unix(0, oldest)) >= db.opts.MaxMemtableAge {
+				if err := ws.flush(ctx); err != nil && ctx.Err() == nil {
+					db.log.Error("store flush failed", slog.String("workspace_id", ws.id), slog.String("error", err.Error()))
+				}
+			}
+		}
+		if err := db.Merge(ctx); err != nil && ctx.Err() == nil {
+			db.log.Error("store merge failed", slog.String("error", err.Error()))
+		}
+		if now.Sub(lastRetention) >= db.opts.RetentionInterval {
+			lastRetention = now
+			if err := db.EnforceRetention(ctx); err != nil && ctx.Err() == nil {
+				db.log.Error("store retention failed", slog.String("error", err.Error()))
+			}
+		}
+	}
+}
+
+func (db *DB) openWorkspaces() []*workspace {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	out := make([]*workspace, 0, len(db.workspaces))
+	for _, ws := range db.workspaces {
+		out = append(out, ws)
+	}
+	return out
+}
+
+func (ws *workspace) tableList() []*table {
+	ws.mu.RLock()
+	defer ws.mu.RUnlock()
+	out := make([]*table, 0, len(ws.tables))
+	for _, t := range ws.tables {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Flush writes every memtable to parts and deletes the WAL segments they
+// covered. It runs in the background on its own; tests and shutdown call it.
+func (db *DB) Flush(ctx context.Context) error {
+	var errs []error
+	for _, ws := range db.openWorkspaces() {
+		if err := ws.flush(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("workspace %s: %w", ws.id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rowsPerBlock picks the block size: BlockRows, fewer for wide rows so a
+// block stays near 4 MiB before compression.
+func (db *DB) rowsPerBlock(m *memPart) int {
+	n := db.opts.BlockRows
+	if m.n > 0 && m.bytes > 0 {
+		per := m.bytes / int64(m.n)
+		if per > 0 {
+			n = min(n, max(1024, int(4<<20/per)))
+		}
+	}
+	return n
+}
+
+func (ws *workspace) flush(ctx context.Context) error {
+	ws.flushMu.Lock()
+	defer ws.flushMu.Unlock()
+	ws.gate.Lock()
+	if ws.dropped || ws.wal == nil {
+		ws.gate.Unlock()
+		return nil
+	}
+	tables := ws.tableList()
+	empty := true
+	for _, t := range tables {
+		t.mu.RLock()
+		if len(t.mem) > 0 || len(t.frozen) > 0 {
+			empty = false
+		}
+		t.mu.RUnlock()
+	}
+	if empty {
+		ws.gate.Unlock()
+		return nil
+	}
+	seq, err := ws.wal.rotate(ctx)
+	if err != nil {
+		ws.gate.Unlock()
+		return fmt.Errorf("flush: %w", err)
+	}
+	for _, t := range tables {
+		t.mu.Lock()
+		for _, m := range t.mem {
+			m.seq = seq
+			t.frozen = append(t.frozen, m)
+		}
+		t.mem = make(map[int64]*memPart)
+		t.mu.Unlock()
+	}
+	ws.oldestMem.Store(0)
+	ws.gate.Unlock()
+
+	var errs []error
+	remaining := false
+	for _, t := range tables {
+		t.mu.RLock()
+		frozen := slices.Clone(t.frozen)
+		t.mu.RUnlock()
+		for _, m := range frozen {
+			if err := ws.flushMem(ctx, t, m); err != nil {
+				errs = append(errs, err)
+				remaining = true
+			}
+		}
+	}
+	if remaining {
+		return errors.Join(errs...)
+	}
+	return ws.wal.deleteOld(seq)
+}
+
+// flushMem writes one frozen memtable as a part and swaps it in.
+func (ws *workspace) flushMem(ctx context.Context, t *table, m *memPart) error {
+	t.mu.RLock()
+	if t.dropped {
+		t.mu.RUnlock()
+		return nil
+	}
+	v := m.view()
+	inc := t.meta.incarnationBytes()
+	t.mu.RUnlock()
+	if v.n == 0 {
+		t.mu.Lock()
+		t.frozen = slices.DeleteFunc(t.frozen, func(x *memPart) bool { return x == m })
+		t.mu.Unlock()
+		return nil
+	}
+	p, err := writePart(ctx, partWriteSpec{
+		wsID: ws.id, wsKey: ws.key, table: t.name, dir: t.dir, incarnation: inc,
+		day: m.day, walSeq: m.seq, schema: v.schema, vecs: v.vecs, n: v.n,
+		blockRows: ws.db.rowsPerBlock(m), enc: ws.db.enc,
+	})
+	if err != nil {
+		return fmt.Errorf("flush table %s: %w", t.name, err)
+	}
+	t.mu.Lock()
+	if t.dropped {
+		t.mu.Unlock()
+		p.obsolete.Store(true)
+		p.release()
+		return nil
+	}
+	t.frozen = slices.DeleteFunc(t.frozen, func(x *memPart) bool { return x == m })
+	t.parts[m.day] = append(t.parts[m.day], p)
+	t.mu.Unlock()
+	ws.memBytes.Add(-m.bytes)
+	ws.db.m.flushes.Add(1)
+	return nil
+}
+
+// Merge combines the parts of every table and day that has more than
+// MaxPartsPerDay parts, smallest first, up to MaxMergeRows rows per merge.
+// Ingestion and queries continue meanwhile; open Queriers keep the old parts.
+func (db *DB) Merge(ctx context.Context) error {
+	db.mergeMu.Lock()
+	defer db.mergeMu.Unlock()
+	var errs []error
+	for _, ws := range db.openWorkspaces() {
+		for _, t := range ws.tableList() {
+			t.mu.RLock()
+			var days []int64
+			for day, ps := range t.parts {
+				if len(ps) > db.opts.MaxPartsPerDay {
+					days = append(days, day)
+				}
+			}
+			t.mu.RUnlock()
+			for _, day := range days {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if err := db.mergeDay(ctx, ws, t, day); err != nil {
+					db.reportCorruption(err)
+					errs = append(errs, fmt.Errorf("merge %s day %d: %w", t.name, day, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (db *DB) mergeDay(ctx context.Context, ws *workspace, t *table, day int64) error {
+	t.mu.RLock()
+	cands := slices.Clone(t.parts[day])
+	storage := t.storage
+	inc := t.meta.incarnationBytes()
+	dropped := t.dropped
+	t.mu.RUnlock()
+	if dropped || len(cands) < 2 {
+		return nil
+	}
+	slices.SortFunc(cands, func(a, b *part) int { return a.meta.rows - b.meta.rows })
+	var pick []*part
+	rows := 0
+	for _, p := range cands {
+		if len(pick) >= 2 && rows+p.meta.rows > db.opts.MaxMergeRows {
+			break
+		}
+		pick = append(pick, p)
+		rows += p.meta.rows
+	}
+	if len(pick) < 2 {
+		return nil
+	}
+	t.mu.RLock()
+	for _, p := range pick {
+		p.acquire()
+	}
+	t.mu.RUnlock()
+	defer func() {
+		for _, p := range pick {
+			p.release()
+		}
+	}()
+
+	vecs := make([]*Vector, len(storage))
+	for i, c := range storage {
+		vecs[i] = cloneEmpty(c.Type)
+	}
+	n := 0
+	var walSeq uint64
+	var ids []string
+	var buf []byte
+	for _, p := range pick {
+		walSeq = max(walSeq, p.meta.walSeq)
+		ids = append(ids, p.id)
+		for bi, bm := range p.meta.blocks {
+			for j, c := range storage {
+				k := p.meta.cols.Index(c.Name)
+				if k < 0 || classOf(p.meta.cols[k].Type) != classOf(c.Type) {
+					appendNulls(vecs[j], n, bm.rows)
+					continue
+				}
+				v, nb, err := p.readChunk(bi, k, db.dec, buf)
+				buf = nb
+				if err != nil {
+					return err
+				}
+				appendVec(vecs[j], n, v, 0, bm.rows, nil)
+			}
+			n += bm.rows
+		}
+	}
+	m := &memPart{n: n, bytes: 0}
+	for j := range storage {
+		m.bytes += estimateBytes(vecs[j], 0, n)
+	}
+	np, err := writePart(ctx, partWriteSpec{
+		wsID: ws.id, wsKey: ws.key, table: t.name, dir: t.dir, incarnation: inc,
+		day: day, walSeq: walSeq, replaces: ids, schema: storage, vecs: vecs, n: n,
+		blockRows: db.rowsPerBlock(m), enc: db.enc,
+	})
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	cur := t.parts[day]
+	present := !t.dropped
+	for _, p := range pick {
+		if !slices.Contains(cur, p) {
+			present = false
+		}
+	}
+	if !present { // dropped or expired meanwhile
+		t.mu.Unlock()
+		np.obsolete.Store(true)
+		np.release()
+		return nil
+	}
+	t.parts[day] = append(slices.DeleteFunc(slices.Clone(cur), func(p *part) bool { return slices.Contains(pick, p) }), np)
+	t.mu.Unlock()
+	for _, p := range pick {
+		p.obsolete.Store(true)
+		p.release() // the table's reference; the file goes when the last reader is done
+	}
+	db.m.merges.Add(1)
+	return nil
+}
+
+// EnforceRetention deletes the day partitions of every table whose rows are
+// all older than the table's retention, measured with Options.Now.
+func (db *DB) EnforceRetention(ctx context.Context) error {
+	now := db.opts.Now()
+	for _, ws := range db.openWorkspaces() {
+		for _, t := range ws.tableList() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var expired []*part
+			t.mu.Lock()
+			cut := retentionCutoff(now, t.meta.RetentionDays)
+			for day, ps := range t.parts {
+				if day < cut {
+					expired = append(expired, ps...)
+					delete(t.parts, day)
+				}
+			}
+			for day, m := range t.mem {
+				if day < cut {
+					ws.memBytes.Add(-m.bytes)
+					delete(t.mem, day)
+				}
+			}
+			t.mu.Unlock()
+			for _, p := range expired {
+				p.obsolete.Store(true)
+				p.release()
+				db.m.partsExpired.Add(1)
+			}
+			if len(expired) > 0 {
+				db.log.Info("store retention dropped parts", slog.String("workspace_id", ws.id),
+					slog.String("table", t.name), slog.Int("parts", len(expired)))
+			}
+		}
+	}
+	return nil
+}

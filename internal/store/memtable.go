@@ -1,0 +1,443 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// memPart holds the committed, not yet flushed rows of one table and day.
+// Rows are only appended; readers take views of the first n rows, which no
+// writer touches again. Guarded by the table's mu.
+type memPart struct {
+	day        int64
+	schema     Schema // storage columns; grows when the table gains columns
+	vecs       []*Vector
+	n          int
+	minT, maxT int64
+	bytes      int64
+	seq        uint64 // once frozen: the WAL seq its part will record
+}
+
+func newMemPart(day int64, storage Schema) *memPart {
+	m := &memPart{day: day, schema: append(Schema(nil), storage...)}
+	m.vecs = make([]*Vector, len(storage))
+	for i, c := range storage {
+		m.vecs[i] = cloneEmpty(c.Type)
+	}
+	return m
+}
+
+// extend adds the columns of storage that m lacks, as nulls.
+func (m *memPart) extend(storage Schema) {
+	for _, c := range storage {
+		if m.schema.Index(c.Name) < 0 {
+			m.schema = append(m.schema, c)
+			m.vecs = append(m.vecs, nullVec(c.Type, m.n))
+		}
+	}
+}
+
+// appendRows appends the rows idx (all rows if nil) of a batch of n rows in
+// the given schema; columns m has and the batch lacks become null.
+func (m *memPart) appendRows(schema Schema, vecs []*Vector, n int, idx []int32) {
+	k := n
+	if idx != nil {
+		k = len(idx)
+	}
+	for j, c := range m.schema {
+		dst := m.vecs[j]
+		si := schema.Index(c.Name)
+		if si < 0 || classOf(schema[si].Type) != classOf(c.Type) {
+			appendNulls(dst, m.n, k)
+			continue
+		}
+		appendVec(dst, m.n, vecs[si], 0, n, idx)
+		m.bytes += estimateBytes(dst, m.n, m.n+k)
+	}
+	tv := m.vecs[m.schema.Index(ColTimeGenerated)].Int[m.n : m.n+k]
+	for i, t := range tv {
+		if m.n == 0 && i == 0 {
+			m.minT, m.maxT = t, t
+		}
+		m.minT, m.maxT = min(m.minT, t), max(m.maxT, t)
+	}
+	m.n += k
+}
+
+// memView is a read-only snapshot of a memPart's first n rows.
+type memView struct {
+	day        int64
+	schema     Schema
+	vecs       []*Vector
+	n          int
+	minT, maxT int64
+}
+
+func (m *memPart) view() memView {
+	v := memView{day: m.day, schema: append(Schema(nil), m.schema...), n: m.n, minT: m.minT, maxT: m.maxT}
+	v.vecs = make([]*Vector, len(m.vecs))
+	for i, x := range m.vecs {
+		v.vecs[i] = viewVec(x, 0, m.n)
+	}
+	return v
+}
+
+func dayOf(ticks int64) int64 {
+	d := ticks / TicksPerDay
+	if ticks%TicksPerDay < 0 {
+		d--
+	}
+	return d
+}
+
+// insertRows adds a committed batch to the table's memtable, split by day.
+// keep, if not nil, filters days (replay skips flushed and expired ones). It
+// returns the bytes added. The caller holds t.mu.
+func (t *table) insertRows(schema Schema, vecs []*Vector, n int, keep func(day int64) bool) int64 {
+	if n == 0 {
+		return 0
+	}
+	times := vecs[schema.Index(ColTimeGenerated)].Int
+	d0 := dayOf(times[0])
+	var groups map[int64][]int32
+	for i := 1; i < n; i++ {
+		if dayOf(times[i]) != d0 {
+			groups = make(map[int64][]int32)
+			for j := range n {
+				d := dayOf(times[j])
+				groups[d] = append(groups[d], int32(j))
+			}
+			break
+		}
+	}
+	if groups == nil {
+		groups = map[int64][]int32{d0: nil}
+	}
+	var added int64
+	for day, idx := range groups {
+		if keep != nil && !keep(day) {
+			continue
+		}
+		m := t.mem[day]
+		if m == nil {
+			m = newMemPart(day, t.storage)
+			t.mem[day] = m
+		}
+		before := m.bytes
+		m.appendRows(schema, vecs, n, idx)
+		added += m.bytes - before
+	}
+	return added
+}
+
+func (ws *workspace) noteMem(added int64) {
+	if added == 0 {
+		return
+	}
+	ws.memBytes.Add(added)
+	ws.oldestMem.CompareAndSwap(0, ws.db.opts.Now().UnixNano())
+	if ws.memBytes.Load() >= ws.db.opts.MemtableBytes {
+		select {
+		case ws.db.nudge <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// retentionCutoff returns the first day that retention keeps, or MinInt64.
+func retentionCutoff(now time.Time, days int) int64 {
+	if days <= 0 {
+		return -1 << 62
+	}
+	return dayOf(TicksFromTime(now) - int64(days)*TicksPerDay)
+}
+
+// replayWAL re-inserts the records that are in the WAL but not in parts,
+// drops a torn tail, and starts a fresh segment.
+func (ws *workspace) replayWAL(ctx context.Context) error {
+	dir := filepath.Join(ws.dir, "wal")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	seqs, err := listSegments(dir)
+	if err != nil {
+		return err
+	}
+	var maxSeq uint64
+	covered := make(map[*table]map[int64]uint64)
+	cutoff := make(map[*table]int64)
+	for _, t := range ws.tables {
+		c := make(map[int64]uint64)
+		for day, ps := range t.parts {
+			for _, p := range ps {
+				c[day] = max(c[day], p.meta.walSeq)
+				maxSeq = max(maxSeq, p.meta.walSeq)
+			}
+		}
+		covered[t] = c
+		cutoff[t] = retentionCutoff(ws.db.opts.Now(), t.meta.RetentionDays)
+	}
+	var segs []*walSegment
+	var added int64
+	for i, first := range seqs {
+		path := segmentPath(dir, first)
+		seg, validLen, err := readSegment(ctx, path, ws.id, ws.key, func(seq uint64, payload []byte) error {
+			rec, err := decodeWALRecord(payload)
+			if err != nil {
+				return &CorruptionError{Path: path, Block: -1, Err: fmt.Errorf("record %d: %w", seq, err)}
+			}
+			t := ws.tables[rec.table]
+			if t == nil || t.meta.incarnationBytes() != rec.incarnation {
+				return nil // the table was dropped
+			}
+			if rec.schema.Index(ColTimeGenerated) < 0 || rec.schema[rec.schema.Index(ColTimeGenerated)].Type != TypeDatetime {
+				return &CorruptionError{Path: path, Block: -1, Err: fmt.Errorf("record %d lacks TimeGenerated", seq)}
+			}
+			c, cut := covered[t], cutoff[t]
+			added += t.insertRows(rec.schema, rec.vecs, rec.n, func(day int64) bool {
+				return day >= cut && seq > c[day]
+			})
+			return nil
+		})
+		switch {
+		case err == nil:
+		case errors.Is(err, errTorn) && i == len(seqs)-1:
+			if seg == nil {
+				ws.db.log.Warn("removing WAL segment with a torn header", slog.String("path", path))
+				if err := os.Remove(path); err != nil {
+					return err
+				}
+				continue
+			}
+			ws.db.log.Warn("dropping torn WAL tail", slog.String("path", path), slog.Int64("offset", validLen), slog.String("reason", err.Error()))
+			if err := os.Truncate(path, validLen); err != nil {
+				return fmt.Errorf("truncate torn WAL tail: %w", err)
+			}
+		case errors.Is(err, errTorn):
+			err = &CorruptionError{Path: path, Block: -1, Err: err}
+			fallthrough
+		default:
+			ws.db.reportCorruption(err)
+			return fmt.Errorf("replay WAL: %w", err)
+		}
+		if seg.lastSeq < seg.firstSeq { // no records: nothing to keep
+			seg.key.Destroy()
+			if err := os.Remove(path); err != nil {
+				return err
+			}
+			continue
+		}
+		segs = append(segs, seg)
+		maxSeq = max(maxSeq, seg.lastSeq)
+	}
+	ws.wal = &wal{wsID: ws.id, dir: dir, wsKey: ws.key, log: ws.db.log, m: &ws.db.m, old: segs, next: maxSeq + 1}
+	cur, err := ws.wal.createSegment(ctx, maxSeq+1)
+	if err != nil {
+		return err
+	}
+	ws.wal.cur = cur
+	ws.wal.written = maxSeq
+	ws.wal.synced.Store(maxSeq)
+	if added == 0 {
+		return ws.wal.deleteOld(maxSeq)
+	}
+	ws.noteMem(added)
+	return nil
+}
+
+// appender buffers rows for one table until Commit.
+type appender struct {
+	db     *DB
+	t      *table
+	schema Schema // the table's storage schema when the appender started
+	full   Schema
+	vecs   []*Vector
+	n      int
+	done   bool
+}
+
+// Appender starts a write batch for a table created by EnsureTable.
+func (db *DB) Appender(ctx context.Context, ref TableRef) (Appender, error) {
+	t, err := db.lookupTable(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.RLock()
+	a := &appender{db: db, t: t, schema: t.storage, full: t.full}
+	t.mu.RUnlock()
+	a.vecs = make([]*Vector, len(a.schema))
+	for i, c := range a.schema {
+		a.vecs[i] = cloneEmpty(c.Type)
+	}
+	return a, nil
+}
+
+func compatible(table, batch ColumnType) bool {
+	if table == batch {
+		return true
+	}
+	switch table {
+	case TypeLong:
+		return batch == TypeInt
+	case TypeReal, TypeDecimal:
+		return batch == TypeReal || batch == TypeDecimal
+	}
+	return false
+}
+
+// Append implements Appender.
+func (a *appender) Append(b *Batch) error {
+	if a.done {
+		return ErrAppenderDone
+	}
+	if b == nil || b.Len == 0 {
+		return nil
+	}
+	if b.Len < 0 || len(b.Cols) != len(b.Schema) {
+		return fmt.Errorf("%w: batch has %d columns for %d schema entries", ErrSchema, len(b.Cols), len(b.Schema))
+	}
+	if a.n+b.Len > maxBlockRows {
+		return fmt.Errorf("%w: more than %d rows in one commit", ErrSchema, maxBlockRows)
+	}
+	src := make([]int, len(a.schema))
+	for i := range src {
+		src[i] = -1
+	}
+	for k, c := range b.Schema {
+		v := b.Cols[k]
+		if v == nil || v.Type != c.Type || v.Len() != b.Len || (v.Nulls != nil && len(v.Nulls) != b.Len) {
+			return fmt.Errorf("%w: column %s: vector does not match its schema entry or the batch length", ErrSchema, c.Name)
+		}
+		if isStoreOwned(c.Name) {
+			continue
+		}
+		j := a.schema.Index(c.Name)
+		if j < 0 {
+			return fmt.Errorf("%w: unknown column %s", ErrSchema, c.Name)
+		}
+		if !compatible(a.schema[j].Type, c.Type) {
+			return fmt.Errorf("%w: column %s is %s, got %s", ErrSchema, c.Name, a.schema[j].Type, c.Type)
+		}
+		if src[j] >= 0 {
+			return fmt.Errorf("%w: duplicate column %s", ErrSchema, c.Name)
+		}
+		src[j] = k
+	}
+	for j, k := range src {
+		if k < 0 {
+			appendNulls(a.vecs[j], a.n, b.Len)
+			continue
+		}
+		appendVec(a.vecs[j], a.n, b.Cols[k], 0, b.Len, nil)
+	}
+	a.n += b.Len
+	return nil
+}
+
+// Rollback implements Appender.
+func (a *appender) Rollback() error {
+	a.done = true
+	a.vecs = nil
+	return nil
+}
+
+// itemIDs returns n GUID-formatted IDs: 12 random bytes per commit and a
+// 4-byte row counter, version 4 / variant 1 bits set.
+func itemIDs(n int) ([]string, error) {
+	var base [16]byte
+	if _, err := io.ReadFull(rand.Reader, base[:12]); err != nil {
+		return nil, fmt.Errorf("generate _ItemId: %w", err)
+	}
+	base[6] = base[6]&0x0f | 0x40
+	base[8] = base[8]&0x3f | 0x80
+	buf := make([]byte, 36*n)
+	for i := range n {
+		b := base
+		b[12], b[13], b[14], b[15] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
+		o := buf[36*i:]
+		hex.Encode(o[0:8], b[0:4])
+		o[8] = '-'
+		hex.Encode(o[9:13], b[4:6])
+		o[13] = '-'
+		hex.Encode(o[14:18], b[6:8])
+		o[18] = '-'
+		hex.Encode(o[19:23], b[8:10])
+		o[23] = '-'
+		hex.Encode(o[24:36], b[10:16])
+	}
+	all := string(buf)
+	out := make([]string, n)
+	for i := range out {
+		out[i] = all[36*i : 36*i+36]
+	}
+	return out, nil
+}
+
+// Commit implements Appender: it stamps the system columns, seals the rows
+// into one WAL record, waits for the (shared) fsync and then makes the rows
+// visible. The fsync is not abandoned when ctx is cancelled.
+func (a *appender) Commit(ctx context.Context) error {
+	if a.done {
+		return ErrAppenderDone
+	}
+	a.done = true
+	if a.n == 0 {
+		return nil
+	}
+	t, ws := a.t, a.t.ws
+	now := TicksFromTime(a.db.opts.Now())
+	if tg := a.vecs[a.schema.Index(ColTimeGenerated)]; tg.Nulls != nil {
+		for i, isNull := range tg.Nulls {
+			if isNull {
+				tg.Int[i] = now
+			}
+		}
+		tg.Nulls = nil
+	}
+	tr := a.vecs[a.schema.Index(ColTimeReceived)]
+	tr.Nulls = nil
+	for i := range tr.Int {
+		tr.Int[i] = now
+	}
+	ids, err := itemIDs(a.n)
+	if err != nil {
+		return err
+	}
+	item := a.vecs[a.schema.Index(ColItemID)]
+	item.Str, item.Nulls = ids, nil
+
+	t.mu.RLock()
+	inc := t.meta.incarnationBytes()
+	t.mu.RUnlock()
+	rec := walRecord{table: t.name, incarnation: inc, n: a.n, schema: a.schema, vecs: a.vecs}
+	payload := rec.appendTo(nil)
+
+	ws.gate.RLock()
+	defer ws.gate.RUnlock()
+	if ws.dropped || t.dropped {
+		return fmt.Errorf("commit: %w: %s", ErrTableNotFound, t.name)
+	}
+	seq, err := ws.wal.append(payload)
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if err := ws.wal.sync(seq); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	t.mu.Lock()
+	added := t.insertRows(a.schema, a.vecs, a.n, nil)
+	t.mu.Unlock()
+	ws.noteMem(added)
+	a.db.m.commits.Add(1)
+	a.db.m.rowsCommitted.Add(uint64(a.n))
+	a.vecs = nil
+	return nil
+}

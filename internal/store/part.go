@@ -1,0 +1,637 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+
+	"github.com/klauspost/compress/zstd"
+
+	"custos/internal/crypt"
+)
+
+// Part file format. A part holds the rows of one table and one UTC day,
+// sorted by TimeGenerated and cut into blocks; it is immutable once renamed
+// into place. All integers are little-endian.
+//
+//	header:  magic "CSTPART\x01" | uvarint n | n bytes: the part data key wrapped by the
+//	         workspace key (AAD "custos/part-key/v1" | workspace | table | part ID) |
+//	         CRC-32C (u32) of the preceding header bytes
+//	chunks:  one per block and column: crypt envelope (part key) of zstd(column encoding),
+//	         AAD "custos/block/v1" | workspace | table | part ID | block index (u32) | column name
+//	footer:  crypt envelope (part key) of zstd(part meta), AAD "custos/part-meta/v1" | workspace | table | part ID
+//	trailer: footer offset (u64) | footer length (u32) | CRC-32C (u32) of the footer | magic "CSTPEND\x01"
+//
+// Part meta: version (uvarint, 1) | table incarnation (16 bytes) | day (varint, days since
+// 1970-01-01) | WAL seq (uvarint: every WAL record of this table and day with a seq at or
+// below it is in this part or an older one) | rows (uvarint) | min, max TimeGenerated
+// (varints) | uvarint r, r replaced part IDs (strings): parts this part supersedes (a merge) |
+// uvarint c, c columns: name (string), type (byte) | uvarint b, b blocks: rows (uvarint), min,
+// max TimeGenerated (varints), then per column: offset (uvarint), sealed length (uvarint),
+// raw length (uvarint), flags (byte: bit0 int min/max follow as varints, bit1 real min/max
+// follow as 2×u64, bit2 bloom follows as uvarint w and w u64 words).
+//
+// The part ID is the file name without ".part"; it is in every AAD, so a part
+// file renamed, or a block copied from another part or position, fails to open.
+const (
+	partMagic      = "CSTPART\x01"
+	partEndMagic   = "CSTPEND\x01"
+	partTrailerLen = 24
+	partMetaVer    = 1
+	maxFooterBytes = 256 << 20
+	maxChunkBytes  = 256 << 20
+	maxPartColumns = 10000
+	maxPartBlocks  = 1 << 20
+
+	chunkFlagIntMinMax  = 1 << 0
+	chunkFlagRealMinMax = 1 << 1
+	chunkFlagBloom      = 1 << 2
+)
+
+type chunkMeta struct {
+	off        int64
+	size       int
+	rawSize    int
+	flags      byte
+	minI, maxI int64
+	minF, maxF float64
+	bloom      bloom
+}
+
+type blockMeta struct {
+	rows       int
+	minT, maxT int64
+	cols       []chunkMeta // aligned with partMeta.cols
+}
+
+type partMeta struct {
+	incarnation [16]byte
+	day         int64
+	walSeq      uint64
+	rows        int
+	minT, maxT  int64
+	replaces    []string
+	cols        Schema
+	blocks      []blockMeta
+}
+
+func (m *partMeta) appendTo(dst []byte) []byte {
+	dst = binary.AppendUvarint(dst, partMetaVer)
+	dst = append(dst, m.incarnation[:]...)
+	dst = binary.AppendVarint(dst, m.day)
+	dst = binary.AppendUvarint(dst, m.walSeq)
+	dst = binary.AppendUvarint(dst, uint64(m.rows))
+	dst = binary.AppendVarint(dst, m.minT)
+	dst = binary.AppendVarint(dst, m.maxT)
+	dst = binary.AppendUvarint(dst, uint64(len(m.replaces)))
+	for _, r := range m.replaces {
+		dst = appendStr(dst, r)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(m.cols)))
+	for _, c := range m.cols {
+		dst = appendStr(dst, c.Name)
+		dst = append(dst, byte(c.Type))
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(m.blocks)))
+	for _, b := range m.blocks {
+		dst = binary.AppendUvarint(dst, uint64(b.rows))
+		dst = binary.AppendVarint(dst, b.minT)
+		dst = binary.AppendVarint(dst, b.maxT)
+		for _, c := range b.cols {
+			dst = binary.AppendUvarint(dst, uint64(c.off))
+			dst = binary.AppendUvarint(dst, uint64(c.size))
+			dst = binary.AppendUvarint(dst, uint64(c.rawSize))
+			dst = append(dst, c.flags)
+			if c.flags&chunkFlagIntMinMax != 0 {
+				dst = binary.AppendVarint(dst, c.minI)
+				dst = binary.AppendVarint(dst, c.maxI)
+			}
+			if c.flags&chunkFlagRealMinMax != 0 {
+				dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(c.minF))
+				dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(c.maxF))
+			}
+			if c.flags&chunkFlagBloom != 0 {
+				dst = binary.AppendUvarint(dst, uint64(len(c.bloom)))
+				for _, w := range c.bloom {
+					dst = binary.LittleEndian.AppendUint64(dst, w)
+				}
+			}
+		}
+	}
+	return dst
+}
+
+// decodePartMeta parses part meta; fileSize bounds chunk offsets.
+func decodePartMeta(b []byte, fileSize int64) (*partMeta, error) {
+	d := decoder{b: b}
+	m := &partMeta{}
+	if v := d.uvarint(); d.err == nil && v != partMetaVer {
+		return nil, fmt.Errorf("part meta version %d", v)
+	}
+	copy(m.incarnation[:], d.bytes(16))
+	m.day = d.varint()
+	m.walSeq = d.uvarint()
+	m.rows = d.count("part rows", math.MaxInt32)
+	m.minT = d.varint()
+	m.maxT = d.varint()
+	nr := d.count("replaced parts", 1<<16)
+	for range nr {
+		m.replaces = append(m.replaces, d.str(256))
+	}
+	nc := d.count("column count", maxPartColumns)
+	for range nc {
+		name := d.str(1024)
+		t := ColumnType(d.byte1())
+		if d.err == nil && (t == TypeInvalid || int(t) >= len(typeNames)) {
+			return nil, fmt.Errorf("column %q: bad type %d", name, t)
+		}
+		m.cols = append(m.cols, Column{name, t})
+	}
+	nb := d.count("block count", maxPartBlocks)
+	if d.err != nil {
+		return nil, d.err
+	}
+	if nb*(3+nc*4) > len(d.b) { // each block and chunk takes at least that many bytes
+		return nil, fmt.Errorf("block count %d: %w", nb, errShort)
+	}
+	m.blocks = make([]blockMeta, nb)
+	total := 0
+	for i := range m.blocks {
+		bm := &m.blocks[i]
+		bm.rows = d.count("block rows", maxBlockRows)
+		bm.minT = d.varint()
+		bm.maxT = d.varint()
+		total += bm.rows
+		bm.cols = make([]chunkMeta, nc)
+		for j := range bm.cols {
+			c := &bm.cols[j]
+			off := d.uvarint()
+			c.size = d.count("chunk size", maxChunkBytes)
+			c.rawSize = d.count("chunk raw size", maxChunkBytes)
+			c.flags = d.byte1()
+			if d.err != nil {
+				return nil, d.err
+			}
+			if off > uint64(fileSize) || int64(off)+int64(c.size) > fileSize {
+				return nil, fmt.Errorf("block %d column %d: chunk [%d+%d] outside the file", i, j, off, c.size)
+			}
+			c.off = int64(off)
+			if c.flags&^(chunkFlagIntMinMax|chunkFlagRealMinMax|chunkFlagBloom) != 0 {
+				return nil, fmt.Errorf("block %d column %d: unknown flags %#x", i, j, c.flags)
+			}
+			if c.flags&chunkFlagIntMinMax != 0 {
+				c.minI, c.maxI = d.varint(), d.varint()
+			}
+			if c.flags&chunkFlagRealMinMax != 0 {
+				c.minF, c.maxF = math.Float64frombits(d.u64()), math.Float64frombits(d.u64())
+			}
+			if c.flags&chunkFlagBloom != 0 {
+				w := d.count("bloom words", maxBloomWords)
+				p := d.bytes(8 * w)
+				if p != nil {
+					c.bloom = make(bloom, w)
+					for k := range c.bloom {
+						c.bloom[k] = binary.LittleEndian.Uint64(p[8*k:])
+					}
+				}
+			}
+		}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("part meta: %d trailing bytes", len(d.b))
+	}
+	if total != m.rows {
+		return nil, fmt.Errorf("part meta: blocks hold %d rows, header says %d", total, m.rows)
+	}
+	return m, nil
+}
+
+// part is one immutable part file, open for reading. Safe for concurrent use.
+// The table holds one reference; each Querier snapshot holds one more. The
+// file is closed, and deleted if the part was superseded, when the last
+// reference goes.
+type part struct {
+	id       string
+	path     string
+	wsID     string
+	table    string
+	meta     *partMeta
+	key      *crypt.Key
+	f        *os.File
+	size     int64
+	refs     atomic.Int32
+	obsolete atomic.Bool
+}
+
+func (p *part) acquire() { p.refs.Add(1) }
+
+func (p *part) release() {
+	if n := p.refs.Add(-1); n == 0 {
+		p.f.Close()
+		p.key.Destroy()
+		if p.obsolete.Load() {
+			os.Remove(p.path)
+		}
+	} else if n < 0 {
+		panic("BUG: part released more often than acquired")
+	}
+}
+
+func partKeyAAD(wsID, table, partID string) []byte {
+	return []byte("custos/part-key/v1\x00" + wsID + "\x00" + table + "\x00" + partID)
+}
+
+func partMetaAAD(wsID, table, partID string) []byte {
+	return []byte("custos/part-meta/v1\x00" + wsID + "\x00" + table + "\x00" + partID)
+}
+
+func blockAAD(dst []byte, wsID, table, partID string, block int, column string) []byte {
+	dst = append(dst, "custos/block/v1\x00"...)
+	dst = append(dst, wsID...)
+	dst = append(dst, 0)
+	dst = append(dst, table...)
+	dst = append(dst, 0)
+	dst = append(dst, partID...)
+	dst = append(dst, 0)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(block))
+	return append(dst, column...)
+}
+
+func newPartID(day int64) (string, error) {
+	var r [12]byte
+	if _, err := io.ReadFull(rand.Reader, r[:]); err != nil {
+		return "", fmt.Errorf("new part ID: %w", err)
+	}
+	return TimeFromTicks(day*TicksPerDay).Format("20060102") + "-" + hex.EncodeToString(r[:]), nil
+}
+
+// partWriteSpec is what writePart needs.
+type partWriteSpec struct {
+	wsID        string
+	wsKey       *crypt.Key
+	table       string
+	dir         string
+	incarnation [16]byte
+	day         int64
+	walSeq      uint64
+	replaces    []string
+	schema      Schema    // storage columns; must include TimeGenerated
+	vecs        []*Vector // aligned with schema
+	n           int
+	blockRows   int
+	enc         *zstd.Encoder
+}
+
+// writePart writes the rows as a new part: to a temporary file, fsynced, then
+// renamed into place and the directory fsynced. It returns the open part.
+func writePart(ctx context.Context, s partWriteSpec) (*part, error) {
+	tcol := s.schema.Index(ColTimeGenerated)
+	if tcol < 0 {
+		panic("BUG: part schema without TimeGenerated")
+	}
+	id, err := newPartID(s.day)
+	if err != nil {
+		return nil, err
+	}
+	key, wrapped, err := crypt.WrapNewKey(ctx, s.wsKey, "part-"+id, partKeyAAD(s.wsID, s.table, id))
+	if err != nil {
+		return nil, fmt.Errorf("write part: %w", err)
+	}
+	// Sort rows by TimeGenerated (stable, so equal times keep commit order).
+	times := s.vecs[tcol].Int
+	var perm []int32
+	if !slices.IsSorted(times[:s.n]) {
+		perm = make([]int32, s.n)
+		for i := range perm {
+			perm[i] = int32(i)
+		}
+		slices.SortStableFunc(perm, func(a, b int32) int {
+			ta, tb := times[a], times[b]
+			switch {
+			case ta < tb:
+				return -1
+			case ta > tb:
+				return 1
+			}
+			return 0
+		})
+	}
+
+	final := filepath.Join(s.dir, id+".part")
+	tmp := filepath.Join(s.dir, ".tmp-"+id+".part")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		key.Destroy()
+		return nil, fmt.Errorf("write part: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+			key.Destroy()
+		}
+	}()
+	w := bufio.NewWriterSize(f, 1<<20)
+	var off int64
+	write := func(b []byte) error {
+		n, err := w.Write(b)
+		off += int64(n)
+		return err
+	}
+	hdr := []byte(partMagic)
+	hdr = binary.AppendUvarint(hdr, uint64(len(wrapped)))
+	hdr = append(hdr, wrapped...)
+	hdr = binary.LittleEndian.AppendUint32(hdr, crc32.Checksum(hdr, castagnoli))
+	if err := write(hdr); err != nil {
+		return nil, fmt.Errorf("write part %s: %w", id, err)
+	}
+
+	meta := &partMeta{
+		incarnation: s.incarnation, day: s.day, walSeq: s.walSeq, rows: s.n,
+		replaces: s.replaces, cols: s.schema, minT: math.MaxInt64, maxT: math.MinInt64,
+	}
+	var raw, comp, sealed, aad []byte
+	scratch := make(map[uint64]struct{})
+	blockVecs := make([]*Vector, len(s.vecs))
+	for lo, bi := 0, 0; lo < s.n; lo, bi = lo+s.blockRows, bi+1 {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("write part %s: %w", id, err)
+		}
+		hi := min(lo+s.blockRows, s.n)
+		for j, v := range s.vecs {
+			if perm != nil {
+				blockVecs[j] = gatherVec(v, perm[lo:hi])
+			} else {
+				blockVecs[j] = viewVec(v, lo, hi)
+			}
+		}
+		bt := blockVecs[tcol].Int
+		bm := blockMeta{rows: hi - lo, minT: bt[0], maxT: bt[len(bt)-1], cols: make([]chunkMeta, len(s.schema))}
+		meta.minT, meta.maxT = min(meta.minT, bm.minT), max(meta.maxT, bm.maxT)
+		for j, c := range s.schema {
+			v := blockVecs[j]
+			raw = encodeColumn(raw[:0], v, 0, bm.rows, true)
+			comp = s.enc.EncodeAll(raw, comp[:0])
+			aad = blockAAD(aad[:0], s.wsID, s.table, id, bi, c.Name)
+			sealed, err = key.Seal(sealed[:0], comp, aad)
+			if err != nil {
+				return nil, fmt.Errorf("write part %s: %w", id, err)
+			}
+			cm := chunkMeta{off: off, size: len(sealed), rawSize: len(raw)}
+			fillChunkStats(&cm, v, c.Type, scratch)
+			bm.cols[j] = cm
+			if err := write(sealed); err != nil {
+				return nil, fmt.Errorf("write part %s: %w", id, err)
+			}
+		}
+		meta.blocks = append(meta.blocks, bm)
+	}
+	raw = meta.appendTo(raw[:0])
+	comp = s.enc.EncodeAll(raw, comp[:0])
+	sealed, err = key.Seal(sealed[:0], comp, partMetaAAD(s.wsID, s.table, id))
+	if err != nil {
+		return nil, fmt.Errorf("write part %s: %w", id, err)
+	}
+	footerOff := off
+	if err := write(sealed); err != nil {
+		return nil, fmt.Errorf("write part %s: %w", id, err)
+	}
+	tr := binary.LittleEndian.AppendUint64(nil, uint64(footerOff))
+	tr = binary.LittleEndian.AppendUint32(tr, uint32(len(sealed)))
+	tr = binary.LittleEndian.AppendUint32(tr, crc32.Checksum(sealed, castagnoli))
+	tr = append(tr, partEndMagic...)
+	if err := write(tr); err != nil {
+		return nil, fmt.Errorf("write part %s: %w", id, err)
+	}
+	if err := w.Flush(); err != nil {
+		return nil, fmt.Errorf("write part %s: %w", id, err)
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("write part %s: fsync: %w", id, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write part %s: %w", id, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return nil, fmt.Errorf("write part %s: %w", id, err)
+	}
+	ok = true
+	if err := syncDir(s.dir); err != nil {
+		os.Remove(final)
+		key.Destroy()
+		return nil, fmt.Errorf("write part %s: fsync dir: %w", id, err)
+	}
+	rf, err := os.Open(final)
+	if err != nil {
+		key.Destroy()
+		return nil, fmt.Errorf("write part %s: reopen: %w", id, err)
+	}
+	p := &part{id: id, path: final, wsID: s.wsID, table: s.table, meta: meta, key: key, f: rf, size: off}
+	p.refs.Store(1)
+	return p, nil
+}
+
+func fillChunkStats(cm *chunkMeta, v *Vector, t ColumnType, scratch map[uint64]struct{}) {
+	switch classOf(t) {
+	case classInt:
+		first := true
+		for i, x := range v.Int {
+			if v.IsNull(i) {
+				continue
+			}
+			if first {
+				cm.minI, cm.maxI, first = x, x, false
+				continue
+			}
+			cm.minI, cm.maxI = min(cm.minI, x), max(cm.maxI, x)
+		}
+		if !first {
+			cm.flags |= chunkFlagIntMinMax
+		}
+	case classReal:
+		first := true
+		for i, x := range v.Real {
+			if v.IsNull(i) || math.IsNaN(x) {
+				continue
+			}
+			if first {
+				cm.minF, cm.maxF, first = x, x, false
+				continue
+			}
+			cm.minF, cm.maxF = min(cm.minF, x), max(cm.maxF, x)
+		}
+		if !first {
+			cm.flags |= chunkFlagRealMinMax
+		}
+	case classStr:
+		cm.bloom = buildBloom(v.Str, v.Nulls, t == TypeDynamic, scratch)
+		cm.flags |= chunkFlagBloom
+	}
+}
+
+// openPart opens and verifies a part file's header and footer.
+func openPart(ctx context.Context, path, wsID, table string, wsKey *crypt.Key) (*part, error) {
+	id := filepath.Base(path)
+	id = id[:len(id)-len(".part")]
+	corrupt := func(err error) error {
+		return &CorruptionError{Path: path, Part: id, Block: -1, Err: err}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open part %s: %w", id, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+		}
+	}()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("open part %s: %w", id, err)
+	}
+	size := st.Size()
+	if size < int64(len(partMagic))+partTrailerLen {
+		return nil, corrupt(fmt.Errorf("file is %d bytes", size))
+	}
+	hdrBuf := make([]byte, min(size, 16+maxWrappedKey))
+	if _, err := f.ReadAt(hdrBuf, 0); err != nil {
+		return nil, fmt.Errorf("open part %s: %w", id, err)
+	}
+	wrapped, err := parsePartHeader(hdrBuf)
+	if err != nil {
+		return nil, corrupt(err)
+	}
+	key, err := crypt.UnwrapKey(ctx, wsKey, "part-"+id, wrapped, partKeyAAD(wsID, table, id))
+	if err != nil {
+		return nil, corrupt(err)
+	}
+	meta, err := readPartFooter(f, size, key, partMetaAAD(wsID, table, id))
+	if err != nil {
+		key.Destroy()
+		return nil, corrupt(err)
+	}
+	ok = true
+	p := &part{id: id, path: path, wsID: wsID, table: table, meta: meta, key: key, f: f, size: size}
+	p.refs.Store(1)
+	return p, nil
+}
+
+func parsePartHeader(b []byte) ([]byte, error) {
+	d := decoder{b: b}
+	if string(d.bytes(len(partMagic))) != partMagic {
+		return nil, errors.New("bad part magic")
+	}
+	wrapped := d.bytes(d.count("wrapped key length", maxWrappedKey))
+	n := len(b) - len(d.b)
+	crc := d.bytes(4)
+	if d.err != nil {
+		return nil, fmt.Errorf("part header: %w", d.err)
+	}
+	if binary.LittleEndian.Uint32(crc) != crc32.Checksum(b[:n], castagnoli) {
+		return nil, errors.New("part header checksum mismatch")
+	}
+	return wrapped, nil
+}
+
+func readPartFooter(f io.ReaderAt, size int64, key *crypt.Key, aad []byte) (*partMeta, error) {
+	var tr [partTrailerLen]byte
+	if _, err := f.ReadAt(tr[:], size-partTrailerLen); err != nil {
+		return nil, fmt.Errorf("read trailer: %w", err)
+	}
+	if string(tr[16:]) != partEndMagic {
+		return nil, errors.New("bad part trailer magic")
+	}
+	off := binary.LittleEndian.Uint64(tr[0:])
+	n := int64(binary.LittleEndian.Uint32(tr[8:]))
+	if n > maxFooterBytes || off > uint64(size) || int64(off)+n > size-partTrailerLen {
+		return nil, fmt.Errorf("footer [%d+%d] outside the file", off, n)
+	}
+	sealed := make([]byte, n)
+	if _, err := f.ReadAt(sealed, int64(off)); err != nil {
+		return nil, fmt.Errorf("read footer: %w", err)
+	}
+	if crc32.Checksum(sealed, castagnoli) != binary.LittleEndian.Uint32(tr[12:]) {
+		return nil, errors.New("footer checksum mismatch")
+	}
+	comp, err := key.Open(nil, sealed, aad)
+	if err != nil {
+		return nil, fmt.Errorf("footer: %w", err)
+	}
+	raw, err := zstdDecodeBounded(comp, maxFooterBytes)
+	if err != nil {
+		return nil, fmt.Errorf("footer: %w", err)
+	}
+	return decodePartMeta(raw, int64(off))
+}
+
+// zstdDecodeBounded decodes a zstd frame whose content may not exceed limit.
+// A fresh single-use decoder would be slow on hot paths; those use readChunk.
+func zstdDecodeBounded(src []byte, limit int) ([]byte, error) {
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)), zstd.WithDecoderMaxWindow(uint64(max(limit, zstd.MinWindowSize))))
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	return dec.DecodeAll(src, nil)
+}
+
+// readChunk reads, authenticates, decompresses and decodes one column block.
+// buf is scratch space; it returns the grown scratch.
+func (p *part) readChunk(block, col int, dec *zstd.Decoder, buf []byte) (*Vector, []byte, error) {
+	bm := &p.meta.blocks[block]
+	cm := &bm.cols[col]
+	c := p.meta.cols[col]
+	corrupt := func(err error) error {
+		return &CorruptionError{Path: p.path, Part: p.id, Block: block, Column: c.Name, Err: err}
+	}
+	if cap(buf) < cm.size {
+		buf = make([]byte, cm.size)
+	}
+	sealed := buf[:cm.size]
+	if _, err := p.f.ReadAt(sealed, cm.off); err != nil {
+		return nil, buf, corrupt(fmt.Errorf("read: %w", err))
+	}
+	var aadBuf [256]byte
+	aad := blockAAD(aadBuf[:0], p.wsID, p.table, p.id, block, c.Name)
+	// Decrypt in place: the plaintext is shorter than the ciphertext.
+	env, err := crypt.ParseEnvelope(sealed)
+	if err != nil {
+		return nil, buf, corrupt(err)
+	}
+	comp, err := p.key.Open(sealed[env.HeaderLen+crypt.NonceSize:env.HeaderLen+crypt.NonceSize], sealed, aad)
+	if err != nil {
+		return nil, buf, corrupt(err)
+	}
+	raw, err := dec.DecodeAll(comp, make([]byte, 0, cm.rawSize))
+	if err != nil {
+		return nil, buf, corrupt(fmt.Errorf("decompress: %w", err))
+	}
+	if len(raw) != cm.rawSize {
+		return nil, buf, corrupt(fmt.Errorf("decompressed %d bytes, want %d", len(raw), cm.rawSize))
+	}
+	d := decoder{b: raw}
+	v, err := decodeColumn(&d, c.Type, bm.rows)
+	if err == nil && len(d.b) != 0 {
+		err = fmt.Errorf("%d trailing bytes", len(d.b))
+	}
+	if err != nil {
+		return nil, buf, corrupt(err)
+	}
+	return v, buf, nil
+}

@@ -1,0 +1,534 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// SelectStats counts what one Select read and skipped.
+type SelectStats struct {
+	BlocksTotal        int64 // part blocks in the snapshot's partitions
+	BlocksSkippedTime  int64 // skipped by their TimeGenerated range
+	BlocksSkippedTerms int64 // skipped by bloom filters (TermHints)
+	BlocksRead         int64
+	MemRowsScanned     int64 // memtable rows examined
+	BytesRead          int64 // sealed bytes read from part files
+	RowsReturned       int64
+}
+
+// StatsIterator is implemented by the BatchIterators of *DB's Queriers.
+type StatsIterator interface {
+	BatchIterator
+	Stats() SelectStats
+}
+
+// querier is a snapshot of one table: memtable views and referenced parts.
+type querier struct {
+	db      *DB
+	wsID    string
+	table   string
+	tr      TimeRange
+	full    Schema
+	mems    []memView
+	parts   []*part
+	closed  bool
+	workers int
+}
+
+// Querier opens a consistent snapshot of a table restricted to tr: the rows
+// committed before the call, and no others. Close it to release its parts.
+func (db *DB) Querier(ctx context.Context, ref TableRef, tr TimeRange) (Querier, error) {
+	t, err := db.lookupTable(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	q := &querier{db: db, wsID: t.ws.id, table: t.name, tr: tr, workers: db.opts.QueryWorkers}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.dropped {
+		return nil, fmt.Errorf("%w: %s", ErrTableNotFound, ref.Table)
+	}
+	q.full = t.full
+	if tr.From >= tr.To {
+		return q, nil
+	}
+	dayLo, dayHi := dayOf(tr.From), dayOf(tr.To-1)
+	inRange := func(day int64) bool { return day >= dayLo && day <= dayHi }
+	for day, ps := range t.parts {
+		if !inRange(day) {
+			continue
+		}
+		for _, p := range ps {
+			if p.meta.maxT < tr.From || p.meta.minT >= tr.To {
+				continue
+			}
+			p.acquire()
+			q.parts = append(q.parts, p)
+		}
+	}
+	addMem := func(m *memPart) {
+		if m.n > 0 && inRange(m.day) && m.maxT >= tr.From && m.minT < tr.To {
+			q.mems = append(q.mems, m.view())
+		}
+	}
+	for _, m := range t.frozen {
+		addMem(m)
+	}
+	for _, m := range t.mem {
+		addMem(m)
+	}
+	return q, nil
+}
+
+func (q *querier) Schema() Schema { return q.full }
+
+func (q *querier) Close() error {
+	if q.closed {
+		return nil
+	}
+	q.closed = true
+	for _, p := range q.parts {
+		p.release()
+	}
+	q.parts = nil
+	q.mems = nil
+	return nil
+}
+
+// outCol says where an output column comes from.
+type outCol struct {
+	col     Column
+	virtual string // constant value for TenantId / Type
+	isVirt  bool
+}
+
+type task struct {
+	p     *part
+	block int
+	mem   *memView
+	lo    int
+	hi    int
+}
+
+// Select implements Querier. Tasks (part blocks after pruning, memtable
+// slices) are decoded by up to QueryWorkers goroutines and handed out through
+// one iterator, in no particular order.
+func (q *querier) Select(ctx context.Context, h SelectHints) BatchIterator {
+	it := &iterator{}
+	if q.closed {
+		it.err = errors.New("store: select on a closed querier")
+		return it
+	}
+	// Output columns.
+	var out []outCol
+	add := func(c Column) {
+		oc := outCol{col: c}
+		switch c.Name {
+		case ColTenantID:
+			oc.isVirt, oc.virtual = true, q.wsID
+		case ColType:
+			oc.isVirt, oc.virtual = true, q.table
+		}
+		out = append(out, oc)
+	}
+	if h.Columns == nil {
+		for _, c := range q.full {
+			add(c)
+		}
+	} else {
+		seen := make(map[string]bool)
+		for _, name := range h.Columns {
+			if i := q.full.Index(name); i >= 0 && !seen[name] {
+				seen[name] = true
+				add(q.full[i])
+			}
+		}
+	}
+	schema := make(Schema, len(out))
+	for i, oc := range out {
+		schema[i] = oc.col
+	}
+
+	// Term hints: hashed once. A hint on a virtual column is decided here.
+	type hint struct {
+		column string
+		hashes []uint64
+		virtOK bool // the term may match a virtual column (column-less hints)
+	}
+	var hints []hint
+	for _, th := range h.Terms {
+		hs := termHashes(th.Term)
+		if len(hs) == 0 {
+			continue
+		}
+		hasAllIn := func(s string) bool {
+			have := map[uint64]bool{}
+			forEachTokenHash(s, func(x uint64) { have[x] = true })
+			for _, x := range hs {
+				if !have[x] {
+					return false
+				}
+			}
+			return true
+		}
+		switch th.Column {
+		case ColTenantID, ColType:
+			v := q.wsID
+			if th.Column == ColType {
+				v = q.table
+			}
+			if !hasAllIn(v) {
+				it.stats.BlocksTotal = q.countBlocks()
+				it.stats.BlocksSkippedTerms = it.stats.BlocksTotal
+				it.done = true
+				return it // no row can match
+			}
+			continue
+		case "":
+			hints = append(hints, hint{hashes: hs, virtOK: hasAllIn(q.wsID) || hasAllIn(q.table)})
+		default:
+			if i := q.full.Index(th.Column); i < 0 || classOf(q.full[i].Type) != classStr {
+				continue
+			}
+			hints = append(hints, hint{column: th.Column, hashes: hs})
+		}
+	}
+	blockMayMatch := func(p *part, b int) bool {
+		bm := &p.meta.blocks[b]
+		for _, hn := range hints {
+			if hn.virtOK {
+				continue
+			}
+			if hn.column != "" {
+				j := p.meta.cols.Index(hn.column)
+				if j < 0 {
+					return false // column absent from the part: empty everywhere
+				}
+				if cm := &bm.cols[j]; cm.flags&chunkFlagBloom != 0 && !bloomHasAll(cm.bloom, hn.hashes) {
+					return false
+				}
+				continue
+			}
+			any := false
+			for j, c := range p.meta.cols {
+				if classOf(c.Type) != classStr {
+					continue
+				}
+				if cm := &bm.cols[j]; cm.flags&chunkFlagBloom == 0 || bloomHasAll(cm.bloom, hn.hashes) {
+					any = true
+					break
+				}
+			}
+			if !any {
+				return false
+			}
+		}
+		return true
+	}
+
+	var tasks []task
+	for _, p := range q.parts {
+		for b := range p.meta.blocks {
+			it.stats.BlocksTotal++
+			bm := &p.meta.blocks[b]
+			if bm.maxT < q.tr.From || bm.minT >= q.tr.To {
+				it.stats.BlocksSkippedTime++
+				continue
+			}
+			if !blockMayMatch(p, b) {
+				it.stats.BlocksSkippedTerms++
+				continue
+			}
+			tasks = append(tasks, task{p: p, block: b})
+		}
+	}
+	const memChunk = 16384
+	for i := range q.mems {
+		m := &q.mems[i]
+		for lo := 0; lo < m.n; lo += memChunk {
+			tasks = append(tasks, task{mem: m, lo: lo, hi: min(lo+memChunk, m.n)})
+		}
+	}
+	it.init(ctx, q, out, schema, tasks, h.Limit)
+	return it
+}
+
+func (q *querier) countBlocks() int64 {
+	var n int64
+	for _, p := range q.parts {
+		n += int64(len(p.meta.blocks))
+	}
+	return n
+}
+
+type result struct {
+	b   *Batch
+	err error
+}
+
+// iterator runs the tasks of one Select. Next, Batch, Err and Close must be
+// called from one goroutine.
+type iterator struct {
+	q      *querier
+	out    []outCol
+	schema Schema
+	tasks  []task
+	limit  int
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	results chan result
+	wg      sync.WaitGroup
+	nextTsk atomic.Int64
+	started bool
+
+	cur      *Batch
+	err      error
+	done     bool
+	returned int
+
+	stats      SelectStats
+	blocksRead atomic.Int64
+	bytesRead  atomic.Int64
+	memRows    atomic.Int64
+}
+
+func (it *iterator) init(ctx context.Context, q *querier, out []outCol, schema Schema, tasks []task, limit int) {
+	it.q, it.out, it.schema, it.tasks, it.limit = q, out, schema, tasks, limit
+	it.ctx, it.cancel = context.WithCancel(ctx)
+}
+
+func (it *iterator) start() {
+	it.started = true
+	workers := min(it.q.workers, len(it.tasks))
+	if workers <= 1 {
+		return // run inline in Next
+	}
+	it.results = make(chan result, workers)
+	for range workers {
+		it.wg.Add(1)
+		go it.work()
+	}
+	go func() {
+		it.wg.Wait()
+		close(it.results)
+	}()
+}
+
+func (it *iterator) work() {
+	defer it.wg.Done()
+	var buf []byte
+	for {
+		i := int(it.nextTsk.Add(1) - 1)
+		if i >= len(it.tasks) || it.ctx.Err() != nil {
+			return
+		}
+		b, err := it.run(&it.tasks[i], &buf)
+		if b == nil && err == nil {
+			continue
+		}
+		select {
+		case it.results <- result{b, err}:
+		case <-it.ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Next implements BatchIterator.
+func (it *iterator) Next() bool {
+	if it.done || it.err != nil {
+		return false
+	}
+	if it.limit > 0 && it.returned >= it.limit {
+		it.finish()
+		return false
+	}
+	if !it.started {
+		it.start()
+	}
+	for {
+		var r result
+		if it.results == nil { // inline
+			i := int(it.nextTsk.Add(1) - 1)
+			if i >= len(it.tasks) {
+				it.finish()
+				return false
+			}
+			if err := it.ctx.Err(); err != nil {
+				r.err = err
+			} else {
+				var buf []byte
+				r.b, r.err = it.run(&it.tasks[i], &buf)
+			}
+		} else {
+			var ok bool
+			r, ok = <-it.results
+			if !ok {
+				if err := it.ctx.Err(); err != nil && !it.done {
+					it.err = err
+				}
+				it.finish()
+				return false
+			}
+		}
+		if r.err != nil {
+			it.err = r.err
+			it.q.db.reportCorruption(r.err)
+			it.finish()
+			return false
+		}
+		if r.b == nil || r.b.Len == 0 {
+			continue
+		}
+		it.cur = r.b
+		it.returned += r.b.Len
+		return true
+	}
+}
+
+func (it *iterator) finish() {
+	it.done = true
+	if it.cancel != nil {
+		it.cancel()
+	}
+	if it.results != nil {
+		for range it.results { // drain so workers exit
+		}
+	}
+	it.wg.Wait()
+}
+
+func (it *iterator) Batch() *Batch { return it.cur }
+func (it *iterator) Err() error    { return it.err }
+
+// Close implements BatchIterator; it stops the workers and waits for them.
+func (it *iterator) Close() error {
+	if !it.done {
+		it.finish()
+	}
+	it.cur = nil
+	return nil
+}
+
+// Stats implements StatsIterator.
+func (it *iterator) Stats() SelectStats {
+	s := it.stats
+	s.BlocksRead = it.blocksRead.Load()
+	s.BytesRead = it.bytesRead.Load()
+	s.MemRowsScanned = it.memRows.Load()
+	s.RowsReturned = int64(it.returned)
+	return s
+}
+
+// run produces the batch of one task, or nil when no row is in the time range.
+func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
+	tr := it.q.tr
+	if tk.mem != nil {
+		m := tk.mem
+		it.memRows.Add(int64(tk.hi - tk.lo))
+		times := m.vecs[m.schema.Index(ColTimeGenerated)].Int
+		var idx []int32
+		all := true
+		for i := tk.lo; i < tk.hi; i++ {
+			if !tr.Contains(times[i]) {
+				all = false
+				break
+			}
+		}
+		if !all {
+			for i := tk.lo; i < tk.hi; i++ {
+				if tr.Contains(times[i]) {
+					idx = append(idx, int32(i))
+				}
+			}
+			if len(idx) == 0 {
+				return nil, nil
+			}
+		}
+		n := tk.hi - tk.lo
+		if !all {
+			n = len(idx)
+		}
+		b := &Batch{Schema: it.schema, Cols: make([]*Vector, len(it.out)), Len: n}
+		for i, oc := range it.out {
+			switch j := m.schema.Index(oc.col.Name); {
+			case oc.isVirt:
+				b.Cols[i] = constStrVec(oc.virtual, n)
+			case j < 0:
+				b.Cols[i] = nullVec(oc.col.Type, n)
+			case all:
+				b.Cols[i] = viewVec(m.vecs[j], tk.lo, tk.hi)
+			default:
+				b.Cols[i] = gatherVec(m.vecs[j], idx)
+			}
+		}
+		return b, nil
+	}
+
+	p, bi := tk.p, tk.block
+	bm := &p.meta.blocks[bi]
+	it.blocksRead.Add(1)
+	lo, hi := 0, bm.rows
+	read := func(j int) (*Vector, error) {
+		v, nb, err := p.readChunk(bi, j, it.q.db.dec, *buf)
+		*buf = nb
+		it.bytesRead.Add(int64(bm.cols[j].size))
+		return v, err
+	}
+	tcol := p.meta.cols.Index(ColTimeGenerated)
+	var timeVec *Vector
+	if bm.minT < tr.From || bm.maxT >= tr.To {
+		if tcol < 0 {
+			return nil, &CorruptionError{Path: p.path, Part: p.id, Block: bi, Err: errors.New("part lacks TimeGenerated")}
+		}
+		v, err := read(tcol)
+		if err != nil {
+			return nil, err
+		}
+		if len(v.Int) != bm.rows {
+			return nil, &CorruptionError{Path: p.path, Part: p.id, Block: bi, Column: ColTimeGenerated, Err: errors.New("row count mismatch")}
+		}
+		timeVec = v
+		lo = sort.Search(len(v.Int), func(i int) bool { return v.Int[i] >= tr.From })
+		hi = sort.Search(len(v.Int), func(i int) bool { return v.Int[i] >= tr.To })
+		if lo >= hi {
+			return nil, nil
+		}
+	}
+	n := hi - lo
+	b := &Batch{Schema: it.schema, Cols: make([]*Vector, len(it.out)), Len: n}
+	for i, oc := range it.out {
+		if oc.isVirt {
+			b.Cols[i] = constStrVec(oc.virtual, n)
+			continue
+		}
+		j := p.meta.cols.Index(oc.col.Name)
+		if j < 0 || classOf(p.meta.cols[j].Type) != classOf(oc.col.Type) {
+			b.Cols[i] = nullVec(oc.col.Type, n)
+			continue
+		}
+		var v *Vector
+		if j == tcol && timeVec != nil {
+			v = timeVec
+		} else {
+			var err error
+			if v, err = read(j); err != nil {
+				return nil, err
+			}
+		}
+		v.Type = oc.col.Type
+		if lo != 0 || hi != bm.rows {
+			v = viewVec(v, lo, hi)
+		}
+		b.Cols[i] = v
+	}
+	return b, nil
+}

@@ -1,0 +1,205 @@
+package store
+
+// Helpers over Vectors. Views share memory with their source and cap the
+// capacity, so appending to a view never writes into the source.
+
+func cloneEmpty(t ColumnType) *Vector { return &Vector{Type: t} }
+
+// viewVec returns rows [lo, hi) of v without copying.
+func viewVec(v *Vector, lo, hi int) *Vector {
+	out := &Vector{Type: v.Type}
+	if v.Nulls != nil {
+		out.Nulls = v.Nulls[lo:hi:hi]
+	}
+	switch classOf(v.Type) {
+	case classBool:
+		out.Bool = v.Bool[lo:hi:hi]
+	case classInt:
+		out.Int = v.Int[lo:hi:hi]
+	case classReal:
+		out.Real = v.Real[lo:hi:hi]
+	default:
+		out.Str = v.Str[lo:hi:hi]
+	}
+	return out
+}
+
+// gatherVec returns the rows idx of v, copied.
+func gatherVec(v *Vector, idx []int32) *Vector {
+	out := &Vector{Type: v.Type}
+	if v.Nulls != nil {
+		out.Nulls = make([]bool, len(idx))
+		for i, j := range idx {
+			out.Nulls[i] = v.Nulls[j]
+		}
+	}
+	switch classOf(v.Type) {
+	case classBool:
+		out.Bool = make([]bool, len(idx))
+		for i, j := range idx {
+			out.Bool[i] = v.Bool[j]
+		}
+	case classInt:
+		out.Int = make([]int64, len(idx))
+		for i, j := range idx {
+			out.Int[i] = v.Int[j]
+		}
+	case classReal:
+		out.Real = make([]float64, len(idx))
+		for i, j := range idx {
+			out.Real[i] = v.Real[j]
+		}
+	default:
+		out.Str = make([]string, len(idx))
+		for i, j := range idx {
+			out.Str[i] = v.Str[j]
+		}
+	}
+	return out
+}
+
+// nullVec returns n nulls of type t; strings are empty, not null.
+func nullVec(t ColumnType, n int) *Vector {
+	v := &Vector{Type: t}
+	appendNulls(v, 0, n)
+	return v
+}
+
+func constStrVec(s string, n int) *Vector {
+	v := &Vector{Type: TypeString, Str: make([]string, n)}
+	for i := range v.Str {
+		v.Str[i] = s
+	}
+	return v
+}
+
+// appendNulls appends n nulls to dst, which holds have values.
+func appendNulls(dst *Vector, have, n int) {
+	if n == 0 {
+		return
+	}
+	switch classOf(dst.Type) {
+	case classBool:
+		dst.Bool = append(dst.Bool, make([]bool, n)...)
+	case classInt:
+		dst.Int = append(dst.Int, make([]int64, n)...)
+	case classReal:
+		dst.Real = append(dst.Real, make([]float64, n)...)
+	default:
+		dst.Str = append(dst.Str, make([]string, n)...)
+		if dst.Type == TypeString {
+			return // strings are empty, never null
+		}
+	}
+	if dst.Nulls == nil {
+		dst.Nulls = make([]bool, have, have+n)
+	}
+	for range n {
+		dst.Nulls = append(dst.Nulls, true)
+	}
+}
+
+// appendVec appends rows [lo, hi) of src (or the rows idx, if idx is not nil)
+// to dst, which holds have values. src and dst have the same storage class.
+func appendVec(dst *Vector, have int, src *Vector, lo, hi int, idx []int32) {
+	n := hi - lo
+	if idx != nil {
+		n = len(idx)
+	}
+	srcNulls := false
+	if src.Nulls != nil && dst.Type != TypeString {
+		if idx == nil {
+			for _, b := range src.Nulls[lo:hi] {
+				if b {
+					srcNulls = true
+					break
+				}
+			}
+		} else {
+			for _, j := range idx {
+				if src.Nulls[j] {
+					srcNulls = true
+					break
+				}
+			}
+		}
+	}
+	if srcNulls && dst.Nulls == nil {
+		dst.Nulls = make([]bool, have, have+n)
+	}
+	if dst.Nulls != nil {
+		switch {
+		case !srcNulls:
+			dst.Nulls = append(dst.Nulls, make([]bool, n)...)
+		case idx == nil:
+			dst.Nulls = append(dst.Nulls, src.Nulls[lo:hi]...)
+		default:
+			for _, j := range idx {
+				dst.Nulls = append(dst.Nulls, src.Nulls[j])
+			}
+		}
+	}
+	switch classOf(dst.Type) {
+	case classBool:
+		if idx == nil {
+			dst.Bool = append(dst.Bool, src.Bool[lo:hi]...)
+		} else {
+			for _, j := range idx {
+				dst.Bool = append(dst.Bool, src.Bool[j])
+			}
+		}
+	case classInt:
+		if idx == nil {
+			dst.Int = append(dst.Int, src.Int[lo:hi]...)
+		} else {
+			for _, j := range idx {
+				dst.Int = append(dst.Int, src.Int[j])
+			}
+		}
+	case classReal:
+		if idx == nil {
+			dst.Real = append(dst.Real, src.Real[lo:hi]...)
+		} else {
+			for _, j := range idx {
+				dst.Real = append(dst.Real, src.Real[j])
+			}
+		}
+	default:
+		if idx == nil {
+			dst.Str = append(dst.Str, src.Str[lo:hi]...)
+		} else {
+			for _, j := range idx {
+				dst.Str = append(dst.Str, src.Str[j])
+			}
+		}
+		if dst.Type == TypeString && src.Nulls != nil {
+			// A null string is the empty string: clear what the source held in null slots.
+			base := len(dst.Str) - n
+			for i := range n {
+				j := lo + i
+				if idx != nil {
+					j = int(idx[i])
+				}
+				if src.Nulls[j] {
+					dst.Str[base+i] = ""
+				}
+			}
+		}
+	}
+}
+
+// estimateBytes approximates the memory held by rows [lo, hi) of v.
+func estimateBytes(v *Vector, lo, hi int) int64 {
+	switch classOf(v.Type) {
+	case classBool:
+		return int64(hi - lo)
+	case classInt, classReal:
+		return 8 * int64(hi-lo)
+	default:
+		n := int64(16 * (hi - lo))
+		for _, s := range v.Str[lo:hi] {
+			n += int64(len(s))
+		}
+		return n
+	}
+}

@@ -1,0 +1,422 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"custos/internal/crypt"
+)
+
+// WAL segment file format (one file per segment, wal/<first seq, 16 hex digits>.wal):
+//
+//	header:  magic "CSTWAL\x00\x01" | first seq (u64 LE) | uvarint n | n bytes: the segment
+//	         data key wrapped by the workspace key | CRC-32C (u32 LE) of all preceding header bytes
+//	records: length of sealed (u32 LE) | seq (u64 LE) | CRC-32C (u32 LE) of seq and sealed | sealed
+//
+// sealed is a crypt envelope of the record payload under the segment key, with
+// AAD "custos/wal/v1" | workspace | first seq | seq, so records cannot be moved
+// between segments, workspaces or positions. Sequence numbers increase by one
+// per record across segments. A record with a bad length or CRC in the last
+// segment is a torn write from a crash: it and everything after it is dropped
+// (it was never acknowledged, because Commit returns only after fsync). The same
+// in an older segment, or a record whose CRC is good but whose GCM tag is not,
+// is corruption.
+const (
+	walMagic       = "CSTWAL\x00\x01"
+	walFrameHeader = 16
+	maxRecordBytes = 512 << 20
+	maxWrappedKey  = 4096
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+type walSegment struct {
+	firstSeq uint64
+	lastSeq  uint64 // highest record seq in the segment; firstSeq-1 when empty
+	path     string
+	key      *crypt.Key
+	f        *os.File // open while the segment is active
+}
+
+// wal is one workspace's write-ahead log. Safe for concurrent use; callers
+// serialise rotation against appends through the workspace gate.
+type wal struct {
+	wsID  string
+	dir   string
+	wsKey *crypt.Key
+	log   *slog.Logger
+	m     *metrics
+
+	mu      sync.Mutex // guards the fields below
+	cur     *walSegment
+	old     []*walSegment // closed segments not yet deleted
+	next    uint64        // next sequence number
+	written uint64        // highest seq written to cur
+	err     error         // sticky: after a failed write or fsync the WAL refuses appends
+	buf     []byte
+
+	syncMu sync.Mutex    // one fsync at a time; waiters share its result
+	synced atomic.Uint64 // highest seq known durable
+}
+
+func segmentKeyAAD(wsID string, firstSeq uint64) []byte {
+	b := []byte("custos/wal-key/v1\x00" + wsID + "\x00")
+	return binary.LittleEndian.AppendUint64(b, firstSeq)
+}
+
+func recordAAD(dst []byte, wsID string, firstSeq, seq uint64) []byte {
+	dst = append(dst, "custos/wal/v1\x00"...)
+	dst = append(dst, wsID...)
+	dst = append(dst, 0)
+	dst = binary.LittleEndian.AppendUint64(dst, firstSeq)
+	return binary.LittleEndian.AppendUint64(dst, seq)
+}
+
+func segmentPath(dir string, firstSeq uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%016x.wal", firstSeq))
+}
+
+// createSegment writes and fsyncs a new segment's header.
+func (w *wal) createSegment(ctx context.Context, firstSeq uint64) (*walSegment, error) {
+	id := fmt.Sprintf("wal-%016x", firstSeq)
+	key, wrapped, err := crypt.WrapNewKey(ctx, w.wsKey, id, segmentKeyAAD(w.wsID, firstSeq))
+	if err != nil {
+		return nil, fmt.Errorf("create WAL segment: %w", err)
+	}
+	path := segmentPath(w.dir, firstSeq)
+	hdr := []byte(walMagic)
+	hdr = binary.LittleEndian.AppendUint64(hdr, firstSeq)
+	hdr = binary.AppendUvarint(hdr, uint64(len(wrapped)))
+	hdr = append(hdr, wrapped...)
+	hdr = binary.LittleEndian.AppendUint32(hdr, crc32.Checksum(hdr, castagnoli))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create WAL segment: %w", err)
+	}
+	if _, err = f.Write(hdr); err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = syncDir(w.dir)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("create WAL segment %s: %w", path, err)
+	}
+	return &walSegment{firstSeq: firstSeq, lastSeq: firstSeq - 1, path: path, key: key, f: f}, nil
+}
+
+// append seals payload as the next record of the active segment and writes it
+// (without fsync). It returns the record's sequence number.
+func (w *wal) append(payload []byte) (uint64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return 0, w.err
+	}
+	seg := w.cur
+	seq := w.next
+	var aadBuf [96]byte
+	aad := recordAAD(aadBuf[:0], w.wsID, seg.firstSeq, seq)
+	frame := append(w.buf[:0], make([]byte, walFrameHeader)...)
+	frame, err := seg.key.Seal(frame, payload, aad)
+	if err != nil {
+		return 0, fmt.Errorf("append WAL record: %w", err)
+	}
+	if len(frame)-walFrameHeader > maxRecordBytes {
+		return 0, fmt.Errorf("append WAL record: %d bytes exceeds the %d-byte limit", len(frame), maxRecordBytes)
+	}
+	binary.LittleEndian.PutUint32(frame[0:], uint32(len(frame)-walFrameHeader))
+	binary.LittleEndian.PutUint64(frame[4:], seq)
+	binary.LittleEndian.PutUint32(frame[12:], crc32.Update(crc32.Checksum(frame[4:12], castagnoli), castagnoli, frame[walFrameHeader:]))
+	if cap(frame) <= 4<<20 {
+		w.buf = frame
+	}
+	if _, err := seg.f.Write(frame); err != nil {
+		w.err = fmt.Errorf("write WAL segment %s: %w", seg.path, err)
+		return 0, w.err
+	}
+	w.next++
+	w.written = seq
+	seg.lastSeq = seq
+	return seq, nil
+}
+
+// sync returns once record seq is durable. Concurrent callers share fsyncs
+// (group commit): one fsync covers every record written before it started.
+func (w *wal) sync(seq uint64) error {
+	if w.synced.Load() >= seq {
+		return nil
+	}
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	w.mu.Lock()
+	f, target, err := w.cur.f, w.written, w.err
+	w.mu.Unlock()
+	if w.synced.Load() >= seq {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		w.mu.Lock()
+		if w.err == nil {
+			w.err = fmt.Errorf("fsync WAL: %w", err)
+		}
+		err = w.err
+		w.mu.Unlock()
+		return err
+	}
+	if w.m != nil {
+		w.m.walSyncs.Add(1)
+	}
+	w.synced.Store(target)
+	return nil
+}
+
+// rotate closes the active segment (if it holds records) and starts a new
+// one. It returns the highest sequence number assigned so far. The caller
+// holds the workspace gate exclusively, so no append or sync is in flight.
+func (w *wal) rotate(ctx context.Context) (uint64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return 0, w.err
+	}
+	last := w.next - 1
+	if w.cur.lastSeq < w.cur.firstSeq {
+		return last, nil // empty: keep using it
+	}
+	if err := w.cur.f.Sync(); err != nil {
+		w.err = fmt.Errorf("fsync WAL: %w", err)
+		return 0, w.err
+	}
+	seg, err := w.createSegment(ctx, w.next)
+	if err != nil {
+		return 0, err // the old segment stays active; nothing is lost
+	}
+	w.cur.f.Close()
+	w.cur.f = nil
+	w.old = append(w.old, w.cur)
+	w.cur = seg
+	w.synced.Store(last)
+	return last, nil
+}
+
+// deleteOld removes closed segments whose records are all at or below seq.
+func (w *wal) deleteOld(seq uint64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var keep []*walSegment
+	var firstErr error
+	removed := false
+	for _, s := range w.old {
+		if s.lastSeq > seq {
+			keep = append(keep, s)
+			continue
+		}
+		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) && firstErr == nil {
+			firstErr = fmt.Errorf("delete WAL segment: %w", err)
+			keep = append(keep, s)
+			continue
+		}
+		s.key.Destroy()
+		removed = true
+	}
+	w.old = keep
+	if removed {
+		if err := syncDir(w.dir); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("delete WAL segment: %w", err)
+		}
+	}
+	return firstErr
+}
+
+func (w *wal) close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cur == nil || w.cur.f == nil {
+		return nil
+	}
+	err := w.cur.f.Sync()
+	if cerr := w.cur.f.Close(); err == nil {
+		err = cerr
+	}
+	w.cur.f = nil
+	if w.err == nil {
+		w.err = ErrClosed
+	}
+	return err
+}
+
+// listSegments returns the segment first-seqs in dir, ascending.
+func listSegments(dir string) ([]uint64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var seqs []uint64
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".wal") || len(name) != 20 {
+			continue
+		}
+		v, err := strconv.ParseUint(name[:16], 16, 64)
+		if err != nil {
+			continue
+		}
+		seqs = append(seqs, v)
+	}
+	slices.Sort(seqs)
+	return seqs, nil
+}
+
+// errTorn marks the end of the valid prefix of a segment.
+var errTorn = errors.New("torn WAL record")
+
+// parseSegmentHeader parses a segment header and returns the wrapped key and
+// the header length.
+func parseSegmentHeader(b []byte) (firstSeq uint64, wrapped []byte, n int, err error) {
+	d := decoder{b: b}
+	if string(d.bytes(len(walMagic))) != walMagic {
+		return 0, nil, 0, fmt.Errorf("%w: bad WAL segment magic", errTorn)
+	}
+	firstSeq = d.u64()
+	wrapped = d.bytes(d.count("wrapped key length", maxWrappedKey))
+	n = len(b) - len(d.b)
+	crc := d.bytes(4)
+	if d.err != nil {
+		return 0, nil, 0, fmt.Errorf("%w: WAL segment header: %v", errTorn, d.err)
+	}
+	if binary.LittleEndian.Uint32(crc) != crc32.Checksum(b[:n], castagnoli) {
+		return 0, nil, 0, fmt.Errorf("%w: WAL segment header checksum", errTorn)
+	}
+	return firstSeq, wrapped, n + 4, nil
+}
+
+// readSegment parses a whole segment. For every valid record it calls fn. It
+// returns the offset where the valid prefix ends and the error that ended it
+// (errTorn-wrapped for a bad frame, a *CorruptionError for a bad GCM tag).
+func readSegment(ctx context.Context, path, wsID string, wsKey *crypt.Key, fn func(seq uint64, payload []byte) error) (seg *walSegment, validLen int64, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read WAL segment: %w", err)
+	}
+	firstSeq, wrapped, off, err := parseSegmentHeader(b)
+	if err != nil {
+		return nil, 0, err
+	}
+	id := fmt.Sprintf("wal-%016x", firstSeq)
+	key, err := crypt.UnwrapKey(ctx, wsKey, id, wrapped, segmentKeyAAD(wsID, firstSeq))
+	if err != nil {
+		return nil, 0, &CorruptionError{Path: path, Block: -1, Err: err}
+	}
+	seg = &walSegment{firstSeq: firstSeq, lastSeq: firstSeq - 1, path: path, key: key}
+	var aadBuf [96]byte
+	var plain []byte
+	for off < len(b) {
+		if len(b)-off < walFrameHeader {
+			return seg, int64(off), fmt.Errorf("%w: %d trailing bytes", errTorn, len(b)-off)
+		}
+		n := int(binary.LittleEndian.Uint32(b[off:]))
+		seq := binary.LittleEndian.Uint64(b[off+4:])
+		crc := binary.LittleEndian.Uint32(b[off+12:])
+		if n > maxRecordBytes || n > len(b)-off-walFrameHeader {
+			return seg, int64(off), fmt.Errorf("%w: record length %d at offset %d", errTorn, n, off)
+		}
+		sealed := b[off+walFrameHeader : off+walFrameHeader+n]
+		if crc32.Update(crc32.Checksum(b[off+4:off+12], castagnoli), castagnoli, sealed) != crc {
+			return seg, int64(off), fmt.Errorf("%w: record checksum at offset %d", errTorn, off)
+		}
+		if seq != seg.lastSeq+1 {
+			return seg, int64(off), &CorruptionError{Path: path, Block: -1, Err: fmt.Errorf("record seq %d, want %d", seq, seg.lastSeq+1)}
+		}
+		plain, err = key.Open(plain[:0], sealed, recordAAD(aadBuf[:0], wsID, firstSeq, seq))
+		if err != nil {
+			return seg, int64(off), &CorruptionError{Path: path, Block: -1, Err: fmt.Errorf("record %d: %w", seq, err)}
+		}
+		if err := fn(seq, plain); err != nil {
+			return seg, int64(off), err
+		}
+		seg.lastSeq = seq
+		off += walFrameHeader + n
+	}
+	return seg, int64(off), nil
+}
+
+// walRecord is one committed batch: rows of one table.
+//
+// Payload encoding: version byte (1) | table (uvarint length + bytes) |
+// incarnation (16 bytes) | uvarint rows | uvarint columns | per column:
+// name (uvarint length + bytes), type byte, column encoding (see encodeColumn).
+type walRecord struct {
+	table       string
+	incarnation [16]byte
+	n           int
+	schema      Schema
+	vecs        []*Vector
+}
+
+const walRecordVersion = 1
+
+func (r *walRecord) appendTo(dst []byte) []byte {
+	dst = append(dst, walRecordVersion)
+	dst = appendStr(dst, r.table)
+	dst = append(dst, r.incarnation[:]...)
+	dst = binary.AppendUvarint(dst, uint64(r.n))
+	dst = binary.AppendUvarint(dst, uint64(len(r.schema)))
+	for i, c := range r.schema {
+		dst = appendStr(dst, c.Name)
+		dst = append(dst, byte(c.Type))
+		dst = encodeColumn(dst, r.vecs[i], 0, r.n, false)
+	}
+	return dst
+}
+
+func decodeWALRecord(b []byte) (*walRecord, error) {
+	d := decoder{b: b}
+	if v := d.byte1(); d.err == nil && v != walRecordVersion {
+		return nil, fmt.Errorf("WAL record version %d", v)
+	}
+	r := &walRecord{}
+	r.table = d.str(255)
+	copy(r.incarnation[:], d.bytes(16))
+	r.n = d.count("row count", maxBlockRows)
+	ncol := d.count("column count", 10000)
+	if d.err != nil {
+		return nil, d.err
+	}
+	for range ncol {
+		name := d.str(1024)
+		t := ColumnType(d.byte1())
+		if d.err != nil {
+			return nil, d.err
+		}
+		if t == TypeInvalid || int(t) >= len(typeNames) {
+			return nil, fmt.Errorf("WAL record column %q: bad type %d", name, t)
+		}
+		v, err := decodeColumn(&d, t, r.n)
+		if err != nil {
+			return nil, fmt.Errorf("WAL record column %q: %w", name, err)
+		}
+		r.schema = append(r.schema, Column{name, t})
+		r.vecs = append(r.vecs, v)
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("WAL record: %d trailing bytes", len(d.b))
+	}
+	return r, nil
+}
