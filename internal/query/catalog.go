@@ -1,0 +1,45 @@
+package query
+
+import (
+	"context"
+
+	"custos/internal/catalog"
+	"custos/internal/store"
+)
+
+// Catalog is what the query API reads from the catalog; *catalog.DB
+// implements it.
+type Catalog interface {
+	WorkspaceByCustomerID(ctx context.Context, customerID string) (catalog.Workspace, error)
+	WorkspaceTables(ctx context.Context, customerID string) ([]catalog.Table, error)
+}
+
+// CatalogWorkspaces adapts the catalog to Workspaces. Safe for concurrent use if C is.
+type CatalogWorkspaces struct{ C Catalog }
+
+var (
+	_ Workspaces = CatalogWorkspaces{}
+	_ Catalog    = (*catalog.DB)(nil)
+)
+
+// WorkspaceByCustomerID implements Workspaces.
+func (c CatalogWorkspaces) WorkspaceByCustomerID(ctx context.Context, customerID string) (Workspace, error) {
+	w, err := c.C.WorkspaceByCustomerID(ctx, customerID)
+	if err != nil {
+		return Workspace{}, err
+	}
+	return Workspace{CustomerID: w.CustomerID, ResourceID: w.ID()}, nil
+}
+
+// TableSchemas implements Workspaces with the schemas queries see.
+func (c CatalogWorkspaces) TableSchemas(ctx context.Context, customerID string) (map[string]store.Schema, error) {
+	ts, err := c.C.WorkspaceTables(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]store.Schema, len(ts))
+	for i := range ts {
+		out[ts[i].Name] = ts[i].QuerySchema()
+	}
+	return out, nil
+}
