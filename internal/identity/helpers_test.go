@@ -289,3 +289,13 @@ func b64json(v any) string {
 }
 
 func b64std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// newTestSealer returns a real platform key in a temporary directory.
+func newTestSealer(t testing.TB) *crypt.PlatformKey {
+	t.Helper()
+	pk, err := crypt.OpenPlatformKey(filepath.Join(t.TempDir(), "platform.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pk
+}
