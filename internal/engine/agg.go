@@ -1,0 +1,757 @@
+package engine
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"strings"
+
+	"custos/internal/kql"
+	"custos/internal/store"
+)
+
+// groupTable maps group keys to dense group IDs. Single integer and single
+// string keys use typed maps; other key shapes are serialized into a byte
+// key. Not safe for concurrent use: each worker owns one.
+type groupTable struct {
+	types  []store.ColumnType
+	ints   map[int64]int32
+	strs   map[string]int32
+	bytes  map[string]int32
+	nullID int32 // group of the null key in the single-integer case; -1 if none
+	keys   []*store.Vector
+	n      int
+	buf    []byte
+}
+
+func newGroupTable(types []store.ColumnType) *groupTable {
+	g := &groupTable{types: types, nullID: -1}
+	g.keys = make([]*store.Vector, len(types))
+	for i, t := range types {
+		g.keys[i] = emptyVector(t, 16)
+	}
+	switch {
+	case len(types) == 1 && kql.IsIntHeld(types[0]):
+		g.ints = map[int64]int32{}
+	case len(types) == 1 && kql.IsStringLike(types[0]):
+		g.strs = map[string]int32{}
+	default:
+		g.bytes = map[string]int32{}
+	}
+	return g
+}
+
+// ids assigns the group ID of every row of the key vectors to out, creating
+// groups as needed.
+func (g *groupTable) ids(keys []*store.Vector, n int, out []int32) []int32 {
+	out = out[:0]
+	switch {
+	case len(g.types) == 0:
+		if g.n == 0 {
+			g.n = 1
+		}
+		for range n {
+			out = append(out, 0)
+		}
+	case g.ints != nil:
+		k := keys[0]
+		for i, x := range k.Int[:n] {
+			if k.Nulls != nil && k.Nulls[i] {
+				if g.nullID < 0 {
+					g.nullID = int32(g.n)
+					g.newGroup(keys, i)
+				}
+				out = append(out, g.nullID)
+				continue
+			}
+			id, ok := g.ints[x]
+			if !ok {
+				id = int32(g.n)
+				g.ints[x] = id
+				g.newGroup(keys, i)
+			}
+			out = append(out, id)
+		}
+	case g.strs != nil:
+		for i, s := range keys[0].Str[:n] {
+			id, ok := g.strs[s]
+			if !ok {
+				id = int32(g.n)
+				g.strs[s] = id
+				g.newGroup(keys, i)
+			}
+			out = append(out, id)
+		}
+	default:
+		for i := range n {
+			b := g.buf[:0]
+			for _, k := range keys {
+				b = appendKey(b, k, i)
+			}
+			g.buf = b
+			id, ok := g.bytes[string(b)]
+			if !ok {
+				id = int32(g.n)
+				g.bytes[string(b)] = id
+				g.newGroup(keys, i)
+			}
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func appendKey(b []byte, k *store.Vector, i int) []byte {
+	if k.IsNull(i) {
+		return append(b, 0)
+	}
+	switch {
+	case k.Type == store.TypeBool:
+		if k.Bool[i] {
+			return append(b, 1, 1)
+		}
+		return append(b, 1, 0)
+	case kql.IsIntHeld(k.Type):
+		b = append(b, 1)
+		return binary.LittleEndian.AppendUint64(b, uint64(k.Int[i]))
+	case kql.IsRealHeld(k.Type):
+		f := k.Real[i]
+		if f == 0 {
+			f = 0
+		}
+		b = append(b, 1)
+		return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+	default:
+		s := k.Str[i]
+		b = append(b, 1)
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		return append(b, s...)
+	}
+}
+
+func (g *groupTable) newGroup(keys []*store.Vector, i int) {
+	for j, k := range keys {
+		appendRow(g.keys[j], k, i)
+	}
+	g.n++
+}
+
+// aggState accumulates one aggregation for all groups of a groupTable.
+type aggState interface {
+	// update folds rows into their groups; args are the evaluated arguments.
+	update(gids []int32, args []*store.Vector, nGroups int)
+	// merge folds o's groups into this state's groups: o's group i is mapping[i].
+	merge(o aggState, mapping []int32, nGroups int)
+	// result returns one value per group.
+	result(nGroups int) *store.Vector
+}
+
+func newAggState(a *kql.AggCall) aggState {
+	switch a.Fn {
+	case kql.AggCount, kql.AggCountIf:
+		return &countAgg{}
+	case kql.AggSum, kql.AggSumIf:
+		if kql.IsRealHeld(a.T) {
+			return &sumRealAgg{}
+		}
+		return &sumIntAgg{t: a.T}
+	case kql.AggAvg, kql.AggAvgIf:
+		return &avgAgg{t: a.T}
+	case kql.AggMin, kql.AggMax, kql.AggMinIf, kql.AggMaxIf:
+		return &minMaxAgg{t: a.T, max: a.Fn == kql.AggMax || a.Fn == kql.AggMaxIf}
+	case kql.AggDcount, kql.AggDcountIf:
+		p, exact := kql.DcountPrecision(a.Accuracy)
+		return &dcountAgg{p: p, exact: exact}
+	case kql.AggTakeAny:
+		return &takeAnyAgg{minMaxAgg{t: a.T}}
+	case kql.AggStdev, kql.AggVariance:
+		return &varianceAgg{stdev: a.Fn == kql.AggStdev}
+	case kql.AggMakeList, kql.AggMakeSet:
+		return &listAgg{set: a.Fn == kql.AggMakeSet, max: a.Accuracy}
+	}
+	panic("BUG: unknown aggregation " + a.Fn.String())
+}
+
+// predicate returns the boolean filter of the *if aggregations (nil: all rows).
+func predicate(a *kql.AggCall, args []*store.Vector) *store.Vector {
+	switch a.Fn {
+	case kql.AggCountIf:
+		return args[0]
+	case kql.AggSumIf, kql.AggAvgIf, kql.AggDcountIf, kql.AggMinIf, kql.AggMaxIf:
+		return args[1]
+	}
+	return nil
+}
+
+func keep(pred *store.Vector, i int) bool {
+	return pred == nil || (pred.Bool[i] && !pred.IsNull(i))
+}
+
+func growInt(s []int64, n int) []int64 {
+	for len(s) < n {
+		s = append(s, 0)
+	}
+	return s
+}
+
+func growReal(s []float64, n int) []float64 {
+	for len(s) < n {
+		s = append(s, 0)
+	}
+	return s
+}
+
+func growBool(s []bool, n int) []bool {
+	for len(s) < n {
+		s = append(s, false)
+	}
+	return s
+}
+
+type countAgg struct {
+	pred   bool
+	counts []int64
+}
+
+func (a *countAgg) update(gids []int32, args []*store.Vector, nGroups int) {
+	a.counts = growInt(a.counts, nGroups)
+	c := a.counts
+	if len(args) == 0 {
+		for _, g := range gids {
+			c[g]++
+		}
+		return
+	}
+	p := args[0]
+	if p.Type != store.TypeBool {
+		// count(expr) counts non-null values.
+		for i, g := range gids {
+			if !p.IsNull(i) {
+				c[g]++
+			}
+		}
+		return
+	}
+	for i, g := range gids {
+		if p.Bool[i] && !p.IsNull(i) {
+			c[g]++
+		}
+	}
+}
+
+func (a *countAgg) merge(o aggState, m []int32, nGroups int) {
+	a.counts = growInt(a.counts, nGroups)
+	for i, c := range o.(*countAgg).counts {
+		a.counts[m[i]] += c
+	}
+}
+
+func (a *countAgg) result(nGroups int) *store.Vector {
+	a.counts = growInt(a.counts, nGroups)
+	return &store.Vector{Type: store.TypeLong, Int: a.counts[:nGroups]}
+}
+
+type sumIntAgg struct {
+	t    store.ColumnType
+	sums []int64
+}
+
+func (a *sumIntAgg) update(gids []int32, args []*store.Vector, nGroups int) {
+	a.sums = growInt(a.sums, nGroups)
+	x := args[0]
+	var pred *store.Vector
+	if len(args) > 1 {
+		pred = args[1]
+	}
+	s := a.sums
+	switch {
+	case x.Type == store.TypeBool:
+		for i, g := range gids {
+			if x.Bool[i] && !x.IsNull(i) && keep(pred, i) {
+				s[g]++
+			}
+		}
+	case x.Nulls == nil && pred == nil:
+		for i, g := range gids {
+			s[g] += x.Int[i]
+		}
+	default:
+		for i, g := range gids {
+			if !x.IsNull(i) && keep(pred, i) {
+				s[g] += x.Int[i]
+			}
+		}
+	}
+}
+
+func (a *sumIntAgg) merge(o aggState, m []int32, nGroups int) {
+	a.sums = growInt(a.sums, nGroups)
+	for i, s := range o.(*sumIntAgg).sums {
+		a.sums[m[i]] += s
+	}
+}
+
+func (a *sumIntAgg) result(nGroups int) *store.Vector {
+	a.sums = growInt(a.sums, nGroups)
+	return &store.Vector{Type: a.t, Int: a.sums[:nGroups]}
+}
+
+type sumRealAgg struct {
+	sums []float64
+}
+
+func (a *sumRealAgg) update(gids []int32, args []*store.Vector, nGroups int) {
+	a.sums = growReal(a.sums, nGroups)
+	x := args[0]
+	var pred *store.Vector
+	if len(args) > 1 {
+		pred = args[1]
+	}
+	s := a.sums
+	for i, g := range gids {
+		if !x.IsNull(i) && keep(pred, i) {
+			s[g] += realAt(x, i)
+		}
+	}
+}
+
+func realAt(x *store.Vector, i int) float64 {
+	switch {
+	case kql.IsRealHeld(x.Type):
+		return x.Real[i]
+	case x.Type == store.TypeBool:
+		return float64(boolInt(x.Bool[i]))
+	}
+	return float64(x.Int[i])
+}
+
+func (a *sumRealAgg) merge(o aggState, m []int32, nGroups int) {
+	a.sums = growReal(a.sums, nGroups)
+	for i, s := range o.(*sumRealAgg).sums {
+		a.sums[m[i]] += s
+	}
+}
+
+func (a *sumRealAgg) result(nGroups int) *store.Vector {
+	a.sums = growReal(a.sums, nGroups)
+	return &store.Vector{Type: store.TypeReal, Real: a.sums[:nGroups]}
+}
+
+type avgAgg struct {
+	t      store.ColumnType
+	sums   []float64
+	counts []int64
+}
+
+func (a *avgAgg) update(gids []int32, args []*store.Vector, nGroups int) {
+	a.sums = growReal(a.sums, nGroups)
+	a.counts = growInt(a.counts, nGroups)
+	x := args[0]
+	var pred *store.Vector
+	if len(args) > 1 {
+		pred = args[1]
+	}
+	if kql.IsRealHeld(x.Type) && x.Nulls == nil && pred == nil {
+		for i, g := range gids {
+			a.sums[g] += x.Real[i]
+			a.counts[g]++
+		}
+		return
+	}
+	for i, g := range gids {
+		if !x.IsNull(i) && keep(pred, i) {
+			a.sums[g] += realAt(x, i)
+			a.counts[g]++
+		}
+	}
+}
+
+func (a *avgAgg) merge(o aggState, m []int32, nGroups int) {
+	a.sums = growReal(a.sums, nGroups)
+	a.counts = growInt(a.counts, nGroups)
+	ob := o.(*avgAgg)
+	for i := range ob.sums {
+		a.sums[m[i]] += ob.sums[i]
+		a.counts[m[i]] += ob.counts[i]
+	}
+}
+
+func (a *avgAgg) result(nGroups int) *store.Vector {
+	a.sums = growReal(a.sums, nGroups)
+	a.counts = growInt(a.counts, nGroups)
+	out := newVector(a.t, nGroups)
+	for g := range nGroups {
+		if a.counts[g] == 0 {
+			if out.Nulls == nil {
+				out.Nulls = make([]bool, nGroups)
+			}
+			out.Nulls[g] = true
+			continue
+		}
+		avg := a.sums[g] / float64(a.counts[g])
+		if a.t == store.TypeTimespan {
+			out.Int[g] = int64(math.Round(avg))
+		} else {
+			out.Real[g] = avg
+		}
+	}
+	return out
+}
+
+type minMaxAgg struct {
+	t    store.ColumnType
+	max  bool
+	has  []bool
+	vals *store.Vector
+}
+
+func (a *minMaxAgg) grow(n int) {
+	if a.vals == nil {
+		a.vals = emptyVector(a.t, n)
+	}
+	a.has = growBool(a.has, n)
+	for a.vals.Len() < n {
+		appendValue(a.vals, kql.Value{Type: a.t})
+	}
+}
+
+func (a *minMaxAgg) update(gids []int32, args []*store.Vector, nGroups int) {
+	a.grow(nGroups)
+	x := args[0]
+	var pred *store.Vector
+	if len(args) > 1 {
+		pred = args[1]
+	}
+	has := a.has
+	switch {
+	case kql.IsIntHeld(a.t):
+		v := a.vals.Int
+		for i, g := range gids {
+			if x.IsNull(i) || !keep(pred, i) {
+				continue
+			}
+			c := x.Int[i]
+			if !has[g] || (a.max && c > v[g]) || (!a.max && c < v[g]) {
+				v[g], has[g] = c, true
+			}
+		}
+	case kql.IsRealHeld(a.t):
+		v := a.vals.Real
+		for i, g := range gids {
+			if x.IsNull(i) || !keep(pred, i) || math.IsNaN(x.Real[i]) {
+				continue
+			}
+			c := x.Real[i]
+			if !has[g] || (a.max && c > v[g]) || (!a.max && c < v[g]) {
+				v[g], has[g] = c, true
+			}
+		}
+	case a.t == store.TypeBool:
+		v := a.vals.Bool
+		for i, g := range gids {
+			if x.IsNull(i) || !keep(pred, i) {
+				continue
+			}
+			c := x.Bool[i]
+			if !has[g] || (a.max && c && !v[g]) || (!a.max && !c && v[g]) {
+				v[g], has[g] = c, true
+			}
+		}
+	default:
+		v := a.vals.Str
+		for i, g := range gids {
+			if !keep(pred, i) {
+				continue
+			}
+			c := x.Str[i]
+			if c == "" && a.t == store.TypeString {
+				continue // Kusto's min/max skip empty strings, as nulls
+			}
+			if !has[g] || (a.max && c > v[g]) || (!a.max && c < v[g]) {
+				v[g], has[g] = c, true
+			}
+		}
+	}
+}
+
+func (a *minMaxAgg) merge(o aggState, m []int32, nGroups int) {
+	a.grow(nGroups)
+	ob := o.(*minMaxAgg)
+	if ob.vals == nil {
+		return
+	}
+	nulls := make([]bool, len(ob.has))
+	for i, h := range ob.has {
+		nulls[i] = !h
+	}
+	v := *ob.vals
+	v.Nulls = nulls
+	a.update(m, []*store.Vector{&v}, nGroups)
+}
+
+func (a *minMaxAgg) result(nGroups int) *store.Vector {
+	a.grow(nGroups)
+	out := sliceVector(a.vals, 0, nGroups)
+	for g := range nGroups {
+		if !a.has[g] && a.t != store.TypeString {
+			if out.Nulls == nil {
+				out.Nulls = make([]bool, nGroups)
+			}
+			out.Nulls[g] = true
+		}
+	}
+	return out
+}
+
+type dcountAgg struct {
+	p, exact int
+	sets     []*hll
+}
+
+func (a *dcountAgg) grow(n int) {
+	for len(a.sets) < n {
+		a.sets = append(a.sets, newHLL(a.p, a.exact))
+	}
+}
+
+func (a *dcountAgg) update(gids []int32, args []*store.Vector, nGroups int) {
+	a.grow(nGroups)
+	x := args[0]
+	var pred *store.Vector
+	if len(args) > 1 {
+		pred = args[1]
+	}
+	for i, g := range gids {
+		if x.IsNull(i) || !keep(pred, i) {
+			continue
+		}
+		a.sets[g].add(hashValue(x, i))
+	}
+}
+
+func hashValue(x *store.Vector, i int) uint64 {
+	switch {
+	case x.Type == store.TypeBool:
+		return hashInt(boolInt(x.Bool[i]))
+	case kql.IsIntHeld(x.Type):
+		return hashInt(x.Int[i])
+	case kql.IsRealHeld(x.Type):
+		return hashReal(x.Real[i])
+	}
+	return hashString(x.Str[i])
+}
+
+func (a *dcountAgg) merge(o aggState, m []int32, nGroups int) {
+	a.grow(nGroups)
+	for i, s := range o.(*dcountAgg).sets {
+		a.sets[m[i]].merge(s)
+	}
+}
+
+func (a *dcountAgg) result(nGroups int) *store.Vector {
+	a.grow(nGroups)
+	out := newVector(store.TypeLong, nGroups)
+	for g := range nGroups {
+		out.Int[g] = a.sets[g].count()
+	}
+	return out
+}
+
+type takeAnyAgg struct {
+	minMaxAgg
+}
+
+func (a *takeAnyAgg) update(gids []int32, args []*store.Vector, nGroups int) {
+	if a.vals == nil {
+		a.minMaxAgg.t = args[0].Type
+	}
+	a.grow(nGroups)
+	x := args[0]
+	for i, g := range gids {
+		if a.has[g] || x.IsNull(i) {
+			continue
+		}
+		a.has[g] = true
+		setRow(a.vals, int(g), x, i)
+	}
+}
+
+func setRow(dst *store.Vector, j int, src *store.Vector, i int) {
+	switch {
+	case dst.Type == store.TypeBool:
+		dst.Bool[j] = src.Bool[i]
+	case kql.IsIntHeld(dst.Type):
+		dst.Int[j] = src.Int[i]
+	case kql.IsRealHeld(dst.Type):
+		dst.Real[j] = src.Real[i]
+	default:
+		dst.Str[j] = src.Str[i]
+	}
+}
+
+func (a *takeAnyAgg) merge(o aggState, m []int32, nGroups int) {
+	a.grow(nGroups)
+	ob := o.(*takeAnyAgg)
+	for i, h := range ob.has {
+		if h && !a.has[m[i]] {
+			a.has[m[i]] = true
+			setRow(a.vals, int(m[i]), ob.vals, i)
+		}
+	}
+}
+
+// varianceAgg keeps count, mean and the sum of squared deviations per group
+// (Welford), merged with Chan's formula; stdev and variance are the sample
+// statistics, as Kusto's.
+type varianceAgg struct {
+	stdev bool
+	n     []int64
+	mean  []float64
+	m2    []float64
+}
+
+func (a *varianceAgg) grow(k int) {
+	a.n = growInt(a.n, k)
+	a.mean = growReal(a.mean, k)
+	a.m2 = growReal(a.m2, k)
+}
+
+func (a *varianceAgg) update(gids []int32, args []*store.Vector, nGroups int) {
+	a.grow(nGroups)
+	x := args[0]
+	for i, g := range gids {
+		if x.IsNull(i) {
+			continue
+		}
+		v := realAt(x, i)
+		a.n[g]++
+		d := v - a.mean[g]
+		a.mean[g] += d / float64(a.n[g])
+		a.m2[g] += d * (v - a.mean[g])
+	}
+}
+
+func (a *varianceAgg) merge(o aggState, m []int32, nGroups int) {
+	a.grow(nGroups)
+	ob := o.(*varianceAgg)
+	for i := range ob.n {
+		g := m[i]
+		if ob.n[i] == 0 {
+			continue
+		}
+		na, nb := float64(a.n[g]), float64(ob.n[i])
+		d := ob.mean[i] - a.mean[g]
+		tot := na + nb
+		a.mean[g] += d * nb / tot
+		a.m2[g] += ob.m2[i] + d*d*na*nb/tot
+		a.n[g] += ob.n[i]
+	}
+}
+
+func (a *varianceAgg) result(nGroups int) *store.Vector {
+	a.grow(nGroups)
+	out := newVector(store.TypeReal, nGroups)
+	for g := range nGroups {
+		if a.n[g] < 2 {
+			continue // Kusto returns 0 for a single value
+		}
+		v := a.m2[g] / float64(a.n[g]-1)
+		if a.stdev {
+			v = math.Sqrt(v)
+		}
+		out.Real[g] = v
+	}
+	return out
+}
+
+// listAgg builds make_list / make_set as dynamic JSON arrays.
+type listAgg struct {
+	set   bool
+	max   int
+	lists [][]kql.Value
+	seen  []map[kql.Value]struct{}
+}
+
+func (a *listAgg) grow(n int) {
+	for len(a.lists) < n {
+		a.lists = append(a.lists, nil)
+		if a.set {
+			a.seen = append(a.seen, map[kql.Value]struct{}{})
+		}
+	}
+}
+
+func (a *listAgg) add(g int32, v kql.Value) {
+	if len(a.lists[g]) >= a.max {
+		return
+	}
+	if a.set {
+		if _, ok := a.seen[g][v]; ok {
+			return
+		}
+		a.seen[g][v] = struct{}{}
+	}
+	a.lists[g] = append(a.lists[g], v)
+}
+
+func (a *listAgg) update(gids []int32, args []*store.Vector, nGroups int) {
+	a.grow(nGroups)
+	x := args[0]
+	for i, g := range gids {
+		if x.IsNull(i) {
+			continue
+		}
+		a.add(g, valueAt(x, i))
+	}
+}
+
+func (a *listAgg) merge(o aggState, m []int32, nGroups int) {
+	a.grow(nGroups)
+	for i, l := range o.(*listAgg).lists {
+		for _, v := range l {
+			a.add(m[i], v)
+		}
+	}
+}
+
+func (a *listAgg) result(nGroups int) *store.Vector {
+	a.grow(nGroups)
+	out := newVector(store.TypeDynamic, nGroups)
+	var b strings.Builder
+	for g := range nGroups {
+		b.Reset()
+		b.WriteByte('[')
+		for i, v := range a.lists[g] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(jsonValue(v))
+		}
+		b.WriteByte(']')
+		out.Str[g] = b.String()
+	}
+	return out
+}
+
+// jsonValue renders a value as JSON inside a dynamic value.
+func jsonValue(v kql.Value) string {
+	if v.Null {
+		return "null"
+	}
+	switch {
+	case v.Type == store.TypeBool, kql.IsInteger(v.Type):
+		return v.String()
+	case kql.IsRealHeld(v.Type):
+		if math.IsNaN(v.Real) || math.IsInf(v.Real, 0) {
+			return `"` + v.String() + `"`
+		}
+		return v.String()
+	case v.Type == store.TypeDynamic:
+		if v.Str == "" {
+			return "null"
+		}
+		return v.Str
+	}
+	b, _ := json.Marshal(v.String())
+	return string(b)
+}

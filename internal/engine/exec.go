@@ -1,0 +1,833 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+
+	"custos/internal/kql"
+	"custos/internal/store"
+)
+
+// executor runs one plan. Its evaluator is prepared before any goroutine
+// starts; its counters are atomic.
+type executor struct {
+	ev      *evaluator
+	req     *Request
+	lim     Limits
+	workers int
+	// inline supplies table data directly (a transformation's input batch).
+	inline map[string]*store.Batch
+
+	rowsScanned    atomic.Int64
+	batchesScanned atomic.Int64
+	bytesScanned   atomic.Int64
+	mem            atomic.Int64
+	peak           atomic.Int64
+}
+
+// reserve accounts n bytes of working memory and fails past the limit.
+func (x *executor) reserve(n int64) error {
+	v := x.mem.Add(n)
+	for {
+		p := x.peak.Load()
+		if v <= p || x.peak.CompareAndSwap(p, v) {
+			break
+		}
+	}
+	if v > x.lim.MaxMemoryBytes {
+		return &LimitError{Limit: "memory", Max: x.lim.MaxMemoryBytes, Msg: fmt.Sprintf(
+			"query execution has exceeded the allowed memory limit of %d bytes; narrow the query (time range, filters, fewer columns)", x.lim.MaxMemoryBytes)}
+	}
+	return nil
+}
+
+func (x *executor) release(n int64) { x.mem.Add(-n) }
+
+// prepareNode precompiles every expression of the plan.
+func (x *executor) prepareNode(n kql.PlanNode) error {
+	var exprs []kql.Scalar
+	var walk func(kql.PlanNode)
+	walk = func(n kql.PlanNode) {
+		switch n := n.(type) {
+		case *kql.Scan:
+			for _, t := range n.Time {
+				exprs = append(exprs, t.Value)
+			}
+		case *kql.Filter:
+			exprs = append(exprs, n.Pred)
+			walk(n.Input)
+		case *kql.Compute:
+			for _, c := range n.Cols {
+				exprs = append(exprs, c.X)
+			}
+			walk(n.Input)
+		case *kql.Aggregate:
+			for _, k := range n.Keys {
+				exprs = append(exprs, k.X)
+			}
+			for _, a := range n.Aggs {
+				exprs = append(exprs, a.Args...)
+			}
+			walk(n.Input)
+		case *kql.OrderBy:
+			for _, k := range n.Keys {
+				exprs = append(exprs, k.X)
+			}
+			walk(n.Input)
+		case *kql.TopN:
+			for _, k := range n.Keys {
+				exprs = append(exprs, k.X)
+			}
+			walk(n.Input)
+		case *kql.Limit:
+			walk(n.Input)
+		case *kql.Sequence:
+			exprs = append(exprs, n.From, n.To, n.Step)
+		}
+	}
+	walk(n)
+	for _, e := range exprs {
+		if err := x.ev.prepare(e); err != nil {
+			return &ExecError{Msg: err.Error()}
+		}
+	}
+	return nil
+}
+
+// execute runs every result of the plan.
+func (x *executor) execute(ctx context.Context, p *kql.Plan) (*Result, error) {
+	res := &Result{}
+	for i, root := range p.Results {
+		if err := x.prepareNode(root); err != nil {
+			return nil, err
+		}
+		batches, err := x.runRoot(ctx, root)
+		if err != nil {
+			return nil, err
+		}
+		name := "PrimaryResult"
+		if i > 0 {
+			name = fmt.Sprintf("Table_%d", i)
+		}
+		t := Table{Name: name, Schema: root.Schema(), Batches: batches}
+		var rows, bytes int64
+		for _, b := range batches {
+			rows += int64(b.Len)
+			bytes += batchBytes(b)
+		}
+		if err := x.checkResult(rows, bytes); err != nil {
+			return nil, err
+		}
+		res.Stats.RowsReturned += rows
+		res.Stats.BytesReturned += bytes
+		res.Tables = append(res.Tables, t)
+	}
+	res.Stats.RowsScanned = x.rowsScanned.Load()
+	res.Stats.BatchesScanned = x.batchesScanned.Load()
+	res.Stats.BytesScanned = x.bytesScanned.Load()
+	res.Stats.PeakMemoryBytes = x.peak.Load()
+	return res, nil
+}
+
+func (x *executor) checkResult(rows, bytes int64) error {
+	if rows > int64(x.lim.MaxResultRows) {
+		return &LimitError{Limit: "rows", Max: int64(x.lim.MaxResultRows), Msg: fmt.Sprintf(
+			"query result set has exceeded the internal record count limit %d (E_QUERY_RESULT_SET_TOO_LARGE); use take or summarize to reduce it", x.lim.MaxResultRows)}
+	}
+	if bytes > x.lim.MaxResultBytes {
+		return &LimitError{Limit: "bytes", Max: x.lim.MaxResultBytes, Msg: fmt.Sprintf(
+			"query result set has exceeded the internal data size limit %d bytes (E_QUERY_RESULT_SET_TOO_LARGE); project fewer columns or reduce the rows", x.lim.MaxResultBytes)}
+	}
+	return nil
+}
+
+// runRoot runs a result root; a streaming root stops early once it has
+// produced more rows than a result may hold.
+func (x *executor) runRoot(ctx context.Context, n kql.PlanNode) ([]*store.Batch, error) {
+	switch n.(type) {
+	case *kql.Scan, *kql.Filter, *kql.Compute:
+		return x.collect(ctx, split(n), 0, int64(x.lim.MaxResultRows))
+	}
+	return x.run(ctx, n)
+}
+
+// pipeline is a source node plus the row-wise operators above it (bottom-up).
+type pipeline struct {
+	base kql.PlanNode
+	ops  []kql.PlanNode
+}
+
+func split(n kql.PlanNode) pipeline {
+	var ops []kql.PlanNode
+	for {
+		switch m := n.(type) {
+		case *kql.Filter:
+			ops = append(ops, m)
+			n = m.Input
+			continue
+		case *kql.Compute:
+			ops = append(ops, m)
+			n = m.Input
+			continue
+		}
+		break
+	}
+	slices.Reverse(ops)
+	return pipeline{base: n, ops: ops}
+}
+
+// run materializes the output of n.
+func (x *executor) run(ctx context.Context, n kql.PlanNode) ([]*store.Batch, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	switch n := n.(type) {
+	case *kql.Values:
+		return x.values(n)
+	case *kql.Sequence:
+		return x.sequence(n)
+	case *kql.Scan, *kql.Filter, *kql.Compute:
+		return x.collect(ctx, split(n), 0, 0)
+	case *kql.Limit:
+		return x.collect(ctx, split(n.Input), n.N, 0)
+	case *kql.Aggregate:
+		return x.aggregate(ctx, n)
+	case *kql.OrderBy:
+		in, err := x.run(ctx, n.Input)
+		if err != nil {
+			return nil, err
+		}
+		b := concatBatches(n.Input.Schema(), in)
+		if b == nil || b.Len == 0 {
+			return in, nil
+		}
+		sorted, err := x.ev.sortBatch(b, n.Keys)
+		if err != nil {
+			return nil, err
+		}
+		return []*store.Batch{sorted}, nil
+	case *kql.TopN:
+		return x.top(ctx, n)
+	}
+	return nil, fmt.Errorf("BUG: unknown plan node %T", n)
+}
+
+// applyOps runs the row-wise operators of a pipeline on one batch.
+func (x *executor) applyOps(ops []kql.PlanNode, b *store.Batch) (*store.Batch, error) {
+	for _, op := range ops {
+		if b.Len == 0 {
+			return emptyBatch(op.Schema()), nil
+		}
+		switch op := op.(type) {
+		case *kql.Filter:
+			pred, err := x.ev.eval(op.Pred, b)
+			if err != nil {
+				return nil, err
+			}
+			sel := make([]int32, 0, b.Len)
+			for i, t := range pred.Bool[:b.Len] {
+				if t && (pred.Nulls == nil || !pred.Nulls[i]) {
+					sel = append(sel, int32(i))
+				}
+			}
+			if len(sel) != b.Len {
+				b = gatherBatch(b, sel)
+			}
+		case *kql.Compute:
+			out := &store.Batch{Schema: op.Schema(), Cols: make([]*store.Vector, len(op.Cols)), Len: b.Len}
+			for i, c := range op.Cols {
+				v, err := x.ev.eval(c.X, b)
+				if err != nil {
+					return nil, err
+				}
+				out.Cols[i] = v
+			}
+			b = out
+		}
+	}
+	return b, nil
+}
+
+// sink consumes the batches of a pipeline; each worker owns one.
+type sink interface {
+	consume(seq int, b *store.Batch) (stop bool, err error)
+}
+
+type seqBatch struct {
+	seq int
+	b   *store.Batch
+}
+
+// drive runs pipeline p with one worker per sink. The source (a scan or a
+// materialized input) is read by one goroutine; workers apply the row-wise
+// operators and feed their sink. A sink may stop the source early.
+func (x *executor) drive(ctx context.Context, p pipeline, sinks []sink) error {
+	g, gctx := errgroup.WithContext(ctx)
+	ch := make(chan seqBatch, len(sinks))
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }) }
+
+	g.Go(func() error {
+		defer close(ch)
+		seq := 0
+		emit := func(b *store.Batch) (bool, error) {
+			select {
+			case ch <- seqBatch{seq: seq, b: b}:
+				seq++
+				return true, nil
+			case <-stop:
+				return false, nil
+			case <-gctx.Done():
+				return false, gctx.Err()
+			}
+		}
+		switch base := p.base.(type) {
+		case *kql.Scan:
+			return x.scan(gctx, base, emit)
+		default:
+			in, err := x.run(gctx, base)
+			if err != nil {
+				return err
+			}
+			for _, b := range in {
+				more, err := emit(b)
+				if err != nil || !more {
+					return err
+				}
+			}
+			return nil
+		}
+	})
+	for _, s := range sinks {
+		g.Go(func() error {
+			for sb := range ch {
+				b, err := x.applyOps(p.ops, sb.b)
+				if err != nil {
+					return err
+				}
+				st, err := s.consume(sb.seq, b)
+				if err != nil {
+					return err
+				}
+				if st {
+					halt()
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func (x *executor) nWorkers(p pipeline) int {
+	if _, ok := p.base.(*kql.Scan); ok {
+		if x.inline != nil {
+			return 1
+		}
+		return x.workers
+	}
+	return 1
+}
+
+// collectShared is the state all collect sinks of one pipeline share.
+type collectShared struct {
+	rows  atomic.Int64
+	limit int64 // stop after this many rows (take); 0 = none
+	cap   int64 // fail past this many rows (result limit); 0 = none
+}
+
+type collectSink struct {
+	x      *executor
+	shared *collectShared
+	parts  []seqBatch
+	bytes  int64
+}
+
+func (s *collectSink) consume(seq int, b *store.Batch) (bool, error) {
+	if b.Len == 0 {
+		return false, nil
+	}
+	sz := batchBytes(b)
+	if err := s.x.reserve(sz); err != nil {
+		return true, err
+	}
+	s.bytes += sz
+	s.parts = append(s.parts, seqBatch{seq: seq, b: b})
+	total := s.shared.rows.Add(int64(b.Len))
+	if s.shared.cap > 0 && total > s.shared.cap && s.shared.limit == 0 {
+		return true, s.x.checkResult(total, 0)
+	}
+	return s.shared.limit > 0 && total >= s.shared.limit, nil
+}
+
+// collect runs a pipeline and returns its batches in source order; limit > 0
+// keeps only the first limit rows and stops reading once it has them.
+func (x *executor) collect(ctx context.Context, p pipeline, limit, rowCap int64) ([]*store.Batch, error) {
+	shared := &collectShared{limit: limit, cap: rowCap}
+	n := x.nWorkers(p)
+	sinks := make([]sink, n)
+	cs := make([]*collectSink, n)
+	for i := range sinks {
+		cs[i] = &collectSink{x: x, shared: shared}
+		sinks[i] = cs[i]
+	}
+	if limit == 0 && len(p.ops) == 0 {
+		if _, ok := p.base.(*kql.Scan); !ok {
+			return x.run(ctx, p.base)
+		}
+	}
+	err := x.drive(ctx, p, sinks)
+	for _, s := range cs {
+		defer x.release(s.bytes)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var parts []seqBatch
+	for _, s := range cs {
+		parts = append(parts, s.parts...)
+	}
+	slices.SortFunc(parts, func(a, b seqBatch) int { return a.seq - b.seq })
+	out := make([]*store.Batch, 0, len(parts))
+	var rows int64
+	for _, sb := range parts {
+		b := sb.b
+		if limit > 0 && rows+int64(b.Len) > limit {
+			b = sliceBatch(b, 0, int(limit-rows))
+		}
+		if b.Len > 0 {
+			out = append(out, b)
+		}
+		rows += int64(b.Len)
+		if limit > 0 && rows >= limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// aggSink is one worker's partial aggregation.
+type aggSink struct {
+	x      *executor
+	node   *kql.Aggregate
+	table  *groupTable
+	states []aggState
+	gids   []int32
+	keys   []*store.Vector
+	bytes  int64
+}
+
+func newAggSink(x *executor, n *kql.Aggregate) *aggSink {
+	types := make([]store.ColumnType, len(n.Keys))
+	for i, k := range n.Keys {
+		types[i] = k.X.Type()
+	}
+	s := &aggSink{x: x, node: n, table: newGroupTable(types), states: make([]aggState, len(n.Aggs))}
+	for i, a := range n.Aggs {
+		s.states[i] = newAggState(a)
+	}
+	return s
+}
+
+func (s *aggSink) consume(_ int, b *store.Batch) (bool, error) {
+	if b.Len == 0 {
+		return false, nil
+	}
+	s.keys = s.keys[:0]
+	for _, k := range s.node.Keys {
+		v, err := s.x.ev.eval(k.X, b)
+		if err != nil {
+			return true, err
+		}
+		s.keys = append(s.keys, v)
+	}
+	before := s.table.n
+	s.gids = s.table.ids(s.keys, b.Len, s.gids)
+	if grown := s.table.n - before; grown > 0 {
+		// Rough per-group cost: key values plus aggregation state.
+		sz := int64(grown) * int64(32+16*len(s.node.Keys)+24*len(s.node.Aggs))
+		if err := s.x.reserve(sz); err != nil {
+			return true, err
+		}
+		s.bytes += sz
+	}
+	for i, a := range s.node.Aggs {
+		args := make([]*store.Vector, len(a.Args))
+		for j, e := range a.Args {
+			v, err := s.x.ev.eval(e, b)
+			if err != nil {
+				return true, err
+			}
+			args[j] = v
+		}
+		s.states[i].update(s.gids, args, s.table.n)
+	}
+	return false, nil
+}
+
+// aggregate runs summarize: partial aggregation per worker, then a merge.
+func (x *executor) aggregate(ctx context.Context, n *kql.Aggregate) ([]*store.Batch, error) {
+	p := split(n.Input)
+	w := x.nWorkers(p)
+	sinks := make([]sink, w)
+	as := make([]*aggSink, w)
+	for i := range sinks {
+		as[i] = newAggSink(x, n)
+		sinks[i] = as[i]
+	}
+	err := x.drive(ctx, p, sinks)
+	for _, s := range as {
+		defer x.release(s.bytes)
+	}
+	if err != nil {
+		return nil, err
+	}
+	global := as[0]
+	for _, o := range as[1:] {
+		if o.table.n == 0 {
+			continue
+		}
+		mapping := global.table.ids(o.table.keys, o.table.n, nil)
+		for i := range global.states {
+			global.states[i].merge(o.states[i], mapping, global.table.n)
+		}
+	}
+	groups := global.table.n
+	if len(n.Keys) == 0 && groups == 0 {
+		groups = 1 // summarize without by yields one row, even over no input
+	}
+	out := &store.Batch{Schema: n.Schema(), Len: groups}
+	for _, k := range global.table.keys {
+		out.Cols = append(out.Cols, sliceVector(k, 0, groups))
+	}
+	for _, s := range global.states {
+		out.Cols = append(out.Cols, s.result(groups))
+	}
+	for i, c := range out.Schema {
+		if out.Cols[i].Type != c.Type {
+			out.Cols[i] = retype(out.Cols[i], c.Type)
+		}
+	}
+	if groups == 0 {
+		return nil, nil
+	}
+	return []*store.Batch{out}, nil
+}
+
+// topSink keeps one worker's candidates for top N.
+type topSink struct {
+	x     *executor
+	node  *kql.TopN
+	cands []*store.Batch
+	rows  int64
+	bytes int64
+}
+
+func (s *topSink) consume(_ int, b *store.Batch) (bool, error) {
+	if b.Len == 0 {
+		return false, nil
+	}
+	t, err := s.x.ev.topRows(b, s.node.Keys, s.node.N)
+	if err != nil {
+		return true, err
+	}
+	s.cands = append(s.cands, t)
+	s.rows += int64(t.Len)
+	if s.rows > 4*s.node.N+1024 {
+		all := concatBatches(s.node.Schema(), s.cands)
+		t, err := s.x.ev.topRows(all, s.node.Keys, s.node.N)
+		if err != nil {
+			return true, err
+		}
+		s.cands, s.rows = []*store.Batch{t}, int64(t.Len)
+	}
+	sz := batchBytes(t)
+	if err := s.x.reserve(sz); err != nil {
+		return true, err
+	}
+	s.bytes += sz
+	return false, nil
+}
+
+func (x *executor) top(ctx context.Context, n *kql.TopN) ([]*store.Batch, error) {
+	p := split(n.Input)
+	w := x.nWorkers(p)
+	sinks := make([]sink, w)
+	ts := make([]*topSink, w)
+	for i := range sinks {
+		ts[i] = &topSink{x: x, node: n}
+		sinks[i] = ts[i]
+	}
+	err := x.drive(ctx, p, sinks)
+	for _, s := range ts {
+		defer x.release(s.bytes)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var all []*store.Batch
+	for _, s := range ts {
+		all = append(all, s.cands...)
+	}
+	if len(all) == 0 {
+		return nil, nil
+	}
+	b, err := x.ev.topRows(concatBatches(n.Schema(), all), n.Keys, n.N)
+	if err != nil {
+		return nil, err
+	}
+	return []*store.Batch{b}, nil
+}
+
+// values materializes a constant table.
+func (x *executor) values(n *kql.Values) ([]*store.Batch, error) {
+	b := &store.Batch{Schema: n.Out, Cols: make([]*store.Vector, len(n.Out)), Len: len(n.Rows)}
+	for i, c := range n.Out {
+		v := emptyVector(c.Type, len(n.Rows))
+		for _, r := range n.Rows {
+			appendValue(v, r[i])
+		}
+		b.Cols[i] = v
+	}
+	if b.Len == 0 {
+		return nil, nil
+	}
+	return []*store.Batch{b}, nil
+}
+
+// maxRangeRows bounds the rows range may generate.
+const maxRangeRows = 10_000_000
+
+// sequence materializes range.
+func (x *executor) sequence(n *kql.Sequence) ([]*store.Batch, error) {
+	from, err := x.ev.evalConst(n.From)
+	if err != nil {
+		return nil, err
+	}
+	to, err := x.ev.evalConst(n.To)
+	if err != nil {
+		return nil, err
+	}
+	step, err := x.ev.evalConst(n.Step)
+	if err != nil {
+		return nil, err
+	}
+	if from.Null || to.Null || step.Null {
+		return nil, nil
+	}
+	tooMany := &LimitError{Limit: "range", Max: maxRangeRows, Msg: fmt.Sprintf("range would produce more than %d rows", maxRangeRows)}
+	const batchRows = 65536
+	var out []*store.Batch
+	cur := emptyVector(n.T, 1024)
+	flush := func() {
+		if l := cur.Len(); l > 0 {
+			out = append(out, &store.Batch{Schema: n.Schema(), Cols: []*store.Vector{cur}, Len: l})
+			cur = emptyVector(n.T, 1024)
+		}
+	}
+	if kql.IsRealHeld(n.T) {
+		f, t, s := from.Real, to.Real, step.Real
+		if s == 0 || math.IsNaN(s) || math.IsNaN(f) || math.IsNaN(t) {
+			return nil, &ExecError{Msg: "range: step must be a non-zero number"}
+		}
+		if cnt := (t-f)/s + 1; cnt > maxRangeRows {
+			return nil, tooMany
+		}
+		for i := 0; ; i++ {
+			v := f + float64(i)*s
+			if (s > 0 && v > t) || (s < 0 && v < t) {
+				break
+			}
+			cur.Real = append(cur.Real, v)
+			if cur.Len() == batchRows {
+				flush()
+			}
+		}
+	} else {
+		f, t, s := from.Int, to.Int, step.Int
+		if s == 0 {
+			return nil, &ExecError{Msg: "range: step must not be zero"}
+		}
+		if (s > 0 && t >= f) || (s < 0 && t <= f) {
+			cnt := (float64(t)-float64(f))/float64(s) + 1
+			if cnt > maxRangeRows {
+				return nil, tooMany
+			}
+			for v := f; (s > 0 && v <= t) || (s < 0 && v >= t); v += s {
+				cur.Int = append(cur.Int, v)
+				if cur.Len() == batchRows {
+					flush()
+				}
+				if (s > 0 && v > math.MaxInt64-s) || (s < 0 && v < math.MinInt64-s) {
+					break
+				}
+			}
+		}
+	}
+	flush()
+	return out, nil
+}
+
+// timeRange combines the request timespan with a scan's time bounds; ok is
+// false when no row can match.
+func (x *executor) timeRange(s *kql.Scan) (tr store.TimeRange, ok bool, err error) {
+	tr = x.req.Timespan
+	if tr == (store.TimeRange{}) {
+		tr = store.AllTime
+	}
+	for _, b := range s.Time {
+		v, err := x.ev.evalConst(b.Value)
+		if err != nil {
+			return tr, false, err
+		}
+		if v.Null {
+			return tr, false, nil
+		}
+		t := v.Int
+		switch b.Op {
+		case kql.OpGe:
+			tr.From = max(tr.From, t)
+		case kql.OpGt:
+			if t < math.MaxInt64 {
+				tr.From = max(tr.From, t+1)
+			} else {
+				return tr, false, nil
+			}
+		case kql.OpLt:
+			tr.To = min(tr.To, t)
+		case kql.OpLe:
+			if t < math.MaxInt64 {
+				tr.To = min(tr.To, t+1)
+			}
+		case kql.OpEq:
+			tr.From = max(tr.From, t)
+			if t < math.MaxInt64 {
+				tr.To = min(tr.To, t+1)
+			}
+		}
+	}
+	return tr, tr.From < tr.To, nil
+}
+
+// scan reads a table and emits batches that hold exactly the scan's columns,
+// copied out of the store's buffers and restricted to the time range.
+func (x *executor) scan(ctx context.Context, s *kql.Scan, emit func(*store.Batch) (bool, error)) error {
+	tr, ok, err := x.timeRange(s)
+	if err != nil || !ok {
+		return err
+	}
+	restricted := tr != store.AllTime
+	if b, ok := x.inline[s.Table]; ok {
+		nb, err := x.conform(s, b, tr, restricted)
+		if err != nil {
+			return err
+		}
+		_, err = emit(nb)
+		return err
+	}
+	if x.req.Source == nil {
+		return fmt.Errorf("table %s: %w", s.Table, ErrNoSource)
+	}
+	q, err := x.req.Source.Querier(ctx, store.TableRef{WorkspaceID: x.req.WorkspaceID, Table: s.Table}, tr)
+	if err != nil {
+		return fmt.Errorf("open table %s: %w", s.Table, err)
+	}
+	defer q.Close()
+	hints := store.SelectHints{Terms: s.Terms, Limit: s.Limit}
+	if s.Columns != nil {
+		hints.Columns = append([]string{}, s.Columns...)
+		if restricted && !slices.Contains(hints.Columns, kql.TimeColumn) {
+			hints.Columns = append(hints.Columns, kql.TimeColumn)
+		}
+	}
+	it := q.Select(ctx, hints)
+	defer it.Close()
+	for it.Next() {
+		b := it.Batch()
+		if b == nil {
+			continue
+		}
+		x.batchesScanned.Add(1)
+		x.rowsScanned.Add(int64(b.Len))
+		nb, err := x.conform(s, b, tr, restricted)
+		if err != nil {
+			return err
+		}
+		x.bytesScanned.Add(batchBytes(nb))
+		more, err := emit(nb)
+		if err != nil || !more {
+			return err
+		}
+	}
+	if err := it.Err(); err != nil {
+		if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+			return nil
+		}
+		return fmt.Errorf("read table %s: %w", s.Table, err)
+	}
+	return nil
+}
+
+// conform builds a batch with exactly the scan's columns: missing columns are
+// null, every vector is validated and copied, and rows outside the time range
+// are dropped.
+func (x *executor) conform(s *kql.Scan, b *store.Batch, tr store.TimeRange, restricted bool) (*store.Batch, error) {
+	if b.Len < 0 || len(b.Cols) != len(b.Schema) {
+		return nil, fmt.Errorf("table %s: malformed batch from store", s.Table)
+	}
+	var sel []int32
+	if restricted {
+		tg := b.Col(kql.TimeColumn)
+		if tg != nil {
+			if err := checkVector(tg, store.TypeDatetime, b.Len); err != nil {
+				return nil, fmt.Errorf("table %s column %s: %w", s.Table, kql.TimeColumn, err)
+			}
+			all := true
+			for i, t := range tg.Int[:b.Len] {
+				if !tr.Contains(t) || tg.IsNull(i) {
+					all = false
+					break
+				}
+			}
+			if !all {
+				sel = make([]int32, 0, b.Len)
+				for i, t := range tg.Int[:b.Len] {
+					if tr.Contains(t) && !tg.IsNull(i) {
+						sel = append(sel, int32(i))
+					}
+				}
+			}
+		}
+	}
+	schema := s.Schema()
+	n := b.Len
+	if sel != nil {
+		n = len(sel)
+	}
+	out := &store.Batch{Schema: schema, Cols: make([]*store.Vector, len(schema)), Len: n}
+	for i, c := range schema {
+		v := b.Col(c.Name)
+		if v == nil {
+			out.Cols[i] = nullVector(c.Type, n)
+			continue
+		}
+		if err := checkVector(v, c.Type, b.Len); err != nil {
+			return nil, fmt.Errorf("table %s column %s: %w", s.Table, c.Name, err)
+		}
+		if sel != nil {
+			v = gather(v, sel)
+		} else {
+			v = cloneVector(v, b.Len)
+		}
+		out.Cols[i] = retype(v, c.Type)
+	}
+	return out, nil
+}

@@ -1,0 +1,1153 @@
+package kql
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"custos/internal/api"
+	"custos/internal/store"
+)
+
+// SemanticError reports a query that parses but does not make sense: an
+// unknown table, column or function, or mismatched types. Line and Col
+// (1-based) point at the offending expression. It implements api.Coded.
+type SemanticError struct {
+	Line, Col int
+	Msg       string
+}
+
+func (e *SemanticError) Error() string {
+	return fmt.Sprintf("SemanticError at %d:%d: %s", e.Line, e.Col, e.Msg)
+}
+
+// AzureError implements api.Coded: Log Analytics answers semantic errors
+// with 400 BadArgumentError (innererror SemanticError).
+func (e *SemanticError) AzureError() (string, api.Kind) { return "BadArgumentError", api.KindInvalid }
+
+var _ api.Coded = (*SemanticError)(nil)
+
+// ErrRowCondition wraps a row condition that does not compile; the query
+// fails closed.
+var ErrRowCondition = errors.New("invalid row condition")
+
+// BindOptions tune binding.
+type BindOptions struct {
+	// RowConditions are predicates per table name that every row read from
+	// that table must satisfy (RBAC row-level access). They are compiled into
+	// the plan directly above the table's scan.
+	RowConditions map[string][]string
+	// PerRecordOnly restricts the query to per-record operators (where,
+	// extend, project, project-away, project-keep, project-rename,
+	// project-reorder), as ingestion-time transformations require.
+	PerRecordOnly bool
+}
+
+// Compile parses, binds and optimizes src: the one way from KQL text to a plan.
+func Compile(src string, c Catalog, o BindOptions) (*Plan, error) {
+	q, err := Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	return Bind(q, c, o)
+}
+
+// Bind resolves q against the catalog, type-checks it and returns an
+// optimized plan (projections, time ranges, term hints and limits pushed
+// down). Bind is safe for concurrent use if the catalog is.
+func Bind(q *Query, c Catalog, o BindOptions) (*Plan, error) {
+	b := &binder{cat: c, opts: o, lets: map[string]letValue{}}
+	plan := &Plan{}
+	for _, st := range q.Stmts {
+		switch st := st.(type) {
+		case *LetStmt:
+			if err := b.bindLet(st); err != nil {
+				return nil, err
+			}
+		case *SetStmt:
+			// Client request properties (notruncation, ...) do not change results here.
+		case *DeclareStmt:
+			return nil, semErr(st, "declare query_parameters is not supported")
+		case *ExprStmt:
+			if !b.isTabular(st.X) {
+				return nil, semErr(st.X, "the query statement must be a tabular expression")
+			}
+			n, err := b.bindTabular(st.X)
+			if err != nil {
+				return nil, err
+			}
+			plan.Results = append(plan.Results, n)
+		}
+	}
+	if len(plan.Results) == 0 {
+		return nil, &SemanticError{Line: 1, Col: 1, Msg: "the query has no tabular expression statement"}
+	}
+	for _, r := range plan.Results {
+		optimize(r)
+	}
+	return plan, nil
+}
+
+type letValue struct {
+	scalar  Scalar
+	tabular Expr // re-bound at each use, so plan nodes are never shared
+}
+
+type binder struct {
+	cat   Catalog
+	opts  BindOptions
+	lets  map[string]letValue
+	depth int
+}
+
+// maxLetDepth bounds recursion through tabular lets referring to each other.
+const maxLetDepth = 64
+
+func semErr(n Node, format string, args ...any) *SemanticError {
+	p := n.Position()
+	line, col := p.Line, p.Col
+	if line == 0 {
+		line, col = 1, 1
+	}
+	return &SemanticError{Line: line, Col: col, Msg: fmt.Sprintf(format, args...)}
+}
+
+// semWrap turns a plain type-checking error into a SemanticError at n.
+func semWrap(n Node, err error) error {
+	var se *SemanticError
+	if errors.As(err, &se) {
+		return err
+	}
+	return semErr(n, "%s", err.Error())
+}
+
+func (b *binder) bindLet(st *LetStmt) error {
+	name := st.Name.Name
+	switch v := st.Value.(type) {
+	case *Lambda:
+		return semErr(v, "user-defined functions are not supported yet")
+	}
+	if b.isTabular(st.Value) {
+		b.lets[name] = letValue{tabular: st.Value}
+		return nil
+	}
+	s, err := b.bindScalar(st.Value, &scope{})
+	if err != nil {
+		return err
+	}
+	b.lets[name] = letValue{scalar: s}
+	return nil
+}
+
+// isTabular reports whether e is a tabular expression.
+func (b *binder) isTabular(e Expr) bool {
+	switch e := e.(type) {
+	case *Pipeline, *DataTable, *Print, *Range, *Union, *Search, *Find, *Evaluate:
+		return true
+	case *Paren:
+		return b.isTabular(e.X)
+	case *Ident:
+		if l, ok := b.lets[e.Name]; ok {
+			return l.tabular != nil
+		}
+		_, ok := b.cat.Table(e.Name)
+		return ok
+	}
+	return false
+}
+
+// ---------------------------------------------------------------------------
+// Tabular expressions
+
+func (b *binder) bindTabular(e Expr) (PlanNode, error) {
+	b.depth++
+	defer func() { b.depth-- }()
+	if b.depth > maxLetDepth {
+		return nil, semErr(e, "tabular expressions are nested too deeply")
+	}
+	switch e := e.(type) {
+	case *Paren:
+		return b.bindTabular(e.X)
+	case *Pipeline:
+		if e.Source == nil {
+			return nil, semErr(e, "a pipeline needs a source table")
+		}
+		n, err := b.bindTabular(e.Source)
+		if err != nil {
+			return nil, err
+		}
+		for _, op := range e.Ops {
+			if n, err = b.bindOp(n, op); err != nil {
+				return nil, err
+			}
+		}
+		return n, nil
+	case *Ident:
+		if l, ok := b.lets[e.Name]; ok {
+			if l.tabular == nil {
+				return nil, semErr(e, "'%s' is a scalar, not a table", e.Name)
+			}
+			return b.bindTabular(l.tabular)
+		}
+		schema, ok := b.cat.Table(e.Name)
+		if !ok {
+			return nil, semErr(e, "unknown table '%s'", e.Name)
+		}
+		return b.scan(e.Name, schema)
+	case *DataTable:
+		return b.bindDataTable(e)
+	case *Print:
+		one := &Values{Rows: [][]Value{{}}}
+		cols := make([]NamedScalar, 0, len(e.Cols))
+		sc := &scope{}
+		for i, c := range e.Cols {
+			x, err := b.bindScalar(c.X, sc)
+			if err != nil {
+				return nil, err
+			}
+			name := fmt.Sprintf("print_%d", i)
+			if len(c.Names) > 0 {
+				name = c.Names[0].Name
+			}
+			cols = append(cols, NamedScalar{Name: name, X: x})
+		}
+		if err := checkDuplicates(e, cols); err != nil {
+			return nil, err
+		}
+		return &Compute{Input: one, Cols: cols}, nil
+	case *Range:
+		return b.bindRange(e)
+	case *Union:
+		return nil, semErr(e, "operator 'union' is not supported yet")
+	case *Search:
+		return nil, semErr(e, "operator 'search' is not supported yet")
+	case *Find:
+		return nil, semErr(e, "operator 'find' is not supported yet")
+	case *Evaluate:
+		return nil, semErr(e, "operator 'evaluate' is not supported yet")
+	case *Call:
+		return nil, semErr(e, "tabular function '%s' is not supported yet", e.Name.Name)
+	}
+	return nil, semErr(e, "expected a tabular expression")
+}
+
+// scan reads a table, with the caller's row conditions applied right above it.
+func (b *binder) scan(name string, schema store.Schema) (PlanNode, error) {
+	var n PlanNode = &Scan{Table: name, TableSchema: schema}
+	for _, cond := range b.opts.RowConditions[name] {
+		x, err := ParseExpr(cond)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: %w: %v", name, ErrRowCondition, err)
+		}
+		sub := &binder{cat: MapCatalog(nil), lets: map[string]letValue{}}
+		pred, err := sub.bindScalar(x, scopeOf(schema))
+		if err != nil {
+			return nil, fmt.Errorf("table %s: %w: %v", name, ErrRowCondition, err)
+		}
+		if pred.Type() != store.TypeBool {
+			return nil, fmt.Errorf("table %s: %w: the condition is %s, not bool", name, ErrRowCondition, pred.Type())
+		}
+		n = &Filter{Input: n, Pred: pred}
+	}
+	return n, nil
+}
+
+func (b *binder) bindDataTable(e *DataTable) (PlanNode, error) {
+	schema := make(store.Schema, len(e.Columns))
+	for i, c := range e.Columns {
+		if c.Type == nil || c.Type.Tabular || c.Type.Type == store.TypeInvalid {
+			return nil, semErr(c, "datatable column '%s' needs a scalar type", c.Name.Name)
+		}
+		schema[i] = store.Column{Name: c.Name.Name, Type: c.Type.Type}
+	}
+	if err := checkSchemaDuplicates(e, schema); err != nil {
+		return nil, err
+	}
+	if len(schema) == 0 {
+		return nil, semErr(e, "datatable needs at least one column")
+	}
+	if len(e.Values)%len(schema) != 0 {
+		return nil, semErr(e, "datatable has %d values, not a multiple of its %d columns", len(e.Values), len(schema))
+	}
+	v := &Values{Out: schema}
+	sc := &scope{}
+	for r := 0; r < len(e.Values); r += len(schema) {
+		row := make([]Value, len(schema))
+		for i, col := range schema {
+			x, err := b.bindScalar(e.Values[r+i], sc)
+			if err != nil {
+				return nil, err
+			}
+			k, ok := x.(*Const)
+			if !ok {
+				return nil, semErr(e.Values[r+i], "datatable values must be literals")
+			}
+			val, ok := literalAs(k.V, col.Type)
+			if !ok {
+				return nil, semErr(e.Values[r+i], "datatable column '%s' is %s; the value is %s", col.Name, col.Type, k.V.Type)
+			}
+			row[i] = val
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	return v, nil
+}
+
+// literalAs converts a literal to a datatable column's type.
+func literalAs(v Value, t Type) (Value, bool) {
+	if v.Type == t {
+		return v, true
+	}
+	if v.Null {
+		return NullValue(t), true
+	}
+	if out, ok := convertValue(v, t); ok {
+		return out, true
+	}
+	if t == store.TypeDynamic {
+		return Value{Type: t, Str: jsonLiteral(v)}, true
+	}
+	return Value{}, false
+}
+
+func jsonLiteral(v Value) string {
+	switch {
+	case v.Type == store.TypeString, v.Type == store.TypeGUID, v.Type == store.TypeDatetime, v.Type == store.TypeTimespan:
+		return strconv.Quote(v.String())
+	}
+	return v.String()
+}
+
+func (b *binder) bindRange(e *Range) (PlanNode, error) {
+	sc := &scope{}
+	from, err := b.bindScalar(e.From, sc)
+	if err != nil {
+		return nil, err
+	}
+	to, err := b.bindScalar(e.To, sc)
+	if err != nil {
+		return nil, err
+	}
+	step, err := b.bindScalar(e.Step, sc)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range []struct {
+		s Scalar
+		n Node
+	}{{from, e.From}, {to, e.To}, {step, e.Step}} {
+		if !IsConstant(x.s) {
+			return nil, semErr(x.n, "range bounds must be constants")
+		}
+	}
+	ft, tt, st := from.Type(), to.Type(), step.Type()
+	var t Type
+	switch {
+	case IsNumeric(ft) && IsNumeric(tt) && IsNumeric(st):
+		t = numericResult(numericResult(ft, tt), st)
+	case (ft == store.TypeDatetime && tt == store.TypeDatetime || ft == store.TypeTimespan && tt == store.TypeTimespan) && st == store.TypeTimespan:
+		t = ft
+	default:
+		return nil, semErr(e, "range cannot go from %s to %s by %s", ft, tt, st)
+	}
+	if IsNumeric(t) {
+		from, to, step = castTo(from, t), castTo(to, t), castTo(step, t)
+	}
+	return &Sequence{Name: e.Col.Name, T: t, From: from, To: to, Step: step}, nil
+}
+
+// opName is the KQL name of a tabular operator, for messages.
+func opName(op Op) string {
+	switch op := op.(type) {
+	case *Where:
+		return op.Keyword
+	case *Project:
+		return "project"
+	case *ProjectAway:
+		return "project-away"
+	case *ProjectKeep:
+		return "project-keep"
+	case *ProjectRename:
+		return "project-rename"
+	case *ProjectReorder:
+		return "project-reorder"
+	case *Extend:
+		return "extend"
+	case *Summarize:
+		return "summarize"
+	case *Count:
+		return "count"
+	case *Distinct:
+		return "distinct"
+	case *Take:
+		return op.Keyword
+	case *Top:
+		return "top"
+	case *TopNested:
+		return "top-nested"
+	case *TopHitters:
+		return "top-hitters"
+	case *Sort:
+		return op.Keyword + " by"
+	case *Serialize:
+		return "serialize"
+	case *As:
+		return "as"
+	case *Union:
+		return "union"
+	case *Join:
+		return "join"
+	case *Lookup:
+		return "lookup"
+	case *MvExpand:
+		return "mv-expand"
+	case *MvApply:
+		return "mv-apply"
+	case *ParseOp:
+		return op.Keyword
+	case *ParseKv:
+		return "parse-kv"
+	case *Evaluate:
+		return "evaluate"
+	case *MakeSeries:
+		return "make-series"
+	case *Render:
+		return "render"
+	case *GetSchema:
+		return "getschema"
+	case *Sample:
+		return "sample"
+	case *SampleDistinct:
+		return "sample-distinct"
+	case *Search:
+		return "search"
+	case *Find:
+		return "find"
+	case *Invoke:
+		return "invoke"
+	case *Fork:
+		return "fork"
+	case *Facet:
+		return "facet"
+	case *Partition:
+		return "partition"
+	case *Reduce:
+		return "reduce"
+	case *Consume:
+		return "consume"
+	}
+	return fmt.Sprintf("%T", op)
+}
+
+func isPerRecord(op Op) bool {
+	switch op.(type) {
+	case *Where, *Project, *ProjectAway, *ProjectKeep, *ProjectRename, *ProjectReorder, *Extend:
+		return true
+	}
+	return false
+}
+
+func (b *binder) bindOp(in PlanNode, op Op) (PlanNode, error) {
+	if b.opts.PerRecordOnly && !isPerRecord(op) {
+		return nil, semErr(op, "operator '%s' is not allowed in a transformation; only per-record operators (where, extend, project, project-away, project-keep, project-rename, project-reorder) are", opName(op))
+	}
+	schema := in.Schema()
+	switch op := op.(type) {
+	case *Where:
+		pred, err := b.bindScalar(op.Pred, scopeOf(schema))
+		if err != nil {
+			return nil, err
+		}
+		if pred.Type() != store.TypeBool {
+			return nil, semErr(op.Pred, "the where predicate must be bool, not %s", pred.Type())
+		}
+		return &Filter{Input: in, Pred: pred}, nil
+	case *Extend:
+		return b.bindExtend(in, op.Cols, true)
+	case *Project:
+		return b.bindExtend(in, op.Cols, false)
+	case *Serialize:
+		if len(op.Cols) == 0 {
+			return in, nil
+		}
+		return b.bindExtend(in, op.Cols, true)
+	case *ProjectAway:
+		drop, err := matchColumns(schema, op.Cols)
+		if err != nil {
+			return nil, err
+		}
+		var cols []NamedScalar
+		for i, c := range schema {
+			if !drop[i] {
+				cols = append(cols, passthrough(c))
+			}
+		}
+		return &Compute{Input: in, Cols: cols}, nil
+	case *ProjectKeep:
+		keepCols, err := matchColumns(schema, op.Cols)
+		if err != nil {
+			return nil, err
+		}
+		var cols []NamedScalar
+		for i, c := range schema {
+			if keepCols[i] {
+				cols = append(cols, passthrough(c))
+			}
+		}
+		return &Compute{Input: in, Cols: cols}, nil
+	case *ProjectRename:
+		cols := make([]NamedScalar, len(schema))
+		for i, c := range schema {
+			cols[i] = passthrough(c)
+		}
+		for _, r := range op.Renames {
+			i := schema.Index(r.Old.Name)
+			if i < 0 {
+				return nil, semErr(r.Old, "unknown column '%s'", r.Old.Name)
+			}
+			cols[i].Name = r.New.Name
+		}
+		if err := checkDuplicates(op, cols); err != nil {
+			return nil, err
+		}
+		return &Compute{Input: in, Cols: cols}, nil
+	case *ProjectReorder:
+		var first []NamedScalar
+		used := make([]bool, len(schema))
+		for _, k := range op.Cols {
+			m, err := matchColumns(schema, []Expr{k.X})
+			if err != nil {
+				return nil, err
+			}
+			for i, c := range schema {
+				if m[i] && !used[i] {
+					used[i] = true
+					first = append(first, passthrough(c))
+				}
+			}
+		}
+		for i, c := range schema {
+			if !used[i] {
+				first = append(first, passthrough(c))
+			}
+		}
+		return &Compute{Input: in, Cols: first}, nil
+	case *Summarize:
+		return b.bindSummarize(in, op)
+	case *Count:
+		name := "Count"
+		if op.As != nil {
+			name = op.As.Name
+		}
+		return &Aggregate{Input: in, Aggs: []*AggCall{{Name: name, Fn: AggCount, T: store.TypeLong}}}, nil
+	case *Distinct:
+		var keys []NamedScalar
+		for _, c := range op.Cols {
+			if _, ok := c.X.(*Star); ok {
+				for _, col := range schema {
+					keys = append(keys, passthrough(col))
+				}
+				continue
+			}
+			x, err := b.bindScalar(c.X, scopeOf(schema))
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, NamedScalar{Name: inferName(c, x, keys, true), X: x})
+		}
+		if err := checkDuplicates(op, keys); err != nil {
+			return nil, err
+		}
+		return &Aggregate{Input: in, Keys: keys}, nil
+	case *Take:
+		n, err := b.constCount(op.Count)
+		if err != nil {
+			return nil, err
+		}
+		return &Limit{Input: in, N: n}, nil
+	case *Top:
+		n, err := b.constCount(op.Count)
+		if err != nil {
+			return nil, err
+		}
+		keys, err := b.orderKeys(schema, op.By)
+		if err != nil {
+			return nil, err
+		}
+		return &TopN{Input: in, N: n, Keys: keys}, nil
+	case *Sort:
+		keys, err := b.orderKeys(schema, op.By)
+		if err != nil {
+			return nil, err
+		}
+		return &OrderBy{Input: in, Keys: keys}, nil
+	case *As, *Render, *Consume:
+		if _, ok := op.(*Consume); ok {
+			return &Limit{Input: in, N: 0}, nil
+		}
+		return in, nil
+	case *GetSchema:
+		v := &Values{Out: store.Schema{
+			{Name: "ColumnName", Type: store.TypeString}, {Name: "ColumnOrdinal", Type: store.TypeInt},
+			{Name: "DataType", Type: store.TypeString}, {Name: "ColumnType", Type: store.TypeString},
+		}}
+		for i, c := range schema {
+			v.Rows = append(v.Rows, []Value{StringValue(c.Name), {Type: store.TypeInt, Int: int64(i)},
+				StringValue(dotnetType(c.Type)), StringValue(c.Type.String())})
+		}
+		return v, nil
+	}
+	return nil, semErr(op, "operator '%s' is not supported yet", opName(op))
+}
+
+func dotnetType(t Type) string {
+	switch t {
+	case store.TypeBool:
+		return "System.SByte"
+	case store.TypeInt:
+		return "System.Int32"
+	case store.TypeLong:
+		return "System.Int64"
+	case store.TypeReal:
+		return "System.Double"
+	case store.TypeDecimal:
+		return "System.Data.SqlTypes.SqlDecimal"
+	case store.TypeDatetime:
+		return "System.DateTime"
+	case store.TypeTimespan:
+		return "System.TimeSpan"
+	case store.TypeGUID:
+		return "System.Guid"
+	case store.TypeDynamic:
+		return "System.Object"
+	}
+	return "System.String"
+}
+
+func passthrough(c store.Column) NamedScalar {
+	return NamedScalar{Name: c.Name, X: &ColRef{Name: c.Name, T: c.Type}}
+}
+
+// matchColumns marks the schema columns named or matched (wildcards) by items.
+func matchColumns(schema store.Schema, items []Expr) ([]bool, error) {
+	m := make([]bool, len(schema))
+	for _, it := range items {
+		switch it := it.(type) {
+		case *Ident:
+			i := schema.Index(it.Name)
+			if i < 0 {
+				return nil, semErr(it, "unknown column '%s'", it.Name)
+			}
+			m[i] = true
+		case *ColumnPattern:
+			re, err := wildcard(it.Pattern)
+			if err != nil {
+				return nil, semErr(it, "bad column pattern '%s'", it.Pattern)
+			}
+			for i, c := range schema {
+				if re.MatchString(c.Name) {
+					m[i] = true
+				}
+			}
+		default:
+			return nil, semErr(it, "expected a column name or pattern")
+		}
+	}
+	return m, nil
+}
+
+func wildcard(p string) (*regexp.Regexp, error) {
+	parts := strings.Split(p, "*")
+	for i := range parts {
+		parts[i] = regexp.QuoteMeta(parts[i])
+	}
+	return regexp.Compile("^" + strings.Join(parts, ".*") + "$")
+}
+
+func checkDuplicates(n Node, cols []NamedScalar) error {
+	seen := make(map[string]bool, len(cols))
+	for _, c := range cols {
+		if seen[c.Name] {
+			return semErr(n, "duplicate column name '%s'", c.Name)
+		}
+		seen[c.Name] = true
+	}
+	return nil
+}
+
+func checkSchemaDuplicates(n Node, s store.Schema) error {
+	seen := make(map[string]bool, len(s))
+	for _, c := range s {
+		if seen[c.Name] {
+			return semErr(n, "duplicate column name '%s'", c.Name)
+		}
+		seen[c.Name] = true
+	}
+	return nil
+}
+
+// bindExtend binds extend (keep: input columns stay, a reused name replaces
+// its column in place) and project (only the listed columns). Later items may
+// refer to columns defined by earlier ones; such references are inlined.
+func (b *binder) bindExtend(in PlanNode, items []*NamedExpr, keepInput bool) (PlanNode, error) {
+	schema := in.Schema()
+	sc := scopeOf(schema)
+	sc.defined = map[string]Scalar{}
+	var cols []NamedScalar
+	if keepInput {
+		for _, c := range schema {
+			cols = append(cols, passthrough(c))
+		}
+	}
+	var explicit []NamedScalar
+	for _, it := range items {
+		if pat, ok := it.X.(*ColumnPattern); ok && len(it.Names) == 0 && !keepInput {
+			m, err := matchColumns(schema, []Expr{pat})
+			if err != nil {
+				return nil, err
+			}
+			for i, c := range schema {
+				if m[i] {
+					cols = append(cols, passthrough(c))
+					explicit = append(explicit, passthrough(c))
+				}
+			}
+			continue
+		}
+		x, err := b.bindScalar(it.X, sc)
+		if err != nil {
+			return nil, err
+		}
+		if len(it.Names) > 1 {
+			return nil, semErr(it, "tuple names are not supported here")
+		}
+		name := inferName(it, x, cols, false)
+		sc.defined[name] = x
+		replaced := false
+		for i := range cols {
+			if cols[i].Name == name {
+				if !keepInput {
+					return nil, semErr(it, "duplicate column name '%s'", name)
+				}
+				cols[i].X = x
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			cols = append(cols, NamedScalar{Name: name, X: x})
+		}
+		explicit = append(explicit, NamedScalar{Name: name, X: x})
+	}
+	return &Compute{Input: in, Cols: cols}, nil
+}
+
+// inferName names an output column as Kusto does: the explicit name, else
+// the column's own name, else (for summarize by, distinct) the first column
+// argument of a function such as bin(), else ColumnN.
+func inferName(ne *NamedExpr, x Scalar, existing []NamedScalar, byKey bool) string {
+	if len(ne.Names) > 0 {
+		return ne.Names[0].Name
+	}
+	if id, ok := unparen(ne.X).(*Ident); ok {
+		return id.Name
+	}
+	if byKey {
+		if c, ok := unparen(ne.X).(*Call); ok && len(c.Args) > 0 {
+			if id, ok := unparen(c.Args[0]).(*Ident); ok {
+				return id.Name
+			}
+		}
+	}
+	for n := 1; ; n++ {
+		name := "Column" + strconv.Itoa(n)
+		taken := false
+		for _, c := range existing {
+			if c.Name == name {
+				taken = true
+				break
+			}
+		}
+		if !taken {
+			return name
+		}
+	}
+}
+
+func unparen(e Expr) Expr {
+	for {
+		p, ok := e.(*Paren)
+		if !ok {
+			return e
+		}
+		e = p.X
+	}
+}
+
+func (b *binder) constCount(e Expr) (int64, error) {
+	x, err := b.bindScalar(e, &scope{})
+	if err != nil {
+		return 0, err
+	}
+	k, ok := x.(*Const)
+	if !ok || !IsInteger(k.V.Type) || k.V.Null {
+		return 0, semErr(e, "expected a constant integer row count")
+	}
+	if k.V.Int < 0 {
+		return 0, semErr(e, "the row count must not be negative")
+	}
+	return k.V.Int, nil
+}
+
+// orderKeys binds sort keys: desc by default; nulls last for desc and first
+// for asc, unless given.
+func (b *binder) orderKeys(schema store.Schema, keys []*SortKey) ([]OrderKey, error) {
+	out := make([]OrderKey, 0, len(keys))
+	for _, k := range keys {
+		x, err := b.bindScalar(k.X, scopeOf(schema))
+		if err != nil {
+			return nil, err
+		}
+		if x.Type() == store.TypeDynamic {
+			return nil, semErr(k.X, "cannot sort by a dynamic value")
+		}
+		desc := !strings.EqualFold(k.Order, "asc")
+		nullsFirst := !desc
+		switch strings.ToLower(k.Nulls) {
+		case "first":
+			nullsFirst = true
+		case "last":
+			nullsFirst = false
+		}
+		out = append(out, OrderKey{X: x, Desc: desc, NullsFirst: nullsFirst})
+	}
+	return out, nil
+}
+
+func (b *binder) bindSummarize(in PlanNode, op *Summarize) (PlanNode, error) {
+	schema := in.Schema()
+	sc := scopeOf(schema)
+	agg := &Aggregate{Input: in}
+	for _, k := range op.By {
+		x, err := b.bindScalar(k.X, sc)
+		if err != nil {
+			return nil, err
+		}
+		if x.Type() == store.TypeDynamic {
+			return nil, semErr(k.X, "summarize by a dynamic value is not supported")
+		}
+		agg.Keys = append(agg.Keys, NamedScalar{Name: inferName(k, x, agg.Keys, true), X: x})
+	}
+	if err := checkDuplicates(op, agg.Keys); err != nil {
+		return nil, err
+	}
+	names := make([]NamedScalar, len(agg.Keys))
+	copy(names, agg.Keys)
+	for _, a := range op.Aggs {
+		call, ok := unparen(a.X).(*Call)
+		if !ok || call.Target != nil {
+			return nil, semErr(a.X, "summarize expects an aggregation function call")
+		}
+		fn, ok := LookupAggregate(call.Name.Name)
+		if !ok {
+			return nil, semErr(call, "'%s' is not an aggregation function", call.Name.Name)
+		}
+		var args []Scalar
+		for _, arg := range call.Args {
+			if _, star := arg.(*Star); star && fn == AggCount {
+				continue
+			}
+			x, err := b.bindScalar(arg, sc)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, x)
+		}
+		ac, err := resolveAggregate(fn, args)
+		if err != nil {
+			return nil, semWrap(call, err)
+		}
+		name := ""
+		if len(a.Names) > 0 {
+			name = a.Names[0].Name
+		} else {
+			name = call.Name.Name + "_"
+			if len(call.Args) > 0 && fn != AggCountIf {
+				if id, ok := unparen(call.Args[0]).(*Ident); ok {
+					name += id.Name
+				}
+			}
+			name = uniqueName(name, names)
+		}
+		ac.Name = name
+		names = append(names, NamedScalar{Name: name})
+		agg.Aggs = append(agg.Aggs, ac)
+	}
+	if err := checkDuplicates(op, names); err != nil {
+		return nil, err
+	}
+	if len(agg.Keys) == 0 && len(agg.Aggs) == 0 {
+		return nil, semErr(op, "summarize needs an aggregation or a by clause")
+	}
+	return agg, nil
+}
+
+func uniqueName(name string, existing []NamedScalar) string {
+	taken := func(n string) bool {
+		for _, c := range existing {
+			if c.Name == n {
+				return true
+			}
+		}
+		return false
+	}
+	if !taken(name) {
+		return name
+	}
+	for i := 1; ; i++ {
+		n := name + strconv.Itoa(i)
+		if !taken(n) {
+			return n
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Scalar expressions
+
+// scope is what names mean inside a scalar expression: the input columns,
+// plus columns defined earlier in the same extend/project.
+type scope struct {
+	cols    store.Schema
+	defined map[string]Scalar
+}
+
+func scopeOf(s store.Schema) *scope { return &scope{cols: s} }
+
+func (b *binder) bindScalar(e Expr, sc *scope) (Scalar, error) {
+	switch e := e.(type) {
+	case *Paren:
+		if b.isTabular(e.X) {
+			return nil, semErr(e, "a tabular expression cannot be used as a scalar (toscalar is not supported yet)")
+		}
+		return b.bindScalar(e.X, sc)
+	case *Ident:
+		if x, ok := sc.defined[e.Name]; ok {
+			return x, nil
+		}
+		if i := sc.cols.Index(e.Name); i >= 0 {
+			return &ColRef{Name: e.Name, T: sc.cols[i].Type}, nil
+		}
+		if l, ok := b.lets[e.Name]; ok && l.scalar != nil {
+			return l.scalar, nil
+		}
+		return nil, semErr(e, "unknown column '%s'", e.Name)
+	case *Literal:
+		return &Const{V: literalValue(e)}, nil
+	case *Unary:
+		x, err := b.bindScalar(e.X, sc)
+		if err != nil {
+			return nil, err
+		}
+		if e.Op == "+" {
+			if !IsNumeric(x.Type()) && x.Type() != store.TypeTimespan {
+				return nil, semErr(e, "operator '+' cannot be applied to %s", x.Type())
+			}
+			return x, nil
+		}
+		r, err := ResolveUnaryMinus(x)
+		if err != nil {
+			return nil, semWrap(e, err)
+		}
+		return r, nil
+	case *Binary:
+		if e.Op == ":" {
+			return nil, semErr(e, "the ':' operator is only valid in search")
+		}
+		l, err := b.bindScalar(e.X, sc)
+		if err != nil {
+			return nil, err
+		}
+		r, err := b.bindScalar(e.Y, sc)
+		if err != nil {
+			return nil, err
+		}
+		x, err := ResolveBinaryOperator(e.Op, l, r)
+		if err != nil {
+			return nil, semWrap(e, err)
+		}
+		return x, nil
+	case *In:
+		x, err := b.bindScalar(e.X, sc)
+		if err != nil {
+			return nil, err
+		}
+		var list []Scalar
+		for _, it := range e.List {
+			if b.isTabular(it) {
+				return nil, semErr(it, "'%s' with a tabular expression is not supported yet", e.Op)
+			}
+			v, err := b.bindScalar(it, sc)
+			if err != nil {
+				return nil, err
+			}
+			if k, ok := v.(*Const); ok && k.V.Type == store.TypeDynamic {
+				elems, err := dynamicArray(k.V.Str)
+				if err != nil {
+					return nil, semErr(it, "%v", err)
+				}
+				list = append(list, elems...)
+				continue
+			}
+			list = append(list, v)
+		}
+		switch strings.ToLower(e.Op) {
+		case "has_any", "has_all":
+			return hasAnyAll(strings.ToLower(e.Op) == "has_all", x, list, e)
+		}
+		r, err := ResolveIn(e.Op, x, list)
+		if err != nil {
+			return nil, semWrap(e, err)
+		}
+		return r, nil
+	case *Between:
+		x, err := b.bindScalar(e.X, sc)
+		if err != nil {
+			return nil, err
+		}
+		lo, err := b.bindScalar(e.Lo, sc)
+		if err != nil {
+			return nil, err
+		}
+		hi, err := b.bindScalar(e.Hi, sc)
+		if err != nil {
+			return nil, err
+		}
+		r, err := ResolveBetween(x, lo, hi, e.Not)
+		if err != nil {
+			return nil, semWrap(e, err)
+		}
+		return r, nil
+	case *Call:
+		if e.Target != nil {
+			return nil, semErr(e, "method-style calls are not supported")
+		}
+		args := make([]Scalar, 0, len(e.Args))
+		for _, a := range e.Args {
+			switch a := a.(type) {
+			case *NamedArg:
+				return nil, semErr(a, "named arguments are not supported for '%s'", e.Name.Name)
+			case *Star:
+				return nil, semErr(a, "'*' is not a valid argument of '%s'", e.Name.Name)
+			}
+			x, err := b.bindScalar(a, sc)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, x)
+		}
+		r, err := ResolveFunction(e.Name.Name, args)
+		if err != nil {
+			return nil, semErr(e.Name, "%s", err.Error())
+		}
+		return r, nil
+	case *Member, *Index:
+		return nil, semErr(e, "dynamic property access is not supported yet")
+	case *Star:
+		return nil, semErr(e, "'*' is not valid here")
+	case *Typeof:
+		return nil, semErr(e, "typeof() is not valid here")
+	case *Lambda:
+		return nil, semErr(e, "a function body is not valid here")
+	}
+	if b.isTabular(e) {
+		return nil, semErr(e, "a tabular expression cannot be used as a scalar")
+	}
+	return nil, semErr(e, "unsupported expression")
+}
+
+// hasAnyAll binds has_any / has_all over constant terms as or/and of has.
+func hasAnyAll(all bool, x Scalar, list []Scalar, n Node) (Scalar, error) {
+	if len(list) == 0 {
+		return &Const{V: BoolValue(all)}, nil
+	}
+	var out Scalar
+	for _, it := range list {
+		if _, ok := it.(*Const); !ok {
+			return nil, semErr(n, "has_any/has_all expect constant terms")
+		}
+		if !IsStringLike(it.Type()) {
+			it = &Const{V: StringValue(it.(*Const).V.String())}
+		}
+		h, err := ResolveBinaryOperator("has", x, it)
+		if err != nil {
+			return nil, semWrap(n, err)
+		}
+		if out == nil {
+			out = h
+			continue
+		}
+		op := OpOr
+		if all {
+			op = OpAnd
+		}
+		out = &FnCall{Fn: op, Args: []Scalar{out, h}, T: store.TypeBool}
+	}
+	return out, nil
+}
+
+// dynamicArray expands a dynamic array literal into constants.
+func dynamicArray(js string) ([]Scalar, error) {
+	var raw []any
+	dec := jsonDecoder(js)
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("expected a dynamic array of scalars")
+	}
+	out := make([]Scalar, 0, len(raw))
+	for _, v := range raw {
+		switch v := v.(type) {
+		case string:
+			out = append(out, &Const{V: StringValue(v)})
+		case bool:
+			out = append(out, &Const{V: BoolValue(v)})
+		case jsonNumber:
+			if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+				out = append(out, &Const{V: LongValue(i)})
+			} else if f, err := strconv.ParseFloat(string(v), 64); err == nil {
+				out = append(out, &Const{V: RealValue(f)})
+			}
+		case nil:
+		default:
+			return nil, fmt.Errorf("expected a dynamic array of scalars")
+		}
+	}
+	return out, nil
+}
+
+// literalValue converts a parsed literal to a Value.
+func literalValue(l *Literal) Value {
+	v := Value{Type: l.Type, Null: l.Null, Bool: l.Bool, Int: l.Int, Real: l.Real, Str: l.Str}
+	if l.Type == store.TypeDecimal && !l.Null && l.Str != "" && l.Real == 0 {
+		if f, err := strconv.ParseFloat(l.Str, 64); err == nil {
+			v.Real = f
+		}
+	}
+	if l.Type == store.TypeInt {
+		v.Int = int64(int32(l.Int))
+	}
+	if l.Type == store.TypeString {
+		v.Null = false
+	}
+	return v
+}
+
+type jsonNumber = json.Number
+
+func jsonDecoder(s string) *json.Decoder {
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	return d
+}
