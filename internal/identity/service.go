@@ -340,3 +340,19 @@ func canonicalAudience(a string) (string, bool) {
 	}
 	return "", false
 }
+
+// TenantFunc adapts a function to TenantDirectory, e.g. a catalog lookup:
+//
+//	identity.TenantFunc(func(ctx context.Context, id string) (bool, error) {
+//		_, err := cat.Tenant(ctx, id)
+//		if errors.Is(err, catalog.ErrNotFound) {
+//			return false, nil
+//		}
+//		return err == nil, err
+//	})
+type TenantFunc func(ctx context.Context, tenantID string) (bool, error)
+
+// TenantExists calls f.
+func (f TenantFunc) TenantExists(ctx context.Context, tenantID string) (bool, error) {
+	return f(ctx, tenantID)
+}
