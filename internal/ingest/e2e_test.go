@@ -1,0 +1,403 @@
+package ingest_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs"
+
+	"custos/internal/api"
+	"custos/internal/catalog"
+	"custos/internal/crypt"
+	"custos/internal/identity"
+	"custos/internal/ingest"
+	"custos/internal/rbac"
+	"custos/internal/store"
+)
+
+// env is a small Custos assembled from the real packages: catalog (SQLite),
+// store, token service, RBAC and the ingestion API, behind HTTPS on loopback.
+type env struct {
+	t       *testing.T
+	srv     *httptest.Server
+	cat     *catalog.DB
+	st      *store.DB
+	ts      *identity.TokenService
+	boot    catalog.Bootstrap
+	ws      string // workspace customerId
+	rule    catalog.DataCollectionRule
+	appID   string
+	secret  string
+	objID   string
+	ingestO ingest.Options
+}
+
+func newEnv(t *testing.T, opts ingest.Options) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	key, err := crypt.OpenPlatformKey(filepath.Join(dir, "platform.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.Open(ctx, catalog.Options{Path: filepath.Join(dir, "catalog.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	boot, err := cat.Bootstrap(ctx, catalog.BootstrapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(store.Options{Dir: filepath.Join(dir, "data"), Keys: key, DisableBackground: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &env{t: t, cat: cat, st: st, boot: boot, ws: boot.Workspace.CustomerID}
+
+	sub, rg, wsName := boot.Subscription.ID, boot.ResourceGroup.Name, boot.Workspace.Name
+	if _, _, err := cat.PutTable(ctx, sub, rg, wsName, catalog.TableSpec{Name: "App_CL", Columns: []catalog.Column{
+		{Name: "TimeGenerated", Type: store.TypeDatetime}, {Name: "Computer", Type: store.TypeString},
+		{Name: "Count", Type: store.TypeLong}, {Name: "Ratio", Type: store.TypeReal}, {Name: "Ok", Type: store.TypeBool},
+		{Name: "Props", Type: store.TypeDynamic},
+	}}, catalog.Precondition{}, catalog.Actor{ID: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	tables, err := cat.AllTables(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range tables {
+		if err := st.EnsureTable(ctx, tables[i].Ref(), tables[i].StoreSchema(), tables[i].EffectiveRetentionInDays()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rule, _, err := cat.PutDataCollectionRule(ctx, catalog.DataCollectionRule{
+		SubscriptionID: sub, ResourceGroup: rg, Name: "app-rule", Location: "local", Kind: "Direct",
+		Properties: catalog.DCRProperties{
+			StreamDeclarations: map[string]catalog.StreamDeclaration{"Custom-App": {Columns: []catalog.StreamColumn{
+				{Name: "TimeGenerated", Type: "datetime"}, {Name: "Computer", Type: "string"}, {Name: "Count", Type: "long"},
+				{Name: "Ratio", Type: "real"}, {Name: "Ok", Type: "boolean"}, {Name: "Props", Type: "dynamic"},
+			}}},
+			Destinations: &catalog.DCRDestinations{LogAnalytics: []catalog.LogAnalyticsDestination{
+				{Name: "la", WorkspaceResourceID: boot.Workspace.ID(), WorkspaceID: e.ws},
+			}},
+			DataFlows: []catalog.DataFlow{{Streams: []string{"Custom-App"}, Destinations: []string{"la"}, TransformKql: "source", OutputStream: "Custom-App_CL"}},
+		},
+	}, catalog.Precondition{}, catalog.Actor{ID: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.rule = rule
+
+	mux := http.NewServeMux()
+	e.srv = httptest.NewUnstartedServer(mux)
+	e.srv.StartTLS()
+	t.Cleanup(e.srv.Close)
+	e.ts, err = identity.NewTokenService(identity.TokenServiceOptions{Store: cat, Keys: key, Issuer: e.srv.URL,
+		Tenants: identity.StaticTenants{boot.Tenant.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, secret, err := e.ts.CreateServicePrincipal(ctx, boot.Tenant.ID, "ingest tester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.appID, e.secret, e.objID = sp.AppID, secret, sp.ObjectID
+	if err := cat.CreateRoleAssignment(ctx, rbac.RoleAssignment{
+		ID: rule.ID() + "/providers/Microsoft.Authorization/roleAssignments/11111111-1111-4111-8111-111111111111", Name: "11111111-1111-4111-8111-111111111111",
+		Scope: rbac.Scope(rule.ID()), RoleDefinitionID: rbac.RoleMonitoringMetricsPublisher, PrincipalID: sp.ObjectID,
+		PrincipalType: string(identity.KindServicePrincipal), Created: time.Now(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	authz := rbac.New(rbac.Options{Store: cat})
+
+	opts.Rules, opts.Tables, opts.Workspaces = ingest.CatalogSource{C: cat}, ingest.CatalogSource{C: cat}, ingest.CatalogSource{C: cat}
+	opts.Store = st
+	e.ingestO = opts
+	for _, rt := range ingest.New(opts).Routes() {
+		mux.HandleFunc(rt.Method+" "+rt.Pattern, serveRoute(e.ts, authz, rt))
+	}
+	mux.Handle("/", e.ts.Handler())
+	return e
+}
+
+// serveRoute is the server's per-route chain: bearer authentication for the
+// route's audience, then one Authorize call, then the handler.
+func serveRoute(ts *identity.TokenService, authz *rbac.Authorizer, rt api.Route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := ts.Authenticate(r, rt.Audience)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", ts.Challenge(r, err))
+			api.WriteError(w, r, nil, err)
+			return
+		}
+		r = r.WithContext(api.WithPrincipal(r.Context(), p))
+		d, err := authz.Authorize(r.Context(), p, rt.Action, rt.Scope(r))
+		if err != nil || !d.Allowed {
+			api.WriteError(w, r, nil, api.Errorf(http.StatusForbidden, "AuthorizationFailed", "The client does not have authorization to perform action '%s'.", rt.Action))
+			return
+		}
+		rt.Handler(w, r, d)
+	}
+}
+
+func (e *env) credential() *azidentity.ClientSecretCredential {
+	cred, err := azidentity.NewClientSecretCredential(e.boot.Tenant.ID, e.appID, e.secret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions: azcore.ClientOptions{
+			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: e.srv.URL + "/"},
+			Transport: e.srv.Client(),
+			Retry:     policy.RetryOptions{MaxRetries: -1},
+		},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cred
+}
+
+func (e *env) client() *azlogs.Client {
+	c, err := azlogs.NewClient(e.srv.URL, e.credential(), &azlogs.ClientOptions{ClientOptions: azcore.ClientOptions{
+		Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: e.srv.URL + "/",
+			Services: map[cloud.ServiceName]cloud.ServiceConfiguration{azlogs.ServiceNameIngestion: {Audience: "https://monitor.azure.com/"}}},
+		Transport: e.srv.Client(),
+		Retry:     policy.RetryOptions{MaxRetries: -1},
+	}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func (e *env) token() string {
+	tok, err := e.credential().GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://monitor.azure.com//.default"}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok.Token
+}
+
+// rows reads App_CL back from the store.
+func (e *env) rows() []map[string]any {
+	e.t.Helper()
+	ctx := context.Background()
+	q, err := e.st.Querier(ctx, store.TableRef{WorkspaceID: e.ws, Table: "App_CL"}, store.AllTime)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer q.Close()
+	it := q.Select(ctx, store.SelectHints{})
+	defer it.Close()
+	var out []map[string]any
+	for it.Next() {
+		b := it.Batch()
+		for r := 0; r < b.Len; r++ {
+			row := map[string]any{}
+			for i, c := range b.Schema {
+				v := b.Cols[i]
+				switch {
+				case v.IsNull(r):
+					row[c.Name] = nil
+				case c.Type == store.TypeBool:
+					row[c.Name] = v.Bool[r]
+				case c.Type == store.TypeReal:
+					row[c.Name] = v.Real[r]
+				case c.Type == store.TypeDatetime:
+					row[c.Name] = store.TimeFromTicks(v.Int[r])
+				case v.Int != nil:
+					row[c.Name] = v.Int[r]
+				default:
+					row[c.Name] = v.Str[r]
+				}
+			}
+			out = append(out, row)
+		}
+	}
+	if err := it.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+func gzipBytes(t *testing.T, b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestUploadWithAzureSDK(t *testing.T) {
+	e := newEnv(t, ingest.Options{})
+	c := e.client()
+	ctx := context.Background()
+	body := []byte(`[{"TimeGenerated":"2024-05-01T10:00:00Z","Computer":"web-1","Count":3,"Ratio":0.5,"Ok":true,"Props":{"a":1}},
+		{"TimeGenerated":"2024-05-01T10:00:01.1234567Z","Computer":"web-2","Count":"4","Extra":"ignored"}]`)
+	if _, err := c.Upload(ctx, e.rule.ImmutableID, "Custom-App", body, nil); err != nil {
+		t.Fatalf("Upload: %v", err)
+	}
+	gz := gzipBytes(t, []byte(`[{"TimeGenerated":"2024-05-01T10:00:02Z","Computer":"web-3","Count":5}]`))
+	if _, err := c.Upload(ctx, e.rule.ImmutableID, "Custom-App", gz, &azlogs.UploadOptions{ContentEncoding: to("gzip")}); err != nil {
+		t.Fatalf("Upload gzip: %v", err)
+	}
+	rows := e.rows()
+	if len(rows) != 3 {
+		t.Fatalf("got %d rows; want 3: %v", len(rows), rows)
+	}
+	byComputer := map[string]map[string]any{}
+	for _, r := range rows {
+		byComputer[r["Computer"].(string)] = r
+	}
+	w1, w2 := byComputer["web-1"], byComputer["web-2"]
+	if w1["Count"] != int64(3) || w1["Ok"] != true || w1["Props"] != `{"a":1}` || w1["Ratio"] != 0.5 {
+		t.Errorf("web-1 = %v", w1)
+	}
+	if w2["Count"] != int64(4) || w2["Ok"] != nil || !w2["TimeGenerated"].(time.Time).Equal(time.Date(2024, 5, 1, 10, 0, 1, 123456700, time.UTC)) {
+		t.Errorf("web-2 = %v", w2)
+	}
+	if byComputer["web-3"]["Count"] != int64(5) {
+		t.Errorf("web-3 = %v", byComputer["web-3"])
+	}
+}
+
+func to[T any](v T) *T { return &v }
+
+// post sends a raw ingestion request and returns status, x-ms-error-code and body.
+func (e *env) post(tok, rule, stream, query string, body []byte, hdr map[string]string) (*http.Response, map[string]any) {
+	e.t.Helper()
+	req, err := http.NewRequest("POST", e.srv.URL+"/dataCollectionRules/"+rule+"/streams/"+stream+query, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, &m); err != nil {
+			e.t.Fatalf("response is not JSON: %q", data)
+		}
+	}
+	return resp, m
+}
+
+func TestIngestionErrorsWriteNothing(t *testing.T) {
+	e := newEnv(t, ingest.Options{})
+	tok := e.token()
+	const q = "?api-version=2023-01-01"
+	big := "[" + strings.Repeat(`{"Computer":"`+strings.Repeat("x", 1000)+`"},`, 1100) + "{}]"
+	for _, tc := range []struct {
+		name, rule, stream, query, body string
+		hdr                             map[string]string
+		status                          int
+		code, msg                       string
+	}{
+		{"malformed JSON", e.rule.ImmutableID, "Custom-App", q, `[{"Computer":"a"},{`, nil, 400, "InvalidRequestContent", "record 1"},
+		{"not an array", e.rule.ImmutableID, "Custom-App", q, `{"Computer":"a"}`, nil, 400, "InvalidRequestContent", "JSON array"},
+		{"record not an object", e.rule.ImmutableID, "Custom-App", q, `[{"Computer":"a"},"b"]`, nil, 400, "InvalidRequestContent", "Record 1 is not a JSON object"},
+		{"bad value", e.rule.ImmutableID, "Custom-App", q, `[{"Computer":"a","Count":1},{"Count":"many"}]`, nil, 400, "InvalidRequestContent", "Record 1, column 'Count'"},
+		{"bad datetime", e.rule.ImmutableID, "Custom-App", q, `[{"TimeGenerated":"noon"}]`, nil, 400, "InvalidRequestContent", "column 'TimeGenerated'"},
+		{"unknown stream", e.rule.ImmutableID, "Custom-Nope", q, `[]`, nil, 400, "InvalidStream", "Custom-Nope"},
+		{"too large", e.rule.ImmutableID, "Custom-App", q, big, nil, 413, "ContentLengthLimitExceeded", "Maximum allowed content length: 1048576 bytes (1 MB). Provided content length: " + itoa(len(big)) + " bytes."},
+		{"too large gzip", e.rule.ImmutableID, "Custom-App", q, string(gzipBytes(t, []byte(big))), map[string]string{"Content-Encoding": "gzip"}, 413, "ContentLengthLimitExceeded", "Provided content length: " + itoa(len(big)) + " bytes."},
+		{"bad gzip", e.rule.ImmutableID, "Custom-App", q, `[{"Computer":"a"}]`, map[string]string{"Content-Encoding": "gzip"}, 400, "InvalidRequestContent", "gzip"},
+		{"missing api-version", e.rule.ImmutableID, "Custom-App", "", `[{"Computer":"a"}]`, nil, 400, "MissingApiVersionParameter", "api-version"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := e.post(tok, tc.rule, tc.stream, tc.query, []byte(tc.body), tc.hdr)
+			code := resp.Header.Get("x-ms-error-code")
+			errObj, _ := body["error"].(map[string]any)
+			if resp.StatusCode != tc.status || code != tc.code || errObj["code"] != tc.code {
+				t.Fatalf("status %d, x-ms-error-code %q, body %v; want %d %s", resp.StatusCode, code, body, tc.status, tc.code)
+			}
+			if msg, _ := errObj["message"].(string); !strings.Contains(msg, tc.msg) {
+				t.Fatalf("message %q; want it to contain %q", msg, tc.msg)
+			}
+			if rows := e.rows(); len(rows) != 0 {
+				t.Fatalf("a failed request wrote %d rows", len(rows))
+			}
+		})
+	}
+	// Unknown rule: the caller has no role at "/", so RBAC answers first (403), as Azure does.
+	if resp, _ := e.post(tok, "dcr-00000000000000000000000000000000", "Custom-App", q, []byte(`[]`), nil); resp.StatusCode != 403 {
+		t.Errorf("unknown rule: status %d; want 403", resp.StatusCode)
+	}
+	// A client request ID is echoed, and success is 204.
+	resp, _ := e.post(tok, e.rule.ImmutableID, "Custom-App", q, []byte(`[{"Computer":"ok"}]`), map[string]string{"x-ms-client-request-id": "abc-123"})
+	if resp.StatusCode != 204 || resp.Header.Get("x-ms-client-request-id") != "abc-123" {
+		t.Errorf("status %d, x-ms-client-request-id %q; want 204 and the echo", resp.StatusCode, resp.Header.Get("x-ms-client-request-id"))
+	}
+	if rows := e.rows(); len(rows) != 1 || rows[0]["TimeGenerated"] == nil {
+		t.Errorf("rows = %v; want one row with TimeGenerated set by the store", rows)
+	}
+}
+
+func TestUnknownRuleIs404ForOwnerAtRoot(t *testing.T) {
+	e := newEnv(t, ingest.Options{})
+	if err := e.cat.CreateRoleAssignment(context.Background(), rbac.RoleAssignment{
+		ID: "/providers/Microsoft.Authorization/roleAssignments/22222222-2222-4222-8222-222222222222", Name: "22222222-2222-4222-8222-222222222222",
+		Scope: "/", RoleDefinitionID: rbac.RoleMonitoringMetricsPublisher, PrincipalID: e.objID,
+		PrincipalType: string(identity.KindServicePrincipal), Created: time.Now(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := e.post(e.token(), "dcr-00000000000000000000000000000000", "Custom-App", "?api-version=2023-01-01", []byte(`[]`), nil)
+	if resp.StatusCode != 404 || resp.Header.Get("x-ms-error-code") != "NotFound" {
+		t.Fatalf("status %d body %v; want 404 NotFound", resp.StatusCode, body)
+	}
+}
+
+func TestRateLimit429(t *testing.T) {
+	e := newEnv(t, ingest.Options{RequestsPerMinute: 2})
+	tok := e.token()
+	for i := 0; i < 2; i++ {
+		if resp, body := e.post(tok, e.rule.ImmutableID, "Custom-App", "?api-version=2023-01-01", []byte(`[{"Computer":"a"}]`), nil); resp.StatusCode != 204 {
+			t.Fatalf("request %d: %d %v", i, resp.StatusCode, body)
+		}
+	}
+	resp, body := e.post(tok, e.rule.ImmutableID, "Custom-App", "?api-version=2023-01-01", []byte(`[{"Computer":"a"}]`), nil)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || resp.Header.Get("x-ms-error-code") == "" {
+		t.Fatalf("status %d, Retry-After %q, body %v; want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if rows := e.rows(); len(rows) != 2 {
+		t.Fatalf("%d rows; want 2", len(rows))
+	}
+	// The SDK surfaces the status as a ResponseError.
+	_, err := e.client().Upload(context.Background(), e.rule.ImmutableID, "Custom-App", []byte(`[]`), nil)
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) || re.StatusCode != 429 {
+		t.Fatalf("Upload err = %v; want a 429 ResponseError", err)
+	}
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
