@@ -63,8 +63,7 @@ type Options struct {
 	Tables     Tables           // required
 	Store      store.Appendable // required
 	Workspaces WorkspaceResolver
-	// CompileTransform compiles transformKql; required unless every rule uses
-	// only the passthrough transformation "source".
+	// CompileTransform compiles transformKql; nil means EngineTransforms.
 	CompileTransform CompileFunc
 	Logger           *slog.Logger // nil discards logs
 
@@ -113,6 +112,9 @@ func New(opts Options) *API {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.CompileTransform == nil {
+		opts.CompileTransform = EngineTransforms
 	}
 	log := opts.Logger
 	if log == nil {

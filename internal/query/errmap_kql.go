@@ -27,5 +27,13 @@ func kqlError(err error) *Error {
 					Line:    se.Line, Pos: se.Col},
 			}}
 	}
+	var sem *kql.SemanticError
+	if errors.As(err, &sem) {
+		return &Error{Code: "BadArgumentError", Kind: api.KindInvalid, Message: invalidProperties,
+			Inner: &api.InnerError{
+				Code: "SemanticError", Message: "A semantic error occurred.", Line: sem.Line, Pos: sem.Col,
+				InnerError: &api.InnerError{Code: "SEM0100", Message: sem.Msg, Line: sem.Line, Pos: sem.Col},
+			}}
+	}
 	return nil
 }
