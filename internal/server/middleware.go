@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"time"
 
 	"custos/internal/api"
 )
@@ -70,11 +70,20 @@ func (w *statusRecorder) Flush() {
 
 func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// newID returns a random RFC 4122 version 4 UUID.
+// newID returns a random RFC 4122 version 4 UUID from crypto/rand.
 func newID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	id, err := newGUIDFrom(rand.Reader)
+	if err != nil {
 		panic("BUG: crypto/rand failed: " + err.Error()) // crypto/rand never fails on supported platforms
+	}
+	return id
+}
+
+// newGUIDFrom returns a random RFC 4122 version 4 UUID read from r.
+func newGUIDFrom(r io.Reader) (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", fmt.Errorf("generate GUID: %w", err)
 	}
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
@@ -88,7 +97,7 @@ func newID() string {
 	hex.Encode(s[19:23], b[8:10])
 	s[23] = '-'
 	hex.Encode(s[24:], b[10:])
-	return string(s[:])
+	return string(s[:]), nil
 }
 
 // validRequestID accepts client-supplied IDs that are safe to echo and log:
@@ -230,6 +239,3 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
-
-// since is time.Since with the server's clock.
-func (s *Server) since(t time.Time) time.Duration { return s.now().Sub(t) }

@@ -13,10 +13,12 @@ import (
 	"custos/internal/rbac"
 )
 
-// authenticator validates the bearer token of a request for one audience.
+// authenticator validates the bearer token of a request for one audience,
+// and words the WWW-Authenticate challenge for a failure.
 // *identity.TokenService implements it.
 type authenticator interface {
 	Authenticate(r *http.Request, audience string) (identity.Principal, error)
+	Challenge(r *http.Request, err error) string
 }
 
 // authorizer is the single authorization decision. *rbac.Authorizer
@@ -94,22 +96,31 @@ func (s *Server) guard(rt api.Route) http.Handler {
 	})
 }
 
-// unauthorized answers 401 with a Bearer challenge, as ARM does.
+// unauthorized answers an authentication failure: 401 with a Bearer
+// challenge, as ARM does, or 503 when the token could not be validated
+// because a store failed. identity cannot import api (api imports identity),
+// so its *AuthError is mapped here.
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, err error) {
-	e := api.ToError(err)
-	if e.Status != http.StatusUnauthorized {
-		if e.Status >= 500 {
-			s.log.LogAttrs(r.Context(), slog.LevelError, "authentication error",
-				slog.String("correlation_id", api.CorrelationIDFrom(r.Context())), slog.Any("error", err))
+	var ae *identity.AuthError
+	if errors.As(err, &ae) {
+		if code, kind := ae.AzureError(); api.Kind(kind) != api.KindUnauthenticated {
+			s.log.LogAttrs(r.Context(), slog.LevelError, "token validation unavailable",
+				slog.String("correlation_id", api.CorrelationIDFrom(r.Context())), slog.String("detail", ae.Detail()))
+			api.WriteError(w, r, nil, api.Errorf(http.StatusServiceUnavailable, "ServiceUnavailable",
+				"The access token could not be validated now. Retry later. (%s)", code))
+			return
 		}
-		e = api.Errorf(http.StatusUnauthorized, "AuthenticationFailed", "Authentication failed.")
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "authentication failed",
+			slog.String("correlation_id", api.CorrelationIDFrom(r.Context())),
+			slog.String("code", ae.Code), slog.String("detail", ae.Detail()))
+		w.Header().Set("WWW-Authenticate", s.authn.Challenge(r, err))
+		api.WriteError(w, r, nil, api.Errorf(http.StatusUnauthorized, ae.Code, "%s", ae.Message))
+		return
 	}
-	challenge := `Bearer authorization_uri="` + s.endpoint + `"`
-	if r.Header.Get("Authorization") != "" {
-		challenge += `, error="invalid_token"`
-	}
-	w.Header().Set("WWW-Authenticate", challenge)
-	api.WriteError(w, r, s.log, e)
+	s.log.LogAttrs(r.Context(), slog.LevelError, "authentication error",
+		slog.String("correlation_id", api.CorrelationIDFrom(r.Context())), slog.Any("error", err))
+	w.Header().Set("WWW-Authenticate", s.authn.Challenge(r, err))
+	api.WriteError(w, r, nil, api.Errorf(http.StatusUnauthorized, "AuthenticationFailed", "Authentication failed."))
 }
 
 // forbidden answers 403 AuthorizationFailed with ARM's message. The reason

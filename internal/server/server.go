@@ -18,7 +18,10 @@ import (
 	"syscall"
 	"time"
 
+	"custos/internal/catalog"
 	"custos/internal/crypt"
+	"custos/internal/identity"
+	"custos/internal/rbac"
 )
 
 // Options configures New. Zero fields take the documented defaults.
@@ -53,8 +56,12 @@ type Server struct {
 	router  *router
 	handler http.Handler
 
-	authn authenticator // nil until the identity area is wired
-	authz authorizer    // nil until the rbac area is wired
+	catalog *catalog.DB
+	boot    catalog.Bootstrap // the default tenant, subscription, resource group and workspace
+	tokens  *identity.TokenService
+	rbac    *rbac.Authorizer
+	authn   authenticator // s.tokens
+	authz   authorizer    // s.rbac
 
 	ln       net.Listener
 	srv      *http.Server
@@ -138,18 +145,29 @@ func New(ctx context.Context, o Options) (_ *Server, err error) {
 		}
 	}
 
+	if err := s.openControlPlane(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.ensureAdmin(ctx); err != nil {
+		return nil, err
+	}
+
 	s.router = newRouter(http.HandlerFunc(notFound))
 	if err := s.router.handle("GET /healthz", http.HandlerFunc(s.healthz)); err != nil {
 		return nil, err
+	}
+	tokenHandler := s.tokens.Handler()
+	for _, p := range s.tokens.Patterns() {
+		if err := s.router.handle(p, tokenHandler); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.InsecureMetricsWithoutAuth {
 		if err := s.router.handle("GET /metrics", http.HandlerFunc(s.serveMetrics)); err != nil {
 			return nil, err
 		}
-	} else if s.authn != nil && s.authz != nil {
-		if err := s.registerRoute(s.metricsRoute()); err != nil {
-			return nil, err
-		}
+	} else if err := s.registerRoute(s.metricsRoute()); err != nil {
+		return nil, err
 	}
 	s.handler = s.observe(s.recoverPanics(securityHeaders(limitBody(cfg.Limits.MaxRequestBodyBytes, s.router))))
 
