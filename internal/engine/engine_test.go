@@ -65,6 +65,7 @@ type testEnv struct {
 	tables kql.MapCatalog
 	src    store.Queryable
 	ws     string
+	db     *store.DB
 }
 
 func newTestEnv(t *testing.T) *testEnv {

@@ -1,6 +1,10 @@
 package kql
 
-import "strings"
+import (
+	"strings"
+
+	"custos/internal/store"
+)
 
 // Kusto's term rule, defined once for the has family of operators and for
 // the term hints handed to the store: a term is a maximal run of ASCII
@@ -15,24 +19,9 @@ func IsTermByte(c byte) bool {
 }
 
 // Terms returns the lower-cased terms of s in order of appearance, with
-// duplicates.
-func Terms(s string) []string {
-	var out []string
-	start := -1
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && IsTermByte(s[i]) {
-			if start < 0 {
-				start = i
-			}
-			continue
-		}
-		if start >= 0 {
-			out = append(out, strings.ToLower(s[start:i]))
-			start = -1
-		}
-	}
-	return out
-}
+// duplicates. It is the store's tokeniser, so term hints and bloom filters
+// agree by construction.
+func Terms(s string) []string { return store.Tokenize(s) }
 
 // Matcher finds a needle in strings by one of the has/contains/startswith
 // rules. It is immutable and safe for concurrent use.
