@@ -20,8 +20,12 @@ import (
 
 	"custos/internal/catalog"
 	"custos/internal/crypt"
+	"custos/internal/engine"
 	"custos/internal/identity"
+	"custos/internal/ingest"
+	"custos/internal/query"
 	"custos/internal/rbac"
+	"custos/internal/store"
 )
 
 // Options configures New. Zero fields take the documented defaults.
@@ -62,6 +66,10 @@ type Server struct {
 	rbac    *rbac.Authorizer
 	authn   authenticator // s.tokens
 	authz   authorizer    // s.rbac
+	store   *store.DB
+	engine  *engine.Engine
+	ingest  *ingest.API
+	query   *query.API
 
 	ln       net.Listener
 	srv      *http.Server
@@ -151,6 +159,9 @@ func New(ctx context.Context, o Options) (_ *Server, err error) {
 	if err := s.ensureAdmin(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.openDataPlane(ctx); err != nil {
+		return nil, err
+	}
 
 	s.router = newRouter(http.HandlerFunc(notFound))
 	if err := s.router.handle("GET /healthz", http.HandlerFunc(s.healthz)); err != nil {
@@ -167,6 +178,9 @@ func New(ctx context.Context, o Options) (_ *Server, err error) {
 			return nil, err
 		}
 	} else if err := s.registerRoute(s.metricsRoute()); err != nil {
+		return nil, err
+	}
+	if err := s.registerRoutes(s.apiRoutes()); err != nil {
 		return nil, err
 	}
 	s.handler = s.observe(s.recoverPanics(securityHeaders(limitBody(cfg.Limits.MaxRequestBodyBytes, s.router))))

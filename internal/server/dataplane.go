@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"custos/internal/api"
+	"custos/internal/engine"
+	"custos/internal/ingest"
+	"custos/internal/query"
+	"custos/internal/store"
+)
+
+// storeDir is the store's directory under the data directory.
+const storeDir = "store"
+
+// openDataPlane opens the encrypted store under the platform key, makes sure
+// every catalog table exists in it, and builds the KQL engine and the
+// ingestion and query APIs on them.
+func (s *Server) openDataPlane(ctx context.Context) error {
+	st, err := store.Open(store.Options{
+		Dir:    filepath.Join(s.cfg.DataDir, storeDir),
+		Keys:   s.keys,
+		Logger: s.log.With(slog.String("component", "store")),
+		Now:    s.now,
+	})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	s.store = st
+	s.closers = append(s.closers, st.Close)
+
+	tables, err := s.catalog.AllTables(ctx)
+	if err != nil {
+		return fmt.Errorf("list catalog tables: %w", err)
+	}
+	for i := range tables {
+		t := &tables[i]
+		if err := st.EnsureTable(ctx, t.Ref(), t.StoreSchema(), t.EffectiveTotalRetentionInDays()); err != nil {
+			return fmt.Errorf("ensure table %s in workspace %s: %w", t.Name, t.WorkspaceCustomerID, err)
+		}
+	}
+	s.log.Debug("store tables ensured", slog.Int("tables", len(tables)))
+
+	s.engine = engine.New(engine.Options{Logger: s.log.With(slog.String("component", "engine")), Clock: s.now})
+	src := ingest.CatalogSource{C: s.catalog}
+	s.ingest = ingest.New(ingest.Options{
+		Rules: src, Tables: src, Workspaces: src, Store: st,
+		Logger: s.log.With(slog.String("component", "ingest")),
+		Now:    s.now,
+	})
+	s.query = query.New(query.Options{
+		Workspaces: query.CatalogWorkspaces{C: s.catalog},
+		Executor:   query.EngineExecutor{Engine: s.engine, Source: st},
+		Authorizer: s.rbac,
+		Logger:     s.log.With(slog.String("component", "query")),
+		Now:        s.now,
+	})
+	return nil
+}
+
+// apiRoutes returns the routes of every API, in registration order.
+func (s *Server) apiRoutes() []api.Route {
+	var routes []api.Route
+	routes = append(routes, s.ingest.Routes()...)
+	routes = append(routes, s.query.Routes()...)
+	return routes
+}
