@@ -315,6 +315,11 @@ func readSegment(ctx context.Context, path, wsID string, wsKey *crypt.Key, fn fu
 	if err != nil {
 		return nil, 0, fmt.Errorf("read WAL segment: %w", err)
 	}
+	return parseSegment(ctx, b, path, wsID, wsKey, fn)
+}
+
+// parseSegment is readSegment on the segment's bytes.
+func parseSegment(ctx context.Context, b []byte, path, wsID string, wsKey *crypt.Key, fn func(seq uint64, payload []byte) error) (seg *walSegment, validLen int64, err error) {
 	firstSeq, wrapped, off, err := parseSegmentHeader(b)
 	if err != nil {
 		return nil, 0, err
