@@ -35,6 +35,10 @@ var timespanUnits = map[string]int64{
 	"tick": 1, "ticks": 1,
 }
 
+// maxTypedLiteralLen bounds the text of a typed literal such as
+// datetime(...), parentheses included.
+const maxTypedLiteralLen = 128
+
 // multiOps are the symbolic operators of two characters, longest match first.
 var multiOps = []string{"==", "!=", "<>", "<=", ">=", "=~", "!~", "=>", ".."}
 
@@ -452,8 +456,15 @@ func (lx *lexer) lexTyped(start Pos, word string) (Token, bool) {
 	if i >= len(rest) || rest[i] != '(' {
 		return Token{}, false
 	}
-	closeAt := strings.IndexByte(rest[i:], ')')
-	nl := strings.IndexByte(rest[i:], '\n')
+	// The argument is short (the longest is a datetime in RFC 850 form), so
+	// the search for ')' is bounded: scanning to the end of the input for
+	// every "int(" would make lexing quadratic.
+	window := rest[i:]
+	if len(window) > maxTypedLiteralLen {
+		window = window[:maxTypedLiteralLen]
+	}
+	closeAt := strings.IndexByte(window, ')')
+	nl := strings.IndexByte(window, '\n')
 	if closeAt < 0 || (nl >= 0 && nl < closeAt) {
 		lx.advance(len(word))
 		return lx.illegal(start, "unterminated "+word+"(...) literal: expected ')'"), true

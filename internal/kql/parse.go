@@ -287,7 +287,7 @@ func (p *parser) parseQuery() *Query {
 func (p *parser) parseStmt() Stmt {
 	t := p.tok()
 	switch {
-	case t.Kind == TokIdent && t.Text == "let" && p.nameAhead(1):
+	case t.Kind == TokIdent && t.Text == "let":
 		return p.parseLet()
 	case t.Kind == TokIdent && t.Text == "set" && p.peek(1).Kind == TokIdent && !p.peek(2).is("|") && !p.peek(2).is("."):
 		return p.parseSet()
@@ -399,7 +399,7 @@ func (p *parser) parseBody() []Stmt {
 		}
 		t := p.tok()
 		switch {
-		case t.Kind == TokIdent && t.Text == "let" && p.nameAhead(1):
+		case t.Kind == TokIdent && t.Text == "let":
 			body = append(body, p.parseLet())
 		case t.Kind == TokIdent && t.Text == "declare" && p.peek(1).Kind == TokIdent && p.peek(1).Text == "query_parameters":
 			body = append(body, p.parseDeclare())
