@@ -15,11 +15,11 @@ import (
 // tableWire is a table as the Microsoft.OperationalInsights tables API
 // returns it.
 type tableWire struct {
-	ID         string          `json:"id"`
-	Name       string          `json:"name"`
-	Type       string          `json:"type"`
-	Properties tablePropsWire  `json:"properties"`
-	SystemData *systemData     `json:"systemData,omitempty"`
+	ID         string         `json:"id"`
+	Name       string         `json:"name"`
+	Type       string         `json:"type"`
+	Properties tablePropsWire `json:"properties"`
+	SystemData *systemData    `json:"systemData,omitempty"`
 }
 
 type tablePropsWire struct {
@@ -241,8 +241,12 @@ func (a *API) getTable(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) putTable(w http.ResponseWriter, r *http.Request) error   { return a.writeTable(w, r, false) }
-func (a *API) patchTable(w http.ResponseWriter, r *http.Request) error { return a.writeTable(w, r, true) }
+func (a *API) putTable(w http.ResponseWriter, r *http.Request) error {
+	return a.writeTable(w, r, false)
+}
+func (a *API) patchTable(w http.ResponseWriter, r *http.Request) error {
+	return a.writeTable(w, r, true)
+}
 
 func (a *API) writeTable(w http.ResponseWriter, r *http.Request, merge bool) error {
 	var req tableRequest
