@@ -137,18 +137,24 @@ func (a *API) workspaceScope(r *http.Request) rbac.Scope {
 
 // batchScope authorizes a batch on the workspace of its first request (each
 // request is authorized again on its own workspace). It reads the body and
-// puts it back for the handler.
+// puts it back for the handler. A batch that does not validate (duplicate
+// ids, ...) is still scoped by its first workspace, so that its author gets
+// the 400 rather than a 403.
 func (a *API) batchScope(r *http.Request) rbac.Scope {
 	data, err := readBody(r, a.opts.MaxBodyBytes)
 	if err != nil {
 		return "/"
 	}
 	r.Body = readCloser{bytes.NewReader(data)}
-	br, err := DecodeBatch(data)
-	if err != nil {
+	var loose struct {
+		Requests []struct {
+			Workspace string `json:"workspace"`
+		} `json:"requests"`
+	}
+	if json.Unmarshal(data, &loose) != nil || len(loose.Requests) == 0 || loose.Requests[0].Workspace == "" {
 		return "/"
 	}
-	ws, err := a.opts.Workspaces.WorkspaceByCustomerID(r.Context(), br.Requests[0].Workspace)
+	ws, err := a.opts.Workspaces.WorkspaceByCustomerID(r.Context(), loose.Requests[0].Workspace)
 	if err != nil || ws.ResourceID == "" {
 		return "/"
 	}
