@@ -401,3 +401,61 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+func TestTransformAndFanOut(t *testing.T) {
+	e := newEnv(t, ingest.Options{})
+	ctx := context.Background()
+	ws := e.boot.Workspace
+	rule, _, err := e.cat.PutDataCollectionRule(ctx, catalog.DataCollectionRule{
+		SubscriptionID: e.boot.Subscription.ID, ResourceGroup: e.boot.ResourceGroup.Name, Name: "fan-out", Location: "local", Kind: "Direct",
+		Properties: catalog.DCRProperties{
+			StreamDeclarations: map[string]catalog.StreamDeclaration{"Custom-In": {Columns: []catalog.StreamColumn{
+				{Name: "Time", Type: "datetime"}, {Name: "Host", Type: "string"}, {Name: "Count", Type: "long"},
+			}}},
+			Destinations: &catalog.DCRDestinations{LogAnalytics: []catalog.LogAnalyticsDestination{{Name: "la", WorkspaceResourceID: ws.ID()}}},
+			DataFlows: []catalog.DataFlow{
+				{Streams: []string{"Custom-In"}, Destinations: []string{"la"}, OutputStream: "Custom-App_CL",
+					TransformKql: "source | project TimeGenerated = Time, Computer = Host, Count"},
+				{Streams: []string{"Custom-In"}, Destinations: []string{"la"}, OutputStream: "Custom-App_CL",
+					TransformKql: "source | where Count > 1 | extend Computer = toupper(Host), TimeGenerated = Time, Ratio = Count * 0.5"},
+			},
+		},
+	}, catalog.Precondition{}, catalog.Actor{ID: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cat.CreateRoleAssignment(ctx, rbac.RoleAssignment{
+		ID: rule.ID() + "/providers/Microsoft.Authorization/roleAssignments/33333333-3333-4333-8333-333333333333", Name: "33333333-3333-4333-8333-333333333333",
+		Scope: rbac.Scope(rule.ID()), RoleDefinitionID: rbac.RoleMonitoringMetricsPublisher, PrincipalID: e.objID,
+		PrincipalType: string(identity.KindServicePrincipal), Created: time.Now(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`[{"Time":"2024-05-01T10:00:00Z","Host":"web-1","Count":1},{"Time":"2024-05-01T10:00:05Z","Host":"web-2","Count":4}]`)
+	if _, err := e.client().Upload(ctx, rule.ImmutableID, "Custom-In", body, nil); err != nil {
+		t.Fatalf("Upload: %v", err)
+	}
+	rows := e.rows()
+	got := map[string]map[string]any{}
+	for _, r := range rows {
+		got[r["Computer"].(string)] = r
+	}
+	if len(rows) != 3 || got["web-1"] == nil || got["web-2"] == nil || got["WEB-2"] == nil {
+		t.Fatalf("rows = %v; want web-1, web-2 (passthrough flow) and WEB-2 (filtered, upper-cased flow)", rows)
+	}
+	if got["WEB-2"]["Ratio"] != 2.0 || got["WEB-2"]["Count"] != int64(4) || got["web-1"]["Ratio"] != nil {
+		t.Errorf("rows = %v", rows)
+	}
+	if tg := got["web-2"]["TimeGenerated"].(time.Time); !tg.Equal(time.Date(2024, 5, 1, 10, 0, 5, 0, time.UTC)) {
+		t.Errorf("TimeGenerated = %v", tg)
+	}
+	// A value that does not convert fails the whole request: nothing of either flow is written.
+	_, err = e.client().Upload(ctx, rule.ImmutableID, "Custom-In", []byte(`[{"Host":"web-9","Count":9},{"Count":"x"}]`), nil)
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) || re.StatusCode != 400 {
+		t.Fatalf("Upload(bad) err = %v; want 400", err)
+	}
+	if n := len(e.rows()); n != 3 {
+		t.Fatalf("%d rows after a failed request; want 3", n)
+	}
+}
