@@ -418,7 +418,11 @@ func (a *appender) Commit(ctx context.Context) error {
 	inc := t.meta.incarnationBytes()
 	t.mu.RUnlock()
 	rec := walRecord{table: t.name, incarnation: inc, n: a.n, schema: a.schema, vecs: a.vecs}
-	payload := rec.appendTo(nil)
+	var size int64 = 64
+	for i, c := range a.schema {
+		size += int64(len(c.Name)) + 16 + estimateBytes(a.vecs[i], 0, a.n)
+	}
+	payload := rec.appendTo(make([]byte, 0, size))
 
 	ws.gate.RLock()
 	defer ws.gate.RUnlock()
