@@ -185,7 +185,9 @@ type SortKey struct {
 //	TypeDynamic              Str: compact JSON text ("null" for dynamic(null))
 //
 // Null marks a typed null such as long(null). Obfuscated marks h"..." strings
-// whose value must not be logged. Raw is the source text of the literal.
+// (and dynamic literals containing one) whose value must not be logged. Raw is
+// the source text of the literal, except that an obfuscated literal's Raw is
+// redacted ("***").
 type Literal struct {
 	Pos
 	Type       store.ColumnType

@@ -660,6 +660,9 @@ func typeRefText(t *TypeRef) string {
 // literalText renders a literal as "(type value)".
 func literalText(l *Literal) string {
 	typ := l.Type.String()
+	if l.Obfuscated {
+		return "(" + typ + " obfuscated)"
+	}
 	if l.Null {
 		return "(" + typ + " null)"
 	}
@@ -687,9 +690,6 @@ func literalText(l *Literal) string {
 	case store.TypeTimespan:
 		v = formatTimespanLit(l.Int)
 	case store.TypeString:
-		if l.Obfuscated {
-			return "(string obfuscated)"
-		}
 		v = strconv.Quote(l.Str)
 	default:
 		v = l.Str

@@ -96,6 +96,8 @@ func TestParseObfuscatedNeverLeaks(t *testing.T) {
 		`T | where p == h'` + secret + `' | frobnicate`,
 		`print h@"` + secret + `" h"x" +`,
 		`print x = h"` + secret + `" h`,
+		`print dynamic({"k": h"` + secret + `"})`,
+		`print dynamic({"k": h"` + secret + `"}) +`,
 	}
 	for _, src := range queries {
 		if strings.Contains(Redact(src), secret) {
@@ -111,5 +113,11 @@ func TestParseObfuscatedNeverLeaks(t *testing.T) {
 		if strings.Contains(Dump(q), secret) {
 			t.Errorf("Dump of %q leaks the secret", src)
 		}
+		Inspect(q, func(n Node) bool {
+			if l, ok := n.(*Literal); ok && strings.Contains(l.Raw, secret) {
+				t.Errorf("Literal.Raw of %q leaks the secret", src)
+			}
+			return true
+		})
 	}
 }

@@ -100,7 +100,8 @@ type parser struct {
 	err   *SyntaxError
 	depth int
 
-	searchMode bool // ':' is the "has" operator (search predicates)
+	searchMode    bool // ':' is the "has" operator (search predicates)
+	sawObfuscated bool // an obfuscated string literal was parsed (dynamic literals use it)
 }
 
 func newParser(src string) *parser {

@@ -342,6 +342,10 @@ func (p *parser) parseStringLiteral() *Literal {
 		lit.Str = b.String()
 	}
 	lit.Raw = p.lx.src[first.Pos.Offset:end]
+	if lit.Obfuscated {
+		lit.Raw = redactedString // never keep the secret in the source text
+		p.sawObfuscated = true
+	}
 	return lit
 }
 

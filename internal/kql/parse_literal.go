@@ -500,13 +500,20 @@ func (p *parser) parseDynamic() Expr {
 		p.next()
 		lit.Null, lit.Str = true, "null"
 	} else {
+		saved := p.sawObfuscated
+		p.sawObfuscated = false
 		var b strings.Builder
 		p.dynamicValue(&b)
 		lit.Str = b.String()
+		lit.Obfuscated = p.sawObfuscated
+		p.sawObfuscated = saved || p.sawObfuscated
 	}
 	end := p.expect(")")
 	if p.err == nil {
 		lit.Raw = p.lx.src[start.Pos.Offset:end.End]
+		if lit.Obfuscated {
+			lit.Raw = "dynamic(" + redactedString + ")"
+		}
 	}
 	return lit
 }
