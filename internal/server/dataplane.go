@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"custos/internal/api"
+	"custos/internal/arm"
 	"custos/internal/engine"
 	"custos/internal/ingest"
 	"custos/internal/query"
@@ -51,6 +52,13 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		Logger: s.log.With(slog.String("component", "ingest")),
 		Now:    s.now,
 	})
+	s.arm = arm.New(arm.Options{
+		Catalog:           s.catalog,
+		Tables:            st,
+		Transforms:        engineTransforms{},
+		IngestionEndpoint: s.endpoint,
+		Logger:            s.log.With(slog.String("component", "arm")),
+	})
 	s.query = query.New(query.Options{
 		Workspaces: query.CatalogWorkspaces{C: s.catalog},
 		Executor:   query.EngineExecutor{Engine: s.engine, Source: st},
@@ -64,7 +72,20 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 // apiRoutes returns the routes of every API, in registration order.
 func (s *Server) apiRoutes() []api.Route {
 	var routes []api.Route
+	routes = append(routes, s.arm.Routes()...)
 	routes = append(routes, s.ingest.Routes()...)
 	routes = append(routes, s.query.Routes()...)
 	return routes
+}
+
+// engineTransforms validates DCR transformations for the control plane with
+// the same compiler ingestion runs them with.
+type engineTransforms struct{}
+
+func (engineTransforms) CompileTransform(src string, input store.Schema) (store.Schema, error) {
+	t, err := engine.CompileTransform(src, input)
+	if err != nil {
+		return nil, err
+	}
+	return t.Output(), nil
 }

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"custos/internal/arm"
 	"custos/internal/catalog"
 	"custos/internal/crypt"
 	"custos/internal/engine"
@@ -68,6 +69,7 @@ type Server struct {
 	authz   authorizer    // s.rbac
 	store   *store.DB
 	engine  *engine.Engine
+	arm     *arm.API
 	ingest  *ingest.API
 	query   *query.API
 
