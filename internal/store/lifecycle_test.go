@@ -483,3 +483,38 @@ func TestBackgroundFlush(t *testing.T) {
 		t.Fatalf("%d rows; want 100", got)
 	}
 }
+
+func TestWrongKeyFailsClosed(t *testing.T) {
+	env := newEnv(t)
+	db := env.open(t, nil)
+	ctx := context.Background()
+	ref := TableRef{WorkspaceID: testWS, Table: "K"}
+	if err := db.EnsureTable(ctx, ref, Schema{{"Msg", TypeString}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, db, ref, crashBatchFor(0, 10))
+	db.Close()
+	other := testKeys(t, t.TempDir())
+	if _, err := Open(Options{Dir: filepath.Join(env.dir, "data"), Keys: other, DisableBackground: true}); err == nil {
+		t.Fatal("store opened under another platform key")
+	}
+}
+
+func TestSelectLimit(t *testing.T) {
+	env := newEnv(t)
+	db := env.open(t, func(o *Options) { o.BlockRows = 1024; o.QueryWorkers = 1 })
+	defer db.Close()
+	ctx := context.Background()
+	ref := TableRef{WorkspaceID: testWS, Table: "L"}
+	if err := db.EnsureTable(ctx, ref, Schema{{"Msg", TypeString}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, db, ref, crashBatchFor(0, 10*1024))
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, st := selectRows(t, db, ref, AllTime, SelectHints{Columns: []string{"Msg"}, Limit: 10})
+	if len(rows) < 10 || st.BlocksRead >= st.BlocksTotal {
+		t.Fatalf("limit 10: %d rows, %+v", len(rows), st)
+	}
+}

@@ -424,6 +424,9 @@ func (a *appender) Commit(ctx context.Context) error {
 	}
 	payload := rec.appendTo(make([]byte, 0, size))
 
+	if err := ws.throttle(ctx); err != nil {
+		return err
+	}
 	ws.gate.RLock()
 	defer ws.gate.RUnlock()
 	if ws.dropped || t.dropped {
@@ -443,5 +446,29 @@ func (a *appender) Commit(ctx context.Context) error {
 	a.db.m.commits.Add(1)
 	a.db.m.rowsCommitted.Add(uint64(a.n))
 	a.vecs = nil
+	return nil
+}
+
+// throttle makes a commit wait while the workspace's memtables hold more than
+// four times MemtableBytes, that is while flushing falls behind ingestion, so
+// memory stays bounded. It gives up when ctx ends.
+func (ws *workspace) throttle(ctx context.Context) error {
+	if ws.db.opts.DisableBackground {
+		return nil
+	}
+	limit := 4 * ws.db.opts.MemtableBytes
+	for ws.memBytes.Load() > limit {
+		select {
+		case ws.db.nudge <- struct{}{}:
+		default:
+		}
+		t := time.NewTimer(5 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("commit: memtable full while flushing catches up: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
 	return nil
 }
