@@ -95,8 +95,9 @@ func invalidUTF8Error(src string) *SyntaxError {
 // so all loops finish and parse functions return placeholder nodes.
 type parser struct {
 	lx    *lexer
-	buf   []Token // lookahead queue; buf[0] is the current token
-	prev  Token   // the last consumed token
+	buf   []Token // lookahead queue; buf[head] is the current token
+	head  int
+	prev  Token // the last consumed token
 	err   *SyntaxError
 	depth int
 
@@ -113,10 +114,10 @@ func (p *parser) peek(k int) Token {
 	if p.err != nil {
 		return Token{Kind: TokEOF, Pos: Pos{Offset: len(p.lx.src), Line: p.err.Line, Col: p.err.Col}}
 	}
-	for len(p.buf) <= k {
+	for len(p.buf)-p.head <= k {
 		p.buf = append(p.buf, p.lx.next())
 	}
-	return p.buf[k]
+	return p.buf[p.head+k]
 }
 
 func (p *parser) tok() Token { return p.peek(0) }
@@ -124,7 +125,15 @@ func (p *parser) tok() Token { return p.peek(0) }
 func (p *parser) next() Token {
 	t := p.tok()
 	if p.err == nil && t.Kind != TokEOF {
-		p.buf = p.buf[1:]
+		p.head++
+		// Reuse the queue's array instead of re-slicing it away, which
+		// would reallocate on almost every token.
+		if p.head == len(p.buf) {
+			p.buf, p.head = p.buf[:0], 0
+		} else if p.head >= 64 {
+			n := copy(p.buf, p.buf[p.head:])
+			p.buf, p.head = p.buf[:n], 0
+		}
 	}
 	p.prev = t
 	return t
