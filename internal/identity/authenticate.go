@@ -212,12 +212,12 @@ func (s *TokenService) knownIssuerAnyTenant(iss string) bool {
 }
 
 // Challenge returns the WWW-Authenticate value to send with a 401 for err
-// (an error from Authenticate), e.g.
+// (an error from Authenticate), in ARM's form, e.g.
 //
-//	Bearer authorization_uri="https://localhost:8443/{tenant}", error="invalid_token", error_description="..."
+//	Bearer authorization_uri="https://localhost:8443", error="invalid_token", error_description="..."
 //
-// authorization_uri names the tenant of a token when one was presented and
-// is otherwise the bare issuer base URL.
+// authorization_uri is the token service's base URL as the client reached it
+// (ARM sends its authority host, https://login.windows.net/).
 func (s *TokenService) Challenge(r *http.Request, err error) string {
 	desc := "The access token is invalid."
 	if ae, ok := err.(*AuthError); ok && ae.Description != "" {

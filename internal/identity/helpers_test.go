@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -299,3 +300,5 @@ func newTestSealer(t testing.TB) *crypt.PlatformKey {
 	}
 	return pk
 }
+
+func newTestRand() io.Reader { return rand.Reader }
