@@ -220,7 +220,6 @@ type result struct {
 	p50, p99   time.Duration
 	cpuPerReq  time.Duration // process user+system CPU per request (client and server)
 	rate       float64
-	firstError error
 }
 
 // load runs f from conns goroutines for dur and measures it.
