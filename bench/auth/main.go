@@ -215,11 +215,11 @@ func run(dur time.Duration, conns int, out string) error {
 
 // result summarises one load phase.
 type result struct {
-	n          int
-	elapsed    time.Duration
-	p50, p99   time.Duration
-	cpuPerReq  time.Duration // process user+system CPU per request (client and server)
-	rate       float64
+	n         int
+	elapsed   time.Duration
+	p50, p99  time.Duration
+	cpuPerReq time.Duration // process user+system CPU per request (client and server)
+	rate      float64
 }
 
 // load runs f from conns goroutines for dur and measures it.
