@@ -63,6 +63,7 @@ func (s *Server) openControlPlane(ctx context.Context) error {
 		Issuer:        s.endpoint,
 		IssuerAliases: s.endpointAliases(),
 		Tenants:       tenants,
+		TokenLifetime: s.cfg.Identity.TokenLifetime,
 		Logger:        s.log.With(slog.String("component", "identity")),
 		Now:           s.now,
 		Rand:          s.rand,

@@ -34,6 +34,8 @@ type Config struct {
 	Log      LogConfig      `yaml:"log"`
 	Limits   LimitsConfig   `yaml:"limits"`
 	Timeouts TimeoutsConfig `yaml:"timeouts"`
+	Query    QueryConfig    `yaml:"query"`
+	Identity IdentityConfig `yaml:"identity"`
 
 	// InsecureMetricsWithoutAuth serves GET /metrics without a bearer token.
 	// Off by default; warned about at every start.
@@ -74,6 +76,21 @@ type TimeoutsConfig struct {
 	Shutdown time.Duration `yaml:"shutdown"`
 }
 
+// QueryConfig bounds what one KQL query may use (Azure's limits by default).
+type QueryConfig struct {
+	Timeout        time.Duration `yaml:"timeout"`        // default server-side timeout
+	MaxTimeout     time.Duration `yaml:"maxTimeout"`     // longest timeout a request may ask for
+	MaxResultRows  int           `yaml:"maxResultRows"`  // rows a query may return
+	MaxResultBytes int64         `yaml:"maxResultBytes"` // result size a query may return
+	MaxMemoryBytes int64         `yaml:"maxMemoryBytes"` // working memory of one query
+}
+
+// IdentityConfig configures the built-in token service.
+type IdentityConfig struct {
+	// TokenLifetime is the lifetime of issued access tokens.
+	TokenLifetime time.Duration `yaml:"tokenLifetime"`
+}
+
 // DefaultConfig returns the safe defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -91,6 +108,14 @@ func DefaultConfig() Config {
 			Idle:       2 * time.Minute,
 			Shutdown:   30 * time.Second,
 		},
+		Query: QueryConfig{
+			Timeout:        3 * time.Minute,
+			MaxTimeout:     10 * time.Minute,
+			MaxResultRows:  500_000,
+			MaxResultBytes: 64 << 20,
+			MaxMemoryBytes: 2 << 30,
+		},
+		Identity: IdentityConfig{TokenLifetime: time.Hour},
 	}
 }
 
@@ -119,10 +144,21 @@ func (c Config) withDefaults() Config {
 	for _, p := range []struct{ v, d *time.Duration }{
 		{&t.ReadHeader, &d.Timeouts.ReadHeader}, {&t.Read, &d.Timeouts.Read}, {&t.Write, &d.Timeouts.Write},
 		{&t.Idle, &d.Timeouts.Idle}, {&t.Shutdown, &d.Timeouts.Shutdown},
+		{&c.Query.Timeout, &d.Query.Timeout}, {&c.Query.MaxTimeout, &d.Query.MaxTimeout},
+		{&c.Identity.TokenLifetime, &d.Identity.TokenLifetime},
 	} {
 		if *p.v == 0 {
 			*p.v = *p.d
 		}
+	}
+	if c.Query.MaxResultRows == 0 {
+		c.Query.MaxResultRows = d.Query.MaxResultRows
+	}
+	if c.Query.MaxResultBytes == 0 {
+		c.Query.MaxResultBytes = d.Query.MaxResultBytes
+	}
+	if c.Query.MaxMemoryBytes == 0 {
+		c.Query.MaxMemoryBytes = d.Query.MaxMemoryBytes
 	}
 	return c
 }
@@ -180,11 +216,24 @@ func (c Config) Validate() error {
 	}{
 		{"timeouts.readHeader", c.Timeouts.ReadHeader}, {"timeouts.read", c.Timeouts.Read},
 		{"timeouts.write", c.Timeouts.Write}, {"timeouts.idle", c.Timeouts.Idle},
-		{"timeouts.shutdown", c.Timeouts.Shutdown},
+		{"timeouts.shutdown", c.Timeouts.Shutdown}, {"query.timeout", c.Query.Timeout},
+		{"query.maxTimeout", c.Query.MaxTimeout},
 	} {
 		if d.v < 0 {
 			return bad(d.key, "%v is negative", d.v)
 		}
+	}
+	if c.Query.Timeout > c.Query.MaxTimeout {
+		return bad("query.timeout", "%v exceeds query.maxTimeout %v", c.Query.Timeout, c.Query.MaxTimeout)
+	}
+	if c.Timeouts.Write <= c.Query.MaxTimeout {
+		return bad("timeouts.write", "%v must exceed query.maxTimeout %v, or long queries lose their answers", c.Timeouts.Write, c.Query.MaxTimeout)
+	}
+	if c.Query.MaxResultRows < 0 || c.Query.MaxResultBytes < 0 || c.Query.MaxMemoryBytes < 0 {
+		return bad("query", "limits must not be negative")
+	}
+	if c.Identity.TokenLifetime < 5*time.Minute || c.Identity.TokenLifetime > 24*time.Hour {
+		return bad("identity.tokenLifetime", "%v is outside 5m..24h", c.Identity.TokenLifetime)
 	}
 	return nil
 }
@@ -349,6 +398,36 @@ func Settings() []Setting {
 		{Key: "timeouts.shutdown", Flag: "shutdown-timeout", Env: "CUSTOS_SHUTDOWN_TIMEOUT", Default: d.Timeouts.Shutdown.String(),
 			Usage: "how long in-flight requests may finish after SIGTERM/SIGINT",
 			set:   dur(func(c *Config) *time.Duration { return &c.Timeouts.Shutdown })},
+		{Key: "query.timeout", Flag: "query-timeout", Env: "CUSTOS_QUERY_TIMEOUT", Default: d.Query.Timeout.String(),
+			Usage: "default server-side timeout of a KQL query",
+			set:   dur(func(c *Config) *time.Duration { return &c.Query.Timeout })},
+		{Key: "query.maxTimeout", Flag: "query-max-timeout", Env: "CUSTOS_QUERY_MAX_TIMEOUT", Default: d.Query.MaxTimeout.String(),
+			Usage: "longest query timeout a request may ask for (Prefer: wait=)",
+			set:   dur(func(c *Config) *time.Duration { return &c.Query.MaxTimeout })},
+		{Key: "query.maxResultRows", Flag: "query-max-result-rows", Env: "CUSTOS_QUERY_MAX_RESULT_ROWS", Default: strconv.Itoa(d.Query.MaxResultRows),
+			Usage: "most rows a query may return",
+			set: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				c.Query.MaxResultRows = n
+				return err
+			}},
+		{Key: "query.maxResultBytes", Flag: "query-max-result-bytes", Env: "CUSTOS_QUERY_MAX_RESULT_BYTES", Default: strconv.FormatInt(d.Query.MaxResultBytes, 10),
+			Usage: "largest result a query may return, in bytes",
+			set: func(c *Config, v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				c.Query.MaxResultBytes = n
+				return err
+			}},
+		{Key: "query.maxMemoryBytes", Flag: "query-max-memory-bytes", Env: "CUSTOS_QUERY_MAX_MEMORY_BYTES", Default: strconv.FormatInt(d.Query.MaxMemoryBytes, 10),
+			Usage: "working memory one query may hold in sorts, aggregations and intermediate results, in bytes",
+			set: func(c *Config, v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				c.Query.MaxMemoryBytes = n
+				return err
+			}},
+		{Key: "identity.tokenLifetime", Flag: "token-lifetime", Env: "CUSTOS_TOKEN_LIFETIME", Default: d.Identity.TokenLifetime.String(),
+			Usage: "lifetime of access tokens issued by the built-in token service (5m to 24h)",
+			set:   dur(func(c *Config) *time.Duration { return &c.Identity.TokenLifetime })},
 		{Key: "insecureMetricsWithoutAuth", Flag: "insecure-metrics-without-auth", Env: "CUSTOS_INSECURE_METRICS_WITHOUT_AUTH", Default: "false",
 			Usage: "INSECURE: serve /metrics without authentication",
 			set: func(c *Config, v string) error {

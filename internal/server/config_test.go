@@ -103,6 +103,11 @@ func TestLoadConfigRejects(t *testing.T) {
 		{name: "bad bool", flags: map[string]string{"insecure-metrics-without-auth": "maybe"}},
 		{name: "bad hostname", flags: map[string]string{"tls-hostnames": "exa mple"}},
 		{name: "unknown flag", flags: map[string]string{"no-such-flag": "1"}},
+		{name: "query timeout over max", flags: map[string]string{"query-timeout": "20m"}},
+		{name: "write timeout under query max", yaml: "timeouts:\n  write: 5m\n"},
+		{name: "token lifetime too long", env: map[string]string{"CUSTOS_TOKEN_LIFETIME": "48h"}},
+		{name: "token lifetime too short", flags: map[string]string{"token-lifetime": "1m"}},
+		{name: "negative rows", flags: map[string]string{"query-max-result-rows": "-1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := LoadOptions{Flags: tc.flags, Env: func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }}

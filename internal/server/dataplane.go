@@ -45,7 +45,15 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 	}
 	s.log.Debug("store tables ensured", slog.Int("tables", len(tables)))
 
-	s.engine = engine.New(engine.Options{Logger: s.log.With(slog.String("component", "engine")), Clock: s.now})
+	q := s.cfg.Query
+	s.engine = engine.New(engine.Options{
+		Logger: s.log.With(slog.String("component", "engine")),
+		Clock:  s.now,
+		Limits: engine.Limits{
+			MaxResultRows: q.MaxResultRows, MaxResultBytes: q.MaxResultBytes, MaxMemoryBytes: q.MaxMemoryBytes,
+			Timeout: q.Timeout, MaxTimeout: q.MaxTimeout,
+		},
+	})
 	src := ingest.CatalogSource{C: s.catalog}
 	s.ingest = ingest.New(ingest.Options{
 		Rules: src, Tables: src, Workspaces: src, Store: st,
@@ -60,11 +68,13 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		Logger:            s.log.With(slog.String("component", "arm")),
 	})
 	s.query = query.New(query.Options{
-		Workspaces: query.CatalogWorkspaces{C: s.catalog},
-		Executor:   query.EngineExecutor{Engine: s.engine, Source: st},
-		Authorizer: s.rbac,
-		Logger:     s.log.With(slog.String("component", "query")),
-		Now:        s.now,
+		Workspaces:  query.CatalogWorkspaces{C: s.catalog},
+		Executor:    query.EngineExecutor{Engine: s.engine, Source: st},
+		Authorizer:  s.rbac,
+		Logger:      s.log.With(slog.String("component", "query")),
+		DefaultWait: q.Timeout,
+		MaxWait:     q.MaxTimeout,
+		Now:         s.now,
 	})
 	return nil
 }
