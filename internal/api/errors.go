@@ -55,7 +55,7 @@ type Coded interface {
 }
 
 // Kind classifies a domain failure for the status-code table.
-type Kind string
+type Kind = string
 
 // Kinds of failures, and the status each maps to.
 const (
