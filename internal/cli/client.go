@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -92,7 +95,7 @@ func New(opts Options) (*Client, error) {
 		},
 		Transport: hc,
 		Telemetry: policy.TelemetryOptions{ApplicationID: appID},
-		Retry:     policy.RetryOptions{MaxRetries: opts.MaxRetries},
+		Retry:     policy.RetryOptions{MaxRetries: opts.MaxRetries, ShouldRetry: shouldRetry},
 	}
 	cred, err := azidentity.NewClientSecretCredential(cfg.TenantID, cfg.ClientID, cfg.ClientSecret.Reveal(),
 		&azidentity.ClientSecretCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
@@ -166,6 +169,31 @@ func (c *Client) ingestClient() (*ingestlogs.Client, error) {
 		c.ingest = in
 	}
 	return c.ingest, nil
+}
+
+// retryStatus are the statuses worth retrying: the Azure SDK's defaults.
+var retryStatus = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+
+// shouldRetry is the Azure SDK's retry rule, except that errors which a retry
+// cannot fix (an untrusted certificate, a refused connection) fail at once.
+func shouldRetry(resp *http.Response, err error) bool {
+	if err != nil {
+		return !isPermanent(err)
+	}
+	return resp != nil && slices.Contains(retryStatus, resp.StatusCode)
+}
+
+// isPermanent reports transport errors that retrying cannot fix.
+func isPermanent(err error) bool {
+	var (
+		ua  x509.UnknownAuthorityError
+		he  x509.HostnameError
+		ci  x509.CertificateInvalidError
+		cve *tls.CertificateVerificationError
+	)
+	return errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &cve) ||
+		errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // NewHTTPClient returns an HTTP client that speaks TLS 1.2 or later and, when

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -180,13 +181,18 @@ func Explain(err error) error {
 			return fmt.Errorf("get a token from the Custos token service: %w", e)
 		}
 	}
+	// azidentity flattens transport errors into its message, so the types
+	// below are matched first and the standard library's wording second.
 	var ua x509.UnknownAuthorityError
-	if errors.As(err, &ua) {
+	if errors.As(err, &ua) || strings.Contains(err.Error(), "certificate signed by unknown authority") {
 		return fmt.Errorf("%w\nthe server's certificate is not signed by a trusted CA: pass --ca-file <data-dir>/tls/ca.crt (or set caFile in admin.json)", err)
 	}
 	var he x509.HostnameError
-	if errors.As(err, &he) {
+	if errors.As(err, &he) || strings.Contains(err.Error(), "x509: certificate is valid for") {
 		return fmt.Errorf("%w\nthe endpoint's host name is not in the server certificate: use a name the certificate lists (localhost, 127.0.0.1, ...)", err)
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(err.Error(), "connect: connection refused") {
+		return fmt.Errorf("%w\nnothing answers at the endpoint: is `custos serve` running there?", err)
 	}
 	return err
 }

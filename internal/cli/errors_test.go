@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -77,5 +78,43 @@ func TestExplainTLS(t *testing.T) {
 	plain := errors.New("plain")
 	if Explain(plain) != plain {
 		t.Fatal("unrelated error changed")
+	}
+}
+
+func TestShouldRetry(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		err    error
+		want   bool
+	}{
+		{"throttled", 429, nil, true},
+		{"unavailable", 503, nil, true},
+		{"bad request", 400, nil, false},
+		{"not found", 404, nil, false},
+		{"ok", 200, nil, false},
+		{"reset", 0, errors.New("connection reset by peer"), true},
+		{"untrusted", 0, fmt.Errorf("Get: %w", x509.UnknownAuthorityError{}), false},
+		{"refused", 0, fmt.Errorf("dial: %w", syscall.ECONNREFUSED), false},
+	} {
+		var resp *http.Response
+		if tc.err == nil {
+			resp = &http.Response{StatusCode: tc.status}
+		}
+		if got := shouldRetry(resp, tc.err); got != tc.want {
+			t.Errorf("%s: shouldRetry = %v; want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestExplainFlattenedTLS(t *testing.T) {
+	// azidentity keeps only the text of transport errors.
+	err := Explain(errors.New(`ClientSecretCredential: unable to resolve an endpoint: Get "https://localhost:1/x": tls: failed to verify certificate: x509: certificate signed by unknown authority`))
+	if !strings.Contains(err.Error(), "--ca-file") {
+		t.Fatalf("got %v", err)
+	}
+	err = Explain(fmt.Errorf("dial tcp 127.0.0.1:1: %w", syscall.ECONNREFUSED))
+	if !strings.Contains(err.Error(), "custos serve") {
+		t.Fatalf("got %v", err)
 	}
 }
