@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -86,4 +88,39 @@ func TestASCIILower(t *testing.T) {
 			t.Errorf("asciiLower(%q) = %q; want %q with the same length", in, got, want)
 		}
 	}
+}
+
+// FuzzRouter feeds arbitrary request paths through the router: it must never
+// panic, and a match must bind every wildcard to the segment the client sent.
+func FuzzRouter(f *testing.F) {
+	for _, s := range []string{
+		"/subscriptions/ABC/resourceGroups/rg", "/SUBSCRIPTIONS/x/RESOURCEGROUPS/%2F", "/files/a/b%2Fc",
+		"//", "/a/../b", "/%zz", "/subscriptions/%C3%A9/resourcegroups/x", "/files/", "",
+	} {
+		f.Add(s)
+	}
+	rt := newRouter(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotFound) }))
+	if err := rt.handle("GET /subscriptions/{sub}/resourceGroups/{rg}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		parts := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+		if len(parts) != 4 || !strings.EqualFold(parts[0], "subscriptions") || !strings.EqualFold(parts[2], "resourcegroups") {
+			panic("matched a path of another shape: " + r.URL.EscapedPath())
+		}
+		w.WriteHeader(http.StatusOK)
+	})); err != nil {
+		f.Fatal(err)
+	}
+	if err := rt.handle("GET /files/{path...}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		u, err := url.Parse("https://localhost" + path)
+		if err != nil || u.Host != "localhost" {
+			return
+		}
+		r := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: http.Header{}}
+		rt.ServeHTTP(httptest.NewRecorder(), r.WithContext(context.Background()))
+		if validRequestID(path) && len(path) > 128 {
+			t.Fatalf("validRequestID accepted %d characters", len(path))
+		}
+	})
 }
