@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Upload sends one batch (a JSON array of records, at most MaxUploadBytes)
@@ -20,7 +21,12 @@ func (c *Client) Upload(ctx context.Context, ruleID, stream string, body []byte)
 		return err
 	}
 	if _, err := ic.Upload(ctx, ruleID, stream, body, nil); err != nil {
-		return Explain(err)
+		err = Explain(err)
+		var ae *APIError
+		if errors.As(err, &ae) && ae.StatusCode == http.StatusForbidden {
+			return fmt.Errorf("%w\nsending logs needs the data action Microsoft.Insights/Telemetry/Write on the rule, which the Monitoring Metrics Publisher role grants; as in Azure, Owner and Contributor do not include data actions", err)
+		}
+		return err
 	}
 	return nil
 }

@@ -42,15 +42,16 @@ func (t *Table) Write(w io.Writer) error {
 		}
 	}
 	bw := bufio.NewWriter(w)
+	var line strings.Builder
 	for _, row := range cells {
+		line.Reset()
 		for i, c := range row {
-			if i == len(row)-1 {
-				bw.WriteString(c)
-				break
+			line.WriteString(c)
+			if i < len(row)-1 {
+				line.WriteString(strings.Repeat(" ", width[i]-utf8.RuneCountInString(c)+2))
 			}
-			bw.WriteString(c)
-			bw.WriteString(strings.Repeat(" ", width[i]-utf8.RuneCountInString(c)+2))
 		}
+		bw.WriteString(strings.TrimRight(line.String(), " "))
 		bw.WriteByte('\n')
 	}
 	return bw.Flush()

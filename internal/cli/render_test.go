@@ -19,8 +19,8 @@ func TestTableWrite(t *testing.T) {
 	}
 	want := "NAME         CUSTOMER ID  N\n" +
 		"default      aaaa         1\n" +
-		"prod-europe  b            \n" +
-		"short                     \n"
+		"prod-europe  b\n" +
+		"short\n"
 	if buf.String() != want {
 		t.Fatalf("got\n%q\nwant\n%q", buf.String(), want)
 	}
