@@ -36,6 +36,9 @@ SIGHUP reloads the TLS certificate; SIGTERM or SIGINT shut down gracefully.`,
 	fs.String(server.ConfigFileSetting.Flag, "", server.ConfigFileSetting.Usage+" (env "+server.ConfigFileSetting.Env+")")
 	for _, s := range server.Settings() {
 		fs.String(s.Flag, "", fmt.Sprintf("%s (env %s, default %s)", s.Usage, s.Env, s.Default))
+		if s.Bool {
+			fs.Lookup(s.Flag).NoOptDefVal = "true"
+		}
 	}
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		flags := map[string]string{}

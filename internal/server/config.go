@@ -302,7 +302,9 @@ type Setting struct {
 	Env     string // environment variable
 	Default string // default, as text
 	Usage   string
-	set     func(c *Config, v string) error
+	// Bool marks a true/false setting; its flag may be given without a value.
+	Bool bool
+	set  func(c *Config, v string) error
 }
 
 // ConfigFileSetting is the setting that names the YAML file itself.
@@ -429,7 +431,7 @@ func Settings() []Setting {
 			Usage: "lifetime of access tokens issued by the built-in token service (5m to 24h)",
 			set:   dur(func(c *Config) *time.Duration { return &c.Identity.TokenLifetime })},
 		{Key: "insecureMetricsWithoutAuth", Flag: "insecure-metrics-without-auth", Env: "CUSTOS_INSECURE_METRICS_WITHOUT_AUTH", Default: "false",
-			Usage: "INSECURE: serve /metrics without authentication",
+			Usage: "INSECURE: serve /metrics without authentication", Bool: true,
 			set: func(c *Config, v string) error {
 				b, err := strconv.ParseBool(v)
 				if err != nil {
