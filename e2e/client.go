@@ -1,0 +1,283 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	azingest "github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs"
+	azquery "github.com/Azure/azure-sdk-for-go/sdk/monitor/query/azlogs"
+
+	"custos/internal/catalog"
+	"custos/internal/rbac"
+)
+
+// Token audiences, as Azure spells them.
+const (
+	audienceManagement = "https://management.azure.com"
+	audienceIngestion  = "https://monitor.azure.com"
+	audienceQuery      = "https://api.loganalytics.io"
+)
+
+// Client talks to one server as its bootstrap admin, through the Azure SDK
+// and raw HTTPS. Safe for concurrent use.
+type Client struct {
+	Admin  Admin
+	HTTP   *http.Client
+	Cred   *azidentity.ClientSecretCredential
+	Ingest *azingest.Client
+	Query  *azquery.Client
+}
+
+// NewClient builds the Azure SDK clients for adm: azidentity against the
+// server's token service, the ingestion client (audience monitor.azure.com)
+// and the query client (endpoint <server>/v1). SDK retries are off, so each
+// Upload is sent exactly once and its outcome is known.
+func NewClient(adm Admin) (*Client, error) {
+	pool, err := loadCA(adm.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		MaxIdleConnsPerHost: 32,
+		IdleConnTimeout:     30 * time.Second,
+	}}
+	cred, err := azidentity.NewClientSecretCredential(adm.TenantID, adm.ClientID, adm.ClientSecret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions: azcore.ClientOptions{
+			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: adm.Endpoint + "/"},
+			Transport: hc,
+		},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("azidentity credential: %w", err)
+	}
+	opts := azcore.ClientOptions{
+		Cloud: cloud.Configuration{
+			ActiveDirectoryAuthorityHost: adm.Endpoint + "/",
+			Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
+				azingest.ServiceNameIngestion: {Audience: audienceIngestion},
+				azquery.ServiceName:           {Audience: audienceQuery, Endpoint: adm.Endpoint + "/v1"},
+			},
+		},
+		Transport: hc,
+		Retry:     policy.RetryOptions{MaxRetries: -1},
+	}
+	ing, err := azingest.NewClient(adm.Endpoint, cred, &azingest.ClientOptions{ClientOptions: opts})
+	if err != nil {
+		return nil, fmt.Errorf("ingestion client: %w", err)
+	}
+	qc, err := azquery.NewClient(cred, &azquery.ClientOptions{ClientOptions: opts})
+	if err != nil {
+		return nil, fmt.Errorf("query client: %w", err)
+	}
+	return &Client{Admin: adm, HTTP: hc, Cred: cred, Ingest: ing, Query: qc}, nil
+}
+
+// Token returns a bearer token for audience (e.g. "https://api.loganalytics.io").
+func (c *Client) Token(ctx context.Context, audience string) (string, error) {
+	tok, err := c.Cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{audience + "/.default"}})
+	if err != nil {
+		return "", fmt.Errorf("get token for %s: %w", audience, err)
+	}
+	return tok.Token, nil
+}
+
+// Do sends one request with a bearer token for audience and returns the
+// status, the x-ms-error-code header and the body.
+func (c *Client) Do(ctx context.Context, audience, method, path string, body []byte) (status int, code string, resp []byte, err error) {
+	tok, err := c.Token(ctx, audience)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Admin.Endpoint+path, rd)
+	if err != nil {
+		return 0, "", nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	r, err := c.HTTP.Do(req)
+	if err != nil {
+		return 0, "", nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer r.Body.Close()
+	resp, err = io.ReadAll(io.LimitReader(r.Body, 256<<20))
+	if err != nil {
+		return r.StatusCode, "", nil, fmt.Errorf("read %s %s response: %w", method, path, err)
+	}
+	return r.StatusCode, r.Header.Get("x-ms-error-code"), resp, nil
+}
+
+// ARM sends one control-plane request (path includes ?api-version=) and
+// fails unless the answer is 2xx.
+func (c *Client) ARM(ctx context.Context, method, path string, body any) ([]byte, error) {
+	var raw []byte
+	if body != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("encode ARM body: %w", err)
+		}
+	}
+	status, _, resp, err := c.Do(ctx, audienceManagement, method, path, raw)
+	if err != nil {
+		return nil, err
+	}
+	if status/100 != 2 {
+		return resp, fmt.Errorf("%s %s: HTTP %d: %s", method, path, status, bytes.TrimSpace(resp))
+	}
+	return resp, nil
+}
+
+// Column is a table or stream column: name and Azure type name
+// ("string", "datetime", "int", "long", "real", "boolean", "dynamic").
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// CreateTable creates (or updates) a custom table in the admin's workspace.
+func (c *Client) CreateTable(ctx context.Context, name string, cols []Column) error {
+	body := map[string]any{"properties": map[string]any{"schema": map[string]any{"name": name, "columns": cols}}}
+	_, err := c.ARM(ctx, http.MethodPut, c.Admin.WorkspaceResourceID()+"/tables/"+name+"?api-version=2022-10-01", body)
+	return err
+}
+
+// CreateDCR creates a Direct data collection rule named name that sends
+// stream (declared with cols) to table in the admin's workspace, through
+// transformKQL ("" for none). It returns the rule's immutableId.
+func (c *Client) CreateDCR(ctx context.Context, name, stream string, cols []Column, table, transformKQL string) (string, error) {
+	flow := map[string]any{"streams": []string{stream}, "destinations": []string{"la"}, "outputStream": "Custom-" + table}
+	if transformKQL != "" {
+		flow["transformKql"] = transformKQL
+	}
+	body := map[string]any{
+		"location": "local",
+		"kind":     "Direct",
+		"properties": map[string]any{
+			"streamDeclarations": map[string]any{stream: map[string]any{"columns": cols}},
+			"destinations": map[string]any{"logAnalytics": []map[string]any{
+				{"name": "la", "workspaceResourceId": c.Admin.WorkspaceResourceID()},
+			}},
+			"dataFlows": []any{flow},
+		},
+	}
+	path := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Insights/dataCollectionRules/%s?api-version=2023-03-11",
+		c.Admin.SubscriptionID, c.Admin.ResourceGroup, name)
+	raw, err := c.ARM(ctx, http.MethodPut, path, body)
+	if err != nil {
+		return "", err
+	}
+	var got struct {
+		Properties struct {
+			ImmutableID string `json:"immutableId"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &got); err != nil || got.Properties.ImmutableID == "" {
+		return "", fmt.Errorf("DCR response has no immutableId (%v): %s", err, raw)
+	}
+	return got.Properties.ImmutableID, nil
+}
+
+// Upload sends one JSON array of records through the Azure SDK.
+func (c *Client) Upload(ctx context.Context, ruleID, stream string, records []byte) error {
+	_, err := c.Ingest.Upload(ctx, ruleID, stream, records, nil)
+	return err
+}
+
+// QueryRows runs kql on the admin's workspace through the Azure SDK and
+// returns the first table's column names and rows. A partial error fails.
+func (c *Client) QueryRows(ctx context.Context, kql string) ([]string, [][]any, error) {
+	res, err := c.Query.QueryWorkspace(ctx, c.Admin.WorkspaceID, azquery.QueryBody{Query: &kql}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if res.Error != nil {
+		return nil, nil, fmt.Errorf("query %q: partial error: %v", kql, res.Error)
+	}
+	if len(res.Tables) == 0 {
+		return nil, nil, fmt.Errorf("query %q returned no table", kql)
+	}
+	t := res.Tables[0]
+	cols := make([]string, len(t.Columns))
+	for i, col := range t.Columns {
+		if col.Name != nil {
+			cols[i] = *col.Name
+		}
+	}
+	rows := make([][]any, len(t.Rows))
+	for i, r := range t.Rows {
+		rows[i] = r
+	}
+	return cols, rows, nil
+}
+
+// QueryRaw posts kql to /v1/workspaces/{id}/query and returns the status,
+// the x-ms-error-code header and the raw body.
+func (c *Client) QueryRaw(ctx context.Context, kql string) (int, string, []byte, error) {
+	body, _ := json.Marshal(map[string]string{"query": kql})
+	return c.Do(ctx, audienceQuery, http.MethodPost, "/v1/workspaces/"+c.Admin.WorkspaceID+"/query", body)
+}
+
+// IsStatus reports whether err is an Azure SDK response error with status.
+func IsStatus(err error, status int) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.StatusCode == status
+}
+
+// GrantDataRoles gives the bootstrap admin "Monitoring Metrics Publisher"
+// at "/" (the Logs Ingestion data action) by writing the role assignment
+// into the catalog, which is safe while the server runs (SQLite WAL). The
+// server's authorizer caches assignments per principal for up to 5 s, so
+// call this before the admin's first request, or wait. See the package doc.
+func GrantDataRoles(ctx context.Context, dataDir string, adm Admin) error {
+	cat, err := catalog.Open(ctx, catalog.Options{Path: filepath.Join(dataDir, "catalog.db")})
+	if err != nil {
+		return fmt.Errorf("open catalog: %w", err)
+	}
+	defer cat.Close()
+	sp, err := cat.ServicePrincipalByAppID(ctx, adm.TenantID, adm.ClientID)
+	if err != nil {
+		return fmt.Errorf("look up the bootstrap admin: %w", err)
+	}
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return fmt.Errorf("role assignment name: %w", err)
+	}
+	id[6] = id[6]&0x0f | 0x40
+	id[8] = id[8]&0x3f | 0x80
+	h := hex.EncodeToString(id[:])
+	name := strings.Join([]string{h[:8], h[8:12], h[12:16], h[16:20], h[20:]}, "-")
+	if err := cat.CreateRoleAssignment(ctx, rbac.RoleAssignment{
+		ID:               "/providers/Microsoft.Authorization/roleAssignments/" + name,
+		Name:             name,
+		Scope:            "/",
+		RoleDefinitionID: rbac.RoleMonitoringMetricsPublisher,
+		PrincipalID:      sp.ObjectID,
+		PrincipalType:    "ServicePrincipal",
+		Created:          time.Now().UTC(),
+	}); err != nil {
+		return fmt.Errorf("grant Monitoring Metrics Publisher: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,25 @@
+// Package e2e holds Custos's black-box system tests and the harness they
+// share with the data-path benchmarks under bench/.
+//
+// The harness drives the built `custos` binary as a child process — start on
+// a fixed loopback port, SIGKILL, SIGTERM, restart on the same data
+// directory — and talks to it only over HTTPS with the Azure SDK for Go
+// (azidentity, monitor/ingestion/azlogs, monitor/query/azlogs), raw ARM
+// requests and the CLI, the way a user does.
+//
+// One step is not black-box: the bootstrap admin holds Owner at "/", which
+// (as in Azure) grants no data actions, and Custos has no role-assignment
+// API yet, so GrantDataRoles adds the "Monitoring Metrics Publisher" role to
+// the admin directly in the catalog (internal/catalog, real SQLite) while the
+// server runs. Replace it with an ARM roleAssignments PUT once one exists.
+//
+// The tests (go test ./e2e/...) build the binary once in TestMain. They cover
+// crash safety under SIGKILL with concurrent ingestion, encryption at rest
+// (no plaintext of ingested data in any file of the data directory),
+// tamper detection in part files, and a CLI smoke flow. Set E2E_SEED to
+// replay a crash schedule and E2E_CRASH_ROUNDS to change its length.
+//
+// e2e imports only what a client of the server would (Azure SDK, the CLI
+// binary), plus internal/catalog for GrantDataRoles. It must not import
+// internal/server, store or engine.
+package e2e

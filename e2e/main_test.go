@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// binary is the custos executable built once by TestMain for every test.
+var binary string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "custos-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, "custos")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := BuildBinary(ctx, binary); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// newServer starts a fresh server in a temporary data directory, grants the
+// admin the ingestion data role, and returns the server and an admin client.
+// The server is killed at cleanup; if the test failed, the end of its log is
+// printed.
+func newServer(t *testing.T) (*Server, *Client) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("e2e: starts the custos binary")
+	}
+	root := t.TempDir()
+	s, err := NewServer(Options{Binary: binary, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		if t.Failed() {
+			t.Logf("server log tail:\n%s", s.logTail(6000))
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	adm, err := ReadAdmin(s.DataDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before the admin's first request, so the authorizer's cache is empty.
+	if err := GrantDataRoles(ctx, s.DataDir(), adm); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(adm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.HTTP.CloseIdleConnections)
+	return s, c
+}
+
+// testCtx returns a context bounded by d and by the test's deadline.
+func testCtx(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	end := time.Now().Add(d)
+	if dl, ok := t.Deadline(); ok && dl.Add(-5*time.Second).Before(end) {
+		end = dl.Add(-5 * time.Second)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), end)
+	t.Cleanup(cancel)
+	return ctx
+}
