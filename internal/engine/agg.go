@@ -10,32 +10,124 @@ import (
 	"custos/internal/store"
 )
 
-// groupTable maps group keys to dense group IDs. Single integer and single
-// string keys use typed maps; other key shapes are serialized into a byte
-// key. Not safe for concurrent use: each worker owns one.
+// colDict assigns dense IDs to the distinct values of one key column, in
+// first-seen order, and keeps the values. A one-entry cache of the last value
+// makes runs (binned timestamps, sorted data) nearly free.
+type colDict struct {
+	t       store.ColumnType
+	ints    map[int64]uint32 // int-held, real (as bits) and bool keys
+	strs    map[string]uint32
+	nullID  int64 // ID of the null value, -1 if not seen
+	values  *store.Vector
+	hasLast bool
+	lastInt int64
+	lastStr string
+	lastID  uint32
+}
+
+func newColDict(t store.ColumnType) *colDict {
+	d := &colDict{t: t, nullID: -1, values: emptyVector(t, 16)}
+	if kql.IsStringLike(t) {
+		d.strs = map[string]uint32{}
+	} else {
+		d.ints = map[int64]uint32{}
+	}
+	return d
+}
+
+func (d *colDict) size() int { return d.values.Len() }
+
+// intKey maps a non-string value to the dictionary's integer key.
+func intKey(v *store.Vector, i int) int64 {
+	switch {
+	case v.Type == store.TypeBool:
+		return boolInt(v.Bool[i])
+	case kql.IsRealHeld(v.Type):
+		f := v.Real[i]
+		if f == 0 {
+			f = 0 // one key for -0 and +0
+		}
+		if math.IsNaN(f) {
+			return 0x7ff8000000000001
+		}
+		return int64(math.Float64bits(f))
+	}
+	return v.Int[i]
+}
+
+func (d *colDict) add(v *store.Vector, i int) uint32 {
+	id := uint32(d.values.Len())
+	appendRow(d.values, v, i)
+	return id
+}
+
+// ids appends the dictionary ID of every row of v to out.
+func (d *colDict) ids(v *store.Vector, n int, out []uint32) []uint32 {
+	if d.strs != nil {
+		for i, s := range v.Str[:n] {
+			if d.hasLast && s == d.lastStr {
+				out = append(out, d.lastID)
+				continue
+			}
+			id, ok := d.strs[s]
+			if !ok {
+				id = d.add(v, i)
+				d.strs[s] = id
+			}
+			d.hasLast, d.lastStr, d.lastID = true, s, id
+			out = append(out, id)
+		}
+		return out
+	}
+	for i := range n {
+		if v.Nulls != nil && v.Nulls[i] {
+			if d.nullID < 0 {
+				d.nullID = int64(d.add(v, i))
+			}
+			out = append(out, uint32(d.nullID))
+			continue
+		}
+		k := intKey(v, i)
+		if d.hasLast && k == d.lastInt {
+			out = append(out, d.lastID)
+			continue
+		}
+		id, ok := d.ints[k]
+		if !ok {
+			id = d.add(v, i)
+			d.ints[k] = id
+		}
+		d.hasLast, d.lastInt, d.lastID = true, k, id
+		out = append(out, id)
+	}
+	return out
+}
+
+// groupTable maps group keys to dense group IDs. Each key column has a
+// dictionary; one key column's dictionary IDs are the group IDs, two are
+// combined into one uint64, more are packed into a byte key. Not safe for
+// concurrent use: each worker owns one.
 type groupTable struct {
-	types  []store.ColumnType
-	ints   map[int64]int32
-	strs   map[string]int32
-	bytes  map[string]int32
-	nullID int32 // group of the null key in the single-integer case; -1 if none
-	keys   []*store.Vector
-	n      int
-	buf    []byte
+	types []store.ColumnType
+	dicts []*colDict
+	pairs map[uint64]int32 // two key columns
+	bytes map[string]int32 // three or more
+	// members[g*k+j] is the dictionary ID of key column j of group g (k ≥ 2).
+	members []uint32
+	n       int
+	scratch [][]uint32
+	buf     []byte
 }
 
 func newGroupTable(types []store.ColumnType) *groupTable {
-	g := &groupTable{types: types, nullID: -1}
-	g.keys = make([]*store.Vector, len(types))
+	g := &groupTable{types: types, dicts: make([]*colDict, len(types)), scratch: make([][]uint32, len(types))}
 	for i, t := range types {
-		g.keys[i] = emptyVector(t, 16)
+		g.dicts[i] = newColDict(t)
 	}
 	switch {
-	case len(types) == 1 && kql.IsIntHeld(types[0]):
-		g.ints = map[int64]int32{}
-	case len(types) == 1 && kql.IsStringLike(types[0]):
-		g.strs = map[string]int32{}
-	default:
+	case len(types) == 2:
+		g.pairs = map[uint64]int32{}
+	case len(types) > 2:
 		g.bytes = map[string]int32{}
 	}
 	return g
@@ -45,55 +137,53 @@ func newGroupTable(types []store.ColumnType) *groupTable {
 // groups as needed.
 func (g *groupTable) ids(keys []*store.Vector, n int, out []int32) []int32 {
 	out = out[:0]
-	switch {
-	case len(g.types) == 0:
-		if g.n == 0 {
+	k := len(g.types)
+	if k == 0 {
+		if g.n == 0 && n > 0 {
 			g.n = 1
 		}
 		for range n {
 			out = append(out, 0)
 		}
-	case g.ints != nil:
-		k := keys[0]
-		for i, x := range k.Int[:n] {
-			if k.Nulls != nil && k.Nulls[i] {
-				if g.nullID < 0 {
-					g.nullID = int32(g.n)
-					g.newGroup(keys, i)
-				}
-				out = append(out, g.nullID)
-				continue
-			}
-			id, ok := g.ints[x]
-			if !ok {
-				id = int32(g.n)
-				g.ints[x] = id
-				g.newGroup(keys, i)
-			}
-			out = append(out, id)
+		return out
+	}
+	for j, d := range g.dicts {
+		g.scratch[j] = d.ids(keys[j], n, g.scratch[j][:0])
+	}
+	switch k {
+	case 1:
+		for _, id := range g.scratch[0] {
+			out = append(out, int32(id))
 		}
-	case g.strs != nil:
-		for i, s := range keys[0].Str[:n] {
-			id, ok := g.strs[s]
+		g.n = g.dicts[0].size()
+	case 2:
+		a, b := g.scratch[0], g.scratch[1]
+		for i := range n {
+			key := uint64(a[i])<<32 | uint64(b[i])
+			id, ok := g.pairs[key]
 			if !ok {
 				id = int32(g.n)
-				g.strs[s] = id
-				g.newGroup(keys, i)
+				g.pairs[key] = id
+				g.members = append(g.members, a[i], b[i])
+				g.n++
 			}
 			out = append(out, id)
 		}
 	default:
 		for i := range n {
-			b := g.buf[:0]
-			for _, k := range keys {
-				b = appendKey(b, k, i)
+			buf := g.buf[:0]
+			for j := range k {
+				buf = binary.LittleEndian.AppendUint32(buf, g.scratch[j][i])
 			}
-			g.buf = b
-			id, ok := g.bytes[string(b)]
+			g.buf = buf
+			id, ok := g.bytes[string(buf)]
 			if !ok {
 				id = int32(g.n)
-				g.bytes[string(b)] = id
-				g.newGroup(keys, i)
+				g.bytes[string(buf)] = id
+				for j := range k {
+					g.members = append(g.members, g.scratch[j][i])
+				}
+				g.n++
 			}
 			out = append(out, id)
 		}
@@ -101,39 +191,22 @@ func (g *groupTable) ids(keys []*store.Vector, n int, out []int32) []int32 {
 	return out
 }
 
-func appendKey(b []byte, k *store.Vector, i int) []byte {
-	if k.IsNull(i) {
-		return append(b, 0)
+// keyVectors returns the key values of all groups, one vector per key column.
+func (g *groupTable) keyVectors() []*store.Vector {
+	k := len(g.types)
+	out := make([]*store.Vector, k)
+	if k == 1 {
+		out[0] = g.dicts[0].values
+		return out
 	}
-	switch {
-	case k.Type == store.TypeBool:
-		if k.Bool[i] {
-			return append(b, 1, 1)
+	sel := make([]int32, g.n)
+	for j := range k {
+		for grp := range g.n {
+			sel[grp] = int32(g.members[grp*k+j])
 		}
-		return append(b, 1, 0)
-	case kql.IsIntHeld(k.Type):
-		b = append(b, 1)
-		return binary.LittleEndian.AppendUint64(b, uint64(k.Int[i]))
-	case kql.IsRealHeld(k.Type):
-		f := k.Real[i]
-		if f == 0 {
-			f = 0
-		}
-		b = append(b, 1)
-		return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
-	default:
-		s := k.Str[i]
-		b = append(b, 1)
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		return append(b, s...)
+		out[j] = gather(g.dicts[j].values, sel)
 	}
-}
-
-func (g *groupTable) newGroup(keys []*store.Vector, i int) {
-	for j, k := range keys {
-		appendRow(g.keys[j], k, i)
-	}
-	g.n++
+	return out
 }
 
 // aggState accumulates one aggregation for all groups of a groupTable.

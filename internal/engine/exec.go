@@ -22,8 +22,9 @@ type executor struct {
 	req     *Request
 	lim     Limits
 	workers int
-	// inline supplies table data directly (a transformation's input batch).
-	inline map[string]*store.Batch
+	// inline supplies table data directly (a transformation's input batch)
+	// instead of reading it from Request.Source.
+	inline map[string][]*store.Batch
 
 	rowsScanned    atomic.Int64
 	batchesScanned atomic.Int64
@@ -328,9 +329,9 @@ func (x *executor) drive(ctx context.Context, p pipeline, sinks []sink) error {
 }
 
 func (x *executor) nWorkers(p pipeline) int {
-	if _, ok := p.base.(*kql.Scan); ok {
-		if x.inline != nil {
-			return 1
+	if s, ok := p.base.(*kql.Scan); ok {
+		if bs, ok := x.inline[s.Table]; ok {
+			return max(1, min(x.workers, len(bs)))
 		}
 		return x.workers
 	}
@@ -495,7 +496,7 @@ func (x *executor) aggregate(ctx context.Context, n *kql.Aggregate) ([]*store.Ba
 		if o.table.n == 0 {
 			continue
 		}
-		mapping := global.table.ids(o.table.keys, o.table.n, nil)
+		mapping := global.table.ids(o.table.keyVectors(), o.table.n, nil)
 		for i := range global.states {
 			global.states[i].merge(o.states[i], mapping, global.table.n)
 		}
@@ -505,7 +506,7 @@ func (x *executor) aggregate(ctx context.Context, n *kql.Aggregate) ([]*store.Ba
 		groups = 1 // summarize without by yields one row, even over no input
 	}
 	out := &store.Batch{Schema: n.Schema(), Len: groups}
-	for _, k := range global.table.keys {
+	for _, k := range global.table.keyVectors() {
 		out.Cols = append(out.Cols, sliceVector(k, 0, groups))
 	}
 	for _, s := range global.states {
@@ -725,13 +726,20 @@ func (x *executor) scan(ctx context.Context, s *kql.Scan, emit func(*store.Batch
 		return err
 	}
 	restricted := tr != store.AllTime
-	if b, ok := x.inline[s.Table]; ok {
-		nb, err := x.conform(s, b, tr, restricted)
-		if err != nil {
-			return err
+	if bs, ok := x.inline[s.Table]; ok {
+		for _, b := range bs {
+			x.batchesScanned.Add(1)
+			x.rowsScanned.Add(int64(b.Len))
+			nb, err := x.conform(s, b, tr, restricted)
+			if err != nil {
+				return err
+			}
+			more, err := emit(nb)
+			if err != nil || !more {
+				return err
+			}
 		}
-		_, err = emit(nb)
-		return err
+		return nil
 	}
 	if x.req.Source == nil {
 		return fmt.Errorf("table %s: %w", s.Table, ErrNoSource)

@@ -79,7 +79,7 @@ func (t *Transform) Run(ctx context.Context, in *store.Batch) (*store.Batch, err
 		req:     &Request{},
 		lim:     t.limits,
 		workers: 1,
-		inline:  map[string]*store.Batch{SourceTable: in},
+		inline:  map[string][]*store.Batch{SourceTable: {in}},
 	}
 	root := t.plan.Results[0]
 	if err := x.prepareNode(root); err != nil {

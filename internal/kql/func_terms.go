@@ -97,28 +97,30 @@ func (m *Matcher) index(s string, from int) int {
 		return from
 	}
 	first := n[0]
-	upper := first
-	if first >= 'a' && first <= 'z' {
-		upper = first - ('a' - 'A')
-	}
 	last := len(s) - len(n)
-outer:
-	for i := from; i <= last; i++ {
-		c := s[i]
-		if c != first && c != upper {
-			// Skip ahead to the next candidate byte.
-			j := strings.IndexByte(s[i+1:last+1], first)
-			if upper != first {
-				if k := strings.IndexByte(s[i+1:last+1], upper); k >= 0 && (j < 0 || k < j) {
-					j = k
+	if first >= 'a' && first <= 'z' {
+		// ASCII letters fold with |0x20; the first byte decides most misses.
+	outerLetter:
+		for i := from; i <= last; i++ {
+			if s[i]|0x20 != first {
+				continue
+			}
+			for k := 1; k < len(n); k++ {
+				if lowerByte(s[i+k]) != n[k] {
+					continue outerLetter
 				}
 			}
-			if j < 0 {
-				return -1
-			}
-			i += j // loop's i++ lands on the candidate
-			continue
+			return i
 		}
+		return -1
+	}
+outer:
+	for i := from; i <= last; i++ {
+		j := strings.IndexByte(s[i:last+1], first)
+		if j < 0 {
+			return -1
+		}
+		i += j
 		for k := 1; k < len(n); k++ {
 			if lowerByte(s[i+k]) != n[k] {
 				continue outer
