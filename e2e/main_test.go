@@ -10,7 +10,7 @@ import (
 )
 
 // binary is the custos executable built once by TestMain for every test.
-var binary string
+var custosBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -23,10 +23,10 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "custos")
+	custosBin = filepath.Join(dir, "custos")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := BuildBinary(ctx, binary); err != nil {
+	if err := BuildBinary(ctx, custosBin); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -43,7 +43,7 @@ func newServer(t *testing.T) (*Server, *Client) {
 		t.Skip("e2e: starts the custos binary")
 	}
 	root := t.TempDir()
-	s, err := NewServer(Options{Binary: binary, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log")})
+	s, err := NewServer(Options{Binary: custosBin, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log")})
 	if err != nil {
 		t.Fatal(err)
 	}
