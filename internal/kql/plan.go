@@ -223,15 +223,16 @@ func conjuncts(e Scalar, dst []Scalar) []Scalar {
 }
 
 // scanOf follows column name down through row-preserving operators that pass
-// it through unchanged, and returns the scan that produces it.
-func scanOf(n PlanNode, name string) *Scan {
+// it through unchanged (possibly renamed), and returns the scan that produces
+// it with the column's name in the table.
+func scanOf(n PlanNode, name string) (*Scan, string) {
 	for {
 		switch m := n.(type) {
 		case *Scan:
 			if m.TableSchema.Index(name) >= 0 {
-				return m
+				return m, name
 			}
-			return nil
+			return nil, ""
 		case *Filter:
 			n = m.Input
 		case *OrderBy:
@@ -241,19 +242,19 @@ func scanOf(n PlanNode, name string) *Scan {
 			for _, c := range m.Cols {
 				if c.Name == name {
 					ref, ok := c.X.(*ColRef)
-					if !ok || ref.Name != name {
-						return nil
+					if !ok {
+						return nil, ""
 					}
-					found = true
+					name, found = ref.Name, true
 					break
 				}
 			}
 			if !found {
-				return nil
+				return nil, ""
 			}
 			n = m.Input
 		default:
-			return nil
+			return nil, ""
 		}
 	}
 }
@@ -276,10 +277,10 @@ func pushConjunct(input PlanNode, c Scalar) {
 			val = l
 			op = flipCompare(op)
 		}
-		if ref.Name != TimeColumn || ref.T != store.TypeDatetime || val.Type() != store.TypeDatetime || !IsConstant(val) {
+		if ref.T != store.TypeDatetime || val.Type() != store.TypeDatetime || !IsConstant(val) {
 			break
 		}
-		if s := scanOf(input, ref.Name); s != nil {
+		if s, col := scanOf(input, ref.Name); s != nil && col == TimeColumn {
 			s.Time = append(s.Time, TimeBound{Op: op, Value: val})
 		}
 	}
@@ -290,13 +291,13 @@ func pushConjunct(input PlanNode, c Scalar) {
 		if !ok || !kok || ref.T != store.TypeString || k.V.Type != store.TypeString {
 			return
 		}
-		s := scanOf(input, ref.Name)
+		s, col := scanOf(input, ref.Name)
 		if s == nil {
 			return
 		}
 		for _, t := range Terms(k.V.Str) {
 			if len(t) >= MinHintTermLen {
-				s.Terms = append(s.Terms, store.TermHint{Column: ref.Name, Term: t})
+				s.Terms = append(s.Terms, store.TermHint{Column: col, Term: t})
 			}
 		}
 	}
