@@ -42,13 +42,22 @@ var (
 	// ErrUnsafeKeyFile is returned when a key file is readable or writable by
 	// anyone but its owner, or is not a regular file.
 	ErrUnsafeKeyFile = errors.New("crypt: unsafe key file")
+	// ErrKeyUnavailable is wrapped by a KeyProvider's errors when the
+	// key-encryption key cannot be used right now: it is disabled or deleted,
+	// access to it was removed, or the KMS cannot be reached. It is
+	// retryable: restoring the key or the access restores service.
+	ErrKeyUnavailable = errors.New("crypt: key-encryption key unavailable")
 )
 
 // KeyProvider wraps and unwraps data keys under a key-encryption key it never
-// reveals. The platform key implements it; a customer-managed KMS (Vault or
-// OpenBao Transit, PKCS#11) can implement it later. aad binds the wrapped key
-// to its use (for example "workspace key of workspace X"); the same aad must be
-// given to UnwrapKey. Implementations must be safe for concurrent use.
+// reveals. The platform key implements it, and so do the customer-managed key
+// providers: FileKey, Transit (HashiCorp Vault / OpenBao), AzureKeyVault and,
+// behind the pkcs11 build tag, PKCS11. aad binds the wrapped key to its use
+// (for example "workspace key of workspace X"); the same aad must be given to
+// UnwrapKey. A wrapped key records the KEK version it was wrapped with, so
+// UnwrapKey works across rotations. Errors that mean "the key cannot be used
+// now" (disabled, access removed, KMS unreachable) wrap ErrKeyUnavailable.
+// Implementations must be safe for concurrent use.
 type KeyProvider interface {
 	// KeyID identifies the key-encryption key currently used for wrapping.
 	KeyID() string
