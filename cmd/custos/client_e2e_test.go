@@ -121,9 +121,6 @@ func TestClientEndToEnd(t *testing.T) {
 	if err != nil || !found {
 		t.Fatalf("admin.json: found=%v err=%v", found, err)
 	}
-	stop()
-	grantIngestion(t, dir, admin)
-	startCustos(t, dir)
 	work := t.TempDir()
 	write := func(name, content string) string {
 		p := filepath.Join(work, name)
@@ -237,6 +234,16 @@ func TestClientEndToEnd(t *testing.T) {
 		if out := custos(t, dir, "", "dcr", "list"); !strings.Contains(out, d.Properties.ImmutableID) {
 			t.Fatalf("dcr list:\n%s", out)
 		}
+
+		// As in Azure, Owner holds no data actions: the CLI says which role is
+		// missing. Grant it (server stopped) and start the server again.
+		_, _, err := runCLI(t, `{"Time":"2026-01-01T00:00:00Z"}`, "ingest", "--dcr", "orders", "-", "--data-dir", dir)
+		if ae := (*cli.APIError)(nil); !errors.As(err, &ae) || ae.StatusCode != 403 || !strings.Contains(err.Error(), "Monitoring Metrics Publisher") {
+			t.Fatalf("ingest without the data role: %v", err)
+		}
+		stop()
+		grantIngestion(t, dir, admin)
+		startCustos(t, dir)
 
 		now := time.Now().UTC()
 		var jsonl strings.Builder
