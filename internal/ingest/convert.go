@@ -19,9 +19,6 @@ import (
 // string and dynamic values are truncated, not rejected.
 const DefaultMaxFieldBytes = 64 * 1024
 
-// errNull reports that a raw JSON value is null; callers append a null.
-var errNull = errors.New("null")
-
 // rawKind returns the JSON kind of a raw value by its first byte.
 func rawKind(raw []byte) byte {
 	raw = bytes.TrimLeft(raw, " \t\r\n")

@@ -310,15 +310,6 @@ func (p *parser) parseStmt() Stmt {
 	return &ExprStmt{Pos: t.Pos, X: p.parsePipeExpr()}
 }
 
-// nameAhead reports whether a name (word or ['quoted']) starts k tokens ahead.
-func (p *parser) nameAhead(k int) bool {
-	t := p.peek(k)
-	if t.Kind == TokIdent {
-		return true
-	}
-	return t.is("[") && p.peek(k+1).Kind == TokString && p.peek(k+2).is("]")
-}
-
 // nameLen returns how many tokens the name at k spans (0 if none).
 func (p *parser) nameLen(k int) int {
 	t := p.peek(k)
