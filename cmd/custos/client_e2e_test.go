@@ -255,6 +255,11 @@ func TestClientEndToEnd(t *testing.T) {
 		if !strings.Contains(out, "ingested 30 records in ") || strings.Contains(out, " in 1 requests") {
 			t.Fatalf("ingest:\n%s", out)
 		}
+		// Compressed.
+		out = custos(t, dir, `[{"Time":"`+now.Format(time.RFC3339)+`","Customer":"c9","Amount":0.5}]`, "ingest", "--dcr", "orders", "--gzip", "-")
+		if !strings.Contains(out, "ingested 1 records in 1 requests") {
+			t.Fatalf("ingest --gzip:\n%s", out)
+		}
 		// By immutable ID with an explicit stream, a JSON array from a file.
 		arr := write("more.json", fmt.Sprintf(`[{"Time":%q,"Customer":"c9","Amount":1000}]`, now.Format(time.RFC3339)))
 		var st map[string]any

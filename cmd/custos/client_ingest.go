@@ -19,6 +19,7 @@ func newIngestCmd() *cobra.Command {
 		dcr      string
 		stream   string
 		maxBytes int
+		gzipped  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest --dcr NAME|IMMUTABLE_ID [--stream NAME] FILE|-",
@@ -59,7 +60,7 @@ before it have been accepted; the error says how many.`,
 			prog := newProgress(cmd.ErrOrStderr())
 			start := time.Now()
 			st, err := cli.SplitRecords(in, maxBytes, func(b cli.Batch) error {
-				if err := c.Upload(ctx, ruleID, stream, b.Body); err != nil {
+				if err := c.Upload(ctx, ruleID, stream, b.Body, cli.UploadOptions{Gzip: gzipped}); err != nil {
 					return fmt.Errorf("records %d-%d of %s: %w", b.First+1, b.First+b.Count, name, err)
 				}
 				prog.add(b.Count, len(b.Body))
@@ -86,6 +87,7 @@ before it have been accepted; the error says how many.`,
 	f.register(cmd)
 	cmd.Flags().StringVar(&dcr, "dcr", "", "data collection rule name or immutable ID (dcr-...)")
 	cmd.Flags().StringVar(&stream, "stream", "", "stream name, e.g. Custom-MyTable (default: the rule's only stream)")
+	cmd.Flags().BoolVar(&gzipped, "gzip", false, "compress requests (saves bandwidth; the 1 MB limit still applies uncompressed)")
 	cmd.Flags().IntVar(&maxBytes, "max-request-bytes", cli.MaxUploadBytes, "largest request body")
 	_ = cmd.Flags().MarkHidden("max-request-bytes")
 	return cmd
