@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
@@ -66,6 +67,11 @@ type checkpoint struct {
 	Dev    uint64 `json:"dev"`
 	Ino    uint64 `json:"ino"`
 	Offset int64  `json:"offset"`
+	// HeadCRC is the CRC-32 of the first HeadLen (≤ 1 KiB, ≤ Offset) bytes:
+	// a file copy-truncated and refilled past Offset while the agent was down
+	// has the same identity but another head, and is read from the start.
+	HeadLen int64  `json:"headLen"`
+	HeadCRC uint32 `json:"headCrc"`
 }
 
 type state struct {
@@ -83,6 +89,21 @@ type file struct {
 	skipping bool  // discarding the rest of an over-long line
 	lastData time.Time
 	goneAt   time.Time // when no pattern matched the file any more
+	headLen  int64
+	headCRC  uint32
+}
+
+const maxHead = 1024
+
+// head returns the CRC of the first n bytes of f (cached).
+func (tf *file) head(n int64) (int64, uint32) {
+	n = min(n, maxHead)
+	if n != tf.headLen {
+		buf := make([]byte, n)
+		got, _ := tf.f.ReadAt(buf, 0)
+		tf.headLen, tf.headCRC = int64(got), crc32.ChecksumIEEE(buf[:got])
+	}
+	return tf.headLen, tf.headCRC
 }
 
 // Tailer reads new records from the files matching its patterns. Not safe
@@ -147,7 +168,7 @@ func Open(opts Options) (*Tailer, error) {
 			continue // still under its name; the first scan picks it up
 		}
 		if p := findInode(filepath.Dir(c.Path), id); p != "" {
-			if f := t.track(p, id, c.Offset, now); f != nil {
+			if f := t.trackAt(p, id, c, now); f != nil {
 				f.goneAt = now
 				log.Info("resuming rotated file", slog.String("path", p), slog.String("was", c.Path), slog.Int64("offset", c.Offset))
 			}
@@ -189,6 +210,13 @@ func findInode(dir string, id fileID) string {
 }
 
 func (t *Tailer) track(path string, id fileID, off int64, now time.Time) *file {
+	return t.trackAt(path, id, checkpoint{Offset: off}, now)
+}
+
+// trackAt starts following a file at a checkpoint; a checkpoint whose head
+// no longer matches the file starts over at 0.
+func (t *Tailer) trackAt(path string, id fileID, c checkpoint, now time.Time) *file {
+	off := c.Offset
 	if len(t.files) >= maxTrackedFiles {
 		t.log.Warn("too many tailed files; ignoring", slog.String("path", path))
 		return nil
@@ -206,7 +234,14 @@ func (t *Tailer) track(path string, id fileID, off int64, now time.Time) *file {
 	if off > fi.Size() {
 		off = 0 // truncated while we were away
 	}
-	tf := &file{path: path, id: id, f: f, readPos: off, emitted: off, lastData: now}
+	tf := &file{path: path, id: id, f: f, lastData: now}
+	if c.HeadLen > 0 {
+		if n, crc := tf.head(c.HeadLen); n != c.HeadLen || crc != c.HeadCRC {
+			t.log.Info("log file was rewritten since its checkpoint; reading from the start", slog.String("path", path))
+			off = 0
+		}
+	}
+	tf.readPos, tf.emitted = off, off
 	t.files[id] = tf
 	t.dirtyState = true
 	return tf
@@ -236,14 +271,14 @@ func (t *Tailer) Poll() ([]Record, error) {
 		seen[id] = true
 		tf := t.files[id]
 		if tf == nil {
-			off := int64(0)
-			if c, ok := t.saved[id]; ok {
-				off = c.Offset
+			var c checkpoint
+			if sc, ok := t.saved[id]; ok {
+				c = sc
 				delete(t.saved, id)
 			} else if t.firstScan && !t.opts.ReadFromStart {
-				off = fi.Size()
+				c.Offset = fi.Size()
 			}
-			if tf = t.track(p, id, off, now); tf == nil {
+			if tf = t.trackAt(p, id, c, now); tf == nil {
 				continue
 			}
 		}
@@ -299,7 +334,7 @@ func (t *Tailer) read(tf *file, out []Record, now time.Time) ([]Record, error) {
 	if size < tf.readPos { // copy-truncate: the file starts over
 		t.log.Info("log file truncated; reading from the start", slog.String("path", tf.path))
 		out = t.flushPending(tf, out)
-		tf.readPos, tf.emitted, tf.skipping = 0, 0, false
+		tf.readPos, tf.emitted, tf.skipping, tf.headLen = 0, 0, false, -1
 	}
 	if size == tf.readPos {
 		if len(tf.pending) > 0 && now.Sub(tf.lastData) >= t.opts.FlushAfter {
@@ -383,7 +418,8 @@ func (t *Tailer) flushPending(tf *file, out []Record) []Record {
 func (t *Tailer) Commit() error {
 	st := state{Files: make([]checkpoint, 0, len(t.files)+len(t.saved))}
 	for _, tf := range t.files {
-		st.Files = append(st.Files, checkpoint{Path: tf.path, Dev: tf.id.Dev, Ino: tf.id.Ino, Offset: tf.emitted})
+		hl, crc := tf.head(tf.emitted)
+		st.Files = append(st.Files, checkpoint{Path: tf.path, Dev: tf.id.Dev, Ino: tf.id.Ino, Offset: tf.emitted, HeadLen: hl, HeadCRC: crc})
 	}
 	// Keep checkpoints of files not seen yet this run (a pattern directory
 	// that is temporarily unreadable must not lose its position).
