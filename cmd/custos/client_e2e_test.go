@@ -284,6 +284,14 @@ func TestClientEndToEnd(t *testing.T) {
 		if len(res.Tables) != 1 || len(res.Tables[0].Rows) != 4 || res.Tables[0].Columns[1].Type != "long" {
 			t.Fatalf("query -o json: %+v", res)
 		}
+		_, stderr, err := runCLI(t, "", "query", "--stats", "-f", "-", "--data-dir", dir)
+		if err == nil || !strings.Contains(err.Error(), "no query") {
+			t.Fatalf("query -f - with empty stdin: %v", err)
+		}
+		out, stderr, err = runCLI(t, "Orders_CL\n| count", "query", "--stats", "-f", "-", "--data-dir", dir)
+		if err != nil || !strings.Contains(out, "32") || !strings.Contains(stderr, "statistics:") {
+			t.Fatalf("query --stats -f -: %v\n%s\nstderr: %s", err, out, stderr)
+		}
 		ae = custosErr(t, dir, "", "query", "Orders_CL | where")
 		if ae.StatusCode != 400 || ae.Code != "BadArgumentError" || ae.Inner == nil || ae.Inner.Code == "" {
 			t.Fatalf("syntax error: %v", ae)
