@@ -52,7 +52,11 @@ before it have been accepted; the error says how many.`,
 				return err
 			}
 			if stream == "" {
-				if len(streams) != 1 {
+				switch len(streams) {
+				case 1:
+				case 0:
+					return fmt.Errorf("pass --stream NAME: the rule's streams are not known here (it declares none, or it was given by immutable ID)")
+				default:
 					return fmt.Errorf("pass --stream: the rule declares %d streams (%s)", len(streams), strings.Join(streams, ", "))
 				}
 				stream = streams[0]
