@@ -327,13 +327,19 @@ type procStat struct {
 	PeakRSS int64         // bytes, high-water mark
 }
 
-// ProcStat returns the CPU time and RSS of the running server from /proc.
-// It is Linux-only and returns an error elsewhere.
+// ProcStat returns the CPU time (user + system) and the current and peak
+// RSS of the running server, from /proc. Linux only; an error elsewhere.
 func (s *Server) ProcStat() (cpu time.Duration, rss, peakRSS int64, err error) {
 	pid := s.PID()
 	if pid == 0 {
 		return 0, 0, 0, ErrNotRunning
 	}
+	return ProcessStats(pid)
+}
+
+// ProcessStats returns the CPU time (user + system) and the current and peak
+// RSS of any process, from /proc. Linux only; an error elsewhere.
+func ProcessStats(pid int) (cpu time.Duration, rss, peakRSS int64, err error) {
 	st, err := readProcStat(pid)
 	return st.CPU, st.RSS, st.PeakRSS, err
 }

@@ -1,0 +1,213 @@
+package gen
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	azingest "github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs"
+
+	"custos/e2e"
+)
+
+// Table and Stream are the benchmark table and its DCR input stream.
+const (
+	Table  = "Bench_CL"
+	Stream = "Custom-Bench"
+)
+
+// Setup creates Table and n data collection rules bench-0..bench-(n-1), all
+// sending Stream to Table, and returns their immutable IDs. One rule per
+// client keeps each under the per-rule rate limit Custos enforces as Azure
+// does (12,000 requests and 2 GB per minute). Idempotent.
+func Setup(ctx context.Context, c *e2e.Client, n int) ([]string, error) {
+	cols := make([]e2e.Column, len(Columns))
+	for i, col := range Columns {
+		cols[i] = e2e.Column{Name: col.Name, Type: col.Type}
+	}
+	if err := c.CreateTable(ctx, Table, cols); err != nil {
+		return nil, err
+	}
+	rules := make([]string, n)
+	for i := range rules {
+		id, err := c.CreateDCR(ctx, fmt.Sprintf("bench-%d", i), Stream, cols, Table, "")
+		if err != nil {
+			return nil, err
+		}
+		rules[i] = id
+	}
+	return rules, nil
+}
+
+// LoadOptions configure Load.
+type LoadOptions struct {
+	Clients   int  // concurrent clients; 0 means 8
+	BatchRows int  // records per request; 0 means 500 (~500 KB, under the 1 MB body limit)
+	Gzip      bool // send gzip-compressed bodies (Content-Encoding: gzip)
+	// Progress, if set, is called about every 2 s with the rows sent so far.
+	Progress func(rows int, elapsed time.Duration)
+}
+
+// LoadResult is what Load measured, from the client side.
+type LoadResult struct {
+	Rows      int
+	Requests  int
+	Retries   int   // 429/503 answers retried
+	RawBytes  int64 // JSON bytes generated
+	WireBytes int64 // request body bytes sent (after gzip)
+	Rare      int   // rows carrying RareTerm
+	Wall      time.Duration
+	Latencies []time.Duration // per acknowledged request, sorted
+}
+
+// Load sends the generator's records [0, g.Options().Rows) through rules
+// (client k uses rules[k % len(rules)]) and returns when every batch is
+// acknowledged. A 429 or 503 is retried after a pause; any other error stops
+// the load.
+func Load(ctx context.Context, c *e2e.Client, rules []string, g *Generator, o LoadOptions) (LoadResult, error) {
+	if o.Clients <= 0 {
+		o.Clients = 8
+	}
+	if o.BatchRows <= 0 {
+		o.BatchRows = 500
+	}
+	if len(rules) == 0 {
+		return LoadResult{}, errors.New("load: no data collection rules")
+	}
+	total := g.Options().Rows
+	batches := (total + o.BatchRows - 1) / o.BatchRows
+	var next, rowsSent atomic.Int64
+	var mu sync.Mutex
+	res := LoadResult{}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, o.Clients)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for k := range o.Clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var raw []byte
+			var zbuf bytes.Buffer
+			zw := gzip.NewWriter(&zbuf)
+			var lats []time.Duration
+			var local LoadResult
+			defer func() {
+				mu.Lock()
+				res.Requests += local.Requests
+				res.Retries += local.Retries
+				res.RawBytes += local.RawBytes
+				res.WireBytes += local.WireBytes
+				res.Rare += local.Rare
+				res.Rows += local.Rows
+				res.Latencies = append(res.Latencies, lats...)
+				mu.Unlock()
+			}()
+			rule := rules[k%len(rules)]
+			for ctx.Err() == nil {
+				b := int(next.Add(1) - 1)
+				if b >= batches {
+					return
+				}
+				first := b * o.BatchRows
+				n := min(o.BatchRows, total-first)
+				var st Batch
+				raw, st = g.AppendBatch(raw[:0], first, n)
+				body := raw
+				var opts *azingest.UploadOptions
+				if o.Gzip {
+					zbuf.Reset()
+					zw.Reset(&zbuf)
+					zw.Write(raw)
+					zw.Close()
+					body = zbuf.Bytes()
+					enc := "gzip"
+					opts = &azingest.UploadOptions{ContentEncoding: &enc}
+				}
+				for {
+					t0 := time.Now()
+					_, err := c.Ingest.Upload(ctx, rule, Stream, body, opts)
+					if err == nil {
+						lats = append(lats, time.Since(t0))
+						break
+					}
+					if e2e.IsStatus(err, http.StatusTooManyRequests) || e2e.IsStatus(err, http.StatusServiceUnavailable) {
+						local.Retries++
+						select {
+						case <-ctx.Done():
+							return
+						case <-time.After(retryAfter(err)):
+						}
+						continue
+					}
+					errc <- fmt.Errorf("upload rows %d..%d: %w", first, first+n, err)
+					cancel()
+					return
+				}
+				local.Requests++
+				local.Rows += n
+				local.RawBytes += int64(st.RawBytes)
+				local.WireBytes += int64(len(body))
+				local.Rare += st.Rare
+				rowsSent.Add(int64(n))
+			}
+		}()
+	}
+	if o.Progress != nil {
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		tick := time.NewTicker(2 * time.Second)
+	loop:
+		for {
+			select {
+			case <-done:
+				break loop
+			case <-tick.C:
+				o.Progress(int(rowsSent.Load()), time.Since(start))
+			}
+		}
+		tick.Stop()
+	}
+	wg.Wait()
+	res.Wall = time.Since(start)
+	slices.Sort(res.Latencies)
+	select {
+	case err := <-errc:
+		return res, err
+	default:
+	}
+	if res.Rows != total {
+		return res, fmt.Errorf("load: %d of %d rows sent: %w", res.Rows, total, ctx.Err())
+	}
+	return res, nil
+}
+
+// retryAfter reads Retry-After (seconds) from a throttling answer; 1 s when absent.
+func retryAfter(err error) time.Duration {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) && re.RawResponse != nil {
+		var s int
+		if _, e := fmt.Sscanf(re.RawResponse.Header.Get("Retry-After"), "%d", &s); e == nil && s > 0 && s < 120 {
+			return time.Duration(s) * time.Second
+		}
+	}
+	return time.Second
+}
+
+// Percentile returns the p-th percentile (0..100) of sorted durations.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p / 100)
+	return sorted[i]
+}
