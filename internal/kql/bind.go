@@ -846,45 +846,71 @@ func (b *binder) bindSummarize(in PlanNode, op *Summarize) (PlanNode, error) {
 	}
 	names := make([]NamedScalar, len(agg.Keys))
 	copy(names, agg.Keys)
+	// Output columns after the keys: a direct aggregation is its own column;
+	// an expression over aggregations (sum(a) / count()) is computed on top of
+	// hidden aggregation columns.
+	type outCol struct {
+		name string
+		x    Scalar // nil: the aggregation column of the same name
+	}
+	var outs []outCol
+	hidden := 0
+	keySchema := agg.Schema()
 	for _, a := range op.Aggs {
-		call, ok := unparen(a.X).(*Call)
-		if !ok || call.Target != nil {
-			return nil, semErr(a.X, "summarize expects an aggregation function call")
-		}
-		fn, ok := LookupAggregate(call.Name.Name)
-		if !ok {
-			return nil, semErr(call, "'%s' is not an aggregation function", call.Name.Name)
-		}
-		var args []Scalar
-		for _, arg := range call.Args {
-			if _, star := arg.(*Star); star && fn == AggCount {
+		if call, ok := unparen(a.X).(*Call); ok && call.Target == nil {
+			if fn, ok := LookupAggregate(call.Name.Name); ok {
+				ac, err := b.bindAggCall(call, fn, sc)
+				if err != nil {
+					return nil, err
+				}
+				name := ""
+				if len(a.Names) > 0 {
+					name = a.Names[0].Name
+				} else {
+					name = call.Name.Name + "_"
+					if len(call.Args) > 0 && fn != AggCountIf {
+						if id, ok := unparen(call.Args[0]).(*Ident); ok {
+							name += id.Name
+						}
+					}
+					name = uniqueName(name, names)
+				}
+				ac.Name = name
+				names = append(names, NamedScalar{Name: name})
+				agg.Aggs = append(agg.Aggs, ac)
+				outs = append(outs, outCol{name: name})
 				continue
 			}
-			x, err := b.bindScalar(arg, sc)
+		}
+		if !containsAgg(a.X) {
+			if call, ok := unparen(a.X).(*Call); ok && call.Name != nil {
+				return nil, semErr(call, "'%s' is not an aggregation function", call.Name.Name)
+			}
+			return nil, semErr(a.X, "summarize expects an aggregation function call")
+		}
+		post := &scope{cols: keySchema}
+		found := false
+		post.agg = func(call *Call, fn AggID) (Scalar, error) {
+			ac, err := b.bindAggCall(call, fn, sc)
 			if err != nil {
 				return nil, err
 			}
-			args = append(args, x)
+			ac.Name = fmt.Sprintf("__agg%d", hidden)
+			hidden++
+			found = true
+			agg.Aggs = append(agg.Aggs, ac)
+			return &ColRef{Name: ac.Name, T: ac.T}, nil
 		}
-		ac, err := resolveAggregate(fn, args)
+		x, err := b.bindScalar(a.X, post)
 		if err != nil {
-			return nil, semWrap(call, err)
+			return nil, err
 		}
-		name := ""
-		if len(a.Names) > 0 {
-			name = a.Names[0].Name
-		} else {
-			name = call.Name.Name + "_"
-			if len(call.Args) > 0 && fn != AggCountIf {
-				if id, ok := unparen(call.Args[0]).(*Ident); ok {
-					name += id.Name
-				}
-			}
-			name = uniqueName(name, names)
+		if !found {
+			return nil, semErr(a.X, "summarize expects an aggregation function call")
 		}
-		ac.Name = name
+		name := inferName(a, x, names, false)
 		names = append(names, NamedScalar{Name: name})
-		agg.Aggs = append(agg.Aggs, ac)
+		outs = append(outs, outCol{name: name, x: x})
 	}
 	if err := checkDuplicates(op, names); err != nil {
 		return nil, err
@@ -892,7 +918,83 @@ func (b *binder) bindSummarize(in PlanNode, op *Summarize) (PlanNode, error) {
 	if len(agg.Keys) == 0 && len(agg.Aggs) == 0 {
 		return nil, semErr(op, "summarize needs an aggregation or a by clause")
 	}
-	return agg, nil
+	if hidden == 0 {
+		return agg, nil
+	}
+	var cols []NamedScalar
+	for _, k := range agg.Keys {
+		cols = append(cols, NamedScalar{Name: k.Name, X: &ColRef{Name: k.Name, T: k.X.Type()}})
+	}
+	for _, o := range outs {
+		if o.x != nil {
+			cols = append(cols, NamedScalar{Name: o.name, X: o.x})
+			continue
+		}
+		for _, ac := range agg.Aggs {
+			if ac.Name == o.name {
+				cols = append(cols, NamedScalar{Name: o.name, X: &ColRef{Name: o.name, T: ac.T}})
+			}
+		}
+	}
+	return &Compute{Input: agg, Cols: cols}, nil
+}
+
+// containsAgg reports whether e calls an aggregation function.
+func containsAgg(e Expr) bool {
+	switch e := e.(type) {
+	case *Paren:
+		return containsAgg(e.X)
+	case *Unary:
+		return containsAgg(e.X)
+	case *Binary:
+		return containsAgg(e.X) || containsAgg(e.Y)
+	case *Between:
+		return containsAgg(e.X) || containsAgg(e.Lo) || containsAgg(e.Hi)
+	case *In:
+		if containsAgg(e.X) {
+			return true
+		}
+		for _, x := range e.List {
+			if containsAgg(x) {
+				return true
+			}
+		}
+	case *Call:
+		if e.Name != nil && e.Target == nil {
+			if _, ok := LookupAggregate(e.Name.Name); ok {
+				return true
+			}
+		}
+		for _, x := range e.Args {
+			if containsAgg(x) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// bindAggCall binds the arguments of an aggregation call against the input.
+func (b *binder) bindAggCall(call *Call, fn AggID, sc *scope) (*AggCall, error) {
+	var args []Scalar
+	for _, arg := range call.Args {
+		if _, star := arg.(*Star); star && fn == AggCount {
+			continue
+		}
+		if _, named := arg.(*NamedArg); named {
+			return nil, semErr(arg, "named arguments are not supported for '%s'", call.Name.Name)
+		}
+		x, err := b.bindScalar(arg, sc)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, x)
+	}
+	ac, err := resolveAggregate(fn, args)
+	if err != nil {
+		return nil, semWrap(call, err)
+	}
+	return ac, nil
 }
 
 func uniqueName(name string, existing []NamedScalar) string {
@@ -923,6 +1025,9 @@ func uniqueName(name string, existing []NamedScalar) string {
 type scope struct {
 	cols    store.Schema
 	defined map[string]Scalar
+	// agg, when set, binds aggregation calls (expressions over aggregations
+	// in summarize); otherwise an aggregation call is an error.
+	agg func(c *Call, fn AggID) (Scalar, error)
 }
 
 func scopeOf(s store.Schema) *scope { return &scope{cols: s} }
@@ -1034,6 +1139,11 @@ func (b *binder) bindScalar(e Expr, sc *scope) (Scalar, error) {
 	case *Call:
 		if e.Target != nil {
 			return nil, semErr(e, "method-style calls are not supported")
+		}
+		if sc.agg != nil {
+			if fn, ok := LookupAggregate(e.Name.Name); ok {
+				return sc.agg(e, fn)
+			}
 		}
 		args := make([]Scalar, 0, len(e.Args))
 		for _, a := range e.Args {
