@@ -43,7 +43,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		if !bytes.Equal(got, pt) {
 			t.Fatalf("got %q; want %q", got, pt)
 		}
-		if len(pt) > 0 && bytes.Contains(ct, pt) {
+		if len(pt) >= 8 && bytes.Contains(ct, pt) { // a 1-byte plaintext may occur in random bytes
 			t.Fatal("plaintext visible in ciphertext")
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -253,4 +254,24 @@ func UnwrapKey(ctx context.Context, p KeyProvider, id string, wrapped, aad []byt
 // Wipe overwrites b with zeros (best effort; the runtime may hold copies).
 func Wipe(b []byte) {
 	clear(b)
+}
+
+// WrapWith wraps this key's material with p under aad, without revealing it
+// to the caller: a workspace key is moved under a customer-managed key this
+// way (linking, rotation) while the data it protects stays as it is.
+func (k *Key) WrapWith(ctx context.Context, p KeyProvider, aad []byte) ([]byte, error) {
+	if p == nil {
+		return nil, ErrSealed
+	}
+	w, err := p.WrapKey(ctx, k.raw, aad)
+	if err != nil {
+		return nil, fmt.Errorf("wrap key %s: %w", k.id, err)
+	}
+	return w, nil
+}
+
+// SameMaterialAs reports, in constant time, whether k and o hold the same
+// key material (their IDs may differ).
+func (k *Key) SameMaterialAs(o *Key) bool {
+	return k != nil && o != nil && subtle.ConstantTimeCompare(k.raw, o.raw) == 1
 }

@@ -56,6 +56,13 @@ type Options struct {
 	MaintenanceInterval time.Duration
 	// RetentionInterval is how often retention runs. Default 1 h.
 	RetentionInterval time.Duration
+	// KeyCacheTTL is how long an unwrapped workspace key is used before its
+	// key-encryption key is asked again. A revoked customer-managed key
+	// stops ingestion and queries within this time. Default 1 h.
+	KeyCacheTTL time.Duration
+	// KeyRetryInterval is how often a refusing key-encryption key is asked
+	// again while requests keep arriving. Default min(10 s, KeyCacheTTL).
+	KeyRetryInterval time.Duration
 	// DisableBackground starts no background goroutine; flushes, merges and
 	// retention then run only through Flush, Merge and EnforceRetention (tests).
 	DisableBackground bool
@@ -93,6 +100,12 @@ func (o *Options) setDefaults() {
 	if o.RetentionInterval <= 0 {
 		o.RetentionInterval = time.Hour
 	}
+	if o.KeyCacheTTL <= 0 {
+		o.KeyCacheTTL = time.Hour
+	}
+	if o.KeyRetryInterval <= 0 {
+		o.KeyRetryInterval = min(10*time.Second, o.KeyCacheTTL)
+	}
 }
 
 // DB is the encrypted columnar log store: per workspace a WAL, and per table
@@ -115,6 +128,9 @@ type DB struct {
 	stopBG  context.CancelFunc
 	bgDone  sync.WaitGroup
 	mergeMu sync.Mutex // one merge pass at a time
+
+	activateMu sync.Mutex // one activation of a pending workspace at a time
+	purgeMu    sync.Mutex // one purge at a time; excludes merges of the purged table
 }
 
 var (
@@ -219,7 +235,7 @@ func (db *DB) Close() error {
 	}
 	db.mu.RUnlock()
 	for _, ws := range wss {
-		if err := ws.flush(ctx); err != nil {
+		if err := ws.flush(ctx); err != nil && !errors.Is(err, ErrKeyUnavailable) {
 			errs = append(errs, err)
 		}
 		if err := ws.close(); err != nil {
@@ -245,7 +261,20 @@ type workspace struct {
 	db  *DB
 	id  string
 	dir string
-	key *crypt.Key
+
+	// pending is set (for the workspace's lifetime) when its customer-managed
+	// key could not be used at open: nothing of it is loaded, and
+	// DB.workspace swaps in a loaded workspace once the key accepts.
+	pending bool
+
+	keys        atomic.Pointer[wsKeys]
+	keysMu      sync.Mutex // guards the fields below; held while asking the KEK
+	kf          *keyFile
+	provider    crypt.KeyProvider // the customer-managed KEK, nil for the platform key
+	verifiedAt  time.Time         // when the KEK last confirmed the key
+	lastAttempt time.Time
+	keyErr      error        // non-nil while the KEK refuses
+	okUntil     atomic.Int64 // unix ns until which the key needs no check; 0 while refused
 
 	// gate orders commits against flushes and drops: a commit holds it shared
 	// from its WAL append until its rows are in the memtable; a flush holds it
@@ -318,35 +347,9 @@ func tableMetaAAD(wsID, table string) []byte {
 
 const wsKeyMagic = "CSTWSK\x00\x01"
 
-// loadWorkspaceKey reads (or, if create, creates) the workspace key file.
-func (db *DB) loadWorkspaceKey(ctx context.Context, dir, id string, create bool) (*crypt.Key, error) {
-	path := filepath.Join(dir, "workspace.key")
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) && create {
-		key, wrapped, err := crypt.WrapNewKey(ctx, db.keys, "ws-"+id, wsKeyAAD(id))
-		if err != nil {
-			return nil, fmt.Errorf("create workspace key: %w", err)
-		}
-		if err := writeFileAtomic(path, append([]byte(wsKeyMagic), wrapped...)); err != nil {
-			key.Destroy()
-			return nil, fmt.Errorf("create workspace key: %w", err)
-		}
-		return key, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read workspace key: %w", err)
-	}
-	if !strings.HasPrefix(string(b), wsKeyMagic) {
-		return nil, &CorruptionError{Path: path, Block: -1, Err: errors.New("bad workspace key magic")}
-	}
-	key, err := crypt.UnwrapKey(ctx, db.keys, "ws-"+id, b[len(wsKeyMagic):], wsKeyAAD(id))
-	if err != nil {
-		return nil, fmt.Errorf("unwrap workspace key: %w", err)
-	}
-	return key, nil
-}
-
 // openWorkspace loads a workspace directory: key, tables, parts, WAL replay.
+// A workspace whose customer-managed key is not usable yet is returned
+// pending (see activate).
 func (db *DB) openWorkspace(ctx context.Context, id string) (*workspace, error) {
 	dir := filepath.Join(db.opts.Dir, "workspaces", id)
 	if _, err := os.Stat(filepath.Join(dir, "workspace.key")); errors.Is(err, fs.ErrNotExist) {
@@ -354,11 +357,34 @@ func (db *DB) openWorkspace(ctx context.Context, id string) (*workspace, error) 
 		db.log.Warn("removing workspace directory without a key", slog.String("workspace_id", id))
 		return nil, os.RemoveAll(dir)
 	}
-	key, err := db.loadWorkspaceKey(ctx, dir, id, false)
+	kf, err := readWorkspaceKeyFile(dir)
 	if err != nil {
 		return nil, err
 	}
-	ws := &workspace{db: db, id: id, dir: dir, key: key, tables: make(map[string]*table)}
+	if kf.customer {
+		p := &workspace{db: db, id: id, dir: dir, pending: true, kf: kf, tables: map[string]*table{}}
+		p.keyErr = p.unavailable(kf, errors.New("no key provider set for the workspace since the store opened"))
+		db.log.Info("workspace waits for its customer-managed key provider", slog.String("workspace_id", id), slog.String("key_id", kf.serviceKeyID))
+		return p, nil
+	}
+	return db.openWorkspaceWith(ctx, id, nil)
+}
+
+// openWorkspaceWith loads a workspace whose service layer is wrapped by
+// provider (nil: the platform key).
+func (db *DB) openWorkspaceWith(ctx context.Context, id string, provider crypt.KeyProvider) (*workspace, error) {
+	dir := filepath.Join(db.opts.Dir, "workspaces", id)
+	kf, err := readWorkspaceKeyFile(dir)
+	if err != nil {
+		return nil, err
+	}
+	ws := &workspace{db: db, id: id, dir: dir, kf: kf, provider: provider, tables: make(map[string]*table)}
+	keys, err := ws.unwrapKeyFile(ctx, kf)
+	if err != nil {
+		return nil, err
+	}
+	ws.keys.Store(keys)
+	ws.setVerified(db.opts.Now())
 	if err := os.MkdirAll(filepath.Join(dir, "tables"), 0o700); err != nil {
 		return nil, err
 	}
@@ -398,11 +424,18 @@ func (db *DB) createWorkspace(ctx context.Context, id string) (*workspace, error
 	if err := syncDir(filepath.Join(db.opts.Dir, "workspaces")); err != nil {
 		return nil, fmt.Errorf("create workspace %s: %w", id, err)
 	}
-	key, err := db.loadWorkspaceKey(ctx, dir, id, true)
+	key, wrapped, err := crypt.WrapNewKey(ctx, db.keys, "ws-"+id, wsKeyAAD(id))
 	if err != nil {
 		return nil, fmt.Errorf("create workspace %s: %w", id, err)
 	}
-	ws := &workspace{db: db, id: id, dir: dir, key: key, tables: make(map[string]*table)}
+	kf := &keyFile{serviceKeyID: db.keys.KeyID(), serviceWrapped: wrapped}
+	if err := writeFileAtomic(filepath.Join(dir, "workspace.key"), kf.encode()); err != nil {
+		key.Destroy()
+		return nil, fmt.Errorf("create workspace %s: %w", id, err)
+	}
+	ws := &workspace{db: db, id: id, dir: dir, kf: kf, tables: make(map[string]*table)}
+	ws.keys.Store(&wsKeys{service: key})
+	ws.setVerified(db.opts.Now())
 	if err := ws.replayWAL(ctx); err != nil { // starts an empty WAL
 		return nil, err
 	}
@@ -443,7 +476,7 @@ func (ws *workspace) loadTable(ctx context.Context, name string) (*table, error)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := ws.key.Open(nil, sealed, tableMetaAAD(ws.id, name))
+	raw, err := ws.metaLayers(sealed).Open(nil, sealed, tableMetaAAD(ws.id, name))
 	if err != nil {
 		return nil, &CorruptionError{Path: filepath.Join(dir, "table.meta"), Block: -1, Err: err}
 	}
@@ -473,7 +506,7 @@ func (ws *workspace) loadTable(ctx context.Context, name string) (*table, error)
 		if !strings.HasSuffix(n, ".part") {
 			continue
 		}
-		p, err := openPart(ctx, filepath.Join(dir, n), ws.id, name, ws.key)
+		p, err := openPart(ctx, filepath.Join(dir, n), ws.id, name, ws.keys.Load())
 		if err != nil {
 			ws.db.reportCorruption(err)
 			for _, q := range all {
@@ -521,7 +554,12 @@ func (ws *workspace) saveMeta(t *table, meta tableMeta) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := ws.key.Seal(nil, raw, tableMetaAAD(ws.id, t.name))
+	k := ws.keys.Load()
+	l := layers{k.service}
+	if k.infra != nil {
+		l = append(l, k.infra)
+	}
+	sealed, err := l.Seal(nil, raw, tableMetaAAD(ws.id, t.name))
 	if err != nil {
 		return err
 	}
@@ -539,6 +577,13 @@ func (db *DB) workspace(ctx context.Context, id string, create bool) (*workspace
 	db.mu.RUnlock()
 	if closed {
 		return nil, ErrClosed
+	}
+	if ws != nil && ws.pending {
+		loaded, err := db.activate(ctx, ws)
+		if err != nil {
+			return ws, err
+		}
+		return loaded, nil
 	}
 	if ws != nil || !create {
 		return ws, nil
@@ -595,6 +640,9 @@ func (db *DB) EnsureTable(ctx context.Context, ref TableRef, schema Schema, rete
 	ws, err := db.workspace(ctx, ref.WorkspaceID, true)
 	if err != nil {
 		return err
+	}
+	if _, err := ws.requireKeys(ctx); err != nil {
+		return fmt.Errorf("ensure table %s: %w", ref.Table, err)
 	}
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
@@ -742,7 +790,9 @@ func (db *DB) DropWorkspace(ctx context.Context, workspaceID string) error {
 	tables := ws.tables
 	ws.tables = map[string]*table{}
 	ws.mu.Unlock()
-	ws.wal.close()
+	if ws.wal != nil {
+		ws.wal.close()
+	}
 	for _, t := range tables {
 		t.mu.Lock()
 		t.dropped = true
@@ -760,9 +810,24 @@ func (db *DB) DropWorkspace(ctx context.Context, workspaceID string) error {
 		return fmt.Errorf("drop workspace %s: %w", id, err)
 	}
 	syncDir(dir)
-	ws.key.Destroy()
+	if k := ws.keys.Load(); k != nil {
+		k.service.Destroy()
+		if k.infra != nil {
+			k.infra.Destroy()
+		}
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("drop workspace %s: %w", id, err)
 	}
 	return syncDir(filepath.Join(db.opts.Dir, "workspaces"))
+}
+
+// metaLayers returns the keys that open a sealed table meta: with double
+// encryption the outer envelope names the infrastructure key.
+func (ws *workspace) metaLayers(sealed []byte) layers {
+	k := ws.keys.Load()
+	if env, err := crypt.ParseEnvelope(sealed); err == nil && k.infra != nil && env.KeyID == k.infra.ID() {
+		return layers{k.service, k.infra}
+	}
+	return layers{k.service}
 }

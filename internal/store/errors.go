@@ -20,6 +20,10 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrAppenderDone is returned when an Appender is used after Commit or Rollback.
 	ErrAppenderDone = errors.New("store: appender already committed or rolled back")
+	// ErrKeyUnavailable is wrapped by every *KeyUnavailableError: the
+	// workspace's customer-managed key refuses (disabled, access removed,
+	// KMS unreachable). Retryable; nothing was written.
+	ErrKeyUnavailable = errors.New("store: workspace key unavailable")
 	// ErrCorrupt is wrapped by every *CorruptionError.
 	ErrCorrupt = errors.New("store: data corrupt or tampered with")
 )

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync/atomic"
 	"testing"
 
 	"custos/internal/crypt"
@@ -169,7 +170,7 @@ func TestHeaderTruncation(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	w := &wal{wsID: "ws", dir: dir, wsKey: k}
+	w := &wal{wsID: "ws", dir: dir, keys: keyPointer(k)}
 	seg, err := w.createSegment(ctx, 7)
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +202,7 @@ func FuzzWALSegment(f *testing.F) {
 		f.Fatal(err)
 	}
 	dir := f.TempDir()
-	w := &wal{wsID: "ws", dir: dir, wsKey: k, next: 1}
+	w := &wal{wsID: "ws", dir: dir, keys: keyPointer(k), next: 1}
 	seg, err := w.createSegment(context.Background(), 1)
 	if err != nil {
 		f.Fatal(err)
@@ -217,7 +218,7 @@ func FuzzWALSegment(f *testing.F) {
 	}
 	f.Add(full)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, valid, err := parseSegment(context.Background(), b, "fuzz.wal", "ws", k, func(seq uint64, payload []byte) error {
+		_, valid, err := parseSegment(context.Background(), b, "fuzz.wal", "ws", &wsKeys{service: k}, func(seq uint64, payload []byte) error {
 			_, err := decodeWALRecord(payload)
 			return err
 		})
@@ -238,7 +239,7 @@ func TestWALSegmentTruncation(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	w := &wal{wsID: "ws", dir: dir, wsKey: k, next: 1}
+	w := &wal{wsID: "ws", dir: dir, keys: keyPointer(k), next: 1}
 	seg, err := w.createSegment(context.Background(), 1)
 	if err != nil {
 		t.Fatal(err)
@@ -257,7 +258,7 @@ func TestWALSegmentTruncation(t *testing.T) {
 	path := dir + "/trunc.wal"
 	for l := len(full) - 1; l >= 0; l-- {
 		records := 0
-		_, valid, err := parseSegment(context.Background(), full[:l], path, "ws", k, func(uint64, []byte) error { records++; return nil })
+		_, valid, err := parseSegment(context.Background(), full[:l], path, "ws", &wsKeys{service: k}, func(uint64, []byte) error { records++; return nil })
 		if err != nil && !errors.Is(err, errTorn) {
 			t.Fatalf("prefix %d: got %v; want a torn-tail error", l, err)
 		}
@@ -274,7 +275,13 @@ func TestWALSegmentTruncation(t *testing.T) {
 	if err := writeFileBytes(path, bad); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := readSegment(context.Background(), path, "ws", k, func(uint64, []byte) error { return nil }); !errors.Is(err, errTorn) {
+	if _, _, err := readSegment(context.Background(), path, "ws", &wsKeys{service: k}, func(uint64, []byte) error { return nil }); !errors.Is(err, errTorn) {
 		t.Fatalf("flipped byte: got %v; want a checksum (torn) error", err)
 	}
+}
+
+func keyPointer(k *crypt.Key) *atomic.Pointer[wsKeys] {
+	var p atomic.Pointer[wsKeys]
+	p.Store(&wsKeys{service: k})
+	return &p
 }

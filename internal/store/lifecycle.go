@@ -30,7 +30,7 @@ func (db *DB) background(ctx context.Context) {
 			oldest := ws.oldestMem.Load()
 			if ws.memBytes.Load() >= db.opts.MemtableBytes ||
 				oldest != 0 && now.Sub(time.Unix(0, oldest)) >= db.opts.MaxMemtableAge {
-				if err := ws.flush(ctx); err != nil && ctx.Err() == nil {
+				if err := ws.flush(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrKeyUnavailable) {
 					db.log.Error("store flush failed", slog.String("workspace_id", ws.id), slog.String("error", err.Error()))
 				}
 			}
@@ -95,6 +95,14 @@ func (db *DB) rowsPerBlock(m *memPart) int {
 func (ws *workspace) flush(ctx context.Context) error {
 	ws.flushMu.Lock()
 	defer ws.flushMu.Unlock()
+	if ws.pending {
+		return nil
+	}
+	// While the customer-managed key refuses nothing is written: the rows
+	// stay in the memtable and the WAL until it is restored.
+	if _, err := ws.requireKeys(ctx); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
 	ws.gate.Lock()
 	if ws.dropped || ws.wal == nil {
 		ws.gate.Unlock()
@@ -166,7 +174,7 @@ func (ws *workspace) flushMem(ctx context.Context, t *table, m *memPart) error {
 		return nil
 	}
 	p, err := writePart(ctx, partWriteSpec{
-		wsID: ws.id, wsKey: ws.key, table: t.name, dir: t.dir, incarnation: inc,
+		wsID: ws.id, keys: ws.keys.Load(), table: t.name, dir: t.dir, incarnation: inc,
 		day: m.day, walSeq: m.seq, schema: v.schema, vecs: v.vecs, n: v.n,
 		blockRows: ws.db.rowsPerBlock(m), enc: ws.db.enc,
 	})
@@ -220,6 +228,9 @@ func (db *DB) Merge(ctx context.Context) error {
 }
 
 func (db *DB) mergeDay(ctx context.Context, ws *workspace, t *table, day int64) error {
+	if _, err := ws.requireKeys(ctx); err != nil {
+		return nil // merged once the key is back
+	}
 	t.mu.RLock()
 	cands := slices.Clone(t.parts[day])
 	storage := t.storage
@@ -286,7 +297,7 @@ func (db *DB) mergeDay(ctx context.Context, ws *workspace, t *table, day int64) 
 		m.bytes += estimateBytes(vecs[j], 0, n)
 	}
 	np, err := writePart(ctx, partWriteSpec{
-		wsID: ws.id, wsKey: ws.key, table: t.name, dir: t.dir, incarnation: inc,
+		wsID: ws.id, keys: ws.keys.Load(), table: t.name, dir: t.dir, incarnation: inc,
 		day: day, walSeq: walSeq, replaces: ids, schema: storage, vecs: vecs, n: n,
 		blockRows: db.rowsPerBlock(m), enc: db.enc,
 	})

@@ -189,7 +189,7 @@ func (ws *workspace) replayWAL(ctx context.Context) error {
 	var added int64
 	for i, first := range seqs {
 		path := segmentPath(dir, first)
-		seg, validLen, err := readSegment(ctx, path, ws.id, ws.key, func(seq uint64, payload []byte) error {
+		seg, validLen, err := readSegment(ctx, path, ws.id, ws.keys.Load(), func(seq uint64, payload []byte) error {
 			rec, err := decodeWALRecord(payload)
 			if err != nil {
 				return &CorruptionError{Path: path, Block: -1, Err: fmt.Errorf("record %d: %w", seq, err)}
@@ -238,7 +238,7 @@ func (ws *workspace) replayWAL(ctx context.Context) error {
 		segs = append(segs, seg)
 		maxSeq = max(maxSeq, seg.lastSeq)
 	}
-	ws.wal = &wal{wsID: ws.id, dir: dir, wsKey: ws.key, log: ws.db.log, m: &ws.db.m, old: segs, next: maxSeq + 1}
+	ws.wal = &wal{wsID: ws.id, dir: dir, keys: &ws.keys, log: ws.db.log, m: &ws.db.m, old: segs, next: maxSeq + 1}
 	cur, err := ws.wal.createSegment(ctx, maxSeq+1)
 	if err != nil {
 		return err
@@ -268,6 +268,9 @@ type appender struct {
 func (db *DB) Appender(ctx context.Context, ref TableRef) (Appender, error) {
 	t, err := db.lookupTable(ctx, ref)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := t.ws.requireKeys(ctx); err != nil {
 		return nil, err
 	}
 	t.mu.RLock()
@@ -424,6 +427,9 @@ func (a *appender) Commit(ctx context.Context) error {
 	}
 	payload := rec.appendTo(make([]byte, 0, size))
 
+	if _, err := ws.requireKeys(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
 	if err := ws.throttle(ctx); err != nil {
 		return err
 	}

@@ -14,6 +14,10 @@ type metrics struct {
 	flushes       atomic.Uint64
 	merges        atomic.Uint64
 	partsExpired  atomic.Uint64
+
+	keyRevocations atomic.Uint64
+	rowsPurged     atomic.Uint64
+	partsPurged    atomic.Uint64
 }
 
 // Stats is a snapshot of the store's counters since Open.
@@ -25,6 +29,9 @@ type Stats struct {
 	PartsFlushed     uint64
 	PartsMerged      uint64
 	PartsExpired     uint64 // parts deleted by retention
+	KeyRevocations   uint64 // times a workspace's customer-managed key started refusing
+	RowsPurged       uint64 // rows removed by Purge
+	PartsPurged      uint64 // parts rewritten or deleted by Purge
 }
 
 func (m *metrics) snapshot() Stats {
@@ -36,5 +43,8 @@ func (m *metrics) snapshot() Stats {
 		PartsFlushed:     m.flushes.Load(),
 		PartsMerged:      m.merges.Load(),
 		PartsExpired:     m.partsExpired.Load(),
+		KeyRevocations:   m.keyRevocations.Load(),
+		RowsPurged:       m.rowsPurged.Load(),
+		PartsPurged:      m.partsPurged.Load(),
 	}
 }

@@ -42,10 +42,16 @@ import (
 // raw length (uvarint), flags (byte: bit0 int min/max follow as varints, bit1 real min/max
 // follow as 2×u64, bit2 bloom follows as uvarint w and w u64 words).
 //
+// With double encryption the header is version 2: magic "CSTPART\x02" | layer count
+// (byte, 2) | per layer: uvarint n, n bytes wrapped data key (layer 1 by the workspace's
+// infrastructure key, AAD + "\x00infrastructure") | CRC-32C; every chunk and the footer
+// are then a layer-1 envelope of a layer-0 envelope.
+//
 // The part ID is the file name without ".part"; it is in every AAD, so a part
 // file renamed, or a block copied from another part or position, fails to open.
 const (
 	partMagic      = "CSTPART\x01"
+	partMagicV2    = "CSTPART\x02"
 	partEndMagic   = "CSTPEND\x01"
 	partTrailerLen = 24
 	partMetaVer    = 1
@@ -230,7 +236,7 @@ type part struct {
 	wsID     string
 	table    string
 	meta     *partMeta
-	key      *crypt.Key
+	key      layers
 	f        *os.File
 	size     int64
 	refs     atomic.Int32
@@ -282,7 +288,7 @@ func newPartID(day int64) (string, error) {
 // partWriteSpec is what writePart needs.
 type partWriteSpec struct {
 	wsID        string
-	wsKey       *crypt.Key
+	keys        *wsKeys
 	table       string
 	dir         string
 	incarnation [16]byte
@@ -307,7 +313,7 @@ func writePart(ctx context.Context, s partWriteSpec) (*part, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, wrapped, err := crypt.WrapNewKey(ctx, s.wsKey, "part-"+id, partKeyAAD(s.wsID, s.table, id))
+	key, wrapped, err := newDataKeys(ctx, s.keys, "part-"+id, partKeyAAD(s.wsID, s.table, id))
 	if err != nil {
 		return nil, fmt.Errorf("write part: %w", err)
 	}
@@ -353,9 +359,14 @@ func writePart(ctx context.Context, s partWriteSpec) (*part, error) {
 		off += int64(n)
 		return err
 	}
-	hdr := []byte(partMagic)
-	hdr = binary.AppendUvarint(hdr, uint64(len(wrapped)))
-	hdr = append(hdr, wrapped...)
+	var hdr []byte
+	if len(wrapped) == 1 {
+		hdr = []byte(partMagic)
+		hdr = binary.AppendUvarint(hdr, uint64(len(wrapped[0])))
+		hdr = append(hdr, wrapped[0]...)
+	} else {
+		hdr = appendWrappedKeys([]byte(partMagicV2), wrapped)
+	}
 	hdr = binary.LittleEndian.AppendUint32(hdr, crc32.Checksum(hdr, castagnoli))
 	if err := write(hdr); err != nil {
 		return nil, fmt.Errorf("write part %s: %w", id, err)
@@ -485,7 +496,7 @@ func fillChunkStats(cm *chunkMeta, v *Vector, t ColumnType, scratch map[uint64]s
 }
 
 // openPart opens and verifies a part file's header and footer.
-func openPart(ctx context.Context, path, wsID, table string, wsKey *crypt.Key) (*part, error) {
+func openPart(ctx context.Context, path, wsID, table string, keys *wsKeys) (*part, error) {
 	id := filepath.Base(path)
 	id = id[:len(id)-len(".part")]
 	corrupt := func(err error) error {
@@ -509,7 +520,7 @@ func openPart(ctx context.Context, path, wsID, table string, wsKey *crypt.Key) (
 	if size < int64(len(partMagic))+partTrailerLen {
 		return nil, corrupt(fmt.Errorf("file is %d bytes", size))
 	}
-	hdrBuf := make([]byte, min(size, 16+maxWrappedKey))
+	hdrBuf := make([]byte, min(size, 32+2*maxWrappedKey))
 	if _, err := f.ReadAt(hdrBuf, 0); err != nil {
 		return nil, fmt.Errorf("open part %s: %w", id, err)
 	}
@@ -517,7 +528,7 @@ func openPart(ctx context.Context, path, wsID, table string, wsKey *crypt.Key) (
 	if err != nil {
 		return nil, corrupt(err)
 	}
-	key, err := crypt.UnwrapKey(ctx, wsKey, "part-"+id, wrapped, partKeyAAD(wsID, table, id))
+	key, err := unwrapDataKeys(ctx, keys, "part-"+id, wrapped, partKeyAAD(wsID, table, id))
 	if err != nil {
 		return nil, corrupt(err)
 	}
@@ -532,12 +543,19 @@ func openPart(ctx context.Context, path, wsID, table string, wsKey *crypt.Key) (
 	return p, nil
 }
 
-func parsePartHeader(b []byte) ([]byte, error) {
+func parsePartHeader(b []byte) ([][]byte, error) {
 	d := decoder{b: b}
-	if string(d.bytes(len(partMagic))) != partMagic {
+	var wrapped [][]byte
+	switch string(d.bytes(len(partMagic))) {
+	case partMagic:
+		if w := d.bytes(d.count("wrapped key length", maxWrappedKey)); d.err == nil {
+			wrapped = [][]byte{w}
+		}
+	case partMagicV2:
+		wrapped = decodeWrappedKeys(&d)
+	default:
 		return nil, errors.New("bad part magic")
 	}
-	wrapped := d.bytes(d.count("wrapped key length", maxWrappedKey))
 	n := len(b) - len(d.b)
 	crc := d.bytes(4)
 	if d.err != nil {
@@ -549,7 +567,7 @@ func parsePartHeader(b []byte) ([]byte, error) {
 	return wrapped, nil
 }
 
-func readPartFooter(f io.ReaderAt, size int64, key *crypt.Key, aad []byte) (*partMeta, error) {
+func readPartFooter(f io.ReaderAt, size int64, key layers, aad []byte) (*partMeta, error) {
 	var tr [partTrailerLen]byte
 	if _, err := f.ReadAt(tr[:], size-partTrailerLen); err != nil {
 		return nil, fmt.Errorf("read trailer: %w", err)
@@ -614,7 +632,12 @@ func (p *part) readChunk(block, col int, dec *zstd.Decoder, buf []byte) (*Vector
 	if err != nil {
 		return nil, buf, corrupt(err)
 	}
-	comp, err := p.key.Open(sealed[env.HeaderLen+crypt.NonceSize:env.HeaderLen+crypt.NonceSize], sealed, aad)
+	var comp []byte
+	if len(p.key) == 1 {
+		comp, err = p.key[0].Open(sealed[env.HeaderLen+crypt.NonceSize:env.HeaderLen+crypt.NonceSize], sealed, aad)
+	} else {
+		comp, err = p.key.Open(nil, sealed, aad)
+	}
 	if err != nil {
 		return nil, buf, corrupt(err)
 	}

@@ -46,6 +46,9 @@ func (db *DB) Querier(ctx context.Context, ref TableRef, tr TimeRange) (Querier,
 	if err != nil {
 		return nil, err
 	}
+	if _, err := t.ws.requireKeys(ctx); err != nil {
+		return nil, err
+	}
 	q := &querier{db: db, wsID: t.ws.id, table: t.name, tr: tr, workers: db.opts.QueryWorkers}
 	t.mu.RLock()
 	defer t.mu.RUnlock()

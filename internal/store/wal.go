@@ -14,8 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"custos/internal/crypt"
 )
 
 // WAL segment file format (one file per segment, wal/<first seq, 16 hex digits>.wal):
@@ -32,8 +30,13 @@ import (
 // (it was never acknowledged, because Commit returns only after fsync). The same
 // in an older segment, or a record whose CRC is good but whose GCM tag is not,
 // is corruption.
+//
+// With double encryption the header is version 2: magic "CSTWAL\x00\x02" | first seq |
+// layer count (byte, 2) | per layer uvarint n and the wrapped data key | CRC-32C, and
+// sealed is a layer-1 envelope of a layer-0 envelope.
 const (
 	walMagic       = "CSTWAL\x00\x01"
+	walMagicV2     = "CSTWAL\x00\x02"
 	walFrameHeader = 16
 	maxRecordBytes = 512 << 20
 	maxWrappedKey  = 4096
@@ -45,18 +48,18 @@ type walSegment struct {
 	firstSeq uint64
 	lastSeq  uint64 // highest record seq in the segment; firstSeq-1 when empty
 	path     string
-	key      *crypt.Key
+	key      layers
 	f        *os.File // open while the segment is active
 }
 
 // wal is one workspace's write-ahead log. Safe for concurrent use; callers
 // serialise rotation against appends through the workspace gate.
 type wal struct {
-	wsID  string
-	dir   string
-	wsKey *crypt.Key
-	log   *slog.Logger
-	m     *metrics
+	wsID string
+	dir  string
+	keys *atomic.Pointer[wsKeys] // the workspace's current keys
+	log  *slog.Logger
+	m    *metrics
 
 	mu      sync.Mutex // guards the fields below
 	cur     *walSegment
@@ -90,15 +93,22 @@ func segmentPath(dir string, firstSeq uint64) string {
 // createSegment writes and fsyncs a new segment's header.
 func (w *wal) createSegment(ctx context.Context, firstSeq uint64) (*walSegment, error) {
 	id := fmt.Sprintf("wal-%016x", firstSeq)
-	key, wrapped, err := crypt.WrapNewKey(ctx, w.wsKey, id, segmentKeyAAD(w.wsID, firstSeq))
+	key, wrapped, err := newDataKeys(ctx, w.keys.Load(), id, segmentKeyAAD(w.wsID, firstSeq))
 	if err != nil {
 		return nil, fmt.Errorf("create WAL segment: %w", err)
 	}
 	path := segmentPath(w.dir, firstSeq)
-	hdr := []byte(walMagic)
-	hdr = binary.LittleEndian.AppendUint64(hdr, firstSeq)
-	hdr = binary.AppendUvarint(hdr, uint64(len(wrapped)))
-	hdr = append(hdr, wrapped...)
+	var hdr []byte
+	if len(wrapped) == 1 {
+		hdr = []byte(walMagic)
+		hdr = binary.LittleEndian.AppendUint64(hdr, firstSeq)
+		hdr = binary.AppendUvarint(hdr, uint64(len(wrapped[0])))
+		hdr = append(hdr, wrapped[0]...)
+	} else {
+		hdr = []byte(walMagicV2)
+		hdr = binary.LittleEndian.AppendUint64(hdr, firstSeq)
+		hdr = appendWrappedKeys(hdr, wrapped)
+	}
 	hdr = binary.LittleEndian.AppendUint32(hdr, crc32.Checksum(hdr, castagnoli))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -113,6 +123,7 @@ func (w *wal) createSegment(ctx context.Context, firstSeq uint64) (*walSegment, 
 	if err != nil {
 		f.Close()
 		os.Remove(path)
+		key.Destroy()
 		return nil, fmt.Errorf("create WAL segment %s: %w", path, err)
 	}
 	return &walSegment{firstSeq: firstSeq, lastSeq: firstSeq - 1, path: path, key: key, f: f}, nil
@@ -289,13 +300,20 @@ var errTorn = errors.New("torn WAL record")
 
 // parseSegmentHeader parses a segment header and returns the wrapped key and
 // the header length.
-func parseSegmentHeader(b []byte) (firstSeq uint64, wrapped []byte, n int, err error) {
+func parseSegmentHeader(b []byte) (firstSeq uint64, wrapped [][]byte, n int, err error) {
 	d := decoder{b: b}
-	if string(d.bytes(len(walMagic))) != walMagic {
+	magic := string(d.bytes(len(walMagic)))
+	if magic != walMagic && magic != walMagicV2 {
 		return 0, nil, 0, fmt.Errorf("%w: bad WAL segment magic", errTorn)
 	}
 	firstSeq = d.u64()
-	wrapped = d.bytes(d.count("wrapped key length", maxWrappedKey))
+	if magic == walMagic {
+		if w := d.bytes(d.count("wrapped key length", maxWrappedKey)); d.err == nil {
+			wrapped = [][]byte{w}
+		}
+	} else {
+		wrapped = decodeWrappedKeys(&d)
+	}
 	n = len(b) - len(d.b)
 	crc := d.bytes(4)
 	if d.err != nil {
@@ -310,7 +328,7 @@ func parseSegmentHeader(b []byte) (firstSeq uint64, wrapped []byte, n int, err e
 // readSegment parses a whole segment. For every valid record it calls fn. It
 // returns the offset where the valid prefix ends and the error that ended it
 // (errTorn-wrapped for a bad frame, a *CorruptionError for a bad GCM tag).
-func readSegment(ctx context.Context, path, wsID string, wsKey *crypt.Key, fn func(seq uint64, payload []byte) error) (seg *walSegment, validLen int64, err error) {
+func readSegment(ctx context.Context, path, wsID string, wsKey *wsKeys, fn func(seq uint64, payload []byte) error) (seg *walSegment, validLen int64, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read WAL segment: %w", err)
@@ -319,13 +337,13 @@ func readSegment(ctx context.Context, path, wsID string, wsKey *crypt.Key, fn fu
 }
 
 // parseSegment is readSegment on the segment's bytes.
-func parseSegment(ctx context.Context, b []byte, path, wsID string, wsKey *crypt.Key, fn func(seq uint64, payload []byte) error) (seg *walSegment, validLen int64, err error) {
+func parseSegment(ctx context.Context, b []byte, path, wsID string, wsKey *wsKeys, fn func(seq uint64, payload []byte) error) (seg *walSegment, validLen int64, err error) {
 	firstSeq, wrapped, off, err := parseSegmentHeader(b)
 	if err != nil {
 		return nil, 0, err
 	}
 	id := fmt.Sprintf("wal-%016x", firstSeq)
-	key, err := crypt.UnwrapKey(ctx, wsKey, id, wrapped, segmentKeyAAD(wsID, firstSeq))
+	key, err := unwrapDataKeys(ctx, wsKey, id, wrapped, segmentKeyAAD(wsID, firstSeq))
 	if err != nil {
 		return nil, 0, &CorruptionError{Path: path, Block: -1, Err: err}
 	}
