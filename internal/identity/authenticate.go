@@ -21,7 +21,9 @@ import (
 // Challenge(r, err) in WWW-Authenticate with the 401.
 //
 // Validated tokens are cached (keyed by their SHA-256) until they expire, so
-// a token already seen costs a hash and a map lookup.
+// a token already seen costs a hash and a map lookup. The principal must
+// still exist and be enabled; that answer is cached for PrincipalCacheTTL,
+// which bounds how long a disabled or deleted identity's tokens still work.
 func (s *TokenService) Authenticate(r *http.Request, audience string) (Principal, error) {
 	vals := r.Header.Values("Authorization")
 	if len(vals) == 0 || (len(vals) == 1 && strings.TrimSpace(vals[0]) == "") {
@@ -96,6 +98,15 @@ func (s *TokenService) ValidateToken(ctx context.Context, tok, audience string) 
 		return Principal{}, authFailed(ErrWrongTenant, "InvalidAuthenticationTokenTenant",
 			fmt.Sprintf("The access token is from the wrong issuer '%s'. The tenant '%s' does not exist on this server.", ent.iss, ent.p.TenantID),
 			"The access token is from the wrong issuer.", nil)
+	}
+	st, found, err := s.principalState(ctx, ent.p.TenantID, ent.p.ObjectID, now)
+	if err != nil {
+		return Principal{}, errUnavailable(err)
+	}
+	if !found || !st.Enabled {
+		return Principal{}, authFailed(ErrPrincipalDisabled, "InvalidAuthenticationToken",
+			"The access token's principal has been deleted or disabled.",
+			"The access token's principal has been deleted or disabled.", nil)
 	}
 	p := ent.p
 	p.GroupIDs = append([]string(nil), p.GroupIDs...) // callers may not alias cached state

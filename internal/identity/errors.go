@@ -26,6 +26,8 @@ var (
 	// ErrWrongTenant: the token's tenant does not exist (any more) or does not
 	// match its issuer.
 	ErrWrongTenant = errors.New("identity: token tenant invalid")
+	// ErrPrincipalDisabled: the token's principal was deleted or disabled.
+	ErrPrincipalDisabled = errors.New("identity: principal deleted or disabled")
 	// ErrUnavailable: a store needed to validate the token failed.
 	ErrUnavailable = errors.New("identity: validation unavailable")
 	// ErrUnknownTenant is returned by CreateServicePrincipal and the token

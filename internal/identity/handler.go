@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"custos/internal/enroll"
 )
 
 // maxFormBytes bounds a token request body.
@@ -26,12 +28,15 @@ const (
 	PathJWKS      = "/{tenant}/discovery/v2.0/keys"
 	PathToken     = "/{tenant}/oauth2/v2.0/token"
 	PathAuthorize = "/{tenant}/oauth2/v2.0/authorize"
+	// PathEnroll is the machine enrollment endpoint (enroll.Path),
+	// authenticated by the one-time enrollment token in the body.
+	PathEnroll = enroll.Path
 )
 
 // Patterns returns the ServeMux patterns Handler serves, for the server to
 // mount it: mux.Handle(p, ts.Handler()) for each p.
 func (s *TokenService) Patterns() []string {
-	return []string{PathDiscovery, PathJWKS, PathToken, PathAuthorize}
+	return []string{PathDiscovery, PathJWKS, PathToken, PathAuthorize, PathEnroll}
 }
 
 // Handler serves the Entra ID v2 compatible endpoints under /{tenant}/...:
@@ -45,6 +50,7 @@ func (s *TokenService) Handler() http.Handler {
 	mux.HandleFunc(PathJWKS, s.method(http.MethodGet, s.serveJWKS))
 	mux.HandleFunc(PathToken, s.method(http.MethodPost, s.serveToken))
 	mux.HandleFunc(PathAuthorize, s.serveAuthorize)
+	mux.HandleFunc(PathEnroll, s.serveEnroll)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeOAuthError(w, r, &oauthError{status: http.StatusNotFound, code: "invalid_request", aadsts: 900561,
 			desc: "The endpoint only accepts the token service's paths."})
@@ -129,7 +135,7 @@ func (s *TokenService) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	host := strings.TrimPrefix(base, "https://")
 	doc := discoveryDoc{
 		TokenEndpoint:                     base + "/" + tenant + "/oauth2/v2.0/token",
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic"},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
 		JWKSURI:                           base + "/" + tenant + "/discovery/v2.0/keys",
 		ResponseModesSupported:            []string{"query", "fragment", "form_post"},
 		SubjectTypesSupported:             []string{"pairwise"},
@@ -232,25 +238,48 @@ func (s *TokenService) serveToken(w http.ResponseWriter, r *http.Request) {
 			aadsts: 90033, desc: "A transient error has occurred. Please try again."})
 		return
 	}
-	switch checkSecret(sp.Secrets, req.ClientSecret, now) {
-	case secretValid:
-	case secretExpired:
-		fail(&oauthError{status: http.StatusUnauthorized, code: "invalid_client", aadsts: 7000222,
-			desc: fmt.Sprintf("The provided client secret keys for app '%s' are expired. Create new keys for your app, or consider using certificate credentials for added security.", sp.AppID)},
-			"expired secret")
+	acr := acrSecret
+	if req.ClientAssertion != "" {
+		acr = acrCertificate
+		if oerr, reason := s.checkAssertion(ctx, r, tenant, sp, req.ClientAssertion, now); oerr != nil {
+			if reason == "" {
+				s.writeOAuthError(w, r, oerr)
+			} else {
+				fail(oerr, reason)
+			}
+			return
+		}
+	} else {
+		if oerr := s.checkClientSecret(sp, req.ClientSecret, now); oerr != nil {
+			fail(oerr.err, oerr.reason)
+			return
+		}
+	}
+	state, err := s.store.PrincipalState(ctx, tenant, sp.ObjectID)
+	if errors.Is(err, ErrNotFound) {
+		state = PrincipalState{Kind: KindServicePrincipal, Enabled: true}
+		err = nil
+	}
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "principal state lookup failed", slog.Any("error", err))
+		s.writeOAuthError(w, r, &oauthError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
+			aadsts: 90033, desc: "A transient error has occurred. Please try again."})
 		return
-	default:
-		fail(&oauthError{status: http.StatusUnauthorized, code: "invalid_client", aadsts: 7000215,
-			desc: fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", sp.AppID)},
-			"wrong secret")
+	}
+	if !state.Enabled {
+		fail(&oauthError{status: http.StatusBadRequest, code: "unauthorized_client", aadsts: 7000112,
+			desc: fmt.Sprintf("Application '%s'(%s) is disabled.", sp.AppID, sanitize(sp.DisplayName))}, "disabled principal")
 		return
+	}
+	if state.Kind == KindManagedIdentity {
+		sp.Kind, sp.ResourceID = KindManagedIdentity, state.ResourceID
 	}
 	aud, oerr := resolveScope(req.Scope)
 	if oerr != nil {
 		s.writeOAuthError(w, r, oerr)
 		return
 	}
-	tok, exp, err := s.issue(ctx, s.baseFor(r), sp, aud)
+	tok, exp, err := s.issue(ctx, s.baseFor(r), sp, aud, acr)
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "token issuance failed", slog.Any("error", err))
 		s.writeOAuthError(w, r, &oauthError{status: http.StatusInternalServerError, code: "server_error",
@@ -263,6 +292,27 @@ func (s *TokenService) serveToken(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Pragma", "no-cache")
 	secs := int64(math.Round(exp.Sub(now).Seconds())) - 1
 	writeJSON(w, http.StatusOK, tokenResponse{TokenType: "Bearer", ExpiresIn: secs, ExtExpiresIn: secs, AccessToken: tok})
+}
+
+type secretFailure struct {
+	err    *oauthError
+	reason string
+}
+
+// checkClientSecret checks a client secret against sp's secrets.
+func (s *TokenService) checkClientSecret(sp ServicePrincipal, secret string, now time.Time) *secretFailure {
+	switch checkSecret(sp.Secrets, secret, now) {
+	case secretValid:
+		return nil
+	case secretExpired:
+		return &secretFailure{&oauthError{status: http.StatusUnauthorized, code: "invalid_client", aadsts: 7000222,
+			desc: fmt.Sprintf("The provided client secret keys for app '%s' are expired. Create new keys for your app, or consider using certificate credentials for added security.", sp.AppID)},
+			"expired secret"}
+	default:
+		return &secretFailure{&oauthError{status: http.StatusUnauthorized, code: "invalid_client", aadsts: 7000215,
+			desc: fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", sp.AppID)},
+			"wrong secret"}
+	}
 }
 
 func (s *TokenService) throttled(w http.ResponseWriter, r *http.Request, req tokenRequest, wait time.Duration, by string) {
@@ -279,13 +329,17 @@ type tokenRequest struct {
 	GrantType    string
 	ClientID     string
 	ClientSecret string // never logged
-	Scope        string
+	// ClientAssertion is a signed JWT (client_assertion_type jwt-bearer);
+	// exactly one of ClientSecret and ClientAssertion is set.
+	ClientAssertion string // never logged
+	Scope           string
 }
 
 // parseTokenRequest parses and checks a token request body
 // (application/x-www-form-urlencoded) and Authorization header values.
-// Client credentials may come in the body (client_secret_post) or in HTTP
-// Basic auth (client_secret_basic), not both.
+// Client credentials may come in the body (client_secret_post), in HTTP
+// Basic auth (client_secret_basic) or as a signed client assertion
+// (private_key_jwt), exactly one of them.
 func parseTokenRequest(contentType string, body []byte, authz []string) (tokenRequest, *oauthError) {
 	var req tokenRequest
 	bad := func(code int, desc string, args ...any) *oauthError {
@@ -310,7 +364,9 @@ func parseTokenRequest(contentType string, body []byte, authz []string) (tokenRe
 	req.GrantType = form.Get("grant_type")
 	req.ClientID = form.Get("client_id")
 	req.ClientSecret = form.Get("client_secret")
+	req.ClientAssertion = form.Get("client_assertion")
 	req.Scope = form.Get("scope")
+	assertionType := form.Get("client_assertion_type")
 
 	if len(authz) > 1 {
 		return req, bad(90014, "The request has more than one Authorization header.")
@@ -329,6 +385,13 @@ func parseTokenRequest(contentType string, body []byte, authz []string) (tokenRe
 		}
 		req.ClientID, req.ClientSecret = id, secret
 	}
+	if req.ClientID == "" && req.ClientAssertion != "" {
+		// RFC 7523 §3: client_id may be omitted; the assertion's subject names
+		// the client (its signature is checked later against that client).
+		if a, err := parseAssertion(req.ClientAssertion); err == nil {
+			req.ClientID = a.sub
+		}
+	}
 	switch {
 	case req.GrantType == "":
 		return req, bad(900144, "The request body must contain the following parameter: 'grant_type'.")
@@ -340,10 +403,15 @@ func parseTokenRequest(contentType string, body []byte, authz []string) (tokenRe
 	case !isGUID(req.ClientID):
 		return req, &oauthError{status: http.StatusBadRequest, code: "unauthorized_client", aadsts: 700016,
 			desc: fmt.Sprintf("Application with identifier '%s' was not found in the directory.", sanitize(req.ClientID))}
-	case form.Has("client_assertion"):
-		return req, &oauthError{status: http.StatusBadRequest, code: "invalid_request", aadsts: 7000216,
-			desc: "Client assertions are not supported by this server yet; authenticate with a client secret."}
-	case req.ClientSecret == "":
+	case form.Has("client_assertion") && req.ClientSecret != "":
+		return req, bad(90014, "The client must authenticate with only one method: client_secret or client_assertion.")
+	case form.Has("client_assertion") && assertionType != ClientAssertionType:
+		return req, &oauthError{status: http.StatusBadRequest, code: "invalid_request", aadsts: 50027,
+			desc: fmt.Sprintf("The client_assertion_type must be '%s'.", ClientAssertionType)}
+	case form.Has("client_assertion") && (req.ClientAssertion == "" || len(req.ClientAssertion) > maxAssertionBytes):
+		return req, &oauthError{status: http.StatusUnauthorized, code: "invalid_client", aadsts: 50027,
+			desc: "JWT token is invalid or malformed."}
+	case !form.Has("client_assertion") && req.ClientSecret == "":
 		return req, &oauthError{status: http.StatusUnauthorized, code: "invalid_client", aadsts: 7000218,
 			desc: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."}
 	case len(req.ClientSecret) > 512:

@@ -32,10 +32,22 @@ type memStore struct {
 	sps     map[string]ServicePrincipal // tenant/app → sp
 	keys    map[string]SigningKey
 	failSPs error
+
+	creds        map[string][]KeyCredential // tenant/app → key credentials
+	disabled     map[string]bool            // object ID → disabled
+	enrollTokens map[string]memEnrollToken  // hex hash → token
+}
+
+type memEnrollToken struct {
+	expires time.Time
+	used    bool
+	rg      string
+	tenant  string
 }
 
 func newMemStore(tenants ...string) *memStore {
-	m := &memStore{tenants: map[string]bool{}, sps: map[string]ServicePrincipal{}, keys: map[string]SigningKey{}}
+	m := &memStore{tenants: map[string]bool{}, sps: map[string]ServicePrincipal{}, keys: map[string]SigningKey{},
+		creds: map[string][]KeyCredential{}, disabled: map[string]bool{}, enrollTokens: map[string]memEnrollToken{}}
 	for _, t := range tenants {
 		m.tenants[t] = true
 	}
@@ -112,6 +124,70 @@ func (m *memStore) DeleteSigningKey(_ context.Context, kid string) error {
 	}
 	delete(m.keys, kid)
 	return nil
+}
+
+func (m *memStore) PrincipalState(_ context.Context, tenantID, objectID string) (PrincipalState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, sp := range m.sps {
+		if sp.TenantID == tenantID && sp.ObjectID == objectID {
+			kind := sp.Kind
+			if kind == "" {
+				kind = KindServicePrincipal
+			}
+			return PrincipalState{Kind: kind, ResourceID: sp.ResourceID, Enabled: !m.disabled[objectID]}, nil
+		}
+	}
+	return PrincipalState{}, ErrNotFound
+}
+
+func (m *memStore) setDisabled(objectID string, disabled bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.disabled[objectID] = disabled
+}
+
+func (m *memStore) KeyCredentials(_ context.Context, tenantID, appID string) ([]KeyCredential, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]KeyCredential(nil), m.creds[tenantID+"/"+appID]...), nil
+}
+
+func (m *memStore) AddKeyCredential(_ context.Context, tenantID, appID string, k KeyCredential) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.sps[tenantID+"/"+appID]; !ok {
+		return ErrNotFound
+	}
+	m.creds[tenantID+"/"+appID] = append(m.creds[tenantID+"/"+appID], k)
+	return nil
+}
+
+func (m *memStore) addEnrollToken(tenant, rg string, hash []byte, expires time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.enrollTokens[string(hash)] = memEnrollToken{expires: expires, rg: rg, tenant: tenant}
+}
+
+func (m *memStore) EnrollMachine(_ context.Context, e MachineEnrollment) (EnrolledMachine, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tok, ok := m.enrollTokens[string(e.TokenHash)]
+	if !ok || tok.used || !time.Now().Before(tok.expires) {
+		return EnrolledMachine{}, ErrEnrollmentTokenInvalid
+	}
+	id := tok.rg + "/providers/Microsoft.HybridCompute/machines/" + e.Name
+	for _, sp := range m.sps {
+		if strings.EqualFold(sp.ResourceID, id) {
+			return EnrolledMachine{}, ErrConflict
+		}
+	}
+	tok.used = true
+	m.enrollTokens[string(e.TokenHash)] = tok
+	m.sps[tok.tenant+"/"+e.AppID] = ServicePrincipal{TenantID: tok.tenant, ObjectID: e.ObjectID, AppID: e.AppID,
+		DisplayName: e.Name, Kind: KindManagedIdentity, ResourceID: id}
+	m.creds[tok.tenant+"/"+e.AppID] = []KeyCredential{e.Key}
+	return EnrolledMachine{ResourceID: id, Name: e.Name, Location: "local", TenantID: tok.tenant, ObjectID: e.ObjectID, AppID: e.AppID}, nil
 }
 
 // testClock is a settable clock.

@@ -77,6 +77,10 @@ type TokenServiceOptions struct {
 	SecretLifetime time.Duration
 	// ClockSkew is the tolerance for exp and nbf (default 2 min).
 	ClockSkew time.Duration
+	// PrincipalCacheTTL bounds how long Authenticate reuses an answer about
+	// whether a token's principal still exists and is enabled (default
+	// DefaultPrincipalCacheTTL; negative disables the cache).
+	PrincipalCacheTTL time.Duration
 	// RateLimit bounds failed client authentications.
 	RateLimit RateLimit
 	// Logger receives security events (never tokens or secrets). Nil discards.
@@ -110,6 +114,10 @@ type TokenService struct {
 
 	tokens  tokenCache
 	tenantC tenantCache
+
+	replay    replayCache    // jti of accepted client assertions
+	pstate    principalCache // principal existence and state
+	pstateTTL time.Duration
 }
 
 // NewTokenService validates opts, loads the signing keys (creating the first
@@ -125,6 +133,13 @@ func NewTokenService(opts TokenServiceOptions) (*TokenService, error) {
 		store: opts.Store, keys: opts.Keys, tenants: opts.Tenants,
 		lifetime: opts.TokenLifetime, rotation: opts.RotationInterval, secretLT: opts.SecretLifetime,
 		skew: opts.ClockSkew, log: opts.Logger, now: opts.Now, rand: opts.Rand,
+		pstateTTL: opts.PrincipalCacheTTL,
+	}
+	switch {
+	case s.pstateTTL == 0:
+		s.pstateTTL = DefaultPrincipalCacheTTL
+	case s.pstateTTL < 0:
+		s.pstateTTL = 0
 	}
 	if s.tenants == nil {
 		td, ok := opts.Store.(TenantDirectory)
@@ -169,6 +184,8 @@ func NewTokenService(opts TokenServiceOptions) (*TokenService, error) {
 	s.addrLimit = newFailureLimiter(rl.PerAddressBurst, rl.PerAddressRefill, rl.MaxEntries)
 	s.tokens.init()
 	s.tenantC.init()
+	s.replay.init()
+	s.pstate.init()
 
 	ctx := context.Background()
 	s.rotMu.Lock()
@@ -300,10 +317,16 @@ func (s *TokenService) IssueToken(ctx context.Context, sp ServicePrincipal, audi
 	if !isGUID(sp.TenantID) || sp.ObjectID == "" || sp.AppID == "" {
 		return "", time.Time{}, fmt.Errorf("%w: service principal needs a tenant GUID, object ID and app ID", ErrInvalidArgument)
 	}
-	return s.issue(ctx, s.issuers[0], sp, aud)
+	return s.issue(ctx, s.issuers[0], sp, aud, acrSecret)
 }
 
-func (s *TokenService) issue(ctx context.Context, base string, sp ServicePrincipal, aud string) (string, time.Time, error) {
+// Client authentication methods, as Entra's azpacr claim names them.
+const (
+	acrSecret      = "1" // client secret
+	acrCertificate = "2" // client assertion signed by a key credential
+)
+
+func (s *TokenService) issue(ctx context.Context, base string, sp ServicePrincipal, aud, acr string) (string, time.Time, error) {
 	sg, err := s.currentSigner(ctx)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("issue token: %w", err)
@@ -318,9 +341,15 @@ func (s *TokenService) issue(ctx context.Context, base string, sp ServicePrincip
 	c := &Claims{
 		Audience: aud, Issuer: issuerFor(base, tenant),
 		IssuedAt: now.Unix(), NotBefore: now.Unix(), Expires: exp.Unix(),
-		AppID: sp.AppID, AppDisplayName: sp.DisplayName, AuthorizedApp: sp.AppID, AzpACR: "1",
+		AppID: sp.AppID, AppDisplayName: sp.DisplayName, AuthorizedApp: sp.AppID, AzpACR: acr,
 		IDType: "app", ObjectID: sp.ObjectID, Subject: sp.ObjectID, TenantID: tenant,
 		TokenID: jti, Version: "2.0",
+	}
+	if sp.Kind == KindManagedIdentity {
+		c.ManagedIDRes = sp.ResourceID
+		if c.ManagedIDRes == "" {
+			return "", time.Time{}, fmt.Errorf("%w: a managed identity token needs its resource ID", ErrInvalidArgument)
+		}
 	}
 	tok, err := signJWT(s.rand, sg.priv, sg.kid, c)
 	if err != nil {
