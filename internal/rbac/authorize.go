@@ -22,22 +22,30 @@ var (
 	ErrInvalidRequest = errors.New("rbac: invalid authorization request")
 )
 
-// DefaultCacheTTL is how long the assignments of one principal are reused
-// before they are read from the store again (unless Invalidate is called).
-const DefaultCacheTTL = 5 * time.Second
+// DefaultCacheTTL is how long the assignments of one principal, and the
+// custom role definitions, are reused before they are read from the store
+// again (unless Invalidate is called). It bounds how long a role assignment or
+// role definition change takes to reach every decision: at most 1 s.
+const DefaultCacheTTL = time.Second
 
 // maxCacheEntries bounds the per-principal assignment cache.
 const maxCacheEntries = 16384
 
+// maxConditionCache bounds the parsed-condition cache.
+const maxConditionCache = 4096
+
 // Options configures an Authorizer. Zero fields take the documented defaults.
 type Options struct {
-	// Store holds the role assignments. Required: without it every request is denied.
+	// Store holds the role assignments. Required: without it every request
+	// is denied. If it also implements DetailedAssignmentStore, assignments
+	// are read through that (expiry is enforced); if it implements
+	// RoleStore, custom role definitions are loaded from it.
 	Store AssignmentStore
-	// Roles are custom role definitions in addition to the built-in ones. A
-	// custom role cannot replace a built-in role's ID.
+	// Roles are custom role definitions in addition to the built-in ones and
+	// those of a RoleStore. A custom role cannot replace a built-in role's ID.
 	Roles []RoleDefinition
-	// CacheTTL bounds how stale cached assignments may be. Zero means
-	// DefaultCacheTTL; negative disables the cache.
+	// CacheTTL bounds how stale cached assignments and custom roles may be.
+	// Zero means DefaultCacheTTL; negative disables the cache.
 	CacheTTL time.Duration
 	// Logger receives warnings about unusable assignments. Nil discards them.
 	Logger *slog.Logger
@@ -48,15 +56,25 @@ type Options struct {
 // Authorizer answers authorization requests against Azure-style role
 // assignments. It is safe for concurrent use.
 type Authorizer struct {
-	store AssignmentStore
-	roles map[string]*compiledRole // lower-case GUID → role; immutable after New
-	ttl   time.Duration
-	log   *slog.Logger
-	now   func() time.Time
+	store    AssignmentStore
+	detailed DetailedAssignmentStore  // nil when the store does not persist every field
+	roleSrc  RoleStore                // nil when custom roles come only from Options.Roles
+	static   map[string]*compiledRole // lower-case GUID → built-in or Options.Roles role; immutable after New
+	ttl      time.Duration
+	log      *slog.Logger
+	now      func() time.Time
 
-	mu    sync.Mutex // guards cache and gen
-	cache map[string]cacheEntry
-	gen   uint64 // bumped by Invalidate so in-flight loads do not store stale results
+	mu     sync.Mutex // guards cache, gen, custom, conds
+	cache  map[string]cacheEntry
+	gen    uint64 // bumped by Invalidate so in-flight loads do not store stale results
+	custom *customRoles
+	conds  map[string]*Condition
+}
+
+// customRoles is one load of the RoleStore's definitions.
+type customRoles struct {
+	byID    map[string]*compiledRole
+	expires time.Time
 }
 
 type cacheEntry struct {
@@ -74,12 +92,19 @@ type assignment struct {
 // New returns an Authorizer over opts.Store.
 func New(opts Options) *Authorizer {
 	a := &Authorizer{
-		store: opts.Store,
-		roles: map[string]*compiledRole{},
-		ttl:   opts.CacheTTL,
-		log:   opts.Logger,
-		now:   opts.Now,
-		cache: map[string]cacheEntry{},
+		store:  opts.Store,
+		static: map[string]*compiledRole{},
+		ttl:    opts.CacheTTL,
+		log:    opts.Logger,
+		now:    opts.Now,
+		cache:  map[string]cacheEntry{},
+		conds:  map[string]*Condition{},
+	}
+	if d, ok := opts.Store.(DetailedAssignmentStore); ok {
+		a.detailed = d
+	}
+	if rs, ok := opts.Store.(RoleStore); ok {
+		a.roleSrc = rs
 	}
 	if a.ttl == 0 {
 		a.ttl = DefaultCacheTTL
@@ -95,38 +120,121 @@ func New(opts Options) *Authorizer {
 		if id == "" {
 			continue
 		}
-		a.roles[id] = compileRole(d)
+		a.static[id] = compileRole(d)
 	}
 	for _, d := range builtinRoles() {
-		a.roles[strings.ToLower(d.ID)] = compileRole(d)
+		a.static[strings.ToLower(d.ID)] = compileRole(d)
 	}
 	return a
 }
 
-// Invalidate drops every cached assignment, so the next Authorize reads the
-// store. Call it after creating or deleting role assignments.
+// Invalidate drops every cached assignment and custom role, so the next
+// Authorize reads the store. Call it after changing role assignments or
+// role definitions.
 func (a *Authorizer) Invalidate() {
 	a.mu.Lock()
 	a.cache = map[string]cacheEntry{}
+	a.custom = nil
 	a.gen++
 	a.mu.Unlock()
 }
 
-// RoleDefinition returns the role (built-in or custom) with the given ID,
-// which may be a bare GUID or a role definition resource ID.
+// RoleDefinition returns the built-in role, or the custom role given in
+// Options.Roles, with the given ID, which may be a bare GUID or a role
+// definition resource ID. Custom roles held by a RoleStore are not consulted;
+// use LookupRole for those.
 func (a *Authorizer) RoleDefinition(id string) (RoleDefinition, bool) {
-	r, ok := a.roles[roleGUID(id)]
+	r, ok := a.static[roleGUID(id)]
 	if !ok {
 		return RoleDefinition{}, false
 	}
 	return r.def, true
 }
 
+// LookupRole returns the role (built-in, Options.Roles or RoleStore) with the
+// given ID. ok is false when there is none; an error means the RoleStore
+// could not be read.
+func (a *Authorizer) LookupRole(ctx context.Context, id string) (RoleDefinition, bool, error) {
+	r, err := a.role(ctx, roleGUID(id))
+	if err != nil || r == nil {
+		return RoleDefinition{}, false, err
+	}
+	return r.def, true, nil
+}
+
+// role returns the compiled role with the lower-case GUID id, or nil.
+func (a *Authorizer) role(ctx context.Context, id string) (*compiledRole, error) {
+	if r, ok := a.static[id]; ok {
+		return r, nil
+	}
+	if a.roleSrc == nil {
+		return nil, nil
+	}
+	now := a.now()
+	a.mu.Lock()
+	cur, gen := a.custom, a.gen
+	a.mu.Unlock()
+	if cur == nil || (a.ttl > 0 && !now.Before(cur.expires)) || a.ttl < 0 {
+		defs, err := a.roleSrc.CustomRoleDefinitions(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read custom role definitions: %w", err)
+		}
+		cur = &customRoles{byID: make(map[string]*compiledRole, len(defs)), expires: now.Add(a.ttl)}
+		for _, d := range defs {
+			g := roleGUID(d.ID)
+			if _, builtin := a.static[g]; builtin || g == "" {
+				continue // a stored role never replaces a built-in one
+			}
+			cur.byID[g] = compileRole(d)
+		}
+		if a.ttl > 0 {
+			a.mu.Lock()
+			if a.gen == gen {
+				a.custom = cur
+			}
+			a.mu.Unlock()
+		}
+	}
+	return cur.byID[id], nil
+}
+
+// condition returns the parsed condition text, from a bounded cache.
+func (a *Authorizer) condition(src string) (*Condition, error) {
+	a.mu.Lock()
+	c, ok := a.conds[src]
+	a.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	c, err := ParseCondition(src)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	if len(a.conds) >= maxConditionCache {
+		a.conds = map[string]*Condition{}
+	}
+	a.conds[src] = c
+	a.mu.Unlock()
+	return c, nil
+}
+
 // Authorize decides whether p may perform act at scope. It is the only
 // authorization check in Custos. It denies by default: the result is allowed
-// only when an assignment to p (or to one of p's groups) at scope or above it
-// grants a role whose permissions include act. A non-nil error means deny;
-// the returned Decision then has Allowed false.
+// only when an assignment to p (or to one of p's groups) at scope or above it,
+// not expired, grants a role whose permissions include act, and the
+// assignment's condition (if any) holds. A non-nil error means deny; the
+// returned Decision then has Allowed false.
+//
+// Conditions: an ActionMatches guard is decided by act. Resource attributes
+// exist only for the table data action
+// (Microsoft.OperationalInsights/workspaces/tables/data/read); for it, a
+// condition that still depends on the table name or on record columns allows
+// the request with Decision.RowConditions: keyed by the table name when scope
+// is a table (".../workspaces/{ws}/tables/{t}"), else by "*" (every table,
+// with the table name tested through the Type column). Several conditional
+// grants are OR-ed into one predicate per key. For any other action, a
+// condition that depends on attributes grants nothing (fail closed).
 func (a *Authorizer) Authorize(ctx context.Context, p identity.Principal, act Action, scope Scope) (Decision, error) {
 	if a == nil || a.store == nil {
 		return Decision{Reason: "no assignment store"}, ErrNoStore
@@ -147,12 +255,22 @@ func (a *Authorizer) Authorize(ctx context.Context, p identity.Principal, act Ac
 	}
 	op := strings.ToLower(string(act))
 	data := act.IsData()
+	table, key := "", "*"
+	if t, ok := tableOfScope(string(scope)); ok {
+		table, key = t, t
+	}
+	now := a.now()
+	var preds []string
+	var reasons []string
 	for _, as := range assignments {
-		if !covers(as.scope, target) {
+		if !covers(as.scope, target) || as.Expired(now) {
 			continue
 		}
-		role, ok := a.roles[as.role]
-		if !ok {
+		role, err := a.role(ctx, as.role)
+		if err != nil {
+			return Decision{Reason: "role definitions unavailable"}, fmt.Errorf("authorize %s: %w", act, err)
+		}
+		if role == nil {
 			a.log.LogAttrs(ctx, slog.LevelWarn, "role assignment names an unknown role definition",
 				slog.String("assignment_id", as.ID), slog.String("role_definition_id", as.RoleDefinitionID))
 			continue
@@ -160,20 +278,64 @@ func (a *Authorizer) Authorize(ctx context.Context, p identity.Principal, act Ac
 		if !role.allows(op, data) {
 			continue
 		}
-		if strings.TrimSpace(as.Condition) != "" {
-			// ABAC conditions are not evaluated yet; a conditional assignment
-			// grants nothing rather than more than it should.
-			a.log.LogAttrs(ctx, slog.LevelWarn, "role assignment condition not supported; assignment ignored",
-				slog.String("assignment_id", as.ID))
+		grant := fmt.Sprintf("role %q (%s) assigned at %s to %s by %s grants %s",
+			role.def.Name, role.def.ID, as.Scope, as.PrincipalID, as.ID, act)
+		if strings.TrimSpace(as.Condition) == "" {
+			return Decision{Allowed: true, Reason: grant}, nil
+		}
+		cond, err := a.condition(as.Condition)
+		if err != nil {
+			a.log.LogAttrs(ctx, slog.LevelWarn, "role assignment condition does not parse; assignment ignored",
+				slog.String("assignment_id", as.ID), slog.Any("error", err))
 			continue
 		}
+		pred, ok := cond.Predicate(act, table)
+		switch {
+		case !ok:
+			continue
+		case pred == "":
+			return Decision{Allowed: true, Reason: grant + " (condition holds)"}, nil
+		case op != tableDataReadOp:
+			a.log.LogAttrs(ctx, slog.LevelDebug, "condition depends on attributes the action does not have; assignment grants nothing",
+				slog.String("assignment_id", as.ID), slog.String("action", string(act)))
+			continue
+		}
+		preds = append(preds, pred)
+		reasons = append(reasons, grant+" under condition")
+	}
+	if len(preds) > 0 {
 		return Decision{
-			Allowed: true,
-			Reason: fmt.Sprintf("role %q (%s) assigned at %s to %s by %s grants %s",
-				role.def.Name, role.def.ID, as.Scope, as.PrincipalID, as.ID, act),
+			Allowed:       true,
+			Reason:        strings.Join(reasons, "; "),
+			RowConditions: map[string][]string{key: {orPredicates(preds)}},
 		}, nil
 	}
 	return Decision{Reason: fmt.Sprintf("no role assignment grants %s at %s", act, scope)}, nil
+}
+
+// tableDataReadOp is ActionTableDataRead lower-cased.
+var tableDataReadOp = strings.ToLower(string(ActionTableDataRead))
+
+// orPredicates joins KQL predicates with "or".
+func orPredicates(preds []string) string {
+	preds = slices.Compact(slices.Sorted(slices.Values(preds)))
+	if len(preds) == 1 {
+		return preds[0]
+	}
+	return "(" + strings.Join(preds, ") or (") + ")"
+}
+
+// tableOfScope returns the table name of a table scope
+// ".../providers/Microsoft.OperationalInsights/workspaces/{ws}/tables/{t}",
+// in the case it was given.
+func tableOfScope(scope string) (string, bool) {
+	p := strings.Split(strings.TrimSuffix(scope, "/"), "/")
+	n := len(p)
+	if n < 6 || !strings.EqualFold(p[n-2], "tables") || !strings.EqualFold(p[n-4], "workspaces") ||
+		!strings.EqualFold(p[n-5], "Microsoft.OperationalInsights") || !strings.EqualFold(p[n-6], "providers") || p[n-1] == "" {
+		return "", false
+	}
+	return p[n-1], true
 }
 
 // assignmentsFor returns the assignments of p and its groups, from the cache
@@ -199,7 +361,13 @@ func (a *Authorizer) assignmentsFor(ctx context.Context, p identity.Principal) (
 		return e.assignments, nil
 	}
 
-	raw, err := a.store.RoleAssignmentsFor(ctx, ids)
+	var raw []RoleAssignment
+	var err error
+	if a.detailed != nil {
+		raw, err = a.detailed.RoleAssignmentDetailsFor(ctx, ids)
+	} else {
+		raw, err = a.store.RoleAssignmentsFor(ctx, ids)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read role assignments: %w", err)
 	}
