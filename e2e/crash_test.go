@@ -48,12 +48,26 @@ var crashColumns = []Column{
 	{Name: "Payload", Type: "string"},
 }
 
+// How a crash round ends.
+type crashEnd int
+
+const (
+	endKill          crashEnd = iota // SIGKILL while clients ingest
+	endStop                          // SIGTERM and a clean exit: memtables flush into parts
+	endKillDuringEnd                 // SIGTERM, then SIGKILL a moment later: mid-drain or mid-flush
+)
+
+func (e crashEnd) String() string {
+	return [...]string{"SIGKILL", "SIGTERM", "SIGTERM then SIGKILL"}[e]
+}
+
 // TestCrashSafety runs concurrent Azure SDK ingestion clients against the
-// server and SIGKILLs it at seeded random moments (once during start-up, i.e.
-// WAL replay), with one graceful stop in between so that parts and WAL replay
-// meet. After every restart each acknowledged row is present exactly once,
-// no row is duplicated, and an unacknowledged batch is either wholly present
-// or wholly absent.
+// server and ends each round at a seeded random moment with SIGKILL, a
+// graceful SIGTERM (so that parts, merges and WAL replay meet), or SIGTERM
+// followed by SIGKILL during the shutdown flush; once it also kills a
+// start-up (WAL replay). After every restart each acknowledged row is present
+// exactly once, no row is duplicated or invented, and an unacknowledged batch
+// is either wholly present or wholly absent.
 func TestCrashSafety(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("E2E_SEED"); v != "" {
@@ -62,11 +76,11 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatalf("E2E_SEED=%q: %v", v, err)
 		}
 	}
-	rounds := 6
+	rounds := 8
 	if v := os.Getenv("E2E_CRASH_ROUNDS"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 2 {
-			t.Fatalf("E2E_CRASH_ROUNDS=%q: want an integer >= 2", v)
+		if err != nil || n < 4 {
+			t.Fatalf("E2E_CRASH_ROUNDS=%q: want an integer >= 4", v)
 		}
 		rounds = n
 	}
@@ -85,8 +99,14 @@ func TestCrashSafety(t *testing.T) {
 
 	led := &crashLedger{sent: map[string]int{}, acked: map[string]bool{}}
 	const clients = 4
-	graceful := rounds / 2      // this round ends with SIGTERM: the memtable flushes into parts
-	startupKill := rounds/2 + 1 // before this round, one start is killed before it is ready
+	// A quarter of the rounds end gracefully and a quarter with a kill during
+	// shutdown (at least one each); the rest with SIGKILL; in seeded order.
+	ends := make([]crashEnd, rounds)
+	for i := range rounds / 4 {
+		ends[2*i], ends[2*i+1] = endStop, endKillDuringEnd
+	}
+	rng.Shuffle(len(ends), func(i, j int) { ends[i], ends[j] = ends[j], ends[i] })
+	startupKill := 1 + rng.IntN(rounds-1) // before this round, one start is killed before it is ready
 	base := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
 
 	for round := range rounds {
@@ -132,17 +152,25 @@ func TestCrashSafety(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		if round == graceful {
+		switch ends[round] {
+		case endStop:
 			if err := s.Stop(60 * time.Second); err != nil {
 				t.Fatalf("round %d: graceful stop: %v", round, err)
 			}
-			t.Logf("round %d: SIGTERM after %v (%d batches acknowledged so far)", round, runFor, led.acks())
-		} else {
+		case endKillDuringEnd:
+			if err := s.Terminate(); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+			if err := s.Kill(); err != nil && err != ErrNotRunning {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		default:
 			if err := s.Kill(); err != nil {
 				t.Fatalf("round %d: %v", round, err)
 			}
-			t.Logf("round %d: SIGKILL after %v (%d batches acknowledged so far)", round, runFor, led.acks())
 		}
+		t.Logf("round %d: %v after %v (%d batches acknowledged so far)", round, ends[round], runFor, led.acks())
 		stop()
 		wg.Wait()
 	}

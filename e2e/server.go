@@ -231,6 +231,17 @@ func (s *Server) Kill() error {
 	return nil
 }
 
+// Terminate sends SIGTERM and returns at once; Kill or Wait afterwards.
+func (s *Server) Terminate() error {
+	if !s.Running() {
+		return ErrNotRunning
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signal custos: %w", err)
+	}
+	return nil
+}
+
 // Stop sends SIGTERM and waits up to timeout for a clean exit (status 0);
 // after the timeout it kills the process and returns an error.
 func (s *Server) Stop(timeout time.Duration) error {
