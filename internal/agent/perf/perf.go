@@ -19,7 +19,7 @@ type FSStats struct {
 // Reader takes snapshots of the host's counters. The zero value reads the
 // real /proc and calls statfs(2). Safe for concurrent use.
 type Reader struct {
-	Root   string                              // prefix of /proc and /sys; "" → "/"
+	Root   string                             // prefix of /proc and /sys; "" → "/"
 	Statfs func(path string) (FSStats, error) // nil → statfs(2)
 }
 

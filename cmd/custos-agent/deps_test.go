@@ -1,0 +1,38 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportBoundary keeps the agent a separate, small client: it must not
+// link the server's storage, query engine, KQL or any server-side package.
+func TestImportBoundary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	allowed := map[string]bool{
+		"custos/cmd/custos-agent":      true,
+		"custos/internal/agent":        true,
+		"custos/internal/agent/perf":   true,
+		"custos/internal/agent/queue":  true,
+		"custos/internal/agent/syslog": true,
+		"custos/internal/agent/tail":   true,
+	}
+	forbidden := []string{"custos/internal/store", "custos/internal/engine", "custos/internal/kql"}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, f := range forbidden {
+			if pkg == f || strings.HasPrefix(pkg, f+"/") {
+				t.Errorf("custos-agent imports %s", pkg)
+			}
+		}
+		if strings.HasPrefix(pkg, "custos/") && !allowed[pkg] {
+			t.Errorf("custos-agent imports %s, which is not an agent package", pkg)
+		}
+		if strings.HasPrefix(pkg, "github.com/Azure/") || strings.HasPrefix(pkg, "modernc.org/") {
+			t.Errorf("custos-agent links %s; the agent must stay small", pkg)
+		}
+	}
+}

@@ -1,0 +1,244 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is custos-agent's local configuration (one YAML file). Zero values
+// mean the documented safe defaults; see DefaultConfig and docs/agent.md.
+type Config struct {
+	// Endpoint is the Custos server's base URL (https only). Tokens and
+	// ingestion both go there.
+	Endpoint string `yaml:"endpoint"`
+	// CAFile is a PEM bundle trusted instead of the system roots ("" → system roots).
+	CAFile string `yaml:"caFile"`
+	// CredentialsFile holds the interim client credentials (JSON with
+	// tenantId, clientId, clientSecret; Custos's admin.json also fits).
+	CredentialsFile string `yaml:"credentialsFile"`
+	// ResourceID is the machine's ARM resource ID, sent as _ResourceId with
+	// every record until enrollment provides it.
+	ResourceID string `yaml:"resourceId"`
+	// Computer overrides the host name reported in Computer columns.
+	Computer string `yaml:"computer"`
+	// StateDir holds the queue, checkpoints, status file and agent ID.
+	StateDir string `yaml:"stateDir"`
+	Buffer   struct {
+		Dir      string `yaml:"dir"`      // "" → <stateDir>/queue
+		MaxBytes int64  `yaml:"maxBytes"` // 0 → 256 MiB
+	} `yaml:"buffer"`
+	// Proxy is an HTTP(S) proxy URL for all requests; "environment" uses
+	// HTTPS_PROXY/NO_PROXY; "" connects directly.
+	Proxy string `yaml:"proxy"`
+	DCR   struct {
+		// Dir holds data collection rule JSON files (as the ARM API returns
+		// them), re-read every PollInterval.
+		Dir          string        `yaml:"dir"`
+		PollInterval time.Duration `yaml:"pollInterval"` // 0 → 30s
+	} `yaml:"dcr"`
+	Syslog struct {
+		UDP       string `yaml:"udp"`       // "" → 127.0.0.1:28330; "off" disables
+		TCP       string `yaml:"tcp"`       // "" → 127.0.0.1:28330; "off" disables
+		Unix      string `yaml:"unix"`      // datagram socket path; "" → none
+		QueueSize int    `yaml:"queueSize"` // messages between socket and batcher; 0 → 20000
+	} `yaml:"syslog"`
+	Files struct {
+		PollInterval  time.Duration `yaml:"pollInterval"`  // 0 → 1s
+		ReadFromStart bool          `yaml:"readFromStart"` // first start reads existing files whole
+	} `yaml:"files"`
+	Delivery struct {
+		MinBackoff    time.Duration `yaml:"minBackoff"`    // 0 → 1s
+		MaxBackoff    time.Duration `yaml:"maxBackoff"`    // 0 → 60s
+		Timeout       time.Duration `yaml:"timeout"`       // per request; 0 → 60s
+		FlushInterval time.Duration `yaml:"flushInterval"` // syslog batches; 0 → 2s
+	} `yaml:"delivery"`
+	HeartbeatInterval time.Duration `yaml:"heartbeatInterval"` // 0 → 60s
+	Metrics           struct {
+		Listen string `yaml:"listen"` // loopback host:port; "" → no endpoint
+	} `yaml:"metrics"`
+	LogLevel string `yaml:"logLevel"` // debug, info (default), warn, error
+}
+
+// DefaultStateDir is where state lives when stateDir is not set.
+const DefaultStateDir = "/var/lib/custos-agent"
+
+// Defaults.
+const (
+	DefaultSyslogAddr     = "127.0.0.1:28330"
+	DefaultSyslogQueue    = 20000
+	DefaultBufferMaxBytes = 256 << 20
+)
+
+// ParseConfig decodes YAML strictly (unknown keys are errors), applies
+// defaults and validates.
+func ParseConfig(data []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("decode configuration: %w", err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return Config{}, errors.New("decode configuration: more than one YAML document")
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// LoadConfig reads and parses a configuration file. Relative paths in it
+// are resolved against the file's directory.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read configuration: %w", err)
+	}
+	c, err := ParseConfig(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	base := filepath.Dir(path)
+	for _, p := range []*string{&c.CAFile, &c.CredentialsFile, &c.StateDir, &c.Buffer.Dir, &c.DCR.Dir, &c.Syslog.Unix} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	return c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	}
+	if c.Buffer.MaxBytes == 0 {
+		c.Buffer.MaxBytes = DefaultBufferMaxBytes
+	}
+	if c.DCR.PollInterval == 0 {
+		c.DCR.PollInterval = 30 * time.Second
+	}
+	if c.Syslog.UDP == "" {
+		c.Syslog.UDP = DefaultSyslogAddr
+	}
+	if c.Syslog.TCP == "" {
+		c.Syslog.TCP = DefaultSyslogAddr
+	}
+	if c.Syslog.QueueSize == 0 {
+		c.Syslog.QueueSize = DefaultSyslogQueue
+	}
+	if c.Files.PollInterval == 0 {
+		c.Files.PollInterval = time.Second
+	}
+	if c.Delivery.MinBackoff == 0 {
+		c.Delivery.MinBackoff = time.Second
+	}
+	if c.Delivery.MaxBackoff == 0 {
+		c.Delivery.MaxBackoff = time.Minute
+	}
+	if c.Delivery.Timeout == 0 {
+		c.Delivery.Timeout = time.Minute
+	}
+	if c.Delivery.FlushInterval == 0 {
+		c.Delivery.FlushInterval = 2 * time.Second
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = time.Minute
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+}
+
+// QueueDir returns the buffer directory.
+func (c *Config) QueueDir() string {
+	if c.Buffer.Dir != "" {
+		return c.Buffer.Dir
+	}
+	return filepath.Join(c.StateDir, "queue")
+}
+
+// StatusPath returns the path of the status file that `custos-agent status` reads.
+func (c *Config) StatusPath() string { return filepath.Join(c.StateDir, "status.json") }
+
+// Validate checks the configuration after defaults are applied.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	u, err := url.Parse(c.Endpoint)
+	switch {
+	case c.Endpoint == "":
+		bad("endpoint is required (the Custos server's https:// URL)")
+	case err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		bad("endpoint %q is not a valid base URL", c.Endpoint)
+	case u.Scheme != "https":
+		bad("endpoint %q must use https; plain HTTP is never allowed", c.Endpoint)
+	}
+	if c.CredentialsFile == "" {
+		bad("credentialsFile is required until enrollment is available")
+	}
+	if c.ResourceID != "" && !strings.HasPrefix(c.ResourceID, "/subscriptions/") {
+		bad("resourceId %q must be an ARM resource ID (/subscriptions/...)", c.ResourceID)
+	}
+	if c.DCR.Dir == "" {
+		bad("dcr.dir is required (a directory of data collection rule JSON files)")
+	}
+	if c.Buffer.MaxBytes < 4<<20 {
+		bad("buffer.maxBytes must be at least 4 MiB")
+	}
+	if c.DCR.PollInterval < 100*time.Millisecond {
+		bad("dcr.pollInterval must be at least 100ms")
+	}
+	if c.Files.PollInterval < 10*time.Millisecond {
+		bad("files.pollInterval must be at least 10ms")
+	}
+	if c.HeartbeatInterval < 100*time.Millisecond {
+		bad("heartbeatInterval must be at least 100ms")
+	}
+	if c.Delivery.MinBackoff <= 0 || c.Delivery.MaxBackoff < c.Delivery.MinBackoff {
+		bad("delivery.minBackoff must be positive and not above delivery.maxBackoff")
+	}
+	if c.Delivery.Timeout < time.Second || c.Delivery.FlushInterval < 10*time.Millisecond {
+		bad("delivery.timeout must be at least 1s and delivery.flushInterval at least 10ms")
+	}
+	if c.Syslog.QueueSize < 1 || c.Syslog.QueueSize > 10_000_000 {
+		bad("syslog.queueSize must be between 1 and 10000000")
+	}
+	for name, addr := range map[string]string{"syslog.udp": c.Syslog.UDP, "syslog.tcp": c.Syslog.TCP} {
+		if addr == "off" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad("%s %q is not host:port", name, addr)
+		}
+	}
+	if c.Metrics.Listen != "" {
+		host, _, err := net.SplitHostPort(c.Metrics.Listen)
+		ip := net.ParseIP(host)
+		if err != nil || !(host == "localhost" || ip != nil && ip.IsLoopback()) {
+			bad("metrics.listen %q must be a loopback host:port (the endpoint has no authentication)", c.Metrics.Listen)
+		}
+	}
+	if c.Proxy != "" && c.Proxy != "environment" {
+		if pu, err := url.Parse(c.Proxy); err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https") {
+			bad("proxy %q must be an http:// or https:// URL, or \"environment\"", c.Proxy)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("logLevel %q must be debug, info, warn or error", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}
