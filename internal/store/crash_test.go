@@ -117,13 +117,26 @@ func TestCrashSafety(t *testing.T) {
 		}
 		var lines []string
 		done := make(chan struct{})
+		firstAck := make(chan struct{})
 		go func() {
 			defer close(done)
 			sc := bufio.NewScanner(stdout)
+			acked := false
 			for sc.Scan() {
 				lines = append(lines, sc.Text())
+				if !acked && strings.HasPrefix(sc.Text(), "ack") {
+					acked = true
+					close(firstAck)
+				}
 			}
 		}()
+		// Kill at a random moment after the child is up (its start-up and
+		// replay may take seconds on a loaded machine or under -race).
+		select {
+		case <-firstAck:
+		case <-done:
+		case <-time.After(60 * time.Second):
+		}
 		time.Sleep(time.Duration(200+rand.IntN(600)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		<-done
