@@ -1,0 +1,350 @@
+package alert
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"custos/internal/catalog"
+)
+
+// schedEntry is one enabled rule in the scheduler. next is the end of the
+// next window to evaluate; the evaluation runs at next + spread.
+type schedEntry struct {
+	r       *rule
+	spread  time.Duration
+	next    time.Time // zero until loaded from the rule state
+	running bool
+	retryAt time.Time // after a failed commit, not before this
+}
+
+func (e *schedEntry) runAt() time.Time {
+	if e.retryAt.After(e.next.Add(e.spread)) {
+		return e.retryAt
+	}
+	return e.next.Add(e.spread)
+}
+
+// stats are the scheduler's and notifier's counters (Stats).
+type stats struct {
+	evaluations       atomic.Int64
+	evaluationErrors  atomic.Int64
+	missed            atomic.Int64
+	deliveries        atomic.Int64
+	deliveryFailures  atomic.Int64
+	lagMu             sync.Mutex // guards lags
+	lags              []time.Duration
+	notificationsMade atomic.Int64
+}
+
+// maxLagSamples bounds the lag samples kept for Stats.
+const maxLagSamples = 1 << 16
+
+func (st *stats) addLag(d time.Duration) {
+	st.lagMu.Lock()
+	if len(st.lags) < maxLagSamples {
+		st.lags = append(st.lags, d)
+	} else {
+		st.lags[int(st.evaluations.Load())%maxLagSamples] = d
+	}
+	st.lagMu.Unlock()
+}
+
+// Stats is a snapshot of the service's counters.
+type Stats struct {
+	Rules             int
+	Evaluations       int64
+	EvaluationErrors  int64
+	MissedEvaluations int64
+	Notifications     int64
+	Deliveries        int64
+	DeliveryFailures  int64
+	// LagP50 and LagP99 are the delays between a window's scheduled
+	// evaluation time (its end plus the rule's spread offset) and the start
+	// of its evaluation.
+	LagP50, LagP99, LagMax time.Duration
+}
+
+// Stats returns the current counters.
+func (s *Service) Stats() Stats {
+	out := Stats{
+		Rules: s.ruleCount(), Evaluations: s.stats.evaluations.Load(), EvaluationErrors: s.stats.evaluationErrors.Load(),
+		MissedEvaluations: s.stats.missed.Load(), Notifications: s.stats.notificationsMade.Load(),
+		Deliveries: s.stats.deliveries.Load(), DeliveryFailures: s.stats.deliveryFailures.Load(),
+	}
+	s.stats.lagMu.Lock()
+	lags := append([]time.Duration(nil), s.stats.lags...)
+	s.stats.lagMu.Unlock()
+	if len(lags) > 0 {
+		sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+		out.LagP50 = lags[len(lags)*50/100]
+		out.LagP99 = lags[min(len(lags)-1, len(lags)*99/100)]
+		out.LagMax = lags[len(lags)-1]
+	}
+	return out
+}
+
+func (s *Service) ruleCount() int {
+	s.schedMu.Lock()
+	defer s.schedMu.Unlock()
+	return len(s.entries)
+}
+
+// spreadFor is the rule's fixed offset after each window end.
+func (s *Service) spreadFor(r *rule) time.Duration {
+	max := s.opts.MaxSpread
+	if max <= 0 {
+		return 0
+	}
+	if half := r.Frequency / 2; half < max {
+		max = half
+	}
+	if max <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(strings.ToLower(r.ID)))
+	return time.Duration(h.Sum64() % uint64(max))
+}
+
+// reloadAll replaces the scheduler's rules with the catalog's.
+func (s *Service) reloadAll(ctx context.Context) error {
+	all, err := s.cat.AllAlertResources(ctx, catalog.TypeScheduledQueryRule)
+	if err != nil {
+		return err
+	}
+	fresh := map[string]*schedEntry{}
+	for i := range all {
+		r, err := parseRule(&all[i])
+		if err != nil {
+			s.log.LogAttrs(ctx, slog.LevelError, "stored alert rule is invalid; not scheduled",
+				slog.String("rule_id", all[i].ID()), slog.Any("error", err))
+			continue
+		}
+		if !r.Enabled {
+			continue
+		}
+		fresh[strings.ToLower(r.ID)] = &schedEntry{r: r, spread: s.spreadFor(r)}
+	}
+	s.schedMu.Lock()
+	for k, e := range fresh {
+		if old, ok := s.entries[k]; ok && old.r.Frequency == e.r.Frequency {
+			e.next, e.running = old.next, old.running
+		}
+	}
+	s.entries = fresh
+	s.schedMu.Unlock()
+	wake(s.wakeSched)
+	return nil
+}
+
+// ruleChanged updates the scheduler after a PUT (r non-nil) or DELETE.
+func (s *Service) ruleChanged(id string, r *rule) {
+	k := strings.ToLower(id)
+	s.schedMu.Lock()
+	if r == nil || !r.Enabled {
+		delete(s.entries, k)
+	} else {
+		e := &schedEntry{r: r, spread: s.spreadFor(r)}
+		if old, ok := s.entries[k]; ok {
+			e.running = old.running
+			if old.r.Frequency == r.Frequency {
+				e.next = old.next
+			}
+		}
+		s.entries[k] = e
+	}
+	s.schedMu.Unlock()
+	wake(s.wakeSched)
+}
+
+func (s *Service) scheduleLoop(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	reload := time.NewTicker(5 * time.Minute)
+	defer reload.Stop()
+	var running sync.WaitGroup
+	defer running.Wait()
+	for {
+		next := s.dispatchDue(ctx, &running)
+		wait := s.opts.PollInterval
+		if !next.IsZero() {
+			if d := next.Sub(s.now()); d < wait {
+				wait = max(d, 10*time.Millisecond)
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-s.wakeSched:
+		case <-reload.C:
+			if err := s.reloadAll(ctx); err != nil && ctx.Err() == nil {
+				s.log.LogAttrs(ctx, slog.LevelWarn, "reload alert rules", slog.Any("error", err))
+			}
+		}
+	}
+}
+
+// dispatchDue starts the evaluations that are due and returns the earliest
+// time another one becomes due.
+func (s *Service) dispatchDue(ctx context.Context, running *sync.WaitGroup) time.Time {
+	now := s.now()
+	var due []*schedEntry
+	var earliest time.Time
+	s.schedMu.Lock()
+	for _, e := range s.entries {
+		if e.running {
+			continue
+		}
+		if e.next.IsZero() {
+			due = append(due, e) // load its state
+			continue
+		}
+		at := e.runAt()
+		if !at.After(now) {
+			due = append(due, e)
+		} else if earliest.IsZero() || at.Before(earliest) {
+			earliest = at
+		}
+	}
+	for _, e := range due {
+		e.running = true
+	}
+	s.schedMu.Unlock()
+	sort.Slice(due, func(i, j int) bool { return due[i].runAt().Before(due[j].runAt()) })
+	for i, e := range due {
+		if err := s.acquire(ctx); err != nil {
+			s.schedMu.Lock()
+			for _, e := range due[i:] {
+				e.running = false
+			}
+			s.schedMu.Unlock()
+			return earliest
+		}
+		running.Add(1)
+		go func(e *schedEntry) {
+			defer running.Done()
+			defer s.release()
+			s.runEntry(ctx, e)
+		}(e)
+	}
+	return earliest
+}
+
+// Tick runs, synchronously, every evaluation that is due at the service's
+// clock, including catch-up windows. Tests and benchmarks drive the
+// scheduler with it and an injected clock; Start's loop does the same on
+// its own.
+func (s *Service) Tick(ctx context.Context) error {
+	var running sync.WaitGroup
+	s.dispatchDue(ctx, &running)
+	running.Wait()
+	return ctx.Err()
+}
+
+// runEntry evaluates every due window of one rule in order.
+func (s *Service) runEntry(ctx context.Context, e *schedEntry) {
+	defer func() {
+		s.schedMu.Lock()
+		e.running = false
+		s.schedMu.Unlock()
+		wake(s.wakeSched)
+	}()
+	r := e.r
+	st, raw, err := s.loadState(ctx, r.ID)
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "load alert rule state", slog.String("rule_id", r.ID), slog.Any("error", err))
+		e.retryAt = s.now().Add(5 * time.Second)
+		return
+	}
+	now := s.now()
+	if st.NextWindowEnd.IsZero() || st.Frequency != FormatISODuration(r.Frequency) {
+		// A new rule, or a new frequency: start at the first grid point
+		// after the last evaluated window (or after now for a new rule).
+		from := now
+		if !st.LastWindowEnd.IsZero() {
+			from = st.LastWindowEnd
+		}
+		st.NextWindowEnd = alignUp(from, r.Frequency)
+		if !st.LastWindowEnd.IsZero() && !st.NextWindowEnd.After(st.LastWindowEnd) {
+			st.NextWindowEnd = st.NextWindowEnd.Add(r.Frequency)
+		}
+		st.Frequency = FormatISODuration(r.Frequency)
+	}
+	for i := 0; ; i++ {
+		if ctx.Err() != nil {
+			return
+		}
+		scheduled := st.NextWindowEnd.Add(e.spread)
+		now = s.now()
+		if scheduled.After(now) {
+			break
+		}
+		// Windows further back than MaxCatchUp are skipped and counted.
+		if behind := int64(now.Sub(st.NextWindowEnd) / r.Frequency); behind >= int64(s.opts.MaxCatchUp) {
+			skip := behind - int64(s.opts.MaxCatchUp) + 1
+			st.NextWindowEnd = st.NextWindowEnd.Add(time.Duration(skip) * r.Frequency)
+			st.Missed += skip
+			s.stats.missed.Add(skip)
+			s.log.LogAttrs(ctx, slog.LevelWarn, "alert rule evaluations missed after downtime",
+				slog.String("rule_id", r.ID), slog.Int64("missed", skip))
+			scheduled = st.NextWindowEnd.Add(e.spread)
+		}
+		s.stats.addLag(now.Sub(scheduled))
+		next, nextRaw, err := s.evaluateAndCommit(ctx, r, st, raw)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.LogAttrs(ctx, slog.LevelError, "commit alert rule evaluation", slog.String("rule_id", r.ID), slog.Any("error", err))
+			e.retryAt = s.now().Add(5 * time.Second)
+			s.schedMu.Lock()
+			e.next = st.NextWindowEnd
+			s.schedMu.Unlock()
+			return
+		}
+		st, raw = next, nextRaw
+		e.retryAt = time.Time{}
+	}
+	s.schedMu.Lock()
+	e.next = st.NextWindowEnd
+	s.schedMu.Unlock()
+}
+
+// alignUp returns the first multiple of freq (since the Unix epoch) at or
+// after t: the frequency grid that window ends fall on.
+func alignUp(t time.Time, freq time.Duration) time.Time {
+	tr := t.Truncate(freq)
+	if tr.Before(t) {
+		tr = tr.Add(freq)
+	}
+	return tr.UTC()
+}
+
+// loadState reads a rule's state; raw is the stored text for the commit's
+// compare-and-swap (nil when none is stored).
+func (s *Service) loadState(ctx context.Context, ruleID string) (*ruleState, json.RawMessage, error) {
+	raw, err := s.cat.RuleState(ctx, ruleID)
+	if err != nil {
+		return nil, nil, err
+	}
+	st := &ruleState{}
+	if raw != nil {
+		if err := json.Unmarshal(raw, st); err != nil {
+			return nil, nil, errors.Join(errors.New("decode rule state"), err)
+		}
+	}
+	if st.Series == nil {
+		st.Series = map[string]*seriesState{}
+	}
+	return st, raw, nil
+}
