@@ -29,6 +29,7 @@ func addClientCommands(root *cobra.Command) {
 		newQueryCmd(),
 		newIngestCmd(),
 	)
+	addMachineCommands(root)
 }
 
 // Output formats of the client verbs.

@@ -97,7 +97,7 @@ func (a *API) Routes() []api.Route {
 	r := func(method, pattern string, act rbac.Action, scope func(*http.Request) rbac.Scope, h handler) api.Route {
 		return api.Route{Method: method, Pattern: pattern, Audience: identity.AudienceManagement, Action: act, Scope: scope, Handler: a.wrap(h)}
 	}
-	return []api.Route{
+	return a.withLocks(append([]api.Route{
 		r(http.MethodGet, pSubscriptions, rbac.ActionSubscriptionRead, rootScope, a.listSubscriptions),
 		r(http.MethodGet, pSubscription, rbac.ActionSubscriptionRead, subscriptionScope, a.getSubscription),
 		r(http.MethodPut, pSubscription, rbac.ActionSubscriptionWrite, subscriptionScope, a.putSubscription),
@@ -125,7 +125,7 @@ func (a *API) Routes() []api.Route {
 		r(http.MethodGet, pDCR, rbac.ActionDCRRead, dcrScope, a.getDCR),
 		r(http.MethodPut, pDCR, rbac.ActionDCRWrite, dcrScope, a.putDCR),
 		r(http.MethodDelete, pDCR, rbac.ActionDCRDelete, dcrScope, a.deleteDCR),
-	}
+	}, append(a.machineRoutes(), a.authorizationRoutes()...)...))
 }
 
 func rootScope(*http.Request) rbac.Scope { return "/" }
