@@ -268,6 +268,11 @@ func (a *API) writeTable(w http.ResponseWriter, r *http.Request, merge bool) err
 	if err != nil {
 		return err
 	}
+	if old != nil && retentionChanged(old, spec) {
+		if err := a.checkRetentionLocks(r, tableScope(r)); err != nil {
+			return err
+		}
+	}
 	t, created, err := a.cat.PutTable(r.Context(), sub, rg, ws, spec, precondition(r), actor(r))
 	if err != nil {
 		return err

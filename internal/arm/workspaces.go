@@ -189,6 +189,9 @@ func (a *API) putWorkspace(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	in.SubscriptionID, in.ResourceGroup, in.Name = r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"), r.PathValue("workspaceName")
+	if err := a.checkWorkspaceRetentionLocks(r, in); err != nil {
+		return err
+	}
 	ws, created, err := a.cat.PutWorkspace(r.Context(), in, precondition(r), actor(r))
 	if err != nil {
 		return err
