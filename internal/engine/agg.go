@@ -57,6 +57,10 @@ func intKey(v *store.Vector, i int) int64 {
 
 func (d *colDict) add(v *store.Vector, i int) uint32 {
 	id := uint32(d.values.Len())
+	if d.strs != nil {
+		d.values.Str = append(d.values.Str, v.Str[i])
+		return id
+	}
 	appendRow(d.values, v, i)
 	return id
 }
