@@ -36,6 +36,7 @@ type Config struct {
 	Timeouts TimeoutsConfig `yaml:"timeouts"`
 	Query    QueryConfig    `yaml:"query"`
 	Identity IdentityConfig `yaml:"identity"`
+	Alerts   AlertsConfig   `yaml:"alerts"`
 
 	// InsecureMetricsWithoutAuth serves GET /metrics without a bearer token.
 	// Off by default; warned about at every start.

@@ -76,7 +76,7 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		MaxWait:     q.MaxTimeout,
 		Now:         s.now,
 	})
-	return nil
+	return s.openAlerts(ctx)
 }
 
 // apiRoutes returns the routes of every API, in registration order.
@@ -85,6 +85,7 @@ func (s *Server) apiRoutes() []api.Route {
 	routes = append(routes, s.arm.Routes()...)
 	routes = append(routes, s.ingest.Routes()...)
 	routes = append(routes, s.query.Routes()...)
+	routes = append(routes, s.alerts.Routes()...)
 	return routes
 }
 

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"custos/internal/alert"
 	"custos/internal/arm"
 	"custos/internal/catalog"
 	"custos/internal/crypt"
@@ -72,6 +73,7 @@ type Server struct {
 	arm     *arm.API
 	ingest  *ingest.API
 	query   *query.API
+	alerts  *alert.Service
 
 	ln       net.Listener
 	srv      *http.Server
@@ -287,6 +289,9 @@ func (s *Server) Run(ctx context.Context) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	if err := s.startAlerts(ctx); err != nil {
+		return errors.Join(fmt.Errorf("start alerts: %w", err), s.Close())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.ServeTLS(s.ln, "", "") }()
 	s.log.Info("serving", slog.String("address", s.ln.Addr().String()), slog.String("endpoint", s.endpoint),
