@@ -27,7 +27,8 @@ func FuzzParseTokenRequest(f *testing.F) {
 			}
 			return
 		}
-		if req.GrantType != "client_credentials" || !isGUID(req.ClientID) || req.ClientSecret == "" || strings.TrimSpace(req.Scope) == "" {
+		if req.GrantType != "client_credentials" || !isGUID(req.ClientID) || (req.ClientSecret == "") == (req.ClientAssertion == "") ||
+			strings.TrimSpace(req.Scope) == "" {
 			t.Fatalf("accepted incomplete request %+v", req)
 		}
 		if aud, oerr := resolveScope(req.Scope); oerr == nil {
