@@ -289,4 +289,3 @@ func (l *Log) Close(ctx context.Context) error {
 	clear(l.priv)
 	return err
 }
-
