@@ -78,7 +78,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	if e.keys, err = crypt.OpenPlatformKey(filepath.Join(e.dir, "platform.key")); err != nil {
 		t.Fatal(err)
 	}
-	if e.cat, err = catalog.Open(ctx, catalog.Options{Path: filepath.Join(e.dir, "catalog.db")}); err != nil {
+	if e.cat, err = catalog.Open(ctx, catalog.Options{Path: filepath.Join(e.dir, "catalog.db"), Now: e.clock.Now}); err != nil {
 		t.Fatal(err)
 	}
 	if e.boot, err = e.cat.Bootstrap(ctx, catalog.BootstrapOptions{}); err != nil {

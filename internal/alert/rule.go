@@ -141,6 +141,7 @@ type rule struct {
 	Props          ruleProperties
 	Identity       *ruleIdentity
 	ETag           string
+	Created        time.Time // the first window ends on the first grid point after it
 
 	Enabled      bool
 	Severity     int
@@ -162,7 +163,7 @@ func parseRule(res *catalog.AlertResource) (*rule, error) {
 		return nil, fmt.Errorf("decode stored rule %s: %w", res.Name, err)
 	}
 	r := &rule{ID: res.ID(), SubscriptionID: res.SubscriptionID, ResourceGroup: res.ResourceGroup, Name: res.Name,
-		Location: res.Location, Props: p, ETag: res.ETag}
+		Location: res.Location, Props: p, ETag: res.ETag, Created: res.Audit.CreatedAt}
 	if len(res.Identity) > 0 {
 		var id ruleIdentity
 		if err := json.Unmarshal(res.Identity, &id); err != nil {

@@ -269,10 +269,14 @@ func (s *Service) runEntry(ctx context.Context, e *schedEntry) {
 	now := s.now()
 	if st.NextWindowEnd.IsZero() || st.Frequency != FormatISODuration(r.Frequency) {
 		// A new rule, or a new frequency: start at the first grid point
-		// after the last evaluated window (or after now for a new rule).
+		// after the last evaluated window, or after the rule's creation
+		// (so that a restart before its first evaluation skips nothing).
 		from := now
-		if !st.LastWindowEnd.IsZero() {
+		switch {
+		case !st.LastWindowEnd.IsZero():
 			from = st.LastWindowEnd
+		case !r.Created.IsZero() && r.Created.Before(now):
+			from = r.Created
 		}
 		st.NextWindowEnd = alignUp(from, r.Frequency)
 		if !st.LastWindowEnd.IsZero() && !st.NextWindowEnd.After(st.LastWindowEnd) {

@@ -1,0 +1,190 @@
+package alert
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"custos/internal/catalog"
+)
+
+// firing returns the alert records of the environment by series.
+func (e *env) alertsBy() map[string][]catalog.AlertRecord {
+	e.t.Helper()
+	as, err := e.cat.Alerts(context.Background(), alertFilter(e))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string][]catalog.AlertRecord{}
+	for _, a := range as {
+		out[a.SeriesKey] = append(out[a.SeriesKey], a)
+	}
+	return out
+}
+
+func (e *env) start() time.Time {
+	t0 := e.clock.Now().Truncate(time.Minute)
+	e.clock.Set(t0.Add(10 * time.Second))
+	return t0
+}
+
+// TestFailingPeriods: with 2 of 3 periods required, one breaching window
+// does not fire, a second within the last three does, and the alert
+// resolves once fewer than two of the last three breach.
+func TestFailingPeriods(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	t0 := e.start()
+	body := strings.Replace(e.ruleBody("Perf", "Maximum", "CounterValue", "GreaterThanOrEqual", 50, "", ""),
+		`"numberOfEvaluationPeriods":1,"minFailingPeriodsToAlert":1`, `"numberOfEvaluationPeriods":3,"minFailingPeriodsToAlert":2`, 1)
+	e.putRule("fp", body, true)
+	vals := []float64{60, 10, 70, 60, 10, 10}
+	want := []string{"", "", ConditionFired, ConditionFired, ConditionFired, ConditionResolved}
+	for i, v := range vals {
+		w := t0.Add(time.Duration(i) * time.Minute)
+		e.ingest(perfRow{w.Add(30 * time.Second), "h", v})
+		e.tick(w.Add(time.Minute))
+		as := e.alertsBy()["{}"]
+		got := ""
+		if len(as) > 0 {
+			got = as[0].MonitorCondition
+		}
+		if got != want[i] || len(as) > 1 {
+			t.Fatalf("window %d (value %v): condition %q (%d alerts); want %q", i, v, got, len(as), want[i])
+		}
+	}
+}
+
+// TestStatelessRuleWithMute: autoMitigate false fires a new alert at every
+// breaching evaluation and never resolves; muteActionsDuration keeps the
+// repeated alerts from notifying.
+func TestStatelessRuleWithMute(t *testing.T) {
+	h := newHook(t, nil)
+	e := newEnv(t, envConfig{webhookRoots: tlsRoots(h.srv)})
+	e.putGroup("g", `{"groupShortName":"g","webhookReceivers":[{"name":"w","serviceUri":"`+h.srv.URL+`","useCommonAlertSchema":true}]}`)
+	t0 := e.start()
+	e.putRule("noisy", e.ruleBody("Perf", "Count", "", "GreaterThan", 0, "", `"autoMitigate":false,"muteActionsDuration":"PT3M",`, e.groupID("g")), true)
+	for i := 0; i < 5; i++ {
+		w := t0.Add(time.Duration(i) * time.Minute)
+		e.ingest(perfRow{w.Add(30 * time.Second), "h", 1})
+		e.tick(w.Add(time.Minute))
+	}
+	as := e.alertsBy()["{}"]
+	if len(as) != 5 {
+		t.Fatalf("stateless rule raised %d alerts; want 5", len(as))
+	}
+	for _, a := range as {
+		if a.MonitorCondition != ConditionFired {
+			t.Fatalf("stateless alert resolved: %+v", a)
+		}
+	}
+	// Windows 1 and 4 notify (4 = 1 + the 3-minute mute); 2 and 3 are muted.
+	if n := len(h.received()); n != 2 {
+		t.Fatalf("notifications sent %d; want 2", n)
+	}
+}
+
+// TestCountLessThanWithoutRows: "no heartbeat" rules fire on zero rows.
+func TestCountLessThanWithoutRows(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	t0 := e.start()
+	e.putRule("silent", e.ruleBody("Perf", "Count", "", "LessThan", 1, "", ""), true)
+	e.ingest(perfRow{t0.Add(30 * time.Second), "h", 1})
+	e.tick(t0.Add(time.Minute))
+	if as := e.alertsBy()["{}"]; len(as) != 0 {
+		t.Fatalf("fired with a row: %+v", as)
+	}
+	e.tick(t0.Add(2 * time.Minute))
+	if as := e.alertsBy()["{}"]; len(as) != 1 || as[0].MonitorCondition != ConditionFired {
+		t.Fatalf("no rows: %+v", as)
+	}
+}
+
+// TestDimensionFilters: Include with values keeps only those; Exclude drops
+// them; each remaining combination is its own series.
+func TestDimensionFilters(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	t0 := e.start()
+	e.putRule("inc", e.ruleBody("Perf", "Total", "CounterValue", "GreaterThan", 5, `[{"name":"Computer","operator":"Include","values":["a","b"]}]`, ""), true)
+	e.putRule("exc", e.ruleBody("Perf", "Total", "CounterValue", "GreaterThan", 5, `[{"name":"Computer","operator":"Exclude","values":["a"]}]`, ""), true)
+	e.ingest(perfRow{t0.Add(10 * time.Second), "a", 4}, perfRow{t0.Add(20 * time.Second), "a", 4},
+		perfRow{t0.Add(30 * time.Second), "b", 6}, perfRow{t0.Add(40 * time.Second), "c", 9})
+	e.tick(t0.Add(time.Minute))
+	got := map[string][]string{}
+	as, _ := e.cat.Alerts(context.Background(), alertFilter(e))
+	for _, a := range as {
+		name := a.RuleID[strings.LastIndexByte(a.RuleID, '/')+1:]
+		got[name] = append(got[name], a.SeriesKey)
+	}
+	if strings.Join(sorted(got["inc"]), " ") != `[{"name":"Computer","value":"a"}] [{"name":"Computer","value":"b"}]` {
+		t.Fatalf("Include: %v", got["inc"])
+	}
+	if strings.Join(sorted(got["exc"]), " ") != `[{"name":"Computer","value":"b"}] [{"name":"Computer","value":"c"}]` {
+		t.Fatalf("Exclude: %v", got["exc"])
+	}
+}
+
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+// TestSchedulerGridAndCatchUp: windows end on the frequency grid; after
+// downtime the missed windows are evaluated in order up to MaxCatchUp and
+// the rest counted as missed.
+func TestSchedulerGridAndCatchUp(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	e.opts.MaxCatchUp = 3
+	e.openService()
+	t0 := e.start()
+	e.putRule("grid", strings.Replace(e.ruleBody("Perf", "Count", "", "GreaterThan", 100, "", ""), `"evaluationFrequency":"PT1M","windowSize":"PT1M"`,
+		`"evaluationFrequency":"PT5M","windowSize":"PT5M"`, 1), true)
+	first := alignUp(t0.Add(10*time.Second), 5*time.Minute)
+	e.tick(first.Add(-time.Second))
+	st, _, _ := e.svc.loadState(context.Background(), e.ruleID("grid"))
+	if !st.LastWindowEnd.IsZero() {
+		t.Fatalf("evaluated before the first grid point: %+v", st)
+	}
+	e.tick(first.Add(2 * time.Second))
+	st, _, _ = e.svc.loadState(context.Background(), e.ruleID("grid"))
+	if !st.LastWindowEnd.Equal(first) || !st.NextWindowEnd.Equal(first.Add(5*time.Minute)) {
+		t.Fatalf("after first window: last %v next %v; want %v", st.LastWindowEnd, st.NextWindowEnd, first)
+	}
+	// 40 minutes of downtime: 8 windows due, 3 evaluated, 5 missed.
+	e.tick(first.Add(40*time.Minute + time.Second))
+	st, _, _ = e.svc.loadState(context.Background(), e.ruleID("grid"))
+	if !st.LastWindowEnd.Equal(first.Add(40*time.Minute)) || st.Missed != 5 {
+		t.Fatalf("after downtime: last %v missed %d; want %v and 5", st.LastWindowEnd, st.Missed, first.Add(40*time.Minute))
+	}
+	if got := e.svc.Stats(); got.Evaluations != 4 || got.MissedEvaluations != 5 {
+		t.Fatalf("stats: %+v", got)
+	}
+}
+
+// TestSpreadIsStable: a rule's offset is fixed, below MaxSpread and half
+// its frequency, and differs between rules.
+func TestSpreadIsStable(t *testing.T) {
+	s := &Service{opts: Options{MaxSpread: 20 * time.Second}}
+	seen := map[time.Duration]bool{}
+	for i := 0; i < 50; i++ {
+		r := &rule{ID: "/subscriptions/s/resourceGroups/g/providers/Microsoft.Insights/scheduledQueryRules/r" + string(rune('a'+i%26)) + string(rune('a'+i/26)), Frequency: time.Minute}
+		d := s.spreadFor(r)
+		if d < 0 || d >= 20*time.Second || d != s.spreadFor(r) {
+			t.Fatalf("spread %v", d)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 40 {
+		t.Fatalf("only %d distinct offsets for 50 rules", len(seen))
+	}
+	if d := s.spreadFor(&rule{ID: "x", Frequency: 10 * time.Second}); d >= 5*time.Second {
+		t.Fatalf("spread %v not below half the frequency", d)
+	}
+}
