@@ -76,6 +76,13 @@ func (ev *evaluator) prepare(e kql.Scalar) error {
 			return fmt.Errorf("invalid regular expression %q: %w", s, err)
 		}
 		ev.regexps[c] = re
+	case kql.FnParse:
+		s, _ := constStr(1)
+		re, err := regexp.Compile(s)
+		if err != nil {
+			return fmt.Errorf("invalid parse pattern %q: %w", s, err)
+		}
+		ev.regexps[c] = re
 	case kql.FnExtract, kql.FnTrim:
 		s, _ := constStr(0)
 		re, err := regexp.Compile(s)
@@ -995,6 +1002,33 @@ func (ev *evaluator) function(c *kql.FnCall, args []*store.Vector, n int) (*stor
 		out := newVector(store.TypeString, n)
 		for i := range n {
 			out.Str[i] = re.ReplaceAllString(args[1].Str[i], "")
+		}
+		return out, nil
+	case kql.FnParse:
+		re := ev.regexps[c]
+		g := int(args[2].Int[0])
+		out := newVector(c.T, n)
+		nulls := make([]bool, n)
+		anyNull := false
+		for i := range n {
+			m := re.FindStringSubmatchIndex(args[0].Str[i])
+			if m == nil || 2*g+1 >= len(m) || m[2*g] < 0 {
+				if c.T != store.TypeString {
+					nulls[i], anyNull = true, true
+				}
+				continue
+			}
+			text := args[0].Str[i][m[2*g]:m[2*g+1]]
+			if c.T == store.TypeString {
+				out.Str[i] = text
+				continue
+			}
+			if !convertOne(kql.StringValue(text), c.T, out, i) {
+				nulls[i], anyNull = true, true
+			}
+		}
+		if anyNull {
+			out.Nulls = nulls
 		}
 		return out, nil
 	case kql.FnExtract:

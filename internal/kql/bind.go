@@ -444,7 +444,7 @@ func opName(op Op) string {
 
 func isPerRecord(op Op) bool {
 	switch op.(type) {
-	case *Where, *Project, *ProjectAway, *ProjectKeep, *ProjectRename, *ProjectReorder, *Extend:
+	case *Where, *Project, *ProjectAway, *ProjectKeep, *ProjectRename, *ProjectReorder, *Extend, *ParseOp:
 		return true
 	}
 	return false
@@ -452,7 +452,7 @@ func isPerRecord(op Op) bool {
 
 func (b *binder) bindOp(in PlanNode, op Op) (PlanNode, error) {
 	if b.opts.PerRecordOnly && !isPerRecord(op) {
-		return nil, semErr(op, "operator '%s' is not allowed in a transformation; only per-record operators (where, extend, project, project-away, project-keep, project-rename, project-reorder) are", opName(op))
+		return nil, semErr(op, "operator '%s' is not allowed in a transformation; only per-record operators (where, extend, project, project-away, project-keep, project-rename, project-reorder, parse, parse-where) are", opName(op))
 	}
 	schema := in.Schema()
 	switch op := op.(type) {
@@ -537,6 +537,8 @@ func (b *binder) bindOp(in PlanNode, op Op) (PlanNode, error) {
 		return &Compute{Input: in, Cols: first}, nil
 	case *Summarize:
 		return b.bindSummarize(in, op)
+	case *ParseOp:
+		return b.bindParse(in, op)
 	case *Count:
 		name := "Count"
 		if op.As != nil {
@@ -601,6 +603,124 @@ func (b *binder) bindOp(in PlanNode, op Op) (PlanNode, error) {
 		return v, nil
 	}
 	return nil, semErr(op, "operator '%s' is not supported yet", opName(op))
+}
+
+// bindParse binds parse and parse-where: the pattern becomes one regular
+// expression whose capture groups are the new columns (see FnParse).
+func (b *binder) bindParse(in PlanNode, op *ParseOp) (PlanNode, error) {
+	schema := in.Schema()
+	x, err := b.bindScalar(op.X, scopeOf(schema))
+	if err != nil {
+		return nil, err
+	}
+	x = toStr(x)
+	kind, flags := "simple", ""
+	for _, o := range op.Options {
+		v := ""
+		switch val := o.Value.(type) {
+		case *Ident:
+			v = val.Name
+		case *Literal:
+			v = val.Str
+		}
+		switch strings.ToLower(o.Name) {
+		case "kind":
+			kind = strings.ToLower(v)
+		case "flags":
+			flags = v
+		default:
+			return nil, semErr(o, "unknown parse option '%s'", o.Name)
+		}
+	}
+	if kind != "simple" && kind != "regex" && kind != "relaxed" {
+		return nil, semErr(op, "unknown parse kind '%s'", kind)
+	}
+	var re strings.Builder
+	if kind == "regex" && flags != "" {
+		for _, f := range flags {
+			if !strings.ContainsRune("imsU", f) {
+				return nil, semErr(op, "unsupported regex flag '%c'", f)
+			}
+		}
+		re.WriteString("(?" + flags + ")")
+	}
+	re.WriteString("^")
+	type capture struct {
+		name string
+		t    Type
+	}
+	var caps []capture
+	for i, part := range op.Pattern {
+		last := i == len(op.Pattern)-1
+		switch {
+		case part.Star:
+			if last {
+				re.WriteString("(?s:.*)")
+			} else {
+				re.WriteString("(?s:.*?)")
+			}
+		case part.Lit != nil:
+			if kind == "regex" {
+				re.WriteString("(?:" + part.Lit.Str + ")")
+			} else {
+				re.WriteString(regexp.QuoteMeta(part.Lit.Str))
+			}
+		case part.Col != nil:
+			t := store.TypeString
+			if part.Type != nil {
+				if part.Type.Tabular || part.Type.Type == store.TypeInvalid {
+					return nil, semErr(part, "parse column '%s' needs a scalar type", part.Col.Name)
+				}
+				t = part.Type.Type
+			}
+			group := "(?s:.*?)"
+			if last {
+				group = "(?s:.*)"
+			}
+			if kind != "relaxed" {
+				switch {
+				case IsInteger(t):
+					group = `[-+]?\d+`
+				case IsRealHeld(t):
+					group = `[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?`
+				case t == store.TypeBool:
+					group = `(?i:true|false|0|1)`
+				}
+			}
+			re.WriteString("(" + group + ")")
+			caps = append(caps, capture{name: part.Col.Name, t: t})
+		}
+	}
+	if n := len(op.Pattern); n > 0 && (op.Pattern[n-1].Col != nil || op.Pattern[n-1].Star) {
+		re.WriteString("$")
+	}
+	pattern := re.String()
+	if _, err := regexp.Compile(pattern); err != nil {
+		return nil, semErr(op, "invalid parse pattern: %v", err)
+	}
+	if len(caps) == 0 {
+		return nil, semErr(op, "the parse pattern has no columns")
+	}
+	if op.Keyword == "parse-where" {
+		in = &Filter{Input: in, Pred: &FnCall{Fn: OpMatchesRegex, Args: []Scalar{x, &Const{V: StringValue(pattern)}}, T: store.TypeBool}}
+	}
+	cols := make([]NamedScalar, 0, len(schema)+len(caps))
+	for _, c := range schema {
+		cols = append(cols, passthrough(c))
+	}
+	for i, c := range caps {
+		e := &FnCall{Fn: FnParse, Args: []Scalar{x, &Const{V: StringValue(pattern)}, &Const{V: LongValue(int64(i + 1))}}, T: c.t}
+		replaced := false
+		for j := range cols {
+			if cols[j].Name == c.name {
+				cols[j].X, replaced = e, true
+			}
+		}
+		if !replaced {
+			cols = append(cols, NamedScalar{Name: c.name, X: e})
+		}
+	}
+	return &Compute{Input: in, Cols: cols}, nil
 }
 
 func dotnetType(t Type) string {

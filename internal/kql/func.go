@@ -100,6 +100,10 @@ const (
 	FnExtract
 	FnCountOf
 	FnIsNaN
+	// FnParse extracts capture group Args[2] of the constant regular
+	// expression Args[1] from Args[0] and converts it to T; null when the
+	// expression does not match (the parse operator).
+	FnParse
 
 	numFuncs
 )
@@ -121,6 +125,7 @@ var funcNames = [numFuncs]string{
 	FnTrim: "trim", FnIndexOf: "indexof", FnSqrt: "sqrt", FnLog: "log", FnLog10: "log10", FnExp: "exp",
 	FnPow: "pow", FnFloor: "floor", FnCeiling: "ceiling", FnDayOfWeek: "dayofweek", FnGetYear: "getyear",
 	FnGetMonth: "getmonth", FnHourOfDay: "hourofday", FnExtract: "extract", FnCountOf: "countof", FnIsNaN: "isnan",
+	FnParse: "parse",
 }
 
 // String returns the KQL spelling of the function or operator.
