@@ -72,9 +72,14 @@ func wantCode(t *testing.T, err error, sentinel error, code string, fragment str
 func TestOpenMigratesAndReopens(t *testing.T) {
 	ctx := context.Background()
 	c, path := openTest(t)
+	ms, err := loadMigrations(c.d.migrations())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ms[len(ms)-1].version
 	v, err := c.SchemaVersion(ctx)
-	if err != nil || v != 1 {
-		t.Fatalf("SchemaVersion = %d, %v; want 1", v, err)
+	if err != nil || v != want {
+		t.Fatalf("SchemaVersion = %d, %v; want %d (the newest embedded migration)", v, err, want)
 	}
 	b, err := c.Bootstrap(ctx, BootstrapOptions{})
 	if err != nil {
@@ -109,8 +114,8 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 	defer c2.Close()
-	if v, _ := c2.SchemaVersion(ctx); v != 1 {
-		t.Fatalf("SchemaVersion after reopen = %d; want 1", v)
+	if v, _ := c2.SchemaVersion(ctx); v != want {
+		t.Fatalf("SchemaVersion after reopen = %d; want %d", v, want)
 	}
 	b2, err := c2.Bootstrap(ctx, BootstrapOptions{})
 	if err != nil {
