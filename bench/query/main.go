@@ -195,6 +195,8 @@ func run(cfg config) error {
 		return fmt.Errorf("%s holds %d rows of Bench_CL; want 0 or %d (use another -data-dir or the same -rows)", t.DataDir, have, cfg.rows)
 	}
 
+	settled := settle(t)
+
 	if cfg.cpuprofile != "" {
 		f, err := os.Create(cfg.cpuprofile)
 		if err != nil {
@@ -239,7 +241,7 @@ func run(cfg config) error {
 	_, rss, peak, statsErr := t.Stats() // peak since the server (re)started: the query phase, not the load
 	disk, _ := gen.DirBytes(filepath.Join(t.DataDir, "store"))
 
-	text := markdown(cfg, machine, t.Mode, load, results, rss, peak, statsErr, disk)
+	text := markdown(cfg, machine, t.Mode, load, settled, results, rss, peak, statsErr, disk)
 	fmt.Print(text)
 	if err := gen.WriteResult(cfg.out, text); err != nil {
 		return err
@@ -248,7 +250,35 @@ func run(cfg config) error {
 	return nil
 }
 
-func markdown(cfg config, m gen.Machine, mode string, load *gen.LoadResult, results []result, rss, peak int64, statsErr error, disk int64) string {
+// settle waits until the server is idle — background flushes and merges
+// done — so that they do not run during the timed queries: until its CPU use
+// stays under 5 % of a core for 3 s, at most 10 minutes. It returns how long
+// it waited, or -1 when the server's CPU time cannot be read.
+func settle(t *gen.Target) time.Duration {
+	start := time.Now()
+	prev, _, _, err := t.Stats()
+	if err != nil {
+		return -1
+	}
+	quiet := 0
+	for time.Since(start) < 10*time.Minute && quiet < 3 {
+		time.Sleep(time.Second)
+		cpu, _, _, err := t.Stats()
+		if err != nil {
+			return -1
+		}
+		if cpu-prev < 50*time.Millisecond {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		prev = cpu
+	}
+	log.Printf("server idle after %v", gen.Round(time.Since(start)))
+	return time.Since(start)
+}
+
+func markdown(cfg config, m gen.Machine, mode string, load *gen.LoadResult, settled time.Duration, results []result, rss, peak int64, statsErr error, disk int64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Query benchmark — %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "Command: `go run ./bench/query %s`\n\n", strings.Join(os.Args[1:], " "))
@@ -258,9 +288,14 @@ func markdown(cfg config, m gen.Machine, mode string, load *gen.LoadResult, resu
 	if load != nil {
 		fmt.Fprintf(&b, " in %v (%.0f rows/s, %s of JSON)", gen.Round(load.Wall), float64(load.Rows)/load.Wall.Seconds(), gen.MB(load.RawBytes))
 	}
-	fmt.Fprintf(&b, "; store on disk %s. Queries go through the Azure SDK query client (azlogs QueryWorkspace, no timespan: "+
+	fmt.Fprintf(&b, "; store on disk %s.", gen.MB(disk))
+	if settled >= 0 {
+		fmt.Fprintf(&b, " Before the timed queries the benchmark waited %v for the server to go idle (background flushes and merges done).", gen.Round(settled))
+	}
+	fmt.Fprintf(&b, " Queries go through the Azure SDK query client (azlogs QueryWorkspace, no timespan: "+
 		"all rows); latency is measured at the client and includes HTTPS, authentication, authorization and JSON encoding. "+
-		"Each query runs once to warm up, then %d timed runs; CPU is the server process's user+system time over the timed runs.\n\n", gen.MB(disk), cfg.runs)
+		"Each query runs once to warm up, then %d timed runs; CPU is the server process's user+system time over the timed runs "+
+		"(10 ms resolution).\n\n", cfg.runs)
 
 	b.WriteString("| Query | Result rows | p50 | max | Server CPU per query | Target (warm) | Verdict | Result check |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
