@@ -91,6 +91,10 @@ func (x *executor) prepareNode(n kql.PlanNode) error {
 			walk(n.Input)
 		case *kql.Sequence:
 			exprs = append(exprs, n.From, n.To, n.Step)
+		case *kql.UnionAll:
+			for _, in := range n.Inputs {
+				walk(in)
+			}
 		}
 	}
 	walk(n)
@@ -216,6 +220,16 @@ func (x *executor) run(ctx context.Context, n kql.PlanNode) ([]*store.Batch, err
 		return []*store.Batch{sorted}, nil
 	case *kql.TopN:
 		return x.top(ctx, n)
+	case *kql.UnionAll:
+		var out []*store.Batch
+		for _, in := range n.Inputs {
+			bs, err := x.run(ctx, in)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, bs...)
+		}
+		return out, nil
 	}
 	return nil, fmt.Errorf("BUG: unknown plan node %T", n)
 }

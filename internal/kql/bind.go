@@ -221,7 +221,7 @@ func (b *binder) bindTabular(e Expr) (PlanNode, error) {
 	case *Range:
 		return b.bindRange(e)
 	case *Union:
-		return nil, semErr(e, "operator 'union' is not supported yet")
+		return b.bindUnion(nil, e)
 	case *Search:
 		return nil, semErr(e, "operator 'search' is not supported yet")
 	case *Find:
@@ -539,6 +539,8 @@ func (b *binder) bindOp(in PlanNode, op Op) (PlanNode, error) {
 		return b.bindSummarize(in, op)
 	case *ParseOp:
 		return b.bindParse(in, op)
+	case *Union:
+		return b.bindUnion(in, op)
 	case *Count:
 		name := "Count"
 		if op.As != nil {
@@ -603,6 +605,123 @@ func (b *binder) bindOp(in PlanNode, op Op) (PlanNode, error) {
 		return v, nil
 	}
 	return nil, semErr(op, "operator '%s' is not supported yet", opName(op))
+}
+
+// bindUnion binds union (as a source, or after a pipe with in as its first
+// input): inputs are aligned by column name (kind=outer, the default, keeps
+// every column with nulls where an input lacks it; kind=inner keeps the
+// common ones); withsource=Col adds the source table's name first.
+func (b *binder) bindUnion(in PlanNode, u *Union) (PlanNode, error) {
+	kind, source := "outer", ""
+	for _, o := range u.Options {
+		v := ""
+		switch val := o.Value.(type) {
+		case *Ident:
+			v = val.Name
+		case *Literal:
+			v = val.Str
+		}
+		switch strings.ToLower(o.Name) {
+		case "kind":
+			kind = strings.ToLower(v)
+		case "withsource", "source":
+			source = v
+		case "isfuzzy":
+		default:
+			return nil, semErr(o, "unknown union option '%s'", o.Name)
+		}
+	}
+	if kind != "outer" && kind != "inner" {
+		return nil, semErr(u, "unknown union kind '%s'", kind)
+	}
+	type input struct {
+		node PlanNode
+		name string
+	}
+	var inputs []input
+	if in != nil {
+		inputs = append(inputs, input{node: in, name: "union_arg0"})
+	}
+	for _, t := range u.Tables {
+		switch t := t.(type) {
+		case *ColumnPattern:
+			lister, ok := b.cat.(TableLister)
+			if !ok {
+				return nil, semErr(t, "table wildcards are not supported by this catalog")
+			}
+			re, err := wildcard(t.Pattern)
+			if err != nil {
+				return nil, semErr(t, "bad table pattern '%s'", t.Pattern)
+			}
+			for _, name := range lister.TableNames() {
+				if re.MatchString(name) {
+					schema, _ := b.cat.Table(name)
+					n, err := b.scan(name, schema)
+					if err != nil {
+						return nil, err
+					}
+					inputs = append(inputs, input{node: n, name: name})
+				}
+			}
+		default:
+			n, err := b.bindTabular(t)
+			if err != nil {
+				return nil, err
+			}
+			name := fmt.Sprintf("union_arg%d", len(inputs))
+			if id, ok := t.(*Ident); ok {
+				name = id.Name
+			}
+			inputs = append(inputs, input{node: n, name: name})
+		}
+	}
+	if len(inputs) == 0 {
+		return nil, semErr(u, "union has no inputs")
+	}
+	// The output schema: columns by name in order of first appearance.
+	var out store.Schema
+	count := map[string]int{}
+	for _, it := range inputs {
+		for _, c := range it.node.Schema() {
+			if i := out.Index(c.Name); i >= 0 {
+				if out[i].Type != c.Type {
+					return nil, semErr(u, "union: column '%s' is %s in one input and %s in another", c.Name, out[i].Type, c.Type)
+				}
+			} else {
+				out = append(out, c)
+			}
+			count[c.Name]++
+		}
+	}
+	if kind == "inner" {
+		kept := out[:0:0]
+		for _, c := range out {
+			if count[c.Name] == len(inputs) {
+				kept = append(kept, c)
+			}
+		}
+		out = kept
+	}
+	if source != "" && out.Index(source) >= 0 {
+		return nil, semErr(u, "union: withsource column '%s' collides with a column of an input", source)
+	}
+	nodes := make([]PlanNode, len(inputs))
+	for i, it := range inputs {
+		schema := it.node.Schema()
+		var cols []NamedScalar
+		if source != "" {
+			cols = append(cols, NamedScalar{Name: source, X: &Const{V: StringValue(it.name)}})
+		}
+		for _, c := range out {
+			if schema.Index(c.Name) >= 0 {
+				cols = append(cols, passthrough(c))
+			} else {
+				cols = append(cols, NamedScalar{Name: c.Name, X: &Const{V: NullValue(c.Type)}})
+			}
+		}
+		nodes[i] = &Compute{Input: it.node, Cols: cols}
+	}
+	return &UnionAll{Inputs: nodes}, nil
 }
 
 // bindParse binds parse and parse-where: the pattern becomes one regular

@@ -1,6 +1,10 @@
 package kql
 
-import "custos/internal/store"
+import (
+	"slices"
+
+	"custos/internal/store"
+)
 
 // Catalog resolves table names for the binder. It is declared here, where it
 // is consumed; the workspace catalog and tests implement it. Implementations
@@ -9,6 +13,12 @@ type Catalog interface {
 	// Table returns the schema of the named table (case-sensitive, as in KQL),
 	// system columns included, and whether the table exists.
 	Table(name string) (store.Schema, bool)
+}
+
+// TableLister is implemented by catalogs that can list their tables; the
+// binder uses it to expand wildcards such as union Perf*.
+type TableLister interface {
+	TableNames() []string
 }
 
 // MapCatalog is a Catalog backed by a map from table name to schema. It is
@@ -21,4 +31,17 @@ func (m MapCatalog) Table(name string) (store.Schema, bool) {
 	return s, ok
 }
 
-var _ Catalog = MapCatalog(nil)
+// TableNames implements TableLister, in sorted order.
+func (m MapCatalog) TableNames() []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+var (
+	_ Catalog     = MapCatalog(nil)
+	_ TableLister = MapCatalog(nil)
+)

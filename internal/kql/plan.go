@@ -101,6 +101,12 @@ type Values struct {
 	Rows [][]Value
 }
 
+// UnionAll concatenates its inputs, which all produce the same schema (the
+// binder aligns them by name, with nulls for missing columns).
+type UnionAll struct {
+	Inputs []PlanNode
+}
+
 // Sequence is range Name from From to To step Step.
 type Sequence struct {
 	Name           string
@@ -166,6 +172,9 @@ func (l *Limit) Schema() store.Schema { return l.Input.Schema() }
 func (v *Values) Schema() store.Schema { return v.Out }
 
 // Schema implements PlanNode.
+func (u *UnionAll) Schema() store.Schema { return u.Inputs[0].Schema() }
+
+// Schema implements PlanNode.
 func (s *Sequence) Schema() store.Schema { return store.Schema{{Name: s.Name, Type: s.T}} }
 
 func (*Scan) planNode()      {}
@@ -177,6 +186,7 @@ func (*TopN) planNode()      {}
 func (*Limit) planNode()     {}
 func (*Values) planNode()    {}
 func (*Sequence) planNode()  {}
+func (*UnionAll) planNode()  {}
 
 // TimeColumn is the column the store partitions and prunes by.
 const TimeColumn = "TimeGenerated"
@@ -209,6 +219,10 @@ func pushFilters(n PlanNode) {
 		pushFilters(n.Input)
 	case *Limit:
 		pushFilters(n.Input)
+	case *UnionAll:
+		for _, in := range n.Inputs {
+			pushFilters(in)
+		}
 	}
 }
 
@@ -345,6 +359,10 @@ func pushLimits(n PlanNode, limit int64) {
 		pushLimits(n.Input, 0)
 	case *TopN:
 		pushLimits(n.Input, 0)
+	case *UnionAll:
+		for _, in := range n.Inputs {
+			pushLimits(in, limit)
+		}
 	}
 }
 
@@ -420,6 +438,10 @@ func prune(n PlanNode, needed map[string]bool) {
 		prune(n.Input, needed)
 	case *Limit:
 		prune(n.Input, needed)
+	case *UnionAll:
+		for _, in := range n.Inputs {
+			prune(in, needed)
+		}
 	}
 }
 
@@ -507,6 +529,11 @@ func explain(b *strings.Builder, n PlanNode, depth int) {
 		fmt.Fprintf(b, "%svalues rows=%d\n", ind, len(n.Rows))
 	case *Sequence:
 		fmt.Fprintf(b, "%srange %s from %s to %s step %s\n", ind, n.Name, n.From, n.To, n.Step)
+	case *UnionAll:
+		fmt.Fprintf(b, "%sunion\n", ind)
+		for _, in := range n.Inputs {
+			explain(b, in, depth+1)
+		}
 	}
 }
 
