@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"custos/internal/activity"
 	"custos/internal/identity"
 )
 
@@ -246,6 +247,12 @@ func TestRuleFiresAndResolvesWithSignedWebhook(t *testing.T) {
 // also when its creator is an Owner.
 func TestRuleIdentityLosesAccess(t *testing.T) {
 	e := newEnv(t, envConfig{})
+	alog, err := activity.New(context.Background(), activity.Options{Store: e.cat, Keys: e.keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.opts.Activity = alog
+	e.openService()
 	t0 := e.clock.Now().Truncate(time.Minute)
 	e.clock.Set(t0.Add(10 * time.Second))
 	body := e.ruleBody("Perf", "Count", "", "GreaterThan", 0, "", "")
@@ -268,6 +275,21 @@ func TestRuleIdentityLosesAccess(t *testing.T) {
 	}
 	if as, _ := e.cat.Alerts(context.Background(), alertFilter(e)); len(as) != 1 || as[0].MonitorCondition != ConditionFired {
 		t.Fatalf("an unauthorized evaluation changed alerts: %+v", as)
+	}
+	entries, err := e.cat.ActivityEntries(context.Background(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed int
+	for _, en := range entries {
+		var rec activity.Record
+		if json.Unmarshal(en.Record, &rec) == nil && rec.Status == activity.StatusFailed &&
+			strings.EqualFold(rec.ResourceID, e.ruleID("any-perf")) && rec.Caller == pid {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("activity log has %d failure records for the rule; want 1", failed)
 	}
 
 	// A rule without an identity fails visibly too.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"custos/internal/activity"
 	"custos/internal/catalog"
 	"custos/internal/engine"
 	"custos/internal/identity"
@@ -109,6 +110,9 @@ func (s *Service) evaluateAndCommit(ctx context.Context, r *rule, prev *ruleStat
 	commit.State = raw
 	if err := s.cat.CommitEvaluation(ctx, commit); err != nil {
 		return nil, nil, err
+	}
+	if next.ConsecutiveFailures == 1 || (prev.ConsecutiveFailures > 0 && next.ConsecutiveFailures == 0) {
+		s.recordActivity(ctx, r, next, end)
 	}
 	s.stats.notificationsMade.Add(int64(len(commit.Notifications)))
 	if len(commit.Notifications) > 0 {
@@ -485,4 +489,28 @@ func notificationID(alertID, condition, groupID, receiverType, receiver string) 
 	h := sha256.Sum256([]byte("custos/notification/v1\x00" + alertID + "\x00" + condition + "\x00" +
 		strings.ToLower(groupID) + "\x00" + receiverType + "\x00" + receiver))
 	return hex.EncodeToString(h[:16])
+}
+
+// recordActivity writes an activity log record when a rule starts failing
+// or recovers, so that a rule that silently stopped reading data is visible
+// to auditors as well as in its evaluationStatus.
+func (s *Service) recordActivity(ctx context.Context, r *rule, st *ruleState, end time.Time) {
+	if s.opts.Activity == nil {
+		return
+	}
+	rec := activity.Record{
+		Time: s.now().UTC(), OperationName: "Microsoft.Insights/scheduledQueryRules/evaluate/action",
+		Category: activity.CategoryAdministrative, Level: activity.LevelInformational, Status: activity.StatusSucceeded,
+		ResourceID: r.ID, Properties: map[string]string{"windowEndTime": wireTime(end)},
+	}
+	if r.Identity != nil {
+		rec.Caller, rec.CallerType, rec.CallerName = r.Identity.PrincipalID, string(identity.KindServicePrincipal), "alert rule "+r.Name
+	}
+	if st.LastResult == resultFailed {
+		rec.Level, rec.Status = activity.LevelError, activity.StatusFailed
+		rec.Properties["error"] = truncate(st.LastError, 400)
+	}
+	if _, err := s.opts.Activity.Record(ctx, rec); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "record alert rule activity", slog.String("rule_id", r.ID), slog.Any("error", err))
+	}
 }

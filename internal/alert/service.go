@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"custos/internal/activity"
 	"custos/internal/catalog"
 	"custos/internal/crypt"
 	"custos/internal/engine"
@@ -60,6 +61,12 @@ type PrincipalStore interface {
 // *identity.TokenService implements it.
 type TokenIssuer interface {
 	IssueToken(ctx context.Context, sp identity.ServicePrincipal, audience string) (string, time.Time, error)
+}
+
+// ActivityRecorder appends to the tamper-evident activity log.
+// *activity.Log implements it.
+type ActivityRecorder interface {
+	Record(ctx context.Context, r activity.Record) (catalog.ActivityEntry, error)
 }
 
 // Sealer seals and opens small secrets. *crypt.PlatformKey implements it.
@@ -113,6 +120,9 @@ type Options struct {
 	Sealer     Sealer          // required for webhook signing secrets
 	// Tokens issues secure-webhook tokens; nil makes secure webhooks fail.
 	Tokens TokenIssuer
+	// Activity receives a record when a rule starts failing (for example
+	// its identity lost access) and when it recovers; nil records nothing.
+	Activity ActivityRecorder
 	// Endpoint is the server's base URL, for the search-result links of
 	// notifications (e.g. https://custos.example:8443).
 	Endpoint string
