@@ -333,6 +333,7 @@ func (t *Tailer) read(tf *file, out []Record, now time.Time) ([]Record, error) {
 	size := t.size(tf)
 	if size < tf.readPos { // copy-truncate: the file starts over
 		t.log.Info("log file truncated; reading from the start", slog.String("path", tf.path))
+		out = t.recoverCopy(tf, out, now)
 		out = t.flushPending(tf, out)
 		tf.readPos, tf.emitted, tf.skipping, tf.headLen = 0, 0, false, -1
 	}
@@ -379,6 +380,60 @@ func (t *Tailer) read(tf *file, out []Record, now time.Time) ([]Record, error) {
 		tf.emitted = pos
 	}
 	return out, nil
+}
+
+// recoverCopy reads what was appended to tf after the last poll and before
+// it was truncated, from the copy that copytruncate rotation made: a regular
+// file in the same directory, not followed, at least as long as what was
+// read, whose head matches tf's recorded head. Without such a copy those
+// lines are lost, as with any tailer.
+func (t *Tailer) recoverCopy(tf *file, out []Record, now time.Time) []Record {
+	if tf.headLen <= 0 {
+		return out
+	}
+	des, err := os.ReadDir(filepath.Dir(tf.path))
+	if err != nil {
+		return out
+	}
+	var best string
+	var bestMod time.Time
+	for _, de := range des {
+		if !de.Type().IsRegular() {
+			continue
+		}
+		fi, err := de.Info()
+		if err != nil || fi.Size() < tf.readPos || t.files[idOf(fi)] != nil || !fi.ModTime().After(bestMod) {
+			continue
+		}
+		p := filepath.Join(filepath.Dir(tf.path), de.Name())
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		buf := make([]byte, tf.headLen)
+		n, _ := f.ReadAt(buf, 0)
+		f.Close()
+		if int64(n) == tf.headLen && crc32.ChecksumIEEE(buf) == tf.headCRC {
+			best, bestMod = p, fi.ModTime()
+		}
+	}
+	if best == "" {
+		return out
+	}
+	f, err := os.Open(best)
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	saved := tf.f
+	tf.f = f
+	t.log.Info("reading the tail of a copy-truncated file from its copy", slog.String("path", tf.path), slog.String("copy", best))
+	out, err = t.read(tf, out, now)
+	tf.f = saved
+	if err != nil {
+		t.log.Warn("read copy of truncated file", slog.String("copy", best), slog.Any("error", err))
+	}
+	return out
 }
 
 // line handles one complete line that starts at off and ends before next.

@@ -133,6 +133,18 @@ func TestCopyTruncate(t *testing.T) {
 	expect(t, poll(t, tl), "y1")
 	appendFile(t, p, "y2\n")
 	expect(t, poll(t, tl), "y2")
+
+	// Lines appended after the last poll and before the truncation are read
+	// from the copy that copytruncate made.
+	if err := tl.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, p, "y3 unseen before the rotation\n")
+	b, _ = os.ReadFile(p)
+	os.WriteFile(filepath.Join(dir, "app.log.2"), b, 0o600)
+	os.Truncate(p, 0)
+	appendFile(t, p, "z1\n")
+	expect(t, poll(t, tl), "y3 unseen before the rotation", "z1")
 }
 
 func TestRestartResumesAtCommit(t *testing.T) {
