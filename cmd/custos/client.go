@@ -28,6 +28,8 @@ func addClientCommands(root *cobra.Command) {
 		newDCRCmd(),
 		newQueryCmd(),
 		newIngestCmd(),
+		newAdminCmd(),
+		newRoleCmd(),
 	)
 	addMachineCommands(root)
 }
@@ -69,7 +71,7 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.subscription, "subscription", "", "subscription ID (env "+cli.EnvSubscription+")")
 	fs.StringVar(&f.resourceGroup, "resource-group", "", "resource group name (env "+cli.EnvResourceGroup+")")
 	fs.StringVarP(&f.output, "output", "o", outputTable, "output format: table or json")
-	fs.DurationVar(&f.timeout, "timeout", defaultTimeout, "give up after this long")
+	fs.DurationVar(&f.timeout, "timeout", defaultTimeout, "give up after this long (ingest: per request)")
 }
 
 // adminPath returns where admin.json is looked for.
@@ -129,13 +131,23 @@ func (f *clientFlags) client(cmd *cobra.Command) (*cli.Client, error) {
 // context returns the command's context, cancelled on SIGINT/SIGTERM and
 // after the timeout.
 func (f *clientFlags) context(cmd *cobra.Command) (context.Context, context.CancelFunc) {
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	timeout := f.timeout
-	if timeout <= 0 {
-		timeout = defaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, stop := f.signalContext(cmd)
+	ctx, cancel := context.WithTimeout(ctx, f.requestTimeout())
 	return ctx, func() { cancel(); stop() }
+}
+
+// signalContext returns the command's context, cancelled on SIGINT/SIGTERM
+// only; long-running verbs (ingest) bound each request with requestTimeout.
+func (f *clientFlags) signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+}
+
+// requestTimeout is --timeout, or its default when not positive.
+func (f *clientFlags) requestTimeout() time.Duration {
+	if f.timeout <= 0 {
+		return defaultTimeout
+	}
+	return f.timeout
 }
 
 func (f *clientFlags) json() bool { return f.output == outputJSON }

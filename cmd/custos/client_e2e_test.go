@@ -20,10 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"custos/internal/catalog"
 	"custos/internal/cli"
-	"custos/internal/identity"
-	"custos/internal/rbac"
 	"custos/internal/server"
 )
 
@@ -61,32 +58,6 @@ func startCustos(t *testing.T, dir string) (stop func()) {
 	return stop
 }
 
-// grantIngestion gives the bootstrap admin of the (stopped) server on dir the
-// Monitoring Metrics Publisher role at "/". As in Azure, Owner holds no data
-// actions, so sending logs needs this data role; the catalog is the only way
-// to grant it until there is a role-assignment API.
-func grantIngestion(t *testing.T, dir string, admin cli.Config) {
-	t.Helper()
-	ctx := context.Background()
-	cat, err := catalog.Open(ctx, catalog.Options{Path: filepath.Join(dir, "catalog.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
-	sp, err := cat.ServicePrincipalByAppID(ctx, admin.TenantID, admin.ClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "33333333-3333-4333-8333-333333333333"
-	if err := cat.CreateRoleAssignment(ctx, rbac.RoleAssignment{
-		ID: "/providers/Microsoft.Authorization/roleAssignments/" + name, Name: name, Scope: "/",
-		RoleDefinitionID: rbac.RoleMonitoringMetricsPublisher, PrincipalID: sp.ObjectID,
-		PrincipalType: string(identity.KindServicePrincipal), Created: time.Now(),
-	}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // custos runs one CLI command against the server whose data directory is
 // dir, failing the test on error.
 func custos(t *testing.T, dir, stdin string, args ...string) string {
@@ -116,7 +87,7 @@ func TestClientEndToEnd(t *testing.T) {
 	}
 	clearClientEnv(t)
 	dir := filepath.Join(t.TempDir(), "data")
-	stop := startCustos(t, dir)
+	startCustos(t, dir)
 	admin, found, err := cli.LoadFile(filepath.Join(dir, cli.AdminFileName))
 	if err != nil || !found {
 		t.Fatalf("admin.json: found=%v err=%v", found, err)
@@ -236,14 +207,15 @@ func TestClientEndToEnd(t *testing.T) {
 		}
 
 		// As in Azure, Owner holds no data actions: the CLI says which role is
-		// missing. Grant it (server stopped) and start the server again.
+		// missing, and grants it.
 		_, _, err := runCLI(t, `{"Time":"2026-01-01T00:00:00Z"}`, "ingest", "--dcr", "orders", "-", "--data-dir", dir)
 		if ae := (*cli.APIError)(nil); !errors.As(err, &ae) || ae.StatusCode != 403 || !strings.Contains(err.Error(), "Monitoring Metrics Publisher") {
 			t.Fatalf("ingest without the data role: %v", err)
 		}
-		stop()
-		grantIngestion(t, dir, admin)
-		startCustos(t, dir)
+		out = custos(t, dir, "", "role", "assignment", "create", "--role", "monitoring metrics publisher", "--assignee", "self")
+		if !strings.Contains(out, "Monitoring Metrics Publisher") || !strings.Contains(out, "ServicePrincipal") {
+			t.Fatalf("role assignment create:\n%s", out)
+		}
 
 		now := time.Now().UTC()
 		var jsonl strings.Builder
@@ -251,7 +223,22 @@ func TestClientEndToEnd(t *testing.T) {
 			fmt.Fprintf(&jsonl, `{"Time":%q,"Customer":"c%d","Amount":%d.5}`+"\n", now.Add(-time.Duration(i)*time.Second).Format(time.RFC3339Nano), i%3, i)
 		}
 		// By name, stream taken from the rule, from stdin; small requests force several.
-		out = custos(t, dir, jsonl.String(), "ingest", "--dcr", "orders", "--max-request-bytes", "512", "-")
+		// A new assignment takes effect within the authorizer's cache lifetime
+		// (about a second); until then the first request is denied and
+		// nothing is sent, so retrying the whole input is safe.
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			var stderr string
+			out, stderr, err = runCLI(t, jsonl.String(), "ingest", "--dcr", "orders", "--max-request-bytes", "512", "-", "--data-dir", dir)
+			ae := (*cli.APIError)(nil)
+			if err == nil || !errors.As(err, &ae) || ae.StatusCode != 403 || time.Now().After(deadline) {
+				if err != nil {
+					t.Fatalf("ingest: %v\nstderr: %s", err, stderr)
+				}
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 		if !strings.Contains(out, "ingested 30 records in ") || strings.Contains(out, " in 1 requests") {
 			t.Fatalf("ingest:\n%s", out)
 		}
@@ -284,11 +271,11 @@ func TestClientEndToEnd(t *testing.T) {
 		if len(res.Tables) != 1 || len(res.Tables[0].Rows) != 4 || res.Tables[0].Columns[1].Type != "long" {
 			t.Fatalf("query -o json: %+v", res)
 		}
-		_, stderr, err := runCLI(t, "", "query", "--stats", "-f", "-", "--data-dir", dir)
+		_, _, err = runCLI(t, "", "query", "--stats", "-f", "-", "--data-dir", dir)
 		if err == nil || !strings.Contains(err.Error(), "no query") {
 			t.Fatalf("query -f - with empty stdin: %v", err)
 		}
-		out, stderr, err = runCLI(t, "Orders_CL\n| count", "query", "--stats", "-f", "-", "--data-dir", dir)
+		out, stderr, err := runCLI(t, "Orders_CL\n| count", "query", "--stats", "-f", "-", "--data-dir", dir)
 		if err != nil || !strings.Contains(out, "32") || !strings.Contains(stderr, "statistics:") {
 			t.Fatalf("query --stats -f -: %v\n%s\nstderr: %s", err, out, stderr)
 		}

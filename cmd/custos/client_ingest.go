@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -45,9 +46,12 @@ before it have been accepted; the error says how many.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := f.context(cmd)
-			defer cancel()
-			ruleID, streams, err := c.ResolveDCR(ctx, dcr)
+			// The input may be large: --timeout bounds each request, not the run.
+			ctx, stop := f.signalContext(cmd)
+			defer stop()
+			rctx, cancel := context.WithTimeout(ctx, f.requestTimeout())
+			ruleID, streams, err := c.ResolveDCR(rctx, dcr)
+			cancel()
 			if err != nil {
 				return err
 			}
@@ -64,7 +68,9 @@ before it have been accepted; the error says how many.`,
 			prog := newProgress(cmd.ErrOrStderr())
 			start := time.Now()
 			st, err := cli.SplitRecords(in, maxBytes, func(b cli.Batch) error {
-				if err := c.Upload(ctx, ruleID, stream, b.Body, cli.UploadOptions{Gzip: gzipped}); err != nil {
+				uctx, cancel := context.WithTimeout(ctx, f.requestTimeout())
+				defer cancel()
+				if err := c.Upload(uctx, ruleID, stream, b.Body, cli.UploadOptions{Gzip: gzipped}); err != nil {
 					return fmt.Errorf("records %d-%d of %s: %w", b.First+1, b.First+b.Count, name, err)
 				}
 				prog.add(b.Count, len(b.Body))
