@@ -7,7 +7,7 @@ import (
 
 func TestCleanScope(t *testing.T) {
 	for in, want := range map[string]string{
-		"/": "/",
+		"/":                                    "/",
 		"/subscriptions/s1/resourceGroups/rg/": "/subscriptions/s1/resourceGroups/rg",
 		"/subscriptions/s1":                    "/subscriptions/s1",
 	} {
