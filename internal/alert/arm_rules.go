@@ -70,6 +70,9 @@ func (s *Service) toRuleWire(ctx context.Context, res *catalog.AlertResource) (r
 		var id ruleIdentity
 		if err := json.Unmarshal(res.Identity, &id); err == nil {
 			out.Identity = &identityWire{Type: id.Type, PrincipalID: id.PrincipalID, TenantID: id.TenantID, UserAssignedIdentities: id.UserAssignedIdentities}
+			if id.Type == IdentityUserAssigned {
+				out.Identity.PrincipalID, out.Identity.TenantID = "", ""
+			}
 		}
 	}
 	st := &evaluationStatus{State: "Scheduled"}
@@ -240,6 +243,11 @@ func (s *Service) saveRule(w http.ResponseWriter, r *http.Request, location stri
 			prevID = nil
 		}
 	}
+	if rl.Identity != nil && rl.Identity.Type == IdentityUserAssigned {
+		if rl.Identity, err = s.userAssignedIdentity(ctx, rl.Identity); err != nil {
+			return err
+		}
+	}
 	if rl.Identity != nil && rl.Identity.Type == IdentitySystemAssigned {
 		if prevID != nil && prevID.Type == IdentitySystemAssigned && prevID.PrincipalID != "" {
 			rl.Identity = prevID
@@ -353,4 +361,23 @@ func (s *Service) deleteRule(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeDelete(w, deleted)
 	return nil
+}
+
+// userAssignedIdentity resolves the one user-assigned identity a rule names
+// to its principal.
+func (s *Service) userAssignedIdentity(ctx context.Context, req *ruleIdentity) (*ruleIdentity, error) {
+	for id := range req.UserAssignedIdentities {
+		sub, rg, name, _ := parseUserAssignedID(id)
+		u, err := s.cat.UserAssignedIdentity(ctx, sub, rg, name)
+		if err != nil {
+			if errors.Is(err, catalog.ErrNotFound) {
+				return nil, invalidCode("InvalidIdentity", "identity.userAssignedIdentities", "The user-assigned identity '%s' does not exist.", truncate(id, 300))
+			}
+			return nil, err
+		}
+		entry, _ := json.Marshal(map[string]string{"principalId": u.PrincipalID, "clientId": u.ClientID})
+		return &ruleIdentity{Type: IdentityUserAssigned, PrincipalID: u.PrincipalID, TenantID: u.TenantID, AppID: u.ClientID,
+			UserAssignedIdentities: map[string]json.RawMessage{u.ID(): entry}}, nil
+	}
+	return nil, invalidCode("InvalidIdentity", "identity.userAssignedIdentities", "No user-assigned identity is named.")
 }

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"custos/internal/activity"
+	"custos/internal/catalog"
 	"custos/internal/identity"
+	"custos/internal/rbac"
 )
 
 // hookCall is one request a test webhook received.
@@ -331,4 +333,48 @@ func TestSecureWebhookToken(t *testing.T) {
 		t.Fatalf("notification: %+v", ns)
 	}
 	_ = identity.AudienceManagement
+}
+
+// TestUserAssignedIdentity: a rule may run as a user-assigned identity;
+// disabling that identity stops the rule from reading data.
+func TestUserAssignedIdentity(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	ctx := context.Background()
+	u, _, err := e.cat.PutUserAssignedIdentity(ctx, catalog.UserAssignedIdentity{SubscriptionID: e.sub(), ResourceGroup: e.rg(),
+		Name: "alerts-reader", Location: "eastus"}, catalog.Precondition{}, catalog.Actor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.grant(u.PrincipalID, rbac.RoleLogAnalyticsReader, e.wsID())
+	t0 := e.start()
+	body := strings.Replace(e.ruleBody("Perf", "Count", "", "GreaterThan", 0, "", ""), `"identity":{"type":"SystemAssigned"}`,
+		`"identity":{"type":"UserAssigned","userAssignedIdentities":{"`+u.ID()+`":{}}}`, 1)
+	code, m, raw := e.call("PUT", e.ruleID("ua")+"?api-version=2023-12-01", body)
+	if code != 201 {
+		t.Fatalf("PUT: %d %s", code, raw)
+	}
+	ident := m["identity"].(map[string]any)
+	uai := ident["userAssignedIdentities"].(map[string]any)
+	if ident["type"] != "UserAssigned" || len(uai) != 1 || uai[u.ID()].(map[string]any)["principalId"] != u.PrincipalID {
+		t.Fatalf("identity: %s", raw)
+	}
+	e.ingest(perfRow{t0.Add(20 * time.Second), "a", 1})
+	e.tick(t0.Add(time.Minute))
+	if as := e.alertsBy()["{}"]; len(as) != 1 {
+		t.Fatalf("alerts %d; want 1", len(as))
+	}
+	if err := e.cat.SetPrincipalEnabled(ctx, u.TenantID, u.PrincipalID, false); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(t0.Add(2 * time.Minute))
+	_, m, raw = e.call("GET", e.ruleID("ua")+"?api-version=2023-12-01", "")
+	st := m["properties"].(map[string]any)["evaluationStatus"].(map[string]any)
+	if st["lastResult"] != "Failed" || !strings.Contains(st["lastError"].(string), "disabled") {
+		t.Fatalf("disabled identity: %s", raw)
+	}
+	// An identity that does not exist is refused at PUT.
+	bad := strings.Replace(body, "alerts-reader", "nope", 1)
+	if code, _, raw := e.call("PUT", e.ruleID("ua2")+"?api-version=2023-12-01", bad); code != 400 || !strings.Contains(raw, "does not exist") {
+		t.Fatalf("unknown identity: %d %s", code, raw)
+	}
 }

@@ -157,6 +157,19 @@ func (s *Service) runQuery(ctx context.Context, r *rule, start, end time.Time) (
 	if err != nil {
 		return nil, nil, err
 	}
+	// A disabled or deleted identity reads nothing, whatever its roles.
+	ps, err := s.cat.PrincipalState(ctx, p.TenantID, p.ObjectID)
+	switch {
+	case errors.Is(err, identity.ErrNotFound) || errors.Is(err, catalog.ErrNotFound):
+		return nil, nil, forbidden("RuleIdentityNotFound", "The rule's identity (principal %s) no longer exists.", p.ObjectID)
+	case err != nil:
+		return nil, nil, fmt.Errorf("look up the rule's identity: %w", err)
+	case !ps.Enabled:
+		return nil, nil, forbidden("RuleIdentityDisabled", "The rule's identity (principal %s) is disabled.", p.ObjectID)
+	}
+	if ps.Kind != "" {
+		p.Kind = ps.Kind
+	}
 	agg := newAggregator(&r.Crit)
 	var wss []catalog.Workspace
 	for _, scope := range r.Props.Scopes {

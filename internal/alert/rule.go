@@ -245,8 +245,16 @@ func (r *rule) validate() error {
 		switch r.Identity.Type {
 		case IdentitySystemAssigned, IdentityNone:
 		case IdentityUserAssigned:
-			return invalidCode("UnsupportedIdentityType", "identity.type",
-				"User-assigned identities are not available in this Custos version; use \"SystemAssigned\".")
+			if len(r.Identity.UserAssignedIdentities) != 1 {
+				return invalidCode("InvalidIdentity", "identity.userAssignedIdentities",
+					"A rule with a user-assigned identity names exactly one identity in userAssignedIdentities.")
+			}
+			for id := range r.Identity.UserAssignedIdentities {
+				if _, _, _, ok := parseUserAssignedID(id); !ok {
+					return invalidCode("InvalidIdentity", "identity.userAssignedIdentities",
+						"'%s' is not a Microsoft.ManagedIdentity/userAssignedIdentities resource ID.", truncate(id, 300))
+				}
+			}
 		default:
 			return invalidCode("InvalidIdentityType", "identity.type",
 				"The identity type '%s' is invalid. It must be 'None', 'SystemAssigned' or 'UserAssigned'.", truncate(r.Identity.Type, 50))
@@ -371,4 +379,15 @@ func compare(op string, v, threshold float64) bool {
 		return v <= threshold
 	}
 	return false
+}
+
+// parseUserAssignedID splits a user-assigned identity resource ID.
+func parseUserAssignedID(id string) (sub, rg, name string, ok bool) {
+	p := strings.Split(strings.TrimSuffix(id, "/"), "/")
+	if len(p) != 9 || p[0] != "" || !strings.EqualFold(p[1], "subscriptions") || !strings.EqualFold(p[3], "resourceGroups") ||
+		!strings.EqualFold(p[5], "providers") || !strings.EqualFold(p[6], "Microsoft.ManagedIdentity") ||
+		!strings.EqualFold(p[7], "userAssignedIdentities") || p[2] == "" || p[4] == "" || p[8] == "" {
+		return "", "", "", false
+	}
+	return p[2], p[4], p[8], true
 }
