@@ -730,6 +730,10 @@ func convertVector(x *store.Vector, t store.ColumnType, n int) *store.Vector {
 			if x.IsNull(i) {
 				continue
 			}
+			if x.Type == store.TypeDynamic {
+				out.Str[i], _ = dynScalarText(x.Str[i])
+				continue
+			}
 			out.Str[i] = valueAt(x, i).String()
 		}
 		return out
@@ -759,6 +763,13 @@ func convertVector(x *store.Vector, t store.ColumnType, n int) *store.Vector {
 
 // convertOne converts v to type t into row i of out; false means null.
 func convertOne(v kql.Value, t store.ColumnType, out *store.Vector, i int) bool {
+	if v.Type == store.TypeDynamic {
+		text, ok := dynScalarText(v.Str)
+		if !ok {
+			return false
+		}
+		v = kql.StringValue(text)
+	}
 	switch t {
 	case store.TypeBool:
 		switch {
@@ -1004,6 +1015,8 @@ func (ev *evaluator) function(c *kql.FnCall, args []*store.Vector, n int) (*stor
 			out.Str[i] = re.ReplaceAllString(args[1].Str[i], "")
 		}
 		return out, nil
+	case kql.FnDynGet, kql.FnParseJSON, kql.FnArrayLength:
+		return ev.dynamicFunc(c, args, n), nil
 	case kql.FnParse:
 		re := ev.regexps[c]
 		g := int(args[2].Int[0])

@@ -994,6 +994,12 @@ func inferName(ne *NamedExpr, x Scalar, existing []NamedScalar, byKey bool) stri
 	if id, ok := unparen(ne.X).(*Ident); ok {
 		return id.Name
 	}
+	switch x := unparen(ne.X).(type) {
+	case *Member, *Index:
+		if n, ok := pathName(x); ok {
+			return n
+		}
+	}
 	if byKey {
 		if c, ok := unparen(ne.X).(*Call); ok && len(c.Args) > 0 {
 			if id, ok := unparen(c.Args[0]).(*Ident); ok {
@@ -1404,7 +1410,7 @@ func (b *binder) bindScalar(e Expr, sc *scope) (Scalar, error) {
 		}
 		return r, nil
 	case *Member, *Index:
-		return nil, semErr(e, "dynamic property access is not supported yet")
+		return b.bindPath(e, sc)
 	case *Star:
 		return nil, semErr(e, "'*' is not valid here")
 	case *Typeof:
@@ -1416,6 +1422,65 @@ func (b *binder) bindScalar(e Expr, sc *scope) (Scalar, error) {
 		return nil, semErr(e, "a tabular expression cannot be used as a scalar")
 	}
 	return nil, semErr(e, "unsupported expression")
+}
+
+// bindPath binds x.name, x["key"] and x[i] on a dynamic value into one
+// FnDynGet with the whole constant path.
+func (b *binder) bindPath(e Expr, sc *scope) (Scalar, error) {
+	var base Expr
+	var key Scalar
+	switch e := e.(type) {
+	case *Member:
+		base, key = e.X, &Const{V: StringValue(e.Name.Name)}
+	case *Index:
+		base = e.X
+		k, err := b.bindScalar(e.Index, sc)
+		if err != nil {
+			return nil, err
+		}
+		c, ok := k.(*Const)
+		if !ok || c.V.Null || !(IsStringLike(c.V.Type) || IsInteger(c.V.Type)) {
+			return nil, semErr(e.Index, "a dynamic index must be a constant string or integer")
+		}
+		if IsInteger(c.V.Type) {
+			key = &Const{V: LongValue(c.V.Int)}
+		} else {
+			key = &Const{V: StringValue(c.V.Str)}
+		}
+	}
+	x, err := b.bindScalar(base, sc)
+	if err != nil {
+		return nil, err
+	}
+	if x.Type() != store.TypeDynamic {
+		return nil, semErr(e, "property access needs a dynamic value, not %s", x.Type())
+	}
+	if c, ok := x.(*FnCall); ok && c.Fn == FnDynGet {
+		args := append(append([]Scalar{}, c.Args...), key)
+		return &FnCall{Fn: FnDynGet, Args: args, T: store.TypeDynamic}, nil
+	}
+	return &FnCall{Fn: FnDynGet, Args: []Scalar{x, key}, T: store.TypeDynamic}, nil
+}
+
+// pathName is Kusto's inferred column name of a property path: a.b["c"] is a_b_c.
+func pathName(e Expr) (string, bool) {
+	switch e := e.(type) {
+	case *Ident:
+		return e.Name, true
+	case *Member:
+		p, ok := pathName(e.X)
+		return p + "_" + e.Name.Name, ok
+	case *Index:
+		p, ok := pathName(e.X)
+		if l, isLit := e.Index.(*Literal); isLit {
+			if l.Type == store.TypeString {
+				return p + "_" + l.Str, ok
+			}
+			return p + "_" + strconv.FormatInt(l.Int, 10), ok
+		}
+		return "", false
+	}
+	return "", false
 }
 
 // hasAnyAll binds has_any / has_all over constant terms as or/and of has.

@@ -104,6 +104,11 @@ const (
 	// expression Args[1] from Args[0] and converts it to T; null when the
 	// expression does not match (the parse operator).
 	FnParse
+	// FnDynGet reads a property path of a dynamic value: Args[1:] are
+	// constant keys (string) or array indexes (long, negative from the end).
+	FnDynGet
+	FnParseJSON
+	FnArrayLength
 
 	numFuncs
 )
@@ -125,7 +130,7 @@ var funcNames = [numFuncs]string{
 	FnTrim: "trim", FnIndexOf: "indexof", FnSqrt: "sqrt", FnLog: "log", FnLog10: "log10", FnExp: "exp",
 	FnPow: "pow", FnFloor: "floor", FnCeiling: "ceiling", FnDayOfWeek: "dayofweek", FnGetYear: "getyear",
 	FnGetMonth: "getmonth", FnHourOfDay: "hourofday", FnExtract: "extract", FnCountOf: "countof", FnIsNaN: "isnan",
-	FnParse: "parse",
+	FnParse: "parse", FnDynGet: "dynget", FnParseJSON: "parse_json", FnArrayLength: "array_length",
 }
 
 // String returns the KQL spelling of the function or operator.
@@ -392,6 +397,7 @@ func numericResult(a, b Type) Type {
 
 // resolveBinary type-checks an arithmetic operator and returns the bound call.
 func resolveArith(op FuncID, l, r Scalar) (Scalar, error) {
+	l, r = undynamic(l, r)
 	lt, rt := l.Type(), r.Type()
 	bad := func() error {
 		return fmt.Errorf("operator '%s' cannot be applied to %s and %s", opSymbol(op), lt, rt)
@@ -447,8 +453,45 @@ func resolveArith(op FuncID, l, r Scalar) (Scalar, error) {
 	return nil, bad()
 }
 
+// FromDynamic converts a dynamic expression to scalar type t (tostring,
+// tolong, todouble, ... semantics), as Kusto does when a dynamic value meets
+// a typed one.
+func FromDynamic(e Scalar, t Type) Scalar {
+	fn := FnToString
+	switch {
+	case t == store.TypeInt:
+		fn = FnToInt
+	case IsInteger(t):
+		fn = FnToLong
+	case IsRealHeld(t):
+		fn = FnToReal
+	case t == store.TypeBool:
+		fn = FnToBool
+	case t == store.TypeDatetime:
+		fn = FnToDatetime
+	case t == store.TypeTimespan:
+		fn = FnToTimespan
+	default:
+		t = store.TypeString
+	}
+	return &FnCall{Fn: fn, Args: []Scalar{e}, T: t}
+}
+
+// undynamic converts whichever of l and r is dynamic to the other's type.
+func undynamic(l, r Scalar) (Scalar, Scalar) {
+	lt, rt := l.Type(), r.Type()
+	switch {
+	case lt == store.TypeDynamic && rt != store.TypeDynamic:
+		l = FromDynamic(l, rt)
+	case rt == store.TypeDynamic && lt != store.TypeDynamic:
+		r = FromDynamic(r, lt)
+	}
+	return l, r
+}
+
 // resolveCompare type-checks a comparison operator (==, !=, <, <=, >, >=, =~, !~).
 func resolveCompare(op FuncID, l, r Scalar) (Scalar, error) {
+	l, r = undynamic(l, r)
 	lt, rt := l.Type(), r.Type()
 	if op == OpEqCI || op == OpNeCI {
 		if !IsStringLike(lt) || !IsStringLike(rt) {
@@ -482,7 +525,7 @@ func resolveStringOp(op FuncID, l, r Scalar) (Scalar, error) {
 			return nil, fmt.Errorf("operator 'matches regex' expects a constant pattern")
 		}
 	}
-	if !IsStringLike(l.Type()) {
+	if !IsStringLike(l.Type()) || l.Type() == store.TypeDynamic {
 		l = &FnCall{Fn: FnToString, Args: []Scalar{l}, T: store.TypeString}
 	}
 	return &FnCall{Fn: op, Args: []Scalar{l, r}, T: store.TypeBool}, nil
@@ -491,6 +534,9 @@ func resolveStringOp(op FuncID, l, r Scalar) (Scalar, error) {
 // resolveIn type-checks `x in (list)`; every list element must be a constant
 // of a type comparable with x.
 func resolveIn(ci bool, x Scalar, list []Scalar) (Scalar, error) {
+	if x.Type() == store.TypeDynamic && len(list) > 0 {
+		x = FromDynamic(x, list[0].Type())
+	}
 	xt := x.Type()
 	args := make([]Scalar, 0, len(list)+1)
 	if ci {
@@ -949,6 +995,22 @@ func ResolveFunction(name string, args []Scalar) (Scalar, error) {
 		fn := map[string]FuncID{"isempty": FnIsEmpty, "isnotempty": FnIsNotEmpty, "notempty": FnIsNotEmpty,
 			"isnull": FnIsNull, "isnotnull": FnIsNotNull, "notnull": FnIsNotNull}[strings.ToLower(name)]
 		return call(fn, store.TypeBool, args[0]), nil
+	case "parse_json", "todynamic", "toobject":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		if args[0].Type() == store.TypeDynamic {
+			return args[0], nil
+		}
+		return call(FnParseJSON, store.TypeDynamic, toStr(args[0])), nil
+	case "array_length":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		if err := argType(0, args[0].Type() == store.TypeDynamic, "a dynamic value"); err != nil {
+			return nil, err
+		}
+		return call(FnArrayLength, store.TypeLong, args[0]), nil
 	case "isnan":
 		if err := arity(1, 1); err != nil {
 			return nil, err
