@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -331,5 +332,137 @@ func TestTamperedWAL(t *testing.T) {
 	b, _ := s.Log()
 	if !bytes.Contains(b[logBefore:], []byte(`"level":"ERROR"`)) && !bytes.Contains(b[logBefore:], []byte(`"level":"WARN"`)) {
 		t.Errorf("the server dropped WAL data without a warning or error in its log")
+	}
+}
+
+// TestMovedPart moves intact part files where they do not belong: into
+// another table's directory, over another table's part, and under another
+// part ID. Each part is bound to its workspace, table and ID (AAD), so the
+// server must refuse it — at start or at query — and never serve one table's
+// rows as another's.
+func TestMovedPart(t *testing.T) {
+	s, c := newServer(t)
+	ctx := testCtx(t, 150*time.Second)
+	cols := []Column{{Name: "TimeGenerated", Type: "datetime"}, {Name: "Note", Type: "string"}}
+	tok := randHex(t, 6)
+	now := time.Now().UTC().Add(-time.Minute)
+	for _, tbl := range []string{"Src_CL", "Dst_CL"} {
+		if err := c.CreateTable(ctx, tbl, cols); err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimSuffix(tbl, "_CL")
+		rule, err := c.CreateDCR(ctx, strings.ToLower(name)+"-dcr", "Custom-"+name, cols, tbl, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := make([]map[string]any, 300)
+		for i := range recs {
+			recs[i] = map[string]any{"TimeGenerated": now.Add(time.Duration(i) * time.Millisecond).Format(time.RFC3339Nano),
+				"Note": fmt.Sprintf("%s %s row %d", name, tok, i)}
+		}
+		body, _ := json.Marshal(recs)
+		if err := c.Upload(ctx, rule, "Custom-"+name, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Stop(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	src, dst := findParts(t, s.DataDir(), "Src_CL"), findParts(t, s.DataDir(), "Dst_CL")
+	if len(src) != 1 || len(dst) != 1 {
+		t.Fatalf("parts: %d for Src_CL, %d for Dst_CL; want 1 each", len(src), len(dst))
+	}
+	srcData, err := os.ReadFile(src[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dstData, err := os.ReadFile(dst[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dstDir := filepath.Dir(dst[0])
+
+	// rejected starts the server over the rearranged files and checks that
+	// table's rows are not served from the wrong part.
+	rejected := func(what, table, foreign string) {
+		t.Helper()
+		from := logSize(t, s)
+		if err := s.Start(ctx); err != nil {
+			if !errors.Is(err, ErrExited) {
+				t.Fatalf("%s: %v", what, err)
+			}
+			b, _ := s.Log()
+			if !bytes.Contains(b[from:], []byte("corrupt")) {
+				t.Fatalf("%s: start failed without reporting corruption: %v", what, err)
+			}
+			t.Logf("%s: start refused", what)
+			return
+		}
+		defer s.Stop(60 * time.Second)
+		status, code, body, err := c.QueryRaw(ctx, table+" | project Note")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(body, []byte(foreign)) {
+			t.Fatalf("%s: %s served rows of another table: %.300s", what, table, body)
+		}
+		if status != http.StatusInternalServerError {
+			t.Fatalf("%s: query %s answered HTTP %d %s; want a 500 integrity failure. Body: %.300s", what, table, status, code, body)
+		}
+		wantLogMention(t, s, from, "")
+		t.Logf("%s: query failed with HTTP %d %s", what, status, code)
+	}
+	restore := func() {
+		t.Helper()
+		entries, err := os.ReadDir(dstDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), ".part") {
+				if err := os.Remove(filepath.Join(dstDir, e.Name())); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := os.WriteFile(dst[0], dstData, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// 1. Src's part copied into Dst's directory, under its own name.
+	if err := os.WriteFile(filepath.Join(dstDir, filepath.Base(src[0])), srcData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rejected("Src part added to Dst", "Dst_CL", "Src "+tok)
+	restore()
+
+	// 2. Src's bytes over Dst's part.
+	if err := os.WriteFile(dst[0], srcData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rejected("Src part written over Dst's part", "Dst_CL", "Src "+tok)
+	restore()
+
+	// 3. Dst's own part under another part ID (same day prefix, other 24 hex).
+	base := filepath.Base(dst[0])
+	renamed := filepath.Join(dstDir, base[:9]+strings.Repeat("0", 24)+".part")
+	if err := os.Rename(dst[0], renamed); err != nil {
+		t.Fatal(err)
+	}
+	rejected("Dst part under another ID", "Dst_CL", "never")
+	if err := os.Rename(renamed, dst[0]); err != nil {
+		t.Fatal(err)
+	}
+
+	// Back in place, both tables serve their own rows.
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tbl := range []string{"Src_CL", "Dst_CL"} {
+		_, rows, err := c.QueryRows(ctx, tbl+" | count")
+		if err != nil || len(rows) != 1 || rows[0][0] != float64(300) {
+			t.Fatalf("%s after restoring: %v %v; want 300 rows", tbl, rows, err)
+		}
 	}
 }
