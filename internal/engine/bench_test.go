@@ -195,3 +195,19 @@ func BenchmarkDcountHLL(b *testing.B) {
 		_ = h.count()
 	}
 }
+
+// BenchmarkGroupHighCardinality feeds 1M rows of ~630K distinct user IDs
+// through one worker's group table: the cost of summarize by a
+// high-cardinality string key.
+func BenchmarkGroupHighCardinality(b *testing.B) {
+	data := makeBenchBatches(1 << 20)
+	b.ReportAllocs()
+	b.SetBytes(int64(1<<20) * 16)
+	for b.Loop() {
+		g := newGroupTable([]store.ColumnType{store.TypeString})
+		var out []int32
+		for _, bt := range data {
+			out = g.ids([]*store.Vector{bt.Col("UserId")}, bt.Len, out)
+		}
+	}
+}

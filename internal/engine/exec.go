@@ -201,6 +201,9 @@ func (x *executor) run(ctx context.Context, n kql.PlanNode) ([]*store.Batch, err
 	case *kql.Scan, *kql.Filter, *kql.Compute:
 		return x.collect(ctx, split(n), 0, 0)
 	case *kql.Limit:
+		if n.N <= 0 {
+			return nil, nil
+		}
 		return x.collect(ctx, split(n.Input), n.N, 0)
 	case *kql.Aggregate:
 		return x.aggregate(ctx, n)
