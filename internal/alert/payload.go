@@ -180,14 +180,23 @@ func (s *Service) buildEvents(ctx context.Context, r *rule, st *ruleState, event
 				Event: historyOf("AlertCreated", "", "", systemActor, "Alert fired", now)})
 		}
 		muted := !ev.resolved && r.Mute > 0 && end.Before(st.MutedUntil)
+		proc := s.applyProcessingRules(ctx, r, &doc.Payload, end) // the schedule applies at the event time
 		var ns []catalog.Notification
-		if !muted {
-			ns = s.notificationsFor(r, rec.ID, condition, groups, payload, now)
+		if !muted && proc.suppressedBy == "" {
+			evGroups := groups
+			if len(proc.addGroups) > 0 {
+				evGroups = append(append([]*actionGroup(nil), groups...), s.loadGroups(ctx, r, proc.addGroups, groups)...)
+			}
+			ns = s.notificationsFor(r, rec.ID, condition, evGroups, payload, now)
 			if !ev.resolved && r.Mute > 0 && len(ns) > 0 {
 				st.MutedUntil = end.Add(r.Mute)
 			}
 		}
 		switch {
+		case proc.suppressedBy != "":
+			doc.ActionSuppressed = true
+			hist = append(hist, catalog.AlertHistoryEvent{AlertID: rec.ID, At: now,
+				Event: historyOf("ActionsSuppressed", "", "", systemActor, "Actions suppressed by alert processing rule "+proc.suppressedBy, now)})
 		case muted:
 			doc.ActionSuppressed = true
 			hist = append(hist, catalog.AlertHistoryEvent{AlertID: rec.ID, At: now,
@@ -213,8 +222,22 @@ func (s *Service) loadActionGroups(ctx context.Context, r *rule) []*actionGroup 
 	if r.Props.Actions == nil {
 		return nil
 	}
+	return s.loadGroups(ctx, r, r.Props.Actions.ActionGroups, nil)
+}
+
+// loadGroups reads the enabled action groups with the given IDs, skipping
+// those already in have.
+func (s *Service) loadGroups(ctx context.Context, r *rule, ids []string, have []*actionGroup) []*actionGroup {
 	var out []*actionGroup
-	for _, id := range r.Props.Actions.ActionGroups {
+	seen := map[string]bool{}
+	for _, g := range have {
+		seen[strings.ToLower(g.ID)] = true
+	}
+	for _, id := range ids {
+		if seen[strings.ToLower(id)] {
+			continue
+		}
+		seen[strings.ToLower(id)] = true
 		res, err := s.cat.AlertResourceByID(ctx, id)
 		if err == nil && !strings.EqualFold(res.Type, "Microsoft.Insights/actionGroups") {
 			err = catalog.ErrNotFound

@@ -28,6 +28,9 @@ const (
 	pGroupsSub  = pSub + "/providers/Microsoft.Insights/actionGroups"
 	pGroupsRG   = pRG + "/providers/Microsoft.Insights/actionGroups"
 	pGroup      = pGroupsRG + "/{actionGroupName}"
+	pARulesSub  = pSub + "/providers/Microsoft.AlertsManagement/actionRules"
+	pARulesRG   = pRG + "/providers/Microsoft.AlertsManagement/actionRules"
+	pARule      = pARulesRG + "/{actionRuleName}"
 	pAlerts     = pSub + "/providers/Microsoft.AlertsManagement/alerts"
 	pAlert      = pAlerts + "/{alertId}"
 	pAlertState = pAlert + "/changestate"
@@ -54,6 +57,12 @@ func (s *Service) Routes() []api.Route {
 		r(http.MethodGet, pGroup, rbac.ActionActionGroupRead, groupScope, s.getGroup),
 		r(http.MethodPut, pGroup, rbac.ActionActionGroupWrite, groupScope, s.putGroup),
 		r(http.MethodDelete, pGroup, rbac.ActionActionGroupDelete, groupScope, s.deleteGroup),
+
+		r(http.MethodGet, pARulesSub, ActionActionRuleRead, subScope, s.listActionRules),
+		r(http.MethodGet, pARulesRG, ActionActionRuleRead, rgScope, s.listActionRules),
+		r(http.MethodGet, pARule, ActionActionRuleRead, actionRuleScope, s.getActionRule),
+		r(http.MethodPut, pARule, ActionActionRuleWrite, actionRuleScope, s.putActionRule),
+		r(http.MethodDelete, pARule, ActionActionRuleDelete, actionRuleScope, s.deleteActionRule),
 
 		r(http.MethodGet, pAlerts, ActionAlertRead, subScope, s.listAlerts),
 		r(http.MethodGet, pAlert, ActionAlertRead, subScope, s.getAlert),
