@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"path/filepath"
 	"testing"
+
+	"custos/internal/crypt"
 )
 
 // Rerun: go test ./internal/store -run '^$' -bench . -benchtime 3x
@@ -217,4 +219,111 @@ func BenchmarkTermSearch(b *testing.B) {
 		b.Fatalf("no block skipped: %+v", st)
 	}
 	b.ReportMetric(float64(st.BlocksSkippedTerms)/float64(st.BlocksTotal)*100, "%blocks-skipped")
+}
+
+// encryptionModes are the key configurations compared by
+// BenchmarkEncryptionModes: the platform key alone, and a customer-managed
+// file key with double encryption (two AES-GCM layers per block and record).
+var encryptionModes = []struct {
+	name   string
+	double bool
+}{{"platform", false}, {"cmk+double", true}}
+
+func setMode(b *testing.B, db *DB, double bool) {
+	if !double {
+		return
+	}
+	fk, err := crypt.CreateFileKey(filepath.Join(b.TempDir(), "cmk.key"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := db.SetWorkspaceEncryption(context.Background(), testWS, WorkspaceEncryption{Provider: fk, DoubleEncryption: true}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkEncryptionModes runs ingestion (as BenchmarkAppendCommit, but
+// serial so the fsync does not dominate less) and a full-column scan (as
+// BenchmarkScanAllColumns) under each key configuration in one run, for the
+// "≤ 15 % slower with a customer key and double encryption" budget:
+//
+//	go test ./internal/store -run '^$' -bench EncryptionModes -benchtime 20x -count 6 | benchstat -col /mode -
+func BenchmarkEncryptionModes(b *testing.B) {
+	for _, m := range encryptionModes {
+		b.Run("op=commit/mode="+m.name, func(b *testing.B) {
+			_, db, ref := benchDB(b)
+			defer db.Close()
+			setMode(b, db, m.double)
+			batch, raw := benchBatch(0, 1000)
+			b.ReportAllocs()
+			b.SetBytes(int64(raw))
+			ctx := context.Background()
+			for b.Loop() {
+				a, err := db.Appender(ctx, ref)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := a.Append(batch); err != nil {
+					b.Fatal(err)
+				}
+				if err := a.Commit(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("op=scan/mode="+m.name, func(b *testing.B) {
+			const n = 100_000
+			_, db, ref := benchDB(b)
+			defer db.Close()
+			setMode(b, db, m.double)
+			raw := 0
+			for i := 0; i < n; i += 10000 {
+				bt, r := benchBatch(i, 10000)
+				raw += r
+				commit(b, db, ref, bt)
+			}
+			if err := db.Flush(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(raw))
+			for b.Loop() {
+				if rows, _ := scan(b, db, ref, SelectHints{}); rows != n {
+					b.Fatalf("%d rows", rows)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPurge purges 1 % of the rows of a flushed table (spread over
+// every part, so every part is rewritten) and reports rows/s scanned.
+func BenchmarkPurge(b *testing.B) {
+	const n = 500_000
+	for b.Loop() {
+		b.StopTimer()
+		db, ref, _ := flushedBenchDB(b, n)
+		b.StartTimer()
+		res, err := db.Purge(context.Background(), ref, onePercent{})
+		b.StopTimer()
+		if err != nil || res.RowsPurged == 0 {
+			b.Fatalf("%+v, %v", res, err)
+		}
+		db.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// onePercent matches rows whose DurationMs is a multiple of 100 (1 %).
+type onePercent struct{}
+
+func (onePercent) Columns() []string { return []string{"DurationMs"} }
+
+func (onePercent) Match(bt *Batch) ([]bool, error) {
+	out := make([]bool, bt.Len)
+	for i, v := range bt.Col("DurationMs").Int {
+		out[i] = v%100 == 0
+	}
+	return out, nil
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // RowPredicate selects the rows Purge removes. The engine compiles a purge
@@ -122,25 +125,34 @@ func (db *DB) Purge(ctx context.Context, ref TableRef, pred RowPredicate) (Purge
 		parts = nil
 	}
 	defer release()
+	// Parts are independent: rewrite up to QueryWorkers of them at a time.
+	var mu sync.Mutex // guards res
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, db.opts.QueryWorkers))
 	for _, p := range parts {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		res.PartsScanned++
-		n, replaced, err := db.purgePart(ctx, t, p, pred)
-		if err != nil {
-			db.reportCorruption(err)
-			return res, fmt.Errorf("purge part %s: %w", p.id, err)
-		}
-		if n == 0 {
-			continue
-		}
-		res.RowsPurged += int64(n)
-		if replaced {
-			res.PartsRewritten++
-		} else {
-			res.PartsDeleted++
-		}
+		g.Go(func() error {
+			n, replaced, err := db.purgePart(gctx, t, p, pred)
+			if err != nil {
+				db.reportCorruption(err)
+				return fmt.Errorf("purge part %s: %w", p.id, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			res.PartsScanned++
+			if n == 0 {
+				return nil
+			}
+			res.RowsPurged += int64(n)
+			if replaced {
+				res.PartsRewritten++
+			} else {
+				res.PartsDeleted++
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return res, err
 	}
 	release() // the last reference to a replaced part deletes its file
 	if err := syncDir(t.dir); err != nil {
