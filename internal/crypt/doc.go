@@ -2,7 +2,8 @@
 //
 // The hierarchy follows DESIGN.md "Keys and encryption":
 //
-//	KeyProvider (platform key, or a customer-managed KMS later)
+//	KeyProvider (platform key; or a customer-managed key: FileKey, Transit for
+//	             Vault/OpenBao, AzureKeyVault, PKCS11 behind the pkcs11 build tag)
 //	  └─ wraps each workspace key            (*Key, AES-256)
 //	       └─ wraps each part / WAL segment data key (*Key, AES-256)
 //	            └─ seals the blocks and records

@@ -285,3 +285,52 @@ func keyPointer(k *crypt.Key) *atomic.Pointer[wsKeys] {
 	p.Store(&wsKeys{service: k})
 	return &p
 }
+
+func FuzzParseKeyFile(f *testing.F) {
+	f.Add([]byte(wsKeyMagic + "wrapped"))
+	f.Add((&keyFile{serviceKeyID: "file-1", customer: true, serviceWrapped: []byte("w0"), infraWrapped: []byte("w1")}).encode())
+	f.Add([]byte(wsKeyMagicV2 + `{"service":{"wrapped":"!!"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		kf, err := parseKeyFile(b)
+		if err != nil {
+			return
+		}
+		again, err := parseKeyFile(kf.encode())
+		if err != nil || !bytes.Equal(again.serviceWrapped, kf.serviceWrapped) || !bytes.Equal(again.infraWrapped, kf.infraWrapped) {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
+}
+
+func TestDoubleHeaderTruncation(t *testing.T) {
+	ctx := context.Background()
+	k0, _ := crypt.GenerateKey("ws")
+	k1, _ := crypt.GenerateKey("ws-infra")
+	var p atomic.Pointer[wsKeys]
+	p.Store(&wsKeys{service: k0, infra: k1})
+	w := &wal{wsID: "ws", dir: t.TempDir(), keys: &p}
+	seg, err := w.createSegment(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.f.Close()
+	full, err := readFileBytes(seg.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, wrapped, _, err := parseSegmentHeader(full)
+	if err != nil || first != 3 || len(wrapped) != 2 {
+		t.Fatalf("header: %d, %d layers, %v", first, len(wrapped), err)
+	}
+	if _, err := unwrapDataKeys(ctx, &wsKeys{service: k0}, "wal-0000000000000003", wrapped, segmentKeyAAD("ws", 3)); err == nil {
+		t.Fatal("double-encrypted segment opened without the infrastructure key")
+	}
+	for data := full[:len(full)-1]; ; data = data[:len(data)-1] {
+		if _, _, _, err := parseSegmentHeader(data); err == nil {
+			t.Fatalf("WAL v2 header prefix of %d bytes parsed", len(data))
+		}
+		if len(data) == 0 {
+			break
+		}
+	}
+}
