@@ -188,3 +188,19 @@ func TestSpreadIsStable(t *testing.T) {
 		t.Fatalf("spread %v not below half the frequency", d)
 	}
 }
+
+func TestWriteMetrics(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	t0 := e.start()
+	e.putRule("m", e.ruleBody("Perf", "Count", "", "GreaterThan", 0, "", ""), true)
+	e.tick(t0.Add(time.Minute + 3*time.Second))
+	var b strings.Builder
+	if err := e.svc.WriteMetrics(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"custos_alert_rules 1\n", "custos_alert_evaluations_total 1\n", `custos_alert_evaluation_lag_seconds{quantile="0.99"} 3` + "\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Fatalf("metrics lack %q:\n%s", want, b.String())
+		}
+	}
+}

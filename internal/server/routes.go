@@ -162,4 +162,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if err := s.metrics.writeTo(w); err != nil {
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "write metrics", slog.Any("error", err))
 	}
+	if s.alerts != nil {
+		_ = s.alerts.WriteMetrics(w) // the client may have gone
+	}
 }
