@@ -213,6 +213,36 @@ func (g *groupTable) keyVectors() []*store.Vector {
 	return out
 }
 
+// appendKey encodes row i of k for a hash key: a null flag, then the value
+// (8 bytes for numbers, length-prefixed bytes for strings).
+func appendKey(b []byte, k *store.Vector, i int) []byte {
+	if k.IsNull(i) {
+		return append(b, 0)
+	}
+	switch {
+	case k.Type == store.TypeBool:
+		if k.Bool[i] {
+			return append(b, 1, 1)
+		}
+		return append(b, 1, 0)
+	case kql.IsIntHeld(k.Type):
+		b = append(b, 1)
+		return binary.LittleEndian.AppendUint64(b, uint64(k.Int[i]))
+	case kql.IsRealHeld(k.Type):
+		f := k.Real[i]
+		if f == 0 {
+			f = 0
+		}
+		b = append(b, 1)
+		return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+	default:
+		s := k.Str[i]
+		b = append(b, 1)
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		return append(b, s...)
+	}
+}
+
 // aggState accumulates one aggregation for all groups of a groupTable.
 type aggState interface {
 	// update folds rows into their groups; args are the evaluated arguments.

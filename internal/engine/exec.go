@@ -95,6 +95,9 @@ func (x *executor) prepareNode(n kql.PlanNode) error {
 			for _, in := range n.Inputs {
 				walk(in)
 			}
+		case *kql.HashJoin:
+			walk(n.Left)
+			walk(n.Right)
 		}
 	}
 	walk(n)
@@ -223,6 +226,8 @@ func (x *executor) run(ctx context.Context, n kql.PlanNode) ([]*store.Batch, err
 		return []*store.Batch{sorted}, nil
 	case *kql.TopN:
 		return x.top(ctx, n)
+	case *kql.HashJoin:
+		return x.join(ctx, n)
 	case *kql.UnionAll:
 		var out []*store.Batch
 		for _, in := range n.Inputs {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"regexp"
 	"strconv"
 	"strings"
@@ -541,6 +542,14 @@ func (b *binder) bindOp(in PlanNode, op Op) (PlanNode, error) {
 		return b.bindParse(in, op)
 	case *Union:
 		return b.bindUnion(in, op)
+	case *Join:
+		return b.bindJoin(in, op.Options, op.Right, op.On, op.Where, op, "innerunique")
+	case *Lookup:
+		n, err := b.bindJoin(in, op.Options, op.Right, op.On, nil, op, "leftouter")
+		if err != nil {
+			return nil, err
+		}
+		return dropRightKeys(n.(*HashJoin)), nil
 	case *Count:
 		name := "Count"
 		if op.As != nil {
@@ -605,6 +614,126 @@ func (b *binder) bindOp(in PlanNode, op Op) (PlanNode, error) {
 		return v, nil
 	}
 	return nil, semErr(op, "operator '%s' is not supported yet", opName(op))
+}
+
+// bindJoin binds join and lookup: a hash join on equality keys, given as
+// shared column names (on Id) or $left.a == $right.b pairs.
+func (b *binder) bindJoin(left PlanNode, opts []*OptionArg, rightExpr Expr, on []Expr, where Expr, n Node, kind string) (PlanNode, error) {
+	for _, o := range opts {
+		if strings.HasPrefix(strings.ToLower(o.Name), "hint.") {
+			continue
+		}
+		if strings.ToLower(o.Name) != "kind" {
+			return nil, semErr(o, "unknown join option '%s'", o.Name)
+		}
+		if id, ok := o.Value.(*Ident); ok {
+			kind = strings.ToLower(id.Name)
+		}
+	}
+	switch kind {
+	case "anti", "leftantisemi":
+		kind = "leftanti"
+	case "semi":
+		kind = "leftsemi"
+	case "innerunique", "inner", "leftouter", "leftsemi", "leftanti":
+	default:
+		return nil, semErr(n, "join kind '%s' is not supported yet", kind)
+	}
+	if where != nil {
+		return nil, semErr(where, "join ... where is not supported yet; use on")
+	}
+	right, err := b.bindTabular(rightExpr)
+	if err != nil {
+		return nil, err
+	}
+	ls, rs := left.Schema(), right.Schema()
+	j := &HashJoin{Left: left, Right: right, Kind: kind}
+	var addPair func(e Expr) error
+	addPair = func(e Expr) error {
+		switch e := unparen(e).(type) {
+		case *Ident:
+			li, ri := ls.Index(e.Name), rs.Index(e.Name)
+			if li < 0 || ri < 0 {
+				return semErr(e, "join key '%s' must be a column of both sides", e.Name)
+			}
+			j.LeftKeys, j.RightKeys = append(j.LeftKeys, e.Name), append(j.RightKeys, e.Name)
+			return nil
+		case *Binary:
+			if e.Op == "and" {
+				if err := addPair(e.X); err != nil {
+					return err
+				}
+				return addPair(e.Y)
+			}
+			if e.Op != "==" {
+				return semErr(e, "join conditions must be equalities")
+			}
+			l, lok := sideColumn(e.X)
+			r, rok := sideColumn(e.Y)
+			if !lok || !rok || l.side == r.side {
+				return semErr(e, "expected $left.column == $right.column")
+			}
+			if l.side == "$right" {
+				l, r = r, l
+			}
+			if ls.Index(l.name) < 0 {
+				return semErr(e.X, "unknown column '%s' on the left side", l.name)
+			}
+			if rs.Index(r.name) < 0 {
+				return semErr(e.Y, "unknown column '%s' on the right side", r.name)
+			}
+			j.LeftKeys, j.RightKeys = append(j.LeftKeys, l.name), append(j.RightKeys, r.name)
+			return nil
+		}
+		return semErr(e, "expected a column name or $left.column == $right.column")
+	}
+	for _, e := range on {
+		if err := addPair(e); err != nil {
+			return nil, err
+		}
+	}
+	if len(j.LeftKeys) == 0 {
+		return nil, semErr(n, "join needs at least one key (on ...)")
+	}
+	for i := range j.LeftKeys {
+		lt, rt := ls[ls.Index(j.LeftKeys[i])].Type, rs[rs.Index(j.RightKeys[i])].Type
+		if lt != rt && !(IsIntHeld(lt) && IsIntHeld(rt) && IsInteger(lt) == IsInteger(rt)) && !(IsStringLike(lt) && IsStringLike(rt)) {
+			return nil, semErr(n, "join key '%s' is %s on the left and %s on the right", j.LeftKeys[i], lt, rt)
+		}
+	}
+	j.RightNames = joinNames(ls, rs)
+	return j, nil
+}
+
+// dropRightKeys removes the right side's key columns from a join's output,
+// as lookup does.
+func dropRightKeys(j *HashJoin) PlanNode {
+	if j.Kind == "leftsemi" || j.Kind == "leftanti" {
+		return j
+	}
+	nl := len(j.Left.Schema())
+	var cols []NamedScalar
+	for i, c := range j.Schema() {
+		if i >= nl && slices.Contains(j.RightKeys, j.Right.Schema()[i-nl].Name) {
+			continue
+		}
+		cols = append(cols, passthrough(c))
+	}
+	return &Compute{Input: j, Cols: cols}
+}
+
+type sideCol struct{ side, name string }
+
+func sideColumn(e Expr) (sideCol, bool) {
+	m, ok := unparen(e).(*Member)
+	if !ok {
+		return sideCol{}, false
+	}
+	id, ok := m.X.(*Ident)
+	if !ok || (id.Name != "$left" && id.Name != "$right") {
+		return sideCol{}, false
+	}
+	return sideCol{side: id.Name, name: m.Name.Name}, true
 }
 
 // bindUnion binds union (as a source, or after a pipe with in as its first

@@ -101,6 +101,18 @@ type Values struct {
 	Rows [][]Value
 }
 
+// HashJoin joins Left and Right on equal keys (join, lookup). Kind is one of
+// innerunique (Kusto's default: the left side deduplicated on the keys),
+// inner, leftouter, leftsemi, leftanti. The output is Left's columns then
+// Right's (RightNames gives their output names, renamed on collision); the
+// semi and anti kinds output Left's columns only.
+type HashJoin struct {
+	Left, Right         PlanNode
+	Kind                string
+	LeftKeys, RightKeys []string
+	RightNames          []string
+}
+
 // UnionAll concatenates its inputs, which all produce the same schema (the
 // binder aligns them by name, with nulls for missing columns).
 type UnionAll struct {
@@ -172,6 +184,18 @@ func (l *Limit) Schema() store.Schema { return l.Input.Schema() }
 func (v *Values) Schema() store.Schema { return v.Out }
 
 // Schema implements PlanNode.
+func (j *HashJoin) Schema() store.Schema {
+	out := append(store.Schema{}, j.Left.Schema()...)
+	if j.Kind == "leftsemi" || j.Kind == "leftanti" {
+		return out
+	}
+	for i, c := range j.Right.Schema() {
+		out = append(out, store.Column{Name: j.RightNames[i], Type: c.Type})
+	}
+	return out
+}
+
+// Schema implements PlanNode.
 func (u *UnionAll) Schema() store.Schema { return u.Inputs[0].Schema() }
 
 // Schema implements PlanNode.
@@ -187,6 +211,7 @@ func (*Limit) planNode()     {}
 func (*Values) planNode()    {}
 func (*Sequence) planNode()  {}
 func (*UnionAll) planNode()  {}
+func (*HashJoin) planNode()  {}
 
 // TimeColumn is the column the store partitions and prunes by.
 const TimeColumn = "TimeGenerated"
@@ -223,6 +248,9 @@ func pushFilters(n PlanNode) {
 		for _, in := range n.Inputs {
 			pushFilters(in)
 		}
+	case *HashJoin:
+		pushFilters(n.Left)
+		pushFilters(n.Right)
 	}
 }
 
@@ -363,6 +391,9 @@ func pushLimits(n PlanNode, limit int64) {
 		for _, in := range n.Inputs {
 			pushLimits(in, limit)
 		}
+	case *HashJoin:
+		pushLimits(n.Left, 0)
+		pushLimits(n.Right, 0)
 	}
 }
 
@@ -442,7 +473,56 @@ func prune(n PlanNode, needed map[string]bool) {
 		for _, in := range n.Inputs {
 			prune(in, needed)
 		}
+	case *HashJoin:
+		var left, right map[string]bool
+		if needed != nil {
+			left, right = map[string]bool{}, map[string]bool{}
+			for _, c := range n.Left.Schema() {
+				if needed[c.Name] {
+					left[c.Name] = true
+				}
+			}
+			for i, c := range n.Right.Schema() {
+				if needed[n.RightNames[i]] {
+					right[c.Name] = true
+				}
+			}
+			for _, k := range n.LeftKeys {
+				left[k] = true
+			}
+			for _, k := range n.RightKeys {
+				right[k] = true
+			}
+		}
+		// The right side's columns keep their output names, so it is
+		// pruned only when the parent's needs are known.
+		prune(n.Left, left)
+		if right != nil {
+			prune(n.Right, right)
+			n.RightNames = joinNames(n.Left.Schema(), n.Right.Schema())
+		} else {
+			prune(n.Right, nil)
+		}
 	}
+}
+
+// joinNames names the right side's columns of a join: a name the left side
+// already has gets the first free numeric suffix (Computer1), as in Kusto.
+func joinNames(left, right store.Schema) []string {
+	taken := map[string]bool{}
+	for _, c := range left {
+		taken[c.Name] = true
+	}
+	out := make([]string, len(right))
+	for i, c := range right {
+		name := c.Name
+		for k := 1; taken[name]; k++ {
+			name = fmt.Sprintf("%s%d", c.Name, k)
+		}
+		taken[name] = true
+		out[i] = name
+	}
+	return out
 }
 
 func cloneSet(m map[string]bool) map[string]bool {
@@ -529,6 +609,10 @@ func explain(b *strings.Builder, n PlanNode, depth int) {
 		fmt.Fprintf(b, "%svalues rows=%d\n", ind, len(n.Rows))
 	case *Sequence:
 		fmt.Fprintf(b, "%srange %s from %s to %s step %s\n", ind, n.Name, n.From, n.To, n.Step)
+	case *HashJoin:
+		fmt.Fprintf(b, "%sjoin kind=%s on %s == %s\n", ind, n.Kind, strings.Join(n.LeftKeys, ","), strings.Join(n.RightKeys, ","))
+		explain(b, n.Left, depth+1)
+		explain(b, n.Right, depth+1)
 	case *UnionAll:
 		fmt.Fprintf(b, "%sunion\n", ind)
 		for _, in := range n.Inputs {
