@@ -35,7 +35,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newStatusCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newEnrollCmd(), newStatusCmd(), newVersionCmd())
 	return root
 }
 
@@ -67,6 +67,68 @@ start.`,
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", defaultConfig, "configuration file (YAML)")
+	return cmd
+}
+
+func newEnrollCmd() *cobra.Command {
+	var cfgPath, endpoint, caFile, token, name, dir string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "enroll --token TOKEN [--endpoint URL] [--ca-file F]",
+		Short: "Enroll this machine with Custos (once) and receive its managed identity",
+		Long: `Enroll this machine: create its key pair locally (the private key is
+written 0600 and never sent), present the one-time enrollment token from
+'custos machine enroll-token' and the public key to Custos, and store the
+machine's resource ID and system-assigned managed identity next to the key.
+'custos-agent run' then authenticates with signed assertions and applies the
+data collection rules associated with the machine. Endpoint and CA file come
+from the configuration file unless given as flags; the token may also come
+from the environment variable CUSTOS_ENROLLMENT_TOKEN. Re-enrolling needs
+--force.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg agent.Config
+			if c, err := agent.LoadConfig(cfgPath); err == nil {
+				cfg = c
+			} else if cmd.Flags().Changed("config") || endpoint == "" {
+				return err
+			} else {
+				cfg.StateDir = agent.DefaultStateDir
+			}
+			if endpoint != "" {
+				cfg.Endpoint = endpoint
+			}
+			if caFile != "" {
+				cfg.CAFile = caFile
+			}
+			if dir == "" {
+				dir = cfg.IdentityPath()
+			}
+			if token == "" {
+				token = os.Getenv("CUSTOS_ENROLLMENT_TOKEN")
+			}
+			if token == "" {
+				return errors.New("an enrollment token is required (--token or CUSTOS_ENROLLMENT_TOKEN); create one with 'custos machine enroll-token'")
+			}
+			id, err := agent.Enroll(cmd.Context(), agent.EnrollOptions{Endpoint: cfg.Endpoint, CAFile: cfg.CAFile, Token: token,
+				Dir: dir, Name: name, Force: force})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "enrolled as %s\n  managed identity: clientId %s, principalId %s\n  key: %s (stays on this machine)\n",
+				id.ID, id.ClientID, id.PrincipalID, dir)
+			fmt.Fprintf(cmd.OutOrStdout(), "grant it 'Monitoring Metrics Publisher' on the rules it sends to, associate rules with it, then start 'custos-agent run'\n")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfgPath, "config", defaultConfig, "configuration file (YAML); optional when --endpoint is given")
+	f.StringVar(&endpoint, "endpoint", "", "Custos server URL, https://host:port")
+	f.StringVar(&caFile, "ca-file", "", "PEM file of the CA to trust instead of the system roots")
+	f.StringVar(&token, "token", "", "one-time enrollment token (prefer CUSTOS_ENROLLMENT_TOKEN: a flag is visible to other users)")
+	f.StringVar(&name, "name", "", "machine resource name (default: the short host name)")
+	f.StringVar(&dir, "dir", "", "identity directory (default: identityDir of the configuration, or <stateDir>/identity)")
+	f.BoolVar(&force, "force", false, "replace an existing identity (re-enroll)")
 	return cmd
 }
 

@@ -23,6 +23,7 @@ import (
 	"custos/internal/agent/perf"
 	"custos/internal/agent/queue"
 	"custos/internal/agent/syslog"
+	"custos/internal/enroll"
 )
 
 // Options configure an Agent. Config is required; the rest have defaults.
@@ -86,11 +87,8 @@ func New(opts Options) (*Agent, error) {
 	if now == nil {
 		now = time.Now
 	}
-	a := &Agent{cfg: cfg, log: log, now: now, rules: opts.Rules, perfReader: opts.PerfReader, perfEvery: opts.PerfInterval,
+	a := &Agent{cfg: cfg, log: log, now: now, perfReader: opts.PerfReader, perfEvery: opts.PerfInterval,
 		syslogCh: make(chan syslogEvent, cfg.Syslog.QueueSize), host: readHostInfo()}
-	if a.rules == nil {
-		a.rules = DirSource{Dir: cfg.DCR.Dir}
-	}
 	if a.perfReader == nil {
 		a.perfReader = &perf.Reader{}
 	}
@@ -114,24 +112,60 @@ func New(opts Options) (*Agent, error) {
 	if err := a.lockState(); err != nil {
 		return nil, err
 	}
-	id, err := loadAgentID(filepath.Join(cfg.StateDir, "agent-id"))
+	agentID, err := loadAgentID(filepath.Join(cfg.StateDir, "agent-id"))
 	if err != nil {
 		return nil, err
 	}
-	a.agentID = id
+	a.agentID = agentID
 	client, err := NewHTTPClient(cfg.CAFile, cfg.Proxy, cfg.Delivery.Timeout)
 	if err != nil {
 		return nil, err
 	}
 	a.tokens = opts.Tokens
 	a.identity = "custom token source"
-	if a.tokens == nil {
-		creds, err := LoadCredentials(cfg.CredentialsFile)
-		if err != nil {
-			return nil, err
+	var sources []RuleSource
+	if opts.Rules != nil {
+		sources = append(sources, opts.Rules)
+	}
+	id, err := enroll.Load(cfg.IdentityPath())
+	switch {
+	case err == nil:
+		if a.tokens == nil {
+			ts := enroll.NewTokenSource(id, client, now)
+			a.tokens = machineTokens{ts}
+			if opts.Rules == nil {
+				sources = append(sources, NewServerSource(client, ts, id))
+			}
 		}
-		a.tokens = NewClientCredentials(cfg.Endpoint, creds, client, log, now)
-		a.identity = "service principal " + creds.ClientID + " (client secret; interim until enrollment)"
+		a.identity = "machine " + id.ID + " (managed identity " + id.ClientID + ", key " + id.KeyID + ")"
+		if a.cfg.ResourceID == "" {
+			a.cfg.ResourceID = id.ID
+		}
+	case errors.Is(err, enroll.ErrNotEnrolled):
+		if a.tokens == nil {
+			if cfg.CredentialsFile == "" {
+				return nil, fmt.Errorf("this machine is not enrolled (no identity in %s): run `custos-agent enroll`, or set credentialsFile", cfg.IdentityPath())
+			}
+			creds, err := LoadCredentials(cfg.CredentialsFile)
+			if err != nil {
+				return nil, err
+			}
+			a.tokens = NewClientCredentials(cfg.Endpoint, creds, client, log, now)
+			a.identity = "service principal " + creds.ClientID + " (client secret)"
+		}
+	default:
+		return nil, fmt.Errorf("load machine identity: %w", err)
+	}
+	if opts.Rules == nil && cfg.DCR.Dir != "" {
+		sources = append(sources, DirSource{Dir: cfg.DCR.Dir})
+	}
+	switch len(sources) {
+	case 0:
+		return nil, errors.New("no data collection rules: enroll the machine and associate rules with it, or set dcr.dir")
+	case 1:
+		a.rules = sources[0]
+	default:
+		a.rules = multiSource(sources)
 	}
 	a.sender = &sender{endpoint: strings.TrimRight(cfg.Endpoint, "/"), client: client, tokens: a.tokens}
 	if a.q, err = queue.Open(queue.Options{Dir: cfg.QueueDir(), MaxBytes: cfg.Buffer.MaxBytes, Logger: log.With(slog.String("component", "queue"))}); err != nil {
@@ -460,7 +494,7 @@ func (a *Agent) deliver(ctx context.Context) {
 			}
 			a.c.BatchesSent.Add(1)
 			a.c.RecordsSent.Add(uint64(h.Records))
-			a.board.update(func(s *Status) { s.LastSendAt, s.LastStatus = now, res.status })
+			a.board.update(func(s *Status) { s.LastSendAt, s.LastStatus, s.IdentityError = now, res.status, "" })
 			backoff = a.cfg.Delivery.MinBackoff
 			continue
 		case deadLetter:
@@ -494,6 +528,9 @@ func (a *Agent) deliver(ctx context.Context) {
 				s.LastStatus = res.status
 			}
 			s.LastError, s.LastErrorAt = errString(err), now
+			if res.outcome == retryAuth {
+				s.IdentityError = errString(err)
+			}
 		})
 		select {
 		case <-ctx.Done():

@@ -23,11 +23,17 @@ type Config struct {
 	Endpoint string `yaml:"endpoint"`
 	// CAFile is a PEM bundle trusted instead of the system roots ("" → system roots).
 	CAFile string `yaml:"caFile"`
-	// CredentialsFile holds the interim client credentials (JSON with
-	// tenantId, clientId, clientSecret; Custos's admin.json also fits).
+	// IdentityDir holds the enrolled machine identity (machine.key and
+	// identity.json, written by `custos-agent enroll`); "" → <stateDir>/identity.
+	// When it holds an identity, the agent authenticates as the machine's
+	// managed identity and fetches the rules associated with the machine.
+	IdentityDir string `yaml:"identityDir"`
+	// CredentialsFile holds client credentials (JSON with tenantId, clientId,
+	// clientSecret; Custos's admin.json also fits), used only when the
+	// machine is not enrolled.
 	CredentialsFile string `yaml:"credentialsFile"`
 	// ResourceID is the machine's ARM resource ID, sent as _ResourceId with
-	// every record until enrollment provides it.
+	// every record; "" → the enrolled machine's resource ID.
 	ResourceID string `yaml:"resourceId"`
 	// Computer overrides the host name reported in Computer columns.
 	Computer string `yaml:"computer"`
@@ -42,7 +48,8 @@ type Config struct {
 	Proxy string `yaml:"proxy"`
 	DCR   struct {
 		// Dir holds data collection rule JSON files (as the ARM API returns
-		// them), re-read every PollInterval.
+		// them), re-read every PollInterval; applied in addition to the rules
+		// an enrolled machine fetches from Custos.
 		Dir          string        `yaml:"dir"`
 		PollInterval time.Duration `yaml:"pollInterval"` // 0 → 30s
 	} `yaml:"dcr"`
@@ -111,7 +118,7 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	base := filepath.Dir(path)
-	for _, p := range []*string{&c.CAFile, &c.CredentialsFile, &c.StateDir, &c.Buffer.Dir, &c.DCR.Dir, &c.Syslog.Unix} {
+	for _, p := range []*string{&c.CAFile, &c.CredentialsFile, &c.IdentityDir, &c.StateDir, &c.Buffer.Dir, &c.DCR.Dir, &c.Syslog.Unix} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
@@ -169,6 +176,14 @@ func (c *Config) QueueDir() string {
 	return filepath.Join(c.StateDir, "queue")
 }
 
+// IdentityPath returns the directory of the enrolled machine identity.
+func (c *Config) IdentityPath() string {
+	if c.IdentityDir != "" {
+		return c.IdentityDir
+	}
+	return filepath.Join(c.StateDir, "identity")
+}
+
 // StatusPath returns the path of the status file that `custos-agent status` reads.
 func (c *Config) StatusPath() string { return filepath.Join(c.StateDir, "status.json") }
 
@@ -185,14 +200,9 @@ func (c *Config) Validate() error {
 	case u.Scheme != "https":
 		bad("endpoint %q must use https; plain HTTP is never allowed", c.Endpoint)
 	}
-	if c.CredentialsFile == "" {
-		bad("credentialsFile is required until enrollment is available")
-	}
+
 	if c.ResourceID != "" && !strings.HasPrefix(c.ResourceID, "/subscriptions/") {
 		bad("resourceId %q must be an ARM resource ID (/subscriptions/...)", c.ResourceID)
-	}
-	if c.DCR.Dir == "" {
-		bad("dcr.dir is required (a directory of data collection rule JSON files)")
 	}
 	if c.Buffer.MaxBytes < 4<<20 {
 		bad("buffer.maxBytes must be at least 4 MiB")

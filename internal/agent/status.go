@@ -51,24 +51,27 @@ type RuleStatus struct {
 
 // Status is the content of the status file (<stateDir>/status.json).
 type Status struct {
-	PID          int               `json:"pid"`
-	Version      string            `json:"version"`
-	StartedAt    time.Time         `json:"startedAt"`
-	UpdatedAt    time.Time         `json:"updatedAt"`
-	Stopped      bool              `json:"stopped"`
-	Endpoint     string            `json:"endpoint"`
-	Computer     string            `json:"computer"`
-	ResourceID   string            `json:"resourceId"`
-	Identity     string            `json:"identity"`
-	Rules        []RuleStatus      `json:"rules"`
-	RulesVersion string            `json:"rulesVersion"`
-	RulesError   string            `json:"rulesError,omitempty"`
-	Queue        QueueStatus       `json:"queue"`
-	LastSendAt   time.Time         `json:"lastSendAt,omitzero"`
-	LastStatus   int               `json:"lastStatus,omitempty"`
-	LastError    string            `json:"lastError,omitempty"`
-	LastErrorAt  time.Time         `json:"lastErrorAt,omitzero"`
-	Counters     map[string]uint64 `json:"counters"`
+	PID        int       `json:"pid"`
+	Version    string    `json:"version"`
+	StartedAt  time.Time `json:"startedAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+	Stopped    bool      `json:"stopped"`
+	Endpoint   string    `json:"endpoint"`
+	Computer   string    `json:"computer"`
+	ResourceID string    `json:"resourceId"`
+	Identity   string    `json:"identity"`
+	// IdentityError says why the server refuses the agent's identity or
+	// access (sending has stopped until it is fixed); "" when all is well.
+	IdentityError string            `json:"identityError,omitempty"`
+	Rules         []RuleStatus      `json:"rules"`
+	RulesVersion  string            `json:"rulesVersion"`
+	RulesError    string            `json:"rulesError,omitempty"`
+	Queue         QueueStatus       `json:"queue"`
+	LastSendAt    time.Time         `json:"lastSendAt,omitzero"`
+	LastStatus    int               `json:"lastStatus,omitempty"`
+	LastError     string            `json:"lastError,omitempty"`
+	LastErrorAt   time.Time         `json:"lastErrorAt,omitzero"`
+	Counters      map[string]uint64 `json:"counters"`
 }
 
 // QueueStatus is the on-disk queue part of Status.
@@ -202,6 +205,9 @@ func PrintStatus(w io.Writer, s Status, now time.Time) {
 	fmt.Fprintf(w, "  computer:   %s\n", s.Computer)
 	fmt.Fprintf(w, "  resource:   %s\n", orNone(s.ResourceID))
 	fmt.Fprintf(w, "  identity:   %s\n", s.Identity)
+	if s.IdentityError != "" {
+		fmt.Fprintf(w, "  NOT SENDING: %s\n", s.IdentityError)
+	}
 	fmt.Fprintf(w, "  updated:    %s (%s ago)\n", s.UpdatedAt.Format(time.RFC3339), now.Sub(s.UpdatedAt).Round(time.Second))
 	fmt.Fprintf(w, "  rules:      %d applied\n", len(s.Rules))
 	for _, r := range s.Rules {
