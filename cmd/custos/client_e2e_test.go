@@ -279,6 +279,14 @@ func TestClientEndToEnd(t *testing.T) {
 		if err != nil || !strings.Contains(out, "32") || !strings.Contains(stderr, "statistics:") {
 			t.Fatalf("query --stats -f -: %v\n%s\nstderr: %s", err, out, stderr)
 		}
+		// long values beyond 2^53 survive (the SDK alone would round them).
+		out = custos(t, dir, "", "query", "Orders_CL | take 1 | extend big = 9007199254740993 | project big")
+		if !strings.Contains(out, "9007199254740993") {
+			t.Fatalf("long precision:\n%s", out)
+		}
+		if out := custos(t, dir, "", "query", "-o", "json", "Orders_CL | take 1 | extend big = 9007199254740993 | project big"); !strings.Contains(out, "9007199254740993") {
+			t.Fatalf("long precision -o json:\n%s", out)
+		}
 		ae = custosErr(t, dir, "", "query", "Orders_CL | where")
 		if ae.StatusCode != 400 || ae.Code != "BadArgumentError" || ae.Inner == nil || ae.Inner.Code == "" {
 			t.Fatalf("syntax error: %v", ae)

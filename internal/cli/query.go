@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	querylogs "github.com/Azure/azure-sdk-for-go/sdk/monitor/query/azlogs"
 )
 
@@ -19,8 +22,9 @@ type QueryOptions struct {
 	WaitSeconds          int      // server-side timeout (Prefer: wait); 0: the server default
 }
 
-// QueryResult is a query answer with values as the JSON decoder gave them
-// (numbers as float64, dynamic values as maps and slices).
+// QueryResult is a query answer with values as JSON decodes them: numbers as
+// json.Number (exact, also for long values beyond 2^53), dynamic values as
+// maps and slices, null as nil.
 type QueryResult struct {
 	Tables     []ResultTable   `json:"tables"`
 	Error      json.RawMessage `json:"error,omitempty"`      // a partial error the server reported with the rows
@@ -66,7 +70,8 @@ func (c *Client) Query(ctx context.Context, workspaceID, kql string, o QueryOpti
 		}
 		opts = &querylogs.QueryWorkspaceOptions{Options: qo}
 	}
-	resp, err := qc.QueryWorkspace(ctx, workspaceID, body, opts)
+	var raw *http.Response
+	resp, err := qc.QueryWorkspace(policy.WithCaptureResponse(ctx, &raw), workspaceID, body, opts)
 	if err != nil {
 		return QueryResult{}, Explain(err)
 	}
@@ -76,6 +81,13 @@ func (c *Client) Query(ctx context.Context, workspaceID, kql string, o QueryOpti
 		if !json.Valid(res.Error) {
 			res.Error, _ = json.Marshal(map[string]string{"code": resp.Error.Code})
 		}
+	}
+	// The SDK decodes numbers as float64, which loses long values beyond
+	// 2^53. The response body is buffered, so decode the tables again with
+	// exact numbers; the SDK's decoding is the fallback.
+	if tables, ok := exactTables(raw); ok {
+		res.Tables = tables
+		return res, nil
 	}
 	for _, t := range resp.Tables {
 		rt := ResultTable{Name: deref(t.Name), Columns: make([]ResultColumn, 0, len(t.Columns)), Rows: make([][]any, 0, len(t.Rows))}
@@ -92,6 +104,35 @@ func (c *Client) Query(ctx context.Context, workspaceID, kql string, o QueryOpti
 		res.Tables = append(res.Tables, rt)
 	}
 	return res, nil
+}
+
+// exactTables re-reads a captured, buffered query response with numbers as
+// json.Number.
+func exactTables(resp *http.Response) ([]ResultTable, bool) {
+	if resp == nil || resp.Body == nil {
+		return nil, false
+	}
+	seeker, ok := resp.Body.(io.Seeker)
+	if !ok {
+		return nil, false
+	}
+	if _, err := seeker.Seek(0, io.SeekStart); err != nil {
+		return nil, false
+	}
+	dec := json.NewDecoder(resp.Body)
+	dec.UseNumber()
+	var doc struct {
+		Tables []ResultTable `json:"tables"`
+	}
+	if err := dec.Decode(&doc); err != nil || doc.Tables == nil {
+		return nil, false
+	}
+	for i := range doc.Tables {
+		if doc.Tables[i].Rows == nil {
+			doc.Tables[i].Rows = [][]any{}
+		}
+	}
+	return doc.Tables, true
 }
 
 func deref(s *string) string {
