@@ -14,10 +14,15 @@
 // server runs. Replace it with an ARM roleAssignments PUT once one exists.
 //
 // The tests (go test ./e2e/...) build the binary once in TestMain. They cover
-// crash safety under SIGKILL with concurrent ingestion, encryption at rest
-// (no plaintext of ingested data in any file of the data directory),
-// tamper detection in part files, and a CLI smoke flow. Set E2E_SEED to
-// replay a crash schedule and E2E_CRASH_ROUNDS to change its length.
+// crash safety under SIGKILL with concurrent ingestion (TestCrashSafety),
+// encryption at rest — no plaintext of ingested data in any file of the data
+// directory, while running, during the shutdown flush and after it
+// (TestEncryptionAtRest) —, tamper detection in part files and WAL segments
+// and parts moved between tables (TestTamperedPart, TestTamperedWAL,
+// TestMovedPart), a wrong, missing or unsafe platform key failing closed
+// (TestPlatformKeyFailsClosed), and a CLI smoke flow (TestCLISmoke). Set
+// E2E_SEED to replay a crash schedule and E2E_CRASH_ROUNDS to change its
+// length; -short skips everything that starts the binary.
 //
 // e2e imports only what a client of the server would (Azure SDK, the CLI
 // binary), plus internal/catalog for GrantDataRoles. It must not import

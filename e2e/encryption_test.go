@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ var (
 
 // scanForPlaintext reads every byte of every regular file under root and
 // reports each needle found verbatim, or inside a zstd or gzip frame.
-func scanForPlaintext(t *testing.T, root string, needles []string) (files int, bytesScanned int64, hits []plaintextHit) {
+func scanForPlaintext(t *testing.T, root string, needles []string) (files []string, bytesScanned int64, hits []plaintextHit) {
 	t.Helper()
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(256<<20), zstd.WithDecoderConcurrency(1))
 	if err != nil {
@@ -62,9 +63,9 @@ func scanForPlaintext(t *testing.T, root string, needles []string) (files int, b
 		if err != nil {
 			return err
 		}
-		files++
-		bytesScanned += int64(len(data))
 		rel, _ := filepath.Rel(root, path)
+		files = append(files, rel)
+		bytesScanned += int64(len(data))
 		find := func(buf []byte, how string) {
 			for _, n := range needles {
 				if i := bytes.Index(buf, []byte(n)); i >= 0 {
@@ -132,8 +133,8 @@ func TestScannerFindsPlaintext(t *testing.T) {
 		}
 	}
 	files, _, hits := scanForPlaintext(t, dir, []string{needle})
-	if files != 3 || len(hits) != 3 {
-		t.Fatalf("scanned %d files, hits %v; want 3 files and a hit in each", files, hits)
+	if len(files) != 3 || len(hits) != 3 {
+		t.Fatalf("scanned %d files, hits %v; want 3 files and a hit in each", len(files), hits)
 	}
 }
 
@@ -214,15 +215,67 @@ func TestEncryptionAtRest(t *testing.T) {
 		if len(hits) > 0 {
 			t.Fatalf("%s: %d plaintext hits in the data directory, e.g. %v", when, len(hits), hits[:min(len(hits), 10)])
 		}
-		t.Logf("%s: %d files, %d bytes, no plaintext of %d needles", when, files, n, len(needles))
+		t.Logf("%s: %d files, %d bytes, no plaintext of %d needles", when, len(files), n, len(needles))
 	}
 
 	checkQueryable("running")
 	checkNoPlaintext("running (WAL and memtable)")
 
-	if err := s.Stop(60 * time.Second); err != nil {
-		t.Fatal(err)
+	// More data, so that the shutdown flush takes a while; scan the data
+	// directory over and over while it runs, to catch temporary files.
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := w; b < 24; b += 4 {
+				recs := make([]map[string]any, 1000)
+				for i := range recs {
+					recs[i] = map[string]any{
+						"TimeGenerated": now.Add(time.Duration(b*1000+i) * time.Microsecond).Format(time.RFC3339Nano),
+						"Account":       fmt.Sprintf("bulk%s%d", tok, b*1000+i), "Email": "bulk@example.org", "Card": "",
+						"Note":   fmt.Sprintf("bulk row %d %s lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor", b*1000+i, tok),
+						"Amount": float64(i),
+					}
+				}
+				body, _ := json.Marshal(recs)
+				if err := c.Upload(ctx, rule, "Custom-Secret", body); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
 	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("bulk upload: %v", err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Stop(60 * time.Second) }()
+	scans, tmpSeen := 0, map[string]bool{}
+	for running := true; running; {
+		select {
+		case err := <-stopped:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		default:
+		}
+		files, _, hits := scanForPlaintext(t, s.DataDir(), needles)
+		scans++
+		if len(hits) > 0 {
+			t.Fatalf("during the shutdown flush: %d plaintext hits, e.g. %v", len(hits), hits[:min(len(hits), 10)])
+		}
+		for _, f := range files {
+			if strings.Contains(filepath.Base(f), ".tmp") || strings.Contains(filepath.Base(f), "tmp-") {
+				tmpSeen[f] = true
+			}
+		}
+	}
+	t.Logf("during the shutdown flush: %d scans, %d temporary files seen, no plaintext", scans, len(tmpSeen))
 	parts := findParts(t, s.DataDir(), "Secret_CL")
 	if len(parts) == 0 {
 		t.Fatal("no part file for Secret_CL after a graceful stop; the flush path is not covered")

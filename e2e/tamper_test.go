@@ -110,7 +110,10 @@ func TestTamperedPart(t *testing.T) {
 			t.Fatalf("%s: %d rows; want %d", q, len(rows), n)
 		}
 	}
-	wantRows("Tamper_CL", 2000)
+	// Every stored column, hidden ones included, so that the query reads
+	// whichever column chunk the flipped byte lands in.
+	const allColumns = "Tamper_CL | project TimeGenerated, Host, Note, Code, _ItemId, _TimeReceived, _ResourceId, TenantId, Type"
+	wantRows(allColumns, 2000)
 
 	if err := s.Stop(60 * time.Second); err != nil {
 		t.Fatal(err)
@@ -130,61 +133,63 @@ func TestTamperedPart(t *testing.T) {
 		t.Fatalf("part %s has only %d bytes of column chunks; too small to aim a flip at", partID, footerOff)
 	}
 
-	// 1. A byte in the middle of the column chunks.
-	flipAt := footerOff / 2
-	orig := flipByte(t, part, flipAt)
-	logBefore := logSize(t, s)
-	if err := s.Start(ctx); err != nil {
-		t.Fatalf("start with a tampered column chunk: %v", err)
-	}
-	status, code, body, err := c.QueryRaw(ctx, "Tamper_CL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("query over the tampered part: HTTP %d, x-ms-error-code %q, body %s", status, code, body)
-	if status != http.StatusInternalServerError || code == "" {
-		t.Fatalf("query over a tampered part: HTTP %d code %q; want 500 with an error code. Body: %s", status, code, body)
-	}
-	var env struct {
-		Error struct{ Code, Message string } `json:"error"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil || env.Error.Code != code || env.Error.Message == "" {
-		t.Fatalf("error body is not the Azure envelope with code %q: %s (%v)", code, body, err)
-	}
-	if bytes.Contains(body, []byte(tok)) || bytes.Contains(body, []byte("host-")) || bytes.Contains(body, []byte(`"tables"`)) {
-		t.Fatalf("the error response carries row data: %s", body)
-	}
-	// The SDK sees the same failure, with no rows.
-	if _, rows, err := c.QueryRows(ctx, "Tamper_CL | where Code >= 0 | project Note"); err == nil || !IsStatus(err, http.StatusInternalServerError) {
-		t.Fatalf("SDK query over the tampered part: %d rows, err %v; want a 500", len(rows), err)
-	}
-	wantLogMention(t, s, logBefore, partID)
-	// Other tables are unaffected.
-	wantRows("Control_CL", 50)
+	// 1. A byte at a quarter, half and three quarters of the column chunks
+	// (different columns and blocks), one at a time.
+	for _, at := range []int{footerOff / 4, footerOff / 2, footerOff * 3 / 4} {
+		orig := flipByte(t, part, at)
+		logBefore := logSize(t, s)
+		if err := s.Start(ctx); err != nil {
+			t.Fatalf("start with a tampered column chunk: %v", err)
+		}
+		status, code, body, err := c.QueryRaw(ctx, allColumns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("byte %d of %d flipped: query answered HTTP %d, x-ms-error-code %q, body %s", at, len(data), status, code, body)
+		if status != http.StatusInternalServerError || code == "" {
+			t.Fatalf("query over a tampered part: HTTP %d code %q; want 500 with an error code. Body: %.300s", status, code, body)
+		}
+		var env struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if err := json.Unmarshal(body, &env); err != nil || env.Error.Code != code || env.Error.Message == "" {
+			t.Fatalf("error body is not the Azure envelope with code %q: %s (%v)", code, body, err)
+		}
+		if bytes.Contains(body, []byte(tok)) || bytes.Contains(body, []byte("host-")) || bytes.Contains(body, []byte(`"tables"`)) {
+			t.Fatalf("the error response carries row data: %s", body)
+		}
+		// The SDK sees the same failure, with no rows.
+		if _, rows, err := c.QueryRows(ctx, allColumns+" | where Code >= 0"); err == nil || !IsStatus(err, http.StatusInternalServerError) {
+			t.Fatalf("SDK query over the tampered part: %d rows, err %v; want a 500", len(rows), err)
+		}
+		wantLogMention(t, s, logBefore, partID)
+		// Other tables are unaffected.
+		wantRows("Control_CL", 50)
 
-	// Restoring the byte restores the data: the flip was what failed.
-	if err := s.Stop(60 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	setByte(t, part, flipAt, orig)
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	wantRows("Tamper_CL", 2000)
-	if err := s.Stop(60 * time.Second); err != nil {
-		t.Fatal(err)
+		// Restoring the byte restores the data: the flip was what failed.
+		if err := s.Stop(60 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		setByte(t, part, at, orig)
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wantRows(allColumns, 2000)
+		if err := s.Stop(60 * time.Second); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// 2. A byte in the footer (the sealed part metadata). The store may refuse
 	// to start or fail the query; it must not serve the part's rows.
 	flipByte(t, part, footerOff+footerLen/2)
-	logBefore = logSize(t, s)
+	logBefore := logSize(t, s)
 	if err := s.Start(ctx); err != nil {
 		t.Logf("start with a tampered footer refused: %v", err)
 		wantLogMention(t, s, logBefore, partID)
 		return
 	}
-	status, code, body, err = c.QueryRaw(ctx, "Tamper_CL | project Note")
+	status, code, body, err := c.QueryRaw(ctx, "Tamper_CL | project Note")
 	if err != nil {
 		t.Fatal(err)
 	}
