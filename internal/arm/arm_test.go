@@ -81,11 +81,14 @@ func newEnv(t *testing.T, transforms arm.TransformCompiler) *env {
 	t.Cleanup(func() { st.Close() })
 	a := arm.New(arm.Options{Catalog: cat, Tables: st, Transforms: transforms, IngestionEndpoint: "https://custos.test:8443/"})
 	mux := http.NewServeMux()
-	p := identity.Principal{ObjectID: callerID, Kind: identity.KindServicePrincipal, Audience: identity.AudienceManagement}
 	for _, rt := range a.Routes() {
-		if rt.Audience != identity.AudienceManagement || rt.Action == "" || rt.Scope == nil {
+		// Most routes are management-plane; a few (a machine's
+		// agentConfiguration) are called by agents with an ingestion token.
+		// Every route must name its audience, action and scope.
+		if rt.Audience == "" || rt.Action == "" || rt.Scope == nil {
 			t.Fatalf("route %s %s lacks audience, action or scope", rt.Method, rt.Pattern)
 		}
+		p := identity.Principal{ObjectID: callerID, Kind: identity.KindServicePrincipal, Audience: rt.Audience}
 		mux.HandleFunc(rt.Method+" "+rt.Pattern, func(w http.ResponseWriter, r *http.Request) {
 			r = r.WithContext(api.WithPrincipal(r.Context(), p))
 			rt.Handler(w, r, rbac.Decision{Allowed: true})
