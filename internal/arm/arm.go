@@ -12,6 +12,7 @@ import (
 	"custos/internal/api"
 	"custos/internal/catalog"
 	"custos/internal/identity"
+	"custos/internal/purge"
 	"custos/internal/rbac"
 	"custos/internal/store"
 )
@@ -49,6 +50,9 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies; 0 means api.DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Purge runs purge and delete-data requests (its routes are always
+	// served). nil answers them 503.
+	Purge *purge.Service
 }
 
 // API is the ARM-shaped control plane. It is safe for concurrent use.
@@ -59,6 +63,7 @@ type API struct {
 	endpoint   string
 	log        *slog.Logger
 	maxBody    int64
+	purge      *purge.Service
 }
 
 // New returns the control-plane API. A nil Catalog is a programming error.
@@ -72,6 +77,7 @@ func New(opts Options) *API {
 	return &API{
 		cat: opts.Catalog, tables: opts.Tables, transforms: opts.Transforms,
 		endpoint: strings.TrimRight(opts.IngestionEndpoint, "/"), log: opts.Logger, maxBody: opts.MaxBodyBytes,
+		purge: opts.Purge,
 	}
 }
 
@@ -125,7 +131,7 @@ func (a *API) Routes() []api.Route {
 		r(http.MethodGet, pDCR, rbac.ActionDCRRead, dcrScope, a.getDCR),
 		r(http.MethodPut, pDCR, rbac.ActionDCRWrite, dcrScope, a.putDCR),
 		r(http.MethodDelete, pDCR, rbac.ActionDCRDelete, dcrScope, a.deleteDCR),
-	}, append(a.machineRoutes(), a.authorizationRoutes()...)...))
+	}, append(append(a.machineRoutes(), a.purgeRoutes()...), a.authorizationRoutes()...)...))
 }
 
 func rootScope(*http.Request) rbac.Scope { return "/" }
