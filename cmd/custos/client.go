@@ -32,12 +32,14 @@ func addClientCommands(root *cobra.Command) {
 		newRoleCmd(),
 	)
 	addMachineCommands(root)
+	root.AddCommand(newAlertCmd())
 }
 
 // Output formats of the client verbs.
 const (
 	outputTable = "table"
 	outputJSON  = "json"
+	outputCSV   = "csv" // query only
 )
 
 // defaultTimeout bounds one client command.
@@ -55,6 +57,7 @@ type clientFlags struct {
 	subscription  string
 	resourceGroup string
 	output        string
+	csv           bool // the verb also offers -o csv
 	timeout       time.Duration
 }
 
@@ -89,7 +92,7 @@ func (f *clientFlags) adminPath() string {
 // config loads admin.json (when present), then applies the environment, then
 // the flags. The second result describes where settings were looked for.
 func (f *clientFlags) config(cmd *cobra.Command) (cli.Config, error) {
-	if err := checkOutput(f.output); err != nil {
+	if err := f.checkOutput(); err != nil {
 		return cli.Config{}, err
 	}
 	path := f.adminPath()
@@ -151,6 +154,14 @@ func (f *clientFlags) requestTimeout() time.Duration {
 }
 
 func (f *clientFlags) json() bool { return f.output == outputJSON }
+
+// checkOutput validates -o for this verb.
+func (f *clientFlags) checkOutput() error {
+	if f.csv && f.output == outputCSV {
+		return nil
+	}
+	return checkOutput(f.output)
+}
 
 func checkOutput(o string) error {
 	switch o {

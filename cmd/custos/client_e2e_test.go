@@ -279,6 +279,10 @@ func TestClientEndToEnd(t *testing.T) {
 		if err != nil || !strings.Contains(out, "32") || !strings.Contains(stderr, "statistics:") {
 			t.Fatalf("query --stats -f -: %v\n%s\nstderr: %s", err, out, stderr)
 		}
+		out = custos(t, dir, "", "query", "-o", "csv", "Orders_CL | where Customer == 'c9' | summarize n = count(), total = sum(Amount) by Customer")
+		if out != "Customer,n,total\nc9,2,1000.5\n" {
+			t.Fatalf("query -o csv:\n%q", out)
+		}
 		// long values beyond 2^53 survive (the SDK alone would round them).
 		out = custos(t, dir, "", "query", "Orders_CL | take 1 | extend big = 9007199254740993 | project big")
 		if !strings.Contains(out, "9007199254740993") {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -58,13 +59,18 @@ without it the query sees all data its own filters allow.`,
 			if err != nil {
 				return err
 			}
-			if f.json() {
+			switch f.output {
+			case outputJSON:
 				return cli.WriteJSON(cmd.OutOrStdout(), res)
+			case outputCSV:
+				return writeQueryCSV(cmd, res)
 			}
 			return writeQueryResult(cmd, res)
 		},
 	}
 	f.register(cmd)
+	f.csv = true
+	cmd.PersistentFlags().Lookup("output").Usage = "output format: table, json or csv"
 	cmd.Flags().StringVar(&workspace, "workspace", "", "workspace name or customer ID (default: the configured one)")
 	cmd.Flags().StringVar(&timespan, "timespan", "", "time range: ISO 8601 duration (PT1H) or start/end")
 	cmd.Flags().StringVarP(&file, "file", "f", "", "read the query from a file (- for stdin)")
@@ -99,6 +105,41 @@ func writeQueryResult(cmd *cobra.Command, res cli.QueryResult) error {
 		}
 	}
 	return nil
+}
+
+// writeQueryCSV writes each result table as CSV with a header row (RFC 4180),
+// tables separated by an empty line.
+func writeQueryCSV(cmd *cobra.Command, res cli.QueryResult) error {
+	w := csv.NewWriter(cmd.OutOrStdout())
+	for i, t := range res.Tables {
+		if i > 0 {
+			w.Flush()
+			fmt.Fprintln(cmd.OutOrStdout())
+		}
+		header := make([]string, len(t.Columns))
+		for j, c := range t.Columns {
+			header[j] = c.Name
+		}
+		if err := w.Write(header); err != nil {
+			return err
+		}
+		for _, r := range t.Rows {
+			rec := make([]string, len(t.Columns))
+			for j := range rec {
+				if j < len(r) {
+					rec[j] = cli.FormatValue(r[j], t.Columns[j].Type)
+				}
+			}
+			if err := w.Write(rec); err != nil {
+				return err
+			}
+		}
+	}
+	w.Flush()
+	if len(res.Error) > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: partial result: %s\n", describeRawError(res.Error))
+	}
+	return w.Error()
 }
 
 // describeRawError renders a partial-error object {"code","message",...}.

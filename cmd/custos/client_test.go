@@ -142,6 +142,7 @@ func TestClientUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"workspace", "list", "-o", "yaml"}, `unknown output format "yaml"`},
+		{[]string{"workspace", "list", "-o", "csv"}, `unknown output format "csv"`},
 		{[]string{"workspace", "delete", "x"}, "pass --yes"},
 		{[]string{"table", "delete", "T_CL"}, "pass --yes"},
 		{[]string{"dcr", "delete", "r"}, "pass --yes"},
