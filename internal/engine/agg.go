@@ -279,17 +279,6 @@ func newAggState(a *kql.AggCall) aggState {
 	panic("BUG: unknown aggregation " + a.Fn.String())
 }
 
-// predicate returns the boolean filter of the *if aggregations (nil: all rows).
-func predicate(a *kql.AggCall, args []*store.Vector) *store.Vector {
-	switch a.Fn {
-	case kql.AggCountIf:
-		return args[0]
-	case kql.AggSumIf, kql.AggAvgIf, kql.AggDcountIf, kql.AggMinIf, kql.AggMaxIf:
-		return args[1]
-	}
-	return nil
-}
-
 func keep(pred *store.Vector, i int) bool {
 	return pred == nil || (pred.Bool[i] && !pred.IsNull(i))
 }
@@ -316,7 +305,6 @@ func growBool(s []bool, n int) []bool {
 }
 
 type countAgg struct {
-	pred   bool
 	counts []int64
 }
 

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"math"
 
 	"custos/internal/kql"
 	"custos/internal/store"
@@ -405,9 +404,4 @@ func retype(v *store.Vector, t store.ColumnType) *store.Vector {
 		}
 	}
 	return &out
-}
-
-// isNaNOrNull reports whether row i of a real vector holds no number.
-func isNaNOrNull(v *store.Vector, i int) bool {
-	return v.IsNull(i) || math.IsNaN(v.Real[i])
 }

@@ -1070,7 +1070,6 @@ func (b *binder) bindExtend(in PlanNode, items []*NamedExpr, keepInput bool) (Pl
 			cols = append(cols, passthrough(c))
 		}
 	}
-	var explicit []NamedScalar
 	for _, it := range items {
 		if pat, ok := it.X.(*ColumnPattern); ok && len(it.Names) == 0 && !keepInput {
 			m, err := matchColumns(schema, []Expr{pat})
@@ -1080,7 +1079,6 @@ func (b *binder) bindExtend(in PlanNode, items []*NamedExpr, keepInput bool) (Pl
 			for i, c := range schema {
 				if m[i] {
 					cols = append(cols, passthrough(c))
-					explicit = append(explicit, passthrough(c))
 				}
 			}
 			continue
@@ -1108,7 +1106,6 @@ func (b *binder) bindExtend(in PlanNode, items []*NamedExpr, keepInput bool) (Pl
 		if !replaced {
 			cols = append(cols, NamedScalar{Name: name, X: x})
 		}
-		explicit = append(explicit, NamedScalar{Name: name, X: x})
 	}
 	return &Compute{Input: in, Cols: cols}, nil
 }
