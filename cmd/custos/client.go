@@ -32,7 +32,6 @@ func addClientCommands(root *cobra.Command) {
 		newRoleCmd(),
 	)
 	addMachineCommands(root)
-	root.AddCommand(newAlertCmd())
 }
 
 // Output formats of the client verbs.
