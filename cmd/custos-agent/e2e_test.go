@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -685,7 +684,6 @@ logLevel: debug
 	}
 	sort.Strings(cnt)
 	t.Logf("delivered distinct lines: %v; duplicates after SIGKILL: %d; built-in streams accepted: %v", cnt, dups, builtins)
-	_ = context.Background
 }
 
 // TestEnrolledMachine: enroll with a one-time token, associate a rule with the
