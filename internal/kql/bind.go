@@ -224,7 +224,7 @@ func (b *binder) bindTabular(e Expr) (PlanNode, error) {
 	case *Union:
 		return b.bindUnion(nil, e)
 	case *Search:
-		return nil, semErr(e, "operator 'search' is not supported yet")
+		return b.bindSearch(nil, e)
 	case *Find:
 		return nil, semErr(e, "operator 'find' is not supported yet")
 	case *Evaluate:
@@ -542,6 +542,8 @@ func (b *binder) bindOp(in PlanNode, op Op) (PlanNode, error) {
 		return b.bindParse(in, op)
 	case *Union:
 		return b.bindUnion(in, op)
+	case *Search:
+		return b.bindSearch(in, op)
 	case *Join:
 		return b.bindJoin(in, op.Options, op.Right, op.On, op.Where, op, "innerunique")
 	case *Lookup:
@@ -1443,6 +1445,13 @@ func (b *binder) bindScalar(e Expr, sc *scope) (Scalar, error) {
 		if e.Op == ":" {
 			return nil, semErr(e, "the ':' operator is only valid in search")
 		}
+		if _, ok := e.X.(*Star); ok {
+			r, err := b.bindScalar(e.Y, sc)
+			if err != nil {
+				return nil, err
+			}
+			return anyColumn(e, e.Op, r, sc.cols, false)
+		}
 		l, err := b.bindScalar(e.X, sc)
 		if err != nil {
 			return nil, err
@@ -1607,6 +1616,142 @@ func pathName(e Expr) (string, bool) {
 		return "", false
 	}
 	return "", false
+}
+
+// anyColumn binds "* op value": true when any string (or dynamic) column of
+// the input satisfies "column op value".
+func anyColumn(n Node, op string, r Scalar, cols store.Schema, cs bool) (Scalar, error) {
+	if !IsStringLike(r.Type()) {
+		return nil, semErr(n, "'* %s' expects a string", op)
+	}
+	var out Scalar
+	for _, c := range cols {
+		if !IsStringLike(c.Type) {
+			continue
+		}
+		x, err := ResolveBinaryOperator(op, &ColRef{Name: c.Name, T: c.Type}, r)
+		if err != nil {
+			return nil, semWrap(n, err)
+		}
+		if out == nil {
+			out = x
+		} else {
+			out = &FnCall{Fn: OpOr, Args: []Scalar{out, x}, T: store.TypeBool}
+		}
+	}
+	if out == nil {
+		return &Const{V: BoolValue(false)}, nil
+	}
+	return out, nil
+}
+
+// bindSearchPred binds a search predicate: a bare string is "* has s", and
+// Col:"s" is "Col has s"; kind=case_sensitive uses has_cs.
+func (b *binder) bindSearchPred(e Expr, sc *scope, cs bool) (Scalar, error) {
+	hasOp := "has"
+	if cs {
+		hasOp = "has_cs"
+	}
+	switch e := e.(type) {
+	case *Paren:
+		return b.bindSearchPred(e.X, sc, cs)
+	case *Literal:
+		if e.Type == store.TypeString {
+			return anyColumn(e, hasOp, &Const{V: literalValue(e)}, sc.cols, cs)
+		}
+	case *Binary:
+		switch e.Op {
+		case ":":
+			l, err := b.bindScalar(e.X, sc)
+			if err != nil {
+				return nil, err
+			}
+			r, err := b.bindScalar(e.Y, sc)
+			if err != nil {
+				return nil, err
+			}
+			x, err := ResolveBinaryOperator(hasOp, l, r)
+			if err != nil {
+				return nil, semWrap(e, err)
+			}
+			return x, nil
+		case "and", "or":
+			l, err := b.bindSearchPred(e.X, sc, cs)
+			if err != nil {
+				return nil, err
+			}
+			r, err := b.bindSearchPred(e.Y, sc, cs)
+			if err != nil {
+				return nil, err
+			}
+			x, err := ResolveBinaryOperator(e.Op, l, r)
+			if err != nil {
+				return nil, semWrap(e, err)
+			}
+			return x, nil
+		}
+	case *Call:
+		if e.Name != nil && e.Name.Name == "not" && len(e.Args) == 1 {
+			x, err := b.bindSearchPred(e.Args[0], sc, cs)
+			if err != nil {
+				return nil, err
+			}
+			return resolveLogical(OpNot, x)
+		}
+	}
+	return b.bindScalar(e, sc)
+}
+
+// bindSearch binds search: after a pipe it filters its input; as a source
+// it searches the tables of "in (...)" (every table when absent, if the
+// catalog can list them) and adds the $table column.
+func (b *binder) bindSearch(in PlanNode, s *Search) (PlanNode, error) {
+	cs := false
+	for _, o := range s.Options {
+		if strings.ToLower(o.Name) != "kind" {
+			return nil, semErr(o, "unknown search option '%s'", o.Name)
+		}
+		if id, ok := o.Value.(*Ident); ok {
+			switch strings.ToLower(id.Name) {
+			case "case_sensitive":
+				cs = true
+			case "case_insensitive", "default":
+			default:
+				return nil, semErr(o, "unknown search kind '%s'", id.Name)
+			}
+		}
+	}
+	if in == nil {
+		tables := s.In
+		if len(tables) == 0 {
+			lister, ok := b.cat.(TableLister)
+			if !ok {
+				return nil, semErr(s, "search needs 'in (table, ...)'")
+			}
+			for _, name := range lister.TableNames() {
+				tables = append(tables, &Ident{Pos: s.Pos, Name: name})
+			}
+		}
+		u := &Union{Pos: s.Pos, Tables: tables, Options: []*OptionArg{{Pos: s.Pos, Name: "withsource", Value: &Ident{Pos: s.Pos, Name: "$table"}}}}
+		n, err := b.bindUnion(nil, u)
+		if err != nil {
+			return nil, err
+		}
+		in = n
+	}
+	sc := scopeOf(in.Schema())
+	if in.Schema().Index("$table") >= 0 {
+		// $table is not searched.
+		sc = scopeOf(slices.DeleteFunc(append(store.Schema{}, in.Schema()...), func(c store.Column) bool { return c.Name == "$table" }))
+	}
+	pred, err := b.bindSearchPred(s.Pred, sc, cs)
+	if err != nil {
+		return nil, err
+	}
+	if pred.Type() != store.TypeBool {
+		return nil, semErr(s.Pred, "the search predicate must be bool, not %s", pred.Type())
+	}
+	return &Filter{Input: in, Pred: pred}, nil
 }
 
 // hasAnyAll binds has_any / has_all over constant terms as or/and of has.

@@ -302,6 +302,14 @@ func scanOf(n PlanNode, name string) (*Scan, string) {
 }
 
 func pushConjunct(input PlanNode, c Scalar) {
+	if term, s := anyColumnTerm(input, c); s != nil {
+		for _, t := range Terms(term) {
+			if len(t) >= MinHintTermLen {
+				s.Terms = append(s.Terms, store.TermHint{Term: t})
+			}
+		}
+		return
+	}
 	call, ok := c.(*FnCall)
 	if !ok || len(call.Args) != 2 {
 		return
@@ -343,6 +351,44 @@ func pushConjunct(input PlanNode, c Scalar) {
 			}
 		}
 	}
+}
+
+// anyColumnTerm recognizes "* has term" (an or of has over columns of one
+// scan, the same constant term each) and returns the term and the scan.
+func anyColumnTerm(input PlanNode, c Scalar) (string, *Scan) {
+	call, ok := c.(*FnCall)
+	if !ok || call.Fn != OpOr {
+		return "", nil
+	}
+	var leaves []Scalar
+	var walk func(Scalar) bool
+	walk = func(e Scalar) bool {
+		if f, ok := e.(*FnCall); ok && f.Fn == OpOr {
+			return walk(f.Args[0]) && walk(f.Args[1])
+		}
+		leaves = append(leaves, e)
+		return true
+	}
+	walk(c)
+	term := ""
+	var scan *Scan
+	for i, l := range leaves {
+		f, ok := l.(*FnCall)
+		if !ok || (f.Fn != OpHas && f.Fn != OpHasCS) {
+			return "", nil
+		}
+		ref, ok := f.Args[0].(*ColRef)
+		k, kok := f.Args[1].(*Const)
+		if !ok || !kok || ref.T != store.TypeString {
+			return "", nil
+		}
+		s, _ := scanOf(input, ref.Name)
+		if s == nil || (scan != nil && s != scan) || (i > 0 && k.V.Str != term) {
+			return "", nil
+		}
+		scan, term = s, k.V.Str
+	}
+	return term, scan
 }
 
 // MinHintTermLen is the shortest term handed to the store as a TermHint;
