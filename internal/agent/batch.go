@@ -31,8 +31,6 @@ type batchHeader struct {
 	Created time.Time `json:"created"`
 }
 
-var errRecordTooLarge = errors.New("record larger than a batch")
-
 // encodePayload builds one queue payload from records already encoded as JSON objects.
 func encodePayload(t target, records [][]byte, now time.Time) ([]byte, error) {
 	h, err := json.Marshal(batchHeader{DCR: t.ImmutableID, Stream: t.Stream, Records: len(records), Created: now.UTC()})

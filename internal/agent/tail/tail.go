@@ -209,10 +209,6 @@ func findInode(dir string, id fileID) string {
 	return ""
 }
 
-func (t *Tailer) track(path string, id fileID, off int64, now time.Time) *file {
-	return t.trackAt(path, id, checkpoint{Offset: off}, now)
-}
-
 // trackAt starts following a file at a checkpoint; a checkpoint whose head
 // no longer matches the file starts over at 0.
 func (t *Tailer) trackAt(path string, id fileID, c checkpoint, now time.Time) *file {
