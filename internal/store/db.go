@@ -130,7 +130,6 @@ type DB struct {
 	mergeMu sync.Mutex // one merge pass at a time
 
 	activateMu sync.Mutex // one activation of a pending workspace at a time
-	purgeMu    sync.Mutex // one purge at a time; excludes merges of the purged table
 }
 
 var (
@@ -288,9 +287,8 @@ type workspace struct {
 	tables  map[string]*table
 	dropped bool
 
-	memBytes   atomic.Int64
-	oldestMem  atomic.Int64 // unix nanoseconds of the oldest unflushed commit, 0 if none
-	corruptErr error        // set at open if a table could not be loaded
+	memBytes  atomic.Int64
+	oldestMem atomic.Int64 // unix nanoseconds of the oldest unflushed commit, 0 if none
 }
 
 // table is one table of a workspace.
@@ -299,15 +297,14 @@ type table struct {
 	name string
 	dir  string
 
-	mu       sync.RWMutex // guards everything below
-	meta     tableMeta
-	full     Schema // what queries see
-	storage  Schema // full minus virtual columns
-	mem      map[int64]*memPart
-	frozen   []*memPart
-	parts    map[int64][]*part
-	dropped  bool
-	typeName string
+	mu      sync.RWMutex // guards everything below
+	meta    tableMeta
+	full    Schema // what queries see
+	storage Schema // full minus virtual columns
+	mem     map[int64]*memPart
+	frozen  []*memPart
+	parts   map[int64][]*part
+	dropped bool
 }
 
 // tableMeta is persisted sealed in table.meta.

@@ -34,13 +34,6 @@ type wsKeys struct {
 	infra   *crypt.Key // nil without double encryption
 }
 
-func (k *wsKeys) layers() int {
-	if k.infra != nil {
-		return 2
-	}
-	return 1
-}
-
 // layers is the data key of a part or WAL segment: one key, or two
 // independent keys with double encryption (layer 0 inside, layer 1 outside).
 type layers []*crypt.Key

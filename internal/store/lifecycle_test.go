@@ -215,13 +215,16 @@ func TestMergeWithConcurrentQueries(t *testing.T) {
 	if err := db.EnsureTable(ctx, ref, Schema{{"Msg", TypeString}}, 0); err != nil {
 		t.Fatal(err)
 	}
-	var committed atomic.Int64
+	// committed is raised after a commit returns, started before it begins:
+	// a query may see a commit's rows between the two.
+	var committed, started atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { // writer
 		defer wg.Done()
 		for i := int64(0); i < 40; i++ {
+			started.Add(100)
 			commit(t, db, ref, crashBatchFor(i*100, 100))
 			committed.Add(100)
 		}
@@ -256,7 +259,7 @@ func TestMergeWithConcurrentQueries(t *testing.T) {
 			}
 			before := committed.Load()
 			seen := countRows(t, db, ref)
-			after := committed.Load()
+			after := started.Load()
 			if int64(seen) < before || int64(seen) > after || seen < last {
 				t.Errorf("query saw %d rows; committed between %d and %d, previously %d", seen, before, after, last)
 				return
