@@ -60,6 +60,14 @@ type Output struct {
 	Tables     []TableData
 	Statistics json.RawMessage // the statistics object, or nil
 	Render     json.RawMessage // the render object, or nil when the query has no render
+	Stats      ExecStats       // for the query audit
+}
+
+// ExecStats are the executor's measurements of one query.
+type ExecStats struct {
+	Duration     time.Duration
+	RowsScanned  int64
+	BytesScanned int64
 }
 
 // Executor runs KQL; EngineExecutor adapts the engine.
@@ -69,10 +77,19 @@ type Executor interface {
 
 // Options configure the query API. Zero values mean the documented defaults.
 type Options struct {
-	Workspaces Workspaces   // required
-	Executor   Executor     // required
-	Authorizer Authorizer   // required for $batch; nil makes every batch item 403
-	Logger     *slog.Logger // nil discards logs
+	Workspaces Workspaces // required
+	Executor   Executor   // required
+	Authorizer Authorizer // required for $batch; nil makes every batch item 403
+	// TableAccess applies table-level RBAC and ABAC row conditions: per
+	// query, the tables the caller may not read are removed from the
+	// engine's catalog and from /metadata, and row conditions are compiled
+	// below every scan. nil reads every table of a workspace the route
+	// authorized (for tests of the API shape only; the server always sets it).
+	TableAccess TableAuthorizer
+	// Auditor receives one record per query, allowed and denied (the query
+	// audit, LAQueryLogs). nil audits nothing.
+	Auditor Auditor
+	Logger  *slog.Logger // nil discards logs
 	// MaxBodyBytes bounds request bodies; 0 → DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// DefaultWait and MaxWait bound the Prefer: wait timeout; 0 → Azure's 180 s and 600 s.
@@ -192,7 +209,7 @@ func (a *API) lookupWorkspace(ctx context.Context, id string) (Workspace, error)
 	return ws, nil
 }
 
-func (a *API) query(w http.ResponseWriter, r *http.Request, d rbac.Decision) {
+func (a *API) query(w http.ResponseWriter, r *http.Request, _ rbac.Decision) {
 	body, err := requestFromHTTP(r, a.opts.MaxBodyBytes)
 	if err != nil {
 		a.writeError(w, r, err)
@@ -203,7 +220,10 @@ func (a *API) query(w http.ResponseWriter, r *http.Request, d rbac.Decision) {
 		a.writeError(w, r, err)
 		return
 	}
-	out, err := a.run(r.Context(), ws, body, a.prefer(r.Header), d)
+	var au auditState
+	start := time.Now()
+	out, err := a.run(r.Context(), ws, body, a.prefer(r.Header), &au)
+	a.audit(r.Context(), r, ws, body, au.timespan, statusOf(err), time.Since(start), au.out, au.conditional)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -233,8 +253,18 @@ func hasWait(h http.Header) bool {
 	return false
 }
 
-// run executes one query and renders the 200 response body.
-func (a *API) run(ctx context.Context, ws Workspace, body Body, p Preferences, d rbac.Decision) ([]byte, error) {
+// auditState collects what the query audit needs from run.
+type auditState struct {
+	timespan    store.TimeRange
+	out         *Output
+	conditional bool
+}
+
+// run executes one query and renders the 200 response body. The caller's
+// table access is resolved here, for every query: tables it may not read
+// are not in the engine's catalog, and its row conditions are compiled
+// directly above every scan of their table.
+func (a *API) run(ctx context.Context, ws Workspace, body Body, p Preferences, au *auditState) ([]byte, error) {
 	for _, extra := range body.Workspaces {
 		if !strings.EqualFold(strings.TrimSpace(extra), ws.CustomerID) && !strings.EqualFold(strings.TrimSpace(extra), ws.ResourceID) {
 			return nil, badArgument("CrossWorkspaceQueryNotSupported", "Querying additional workspaces ('%s') is not supported yet.", truncate(extra, 128))
@@ -245,17 +275,20 @@ func (a *API) run(ctx context.Context, ws Workspace, body Body, p Preferences, d
 	if err != nil {
 		return nil, badArgument("InvalidTimespan", "%v", err)
 	}
-	tables, err := a.opts.Workspaces.TableSchemas(ctx, ws.CustomerID)
+	au.timespan = tr
+	ac, err := a.resolveAccess(ctx, ws)
 	if err != nil {
-		return nil, fmt.Errorf("table schemas of %s: %w", ws.CustomerID, err)
+		return nil, err
 	}
+	au.conditional = ac.conditional()
 	ctx, cancel := context.WithTimeout(ctx, p.Wait)
 	defer cancel()
 	start := time.Now()
 	out, err := a.opts.Executor.Execute(ctx, Exec{
-		Query: body.Query, Tables: tables, WorkspaceID: ws.CustomerID,
-		Timespan: tr, RowConditions: d.RowConditions, Now: now,
+		Query: body.Query, Tables: ac.tables, WorkspaceID: ws.CustomerID,
+		Timespan: tr, RowConditions: ac.rowConditions, Now: now,
 	})
+	au.out = out
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, gatewayTimeout()
@@ -271,6 +304,9 @@ func (a *API) run(ctx context.Context, ws Workspace, body Body, p Preferences, d
 	}
 	if p.IncludeRender && len(out.Render) > 0 {
 		ex.Render = out.Render
+	}
+	if p.IncludePermissions {
+		ex.Permissions = permissionsSection(ws, ac.denied)
 	}
 	var buf bytes.Buffer
 	if err := WriteTables(&buf, out.Tables, ex); err != nil {

@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"custos/internal/api"
 	"custos/internal/identity"
 	"custos/internal/rbac"
+	"custos/internal/store"
 )
 
 // batchResponse is one entry of {"responses":[...]}.
@@ -74,13 +76,13 @@ func (a *API) batchItem(r *http.Request, p identity.Principal, it BatchItem) bat
 		}
 		return fail(err)
 	}
-	d, err := a.authorize(ctx, p, ws)
-	if err != nil {
-		return fail(err)
-	}
 	var body Body
 	if method == http.MethodPost && it.Body != nil {
 		body = *it.Body
+	}
+	if err := a.authorize(ctx, p, ws); err != nil {
+		a.audit(ctx, r, ws, body, store.TimeRange{}, statusOf(err), 0, nil, false)
+		return fail(err)
 	}
 	if strings.TrimSpace(body.Query) == "" {
 		return fail(badArgument("QueryValidationError", "Parameter 'query' cannot be null or empty."))
@@ -94,7 +96,10 @@ func (a *API) batchItem(r *http.Request, p identity.Principal, it BatchItem) bat
 	for _, k := range keys {
 		h.Add(k, it.Headers[k])
 	}
-	res, err := a.run(ctx, ws, body, a.prefer(h), d)
+	var au auditState
+	start := time.Now()
+	res, err := a.run(ctx, ws, body, a.prefer(h), &au)
+	a.audit(ctx, r, ws, body, au.timespan, statusOf(err), time.Since(start), au.out, au.conditional)
 	if err != nil {
 		return fail(err)
 	}
@@ -102,16 +107,14 @@ func (a *API) batchItem(r *http.Request, p identity.Principal, it BatchItem) bat
 }
 
 // authorize checks the query action on one batch workspace; deny is a 403.
-func (a *API) authorize(ctx context.Context, p identity.Principal, ws Workspace) (rbac.Decision, error) {
-	deny := &Error{Code: "InsufficientAccessError", Kind: api.KindForbidden,
-		Message: "The provided credentials have insufficient access to perform the requested operation",
-		Inner:   &api.InnerError{Code: "AuthorizationFailedError"}}
+// Table access and row conditions are resolved by run, as for a single query.
+func (a *API) authorize(ctx context.Context, p identity.Principal, ws Workspace) error {
 	if a.opts.Authorizer == nil || p.ObjectID == "" {
-		return rbac.Decision{}, deny
+		return insufficientAccess()
 	}
 	d, err := a.opts.Authorizer.Authorize(ctx, p, ActionRead, rbac.Scope(ws.ResourceID))
 	if err != nil || !d.Allowed {
-		return rbac.Decision{}, deny
+		return insufficientAccess()
 	}
-	return d, nil
+	return nil
 }

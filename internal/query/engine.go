@@ -33,7 +33,9 @@ func (x EngineExecutor) Execute(ctx context.Context, q Exec) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Output{Tables: tablesOf(res), Statistics: Statistics(res)}, nil
+	return &Output{Tables: tablesOf(res), Statistics: Statistics(res), Stats: ExecStats{
+		Duration: res.Stats.Duration, RowsScanned: res.Stats.RowsScanned, BytesScanned: res.Stats.BytesScanned,
+	}}, nil
 }
 
 func tablesOf(res *engine.Result) []TableData {

@@ -24,6 +24,8 @@ type Extras struct {
 	Statistics json.RawMessage // "statistics", with Prefer include-statistics=true
 	Render     json.RawMessage // "render", with Prefer include-render=true
 	Error      json.RawMessage // "error" for a partial failure (code PartialError)
+	// Permissions is "permissions", with Prefer include-permissions=true.
+	Permissions json.RawMessage
 }
 
 // WriteTables writes {"tables":[...]} (plus the non-empty extras) in the
@@ -87,7 +89,7 @@ func WriteTables(w io.Writer, tables []TableData, ex Extras) error {
 	for _, m := range []struct {
 		name string
 		raw  json.RawMessage
-	}{{"statistics", ex.Statistics}, {"render", ex.Render}, {"error", ex.Error}} {
+	}{{"statistics", ex.Statistics}, {"render", ex.Render}, {"permissions", ex.Permissions}, {"error", ex.Error}} {
 		if len(m.raw) > 0 {
 			buf = append(buf, ',')
 			buf = AppendJSONString(buf, m.name)

@@ -34,11 +34,12 @@ func (a *API) metadata(w http.ResponseWriter, r *http.Request, _ rbac.Decision) 
 		a.writeError(w, r, err)
 		return
 	}
-	tables, err := a.opts.Workspaces.TableSchemas(r.Context(), ws.CustomerID)
+	ac, err := a.resolveAccess(r.Context(), ws)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	tables := ac.tables // only the tables the caller may read
 	names := make([]string, 0, len(tables))
 	for n := range tables {
 		names = append(names, n)

@@ -19,6 +19,9 @@ type Preferences struct {
 	IncludeStatistics bool          // include-statistics=true
 	IncludeRender     bool          // include-render=true
 	IncludeDataSource bool          // include-dataSources=true
+	// IncludePermissions (include-permissions=true) adds the "permissions"
+	// section: the tables RBAC filtered out (denyTables).
+	IncludePermissions bool
 }
 
 // ParsePrefer reads every Prefer header value: comma-separated preferences
@@ -47,6 +50,8 @@ func ParsePrefer(h http.Header) Preferences {
 				p.IncludeRender = strings.EqualFold(val, "true")
 			case "include-datasources":
 				p.IncludeDataSource = strings.EqualFold(val, "true")
+			case "include-permissions":
+				p.IncludePermissions = strings.EqualFold(val, "true")
 			}
 		}
 	}
