@@ -5,13 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,9 +21,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	azingest "github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs"
 	azquery "github.com/Azure/azure-sdk-for-go/sdk/monitor/query/azlogs"
-
-	"custos/internal/catalog"
-	"custos/internal/rbac"
 )
 
 // Token audiences, as Azure spells them.
@@ -245,20 +242,47 @@ func IsStatus(err error, status int) bool {
 	return errors.As(err, &re) && re.StatusCode == status
 }
 
-// GrantDataRoles gives the bootstrap admin "Monitoring Metrics Publisher"
-// at "/" (the Logs Ingestion data action) by writing the role assignment
-// into the catalog, which is safe while the server runs (SQLite WAL). The
-// server's authorizer caches assignments per principal for up to 5 s, so
-// call this before the admin's first request, or wait. See the package doc.
-func GrantDataRoles(ctx context.Context, dataDir string, adm Admin) error {
-	cat, err := catalog.Open(ctx, catalog.Options{Path: filepath.Join(dataDir, "catalog.db")})
+// roleMonitoringMetricsPublisher is Azure's built-in role with the Logs
+// Ingestion data action (Microsoft.Insights/Telemetry/Write).
+const roleMonitoringMetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb"
+
+// RoleCacheTTL bounds how long the server's authorizer may keep using the
+// role assignments it loaded for a principal (rbac.DefaultCacheTTL), plus a
+// margin.
+const RoleCacheTTL = 1500 * time.Millisecond
+
+// ObjectID returns the admin's object ID: the oid claim of its token.
+func (c *Client) ObjectID(ctx context.Context) (string, error) {
+	tok, err := c.Token(ctx, audienceManagement)
 	if err != nil {
-		return fmt.Errorf("open catalog: %w", err)
+		return "", err
 	}
-	defer cat.Close()
-	sp, err := cat.ServicePrincipalByAppID(ctx, adm.TenantID, adm.ClientID)
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return "", errors.New("token is not a JWT")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return fmt.Errorf("look up the bootstrap admin: %w", err)
+		return "", fmt.Errorf("decode token payload: %w", err)
+	}
+	var claims struct {
+		OID string `json:"oid"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.OID == "" {
+		return "", fmt.Errorf("token has no oid claim (%v)", err)
+	}
+	return claims.OID, nil
+}
+
+// GrantDataRoles gives the admin "Monitoring Metrics Publisher" on its
+// subscription through the ARM role-assignment API (the bootstrap admin holds
+// Owner, which, as in Azure, grants no data actions), then waits RoleCacheTTL
+// so that the server's authorizer sees it. An existing identical assignment
+// (409 RoleAssignmentExists) counts as success.
+func (c *Client) GrantDataRoles(ctx context.Context) error {
+	oid, err := c.ObjectID(ctx)
+	if err != nil {
+		return err
 	}
 	var id [16]byte
 	if _, err := rand.Read(id[:]); err != nil {
@@ -268,16 +292,24 @@ func GrantDataRoles(ctx context.Context, dataDir string, adm Admin) error {
 	id[8] = id[8]&0x3f | 0x80
 	h := hex.EncodeToString(id[:])
 	name := strings.Join([]string{h[:8], h[8:12], h[12:16], h[16:20], h[20:]}, "-")
-	if err := cat.CreateRoleAssignment(ctx, rbac.RoleAssignment{
-		ID:               "/providers/Microsoft.Authorization/roleAssignments/" + name,
-		Name:             name,
-		Scope:            "/",
-		RoleDefinitionID: rbac.RoleMonitoringMetricsPublisher,
-		PrincipalID:      sp.ObjectID,
-		PrincipalType:    "ServicePrincipal",
-		Created:          time.Now().UTC(),
-	}); err != nil {
-		return fmt.Errorf("grant Monitoring Metrics Publisher: %w", err)
+	sub := "/subscriptions/" + c.Admin.SubscriptionID
+	body, _ := json.Marshal(map[string]any{"properties": map[string]any{
+		"roleDefinitionId": sub + "/providers/Microsoft.Authorization/roleDefinitions/" + roleMonitoringMetricsPublisher,
+		"principalId":      oid,
+		"principalType":    "ServicePrincipal",
+	}})
+	status, code, resp, err := c.Do(ctx, audienceManagement, http.MethodPut,
+		sub+"/providers/Microsoft.Authorization/roleAssignments/"+name+"?api-version=2022-04-01", body)
+	if err != nil {
+		return err
+	}
+	if status/100 != 2 && !(status == http.StatusConflict && code == "RoleAssignmentExists") {
+		return fmt.Errorf("grant Monitoring Metrics Publisher: HTTP %d %s: %s", status, code, bytes.TrimSpace(resp))
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(RoleCacheTTL):
 	}
 	return nil
 }

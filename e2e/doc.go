@@ -7,11 +7,9 @@
 // (azidentity, monitor/ingestion/azlogs, monitor/query/azlogs), raw ARM
 // requests and the CLI, the way a user does.
 //
-// One step is not black-box: the bootstrap admin holds Owner at "/", which
-// (as in Azure) grants no data actions, and Custos has no role-assignment
-// API yet, so GrantDataRoles adds the "Monitoring Metrics Publisher" role to
-// the admin directly in the catalog (internal/catalog, real SQLite) while the
-// server runs. Replace it with an ARM roleAssignments PUT once one exists.
+// The bootstrap admin holds Owner at "/", which (as in Azure) grants no data
+// actions; Client.GrantDataRoles gives it "Monitoring Metrics Publisher"
+// through the ARM role-assignment API before anything is ingested.
 //
 // The tests (go test ./e2e/...) build the binary once in TestMain. They cover
 // crash safety under SIGKILL with concurrent ingestion (TestCrashSafety),
@@ -24,7 +22,6 @@
 // E2E_SEED to replay a crash schedule and E2E_CRASH_ROUNDS to change its
 // length; -short skips everything that starts the binary.
 //
-// e2e imports only what a client of the server would (Azure SDK, the CLI
-// binary), plus internal/catalog for GrantDataRoles. It must not import
-// internal/server, store or engine.
+// e2e imports only what a client of the server would (the Azure SDK, the
+// binary); it must not import any custos/internal package.
 package e2e

@@ -62,12 +62,11 @@ func newServer(t *testing.T) (*Server, *Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Before the admin's first request, so the authorizer's cache is empty.
-	if err := GrantDataRoles(ctx, s.DataDir(), adm); err != nil {
-		t.Fatal(err)
-	}
 	c, err := NewClient(adm)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.GrantDataRoles(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.HTTP.CloseIdleConnections)

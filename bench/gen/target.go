@@ -53,7 +53,7 @@ type inprocServer struct {
 }
 
 // StartTarget starts (or attaches to) the server and returns an admin client
-// that holds the ingestion data role.
+// that holds the ingestion data role (granted through the ARM API).
 func StartTarget(ctx context.Context, o TargetOptions) (*Target, error) {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -90,11 +90,11 @@ func StartTarget(ctx context.Context, o TargetOptions) (*Target, error) {
 		t.Close()
 		return nil, err
 	}
-	if err := e2e.GrantDataRoles(ctx, t.DataDir, adm); err != nil {
+	if t.Client, err = e2e.NewClient(adm); err != nil {
 		t.Close()
 		return nil, err
 	}
-	if t.Client, err = e2e.NewClient(adm); err != nil {
+	if err := t.Client.GrantDataRoles(ctx); err != nil {
 		t.Close()
 		return nil, err
 	}
