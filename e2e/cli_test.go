@@ -29,11 +29,13 @@ func runCLI(ctx context.Context, dataDir, stdin string, args ...string) (stdout,
 	return out.String(), errb.String(), err
 }
 
-// TestCLISmoke drives the CLI binary as a user would: list workspaces, create
-// a table and a data collection rule, ingest JSON lines from stdin, query
-// with -o json, and see a bad query fail with the server's error.
+// TestCLISmoke drives the CLI binary as a user would after a first start:
+// list workspaces, create a table and a data collection rule, be refused
+// ingestion (Owner has no data actions), grant itself Monitoring Metrics
+// Publisher, ingest JSON lines from stdin, query with -o json, and see a bad
+// query fail with the server's error.
 func TestCLISmoke(t *testing.T) {
-	s, c := newServer(t)
+	s, c := newServerNoRoles(t)
 	ctx := testCtx(t, 120*time.Second)
 	dir := s.DataDir()
 	cli := func(stdin string, args ...string) string {
@@ -89,6 +91,12 @@ func TestCLISmoke(t *testing.T) {
 		fmt.Fprintf(&lines, `{"TimeGenerated":%q,"Host":"web-%d","Level":%q,"Latency":%d.5}`+"\n",
 			now.Add(time.Duration(i)*time.Second).Format(time.RFC3339), i%4, levels[i%4], i)
 	}
+	out, errOut, err := runCLI(ctx, dir, lines.String(), "ingest", "--dcr", "smoke", "-")
+	if err == nil || !strings.Contains(errOut, "AuthorizationFailed") {
+		t.Fatalf("ingest without a data role: err %v, stdout %q, stderr %q; want AuthorizationFailed", err, out, errOut)
+	}
+	cli("", "role", "assignment", "create", "--role", "Monitoring Metrics Publisher", "--assignee", "self")
+	time.Sleep(RoleCacheTTL)
 	if out := cli(lines.String(), "ingest", "--dcr", "smoke", "-"); !strings.Contains(out, "40 records") {
 		t.Fatalf("ingest:\n%s", out)
 	}
@@ -115,7 +123,7 @@ func TestCLISmoke(t *testing.T) {
 		t.Fatalf("query columns %+v; want Level:string, n:long, worst:real", cols)
 	}
 
-	out, errOut, err := runCLI(ctx, dir, "", "query", "Smoke_CL | where")
+	out, errOut, err = runCLI(ctx, dir, "", "query", "Smoke_CL | where")
 	if err == nil || !strings.Contains(errOut, "BadArgumentError") {
 		t.Fatalf("bad query: err %v, stdout %q, stderr %q; want a failure naming BadArgumentError", err, out, errOut)
 	}

@@ -39,6 +39,17 @@ func run(m *testing.M) int {
 // printed.
 func newServer(t *testing.T) (*Server, *Client) {
 	t.Helper()
+	s, c := newServerNoRoles(t)
+	if err := c.GrantDataRoles(testCtx(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	return s, c
+}
+
+// newServerNoRoles is newServer without the ingestion data role: the admin
+// holds only Owner, as after a first start.
+func newServerNoRoles(t *testing.T) (*Server, *Client) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("e2e: starts the custos binary")
 	}
@@ -64,9 +75,6 @@ func newServer(t *testing.T) (*Server, *Client) {
 	}
 	c, err := NewClient(adm)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.GrantDataRoles(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.HTTP.CloseIdleConnections)
