@@ -557,3 +557,57 @@ func TestDataCollectionRules(t *testing.T) {
 	e.must("DELETE", dcrPath+ver, "", 204)
 	e.fail("GET", dcrPath+ver, "", 404, "ResourceNotFound", "Microsoft.Insights/dataCollectionRules/dcr1")
 }
+
+// TestDiagnosticSettings covers Microsoft.Insights/diagnosticSettings on a
+// workspace: PUT/GET/list/DELETE, workspace-only destinations, the Audit
+// category, and the catalog's audit destinations.
+func TestDiagnosticSettings(t *testing.T) {
+	e := newEnv(t, nil)
+	e.must("PUT", wsPath+ver, `{"location":"westeurope"}`, 201)
+	ws2 := rgPath + "/providers/Microsoft.OperationalInsights/workspaces/ws-audit"
+	e.must("PUT", ws2+ver, `{"location":"westeurope"}`, 201)
+	ds := wsPath + "/providers/Microsoft.Insights/diagnosticSettings"
+	const dver = "?api-version=2021-05-01-preview"
+
+	e.fail("PUT", ds+"/audit"+dver, `{"properties":{"storageAccountId":"/subscriptions/x/sa","logs":[{"category":"Audit","enabled":true}]}}`,
+		400, "BadRequest", "workspaceId")
+	e.fail("PUT", ds+"/audit"+dver, `{"properties":{"workspaceId":"`+ws2+`","eventHubName":"x","logs":[{"category":"Audit","enabled":true}]}}`,
+		400, "BadRequest", "not supported")
+	e.fail("PUT", ds+"/audit"+dver, `{"properties":{"workspaceId":"`+ws2+`","logs":[{"category":"Metrics","enabled":true}]}}`,
+		400, "BadRequest", "Audit")
+	e.fail("PUT", ds+"/audit"+dver, `{"properties":{"workspaceId":"`+rgPath+`/providers/Microsoft.OperationalInsights/workspaces/nope","logs":[{"category":"Audit","enabled":true}]}}`,
+		400, "BadRequest", "does not exist")
+	e.must("PUT", ds+"/audit"+dver, `{"properties":{"workspaceId":"`+ws2+`","logs":[{"category":"Audit","enabled":true}]},"bogus":1}`, 400)
+
+	r := e.must("PUT", ds+"/audit"+dver, `{"properties":{"workspaceId":"`+strings.ToUpper(ws2)+`","logs":[{"category":"Audit","enabled":true}],"metrics":[]}}`, 201)
+	props, _ := r.body["properties"].(map[string]any)
+	if id, _ := r.body["id"].(string); !strings.EqualFold(id, wsPath+"/providers/Microsoft.Insights/diagnosticSettings/audit") || r.body["type"] != "Microsoft.Insights/diagnosticSettings" ||
+		!strings.HasSuffix(props["workspaceId"].(string), "/workspaces/ws-audit") {
+		t.Fatalf("PUT answer: %s", r.raw)
+	}
+	e.must("PUT", ds+"/audit"+dver, r.raw, 200) // a GET answer round-trips
+	got := e.must("GET", ds+"/AUDIT"+dver, "", 200)
+	if got.body["name"] != "audit" {
+		t.Fatalf("GET: %s", got.raw)
+	}
+	l := e.must("GET", ds+dver, "", 200)
+	if v, _ := l.body["value"].([]any); len(v) != 1 {
+		t.Fatalf("list: %s", l.raw)
+	}
+	w, err := e.cat.Workspace(context.Background(), sub, "rg1", "ws-audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := e.cat.Workspace(context.Background(), sub, "rg1", "ws-one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dests, err := e.cat.QueryAuditDestinations(context.Background(), src.ID())
+	if err != nil || len(dests) != 1 || dests[0] != w.CustomerID {
+		t.Fatalf("audit destinations %v %v; want [%s]", dests, err, w.CustomerID)
+	}
+	e.must("DELETE", ds+"/audit"+dver, "", 200)
+	e.must("DELETE", ds+"/audit"+dver, "", 204)
+	e.fail("GET", ds+"/audit"+dver, "", 404, "ResourceNotFound", "audit")
+	e.must("GET", rgPath+"/providers/Microsoft.OperationalInsights/workspaces/nope/providers/Microsoft.Insights/diagnosticSettings"+dver, "", 404)
+}
