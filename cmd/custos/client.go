@@ -32,6 +32,7 @@ func addClientCommands(root *cobra.Command) {
 		newRoleCmd(),
 	)
 	addMachineCommands(root)
+	root.AddCommand(newAlertCmd())
 }
 
 // Output formats of the client verbs.

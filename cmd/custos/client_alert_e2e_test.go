@@ -1,0 +1,57 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"custos/internal/cli"
+)
+
+// TestAlertVerbs drives `custos alert` against a real server: an action
+// group and a rule from ARM JSON (stdin), lists with the rule's evaluation
+// status, the (empty) alert list, a validation error, and deletion.
+func TestAlertVerbs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	clearClientEnv(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	startCustos(t, dir)
+	admin, _, err := cli.LoadFile(filepath.Join(dir, cli.AdminFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rg := "/subscriptions/" + admin.SubscriptionID + "/resourceGroups/" + admin.ResourceGroup
+	ws := rg + "/providers/Microsoft.OperationalInsights/workspaces/" + admin.WorkspaceName
+
+	out := custos(t, dir, `{"location":"Global","properties":{"groupShortName":"ops","webhookReceivers":[
+		{"name":"hook","serviceUri":"https://hooks.example.com/custos","useCommonAlertSchema":true}]}}`,
+		"alert", "action-group", "create", "ops", "-f", "-")
+	if !strings.Contains(out, `"custosSigningSecret"`) {
+		t.Fatalf("create action group did not show the signing secret once:\n%s", out)
+	}
+	custos(t, dir, `{"location":"local","identity":{"type":"SystemAssigned"},"properties":{"severity":3,"scopes":["`+ws+`"],
+		"evaluationFrequency":"PT5M","windowSize":"PT5M","criteria":{"allOf":[{"query":"Heartbeat","timeAggregation":"Count",
+		"operator":"LessThan","threshold":1}]},"actions":{"actionGroups":["`+rg+`/providers/Microsoft.Insights/actionGroups/ops"]}}}`,
+		"alert", "rule", "create", "no-heartbeat", "-f", "-")
+	if out = custos(t, dir, "", "alert", "rule", "list"); !strings.Contains(out, "no-heartbeat") || !strings.Contains(out, "Sev3") {
+		t.Fatalf("rule list:\n%s", out)
+	}
+	if out = custos(t, dir, "", "alert", "action-group", "list"); !strings.Contains(out, "0 email, 1 webhook receivers") {
+		t.Fatalf("action group list:\n%s", out)
+	}
+	if out = custos(t, dir, "", "alert", "rule", "show", "no-heartbeat"); !strings.Contains(out, `"principalId"`) || strings.Contains(out, "custosSigningSecret") {
+		t.Fatalf("rule show:\n%s", out)
+	}
+	if out = custos(t, dir, "", "alert", "list"); !strings.Contains(out, "ID") {
+		t.Fatalf("alert list:\n%s", out)
+	}
+	ae := custosErr(t, dir, `{"location":"local","properties":{"severity":9,"scopes":["`+ws+`"]}}`, "alert", "rule", "create", "bad", "-f", "-")
+	if ae.StatusCode != 400 || !strings.Contains(ae.Message, "severity") {
+		t.Fatalf("bad rule: %+v", ae)
+	}
+	if out = custos(t, dir, "", "alert", "rule", "delete", "no-heartbeat"); !strings.Contains(out, "deleted") {
+		t.Fatalf("delete:\n%s", out)
+	}
+}
