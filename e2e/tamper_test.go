@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -254,13 +255,22 @@ func walRecords(t *testing.T, data []byte) [][2]int {
 	return recs
 }
 
-// TestTamperedWAL flips one byte inside an early WAL record after a crash
-// (SIGKILL, so the rows live only in the WAL). Later acknowledged records must
-// not vanish silently: either the server refuses to start, naming the
-// corruption, or it starts and still serves every intact acknowledged batch
-// and logs the damaged record at ERROR. Nothing from the damaged record may be
-// served altered.
+// TestTamperedWAL damages one early WAL record after a crash (SIGKILL, so
+// the rows live only in the WAL), in two ways: a flipped byte (bit rot: the
+// record's CRC no longer matches), and a flipped byte with the CRC
+// recomputed (deliberate tampering: only the AES-GCM tag can tell). Later
+// acknowledged records must not vanish silently: either the server refuses
+// to start, naming the corruption, or it starts, still serves every intact
+// acknowledged batch, and logs the damaged record. Nothing of the damaged
+// record may be served altered or in part.
 func TestTamperedWAL(t *testing.T) {
+	t.Run("bit rot", func(t *testing.T) { tamperWAL(t, false) })
+	t.Run("forged checksum", func(t *testing.T) { tamperWAL(t, true) })
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func tamperWAL(t *testing.T, fixCRC bool) {
 	s, c := newServer(t)
 	ctx := testCtx(t, 120*time.Second)
 	cols := []Column{{Name: "TimeGenerated", Type: "datetime"}, {Name: "Batch", Type: "int"}, {Name: "Note", Type: "string"}}
@@ -300,17 +310,27 @@ func TestTamperedWAL(t *testing.T) {
 	if len(recs) < batches {
 		t.Fatalf("the last WAL segment holds %d records; want at least %d (one per batch)", len(recs), batches)
 	}
-	// The record of the second batch (from the end, as table records may precede them).
+	// The record of the second batch (counted from the end, as other records
+	// may precede the batches).
 	victim := recs[len(recs)-batches+1]
-	flipByte(t, seg, victim[0]+victim[1]/2)
+	data[victim[0]+victim[1]/2] ^= 0x5a
+	if fixCRC {
+		frame := victim[0] - 16 // length u32 | seq u64 | CRC u32 | sealed
+		sum := crc32.Update(crc32.Checksum(data[frame+4:frame+12], castagnoli), castagnoli, data[victim[0]:victim[0]+victim[1]])
+		binary.LittleEndian.PutUint32(data[frame+12:], sum)
+	}
+	if err := os.WriteFile(seg, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	logBefore := logSize(t, s)
 	if err := s.Start(ctx); err != nil {
-		t.Logf("start with a tampered WAL record refused: %.300v", err)
 		b, _ := s.Log()
-		if !bytes.Contains(b[logBefore:], []byte("corrupt")) && !bytes.Contains(b[logBefore:], []byte("WAL")) {
-			t.Fatalf("start failed without naming WAL corruption: %v", err)
+		if !errors.Is(err, ErrExited) || !bytes.Contains(bytes.ToLower(b[logBefore:]), []byte("corrupt")) {
+			t.Fatalf("start failed without reporting corruption: %v", err)
 		}
+		out := bytes.TrimSpace(b[logBefore:])
+		t.Logf("start refused: %s", out[bytes.LastIndexByte(out, '\n')+1:])
 		return
 	}
 	_, got, err := c.QueryRows(ctx, "Wal_CL | summarize n = count() by Batch | order by Batch asc")
@@ -328,8 +348,8 @@ func TestTamperedWAL(t *testing.T) {
 		}
 	}
 	if len(lost) > 0 {
-		t.Errorf("after one flipped byte in the record of batch 1, acknowledged intact batches %v are gone (present: %v); "+
-			"the store treats a bad checksum in the middle of the last WAL segment as a torn tail and drops every later record", lost, present)
+		t.Errorf("after one damaged byte in the record of batch 1, acknowledged intact batches %v are gone (rows per batch: %v); "+
+			"the store treats a bad record in the middle of the last WAL segment as a torn tail and drops every later record", lost, present)
 	}
 	if n := present[1]; n != 0 && n != rows {
 		t.Errorf("batch 1 partially present: %d of %d rows", n, rows)
