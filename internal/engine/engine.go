@@ -232,9 +232,10 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 
 func (e *Engine) newExecutor(req *Request, now int64) *executor {
 	return &executor{
-		ev:      newEvaluator(now),
-		req:     req,
-		lim:     e.limits,
-		workers: e.workers,
+		ev:       newEvaluator(now),
+		req:      req,
+		lim:      e.limits,
+		workers:  e.workers,
+		subTypes: map[*kql.Subquery]store.ColumnType{},
 	}
 }

@@ -21,6 +21,9 @@ type evaluator struct {
 	matchers map[*kql.FnCall]*kql.Matcher
 	regexps  map[*kql.FnCall]*regexp.Regexp
 	sets     map[*kql.FnCall]*valueSet
+	// Results of subqueries (toscalar, in (T)), computed before execution.
+	subs    map[*kql.Subquery]kql.Value
+	subSets map[*kql.Subquery]*valueSet
 }
 
 // valueSet is the constant list of an in operator.
@@ -37,6 +40,8 @@ func newEvaluator(now int64) *evaluator {
 		matchers: map[*kql.FnCall]*kql.Matcher{},
 		regexps:  map[*kql.FnCall]*regexp.Regexp{},
 		sets:     map[*kql.FnCall]*valueSet{},
+		subs:     map[*kql.Subquery]kql.Value{},
+		subSets:  map[*kql.Subquery]*valueSet{},
 	}
 }
 
@@ -173,6 +178,12 @@ func (ev *evaluator) eval(e kql.Scalar, b *store.Batch) (*store.Vector, error) {
 		return constVector(e.V, b.Len), nil
 	case *kql.FnCall:
 		return ev.call(e, b)
+	case *kql.Subquery:
+		v, ok := ev.subs[e]
+		if !ok {
+			return nil, fmt.Errorf("BUG: subquery not computed")
+		}
+		return constVector(v, b.Len), nil
 	}
 	return nil, fmt.Errorf("BUG: unknown expression %T", e)
 }
@@ -205,6 +216,16 @@ func (ev *evaluator) call(c *kql.FnCall, b *store.Batch) (*store.Vector, error) 
 			return nil, err
 		}
 		return inSet(ev.sets[c], x, n, c.Fn == kql.OpInCI), nil
+	case kql.OpInSubquery:
+		x, err := ev.eval(c.Args[0], b)
+		if err != nil {
+			return nil, err
+		}
+		set := ev.subSets[c.Args[1].(*kql.Subquery)]
+		if set == nil {
+			return nil, fmt.Errorf("BUG: subquery set not computed")
+		}
+		return inSet(set, x, n, false), nil
 	case kql.FnIff, kql.FnCase, kql.FnCoalesce:
 		return ev.conditional(c, b)
 	}

@@ -22,6 +22,8 @@ type executor struct {
 	req     *Request
 	lim     Limits
 	workers int
+	// subTypes is the type an in-subquery's values are compared as.
+	subTypes map[*kql.Subquery]store.ColumnType
 	// inline supplies table data directly (a transformation's input batch)
 	// instead of reading it from Request.Source.
 	inline map[string][]*store.Batch
@@ -51,8 +53,101 @@ func (x *executor) reserve(n int64) error {
 
 func (x *executor) release(n int64) { x.mem.Add(-n) }
 
-// prepareNode precompiles every expression of the plan.
-func (x *executor) prepareNode(n kql.PlanNode) error {
+// subqueries runs the subqueries (toscalar, in (T)) that the expressions of
+// plan n use, innermost first, and records their results for the evaluator.
+func (x *executor) subqueries(ctx context.Context, n kql.PlanNode) error {
+	var found []*kql.Subquery
+	var walkExpr func(e kql.Scalar, inType store.ColumnType)
+	walkExpr = func(e kql.Scalar, inType store.ColumnType) {
+		switch e := e.(type) {
+		case *kql.Subquery:
+			found = append(found, e)
+		case *kql.FnCall:
+			for i, a := range e.Args {
+				t := store.TypeInvalid
+				if e.Fn == kql.OpInSubquery && i == 1 {
+					t = e.Args[0].Type()
+					if sq, ok := a.(*kql.Subquery); ok {
+						x.subTypes[sq] = t
+					}
+				}
+				walkExpr(a, t)
+			}
+		}
+	}
+	for _, e := range planExprs(n) {
+		walkExpr(e, store.TypeInvalid)
+	}
+	for _, sq := range found {
+		if _, done := x.ev.subs[sq]; done {
+			continue
+		}
+		if _, done := x.ev.subSets[sq]; done {
+			continue
+		}
+		if err := x.subqueries(ctx, sq.Node); err != nil {
+			return err
+		}
+		if err := x.prepareNode(sq.Node); err != nil {
+			return err
+		}
+		bs, err := x.run(ctx, sq.Node)
+		if err != nil {
+			return err
+		}
+		if !sq.Set {
+			v := kql.NullValue(sq.T)
+			for _, b := range bs {
+				if b.Len > 0 {
+					v = valueAt(b.Cols[0], 0)
+					break
+				}
+			}
+			x.ev.subs[sq] = v
+			continue
+		}
+		want := x.subTypes[sq]
+		set := &valueSet{}
+		for _, b := range bs {
+			col := b.Cols[0]
+			if want != store.TypeInvalid && want != col.Type {
+				col = castVector(col, want, b.Len)
+				if kql.IsStringLike(want) {
+					col = convertVector(col, store.TypeString, b.Len)
+				}
+			}
+			for i := 0; i < b.Len; i++ {
+				if col.IsNull(i) {
+					continue
+				}
+				switch v := valueAt(col, i); {
+				case v.Type == store.TypeBool:
+					set.bools[boolInt(v.Bool)] = true
+				case kql.IsIntHeld(v.Type):
+					if set.ints == nil {
+						set.ints = map[int64]struct{}{}
+					}
+					set.ints[v.Int] = struct{}{}
+				case kql.IsRealHeld(v.Type):
+					if set.reals == nil {
+						set.reals = map[float64]struct{}{}
+					}
+					set.reals[v.Real] = struct{}{}
+				default:
+					if set.strs == nil {
+						set.strs = map[string]struct{}{}
+					}
+					set.strs[v.Str] = struct{}{}
+				}
+			}
+		}
+		x.ev.subSets[sq] = set
+	}
+	return nil
+}
+
+// planExprs returns the expressions of every node of plan n.
+func planExprs(n kql.PlanNode) []kql.Scalar {
 	var exprs []kql.Scalar
 	var walk func(kql.PlanNode)
 	walk = func(n kql.PlanNode) {
@@ -101,7 +196,12 @@ func (x *executor) prepareNode(n kql.PlanNode) error {
 		}
 	}
 	walk(n)
-	for _, e := range exprs {
+	return exprs
+}
+
+// prepareNode precompiles every expression of the plan.
+func (x *executor) prepareNode(n kql.PlanNode) error {
+	for _, e := range planExprs(n) {
 		if err := x.ev.prepare(e); err != nil {
 			return &ExecError{Msg: err.Error()}
 		}
@@ -113,6 +213,9 @@ func (x *executor) prepareNode(n kql.PlanNode) error {
 func (x *executor) execute(ctx context.Context, p *kql.Plan) (*Result, error) {
 	res := &Result{}
 	for i, root := range p.Results {
+		if err := x.subqueries(ctx, root); err != nil {
+			return nil, err
+		}
 		if err := x.prepareNode(root); err != nil {
 			return nil, err
 		}

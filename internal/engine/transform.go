@@ -75,13 +75,17 @@ func (t *Transform) Run(ctx context.Context, in *store.Batch) (*store.Batch, err
 		return nil, fmt.Errorf("transform: batch has %d columns for %d schema entries", len(in.Cols), len(in.Schema))
 	}
 	x := &executor{
-		ev:      newEvaluator(store.TicksFromTime(t.clock())),
-		req:     &Request{},
-		lim:     t.limits,
-		workers: 1,
-		inline:  map[string][]*store.Batch{SourceTable: {in}},
+		ev:       newEvaluator(store.TicksFromTime(t.clock())),
+		req:      &Request{},
+		lim:      t.limits,
+		workers:  1,
+		inline:   map[string][]*store.Batch{SourceTable: {in}},
+		subTypes: map[*kql.Subquery]store.ColumnType{},
 	}
 	root := t.plan.Results[0]
+	if err := x.subqueries(ctx, root); err != nil {
+		return nil, fmt.Errorf("transform: %w", err)
+	}
 	if err := x.prepareNode(root); err != nil {
 		return nil, err
 	}

@@ -1471,6 +1471,25 @@ func (b *binder) bindScalar(e Expr, sc *scope) (Scalar, error) {
 			return nil, err
 		}
 		var list []Scalar
+		if len(e.List) == 1 && b.isTabular(e.List[0]) {
+			op := strings.ToLower(e.Op)
+			if op != "in" && op != "!in" {
+				return nil, semErr(e, "'%s' with a tabular expression is not supported yet", e.Op)
+			}
+			sub, err := b.subquery(e.List[0], true)
+			if err != nil {
+				return nil, err
+			}
+			xt, st := x.Type(), sub.T
+			if !(xt == st || (IsNumeric(xt) && IsNumeric(st)) || (IsStringLike(xt) && IsStringLike(st))) {
+				return nil, semErr(e, "cannot compare %s with a column of %s", xt, st)
+			}
+			var r Scalar = &FnCall{Fn: OpInSubquery, Args: []Scalar{x, sub}, T: store.TypeBool}
+			if op == "!in" {
+				r = &FnCall{Fn: OpNot, Args: []Scalar{r}, T: store.TypeBool}
+			}
+			return r, nil
+		}
 		for _, it := range e.List {
 			if b.isTabular(it) {
 				return nil, semErr(it, "'%s' with a tabular expression is not supported yet", e.Op)
@@ -1524,6 +1543,15 @@ func (b *binder) bindScalar(e Expr, sc *scope) (Scalar, error) {
 			if fn, ok := LookupAggregate(e.Name.Name); ok {
 				return sc.agg(e, fn)
 			}
+		}
+		if e.Name.Name == "toscalar" {
+			if len(e.Args) != 1 {
+				return nil, semErr(e, "toscalar expects one tabular argument")
+			}
+			if !b.isTabular(e.Args[0]) {
+				return b.bindScalar(e.Args[0], sc)
+			}
+			return b.subquery(e.Args[0], false)
 		}
 		args := make([]Scalar, 0, len(e.Args))
 		for _, a := range e.Args {
@@ -1752,6 +1780,21 @@ func (b *binder) bindSearch(in PlanNode, s *Search) (PlanNode, error) {
 		return nil, semErr(s.Pred, "the search predicate must be bool, not %s", pred.Type())
 	}
 	return &Filter{Input: in, Pred: pred}, nil
+}
+
+// subquery binds a tabular expression used as a scalar (toscalar) or as the
+// list of an in operator.
+func (b *binder) subquery(e Expr, set bool) (*Subquery, error) {
+	n, err := b.bindTabular(e)
+	if err != nil {
+		return nil, err
+	}
+	schema := n.Schema()
+	if len(schema) == 0 {
+		return nil, semErr(e, "the subquery has no columns")
+	}
+	optimize(n)
+	return &Subquery{Node: n, T: schema[0].Type, Set: set}, nil
 }
 
 // hasAnyAll binds has_any / has_all over constant terms as or/and of has.

@@ -37,6 +37,23 @@ type FnCall struct {
 	T    Type
 }
 
+// Subquery is a tabular expression used as a scalar: toscalar(T) (the first
+// column of the first row, null when there is none) or, with Set, the value
+// list of "x in (T)" (the first column of every row). The executor runs it
+// once, before the query that uses it.
+type Subquery struct {
+	Node PlanNode
+	T    Type
+	Set  bool
+}
+
+// Type implements Scalar.
+func (s *Subquery) Type() Type { return s.T }
+
+func (s *Subquery) String() string {
+	return "toscalar(" + strings.TrimSpace(strings.ReplaceAll(Explain(s.Node), "\n", "; ")) + ")"
+}
+
 // Type implements Scalar.
 func (c *ColRef) Type() Type { return c.T }
 
@@ -98,7 +115,7 @@ func QuoteName(name string) string {
 // IsConstant reports whether e depends on no column (it may still call now()).
 func IsConstant(e Scalar) bool {
 	switch e := e.(type) {
-	case *Const:
+	case *Const, *Subquery:
 		return true
 	case *ColRef:
 		return false

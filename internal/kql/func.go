@@ -109,6 +109,8 @@ const (
 	FnDynGet
 	FnParseJSON
 	FnArrayLength
+	// OpInSubquery is "Args[0] in (tabular)"; Args[1] is a *Subquery with Set.
+	OpInSubquery
 
 	numFuncs
 )
@@ -130,7 +132,7 @@ var funcNames = [numFuncs]string{
 	FnTrim: "trim", FnIndexOf: "indexof", FnSqrt: "sqrt", FnLog: "log", FnLog10: "log10", FnExp: "exp",
 	FnPow: "pow", FnFloor: "floor", FnCeiling: "ceiling", FnDayOfWeek: "dayofweek", FnGetYear: "getyear",
 	FnGetMonth: "getmonth", FnHourOfDay: "hourofday", FnExtract: "extract", FnCountOf: "countof", FnIsNaN: "isnan",
-	FnParse: "parse", FnDynGet: "dynget", FnParseJSON: "parse_json", FnArrayLength: "array_length",
+	FnParse: "parse", FnDynGet: "dynget", FnParseJSON: "parse_json", FnArrayLength: "array_length", OpInSubquery: "in_subquery",
 }
 
 // String returns the KQL spelling of the function or operator.
