@@ -625,6 +625,28 @@ logLevel: debug
 		})
 	}
 
+	// The agent's own accounting: the outage caused retried errors, the queue
+	// drained, and (while the server rejects built-in streams) those batches
+	// were dead-lettered instead of retried forever.
+	var st struct {
+		Queue    struct{ Entries int }
+		Counters map[string]uint64
+	}
+	waitFor(t, "the queue to drain", 30*time.Second, func() bool {
+		b, _ := os.ReadFile(filepath.Join(agentDir, "state", "status.json"))
+		json.Unmarshal(b, &st)
+		return st.Queue.Entries == 0 && st.Counters["recordsSent"] >= total
+	})
+	if st.Counters["sendErrors"] == 0 {
+		t.Errorf("no send errors counted across the server outage: %v", st.Counters)
+	}
+	if !builtins && (st.Counters["deadLetters"] == 0 || st.Counters["deadLetterRecords"] == 0) {
+		t.Errorf("rejected built-in stream batches were not dead-lettered: %v", st.Counters)
+	}
+	if st.Counters["syslogFiltered"] != 20 {
+		t.Errorf("syslogFiltered = %d; want the 20 kern messages", st.Counters["syslogFiltered"])
+	}
+
 	// The agent reports itself.
 	out, err := exec.Command(bins.agent, "status", "--config", cfgPath).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "running") || !strings.Contains(string(out), "1 applied") {

@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -313,5 +315,45 @@ func TestCredentialsFile(t *testing.T) {
 	os.WriteFile(p, []byte(`{"tenantId":"t","clientId":"c","clientSecret":"s","extra":1}`), 0o600)
 	if _, err := LoadCredentials(p); err == nil {
 		t.Fatal("unknown key accepted")
+	}
+}
+
+func TestSyslogSockets(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "syslog.sock")
+	a := newTestAgent(t, func(c *Config) { c.Syslog.Unix = sock })
+	a.syslog.start()
+	udp, tcp := a.SyslogAddrs()
+	send := func(network, addr string, msgs ...string) {
+		c, err := net.Dial(network, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for _, m := range msgs {
+			if _, err := c.Write([]byte(m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send("udp", udp, "<13>1 - h a - - - over udp")
+	send("unixgram", sock, "<13>Mar 10 11:00:00 h a: over the unix socket")
+	send("tcp", tcp, "27 <13>1 - h a - - - over tcp\n", "<13>Mar 10 11:00:00 h a: lf framed\n")
+	deadline := time.Now().Add(5 * time.Second)
+	for a.c.SyslogReceived.Load() < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("received %d of 4 messages", a.c.SyslogReceived.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var texts []string
+	for range 4 {
+		texts = append(texts, (<-a.syslogCh).msg.Text)
+	}
+	sort.Strings(texts)
+	if strings.Join(texts, "|") != "lf framed|over tcp|over the unix socket|over udp" {
+		t.Fatalf("got %q", texts)
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("unix socket mode: %v %v", fi, err)
 	}
 }
