@@ -41,8 +41,21 @@ func (a *API) purgeRoutes() []api.Route {
 		r(http.MethodPost, pPurge, rbac.ActionWorkspacePurge, workspaceScope, a.postPurge),
 		r(http.MethodGet, pPurgeStatus, actionPurgeStatusRead, workspaceScope, a.getPurgeStatus),
 		r(http.MethodPost, pDeleteData, actionTableDeleteData, tableScope, a.postDeleteData),
-		r(http.MethodGet, pOperationStatus, actionOperationStatusRead, subscriptionScope, a.getOperationStatus),
+		r(http.MethodGet, pOperationStatus, actionOperationStatusRead, a.operationScope, a.getOperationStatus),
 	}
+}
+
+// operationScope authorizes a subscription-level operation status request
+// at the workspace the operation belongs to, so that whoever may read that
+// workspace may poll it; an unknown operation is checked at the subscription.
+func (a *API) operationScope(r *http.Request) rbac.Scope {
+	if a.purge != nil {
+		op, err := a.purge.Operation(r.Context(), r.PathValue("operationId"))
+		if err == nil && strings.EqualFold(op.SubscriptionID, r.PathValue("subscriptionId")) {
+			return rbac.Scope(op.WorkspaceID)
+		}
+	}
+	return subscriptionScope(r)
 }
 
 func (a *API) purgeService() (*purge.Service, error) {

@@ -483,3 +483,190 @@ func TestPurgeEndToEnd(t *testing.T) {
 		t.Fatalf("after reopen: %v", got)
 	}
 }
+
+func purgeBody(email string) string {
+	return `{"table":"` + table + `","filters":[{"column":"Email","operator":"==","value":"` + email + `"}]}`
+}
+
+// TestPurgeLocks: any management lock at, above or below the workspace
+// blocks purge and delete-data with 409 ScopeLocked.
+func TestPurgeLocks(t *testing.T) {
+	e := open(t, t.TempDir(), purge.Options{}, nil, true, false)
+	e.createTable()
+	e.insert(fixtures())
+	rgLock := catalog.ResourceGroupResourceID(e.ws.SubscriptionID, e.ws.ResourceGroup) + "/providers/Microsoft.Authorization/locks/keep"
+	for _, lock := range []string{e.wsPath + "/providers/Microsoft.Authorization/locks/keep", rgLock} {
+		for _, level := range []string{"CanNotDelete", "ReadOnly"} {
+			e.must("owner", "PUT", lock+"?api-version=2020-05-01", `{"properties":{"level":"`+level+`"}}`, e.lockStatus(lock))
+			e.fail("owner", "POST", e.wsPath+"/purge"+purgeVer, purgeBody("needle-eq-8c1f@example.com"), 409, "ScopeLocked")
+			e.fail("owner", "POST", e.wsPath+"/tables/"+table+"/deleteData"+delVer,
+				`{"filters":[{"column":"Email","operator":"==","value":"needle-eq-8c1f@example.com"}]}`, 409, "ScopeLocked")
+		}
+		e.must("owner", "DELETE", lock+"?api-version=2020-05-01", "", 200)
+	}
+	if got := e.query(table + " | count"); got[0] != "9" {
+		t.Fatalf("rows changed under a lock: %v", got)
+	}
+	e.submitPurge("purger", purgeBody("needle-eq-8c1f@example.com"))
+	if got := e.query(table + " | count"); got[0] != "8" {
+		t.Fatalf("after unlock: %v", got)
+	}
+}
+
+// lockStatus is 201 for a new lock and 200 for an update.
+func (e *env) lockStatus(lock string) int {
+	if e.do("owner", "GET", lock+"?api-version=2020-05-01", "").status == 200 {
+		return 200
+	}
+	return 201
+}
+
+// TestPurgeThrottle: the per-workspace limit answers 429 with Retry-After,
+// separately for purge and delete-data, and counts across a restart.
+func TestPurgeThrottle(t *testing.T) {
+	dir := t.TempDir()
+	opts := purge.Options{PurgeLimit: 2, DeleteDataLimit: 1}
+	e := open(t, dir, opts, nil, true, false)
+	e.createTable()
+	e.must("purger", "POST", e.wsPath+"/purge"+purgeVer, purgeBody("a"), 202)
+	e.must("purger", "POST", e.wsPath+"/purge"+purgeVer, purgeBody("b"), 202)
+	r := e.fail("purger", "POST", e.wsPath+"/purge"+purgeVer, purgeBody("c"), 429, "TooManyRequests")
+	if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("Retry-After = %q", ra)
+	}
+	del := e.wsPath + "/tables/" + table + "/deleteData" + delVer
+	e.must("lacontributor", "POST", del, `{"filters":[{"column":"Count","operator":">","value":100}]}`, 202)
+	e.fail("lacontributor", "POST", del, `{"filters":[{"column":"Count","operator":">","value":100}]}`, 429, "TooManyRequests")
+	e.close()
+	e2 := open(t, dir, opts, nil, true, false)
+	e2.fail("purger", "POST", e2.wsPath+"/purge"+purgeVer, purgeBody("d"), 429, "TooManyRequests")
+}
+
+// TestDeleteData: the delete-data API as Log Analytics Contributor, with
+// ARM's asynchronous operation headers and status; Data Purger lacks its
+// action.
+func TestDeleteData(t *testing.T) {
+	e := open(t, t.TempDir(), purge.Options{}, nil, true, false)
+	e.createTable()
+	e.insert(fixtures())
+	path := e.wsPath + "/tables/" + table + "/deleteData" + delVer
+	body := `{"filters":[{"column":"TimeGenerated","operator":"<","value":"2024-03-01T12:03:00"},{"column":"ClientIP","operator":"in","value":["198.51.100.2","198.51.100.3"]}]}`
+	e.fail("purger", "POST", path, body, 403, "AuthorizationFailed")
+	e.fail("reader", "POST", path, body, 403, "AuthorizationFailed")
+	e.fail("lacontributor", "POST", path, `{"table":"x","filters":[]}`, 400, "InvalidRequestContent")
+	e.fail("lacontributor", "POST", e.wsPath+"/tables/Nope_CL/deleteData"+delVer, body, 404, "ResourceNotFound")
+	r := e.must("lacontributor", "POST", path, body, 202)
+	loc := r.header.Get("Azure-AsyncOperation")
+	if loc == "" || r.header.Get("Location") != loc || !strings.Contains(loc, "/providers/Microsoft.OperationalInsights/locations/") {
+		t.Fatalf("headers: %v", r.header)
+	}
+	if s := e.waitStatus("lacontributor", statusPath(t, loc)); s != "Succeeded" {
+		t.Fatalf("status %s", s)
+	}
+	st := e.must("lacontributor", "GET", statusPath(t, loc), "", 200)
+	if st.body["name"] == "" || st.body["startTime"] == nil || st.body["endTime"] == nil {
+		t.Errorf("status body %s", st.raw)
+	}
+	got := e.query(table + " | order by TimeGenerated asc | project Email")
+	if len(got) != 7 || got[0] != "keep-1@example.com" || got[1] != "keep-2@example.com" {
+		t.Fatalf("after deleteData: %v", got)
+	}
+	// Another subscription or location does not see the operation.
+	other := strings.Replace(statusPath(t, loc), "/locations/", "/locations/x", 1)
+	e.fail("lacontributor", "GET", other, "", 404, "OperationNotFound")
+}
+
+// blockingStore holds the first purge until it is cancelled, as a server
+// stopped mid-purge would be.
+type blockingStore struct {
+	started chan struct{}
+}
+
+func (b *blockingStore) Purge(ctx context.Context, ref store.TableRef, pred store.RowPredicate) (store.PurgeResult, error) {
+	close(b.started)
+	<-ctx.Done()
+	return store.PurgeResult{}, ctx.Err()
+}
+
+// TestPurgeResumesAfterRestart: a purge interrupted by shutdown stays
+// pending and the next start completes it; the queued filters are sealed
+// and erased when it completes.
+func TestPurgeResumesAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	bs := &blockingStore{started: make(chan struct{})}
+	e := open(t, dir, purge.Options{}, func(*store.DB) purge.Purger { return bs }, true, false)
+	e.createTable()
+	e.insert(fixtures())
+	r := e.must("purger", "POST", e.wsPath+"/purge"+purgeVer, purgeBody("needle-eq-8c1f@example.com"), 202)
+	id := r.body["operationId"].(string)
+	select {
+	case <-bs.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("purge did not start")
+	}
+	if s := e.must("purger", "GET", e.wsPath+"/operations/"+id+purgeVer, "", 200).body["status"]; s != "pending" {
+		t.Fatalf("status while running: %v", s)
+	}
+	op, err := e.cat.PurgeOperationByID(context.Background(), id)
+	if err != nil || len(op.SealedFilters) == 0 || bytes.Contains(op.SealedFilters, []byte("needle")) {
+		t.Fatalf("queued filters: %v, %q", err, op.SealedFilters)
+	}
+	e.close() // cancels the running purge
+	e2 := open(t, dir, purge.Options{}, nil, true, false)
+	if s := e2.waitStatus("purger", e2.wsPath+"/operations/purge-"+id+purgeVer); s != "completed" {
+		t.Fatalf("after restart: %s", s)
+	}
+	if got := e2.query(table + ` | where Email == "needle-eq-8c1f@example.com" | count`); got[0] != "0" {
+		t.Fatalf("row still there: %v", got)
+	}
+	if got := e2.query(table + " | count"); got[0] != "8" {
+		t.Fatalf("count: %v", got)
+	}
+	op, err = e2.cat.PurgeOperationByID(context.Background(), id)
+	if err != nil || len(op.SealedFilters) != 0 || op.RowsPurged != 1 || op.CompletedAt.IsZero() {
+		t.Fatalf("finished operation: %+v, %v", op, err)
+	}
+	// An unknown or foreign operation is a 404.
+	e2.fail("purger", "GET", e2.wsPath+"/operations/00000000-0000-4000-8000-000000000000"+purgeVer, "", 404, "OperationNotFound")
+	e2.fail("purger", "GET", e2.wsPath+"/operations/not-a-guid"+purgeVer, "", 404, "OperationNotFound")
+}
+
+// TestPurgeActivity: purge and delete-data requests are recorded in the
+// activity log by the route wrapper the server applies.
+func TestPurgeActivity(t *testing.T) {
+	e := open(t, t.TempDir(), purge.Options{}, nil, true, true)
+	e.createTable()
+	e.insert(fixtures())
+	e.submitPurge("purger", purgeBody("needle-eq-8c1f@example.com"))
+	e.fail("reader", "POST", e.wsPath+"/purge"+purgeVer, purgeBody("x"), 403, "AuthorizationFailed")
+	entries, err := e.cat.ActivityEntries(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, en := range entries {
+		var rec struct {
+			OperationName string `json:"operationName"`
+			Status        string `json:"status"`
+			HTTPStatus    int    `json:"httpStatus"`
+			ResourceID    string `json:"resourceId"`
+		}
+		if err := json.Unmarshal(en.Record, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.OperationName == string(rbac.ActionWorkspacePurge) && rec.HTTPStatus == 202 && strings.EqualFold(rec.ResourceID, e.wsPath) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no activity record for the purge among %d entries", len(entries))
+	}
+	// KNOWN ISSUE (reported to the activity owner): WrapRoutes records the
+	// request body's top-level members, so the purge filters, values
+	// included, reach the activity chain and its file. The store and the
+	// purge queue hold no trace (TestPurgeEndToEnd).
+	e.close()
+	if hits := scan(t, e.dir, "needle-eq-8c1f"); len(hits) > 0 {
+		t.Logf("KNOWN ISSUE: purge filter values recorded by the activity log in %v", hits)
+	}
+}
