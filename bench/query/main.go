@@ -18,12 +18,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -32,6 +34,7 @@ import (
 	"time"
 
 	"custos/bench/gen"
+	"custos/e2e"
 )
 
 type benchQuery struct {
@@ -138,6 +141,62 @@ type result struct {
 	cpu      time.Duration   // server CPU over the timed runs
 	rowsOut  int
 	checkErr error
+	stats    queryStats // from one extra run with include-statistics
+}
+
+// queryStats is the part of the Log Analytics statistics object the
+// benchmark reports.
+type queryStats struct {
+	Query struct {
+		ExecutionTime float64 `json:"executionTime"` // seconds, inside the engine
+		ResourceUsage struct {
+			Memory struct {
+				PeakPerNode int64 `json:"peak_per_node"`
+			} `json:"memory"`
+		} `json:"resourceUsage"`
+		InputDatasetStatistics struct {
+			Rows struct {
+				Scanned int64 `json:"scanned"`
+			} `json:"rows"`
+			Bytes struct {
+				Scanned int64 `json:"scanned"`
+			} `json:"bytes"`
+		} `json:"inputDatasetStatistics"`
+	} `json:"query"`
+}
+
+// statistics runs kql once with "Prefer: include-statistics=true" and
+// returns the server's statistics object.
+func statistics(ctx context.Context, c *e2e.Client, kql string) (queryStats, error) {
+	var st queryStats
+	tok, err := c.Token(ctx, "https://api.loganalytics.io")
+	if err != nil {
+		return st, err
+	}
+	body, _ := json.Marshal(map[string]string{"query": kql})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Admin.Endpoint+"/v1/workspaces/"+c.Admin.WorkspaceID+"/query", bytes.NewReader(body))
+	if err != nil {
+		return st, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Prefer", "include-statistics=true")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Statistics json.RawMessage `json:"statistics"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("statistics: HTTP %d (%v)", resp.StatusCode, err)
+	}
+	if len(out.Statistics) == 0 {
+		return st, errors.New("statistics: none in the response")
+	}
+	err = json.Unmarshal(out.Statistics, &st)
+	return st, err
 }
 
 func run(cfg config) error {
@@ -231,6 +290,9 @@ func run(cfg config) error {
 		}
 		cpu1, _, _, _ := t.Stats()
 		r.cpu = cpu1 - cpu0
+		if r.stats, err = statistics(ctx, t.Client, q.kql); err != nil {
+			log.Printf("%s: %v", q.name, err)
+		}
 		slices.Sort(r.lat)
 		log.Printf("%-34s p50 %v max %v", q.name, gen.Round(gen.Percentile(r.lat, 50)), gen.Round(gen.Percentile(r.lat, 100)))
 		results = append(results, r)
@@ -310,6 +372,14 @@ func markdown(cfg config, m gen.Machine, mode string, load *gen.LoadResult, sett
 		}
 		fmt.Fprintf(&b, "| `%s` | %d | %v | %v | %s | ≤ %v | %s | %s |\n", strings.ReplaceAll(r.q.kql, "|", "\\|"), r.rowsOut, gen.Round(p50), gen.Round(mx), cpu,
 			r.q.target, gen.Verdict(p50 <= r.q.target), check)
+	}
+	b.WriteString("\nThe server's own statistics for one more run of each query (`Prefer: include-statistics=true`): " +
+		"engine execution time (without HTTPS, authentication and JSON), rows and bytes the scan read, peak query memory.\n\n")
+	b.WriteString("| Query | Engine time | Rows scanned | Bytes scanned | Peak query memory |\n|---|---|---|---|---|\n")
+	for _, r := range results {
+		q := r.stats.Query
+		fmt.Fprintf(&b, "| %s | %v | %d | %s | %s |\n", r.q.name, gen.Round(time.Duration(q.ExecutionTime*float64(time.Second))),
+			q.InputDatasetStatistics.Rows.Scanned, gen.MB(q.InputDatasetStatistics.Bytes.Scanned), gen.MB(q.ResourceUsage.Memory.PeakPerNode))
 	}
 	b.WriteString("\n")
 	if statsErr == nil {
