@@ -37,6 +37,7 @@ type Config struct {
 	Query    QueryConfig    `yaml:"query"`
 	Identity IdentityConfig `yaml:"identity"`
 	Alerts   AlertsConfig   `yaml:"alerts"`
+	Activity ActivityConfig `yaml:"activity"`
 
 	// InsecureMetricsWithoutAuth serves GET /metrics without a bearer token.
 	// Off by default; warned about at every start.
@@ -85,6 +86,22 @@ type QueryConfig struct {
 	MaxResultBytes int64         `yaml:"maxResultBytes"` // result size a query may return
 	MaxMemoryBytes int64         `yaml:"maxMemoryBytes"` // working memory of one query
 }
+
+// ActivityConfig configures where the activity log is copied besides its
+// hash chain in the catalog.
+type ActivityConfig struct {
+	// File, when set, also appends every record as one JSON line to this
+	// file (created 0600). Keep it on other storage than the data directory
+	// to guard against someone who can rewrite the catalog.
+	File string `yaml:"file"`
+	// Workspace receives every record in its AzureActivity table: a
+	// workspace resource ID. Empty means the default workspace; "none"
+	// turns forwarding off.
+	Workspace string `yaml:"workspace"`
+}
+
+// ActivityWorkspaceNone turns forwarding to AzureActivity off.
+const ActivityWorkspaceNone = "none"
 
 // IdentityConfig configures the built-in token service.
 type IdentityConfig struct {
@@ -236,7 +253,19 @@ func (c Config) Validate() error {
 	if c.Identity.TokenLifetime < 5*time.Minute || c.Identity.TokenLifetime > 24*time.Hour {
 		return bad("identity.tokenLifetime", "%v is outside 5m..24h", c.Identity.TokenLifetime)
 	}
+	if ws := c.Activity.Workspace; ws != "" && !strings.EqualFold(ws, ActivityWorkspaceNone) && !isWorkspaceResourceID(ws) {
+		return bad("activity.workspace", "%q is neither a workspace resource ID (/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{name}) nor %q", ws, ActivityWorkspaceNone)
+	}
 	return nil
+}
+
+// isWorkspaceResourceID reports whether id has the shape of a workspace
+// resource ID.
+func isWorkspaceResourceID(id string) bool {
+	p := strings.Split(strings.TrimSuffix(id, "/"), "/")
+	return len(p) == 9 && p[0] == "" && strings.EqualFold(p[1], "subscriptions") && p[2] != "" &&
+		strings.EqualFold(p[3], "resourceGroups") && p[4] != "" && strings.EqualFold(p[5], "providers") &&
+		strings.EqualFold(p[6], "Microsoft.OperationalInsights") && strings.EqualFold(p[7], "workspaces") && p[8] != ""
 }
 
 func validHostname(h string) bool {
@@ -431,6 +460,12 @@ func Settings() []Setting {
 		{Key: "identity.tokenLifetime", Flag: "token-lifetime", Env: "CUSTOS_TOKEN_LIFETIME", Default: d.Identity.TokenLifetime.String(),
 			Usage: "lifetime of access tokens issued by the built-in token service (5m to 24h)",
 			set:   dur(func(c *Config) *time.Duration { return &c.Identity.TokenLifetime })},
+		{Key: "activity.file", Flag: "activity-file", Env: "CUSTOS_ACTIVITY_FILE", Default: "(none)",
+			Usage: "also append every activity log record as a JSON line to this file (0600)",
+			set:   str(func(c *Config) *string { return &c.Activity.File })},
+		{Key: "activity.workspace", Flag: "activity-workspace", Env: "CUSTOS_ACTIVITY_WORKSPACE", Default: "(the default workspace)",
+			Usage: "workspace resource ID whose AzureActivity table receives the activity log, or none",
+			set:   str(func(c *Config) *string { return &c.Activity.Workspace })},
 		{Key: "insecureMetricsWithoutAuth", Flag: "insecure-metrics-without-auth", Env: "CUSTOS_INSECURE_METRICS_WITHOUT_AUTH", Default: "false",
 			Usage: "INSECURE: serve /metrics without authentication", Bool: true,
 			set: func(c *Config, v string) error {

@@ -44,6 +44,9 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		}
 	}
 	s.log.Debug("store tables ensured", slog.Int("tables", len(tables)))
+	if err := s.openActivity(ctx); err != nil {
+		return err
+	}
 
 	q := s.cfg.Query
 	s.engine = engine.New(engine.Options{
@@ -67,10 +70,18 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		IngestionEndpoint: s.endpoint,
 		Logger:            s.log.With(slog.String("component", "arm")),
 	})
+	audit, err := query.NewLAQueryLogs(query.LAQueryLogsOptions{
+		Destinations: s.catalog, Store: st, Logger: s.log.With(slog.String("component", "query-audit")),
+	})
+	if err != nil {
+		return err
+	}
 	s.query = query.New(query.Options{
 		Workspaces:  query.CatalogWorkspaces{C: s.catalog},
 		Executor:    query.EngineExecutor{Engine: s.engine, Source: st},
-		Authorizer:  s.rbac,
+		Authorizer:  s.authz,
+		TableAccess: s.rbac,
+		Auditor:     audit,
 		Logger:      s.log.With(slog.String("component", "query")),
 		DefaultWait: q.Timeout,
 		MaxWait:     q.MaxTimeout,
@@ -86,7 +97,7 @@ func (s *Server) apiRoutes() []api.Route {
 	routes = append(routes, s.ingest.Routes()...)
 	routes = append(routes, s.query.Routes()...)
 	routes = append(routes, s.alerts.Routes()...)
-	return routes
+	return s.recordActivity(routes)
 }
 
 // engineTransforms validates DCR transformations for the control plane with

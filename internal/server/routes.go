@@ -89,6 +89,9 @@ func (s *Server) guard(rt api.Route) http.Handler {
 			return
 		}
 		if !dec.Allowed {
+			if rt.Audience == identity.AudienceQuery && s.query != nil {
+				s.query.AuditDenied(r, http.StatusForbidden) // the query audit records refused queries too
+			}
 			s.forbidden(w, r, p, rt.Action, scope)
 			return
 		}

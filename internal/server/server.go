@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"custos/internal/activity"
 	"custos/internal/alert"
 	"custos/internal/arm"
 	"custos/internal/catalog"
@@ -74,6 +75,8 @@ type Server struct {
 	ingest  *ingest.API
 	query   *query.API
 	alerts  *alert.Service
+
+	activity *activity.Log // the activity log; its auditing authorizer is authz
 
 	ln       net.Listener
 	srv      *http.Server
@@ -187,7 +190,9 @@ func New(ctx context.Context, o Options) (_ *Server, err error) {
 	if err := s.registerRoutes(s.apiRoutes()); err != nil {
 		return nil, err
 	}
-	s.handler = s.observe(s.recoverPanics(securityHeaders(limitBody(cfg.Limits.MaxRequestBodyBytes, s.router))))
+	// The activity middleware sits inside observe, which sets the
+	// correlation ID its records carry.
+	s.handler = s.observe(s.recoverPanics(securityHeaders(limitBody(cfg.Limits.MaxRequestBodyBytes, s.activity.Middleware(s.router)))))
 
 	s.baseCtx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.srv = &http.Server{
