@@ -218,3 +218,36 @@ func mustState(t *testing.T, e *env, id string) []byte {
 	}
 	return raw
 }
+
+// TestStartRunsLoops: the background scheduler and notifier evaluate a due
+// window and deliver its notification without Tick or DeliverDue, pick up a
+// rule updated while running, and stop on Close.
+func TestStartRunsLoops(t *testing.T) {
+	h := newHook(t, nil)
+	e := newEnv(t, envConfig{webhookRoots: tlsRoots(h.srv)})
+	e.opts.PollInterval = 20 * time.Millisecond
+	e.openService()
+	e.putGroup("g", `{"groupShortName":"g","webhookReceivers":[{"name":"w","serviceUri":"`+h.srv.URL+`","useCommonAlertSchema":true}]}`)
+	t0 := e.start()
+	e.putRule("r", e.ruleBody("Perf", "Count", "", "GreaterThan", 0, "", "", e.groupID("g")), true)
+	e.ingest(perfRow{t0.Add(20 * time.Second), "a", 1})
+	if err := e.svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(t0.Add(time.Minute))
+	// Update the rule while the loops run (same frequency: schedule kept).
+	e.putRule("r", e.ruleBody("Perf", "Count", "", "GreaterThan", 0, "", "", e.groupID("g")), false)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.received()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := e.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.received()); n != 1 {
+		t.Fatalf("background loops delivered %d notifications; want 1", n)
+	}
+	if err := e.svc.Start(context.Background()); err != ErrClosed {
+		t.Fatalf("Start after Close: %v", err)
+	}
+}

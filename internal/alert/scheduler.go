@@ -21,7 +21,6 @@ type schedEntry struct {
 	r       *rule
 	spread  time.Duration
 	next    time.Time // zero until loaded from the rule state
-	running bool
 	retryAt time.Time // after a failed commit, not before this
 }
 
@@ -136,7 +135,7 @@ func (s *Service) reloadAll(ctx context.Context) error {
 	s.schedMu.Lock()
 	for k, e := range fresh {
 		if old, ok := s.entries[k]; ok && old.r.Frequency == e.r.Frequency {
-			e.next, e.running = old.next, old.running
+			e.next, e.retryAt = old.next, old.retryAt
 		}
 	}
 	s.entries = fresh
@@ -153,11 +152,8 @@ func (s *Service) ruleChanged(id string, r *rule) {
 		delete(s.entries, k)
 	} else {
 		e := &schedEntry{r: r, spread: s.spreadFor(r)}
-		if old, ok := s.entries[k]; ok {
-			e.running = old.running
-			if old.r.Frequency == r.Frequency {
-				e.next = old.next
-			}
+		if old, ok := s.entries[k]; ok && old.r.Frequency == r.Frequency {
+			e.next, e.retryAt = old.next, old.retryAt
 		}
 		s.entries[k] = e
 	}
@@ -201,8 +197,8 @@ func (s *Service) dispatchDue(ctx context.Context, running *sync.WaitGroup) time
 	var due []*schedEntry
 	var earliest time.Time
 	s.schedMu.Lock()
-	for _, e := range s.entries {
-		if e.running {
+	for k, e := range s.entries {
+		if s.running[k] {
 			continue
 		}
 		if e.next.IsZero() {
@@ -217,7 +213,7 @@ func (s *Service) dispatchDue(ctx context.Context, running *sync.WaitGroup) time
 		}
 	}
 	for _, e := range due {
-		e.running = true
+		s.running[strings.ToLower(e.r.ID)] = true
 	}
 	s.schedMu.Unlock()
 	sort.Slice(due, func(i, j int) bool { return due[i].runAt().Before(due[j].runAt()) })
@@ -225,7 +221,7 @@ func (s *Service) dispatchDue(ctx context.Context, running *sync.WaitGroup) time
 		if err := s.acquire(ctx); err != nil {
 			s.schedMu.Lock()
 			for _, e := range due[i:] {
-				e.running = false
+				delete(s.running, strings.ToLower(e.r.ID))
 			}
 			s.schedMu.Unlock()
 			return earliest
@@ -251,11 +247,20 @@ func (s *Service) Tick(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// runEntry evaluates every due window of one rule in order.
+// runEntry evaluates every due window of one rule in order. The entry may
+// be replaced meanwhile (the rule was updated); its schedule is then written
+// to the replacement if the frequency is the same.
 func (s *Service) runEntry(ctx context.Context, e *schedEntry) {
+	k := strings.ToLower(e.r.ID)
+	var next, retryAt time.Time
 	defer func() {
 		s.schedMu.Lock()
-		e.running = false
+		delete(s.running, k)
+		for _, cur := range []*schedEntry{e, s.entries[k]} {
+			if cur != nil && cur.r.Frequency == e.r.Frequency && !next.IsZero() {
+				cur.next, cur.retryAt = next, retryAt
+			}
+		}
 		s.schedMu.Unlock()
 		wake(s.wakeSched)
 	}()
@@ -263,7 +268,6 @@ func (s *Service) runEntry(ctx context.Context, e *schedEntry) {
 	st, raw, err := s.loadState(ctx, r.ID)
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "load alert rule state", slog.String("rule_id", r.ID), slog.Any("error", err))
-		e.retryAt = s.now().Add(5 * time.Second)
 		return
 	}
 	now := s.now()
@@ -304,24 +308,18 @@ func (s *Service) runEntry(ctx context.Context, e *schedEntry) {
 			scheduled = st.NextWindowEnd.Add(e.spread)
 		}
 		s.stats.addLag(now.Sub(scheduled))
-		next, nextRaw, err := s.evaluateAndCommit(ctx, r, st, raw)
+		nextSt, nextRaw, err := s.evaluateAndCommit(ctx, r, st, raw)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			s.log.LogAttrs(ctx, slog.LevelError, "commit alert rule evaluation", slog.String("rule_id", r.ID), slog.Any("error", err))
-			e.retryAt = s.now().Add(5 * time.Second)
-			s.schedMu.Lock()
-			e.next = st.NextWindowEnd
-			s.schedMu.Unlock()
+			next, retryAt = st.NextWindowEnd, s.now().Add(5*time.Second)
 			return
 		}
-		st, raw = next, nextRaw
-		e.retryAt = time.Time{}
+		st, raw = nextSt, nextRaw
 	}
-	s.schedMu.Lock()
-	e.next = st.NextWindowEnd
-	s.schedMu.Unlock()
+	next = st.NextWindowEnd
 }
 
 // alignUp returns the first multiple of freq (since the Unix epoch) at or

@@ -166,8 +166,9 @@ type Service struct {
 	http  *http.Client
 	stats stats
 
-	schedMu sync.Mutex             // guards entries
+	schedMu sync.Mutex             // guards entries and running
 	entries map[string]*schedEntry // lower-case rule ID → entry
+	running map[string]bool        // lower-case rule IDs being evaluated
 
 	wakeSched   chan struct{}
 	wakeDeliver chan struct{}
@@ -242,6 +243,7 @@ func New(opts Options) (*Service, error) {
 	s := &Service{
 		opts: opts, cat: opts.Catalog, log: opts.Logger, now: opts.Now, rand: opts.Rand,
 		entries:     map[string]*schedEntry{},
+		running:     map[string]bool{},
 		wakeSched:   make(chan struct{}, 1),
 		wakeDeliver: make(chan struct{}, 1),
 		sem:         make(chan struct{}, opts.Concurrency),
