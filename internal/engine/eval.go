@@ -1180,6 +1180,9 @@ func (ev *evaluator) function(c *kql.FnCall, args []*store.Vector, n int) (*stor
 		}
 		return out, nil
 	}
+	if out, ok := ev.moreFunctions(c, args, n); ok {
+		return out, nil
+	}
 	return nil, fmt.Errorf("function %s is not supported by the executor", c.Fn)
 }
 

@@ -111,6 +111,13 @@ const (
 	FnArrayLength
 	// OpInSubquery is "Args[0] in (tabular)"; Args[1] is a *Subquery with Set.
 	OpInSubquery
+	FnHashSHA256
+	FnSplit
+	FnDatetimeAdd  // Args[0] constant part name
+	FnDatetimeDiff // Args[0] constant part name
+	FnMinOf
+	FnMaxOf
+	FnFormatDatetime // Args[1] constant format
 
 	numFuncs
 )
@@ -133,6 +140,8 @@ var funcNames = [numFuncs]string{
 	FnPow: "pow", FnFloor: "floor", FnCeiling: "ceiling", FnDayOfWeek: "dayofweek", FnGetYear: "getyear",
 	FnGetMonth: "getmonth", FnHourOfDay: "hourofday", FnExtract: "extract", FnCountOf: "countof", FnIsNaN: "isnan",
 	FnParse: "parse", FnDynGet: "dynget", FnParseJSON: "parse_json", FnArrayLength: "array_length", OpInSubquery: "in_subquery",
+	FnHashSHA256: "hash_sha256", FnSplit: "split", FnDatetimeAdd: "datetime_add", FnDatetimeDiff: "datetime_diff",
+	FnMinOf: "min_of", FnMaxOf: "max_of", FnFormatDatetime: "format_datetime",
 }
 
 // String returns the KQL spelling of the function or operator.
@@ -1013,6 +1022,82 @@ func ResolveFunction(name string, args []Scalar) (Scalar, error) {
 			return nil, err
 		}
 		return call(FnArrayLength, store.TypeLong, args[0]), nil
+	case "hash_sha256":
+		if err := arity(1, 1); err != nil {
+			return nil, err
+		}
+		return call(FnHashSHA256, store.TypeString, toStr(args[0])), nil
+	case "split":
+		if err := arity(2, 3); err != nil {
+			return nil, err
+		}
+		a := []Scalar{toStr(args[0]), toStr(args[1])}
+		if n == 3 {
+			if err := argType(2, IsInteger(args[2].Type()), "an integer"); err != nil {
+				return nil, err
+			}
+			a = append(a, castTo(args[2], store.TypeLong))
+		}
+		return call(FnSplit, store.TypeDynamic, a...), nil
+	case "datetime_add", "datetime_diff":
+		if err := arity(3, 3); err != nil {
+			return nil, err
+		}
+		k, ok := args[0].(*Const)
+		if !ok || !IsStringLike(k.V.Type) || datetimePart(k.V.Str) == "" {
+			return nil, fmt.Errorf("function '%s' expects a constant part name (year, quarter, month, week, day, hour, minute, second, millisecond, microsecond, nanosecond)", name)
+		}
+		part := &Const{V: StringValue(datetimePart(k.V.Str))}
+		if strings.ToLower(name) == "datetime_add" {
+			if err := argType(1, IsInteger(args[1].Type()), "an integer"); err != nil {
+				return nil, err
+			}
+			if err := argType(2, args[2].Type() == D, "a datetime"); err != nil {
+				return nil, err
+			}
+			return call(FnDatetimeAdd, D, part, castTo(args[1], store.TypeLong), args[2]), nil
+		}
+		if err := argType(1, args[1].Type() == D, "a datetime"); err != nil {
+			return nil, err
+		}
+		if err := argType(2, args[2].Type() == D, "a datetime"); err != nil {
+			return nil, err
+		}
+		return call(FnDatetimeDiff, store.TypeLong, part, args[1], args[2]), nil
+	case "min_of", "max_of":
+		if err := arity(2, 64); err != nil {
+			return nil, err
+		}
+		t := args[0].Type()
+		for _, a := range args[1:] {
+			var ok bool
+			if t, ok = commonType(t, a.Type()); !ok {
+				return nil, fmt.Errorf("function '%s': arguments have incompatible types", name)
+			}
+		}
+		if t == store.TypeDynamic || t == store.TypeBool {
+			return nil, fmt.Errorf("function '%s' cannot compare %s values", name, t)
+		}
+		a := make([]Scalar, n)
+		for i := range args {
+			a[i] = castTo(args[i], t)
+		}
+		fn := FnMinOf
+		if strings.ToLower(name) == "max_of" {
+			fn = FnMaxOf
+		}
+		return call(fn, t, a...), nil
+	case "format_datetime":
+		if err := arity(2, 2); err != nil {
+			return nil, err
+		}
+		if err := argType(0, args[0].Type() == D, "a datetime"); err != nil {
+			return nil, err
+		}
+		if k, ok := args[1].(*Const); !ok || !IsStringLike(k.V.Type) {
+			return nil, fmt.Errorf("function 'format_datetime' expects a constant format")
+		}
+		return call(FnFormatDatetime, store.TypeString, args[0], args[1]), nil
 	case "isnan":
 		if err := arity(1, 1); err != nil {
 			return nil, err
@@ -1106,6 +1191,35 @@ func ResolveFunction(name string, args []Scalar) (Scalar, error) {
 		return nil, fmt.Errorf("aggregation function '%s' is only allowed in summarize", name)
 	}
 	return nil, fmt.Errorf("unknown function '%s'", name)
+}
+
+// datetimePart normalizes a datetime_add/datetime_diff part name.
+func datetimePart(s string) string {
+	switch strings.ToLower(s) {
+	case "year":
+		return "year"
+	case "quarter":
+		return "quarter"
+	case "month":
+		return "month"
+	case "week", "week_of_year":
+		return "week"
+	case "day":
+		return "day"
+	case "hour":
+		return "hour"
+	case "minute":
+		return "minute"
+	case "second":
+		return "second"
+	case "millisecond":
+		return "millisecond"
+	case "microsecond":
+		return "microsecond"
+	case "nanosecond":
+		return "nanosecond"
+	}
+	return ""
 }
 
 // toStr converts a non-string argument by tostring(), as Kusto's string
