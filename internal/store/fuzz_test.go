@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"sync/atomic"
@@ -331,6 +332,47 @@ func TestDoubleHeaderTruncation(t *testing.T) {
 		}
 		if len(data) == 0 {
 			break
+		}
+	}
+}
+
+// TestWALBitRotMidSegment: a record with a bad checksum followed by valid
+// records is damage, not a torn tail: replay must not drop the acknowledged
+// records after it.
+func TestWALBitRotMidSegment(t *testing.T) {
+	k, err := crypt.GenerateKey("ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	w := &wal{wsID: "ws", dir: dir, keys: keyPointer(k), next: 1}
+	seg, err := w.createSegment(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.cur = seg
+	for range 3 {
+		if _, err := w.append(sampleRecord()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seg.f.Close()
+	full, err := readFileBytes(seg.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, off, err := parseSegmentHeader(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := int(binary.LittleEndian.Uint32(full[off:]))
+	for _, at := range []int{off + walFrameHeader + first/2, off + 1, off + 13} { // payload, length, CRC of record 1
+		bad := append([]byte(nil), full...)
+		bad[at] ^= 0x5a
+		_, valid, err := parseSegment(context.Background(), bad, "x.wal", "ws", &wsKeys{service: k}, func(uint64, []byte) error { return nil })
+		var ce *CorruptionError
+		if !errors.As(err, &ce) || errors.Is(err, errTorn) || valid != int64(off) {
+			t.Fatalf("byte %d flipped: got %v (valid %d); want a corruption error at %d", at, err, valid, off)
 		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"custos/internal/crypt"
 )
 
 // WAL segment file format (one file per segment, wal/<first seq, 16 hex digits>.wal):
@@ -358,10 +360,19 @@ func parseSegment(ctx context.Context, b []byte, path, wsID string, wsKey *wsKey
 		seq := binary.LittleEndian.Uint64(b[off+4:])
 		crc := binary.LittleEndian.Uint32(b[off+12:])
 		if n > maxRecordBytes || n > len(b)-off-walFrameHeader {
+			if laterFrame(b, off+1, seg.lastSeq) {
+				return seg, int64(off), &CorruptionError{Path: path, Block: -1, Err: fmt.Errorf("record length %d at offset %d is damaged, and valid records follow", n, off)}
+			}
 			return seg, int64(off), fmt.Errorf("%w: record length %d at offset %d", errTorn, n, off)
 		}
 		sealed := b[off+walFrameHeader : off+walFrameHeader+n]
 		if crc32.Update(crc32.Checksum(b[off+4:off+12], castagnoli), castagnoli, sealed) != crc {
+			// A torn write damages only the tail. A bad record followed by a
+			// valid one is damage (bit rot, tampering) in the middle: dropping
+			// everything after it would lose acknowledged commits.
+			if laterFrame(b, off+1, seg.lastSeq) {
+				return seg, int64(off), &CorruptionError{Path: path, Block: -1, Err: fmt.Errorf("record %d at offset %d fails its checksum, and valid records follow", seq, off)}
+			}
 			return seg, int64(off), fmt.Errorf("%w: record checksum at offset %d", errTorn, off)
 		}
 		if seq != seg.lastSeq+1 {
@@ -442,4 +453,29 @@ func decodeWALRecord(b []byte) (*walRecord, error) {
 		return nil, fmt.Errorf("WAL record: %d trailing bytes", len(d.b))
 	}
 	return r, nil
+}
+
+// minSealedRecord is the smallest sealed record: an envelope with a one-byte
+// key ID and an empty payload.
+const minSealedRecord = 3 + crypt.NonceSize + crypt.TagSize
+
+// laterFrame reports whether b holds, at or after offset from, a record
+// frame with a good checksum and a sequence number above after: proof that
+// a bad frame before it is not a torn tail.
+func laterFrame(b []byte, from int, after uint64) bool {
+	for p := max(from, 0); p+walFrameHeader+minSealedRecord <= len(b); p++ {
+		seq := binary.LittleEndian.Uint64(b[p+4:])
+		if seq <= after || seq-after > 1<<32 {
+			continue
+		}
+		n := int(binary.LittleEndian.Uint32(b[p:]))
+		if n < minSealedRecord || n > maxRecordBytes || n > len(b)-p-walFrameHeader {
+			continue
+		}
+		crc := binary.LittleEndian.Uint32(b[p+12:])
+		if crc32.Update(crc32.Checksum(b[p+4:p+12], castagnoli), castagnoli, b[p+walFrameHeader:p+walFrameHeader+n]) == crc {
+			return true
+		}
+	}
+	return false
 }
