@@ -214,9 +214,11 @@ func (a *Agent) receive(b []byte, hostIP string) {
 }
 
 // syslogWorker routes parsed messages into batches until ctx ends, then
-// drains what is buffered and flushes.
+// drains what is buffered and flushes. It wakes on a short timer and drains
+// the channel rather than waking for every message: at a steady 1,000
+// messages/s this saves a goroutine wake-up (and its futex) per message.
 func (a *Agent) syslogWorker(ctx context.Context) {
-	tick := time.NewTicker(max(a.cfg.Delivery.FlushInterval/4, 10*time.Millisecond))
+	tick := time.NewTicker(min(max(a.cfg.Delivery.FlushInterval/4, 10*time.Millisecond), 50*time.Millisecond))
 	defer tick.Stop()
 	handle := func(ev syslogEvent) {
 		routes := a.syslogRoutes.Load()
@@ -244,9 +246,15 @@ func (a *Agent) syslogWorker(ctx context.Context) {
 	}
 	for {
 		select {
-		case ev := <-a.syslogCh:
-			handle(ev)
 		case <-tick.C:
+			for drained := false; !drained; {
+				select {
+				case ev := <-a.syslogCh:
+					handle(ev)
+				default:
+					drained = true
+				}
+			}
 			if err := a.acc.flushDue(a.now(), a.cfg.Delivery.FlushInterval); err != nil {
 				a.collectError("queue syslog batch", err)
 			}
