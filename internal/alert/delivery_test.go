@@ -3,6 +3,7 @@ package alert
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -249,5 +250,41 @@ func TestStartRunsLoops(t *testing.T) {
 	}
 	if err := e.svc.Start(context.Background()); err != ErrClosed {
 		t.Fatalf("Start after Close: %v", err)
+	}
+}
+
+// TestActionGroupTestNotification: Azure's createNotifications sends a
+// sample common-schema payload to the group's receivers through the normal
+// (signed, recorded) path; notificationStatus reports the outcome.
+func TestActionGroupTestNotification(t *testing.T) {
+	h := newHook(t, nil)
+	e := newEnv(t, envConfig{webhookRoots: tlsRoots(h.srv)})
+	secrets := e.putGroup("g", `{"groupShortName":"g","webhookReceivers":[{"name":"w","serviceUri":"`+h.srv.URL+`","useCommonAlertSchema":true}]}`)
+	req, _ := http.NewRequest("POST", e.srv.URL+e.groupID("g")+"/createNotifications?api-version=2023-01-01",
+		strings.NewReader(`{"alertType":"logalertv2","webhookReceivers":[{"name":"w","serviceUri":"https://elsewhere.example.com"}]}`))
+	req.Header.Set("Authorization", "Bearer "+e.admin)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != 202 || !strings.Contains(loc, "/notificationStatus/") {
+		t.Fatalf("createNotifications: %d %q", resp.StatusCode, loc)
+	}
+	e.deliverAt(e.clock.Now())
+	calls := h.received()
+	if len(calls) != 1 {
+		t.Fatalf("test notification calls: %d", len(calls))
+	}
+	if err := VerifySignature([]byte(secrets["w"]), calls[0].header.Get(HeaderSignature), calls[0].header.Get(HeaderTimestamp), calls[0].body, e.clock.Now(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if p := decodePayload(t, calls[0].body); p.Data.Essentials.AlertRule != "Test Alert Rule" {
+		t.Fatalf("payload: %+v", p.Data.Essentials)
+	}
+	code, m, raw := e.call("GET", strings.TrimPrefix(loc, e.srv.URL), "")
+	if code != 200 || m["state"] != "Complete" || !strings.Contains(raw, `"Status":"Succeeded"`) {
+		t.Fatalf("notificationStatus: %d %s", code, raw)
 	}
 }

@@ -330,6 +330,10 @@ func (s *Service) webhookToken(ctx context.Context, res *catalog.AlertResource, 
 	}
 	sp := identity.ServicePrincipal{TenantID: id.TenantID, ObjectID: id.PrincipalID, AppID: id.AppID,
 		DisplayName: "Custos alert notifications (" + res.Name + ")"}
+	if ext, ok := s.opts.Tokens.(ExternalTokenIssuer); ok {
+		tok, _, err := ext.IssueExternalToken(ctx, sp, w.IdentifierURI)
+		return tok, err
+	}
 	tok, _, err := s.opts.Tokens.IssueToken(ctx, sp, w.IdentifierURI)
 	return tok, err
 }

@@ -57,6 +57,9 @@ func (s *Service) Routes() []api.Route {
 		r(http.MethodGet, pGroup, rbac.ActionActionGroupRead, groupScope, s.getGroup),
 		r(http.MethodPut, pGroup, rbac.ActionActionGroupWrite, groupScope, s.putGroup),
 		r(http.MethodDelete, pGroup, rbac.ActionActionGroupDelete, groupScope, s.deleteGroup),
+		// Test notifications need write on the group: they send to its receivers.
+		r(http.MethodPost, pGroup+"/createNotifications", rbac.ActionActionGroupWrite, groupScope, s.createNotifications),
+		r(http.MethodGet, pGroup+"/notificationStatus/{notificationId}", rbac.ActionActionGroupRead, groupScope, s.notificationStatus),
 
 		r(http.MethodGet, pARulesSub, ActionActionRuleRead, subScope, s.listActionRules),
 		r(http.MethodGet, pARulesRG, ActionActionRuleRead, rgScope, s.listActionRules),

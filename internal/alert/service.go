@@ -63,6 +63,15 @@ type TokenIssuer interface {
 	IssueToken(ctx context.Context, sp identity.ServicePrincipal, audience string) (string, time.Time, error)
 }
 
+// ExternalTokenIssuer is implemented by a token service that can sign
+// tokens for audiences other than Custos's own APIs (a secure webhook's
+// identifierUri). When Options.Tokens implements it, secure webhooks use it;
+// otherwise they call IssueToken, which accepts only Custos's audiences, and
+// fail with a recorded error.
+type ExternalTokenIssuer interface {
+	IssueExternalToken(ctx context.Context, sp identity.ServicePrincipal, audience string) (string, time.Time, error)
+}
+
 // ActivityRecorder appends to the tamper-evident activity log.
 // *activity.Log implements it.
 type ActivityRecorder interface {

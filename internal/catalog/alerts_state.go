@@ -479,3 +479,17 @@ func (c *DB) EndpointPausedUntil(ctx context.Context, endpoint string) (time.Tim
 func sortableTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
 }
+
+// QueueNotifications inserts notifications that belong to no rule
+// evaluation (an action group's test notifications), skipping IDs that
+// exist.
+func (c *DB) QueueNotifications(ctx context.Context, ns []Notification) error {
+	return c.inTx(ctx, func(r run) error {
+		for _, n := range ns {
+			if err := insertNotification(ctx, r, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
