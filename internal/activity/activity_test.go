@@ -217,6 +217,23 @@ func TestChangedPropertiesRemovesSecrets(t *testing.T) {
 	}
 }
 
+// Purge and deleteData bodies carry the values being removed; the activity
+// chain cannot be purged, so it keeps columns and operators only.
+func TestChangedPropertiesRedactsFilterValues(t *testing.T) {
+	got := activity.ChangedProperties([]byte(`{"table":"T_CL","filters":[{"column":"Email","operator":"==","value":"alice@example.com"},
+	 {"column":"Ip","operator":"in","value":["10.0.0.1"]}],"identity":{"clientSecret":"s3"}}`))
+	s := fmt.Sprint(got)
+	for _, leak := range []string{"alice@example.com", "10.0.0.1", "s3"} {
+		if strings.Contains(s, leak) {
+			t.Fatalf("%q leaked: %v", leak, got)
+		}
+	}
+	want := `[{"column":"Email","operator":"==","value":"REDACTED"},{"column":"Ip","operator":"in","value":"REDACTED"}]`
+	if got["filters"] != want || got["table"] != `"T_CL"` {
+		t.Fatalf("got %v; want filters %s", got, want)
+	}
+}
+
 func TestHooks(t *testing.T) {
 	e := newEnv(t)
 	invalidated := 0

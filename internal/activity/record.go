@@ -59,6 +59,21 @@ func (r Record) marshal() ([]byte, error) {
 	return b, nil
 }
 
+// dataWords mark members that carry customer data rather than
+// configuration: purge and deleteData filters hold the very values being
+// removed, and the activity chain can never be purged. Their elements keep
+// column and operator; "value" is redacted.
+var dataWords = []string{"filters"}
+
+func isDataName(name string) bool {
+	for _, w := range dataWords {
+		if strings.EqualFold(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // secretWords mark property names whose values never reach the log.
 var secretWords = []string{"secret", "password", "passwd", "token", "key", "credential", "connectionstring", "sas", "certificate", "assertion"}
 
@@ -122,16 +137,20 @@ func ChangedProperties(body []byte) map[string]string {
 				continue
 			}
 		}
-		add(k, top[k])
+		add(k, redactNested(k, top[k]))
 	}
 	return out
 }
 
-// redactNested replaces secret-looking members inside a nested object.
+// redactNested replaces secret-looking members inside a nested object, and
+// the values of data-bearing members (see dataWords).
 func redactNested(name string, raw json.RawMessage) json.RawMessage {
 	var v any
 	if json.Unmarshal(raw, &v) != nil {
 		return raw
+	}
+	if isDataName(name) {
+		v = redactDataValues(v)
 	}
 	v = redactValue(v)
 	b, err := json.Marshal(v)
@@ -139,6 +158,24 @@ func redactNested(name string, raw json.RawMessage) json.RawMessage {
 		return raw
 	}
 	return b
+}
+
+// redactDataValues replaces every "value"/"values" member of the objects in
+// v (an array of filters, or one filter) with "REDACTED".
+func redactDataValues(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k := range t {
+			if strings.EqualFold(k, "value") || strings.EqualFold(k, "values") {
+				t[k] = "REDACTED"
+			}
+		}
+	case []any:
+		for i := range t {
+			t[i] = redactDataValues(t[i])
+		}
+	}
+	return v
 }
 
 func redactValue(v any) any {
