@@ -228,7 +228,10 @@ func TestCrashKeepsAppendedEntries(t *testing.T) {
 		acked := map[string]bool{}
 		var order []string
 		sc := bufio.NewScanner(out)
-		deadline := time.After(time.Duration(150+100*round) * time.Millisecond)
+		// The kill timer starts at the child's first append, so that a slow
+		// start on a loaded machine does not kill it before it did anything.
+		var deadline <-chan time.Time
+		armed := false
 		lines := make(chan string)
 		go func() {
 			for sc.Scan() {
@@ -242,6 +245,10 @@ func TestCrashKeepsAppendedEntries(t *testing.T) {
 			case l, ok := <-lines:
 				if !ok {
 					break read
+				}
+				if !armed {
+					armed = true
+					deadline = time.After(time.Duration(100+100*round) * time.Millisecond)
 				}
 				kind, id, _ := strings.Cut(l, " ")
 				switch kind {
