@@ -193,6 +193,11 @@ func planExprs(n kql.PlanNode) []kql.Scalar {
 		case *kql.HashJoin:
 			walk(n.Left)
 			walk(n.Right)
+		case *kql.Expand:
+			for _, it := range n.Items {
+				exprs = append(exprs, it.X)
+			}
+			walk(n.Input)
 		}
 	}
 	walk(n)
@@ -263,7 +268,7 @@ func (x *executor) checkResult(rows, bytes int64) error {
 // produced more rows than a result may hold.
 func (x *executor) runRoot(ctx context.Context, n kql.PlanNode) ([]*store.Batch, error) {
 	switch n.(type) {
-	case *kql.Scan, *kql.Filter, *kql.Compute:
+	case *kql.Scan, *kql.Filter, *kql.Compute, *kql.Expand:
 		return x.collect(ctx, split(n), 0, int64(x.lim.MaxResultRows))
 	}
 	return x.run(ctx, n)
@@ -287,6 +292,10 @@ func split(n kql.PlanNode) pipeline {
 			ops = append(ops, m)
 			n = m.Input
 			continue
+		case *kql.Expand:
+			ops = append(ops, m)
+			n = m.Input
+			continue
 		}
 		break
 	}
@@ -304,7 +313,7 @@ func (x *executor) run(ctx context.Context, n kql.PlanNode) ([]*store.Batch, err
 		return x.values(n)
 	case *kql.Sequence:
 		return x.sequence(n)
-	case *kql.Scan, *kql.Filter, *kql.Compute:
+	case *kql.Scan, *kql.Filter, *kql.Compute, *kql.Expand:
 		return x.collect(ctx, split(n), 0, 0)
 	case *kql.Limit:
 		if n.N <= 0 {
@@ -374,6 +383,12 @@ func (x *executor) applyOps(ops []kql.PlanNode, b *store.Batch) (*store.Batch, e
 					return nil, err
 				}
 				out.Cols[i] = v
+			}
+			b = out
+		case *kql.Expand:
+			out, err := x.expand(op, b)
+			if err != nil {
+				return nil, err
 			}
 			b = out
 		}

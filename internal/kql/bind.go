@@ -544,6 +544,8 @@ func (b *binder) bindOp(in PlanNode, op Op) (PlanNode, error) {
 		return b.bindUnion(in, op)
 	case *Search:
 		return b.bindSearch(in, op)
+	case *MvExpand:
+		return b.bindMvExpand(in, op)
 	case *Join:
 		return b.bindJoin(in, op.Options, op.Right, op.On, op.Where, op, "innerunique")
 	case *Lookup:
@@ -736,6 +738,70 @@ func sideColumn(e Expr) (sideCol, bool) {
 		return sideCol{}, false
 	}
 	return sideCol{side: id.Name, name: m.Name.Name}, true
+}
+
+// bindMvExpand binds mv-expand.
+func (b *binder) bindMvExpand(in PlanNode, op *MvExpand) (PlanNode, error) {
+	schema := in.Schema()
+	m := &Expand{Input: in, Bag: true}
+	for _, o := range op.Options {
+		v := ""
+		switch val := o.Value.(type) {
+		case *Ident:
+			v = val.Name
+		case *Literal:
+			v = val.Str
+		}
+		switch strings.ToLower(o.Name) {
+		case "bagexpansion", "kind":
+			switch strings.ToLower(v) {
+			case "bag":
+			case "array":
+				m.Bag = false
+			default:
+				return nil, semErr(o, "unknown bag expansion '%s'", v)
+			}
+		case "with_itemindex":
+			m.IndexCol = v
+		default:
+			return nil, semErr(o, "unknown mv-expand option '%s'", o.Name)
+		}
+	}
+	for _, it := range op.Items {
+		x, err := b.bindScalar(it.X, scopeOf(schema))
+		if err != nil {
+			return nil, err
+		}
+		if x.Type() != store.TypeDynamic {
+			return nil, semErr(it.X, "mv-expand expects a dynamic value, not %s", x.Type())
+		}
+		name := ""
+		if len(it.Names) > 0 {
+			name = it.Names[0].Name
+		} else {
+			name = inferName(&NamedExpr{Pos: it.Pos, X: it.X}, x, nil, false)
+		}
+		t := store.TypeDynamic
+		if it.To != nil {
+			if it.To.Tabular || it.To.Type == store.TypeInvalid {
+				return nil, semErr(it, "mv-expand: typeof() needs a scalar type")
+			}
+			t = it.To.Type
+		}
+		m.Items = append(m.Items, NamedScalar{Name: name, X: x})
+		m.Types = append(m.Types, t)
+	}
+	if op.Limit != nil {
+		n, err := b.constCount(op.Limit)
+		if err != nil {
+			return nil, err
+		}
+		m.Limit = n
+	}
+	if m.IndexCol != "" && schema.Index(m.IndexCol) >= 0 {
+		return nil, semErr(op, "with_itemindex column '%s' already exists", m.IndexCol)
+	}
+	return m, nil
 }
 
 // bindUnion binds union (as a source, or after a pipe with in as its first

@@ -113,6 +113,19 @@ type HashJoin struct {
 	RightNames          []string
 }
 
+// Expand expands dynamic arrays and property bags into rows (mv-expand):
+// each input row yields one row per element, the items expanded in
+// parallel (nulls where one is shorter); a null value yields one row, an
+// empty array none.
+type Expand struct {
+	Input    PlanNode
+	Items    []NamedScalar // dynamic expressions
+	Types    []Type        // the output type of each item (to typeof())
+	Bag      bool          // property bags expand to {"key": value} (else [key, value])
+	IndexCol string        // with_itemindex column, "" when absent
+	Limit    int64         // rows per input row; 0 = no limit
+}
+
 // UnionAll concatenates its inputs, which all produce the same schema (the
 // binder aligns them by name, with nulls for missing columns).
 type UnionAll struct {
@@ -196,6 +209,23 @@ func (j *HashJoin) Schema() store.Schema {
 }
 
 // Schema implements PlanNode.
+func (m *Expand) Schema() store.Schema {
+	out := append(store.Schema{}, m.Input.Schema()...)
+	for i, it := range m.Items {
+		c := store.Column{Name: it.Name, Type: m.Types[i]}
+		if j := out.Index(it.Name); j >= 0 {
+			out[j] = c
+		} else {
+			out = append(out, c)
+		}
+	}
+	if m.IndexCol != "" {
+		out = append(out, store.Column{Name: m.IndexCol, Type: store.TypeLong})
+	}
+	return out
+}
+
+// Schema implements PlanNode.
 func (u *UnionAll) Schema() store.Schema { return u.Inputs[0].Schema() }
 
 // Schema implements PlanNode.
@@ -212,6 +242,7 @@ func (*Values) planNode()    {}
 func (*Sequence) planNode()  {}
 func (*UnionAll) planNode()  {}
 func (*HashJoin) planNode()  {}
+func (*Expand) planNode()    {}
 
 // TimeColumn is the column the store partitions and prunes by.
 const TimeColumn = "TimeGenerated"
@@ -251,6 +282,8 @@ func pushFilters(n PlanNode) {
 	case *HashJoin:
 		pushFilters(n.Left)
 		pushFilters(n.Right)
+	case *Expand:
+		pushFilters(n.Input)
 	}
 }
 
@@ -440,6 +473,8 @@ func pushLimits(n PlanNode, limit int64) {
 	case *HashJoin:
 		pushLimits(n.Left, 0)
 		pushLimits(n.Right, 0)
+	case *Expand:
+		pushLimits(n.Input, 0)
 	}
 }
 
@@ -519,6 +554,15 @@ func prune(n PlanNode, needed map[string]bool) {
 		for _, in := range n.Inputs {
 			prune(in, needed)
 		}
+	case *Expand:
+		var in map[string]bool
+		if needed != nil {
+			in = cloneSet(needed)
+			for _, it := range n.Items {
+				addCols(in, it.X)
+			}
+		}
+		prune(n.Input, in)
 	case *HashJoin:
 		var left, right map[string]bool
 		if needed != nil {
@@ -655,6 +699,13 @@ func explain(b *strings.Builder, n PlanNode, depth int) {
 		fmt.Fprintf(b, "%svalues rows=%d\n", ind, len(n.Rows))
 	case *Sequence:
 		fmt.Fprintf(b, "%srange %s from %s to %s step %s\n", ind, n.Name, n.From, n.To, n.Step)
+	case *Expand:
+		fmt.Fprintf(b, "%smv-expand", ind)
+		for i, it := range n.Items {
+			fmt.Fprintf(b, " %s=%s:%s", QuoteName(it.Name), it.X, n.Types[i])
+		}
+		b.WriteByte('\n')
+		explain(b, n.Input, depth+1)
 	case *HashJoin:
 		fmt.Fprintf(b, "%sjoin kind=%s on %s == %s\n", ind, n.Kind, strings.Join(n.LeftKeys, ","), strings.Join(n.RightKeys, ","))
 		explain(b, n.Left, depth+1)
