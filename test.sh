@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: run the whole Custos test suite, with the race detector, on a fresh
 # machine. The only prerequisite is Go (see go.mod for the version); the race
-# detector also needs a C compiler, which this script installs with apt-get
-# when it is missing. Extra arguments go to `go test` (e.g. ./test.sh -run TestX).
+# detector also needs a C compiler, and the PKCS#11 tests SoftHSM2, which
+# this script installs with apt-get when they are missing. Extra arguments go to `go test` (e.g. ./test.sh -run TestX).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -27,4 +27,11 @@ fi
 export CGO_ENABLED=1
 
 # go test prints one "ok"/"FAIL" summary line per package.
-exec go test -race -timeout 60m "$@" ./...
+go test -race -timeout 60m "$@" ./...
+
+# The PKCS#11 key provider needs cgo and SoftHSM2 (installed by the script
+# when missing); it is built only with -tags pkcs11, so the default build
+# stays pure Go. Skipped when the caller narrows the run with arguments.
+if [ "$#" -eq 0 ]; then
+	bash test/pkcs11.sh
+fi
