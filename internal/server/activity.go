@@ -1,10 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"strings"
 
 	"custos/internal/activity"
@@ -92,4 +96,39 @@ func (s *Server) recordActivity(routes []api.Route) []api.Route {
 		out[i] = rt
 	}
 	return out
+}
+
+// maxTokenFormPeek bounds how much of a token request body is read ahead
+// for the client_id (the token service itself allows 64 KiB).
+const maxTokenFormPeek = 64<<10 + 1
+
+// tokenClientID lets the activity log name the client of a failed token
+// request. The token service reads the body itself and keeps the form to
+// itself, so this layer, outside the activity middleware, reads the body
+// ahead (bounded), puts only client_id into r.PostForm for the record, and
+// hands the token service the body unchanged. The secret is never kept.
+func tokenClientID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := strings.ToLower(r.URL.Path)
+		if r.Method != http.MethodPost || r.Body == nil ||
+			!(strings.HasSuffix(p, "/oauth2/v2.0/token") || strings.HasSuffix(p, "/oauth2/token")) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		head, err := io.ReadAll(io.LimitReader(r.Body, maxTokenFormPeek))
+		r.Body = readCloser{Reader: io.MultiReader(bytes.NewReader(head), r.Body), Closer: r.Body}
+		if err == nil && len(head) < maxTokenFormPeek {
+			if vals, err := url.ParseQuery(string(head)); err == nil {
+				if id := vals.Get("client_id"); id != "" {
+					r.PostForm = url.Values{"client_id": {id}}
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
 }

@@ -192,7 +192,7 @@ func New(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 	// The activity middleware sits inside observe, which sets the
 	// correlation ID its records carry.
-	s.handler = s.observe(s.recoverPanics(securityHeaders(limitBody(cfg.Limits.MaxRequestBodyBytes, s.activity.Middleware(s.router)))))
+	s.handler = s.observe(s.recoverPanics(securityHeaders(limitBody(cfg.Limits.MaxRequestBodyBytes, tokenClientID(s.activity.Middleware(s.router))))))
 
 	s.baseCtx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.srv = &http.Server{
