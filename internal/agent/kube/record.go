@@ -1,0 +1,372 @@
+package kube
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ContainerLogV2 is one row of Azure's ContainerLogV2 table, with Azure's
+// column names. LogMessage is dynamic: the JSON object itself when the line
+// is a JSON object, otherwise a JSON string.
+type ContainerLogV2 struct {
+	TimeGenerated      time.Time       `json:"TimeGenerated"`
+	Computer           string          `json:"Computer"`
+	ContainerID        string          `json:"ContainerId"`
+	ContainerName      string          `json:"ContainerName"`
+	PodName            string          `json:"PodName"`
+	PodNamespace       string          `json:"PodNamespace"`
+	LogMessage         json.RawMessage `json:"LogMessage"`
+	LogSource          string          `json:"LogSource"`
+	LogLevel           string          `json:"LogLevel"`
+	KubernetesMetadata map[string]any  `json:"KubernetesMetadata,omitempty"`
+	SourceSystem       string          `json:"SourceSystem"`
+	ResourceID         string          `json:"_ResourceId,omitempty"`
+}
+
+// Log levels as ContainerLogV2 spells them.
+const (
+	LevelCritical = "CRITICAL"
+	LevelError    = "ERROR"
+	LevelWarning  = "WARNING"
+	LevelInfo     = "INFO"
+	LevelDebug    = "DEBUG"
+	LevelTrace    = "TRACE"
+	LevelUnknown  = "UNKNOWN"
+)
+
+// FilterMode is the DCR dataCollectionSettings.namespaceFilteringMode.
+type FilterMode string
+
+// Namespace filtering modes.
+const (
+	FilterOff     FilterMode = "Off"
+	FilterInclude FilterMode = "Include"
+	FilterExclude FilterMode = "Exclude"
+)
+
+// NamespaceFilter is the DCR's namespaceFilteringMode plus namespaces. The
+// zero value collects every namespace.
+type NamespaceFilter struct {
+	Mode       FilterMode
+	Namespaces []string
+}
+
+// Validate checks the mode.
+func (f NamespaceFilter) Validate() error {
+	switch f.Mode {
+	case "", FilterOff, FilterInclude, FilterExclude:
+		return nil
+	}
+	return fmt.Errorf("namespaceFilteringMode %q: want Off, Include or Exclude", f.Mode)
+}
+
+// Allows reports whether logs of namespace ns are collected.
+func (f NamespaceFilter) Allows(ns string) bool {
+	switch f.Mode {
+	case FilterInclude:
+		return slices.Contains(f.Namespaces, ns)
+	case FilterExclude:
+		return !slices.Contains(f.Namespaces, ns)
+	}
+	return true
+}
+
+// ExcludeAnnotation is the pod annotation that opts a pod's logs out when
+// LogOptions.FilterUsingAnnotations is on (Azure's
+// [log_collection_settings.filter_using_annotations]).
+const ExcludeAnnotation = "fluentbit.io/exclude"
+
+// PodMetadata is what a MetadataLookup knows about a pod.
+type PodMetadata struct {
+	UID         string
+	Labels      map[string]string
+	Annotations map[string]string
+	// Images maps container name to image reference; ContainerIDs maps it
+	// to the runtime's container ID (without the "containerd://" scheme).
+	Images       map[string]string
+	ContainerIDs map[string]string
+}
+
+// MetadataLookup finds pod metadata, typically from an API-server watch.
+// Implementations must be safe for concurrent use.
+type MetadataLookup interface {
+	Pod(namespace, name string) (PodMetadata, bool)
+}
+
+// LogOptions configure a LogCollector.
+type LogOptions struct {
+	Computer   string // node name; required
+	ResourceID string // the cluster's resource ID, for _ResourceId
+	Namespaces NamespaceFilter
+	// DisableStdout / DisableStderr turn off one stream
+	// ([log_collection_settings.stdout|stderr] enabled = false).
+	DisableStdout, DisableStderr bool
+	// FilterUsingAnnotations drops pods annotated fluentbit.io/exclude: "true".
+	// It needs Metadata.
+	FilterUsingAnnotations bool
+	// Metadata, if set, supplies pod UID, container ID, labels and images.
+	Metadata MetadataLookup
+	// IncludeMetadata fills KubernetesMetadata (podUid, podLabels,
+	// podAnnotations, image) from Metadata.
+	IncludeMetadata bool
+	MaxLogBytes     int // 0 → DefaultMaxLogBytes
+	Logger          *slog.Logger
+}
+
+// maxTrackedFiles bounds the per-file state kept by a LogCollector.
+const maxTrackedFiles = 8192
+
+// LogCollector turns container log lines into ContainerLogV2 rows. Not safe
+// for concurrent use: one goroutine (the one polling the tailer) calls it.
+type LogCollector struct {
+	opts  LogOptions
+	log   *slog.Logger
+	files map[string]*logFile
+}
+
+type logFile struct {
+	ref     ContainerRef
+	refErr  error
+	format  Format
+	asm     *Assembler
+	badSeen bool
+}
+
+// NewLogCollector validates opts and returns a LogCollector.
+func NewLogCollector(opts LogOptions) (*LogCollector, error) {
+	if opts.Computer == "" {
+		return nil, errors.New("kube logs: Computer (node name) is required")
+	}
+	if err := opts.Namespaces.Validate(); err != nil {
+		return nil, fmt.Errorf("kube logs: %w", err)
+	}
+	if opts.FilterUsingAnnotations && opts.Metadata == nil {
+		return nil, errors.New("kube logs: FilterUsingAnnotations needs a Metadata lookup")
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	return &LogCollector{opts: opts, log: lg, files: map[string]*logFile{}}, nil
+}
+
+func (c *LogCollector) file(path string) *logFile {
+	if f, ok := c.files[path]; ok {
+		return f
+	}
+	if len(c.files) >= maxTrackedFiles {
+		clear(c.files) // pending partials of old files are lost; bounded memory wins
+	}
+	f := &logFile{asm: NewAssembler(c.opts.MaxLogBytes)}
+	f.ref, f.refErr = ParseLogPath(path)
+	c.files[path] = f
+	return f
+}
+
+// Add handles one line (without or with its newline) read from the log file
+// at path. It returns the rows completed by this line: none for a partial
+// line or a filtered container, one otherwise. A malformed line returns an
+// error wrapping ErrBadLine; the caller logs it and goes on.
+func (c *LogCollector) Add(path string, line []byte) ([]ContainerLogV2, error) {
+	f := c.file(path)
+	if f.refErr != nil {
+		return nil, f.refErr
+	}
+	if !c.opts.Namespaces.Allows(f.ref.Namespace) {
+		return nil, nil
+	}
+	if len(bytes.TrimSpace(line)) == 0 {
+		return nil, nil
+	}
+	if f.format == 0 {
+		f.format = DetectFormat(line)
+	}
+	l, err := ParseLine(f.format, line)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if (l.Stream == "stdout" && c.opts.DisableStdout) || (l.Stream == "stderr" && c.opts.DisableStderr) {
+		return nil, nil
+	}
+	e, ok := f.asm.Add(l)
+	if !ok {
+		return nil, nil
+	}
+	return c.rows(f.ref, []Entry{e}), nil
+}
+
+// Forget drops the state of a file that is gone and returns rows for any
+// message still waiting for its final piece.
+func (c *LogCollector) Forget(path string) []ContainerLogV2 {
+	f, ok := c.files[path]
+	if !ok {
+		return nil
+	}
+	delete(c.files, path)
+	if f.refErr != nil {
+		return nil
+	}
+	return c.rows(f.ref, f.asm.Flush())
+}
+
+func (c *LogCollector) rows(ref ContainerRef, entries []Entry) []ContainerLogV2 {
+	if len(entries) == 0 {
+		return nil
+	}
+	var md PodMetadata
+	var haveMD bool
+	if c.opts.Metadata != nil {
+		md, haveMD = c.opts.Metadata.Pod(ref.Namespace, ref.Pod)
+	}
+	if c.opts.FilterUsingAnnotations && haveMD && strings.EqualFold(md.Annotations[ExcludeAnnotation], "true") {
+		return nil
+	}
+	id := ref.ContainerID
+	if id == "" && haveMD {
+		id = md.ContainerIDs[ref.Container]
+	}
+	var meta map[string]any
+	if c.opts.IncludeMetadata && haveMD {
+		meta = map[string]any{"podUid": md.UID}
+		if len(md.Labels) > 0 {
+			meta["podLabels"] = md.Labels
+		}
+		if len(md.Annotations) > 0 {
+			meta["podAnnotations"] = md.Annotations
+		}
+		if img := md.Images[ref.Container]; img != "" {
+			meta["image"] = img
+		}
+	} else if c.opts.IncludeMetadata && ref.PodUID != "" {
+		meta = map[string]any{"podUid": ref.PodUID}
+	}
+	out := make([]ContainerLogV2, 0, len(entries))
+	for _, e := range entries {
+		msg, level := messageAndLevel(e.Message)
+		out = append(out, ContainerLogV2{
+			TimeGenerated: e.Time, Computer: c.opts.Computer, ContainerID: id, ContainerName: ref.Container,
+			PodName: ref.Pod, PodNamespace: ref.Namespace, LogMessage: msg, LogSource: e.Stream, LogLevel: level,
+			KubernetesMetadata: meta, SourceSystem: "Containers", ResourceID: c.opts.ResourceID,
+		})
+	}
+	return out
+}
+
+// messageAndLevel returns LogMessage (the object when msg is a JSON object,
+// else a JSON string) and the detected level.
+func messageAndLevel(msg string) (json.RawMessage, string) {
+	trimmed := strings.TrimSpace(msg)
+	if len(trimmed) > 1 && trimmed[0] == '{' && json.Valid([]byte(trimmed)) {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal([]byte(trimmed), &obj) == nil {
+			return json.RawMessage(trimmed), levelFromJSON(obj)
+		}
+	}
+	b, _ := json.Marshal(msg) // a string always marshals (invalid UTF-8 becomes U+FFFD)
+	return b, LevelFromText(msg)
+}
+
+// levelKeys are the JSON fields consulted for the level, in order.
+var levelKeys = []string{"level", "severity", "loglevel", "log.level", "lvl", "levelname", "log_level", "severitytext"}
+
+func levelFromJSON(obj map[string]json.RawMessage) string {
+	for _, want := range levelKeys {
+		for k, v := range obj {
+			if !strings.EqualFold(k, want) {
+				continue
+			}
+			var s string
+			if json.Unmarshal(v, &s) == nil {
+				if l := normalizeLevel(s); l != "" {
+					return l
+				}
+				continue
+			}
+			var n float64
+			if json.Unmarshal(v, &n) == nil {
+				if l := numericLevel(n); l != "" {
+					return l
+				}
+			}
+		}
+	}
+	return LevelUnknown
+}
+
+// numericLevel maps bunyan/pino numeric levels.
+func numericLevel(n float64) string {
+	switch {
+	case n >= 60:
+		return LevelCritical
+	case n >= 50:
+		return LevelError
+	case n >= 40:
+		return LevelWarning
+	case n >= 30:
+		return LevelInfo
+	case n >= 20:
+		return LevelDebug
+	case n >= 10:
+		return LevelTrace
+	}
+	return ""
+}
+
+func normalizeLevel(s string) string {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "critical", "crit", "fatal", "panic", "emerg", "emergency", "alert", "dpanic":
+		return LevelCritical
+	case "error", "err", "eror", "severe":
+		return LevelError
+	case "warning", "warn", "wrn":
+		return LevelWarning
+	case "info", "information", "informational", "notice", "inf":
+		return LevelInfo
+	case "debug", "dbg", "dbug", "fine":
+		return LevelDebug
+	case "trace", "trc", "finest", "finer", "verbose":
+		return LevelTrace
+	}
+	return ""
+}
+
+// LevelFromText detects the level of a plain-text line: a level word among
+// the first few words ("ERROR ...", "[warn] ...", "2024-01-01 INFO ..."),
+// (past the first word, upper-case only), a logfmt level=... pair, or a klog header ("E0612 12:00:00.000000 ...").
+func LevelFromText(msg string) string {
+	head := msg
+	if len(head) > 256 {
+		head = head[:256]
+	}
+	if i := strings.Index(strings.ToLower(head), "level="); i >= 0 {
+		v := head[i+len("level="):]
+		v = strings.Trim(strings.Fields(v + " ")[0], `"'`)
+		if l := normalizeLevel(v); l != "" {
+			return l
+		}
+	}
+	if len(head) >= 5 && strings.IndexByte("IWEF", head[0]) >= 0 && digits(head[1:5]) && (len(head) == 5 || head[5] == ' ') {
+		return map[byte]string{'I': LevelInfo, 'W': LevelWarning, 'E': LevelError, 'F': LevelCritical}[head[0]]
+	}
+	for i, w := range strings.Fields(head) {
+		w = strings.Trim(w, "[]():|<>,;")
+		if i >= 4 {
+			break
+		}
+		// Past the first word only an upper-case word counts, so that
+		// "could not fetch info" is not INFO.
+		if i > 0 && w != strings.ToUpper(w) {
+			continue
+		}
+		if l := normalizeLevel(w); l != "" {
+			return l
+		}
+	}
+	return LevelUnknown
+}
