@@ -108,7 +108,7 @@ func (s *Service) evaluateAndCommit(ctx context.Context, r *rule, prev *ruleStat
 		return nil, nil, fmt.Errorf("encode rule state: %w", err)
 	}
 	commit.State = raw
-	if err := s.cat.CommitEvaluation(ctx, commit); err != nil {
+	if err := s.commit(ctx, commit); err != nil {
 		return nil, nil, err
 	}
 	if next.ConsecutiveFailures == 1 || (prev.ConsecutiveFailures > 0 && next.ConsecutiveFailures == 0) {

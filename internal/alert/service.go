@@ -24,7 +24,7 @@ import (
 
 // Defaults for Options.
 const (
-	DefaultConcurrency   = 4
+	DefaultConcurrency   = 8
 	DefaultMaxSpread     = 15 * time.Second
 	DefaultMaxCatchUp    = 60
 	DefaultQueryTimeout  = 60 * time.Second
@@ -174,6 +174,8 @@ type Service struct {
 	rand  io.Reader
 	http  *http.Client
 	stats stats
+
+	committer groupCommitter
 
 	schedMu sync.Mutex             // guards entries and running
 	entries map[string]*schedEntry // lower-case rule ID → entry

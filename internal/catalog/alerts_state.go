@@ -100,7 +100,48 @@ func (c *DB) RuleState(ctx context.Context, ruleID string) (json.RawMessage, err
 // CommitEvaluation writes the outcome of one evaluation atomically.
 func (c *DB) CommitEvaluation(ctx context.Context, e EvaluationCommit) error {
 	now := c.nowUTC()
-	return c.inTx(ctx, func(r run) error {
+	return c.inTx(ctx, func(r run) error { return commitEvaluation(ctx, c, r, e, now) })
+}
+
+// CommitEvaluations writes several evaluations in one transaction (one
+// fsync), each still all-or-nothing: an evaluation whose state changed
+// meanwhile (ErrConflict) or whose rule was deleted (ErrNotFound) is
+// skipped with its error, and the others commit. errs[i] is the result of
+// es[i]; err is set when the transaction itself failed (then nothing
+// committed).
+func (c *DB) CommitEvaluations(ctx context.Context, es []EvaluationCommit) (errs []error, err error) {
+	now := c.nowUTC()
+	errs = make([]error, len(es))
+	err = c.inTx(ctx, func(r run) error {
+		for i := range errs {
+			errs[i] = nil
+		}
+		for i, e := range es {
+			// A savepoint keeps a failed evaluation from leaving half its
+			// rows in the shared transaction.
+			if _, err := r.exec(ctx, `SAVEPOINT eval`); err != nil {
+				return fmt.Errorf("savepoint: %w", err)
+			}
+			if cerr := commitEvaluation(ctx, c, r, e, now); cerr != nil {
+				if !errors.Is(cerr, ErrConflict) && !errors.Is(cerr, ErrNotFound) {
+					return cerr
+				}
+				errs[i] = cerr
+				if _, err := r.exec(ctx, `ROLLBACK TO SAVEPOINT eval`); err != nil {
+					return fmt.Errorf("rollback to savepoint: %w", err)
+				}
+			}
+			if _, err := r.exec(ctx, `RELEASE SAVEPOINT eval`); err != nil {
+				return fmt.Errorf("release savepoint: %w", err)
+			}
+		}
+		return nil
+	})
+	return errs, err
+}
+
+func commitEvaluation(ctx context.Context, c *DB, r run, e EvaluationCommit, now time.Time) error {
+	{
 		k := key(e.RuleID)
 		var cur string
 		err := r.row(ctx, `SELECT state FROM alert_rule_state WHERE res_key = ?`, k).Scan(&cur)
@@ -138,7 +179,7 @@ func (c *DB) CommitEvaluation(ctx context.Context, e EvaluationCommit) error {
 			}
 		}
 		return nil
-	})
+	}
 }
 
 func putAlert(ctx context.Context, r run, a *AlertRecord) error {
