@@ -71,6 +71,7 @@ func (s *Server) openAlerts(ctx context.Context) error {
 		Sealer: s.keys, Tokens: s.tokens, Endpoint: s.endpoint,
 		Webhook:      alert.WebhookOptions{RootCAs: webRoots, InsecureAllowHTTP: c.InsecureAllowHTTPWebhooks},
 		SMTP:         alert.SMTPOptions{Host: c.SMTP.Host, Port: c.SMTP.Port, Security: c.SMTP.Security, Username: c.SMTP.Username, Password: password, From: c.SMTP.From, RootCAs: smtpRoots},
+		Activity:     s.activity,
 		Concurrency:  c.Concurrency,
 		QueryTimeout: s.cfg.Query.Timeout,
 		Logger:       s.log.With(slog.String("component", "alert")),
