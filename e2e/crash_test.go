@@ -69,13 +69,7 @@ func (e crashEnd) String() string {
 // exactly once, no row is duplicated or invented, and an unacknowledged batch
 // is either wholly present or wholly absent.
 func TestCrashSafety(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("E2E_SEED"); v != "" {
-		var err error
-		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
-			t.Fatalf("E2E_SEED=%q: %v", v, err)
-		}
-	}
+	seed := crashSeed(t)
 	rounds := 8
 	if v := os.Getenv("E2E_CRASH_ROUNDS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -84,7 +78,7 @@ func TestCrashSafety(t *testing.T) {
 		}
 		rounds = n
 	}
-	t.Logf("crash schedule seed %d (replay with E2E_SEED=%d), %d rounds", seed, seed, rounds)
+	t.Logf("%d rounds", rounds)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
 	s, c := newServer(t)

@@ -18,7 +18,10 @@
 // (TestEncryptionAtRest) —, tamper detection in part files and WAL segments
 // and parts moved between tables (TestTamperedPart, TestTamperedWAL,
 // TestMovedPart), a wrong, missing or unsafe platform key failing closed
-// (TestPlatformKeyFailsClosed), and a CLI smoke flow (TestCLISmoke). Set
+// (TestPlatformKeyFailsClosed), kills during background merges
+// (TestCrashDuringMerge), a dropped and re-created table never getting its
+// old rows back (TestDroppedTableStaysDropped), and a CLI smoke flow
+// (TestCLISmoke). Set
 // E2E_SEED to replay a crash schedule and E2E_CRASH_ROUNDS to change its
 // length; -short skips everything that starts the binary.
 //
