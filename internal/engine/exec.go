@@ -870,7 +870,7 @@ func (x *executor) scan(ctx context.Context, s *kql.Scan, emit func(*store.Batch
 		for _, b := range bs {
 			x.batchesScanned.Add(1)
 			x.rowsScanned.Add(int64(b.Len))
-			nb, err := x.conform(s, b, tr, restricted)
+			nb, err := x.conform(s, b, tr, restricted, false)
 			if err != nil {
 				return err
 			}
@@ -905,7 +905,7 @@ func (x *executor) scan(ctx context.Context, s *kql.Scan, emit func(*store.Batch
 		}
 		x.batchesScanned.Add(1)
 		x.rowsScanned.Add(int64(b.Len))
-		nb, err := x.conform(s, b, tr, restricted)
+		nb, err := x.conform(s, b, tr, restricted, true)
 		if err != nil {
 			return err
 		}
@@ -925,9 +925,11 @@ func (x *executor) scan(ctx context.Context, s *kql.Scan, emit func(*store.Batch
 }
 
 // conform builds a batch with exactly the scan's columns: missing columns are
-// null, every vector is validated and copied, and rows outside the time range
-// are dropped.
-func (x *executor) conform(s *kql.Scan, b *store.Batch, tr store.TimeRange, restricted bool) (*store.Batch, error) {
+// null, every vector is validated, and rows outside the time range are
+// dropped. With copy, vectors are copied out of the store's buffers, which
+// are only valid until the iterator's next call; inline input is immutable
+// and used as is.
+func (x *executor) conform(s *kql.Scan, b *store.Batch, tr store.TimeRange, restricted, copy bool) (*store.Batch, error) {
 	if b.Len < 0 || len(b.Cols) != len(b.Schema) {
 		return nil, fmt.Errorf("table %s: malformed batch from store", s.Table)
 	}
@@ -970,10 +972,13 @@ func (x *executor) conform(s *kql.Scan, b *store.Batch, tr store.TimeRange, rest
 		if err := checkVector(v, c.Type, b.Len); err != nil {
 			return nil, fmt.Errorf("table %s column %s: %w", s.Table, c.Name, err)
 		}
-		if sel != nil {
+		switch {
+		case sel != nil:
 			v = gather(v, sel)
-		} else {
+		case copy:
 			v = cloneVector(v, b.Len)
+		case v.Len() != b.Len:
+			v = sliceVector(v, 0, b.Len)
 		}
 		out.Cols[i] = retype(v, c.Type)
 	}
