@@ -66,7 +66,9 @@ func (t *Transform) Output() store.Schema { return t.output }
 
 // Run applies the transformation to a batch of input records and returns the
 // output records (possibly none). The input must match the schema the
-// transformation was compiled for; columns it lacks are null.
+// transformation was compiled for; columns it lacks are null. The output may
+// share memory with in (columns passed through unchanged), so the caller
+// must not modify in while it uses the output.
 func (t *Transform) Run(ctx context.Context, in *store.Batch) (*store.Batch, error) {
 	if in == nil {
 		return emptyBatch(t.output), nil
