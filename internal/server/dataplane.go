@@ -10,6 +10,7 @@ import (
 	"custos/internal/arm"
 	"custos/internal/engine"
 	"custos/internal/ingest"
+	"custos/internal/purge"
 	"custos/internal/query"
 	"custos/internal/store"
 )
@@ -63,9 +64,18 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		Logger: s.log.With(slog.String("component", "ingest")),
 		Now:    s.now,
 	})
+	s.purge, err = purge.New(purge.Options{
+		Catalog: s.catalog, Store: st, Keys: s.keys,
+		Logger: s.log.With(slog.String("component", "purge")),
+	})
+	if err != nil {
+		return fmt.Errorf("purge service: %w", err)
+	}
+	s.closers = append(s.closers, s.purge.Close) // closed before the store
 	s.arm = arm.New(arm.Options{
 		Catalog:           s.catalog,
 		Tables:            st,
+		Purge:             s.purge,
 		Transforms:        engineTransforms{},
 		IngestionEndpoint: s.endpoint,
 		Logger:            s.log.With(slog.String("component", "arm")),

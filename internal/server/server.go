@@ -26,6 +26,7 @@ import (
 	"custos/internal/engine"
 	"custos/internal/identity"
 	"custos/internal/ingest"
+	"custos/internal/purge"
 	"custos/internal/query"
 	"custos/internal/rbac"
 	"custos/internal/store"
@@ -75,6 +76,7 @@ type Server struct {
 	ingest  *ingest.API
 	query   *query.API
 	alerts  *alert.Service
+	purge   *purge.Service // purge and deleteData operations; started in Run
 
 	activity *activity.Log // the activity log; its auditing authorizer is authz
 
@@ -296,6 +298,10 @@ func (s *Server) Run(ctx context.Context) error {
 
 	if err := s.startAlerts(ctx); err != nil {
 		return errors.Join(fmt.Errorf("start alerts: %w", err), s.Close())
+	}
+	// Pending purges resume here: a restart never forgets an accepted one.
+	if err := s.purge.Start(ctx); err != nil {
+		return errors.Join(fmt.Errorf("start purge: %w", err), s.Close())
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.ServeTLS(s.ln, "", "") }()
