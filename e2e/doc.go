@@ -20,7 +20,8 @@
 // TestMovedPart), a wrong, missing or unsafe platform key failing closed
 // (TestPlatformKeyFailsClosed), kills during background merges
 // (TestCrashDuringMerge), a dropped and re-created table never getting its
-// old rows back (TestDroppedTableStaysDropped), and a CLI smoke flow
+// old rows back (TestDroppedTableStaysDropped), no data-directory file or
+// directory open to other users (TestDataDirPermissions), and a CLI smoke flow
 // (TestCLISmoke). Set
 // E2E_SEED to replay a crash schedule and E2E_CRASH_ROUNDS to change its
 // length; -short skips everything that starts the binary.
