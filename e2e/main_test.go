@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +18,10 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		return m.Run() // the tests that need the binary skip themselves
+	}
 	dir, err := os.MkdirTemp("", "custos-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
