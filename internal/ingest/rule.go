@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"custos/internal/catalog"
 	"custos/internal/store"
 )
 
@@ -115,8 +116,35 @@ func ParseRule(resourceID, etag string, body []byte) (*Rule, error) {
 			Streams: f.Streams, Destinations: f.Destinations,
 			TransformKQL: f.TransformKQL, OutputStream: f.OutputStream,
 		})
+		for _, name := range f.Streams {
+			if _, _, ok := r.stream(name); ok {
+				continue
+			}
+			if schema, ok := builtinStreamSchema(name); ok {
+				r.Streams[name] = schema
+			}
+		}
 	}
 	return r, nil
+}
+
+// builtinStreamSchema returns the input schema of a stream of Azure's own
+// data sources ("Microsoft-Syslog", "Microsoft-Perf", ...). Rules never
+// declare these: the agent sends records shaped like the built-in table, plus
+// _ResourceId, the resource the record comes from.
+func builtinStreamSchema(stream string) (store.Schema, bool) {
+	const prefix = "Microsoft-"
+	if len(stream) <= len(prefix) || !strings.EqualFold(stream[:len(prefix)], prefix) {
+		return nil, false
+	}
+	schema, ok := catalog.StandardTableSchema(stream[len(prefix):])
+	if !ok {
+		return nil, false
+	}
+	if schema.Index(store.ColResourceID) < 0 {
+		schema = append(schema, store.Column{Name: store.ColResourceID, Type: store.TypeString})
+	}
+	return schema, true
 }
 
 // stream returns the declared schema of a stream; stream names compare
