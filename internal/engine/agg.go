@@ -271,10 +271,15 @@ func newAggState(a *kql.AggCall) aggState {
 		return &dcountAgg{p: p, exact: exact}
 	case kql.AggTakeAny:
 		return &takeAnyAgg{minMaxAgg{t: a.T}}
-	case kql.AggStdev, kql.AggVariance:
-		return &varianceAgg{stdev: a.Fn == kql.AggStdev}
-	case kql.AggMakeList, kql.AggMakeSet:
-		return &listAgg{set: a.Fn == kql.AggMakeSet, max: a.Accuracy}
+	case kql.AggStdev, kql.AggVariance, kql.AggStdevp, kql.AggVariancep:
+		return &varianceAgg{
+			stdev:      a.Fn == kql.AggStdev || a.Fn == kql.AggStdevp,
+			population: a.Fn == kql.AggStdevp || a.Fn == kql.AggVariancep,
+		}
+	case kql.AggMakeList, kql.AggMakeSet, kql.AggMakeListIf, kql.AggMakeSetIf:
+		return &listAgg{set: a.Fn == kql.AggMakeSet || a.Fn == kql.AggMakeSetIf, max: a.Accuracy}
+	case kql.AggArgMax, kql.AggArgMin:
+		return &argAgg{max: a.Fn == kql.AggArgMax, t: a.T}
 	}
 	panic("BUG: unknown aggregation " + a.Fn.String())
 }
@@ -700,9 +705,11 @@ func (a *takeAnyAgg) merge(o aggState, m []int32, nGroups int) {
 // statistics, as Kusto's.
 type varianceAgg struct {
 	stdev bool
-	n     []int64
-	mean  []float64
-	m2    []float64
+	// population selects stdevp/variancep (divide by n, not n-1).
+	population bool
+	n          []int64
+	mean       []float64
+	m2         []float64
 }
 
 func (a *varianceAgg) grow(k int) {
@@ -750,7 +757,11 @@ func (a *varianceAgg) result(nGroups int) *store.Vector {
 		if a.n[g] < 2 {
 			continue // Kusto returns 0 for a single value
 		}
-		v := a.m2[g] / float64(a.n[g]-1)
+		d := float64(a.n[g] - 1)
+		if a.population {
+			d = float64(a.n[g])
+		}
+		v := a.m2[g] / d
 		if a.stdev {
 			v = math.Sqrt(v)
 		}
@@ -792,8 +803,12 @@ func (a *listAgg) add(g int32, v kql.Value) {
 func (a *listAgg) update(gids []int32, args []*store.Vector, nGroups int) {
 	a.grow(nGroups)
 	x := args[0]
+	var pred *store.Vector
+	if len(args) > 1 {
+		pred = args[1]
+	}
 	for i, g := range gids {
-		if x.IsNull(i) {
+		if x.IsNull(i) || !keep(pred, i) {
 			continue
 		}
 		a.add(g, valueAt(x, i))
@@ -849,4 +864,100 @@ func jsonValue(v kql.Value) string {
 	}
 	b, _ := json.Marshal(v.String())
 	return string(b)
+}
+
+// argAgg is one output column of arg_max / arg_min: per group it keeps the
+// extreme of args[0] (nulls, NaN and empty strings skipped) and the value of
+// args[1] on that row. The first extreme wins on ties, in update and in merge,
+// so the sibling columns of one arg_max call all pick the same row.
+type argAgg struct {
+	max  bool
+	t    store.ColumnType // result type (of ExprToReturn)
+	has  []bool
+	keys *store.Vector
+	vals []kql.Value
+}
+
+func (a *argAgg) grow(n int, kt store.ColumnType) {
+	if a.keys == nil {
+		a.keys = emptyVector(kt, n)
+	}
+	a.has = growBool(a.has, n)
+	for a.keys.Len() < n {
+		appendValue(a.keys, kql.Value{Type: a.keys.Type})
+	}
+	for len(a.vals) < n {
+		a.vals = append(a.vals, kql.NullValue(a.t))
+	}
+}
+
+// better reports whether row i of x beats group g's current extreme.
+func (a *argAgg) better(x *store.Vector, i int, g int32) bool {
+	if !a.has[g] {
+		return true
+	}
+	var c int
+	if x.Type == store.TypeBool {
+		c = cmpInt(boolInt(x.Bool[i]), boolInt(a.keys.Bool[g]))
+	} else {
+		c = compareRows(x, i, a.keys, int(g))
+	}
+	if a.max {
+		return c > 0
+	}
+	return c < 0
+}
+
+func skipArgKey(x *store.Vector, i int) bool {
+	switch {
+	case x.IsNull(i):
+		return true
+	case kql.IsRealHeld(x.Type):
+		return math.IsNaN(x.Real[i])
+	case x.Type == store.TypeString:
+		return x.Str[i] == ""
+	}
+	return false
+}
+
+func (a *argAgg) update(gids []int32, args []*store.Vector, nGroups int) {
+	x, r := args[0], args[1]
+	a.grow(nGroups, x.Type)
+	for i, g := range gids {
+		if skipArgKey(x, i) || !a.better(x, i, g) {
+			continue
+		}
+		a.has[g] = true
+		setRow(a.keys, int(g), x, i)
+		a.vals[g] = valueAt(r, i)
+	}
+}
+
+func (a *argAgg) merge(o aggState, m []int32, nGroups int) {
+	ob := o.(*argAgg)
+	if ob.keys == nil {
+		return
+	}
+	a.grow(nGroups, ob.keys.Type)
+	for i, h := range ob.has {
+		g := m[i]
+		if !h || !a.better(ob.keys, i, g) {
+			continue
+		}
+		a.has[g] = true
+		setRow(a.keys, int(g), ob.keys, i)
+		a.vals[g] = ob.vals[i]
+	}
+}
+
+func (a *argAgg) result(nGroups int) *store.Vector {
+	out := emptyVector(a.t, nGroups)
+	for g := range nGroups {
+		if g < len(a.vals) {
+			appendValue(out, a.vals[g])
+		} else {
+			appendValue(out, kql.NullValue(a.t))
+		}
+	}
+	return out
 }

@@ -1297,6 +1297,18 @@ func (b *binder) bindSummarize(in PlanNode, op *Summarize) (PlanNode, error) {
 	keySchema := agg.Schema()
 	for _, a := range op.Aggs {
 		if call, ok := unparen(a.X).(*Call); ok && call.Target == nil {
+			if fn, ok := LookupAggregate(call.Name.Name); ok && (fn == AggArgMax || fn == AggArgMin) {
+				acs, err := b.bindArgAgg(call, fn, sc, a.Names, agg.Keys, names)
+				if err != nil {
+					return nil, err
+				}
+				for _, ac := range acs {
+					names = append(names, NamedScalar{Name: ac.Name})
+					agg.Aggs = append(agg.Aggs, ac)
+					outs = append(outs, outCol{name: ac.Name})
+				}
+				continue
+			}
 			if fn, ok := LookupAggregate(call.Name.Name); ok {
 				ac, err := b.bindAggCall(call, fn, sc)
 				if err != nil {
@@ -1413,8 +1425,95 @@ func containsAgg(e Expr) bool {
 	return false
 }
 
+// bindArgAgg binds arg_max / arg_min, which yield several columns: the
+// maximized expression, then each ExprToReturn ('*' is every input column
+// that is neither a by key nor the maximized column). Each column is its own
+// AggCall over (ExprToMaximize, ExprToReturn); they all pick the same row
+// because they see the same rows in the same order and keep the first
+// extreme on ties.
+func (b *binder) bindArgAgg(call *Call, fn AggID, sc *scope, as []*Ident, keys, existing []NamedScalar) ([]*AggCall, error) {
+	if len(call.Args) < 2 {
+		return nil, semErr(call, "function '%s' expects at least 2 arguments, got %d", fn, len(call.Args))
+	}
+	if _, star := call.Args[0].(*Star); star {
+		return nil, semErr(call.Args[0], "function '%s': the expression to maximize cannot be '*'", fn)
+	}
+	x, err := b.bindScalar(call.Args[0], sc)
+	if err != nil {
+		return nil, err
+	}
+	type col struct {
+		name string
+		x    Scalar
+	}
+	firstName := ""
+	if id, ok := unparen(call.Args[0]).(*Ident); ok {
+		firstName = id.Name
+	} else {
+		firstName = inferName(&NamedExpr{X: call.Args[0]}, x, existing, false)
+	}
+	cols := []col{{firstName, x}}
+	isKey := func(n string) bool {
+		for _, k := range keys {
+			if k.Name == n {
+				return true
+			}
+		}
+		return false
+	}
+	for _, arg := range call.Args[1:] {
+		if _, star := arg.(*Star); star {
+			for _, c := range sc.cols {
+				if c.Name == firstName || isKey(c.Name) {
+					continue
+				}
+				cols = append(cols, col{c.Name, &ColRef{Name: c.Name, T: c.Type}})
+			}
+			continue
+		}
+		if _, named := arg.(*NamedArg); named {
+			return nil, semErr(arg, "named arguments are not supported for '%s'", fn)
+		}
+		r, err := b.bindScalar(arg, sc)
+		if err != nil {
+			return nil, err
+		}
+		name := ""
+		if id, ok := unparen(arg).(*Ident); ok {
+			name = id.Name
+		} else {
+			name = inferName(&NamedExpr{X: arg}, r, existing, false)
+		}
+		cols = append(cols, col{name, r})
+	}
+	if len(as) > len(cols) {
+		return nil, semErr(call, "%d names given for the %d columns of '%s'", len(as), len(cols), fn)
+	}
+	var out []*AggCall
+	taken := append([]NamedScalar(nil), existing...)
+	for i, c := range cols {
+		ac, err := resolveAggregate(fn, []Scalar{x, c.x})
+		if err != nil {
+			return nil, semWrap(call, err)
+		}
+		name := c.name
+		if i < len(as) {
+			name = as[i].Name
+		} else {
+			name = uniqueName(name, taken)
+		}
+		ac.Name = name
+		taken = append(taken, NamedScalar{Name: name})
+		out = append(out, ac)
+	}
+	return out, nil
+}
+
 // bindAggCall binds the arguments of an aggregation call against the input.
 func (b *binder) bindAggCall(call *Call, fn AggID, sc *scope) (*AggCall, error) {
+	if fn == AggArgMax || fn == AggArgMin {
+		return nil, semErr(call, "'%s' cannot be used inside an expression", fn)
+	}
 	var args []Scalar
 	for _, arg := range call.Args {
 		if _, star := arg.(*Star); star && fn == AggCount {

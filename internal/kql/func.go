@@ -175,6 +175,12 @@ const (
 	AggMakeSet
 	AggMinIf
 	AggMaxIf
+	AggArgMax
+	AggArgMin
+	AggStdevp
+	AggVariancep
+	AggMakeListIf
+	AggMakeSetIf
 	numAggs
 )
 
@@ -182,7 +188,9 @@ var aggNames = [numAggs]string{
 	AggCount: "count", AggCountIf: "countif", AggSum: "sum", AggSumIf: "sumif", AggAvg: "avg",
 	AggAvgIf: "avgif", AggMin: "min", AggMax: "max", AggDcount: "dcount", AggDcountIf: "dcountif",
 	AggTakeAny: "take_any", AggStdev: "stdev", AggVariance: "variance", AggMakeList: "make_list",
-	AggMakeSet: "make_set", AggMinIf: "minif", AggMaxIf: "maxif",
+	AggMakeSet: "make_set", AggMinIf: "minif", AggMaxIf: "maxif", AggArgMax: "arg_max",
+	AggArgMin: "arg_min", AggStdevp: "stdevp", AggVariancep: "variancep", AggMakeListIf: "make_list_if",
+	AggMakeSetIf: "make_set_if",
 }
 
 // String returns the KQL name of the aggregation.
@@ -199,6 +207,8 @@ var aggByName = map[string]AggID{
 	"avgif": AggAvgIf, "min": AggMin, "max": AggMax, "dcount": AggDcount, "dcountif": AggDcountIf,
 	"take_any": AggTakeAny, "any": AggTakeAny, "stdev": AggStdev, "variance": AggVariance,
 	"make_list": AggMakeList, "make_set": AggMakeSet, "minif": AggMinIf, "maxif": AggMaxIf,
+	"arg_max": AggArgMax, "arg_min": AggArgMin, "stdevp": AggStdevp, "variancep": AggVariancep,
+	"make_list_if": AggMakeListIf, "make_set_if": AggMakeSetIf,
 }
 
 // LookupAggregate returns the aggregation named name.
@@ -332,7 +342,16 @@ func resolveAggregate(fn AggID, args []Scalar) (*AggCall, error) {
 			return nil, err
 		}
 		ac.T = args[0].Type()
-	case AggStdev, AggVariance:
+	case AggArgMax, AggArgMin:
+		// Bound per returned column: (ExprToMaximize, ExprToReturn).
+		if err := want(2); err != nil {
+			return nil, err
+		}
+		if args[0].Type() == store.TypeDynamic {
+			return nil, fmt.Errorf("function '%s' cannot maximize a dynamic value", fn)
+		}
+		ac.T = args[1].Type()
+	case AggStdev, AggVariance, AggStdevp, AggVariancep:
 		if err := want(1); err != nil {
 			return nil, err
 		}
@@ -340,17 +359,26 @@ func resolveAggregate(fn AggID, args []Scalar) (*AggCall, error) {
 			return nil, fmt.Errorf("function '%s' expects a numeric argument, got %s", fn, args[0].Type())
 		}
 		ac.T = store.TypeReal
-	case AggMakeList, AggMakeSet:
-		if len(args) < 1 || len(args) > 2 {
-			return nil, fmt.Errorf("function '%s' expects 1 or 2 arguments, got %d", fn, len(args))
+	case AggMakeList, AggMakeSet, AggMakeListIf, AggMakeSetIf:
+		n := 1
+		if fn == AggMakeListIf || fn == AggMakeSetIf {
+			n = 2
 		}
-		if len(args) == 2 {
-			c, ok := args[1].(*Const)
+		if len(args) < n || len(args) > n+1 {
+			return nil, fmt.Errorf("function '%s' expects %d or %d arguments, got %d", fn, n, n+1, len(args))
+		}
+		if n == 2 {
+			if err := pred(1); err != nil {
+				return nil, err
+			}
+		}
+		if len(args) == n+1 {
+			c, ok := args[n].(*Const)
 			if !ok || !IsInteger(c.V.Type) || c.V.Null || c.V.Int <= 0 {
 				return nil, fmt.Errorf("function '%s': max size must be a positive integer constant", fn)
 			}
 			ac.Accuracy = int(min(c.V.Int, 1<<20))
-			ac.Args = args[:1]
+			ac.Args = args[:n]
 		} else {
 			ac.Accuracy = 1 << 20
 		}
