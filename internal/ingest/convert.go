@@ -93,9 +93,83 @@ func markNotNull(v *store.Vector) {
 	}
 }
 
+// converter turns JSON values into column values. Its zero value (with
+// maxField set) reads untrusted JSON through encoding/json; the body decoder
+// sets scanned, because its scanner has already checked the values, and plain
+// per string value, so strings are unquoted without encoding/json.
+type converter struct {
+	maxField int
+	scanned  bool // values are valid JSON without surrounding whitespace
+	plain    bool // the current value is a string without escapes, valid UTF-8
+	scratch  []byte
+}
+
 // appendRaw converts one raw JSON value to the vector's type and appends it.
 // On error nothing is appended. maxField bounds string and dynamic values.
 func appendRaw(v *store.Vector, raw []byte, maxField int) error {
+	cv := converter{maxField: maxField}
+	return cv.append(v, raw)
+}
+
+// unquote returns the string a JSON string literal stands for.
+func (cv *converter) unquote(raw []byte) (string, error) {
+	if !cv.scanned {
+		return rawString(raw)
+	}
+	if cv.plain {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	cv.scratch = appendUnquoted(cv.scratch[:0], raw, false)
+	return string(cv.scratch), nil
+}
+
+// unquoteField is unquote cut to maxField bytes.
+func (cv *converter) unquoteField(raw []byte) (string, error) {
+	if !cv.scanned {
+		s, err := rawString(raw)
+		if err != nil {
+			return "", err
+		}
+		return truncateUTF8(s, cv.maxField), nil
+	}
+	b := raw[1 : len(raw)-1]
+	if !cv.plain {
+		cv.scratch = appendUnquoted(cv.scratch[:0], raw, false)
+		b = cv.scratch
+	}
+	return string(truncateBytesUTF8(b, cv.maxField)), nil
+}
+
+// compact returns raw without insignificant whitespace; the result is valid
+// until the next call.
+func (cv *converter) compact(raw []byte) ([]byte, error) {
+	if !cv.scanned {
+		buf := bytes.NewBuffer(cv.scratch[:0])
+		if err := json.Compact(buf, raw); err != nil {
+			return nil, err
+		}
+		cv.scratch = buf.Bytes()
+		return cv.scratch, nil
+	}
+	cv.scratch = appendCompact(cv.scratch[:0], raw)
+	return cv.scratch, nil
+}
+
+// truncateBytesUTF8 is truncateUTF8 for bytes.
+func truncateBytesUTF8(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return b[:cut]
+}
+
+// append converts one JSON value to the vector's type and appends it. On
+// error nothing is appended.
+func (cv *converter) append(v *store.Vector, raw []byte) error {
 	kind := rawKind(raw)
 	if kind == 'n' {
 		appendNull(v)
@@ -107,28 +181,30 @@ func appendRaw(v *store.Vector, raw []byte, maxField int) error {
 	}
 	switch v.Type {
 	case store.TypeString:
-		s, err := toStringValue(raw, kind)
+		s, err := cv.toStringValue(raw, kind)
 		if err != nil {
 			return err
 		}
-		v.Str = append(v.Str, truncateUTF8(s, maxField))
+		v.Str = append(v.Str, s)
 		return nil
 	case store.TypeDynamic:
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, raw); err != nil {
+		c, err := cv.compact(raw)
+		if err != nil {
 			return err
 		}
-		s := buf.String()
-		if len(s) > maxField {
+		var s string
+		if len(c) > cv.maxField {
 			// A cut JSON document is not JSON any more: keep the truncated text as a dynamic string.
-			b, _ := json.Marshal(truncateUTF8(s, maxField))
+			b, _ := json.Marshal(string(truncateBytesUTF8(c, cv.maxField)))
 			s = string(b)
+		} else {
+			s = string(c)
 		}
 		markNotNull(v)
 		v.Str = append(v.Str, s)
 		return nil
 	case store.TypeBool:
-		b, err := toBool(raw, kind)
+		b, err := cv.toBool(raw, kind)
 		if err != nil {
 			return err
 		}
@@ -136,7 +212,7 @@ func appendRaw(v *store.Vector, raw []byte, maxField int) error {
 		v.Bool = append(v.Bool, b)
 		return nil
 	case store.TypeInt, store.TypeLong:
-		n, err := toInt(raw, kind, v.Type == store.TypeInt)
+		n, err := cv.toInt(raw, kind, v.Type == store.TypeInt)
 		if err != nil {
 			return err
 		}
@@ -144,7 +220,7 @@ func appendRaw(v *store.Vector, raw []byte, maxField int) error {
 		v.Int = append(v.Int, n)
 		return nil
 	case store.TypeReal, store.TypeDecimal:
-		f, err := toReal(raw, kind)
+		f, err := cv.toReal(raw, kind)
 		if err != nil {
 			return err
 		}
@@ -155,7 +231,7 @@ func appendRaw(v *store.Vector, raw []byte, maxField int) error {
 		if kind != '"' {
 			return errors.New("a datetime must be an ISO 8601 string")
 		}
-		s, err := rawString(raw)
+		s, err := cv.unquote(raw)
 		if err != nil {
 			return err
 		}
@@ -170,7 +246,7 @@ func appendRaw(v *store.Vector, raw []byte, maxField int) error {
 		var ticks int64
 		switch kind {
 		case '"':
-			s, err := rawString(raw)
+			s, err := cv.unquote(raw)
 			if err != nil {
 				return err
 			}
@@ -178,7 +254,7 @@ func appendRaw(v *store.Vector, raw []byte, maxField int) error {
 				return err
 			}
 		case '0':
-			n, err := toInt(raw, kind, false)
+			n, err := cv.toInt(raw, kind, false)
 			if err != nil {
 				return err
 			}
@@ -193,7 +269,7 @@ func appendRaw(v *store.Vector, raw []byte, maxField int) error {
 		if kind != '"' {
 			return errors.New("a guid must be a string")
 		}
-		s, err := rawString(raw)
+		s, err := cv.unquote(raw)
 		if err != nil {
 			return err
 		}
@@ -208,29 +284,32 @@ func appendRaw(v *store.Vector, raw []byte, maxField int) error {
 	return fmt.Errorf("unsupported column type %s", v.Type)
 }
 
-func toStringValue(raw []byte, kind byte) (string, error) {
+// toStringValue renders a value for a string column, cut to maxField bytes:
+// strings unquoted, objects and arrays compacted, numbers and booleans as
+// their JSON text.
+func (cv *converter) toStringValue(raw []byte, kind byte) (string, error) {
 	switch kind {
 	case '"':
-		return rawString(raw)
+		return cv.unquoteField(raw)
 	case '{', '[':
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, raw); err != nil {
+		c, err := cv.compact(raw)
+		if err != nil {
 			return "", err
 		}
-		return buf.String(), nil
-	default: // numbers and booleans keep their JSON text
-		return string(bytes.TrimSpace(raw)), nil
+		return string(truncateBytesUTF8(c, cv.maxField)), nil
+	default:
+		return string(truncateBytesUTF8(bytes.TrimSpace(raw), cv.maxField)), nil
 	}
 }
 
-func toBool(raw []byte, kind byte) (bool, error) {
+func (cv *converter) toBool(raw []byte, kind byte) (bool, error) {
 	switch kind {
 	case 't':
 		return true, nil
 	case 'f':
 		return false, nil
 	case '"':
-		s, err := rawString(raw)
+		s, err := cv.unquote(raw)
 		if err != nil {
 			return false, err
 		}
@@ -251,14 +330,14 @@ func toBool(raw []byte, kind byte) (bool, error) {
 	return false, errors.New("not a boolean")
 }
 
-func toInt(raw []byte, kind byte, int32Range bool) (int64, error) {
+func (cv *converter) toInt(raw []byte, kind byte, int32Range bool) (int64, error) {
 	var s string
 	switch kind {
 	case '0':
 		s = string(bytes.TrimSpace(raw))
 	case '"':
 		var err error
-		if s, err = rawString(raw); err != nil {
+		if s, err = cv.unquote(raw); err != nil {
 			return 0, err
 		}
 		s = strings.TrimSpace(s)
@@ -284,14 +363,14 @@ func toInt(raw []byte, kind byte, int32Range bool) (int64, error) {
 	return n, nil
 }
 
-func toReal(raw []byte, kind byte) (float64, error) {
+func (cv *converter) toReal(raw []byte, kind byte) (float64, error) {
 	var s string
 	switch kind {
 	case '0':
 		s = string(bytes.TrimSpace(raw))
 	case '"':
 		var err error
-		if s, err = rawString(raw); err != nil {
+		if s, err = cv.unquote(raw); err != nil {
 			return 0, err
 		}
 		s = strings.TrimSpace(s)

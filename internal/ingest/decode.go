@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,100 +21,252 @@ type DecodeOptions struct {
 }
 
 // DecodeRecords reads an ingestion body, a JSON array of objects, from r and
-// converts it into one column vector per column of schema. It reads token by
-// token and never holds more than one field value besides the vectors.
+// converts it into one column vector per column of schema. It streams: besides
+// the vectors it holds one field value at a time (plus a read buffer).
 // Properties that name no declared column are ignored (matched first exactly,
 // then case-insensitively); missing ones are null. Errors are *Error values
 // whose message names the record index and the column.
+//
+// The JSON is read by a hand-written scanner that accepts exactly what
+// encoding/json's Decoder accepts and words its errors the same way, offsets
+// included (checked by FuzzDecodeRecordsDifferential against the former
+// encoding/json implementation).
 func DecodeRecords(r io.Reader, schema store.Schema, opts DecodeOptions) (*store.Batch, error) {
 	if opts.MaxFieldBytes <= 0 {
 		opts.MaxFieldBytes = DefaultMaxFieldBytes
 	}
-	exact := make(map[string]int, len(schema))
-	fold := make(map[string]int, len(schema))
-	for i, c := range schema {
-		exact[c.Name] = i
-		if _, dup := fold[strings.ToLower(c.Name)]; !dup {
-			fold[strings.ToLower(c.Name)] = i
-		}
+	d := recordDecoder{
+		schema: schema,
+		exact:  make(map[string]int, len(schema)),
+		fold:   make(map[string]int, len(schema)),
+		b:      &store.Batch{Schema: schema, Cols: make([]*store.Vector, len(schema))},
+		seen:   make([]bool, len(schema)),
+		cv:     converter{maxField: opts.MaxFieldBytes, scanned: true},
+		max:    opts.MaxRecords,
+		s:      newBodyScanner(r),
 	}
-	b := &store.Batch{Schema: schema, Cols: make([]*store.Vector, len(schema))}
+	defer d.s.release()
 	for i, c := range schema {
-		b.Cols[i] = &store.Vector{Type: c.Type}
+		d.exact[c.Name] = i
+		if _, dup := d.fold[strings.ToLower(c.Name)]; !dup {
+			d.fold[strings.ToLower(c.Name)] = i
+		}
+		d.b.Cols[i] = &store.Vector{Type: c.Type}
+	}
+	if err := d.decode(); err != nil {
+		return nil, err
+	}
+	return d.b, nil
+}
+
+// recordDecoder is the state of one DecodeRecords call. Its control flow
+// mirrors the encoding/json Token calls of the former implementation (see
+// decode_ref_test.go): each step below names the Decoder state it stands for,
+// because the error messages depend on it.
+type recordDecoder struct {
+	schema      store.Schema
+	exact, fold map[string]int
+	b           *store.Batch
+	seen        []bool
+	cv          converter
+	max         int
+	s           *bodyScanner
+	key         []byte // the current property name, unquoted
+}
+
+const bodyWhat = "the body is not valid JSON"
+
+func recordWhat(rec int) string { return fmt.Sprintf("record %d is not valid JSON", rec) }
+
+func (d *recordDecoder) decode() error {
+	s := d.s
+	// The opening '[' (Token in state tokenTopValue).
+	c, err := s.peek()
+	if err != nil {
+		return jsonError(bodyWhat, err)
+	}
+	switch c {
+	case '[':
+		s.pos++
+	case '{':
+		return errNotArray()
+	case ']', '}', ':', ',':
+		return jsonError(bodyWhat, s.tokenError(c, tokTopValue))
+	default:
+		if err := s.scanScalarToken(); err != nil {
+			return jsonError(bodyWhat, err)
+		}
+		return errNotArray()
 	}
 
-	dec := json.NewDecoder(r)
-	tok, err := dec.Token()
+	state := tokArrayStart
+	for rec := 0; ; rec++ {
+		// More.
+		c, err := s.peek()
+		if err != nil || c == ']' || c == '}' {
+			break
+		}
+		if d.max > 0 && rec >= d.max {
+			return errorf(api.KindInvalid, codeInvalidContent, "The request body has more than %d records.", d.max)
+		}
+		// Token: the record's '{'.
+		if state == tokArrayComma {
+			if c != ',' {
+				return jsonError(recordWhat(rec), s.tokenError(c, state))
+			}
+			s.pos++
+			state = tokArrayValue
+			if c, err = s.peek(); err != nil {
+				return jsonError(recordWhat(rec), err)
+			}
+		}
+		switch c {
+		case '{':
+			s.pos++
+		case '[':
+			return errorf(api.KindInvalid, codeInvalidContent, "Record %d is not a JSON object.", rec)
+		case ']', '}', ':', ',':
+			return jsonError(recordWhat(rec), s.tokenError(c, state))
+		default:
+			if err := s.scanScalarToken(); err != nil {
+				return jsonError(recordWhat(rec), err)
+			}
+			return errorf(api.KindInvalid, codeInvalidContent, "Record %d is not a JSON object.", rec)
+		}
+		if err := d.record(rec); err != nil {
+			return err
+		}
+		d.b.Len++
+		state = tokArrayComma
+	}
+
+	// The closing ']'.
+	c, err = s.peek()
 	if err != nil {
-		return nil, jsonError("the body is not valid JSON", err)
+		return jsonError(bodyWhat, err)
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return nil, errorf(api.KindInvalid, codeInvalidContent, "The request body must be a JSON array of records.")
+	if c != ']' {
+		return jsonError(bodyWhat, s.tokenError(c, state))
 	}
-	seen := make([]bool, len(schema))
-	var raw json.RawMessage
-	for rec := 0; dec.More(); rec++ {
-		if opts.MaxRecords > 0 && rec >= opts.MaxRecords {
-			return nil, errorf(api.KindInvalid, codeInvalidContent, "The request body has more than %d records.", opts.MaxRecords)
+	s.pos++
+
+	// Nothing may follow (Token in state tokenTopValue must report io.EOF).
+	c, err = s.peek()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
 		}
-		tok, err := dec.Token()
+		return jsonError(bodyWhat, err)
+	}
+	switch c {
+	case '[', '{':
+	case ']', '}', ':', ',':
+		return jsonError(bodyWhat, s.tokenError(c, tokTopValue))
+	default:
+		if err := s.scanScalarToken(); err != nil {
+			return jsonError(bodyWhat, err)
+		}
+	}
+	return errorf(api.KindInvalid, codeInvalidContent, "The request body has data after the JSON array.")
+}
+
+func errNotArray() error {
+	return errorf(api.KindInvalid, codeInvalidContent, "The request body must be a JSON array of records.")
+}
+
+// record reads the properties of record rec after its '{', through the
+// closing '}', and completes every column with a value or a null.
+func (d *recordDecoder) record(rec int) error {
+	s := d.s
+	clear(d.seen)
+	state := tokObjectStart
+	for {
+		// More.
+		c, err := s.peek()
+		if err != nil || c == ']' || c == '}' {
+			break
+		}
+		// Token: the property name.
+		if state == tokObjectComma {
+			if c != ',' {
+				return jsonError(recordWhat(rec), s.tokenError(c, state))
+			}
+			s.pos++
+			state = tokObjectKey
+			if c, err = s.peek(); err != nil {
+				return jsonError(recordWhat(rec), err)
+			}
+		}
+		if c != '"' {
+			return jsonError(recordWhat(rec), s.tokenError(c, state))
+		}
+		ks, ke, err := s.scanValue()
 		if err != nil {
-			return nil, jsonError(fmt.Sprintf("record %d is not valid JSON", rec), err)
+			return jsonError(recordWhat(rec), err)
 		}
-		if d, ok := tok.(json.Delim); !ok || d != '{' {
-			return nil, errorf(api.KindInvalid, codeInvalidContent, "Record %d is not a JSON object.", rec)
+		q := s.buf[ks:ke]
+		d.key = appendUnquoted(d.key[:0], q, isPlain(q, s.esc, s.high))
+		col := d.column(d.key)
+
+		// Decode: the ':' (tokenObjectColon), then the value.
+		if c, err = s.peek(); err != nil {
+			return jsonError(d.propertyWhat(rec), err)
 		}
-		clear(seen)
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				return nil, jsonError(fmt.Sprintf("record %d is not valid JSON", rec), err)
-			}
-			key, ok := tok.(string)
-			if !ok {
-				return nil, errorf(api.KindInvalid, codeInvalidContent, "Record %d is not valid JSON.", rec)
-			}
-			if err := dec.Decode(&raw); err != nil {
-				return nil, jsonError(fmt.Sprintf("record %d, property %q is not valid JSON", rec, truncateUTF8(key, 128)), err)
-			}
-			col, ok := exact[key]
-			if !ok {
-				col, ok = fold[strings.ToLower(key)]
-			}
-			if !ok {
-				continue
-			}
-			v := b.Cols[col]
-			if seen[col] {
-				// A repeated property: the last value wins, as with JSON objects generally.
-				truncateVector(v, rec)
-			}
-			if err := appendRaw(v, raw, opts.MaxFieldBytes); err != nil {
-				return nil, errorf(api.KindInvalid, codeInvalidContent,
-					"Record %d, column '%s': cannot convert %s to %s: %v.", rec, schema[col].Name, describeRaw(raw), schema[col].Type, err)
-			}
-			seen[col] = true
+		if c != ':' {
+			return jsonError(d.propertyWhat(rec), &syntaxError{"expected colon after object key", s.offset()})
 		}
-		if _, err := dec.Token(); err != nil { // the closing '}'
-			return nil, jsonError(fmt.Sprintf("record %d is not valid JSON", rec), err)
+		s.pos++
+		vs, ve, err := s.scanValue()
+		if err != nil {
+			return jsonError(d.propertyWhat(rec), err)
 		}
-		for i, ok := range seen {
-			if !ok {
-				appendNull(b.Cols[i])
-			}
+		state = tokObjectComma
+		if col < 0 {
+			continue
 		}
-		b.Len++
+		raw := s.buf[vs:ve]
+		v := d.b.Cols[col]
+		if d.seen[col] {
+			// A repeated property: the last value wins, as with JSON objects generally.
+			truncateVector(v, rec)
+		}
+		d.cv.plain = raw[0] == '"' && isPlain(raw, s.esc, s.high)
+		if err := d.cv.append(v, raw); err != nil {
+			return errorf(api.KindInvalid, codeInvalidContent,
+				"Record %d, column '%s': cannot convert %s to %s: %v.", rec, d.schema[col].Name, describeRaw(raw), d.schema[col].Type, err)
+		}
+		d.seen[col] = true
 	}
-	if _, err := dec.Token(); err != nil { // the closing ']'
-		return nil, jsonError("the body is not valid JSON", err)
+	// Token: the closing '}'.
+	c, err := s.peek()
+	if err != nil {
+		return jsonError(recordWhat(rec), err)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if err == nil {
-			return nil, errorf(api.KindInvalid, codeInvalidContent, "The request body has data after the JSON array.")
+	if c != '}' {
+		return jsonError(recordWhat(rec), s.tokenError(c, state))
+	}
+	s.pos++
+	for i, ok := range d.seen {
+		if !ok {
+			appendNull(d.b.Cols[i])
 		}
-		return nil, jsonError("the body is not valid JSON", err)
 	}
-	return b, nil
+	return nil
+}
+
+func (d *recordDecoder) propertyWhat(rec int) string {
+	return fmt.Sprintf("record %d, property %q is not valid JSON", rec, truncateUTF8(string(d.key), 128))
+}
+
+// column returns the schema index a property name maps to, or -1.
+func (d *recordDecoder) column(key []byte) int {
+	if i, ok := d.exact[string(key)]; ok {
+		return i
+	}
+	if i, ok := d.fold[strings.ToLower(string(key))]; ok {
+		return i
+	}
+	return -1
 }
 
 // truncateVector cuts v back to n values (used when a record repeats a property).
@@ -135,8 +286,9 @@ func truncateVector(v *store.Vector, n int) {
 	}
 }
 
-// jsonError turns a decoder error into a client error, keeping size-limit
-// errors from the body reader intact.
+// jsonError turns a read or syntax error into a client error, keeping
+// size-limit errors from the body reader intact. The wording is that of the
+// former encoding/json-based decoder.
 func jsonError(what string, err error) error {
 	var ie *Error
 	if errors.As(err, &ie) {
@@ -145,12 +297,11 @@ func jsonError(what string, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return errorf(api.KindInvalid, codeInvalidContent, "The request content was invalid and could not be deserialized: %s: unexpected end of input.", what)
 	}
-	var se *json.SyntaxError
+	var se *syntaxError
 	if errors.As(err, &se) {
-		return errorf(api.KindInvalid, codeInvalidContent, "The request content was invalid and could not be deserialized: %s: %v at offset %d.", what, se, se.Offset)
+		return errorf(api.KindInvalid, codeInvalidContent, "The request content was invalid and could not be deserialized: %s: %s at offset %d.", what, se.msg, se.offset)
 	}
-	var ue *json.UnmarshalTypeError
-	if errors.As(err, &ue) {
+	if errors.As(err, new(numberRangeError)) {
 		return errorf(api.KindInvalid, codeInvalidContent, "The request content was invalid and could not be deserialized: %s.", what)
 	}
 	// Anything else is a read failure (including a gzip stream error).
