@@ -147,8 +147,8 @@ func TestTamperedPart(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("byte %d of %d flipped: query answered HTTP %d, x-ms-error-code %q, body %s", at, len(data), status, code, body)
-		if status != http.StatusInternalServerError || code == "" {
-			t.Fatalf("query over a tampered part: HTTP %d code %q; want 500 with an error code. Body: %.300s", status, code, body)
+		if status != http.StatusInternalServerError || code != "DataIntegrityError" || !bytes.Contains(body, []byte("part ")) {
+			t.Fatalf("query over a tampered part: HTTP %d code %q; want 500 DataIntegrityError naming the part. Body: %.300s", status, code, body)
 		}
 		var env struct {
 			Error struct{ Code, Message string } `json:"error"`

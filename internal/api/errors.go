@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+
+	"custos/internal/store"
 )
 
 // Error is an Azure API error: {"error":{"code","message","target","details","innererror"}}.
@@ -91,6 +93,10 @@ func ToError(err error) *Error {
 		}
 		return ae
 	}
+	var ce *store.CorruptionError
+	if errors.As(err, &ce) {
+		return corruptionError(ce)
+	}
 	var c Coded
 	if errors.As(err, &c) {
 		code, kind := c.AzureError()
@@ -109,6 +115,21 @@ func ToError(err error) *Error {
 		return Errorf(499, "RequestCanceled", "The request was canceled.")
 	}
 	return Errorf(http.StatusInternalServerError, "InternalServerError", "An internal error occurred. Quote the correlation ID to the operator.")
+}
+
+// corruptionError tells the client which part failed its integrity check,
+// without the file path: the query stopped and returned no rows. The full
+// error, path included, is logged by WriteError.
+func corruptionError(ce *store.CorruptionError) *Error {
+	what := "a write-ahead log segment"
+	if ce.Part != "" {
+		what = "part " + ce.Part
+	}
+	if ce.Column != "" {
+		what += " (column " + ce.Column + ")"
+	}
+	return Errorf(http.StatusInternalServerError, "DataIntegrityError",
+		"Stored data failed its integrity check in %s; the query was stopped and returned no rows. The operator has been alerted.", what)
 }
 
 // WriteError writes err in the Azure envelope with x-ms-error-code. Internal
