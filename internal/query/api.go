@@ -89,7 +89,11 @@ type Options struct {
 	// Auditor receives one record per query, allowed and denied (the query
 	// audit, LAQueryLogs). nil audits nothing.
 	Auditor Auditor
-	Logger  *slog.Logger // nil discards logs
+	// NetworkGate, when set, is called with every workspace a request
+	// reads, before anything of it is read; its error is the answer (the
+	// server's network isolation: public access disabled). nil admits all.
+	NetworkGate func(ctx context.Context, ws Workspace) error
+	Logger      *slog.Logger // nil discards logs
 	// MaxBodyBytes bounds request bodies; 0 → DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// DefaultWait and MaxWait bound the Prefer: wait timeout; 0 → Azure's 180 s and 600 s.
@@ -268,6 +272,11 @@ func (a *API) run(ctx context.Context, ws Workspace, body Body, p Preferences, a
 	for _, extra := range body.Workspaces {
 		if !strings.EqualFold(strings.TrimSpace(extra), ws.CustomerID) && !strings.EqualFold(strings.TrimSpace(extra), ws.ResourceID) {
 			return nil, badArgument("CrossWorkspaceQueryNotSupported", "Querying additional workspaces ('%s') is not supported yet.", truncate(extra, 128))
+		}
+	}
+	if a.opts.NetworkGate != nil {
+		if err := a.opts.NetworkGate(ctx, ws); err != nil {
+			return nil, err
 		}
 	}
 	now := a.opts.Now()

@@ -30,6 +30,9 @@ type metadataWorkspace struct {
 // columns of the workspace, in the shape of Azure's metadata response.
 func (a *API) metadata(w http.ResponseWriter, r *http.Request, _ rbac.Decision) {
 	ws, err := a.lookupWorkspace(r.Context(), r.PathValue("workspaceId"))
+	if err == nil && a.opts.NetworkGate != nil {
+		err = a.opts.NetworkGate(r.Context(), ws)
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return

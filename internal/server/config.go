@@ -39,6 +39,13 @@ type Config struct {
 	Alerts   AlertsConfig   `yaml:"alerts"`
 	Activity ActivityConfig `yaml:"activity"`
 
+	// Listeners are extra HTTPS listeners besides Listen, each optionally
+	// private and/or requiring client certificates (network.go).
+	Listeners []ListenerConfig `yaml:"listeners"`
+	// PrivateNetworks are CIDRs whose clients count as private on any
+	// listener (by the connection's source address only).
+	PrivateNetworks []string `yaml:"privateNetworks"`
+
 	// InsecureMetricsWithoutAuth serves GET /metrics without a bearer token.
 	// Off by default; warned about at every start.
 	InsecureMetricsWithoutAuth bool `yaml:"insecureMetricsWithoutAuth"`
@@ -253,6 +260,9 @@ func (c Config) Validate() error {
 	if c.Identity.TokenLifetime < 5*time.Minute || c.Identity.TokenLifetime > 24*time.Hour {
 		return bad("identity.tokenLifetime", "%v is outside 5m..24h", c.Identity.TokenLifetime)
 	}
+	if err := c.validateNetwork(); err != nil {
+		return err
+	}
 	if ws := c.Activity.Workspace; ws != "" && !strings.EqualFold(ws, ActivityWorkspaceNone) && !isWorkspaceResourceID(ws) {
 		return bad("activity.workspace", "%q is neither a workspace resource ID (/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{name}) nor %q", ws, ActivityWorkspaceNone)
 	}
@@ -466,6 +476,12 @@ func Settings() []Setting {
 		{Key: "activity.workspace", Flag: "activity-workspace", Env: "CUSTOS_ACTIVITY_WORKSPACE", Default: "(the default workspace)",
 			Usage: "workspace resource ID whose AzureActivity table receives the activity log, or none",
 			set:   str(func(c *Config) *string { return &c.Activity.Workspace })},
+		{Key: "listeners", Flag: "listeners", Env: "CUSTOS_LISTENERS", Default: "(none)",
+			Usage: "comma-separated extra HTTPS listeners, each host:port[;private][;clientCAFile=path]",
+			set:   setListeners},
+		{Key: "privateNetworks", Flag: "private-networks", Env: "CUSTOS_PRIVATE_NETWORKS", Default: "(none)",
+			Usage: "comma-separated CIDRs whose clients are private on every listener (source address only)",
+			set:   setPrivateNetworks},
 		{Key: "insecureMetricsWithoutAuth", Flag: "insecure-metrics-without-auth", Env: "CUSTOS_INSECURE_METRICS_WITHOUT_AUTH", Default: "false",
 			Usage: "INSECURE: serve /metrics without authentication", Bool: true,
 			set: func(c *Config, v string) error {

@@ -92,6 +92,7 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		Authorizer:  s.authz,
 		TableAccess: s.rbac,
 		Auditor:     audit,
+		NetworkGate: s.queryNetworkGate,
 		Logger:      s.log.With(slog.String("component", "query")),
 		DefaultWait: q.Timeout,
 		MaxWait:     q.MaxTimeout,

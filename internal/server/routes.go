@@ -95,6 +95,9 @@ func (s *Server) guard(rt api.Route) http.Handler {
 			s.forbidden(w, r, p, rt.Action, scope)
 			return
 		}
+		if !s.admitNetwork(w, r, rt.Audience) {
+			return
+		}
 		rt.Handler(w, r, dec)
 	})
 }

@@ -81,6 +81,7 @@ type Server struct {
 	activity *activity.Log // the activity log; its auditing authorizer is authz
 
 	ln       net.Listener
+	net      *network // extra listeners and private networks (network.go)
 	srv      *http.Server
 	baseCtx  context.Context // parent of every request context
 	cancel   context.CancelFunc
@@ -155,6 +156,10 @@ func New(ctx context.Context, o Options) (_ *Server, err error) {
 		}
 		return nil
 	})
+	if s.net, err = newNetwork(cfg, newTLSConfig(s.certs.GetCertificate)); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.net.close)
 	s.endpoint = cfg.EndpointURL()
 	if cfg.Endpoint == "" {
 		if tcp, ok := s.ln.Addr().(*net.TCPAddr); ok {
@@ -207,6 +212,7 @@ func New(ctx context.Context, o Options) (_ *Server, err error) {
 		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelInfo),
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+		ConnContext:       s.net.connContext,
 	}
 	return s, nil
 }
@@ -305,6 +311,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.ServeTLS(s.ln, "", "") }()
+	s.net.serve(s.srv, s.log, errc)
 	s.log.Info("serving", slog.String("address", s.ln.Addr().String()), slog.String("endpoint", s.endpoint),
 		slog.String("ca_file", s.CAFile()))
 
