@@ -56,6 +56,7 @@ type Agent struct {
 	perfReader *perf.Reader
 	perfEvery  time.Duration
 	computer   string
+	node       string // Kubernetes node name (Computer of container records)
 	agentID    string
 	host       hostInfo
 
@@ -93,12 +94,27 @@ func New(opts Options) (*Agent, error) {
 		a.perfReader = &perf.Reader{}
 	}
 	a.computer = cfg.Computer
+	if k := cfg.Kubernetes; k.Enabled {
+		a.node = k.NodeName
+		if a.node == "" {
+			a.node = os.Getenv("NODE_NAME")
+		}
+		if a.computer == "" {
+			a.computer = a.node // in a pod the host name is the pod's
+		}
+		if a.cfg.ResourceID == "" {
+			a.cfg.ResourceID = k.ClusterResourceID
+		}
+	}
 	if a.computer == "" {
 		h, err := os.Hostname()
 		if err != nil {
 			return nil, fmt.Errorf("host name: %w", err)
 		}
 		a.computer = h
+	}
+	if a.node == "" {
+		a.node = a.computer
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
@@ -436,6 +452,9 @@ func (a *Agent) apply(ctx context.Context, col *collectors, rules []*DCR) {
 				start(func() { a.runFiles(cctx, r, src, t) })
 				st.Sources = append(st.Sources, "logFiles:"+src.Name)
 			}
+		}
+		for _, ext := range r.DataSources.Extensions {
+			st.Sources = append(st.Sources, a.startKube(cctx, r, ext, targets, start)...)
 		}
 		if r.flows(StreamHeartbeat) {
 			hb = append(hb, target{r.ImmutableID, StreamHeartbeat})

@@ -74,7 +74,52 @@ type Config struct {
 		Listen string `yaml:"listen"` // loopback host:port; "" → no endpoint
 	} `yaml:"metrics"`
 	LogLevel string `yaml:"logLevel"` // debug, info (default), warn, error
+	// Kubernetes turns on the container log and kubelet metrics collectors
+	// of a DaemonSet pod (docs/containers.md). What is collected and where it
+	// goes comes from a data collection rule's ContainerInsights extension.
+	Kubernetes KubeConfig `yaml:"kubernetes"`
 }
+
+// KubeConfig is the kubernetes section of the configuration. The filter and
+// interval settings are defaults: a rule's ContainerInsights extension
+// (dataCollectionSettings) takes precedence for what it sets.
+type KubeConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// LogRoot is the kubelet's log directory: /var/log/pods (files
+	// <ns>_<pod>_<uid>/<container>/<n>.log) or /var/log/containers
+	// (<pod>_<ns>_<container>-<id>.log). "" → /var/log/pods.
+	LogRoot string `yaml:"logRoot"`
+	// KubeletURL is the kubelet's https base URL; "" → https://$NODE_IP:10250.
+	KubeletURL string `yaml:"kubeletURL"`
+	// TokenFile and CAFile authenticate to and verify the kubelet; "" → the
+	// pod's ServiceAccount token and CA.
+	TokenFile             string `yaml:"tokenFile"`
+	CAFile                string `yaml:"caFile"`
+	InsecureSkipTLSVerify bool   `yaml:"insecureSkipTLSVerify"`
+	// ClusterResourceID is the cluster's ARM resource ID: _ResourceId of
+	// every record and the InstanceName prefix of Perf rows. Required.
+	ClusterResourceID string `yaml:"clusterResourceId"`
+	ClusterName       string `yaml:"clusterName"` // "" → last segment of ClusterResourceID
+	// NodeName is the Computer of the records; "" → $NODE_NAME, then computer.
+	NodeName string `yaml:"nodeName"`
+	// Interval between kubelet scrapes; 0 → 60s.
+	Interval time.Duration `yaml:"interval"`
+	// NamespaceFilteringMode (Off, Include, Exclude) and Namespaces filter
+	// container logs.
+	NamespaceFilteringMode string   `yaml:"namespaceFilteringMode"`
+	Namespaces             []string `yaml:"namespaces"`
+	// CollectEnvVars must stay false: container environment variables are
+	// never collected (no code reads them), and true is refused rather than
+	// silently ignored.
+	CollectEnvVars bool `yaml:"collectEnvVars"`
+}
+
+// Kubernetes defaults.
+const (
+	DefaultKubeLogRoot     = "/var/log/pods"
+	DefaultKubeletPort     = "10250"
+	DefaultKubeletInterval = time.Minute
+)
 
 // DefaultStateDir is where state lives when stateDir is not set.
 const DefaultStateDir = "/var/lib/custos-agent"
@@ -118,7 +163,8 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	base := filepath.Dir(path)
-	for _, p := range []*string{&c.CAFile, &c.CredentialsFile, &c.IdentityDir, &c.StateDir, &c.Buffer.Dir, &c.DCR.Dir, &c.Syslog.Unix} {
+	for _, p := range []*string{&c.CAFile, &c.CredentialsFile, &c.IdentityDir, &c.StateDir, &c.Buffer.Dir, &c.DCR.Dir, &c.Syslog.Unix,
+		&c.Kubernetes.LogRoot, &c.Kubernetes.TokenFile, &c.Kubernetes.CAFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
@@ -165,6 +211,20 @@ func (c *Config) applyDefaults() {
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
+	}
+	if k := &c.Kubernetes; k.Enabled {
+		if k.LogRoot == "" {
+			k.LogRoot = DefaultKubeLogRoot
+		}
+		if k.Interval == 0 {
+			k.Interval = DefaultKubeletInterval
+		}
+		if k.NamespaceFilteringMode == "" {
+			k.NamespaceFilteringMode = "Off"
+		}
+		if k.ClusterName == "" {
+			k.ClusterName = k.ClusterResourceID[strings.LastIndexByte(k.ClusterResourceID, '/')+1:]
+		}
 	}
 }
 
@@ -244,6 +304,33 @@ func (c *Config) Validate() error {
 		if pu, err := url.Parse(c.Proxy); err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https") {
 			bad("proxy %q must be an http:// or https:// URL, or \"environment\"", c.Proxy)
 		}
+	}
+	if k := c.Kubernetes; k.Enabled {
+		switch {
+		case !strings.HasPrefix(k.ClusterResourceID, "/subscriptions/") || strings.Count(k.ClusterResourceID, "/") < 8:
+			bad("kubernetes.clusterResourceId %q must be the cluster's ARM resource ID (/subscriptions/.../providers/Microsoft.Kubernetes/connectedClusters/<name>)", k.ClusterResourceID)
+		}
+		if base := filepath.ToSlash(filepath.Clean(k.LogRoot)); !strings.HasSuffix(base, "/log/pods") && !strings.HasSuffix(base, "/log/containers") {
+			bad("kubernetes.logRoot %q must be the kubelet's log directory (…/log/pods or …/log/containers)", k.LogRoot)
+		}
+		if k.KubeletURL != "" {
+			if u, err := url.Parse(k.KubeletURL); err != nil || u.Scheme != "https" || u.Host == "" {
+				bad("kubernetes.kubeletURL %q must be an https:// URL", k.KubeletURL)
+			}
+		}
+		if k.Interval < time.Second {
+			bad("kubernetes.interval must be at least 1s")
+		}
+		switch k.NamespaceFilteringMode {
+		case "Off", "Include", "Exclude":
+		default:
+			bad("kubernetes.namespaceFilteringMode %q must be Off, Include or Exclude", k.NamespaceFilteringMode)
+		}
+		if k.CollectEnvVars {
+			bad("kubernetes.collectEnvVars: custos-agent does not collect container environment variables (they hold secrets); remove the setting")
+		}
+	} else if k.CollectEnvVars {
+		bad("kubernetes.collectEnvVars: custos-agent does not collect container environment variables; remove the setting")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // maxRuleFileBytes bounds one DCR file.
@@ -50,6 +51,75 @@ type DataSources struct {
 	PerformanceCounters []PerfSource    `json:"performanceCounters"`
 	Syslog              []SyslogSource  `json:"syslog"`
 	LogFiles            []LogFileSource `json:"logFiles"`
+	// Extensions are the extension data sources the agent implements: only
+	// ContainerInsights (Kubernetes mode).
+	Extensions []ExtensionSource `json:"extensions"`
+}
+
+// ExtensionNameContainerInsights is the extensionName of Container insights.
+const ExtensionNameContainerInsights = "ContainerInsights"
+
+// ExtensionSource is an extensions data source. For ContainerInsights,
+// ExtensionSettings holds dataCollectionSettings.
+type ExtensionSource struct {
+	Name              string          `json:"name"`
+	Streams           []string        `json:"streams"`
+	ExtensionName     string          `json:"extensionName"`
+	ExtensionSettings json.RawMessage `json:"extensionSettings"`
+}
+
+// ContainerInsightsSettings is extensionSettings.dataCollectionSettings of
+// a ContainerInsights extension. Unset fields leave the agent's kubernetes
+// configuration in force.
+type ContainerInsightsSettings struct {
+	// Interval is Azure's "1m".."30m"; the agent accepts any duration of at least 1s.
+	Interval               time.Duration
+	NamespaceFilteringMode string // "" when unset
+	Namespaces             []string
+	NamespacesSet          bool
+	EnableContainerLogV2   *bool
+}
+
+// ContainerInsights parses the extension's dataCollectionSettings.
+func (e ExtensionSource) ContainerInsights() (ContainerInsightsSettings, error) {
+	var out ContainerInsightsSettings
+	if len(e.ExtensionSettings) == 0 || string(e.ExtensionSettings) == "null" {
+		return out, nil
+	}
+	var raw struct {
+		DataCollectionSettings *struct {
+			Interval               string    `json:"interval"`
+			NamespaceFilteringMode string    `json:"namespaceFilteringMode"`
+			Namespaces             *[]string `json:"namespaces"`
+			EnableContainerLogV2   *bool     `json:"enableContainerLogV2"`
+		} `json:"dataCollectionSettings"`
+	}
+	if err := json.Unmarshal(e.ExtensionSettings, &raw); err != nil {
+		return out, fmt.Errorf("extension %s: extensionSettings: %w", e.Name, err)
+	}
+	d := raw.DataCollectionSettings
+	if d == nil {
+		return out, nil
+	}
+	if d.Interval != "" {
+		iv, err := time.ParseDuration(d.Interval)
+		if err != nil || iv < time.Second {
+			return out, fmt.Errorf("extension %s: dataCollectionSettings.interval %q: want a duration such as \"1m\" (at least 1s)", e.Name, d.Interval)
+		}
+		out.Interval = iv
+	}
+	switch m := d.NamespaceFilteringMode; {
+	case m == "":
+	case strings.EqualFold(m, "Off"), strings.EqualFold(m, "Include"), strings.EqualFold(m, "Exclude"):
+		out.NamespaceFilteringMode = strings.ToUpper(m[:1]) + strings.ToLower(m[1:])
+	default:
+		return out, fmt.Errorf("extension %s: dataCollectionSettings.namespaceFilteringMode %q: want Off, Include or Exclude", e.Name, m)
+	}
+	if d.Namespaces != nil {
+		out.Namespaces, out.NamespacesSet = *d.Namespaces, true
+	}
+	out.EnableContainerLogV2 = d.EnableContainerLogV2
+	return out, nil
 }
 
 // PerfSource is a performanceCounters data source.
@@ -126,6 +196,20 @@ func ParseDCR(data []byte) (*DCR, error) {
 			err = json.Unmarshal(raw, &d.DataSources.Syslog)
 		case "logFiles":
 			err = json.Unmarshal(raw, &d.DataSources.LogFiles)
+		case "extensions":
+			var all []ExtensionSource
+			if err = json.Unmarshal(raw, &all); err == nil {
+				for _, e := range all {
+					if strings.EqualFold(e.ExtensionName, ExtensionNameContainerInsights) {
+						if _, err = e.ContainerInsights(); err != nil {
+							break
+						}
+						d.DataSources.Extensions = append(d.DataSources.Extensions, e)
+					} else {
+						d.Unsupported = append(d.Unsupported, "extensions:"+e.ExtensionName)
+					}
+				}
+			}
 		default:
 			d.Unsupported = append(d.Unsupported, kind)
 		}

@@ -116,6 +116,7 @@ type Tailer struct {
 	firstScan  bool
 	committed  []checkpoint
 	dirtyState bool
+	closed     []string // paths of files closed by Poll, for Closed
 }
 
 // Open loads the checkpoints. Files rotated away while the agent was down
@@ -311,6 +312,9 @@ func (t *Tailer) Poll() ([]Record, error) {
 			tf.f.Close()
 			delete(t.files, id)
 			t.dirtyState = true
+			if len(t.closed) < maxTrackedFiles { // bounded for callers that never ask
+				t.closed = append(t.closed, tf.path)
+			}
 		}
 	}
 	return out, errors.Join(errs...)
@@ -502,6 +506,28 @@ func equalCheckpoints(a, b []checkpoint) bool {
 		}
 	}
 	return true
+}
+
+// Closed returns the paths of the files that Poll closed since the last
+// call (deleted, or rotated away and drained) and that no file now being
+// followed still goes by: a per-path consumer can drop its state for them.
+// A rotated file whose successor took its name is therefore not reported.
+func (t *Tailer) Closed() []string {
+	if len(t.closed) == 0 {
+		return nil
+	}
+	active := make(map[string]bool, len(t.files))
+	for _, tf := range t.files {
+		active[tf.path] = true
+	}
+	var out []string
+	for _, p := range t.closed {
+		if !active[p] {
+			out = append(out, p)
+		}
+	}
+	t.closed = t.closed[:0]
+	return out
 }
 
 // Close closes the files; it does not commit.

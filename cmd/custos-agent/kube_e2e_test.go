@@ -1,0 +1,269 @@
+package main
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestKubernetesEndToEnd runs `custos-agent run` in Kubernetes mode against
+// a real `custos serve`: a data collection rule with a ContainerInsights
+// extension (Exclude kube-system, 1s interval), generated CRI and Docker
+// json-file logs under a temporary /var/log/pods with partial lines and a
+// rotation, and a kubelet stand-in (httptest TLS server requiring the
+// ServiceAccount token) serving the /stats/summary fixture of
+// internal/agent/kube. Rows must arrive in ContainerLogV2, Perf and
+// InsightsMetrics with the cluster's _ResourceId.
+func TestKubernetesEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server and the agent")
+	}
+	root := t.TempDir()
+	e, b := startEnv(t, root)
+	adm := e.adm
+	clusterID := "/subscriptions/" + adm.SubscriptionID + "/resourceGroups/" + adm.ResourceGroup + "/providers/Microsoft.Kubernetes/connectedClusters/e2e-cluster"
+
+	// The rule: a ContainerInsights extension whose settings override the agent's (Off).
+	wsID := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.OperationalInsights/workspaces/%s", adm.SubscriptionID, adm.ResourceGroup, adm.WorkspaceName)
+	streams := []string{"Microsoft-ContainerLogV2", "Microsoft-Perf", "Microsoft-InsightsMetrics"}
+	rule := map[string]any{
+		"kind": "Linux",
+		"properties": map[string]any{
+			"dataSources": map[string]any{"extensions": []map[string]any{{
+				"name": "ContainerInsightsExtension", "streams": streams, "extensionName": "ContainerInsights",
+				"extensionSettings": map[string]any{"dataCollectionSettings": map[string]any{
+					"interval": "1s", "namespaceFilteringMode": "Exclude", "namespaces": []string{"kube-system"}, "enableContainerLogV2": true}},
+			}}},
+			"destinations": map[string]any{"logAnalytics": []map[string]string{{"name": "la", "workspaceResourceId": wsID}}},
+			"dataFlows":    []map[string]any{{"streams": streams, "destinations": []string{"la"}}},
+		},
+	}
+	ruleFile := filepath.Join(root, "kube-rule.json")
+	rb, _ := json.Marshal(rule)
+	os.WriteFile(ruleFile, rb, 0o600)
+	e.cli("dcr", "create", "kube-rule", "-f", ruleFile)
+	dcrURL := adm.Endpoint + fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Insights/dataCollectionRules/kube-rule", adm.SubscriptionID, adm.ResourceGroup)
+	status, dcrJSON := e.do("GET", dcrURL+"?api-version=2022-06-01", "https://management.azure.com/.default", nil, nil)
+	if status != 200 {
+		t.Fatalf("get DCR: %d %s", status, dcrJSON)
+	}
+	var dcr struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(dcrJSON, &dcr)
+	e.grantPublisher(dcr.ID, jwtClaim(e.token("https://management.azure.com/.default"), "oid"), "0c6c1f54-5a0b-4f8e-8f0e-2b7f4c9a1d22")
+
+	// The kubelet stand-in: the fixture with its timestamps moved to now.
+	fixture, err := os.ReadFile("../../internal/agent/kube/testdata/stats_summary.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := time.Parse(time.RFC3339, "2024-05-01T10:00:02Z")
+	shift := time.Since(base)
+	fixture = regexp.MustCompile(`"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ"`).ReplaceAllFunc(fixture, func(m []byte) []byte {
+		tm, _ := time.Parse(time.RFC3339, strings.Trim(string(m), `"`))
+		return []byte(`"` + tm.Add(shift).UTC().Format(time.RFC3339) + `"`)
+	})
+	const saToken = "kubelet-e2e-serviceaccount-token"
+	var scrapes, denied atomic.Int64
+	kubelet := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+saToken)) != 1 {
+			denied.Add(1)
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path != "/stats/summary" || r.Method != http.MethodGet {
+			http.NotFound(w, r)
+			return
+		}
+		scrapes.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(fixture)
+	}))
+	t.Cleanup(kubelet.Close)
+
+	// A pod's view: ServiceAccount token and CA, container logs under var/log/pods.
+	agentDir := filepath.Join(root, "agent")
+	saDir := filepath.Join(agentDir, "serviceaccount")
+	os.MkdirAll(saDir, 0o700)
+	os.WriteFile(filepath.Join(saDir, "token"), []byte(saToken+"\n"), 0o600)
+	os.WriteFile(filepath.Join(saDir, "ca.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: kubelet.Certificate().Raw}), 0o600)
+	logRoot := filepath.Join(root, "node", "var", "log", "pods")
+	write := func(rel, content string, flag int) {
+		p := filepath.Join(logRoot, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		f, err := os.OpenFile(p, flag|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(content); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := func() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+	webLog := "default_web-1_1a2b3c4d-0000-1111-2222-333344445555/app/0.log"
+	write(webLog, fmt.Sprintf("%[1]s stdout F {\"level\":\"error\",\"msg\":\"boom\",\"code\":42}\n"+
+		"%[1]s stdout P cri-part-one \n"+
+		"%[1]s stderr F WARN disk almost full\n"+
+		"%[1]s stdout F cri-part-two\n", now()), os.O_APPEND)
+	write("kube-system_coredns-1_9a9a9a9a-0000-1111-2222-333344445555/coredns/0.log",
+		now()+" stdout F excluded-namespace-line\n", os.O_APPEND)
+	dockerTime := time.Now().UTC().Format(time.RFC3339Nano)
+	write("shop_api-7_5e5e5e5e-0000-1111-2222-333344445555/api/0.log",
+		`{"log":"docker-hello INFO ready\n","stream":"stdout","time":"`+dockerTime+`"}`+"\n"+
+			`{"log":"docker-split-first ","stream":"stderr","time":"`+dockerTime+`"}`+"\n"+
+			`{"log":"docker-split-second\n","stream":"stderr","time":"`+dockerTime+`"}`+"\n", os.O_APPEND)
+
+	dcrDir := filepath.Join(agentDir, "dcr.d")
+	os.MkdirAll(dcrDir, 0o700)
+	os.WriteFile(filepath.Join(dcrDir, "kube-rule.json"), dcrJSON, 0o600)
+	credFile := filepath.Join(agentDir, "credentials.json")
+	os.WriteFile(credFile, b, 0o600)
+	cfg := fmt.Sprintf(`endpoint: %s
+caFile: %s
+credentialsFile: %s
+stateDir: %s
+dcr:
+  dir: %s
+  pollInterval: 300ms
+syslog:
+  udp: "off"
+  tcp: "off"
+files:
+  pollInterval: 100ms
+  readFromStart: true
+delivery:
+  minBackoff: 200ms
+  maxBackoff: 1s
+  flushInterval: 200ms
+logLevel: debug
+kubernetes:
+  enabled: true
+  logRoot: %s
+  kubeletURL: %s
+  tokenFile: %s
+  caFile: %s
+  clusterResourceId: %s
+  nodeName: aks-node-e2e
+  namespaceFilteringMode: "Off"
+  collectEnvVars: false
+`, adm.Endpoint, adm.CAFile, credFile, filepath.Join(agentDir, "state"), dcrDir, logRoot, kubelet.URL,
+		filepath.Join(saDir, "token"), filepath.Join(saDir, "ca.crt"), clusterID)
+	cfgPath := filepath.Join(agentDir, "config.yaml")
+	os.WriteFile(cfgPath, []byte(cfg), 0o600)
+	ag := &agentProc{t: t, bin: e.bins.agent, config: cfgPath, log: logFile(t, root, "agent.log")}
+	// A secret in the agent's own environment (as a container's env would
+	// be): nothing may carry it into a table.
+	const envSecret = "envsecret-7f3a9c2e51"
+	os.Setenv("CUSTOS_E2E_DB_PASSWORD", envSecret)
+	defer os.Unsetenv("CUSTOS_E2E_DB_PASSWORD")
+	ag.start()
+	t.Cleanup(func() { ag.signal(syscall.SIGTERM) })
+
+	waitFor(t, "first container log rows", 60*time.Second, func() bool {
+		return e.count(`ContainerLogV2 | where PodName == "web-1"`) >= 3
+	})
+
+	// Rotation: the runtime renames 0.log away, writes a last line to the
+	// old file, and continues in a new 0.log; a partial line spans the poll.
+	old := filepath.Join(logRoot, webLog)
+	if err := os.Rename(old, old+".20240501-100000"); err != nil {
+		t.Fatal(err)
+	}
+	write(webLog+".20240501-100000", now()+" stdout F after-rename-old-file\n", os.O_APPEND)
+	write(webLog, now()+" stdout F rotated-new-file level=info\n"+now()+" stdout P new-part-a ", os.O_APPEND)
+	time.Sleep(300 * time.Millisecond)
+	write(webLog, now()+" stdout F new-part-b\n", os.O_APPEND)
+
+	waitFor(t, "rows after the rotation", 60*time.Second, func() bool {
+		return e.count(`ContainerLogV2 | where PodName == "web-1"`) >= 6
+	})
+	waitFor(t, "Docker rows", 30*time.Second, func() bool { return e.count(`ContainerLogV2 | where PodNamespace == "shop"`) >= 2 })
+	waitFor(t, "Perf rows", 30*time.Second, func() bool { return e.count(`Perf | where ObjectName == "K8SContainer"`) > 0 })
+	waitFor(t, "InsightsMetrics rows", 30*time.Second, func() bool { return e.count(`InsightsMetrics | where Namespace == "container.azm.ms/pv"`) > 0 })
+	time.Sleep(1500 * time.Millisecond) // let anything late (duplicates, excluded rows) arrive
+
+	msgs := map[string]int{}
+	for _, r := range e.query(`ContainerLogV2 | project m = tostring(LogMessage)`) {
+		msgs[r[0].(string)]++
+	}
+	for _, want := range []string{"cri-part-one cri-part-two", "WARN disk almost full", "after-rename-old-file", "rotated-new-file level=info",
+		"new-part-a new-part-b", "docker-hello INFO ready", "docker-split-first docker-split-second"} {
+		if msgs[want] != 1 {
+			t.Errorf("LogMessage %q arrived %d times, want once; all: %v", want, msgs[want], msgs)
+		}
+	}
+	for m := range msgs {
+		if strings.Contains(m, "excluded-namespace-line") {
+			t.Errorf("a line of the excluded namespace kube-system arrived: %q", m)
+		}
+	}
+	if n := e.count(`ContainerLogV2 | where PodNamespace == "kube-system"`); n != 0 {
+		t.Errorf("%d ContainerLogV2 rows of the excluded namespace", n)
+	}
+
+	// The JSON line: LogMessage is an object, LogLevel from its level field.
+	rows := e.query(`ContainerLogV2 | where tostring(LogMessage.msg) == "boom" | project LogLevel, toint(LogMessage.code), PodNamespace, ContainerName, LogSource, Computer, _ResourceId, SourceSystem`)
+	if len(rows) != 1 {
+		t.Fatalf("JSON line rows: %v", rows)
+	}
+	r := rows[0]
+	if r[0] != "ERROR" || r[1] != float64(42) || r[2] != "default" || r[3] != "app" || r[4] != "stdout" || r[5] != "aks-node-e2e" ||
+		!strings.EqualFold(r[6].(string), clusterID) || r[7] != "Containers" {
+		t.Errorf("JSON line row = %v", r)
+	}
+	levels := map[string]string{}
+	for _, r := range e.query(`ContainerLogV2 | project m = tostring(LogMessage), LogLevel, LogSource`) {
+		levels[r[0].(string)] = r[1].(string) + "/" + r[2].(string)
+	}
+	for m, want := range map[string]string{"WARN disk almost full": "WARNING/stderr", "rotated-new-file level=info": "INFO/stdout",
+		"docker-hello INFO ready": "INFO/stdout", "docker-split-first docker-split-second": "UNKNOWN/stderr"} {
+		if levels[m] != want {
+			t.Errorf("%q: level/source %q, want %q", m, levels[m], want)
+		}
+	}
+
+	// Kubelet metrics.
+	for _, q := range []string{
+		`Perf | where ObjectName == "K8SNode" and CounterName == "cpuUsageNanoCores" and CounterValue == 250000000`,
+		`Perf | where ObjectName == "K8SNode" and CounterName == "memoryWorkingSetBytes"`,
+		`Perf | where ObjectName == "K8SContainer" and CounterName == "memoryWorkingSetBytes" and InstanceName startswith "` + clusterID + `/7f1b8c1e-0a3c-4b5d-9e6f-112233445566/"`,
+		`InsightsMetrics | where Namespace == "container.azm.ms/pv" and Name == "pvUsedBytes" and Tags has "web-data"`,
+		`InsightsMetrics | where Namespace == "container.azm.ms/disk" and Name == "used_percent"`,
+	} {
+		if n := e.count(q); n == 0 {
+			t.Errorf("no rows: %s", q)
+		}
+	}
+	// Every row carries the cluster's resource ID.
+	for _, tbl := range []string{"ContainerLogV2", "Perf", "InsightsMetrics"} {
+		if n := e.count(tbl + ` | where _ResourceId !~ "` + clusterID + `"`); n != 0 {
+			t.Errorf("%s: %d rows without the cluster's _ResourceId", tbl, n)
+		}
+	}
+	// Nothing collects environment variables.
+	for _, tbl := range []string{"ContainerLogV2", "Perf", "InsightsMetrics"} {
+		rows := e.query(tbl + ` | extend s = tostring(pack_all()) | where s contains "` + envSecret + `" or s contains "CUSTOS_E2E_DB_PASSWORD" | count`)
+		if len(rows) != 1 || rows[0][0] != float64(0) {
+			t.Errorf("%s: rows carrying the environment: %v", tbl, rows)
+		}
+	}
+	if n := e.count(`ContainerLogV2 | where isnotempty(KubernetesMetadata)`); n != 0 {
+		t.Errorf("%d rows with KubernetesMetadata; none configured", n)
+	}
+	if scrapes.Load() < 2 || denied.Load() != 0 {
+		t.Errorf("kubelet: %d scrapes, %d denied requests", scrapes.Load(), denied.Load())
+	}
+}

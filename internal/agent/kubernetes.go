@@ -1,0 +1,253 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"custos/internal/agent/kube"
+	"custos/internal/agent/tail"
+)
+
+// StreamContainerLogV2 is the built-in stream of container logs.
+const StreamContainerLogV2 = "Microsoft-ContainerLogV2"
+
+// kubeSettings is the effective configuration of one ContainerInsights
+// extension: the agent's kubernetes section overridden by what the rule's
+// dataCollectionSettings set.
+type kubeSettings struct {
+	name     string // rule/extension, for logs
+	key      string // checkpoint file key
+	interval time.Duration
+	filter   kube.NamespaceFilter
+}
+
+func (a *Agent) kubeSettingsFor(r *DCR, ext ExtensionSource) (kubeSettings, error) {
+	k := a.cfg.Kubernetes
+	ks := kubeSettings{name: r.Name + "/" + ext.Name, interval: k.Interval,
+		filter: kube.NamespaceFilter{Mode: kube.FilterMode(k.NamespaceFilteringMode), Namespaces: k.Namespaces}}
+	sum := sha256.Sum256([]byte(r.ImmutableID + "\x00" + ext.Name))
+	ks.key = hex.EncodeToString(sum[:12])
+	set, err := ext.ContainerInsights()
+	if err != nil {
+		return ks, err
+	}
+	if set.Interval > 0 {
+		ks.interval = set.Interval
+	}
+	if set.NamespaceFilteringMode != "" {
+		ks.filter.Mode = kube.FilterMode(set.NamespaceFilteringMode)
+	}
+	if set.NamespacesSet {
+		ks.filter.Namespaces = set.Namespaces
+	}
+	if set.EnableContainerLogV2 != nil && !*set.EnableContainerLogV2 {
+		a.log.Warn("enableContainerLogV2 is false, but custos-agent writes only ContainerLogV2 (the v1 ContainerLog table is not supported); "+
+			"container logs go to the rule's Microsoft-ContainerLogV2 stream if it has one", slog.String("extension", ks.name))
+	}
+	return ks, ks.filter.Validate()
+}
+
+// startKube starts the collectors a ContainerInsights extension asks for
+// and returns the source names for the status.
+func (a *Agent) startKube(ctx context.Context, r *DCR, ext ExtensionSource, targets func([]string) []target, start func(func())) []string {
+	if !a.cfg.Kubernetes.Enabled {
+		a.log.Warn("the rule has a ContainerInsights extension but kubernetes.enabled is false; ignored",
+			slog.String("rule", r.Name), slog.String("extension", ext.Name))
+		return nil
+	}
+	ks, err := a.kubeSettingsFor(r, ext)
+	if err != nil {
+		a.collectError("ContainerInsights extension "+r.Name+"/"+ext.Name, err)
+		return nil
+	}
+	var logT, perfT, imT []target
+	for _, t := range targets(ext.Streams) {
+		switch {
+		case strings.EqualFold(t.Stream, StreamContainerLogV2):
+			logT = append(logT, t)
+		case strings.EqualFold(t.Stream, StreamPerf):
+			perfT = append(perfT, t)
+		case strings.EqualFold(t.Stream, StreamInsightsMetrics):
+			imT = append(imT, t)
+		default:
+			a.log.Warn("stream of the ContainerInsights extension is not collected by custos-agent (only Microsoft-ContainerLogV2, Microsoft-Perf and Microsoft-InsightsMetrics are)",
+				slog.String("extension", ks.name), slog.String("stream", t.Stream))
+		}
+	}
+	var sources []string
+	if len(logT) > 0 {
+		start(func() { a.runKubeLogs(ctx, ks, logT) })
+		sources = append(sources, "containerInsights:"+ext.Name+":logs")
+	}
+	if len(perfT)+len(imT) > 0 {
+		start(func() { a.runKubelet(ctx, ks, perfT, imT) })
+		sources = append(sources, "containerInsights:"+ext.Name+":kubelet")
+	}
+	return sources
+}
+
+// kubeLogPattern is the glob of container log files under root.
+func kubeLogPattern(root string) string {
+	if filepath.Base(filepath.Clean(root)) == "containers" {
+		return filepath.Join(root, "*.log")
+	}
+	return filepath.Join(root, "*", "*", "*.log")
+}
+
+func marshalRows[T any](rows []T) [][]byte {
+	out := make([][]byte, 0, len(rows))
+	for _, r := range rows {
+		if b, err := json.Marshal(r); err == nil {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// enqueueAll queues records for every target; it reports whether all succeeded.
+func (a *Agent) enqueueAll(ts []target, recs [][]byte, what string) bool {
+	ok := true
+	for _, t := range ts {
+		if err := a.enqueue(t, recs); err != nil {
+			a.collectError("queue "+what, err)
+			ok = false
+		}
+	}
+	return ok
+}
+
+// runKubeLogs tails the container log files into ContainerLogV2 rows until
+// ctx ends. Positions are committed after the rows are in the disk queue.
+func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target) {
+	k := a.cfg.Kubernetes
+	lg := a.log.With(slog.String("extension", ks.name))
+	lc, err := kube.NewLogCollector(kube.LogOptions{Computer: a.node, ResourceID: k.ClusterResourceID, Namespaces: ks.filter, Logger: lg})
+	if err != nil {
+		a.collectError("container logs "+ks.name, err)
+		return
+	}
+	tl, err := tail.Open(tail.Options{
+		Patterns:      []string{kubeLogPattern(k.LogRoot)},
+		StatePath:     filepath.Join(a.cfg.StateDir, "files", "kube-"+ks.key+".json"),
+		ReadFromStart: a.cfg.Files.ReadFromStart,
+		FlushAfter:    max(2*a.cfg.Files.PollInterval, time.Second),
+		Now:           a.now,
+		Logger:        lg,
+	})
+	if err != nil {
+		a.collectError("container logs "+ks.name, err)
+		return
+	}
+	defer tl.Close()
+	lg.Info("collecting container logs", slog.String("pattern", kubeLogPattern(k.LogRoot)),
+		slog.String("namespace_filter", string(ks.filter.Mode)), slog.Any("namespaces", ks.filter.Namespaces))
+	tick := time.NewTicker(a.cfg.Files.PollInterval)
+	defer tick.Stop()
+	var bad uint64
+	for {
+		recs, err := tl.Poll()
+		if err != nil {
+			a.collectError("read container log files", err)
+		}
+		var rows []kube.ContainerLogV2
+		for _, r := range recs {
+			got, err := lc.Add(r.Path, []byte(r.Text))
+			if err != nil {
+				a.c.CollectErrors.Add(1)
+				if bad++; bad%1000 == 1 {
+					lg.Warn("unparsable container log line skipped", slog.Any("error", err), slog.Uint64("skipped_total", bad))
+				}
+				continue
+			}
+			rows = append(rows, got...)
+		}
+		for _, p := range tl.Closed() {
+			rows = append(rows, lc.Forget(p)...)
+		}
+		if len(rows) > 0 {
+			out := marshalRows(rows)
+			if a.enqueueAll(ts, out, "container logs") {
+				a.c.FileRecords.Add(uint64(len(out)))
+			}
+		}
+		if err := tl.Commit(); err != nil {
+			a.collectError("save container log checkpoints", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// kubeletURL returns the configured kubelet URL or https://$NODE_IP:10250.
+func (a *Agent) kubeletURL() (string, error) {
+	if u := a.cfg.Kubernetes.KubeletURL; u != "" {
+		return u, nil
+	}
+	ip := os.Getenv("NODE_IP")
+	if ip == "" {
+		return "", fmt.Errorf("kubernetes.kubeletURL is not set and NODE_IP is not in the environment (set it from status.hostIP)")
+	}
+	return "https://" + net.JoinHostPort(ip, DefaultKubeletPort), nil
+}
+
+// runKubelet scrapes the kubelet's /stats/summary every interval into Perf
+// and InsightsMetrics rows until ctx ends.
+func (a *Agent) runKubelet(ctx context.Context, ks kubeSettings, perfT, imT []target) {
+	k := a.cfg.Kubernetes
+	lg := a.log.With(slog.String("extension", ks.name))
+	u, err := a.kubeletURL()
+	if err != nil {
+		a.collectError("kubelet metrics "+ks.name, err)
+		return
+	}
+	kc, err := kube.NewKubeletClient(kube.KubeletOptions{URL: u, TokenFile: k.TokenFile, CAFile: k.CAFile,
+		InsecureSkipTLSVerify: k.InsecureSkipTLSVerify, Logger: lg})
+	if err != nil {
+		a.collectError("kubelet metrics "+ks.name, err)
+		return
+	}
+	defer kc.Close()
+	lg.Info("collecting kubelet metrics", slog.String("kubelet_url", u), slog.Duration("interval", ks.interval))
+	mo := kube.MetricsOptions{ClusterID: k.ClusterResourceID, ClusterName: k.ClusterName}
+	var prev *kube.Summary
+	tick := time.NewTicker(ks.interval)
+	defer tick.Stop()
+	for {
+		s, err := kc.Summary(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil:
+			a.collectError("read kubelet /stats/summary", err)
+		default:
+			if len(perfT) > 0 {
+				recs := marshalRows(kube.PerfRows(s, prev, mo))
+				a.c.PerfSamples.Add(uint64(len(recs)))
+				a.enqueueAll(perfT, recs, "kubelet Perf rows")
+			}
+			if len(imT) > 0 {
+				recs := marshalRows(kube.InsightsMetricsRows(s, mo))
+				a.c.PerfSamples.Add(uint64(len(recs)))
+				a.enqueueAll(imT, recs, "kubelet InsightsMetrics rows")
+			}
+			prev = s
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
