@@ -42,9 +42,28 @@ func (x *executor) join(ctx context.Context, j *kql.HashJoin) ([]*store.Batch, e
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*store.Batch, 0, len(leftBs))
+	out := make([]*store.Batch, 0, len(leftBs)+1)
 	schema := j.Schema()
 	seen := map[string]bool{}
+	// rightMatched marks right rows that met a left row, for the kinds that
+	// also output (or filter) right rows: rightouter, fullouter, rightsemi,
+	// rightanti.
+	var rightMatched []bool
+	switch j.Kind {
+	case "rightouter", "fullouter", "rightsemi", "rightanti":
+		rightMatched = make([]bool, rb.Len)
+	}
+	var held int64 // output bytes reserved, released when the join returns
+	defer func() { x.release(held) }()
+	emit := func(ob *store.Batch) error {
+		osz := batchBytes(ob)
+		if err := x.reserve(osz); err != nil {
+			return err
+		}
+		held += osz
+		out = append(out, ob)
+		return nil
+	}
 	for _, lb := range leftBs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -61,6 +80,11 @@ func (x *executor) join(ctx context.Context, j *kql.HashJoin) ([]*store.Batch, e
 			if ok {
 				matches = table[string(k)]
 			}
+			if rightMatched != nil {
+				for _, m := range matches {
+					rightMatched[m] = true
+				}
+			}
 			switch j.Kind {
 			case "innerunique":
 				if !ok || seen[string(k)] {
@@ -70,11 +94,11 @@ func (x *executor) join(ctx context.Context, j *kql.HashJoin) ([]*store.Batch, e
 				for _, m := range matches {
 					lsel, rsel = append(lsel, int32(i)), append(rsel, m)
 				}
-			case "inner":
+			case "inner", "rightouter":
 				for _, m := range matches {
 					lsel, rsel = append(lsel, int32(i)), append(rsel, m)
 				}
-			case "leftouter":
+			case "leftouter", "fullouter":
 				if len(matches) == 0 {
 					lsel, rsel = append(lsel, int32(i)), append(rsel, -1)
 				}
@@ -89,6 +113,8 @@ func (x *executor) join(ctx context.Context, j *kql.HashJoin) ([]*store.Batch, e
 				if len(matches) == 0 {
 					lsel = append(lsel, int32(i))
 				}
+			case "rightsemi", "rightanti":
+				// Right rows are emitted once every left row is seen.
 			default:
 				return nil, fmt.Errorf("BUG: join kind %q", j.Kind)
 			}
@@ -100,17 +126,45 @@ func (x *executor) join(ctx context.Context, j *kql.HashJoin) ([]*store.Batch, e
 		for _, c := range lb.Cols {
 			ob.Cols = append(ob.Cols, gather(c, lsel))
 		}
-		if j.Kind != "leftsemi" && j.Kind != "leftanti" {
+		if j.HasRight() {
 			for _, c := range rb.Cols {
 				ob.Cols = append(ob.Cols, gatherOrNull(c, rsel))
 			}
 		}
-		osz := batchBytes(ob)
-		if err := x.reserve(osz); err != nil {
+		if err := emit(ob); err != nil {
 			return nil, err
 		}
-		defer x.release(osz)
-		out = append(out, ob)
+	}
+	if rightMatched == nil {
+		return out, nil
+	}
+	// The right rows of the right kinds: matched ones for rightsemi,
+	// unmatched ones (null keys included) for the others.
+	want := j.Kind == "rightsemi"
+	var rsel []int32
+	for i, m := range rightMatched {
+		if m == want {
+			rsel = append(rsel, int32(i))
+		}
+	}
+	if len(rsel) == 0 {
+		return out, nil
+	}
+	ob := &store.Batch{Schema: schema, Len: len(rsel)}
+	if j.HasLeft() {
+		lsel := make([]int32, len(rsel))
+		for i := range lsel {
+			lsel[i] = -1
+		}
+		for _, c := range emptyBatch(j.Left.Schema()).Cols {
+			ob.Cols = append(ob.Cols, gatherOrNull(c, lsel))
+		}
+	}
+	for _, c := range rb.Cols {
+		ob.Cols = append(ob.Cols, gather(c, rsel))
+	}
+	if err := emit(ob); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

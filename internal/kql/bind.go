@@ -639,9 +639,12 @@ func (b *binder) bindJoin(left PlanNode, opts []*OptionArg, rightExpr Expr, on [
 		kind = "leftanti"
 	case "semi":
 		kind = "leftsemi"
-	case "innerunique", "inner", "leftouter", "leftsemi", "leftanti":
+	case "rightantisemi":
+		kind = "rightanti"
+	case "innerunique", "inner", "leftouter", "leftsemi", "leftanti",
+		"rightouter", "fullouter", "rightsemi", "rightanti":
 	default:
-		return nil, semErr(n, "join kind '%s' is not supported yet", kind)
+		return nil, semErr(n, "unknown join kind '%s'", kind)
 	}
 	if where != nil {
 		return nil, semErr(where, "join ... where is not supported yet; use on")
@@ -712,7 +715,7 @@ func (b *binder) bindJoin(left PlanNode, opts []*OptionArg, rightExpr Expr, on [
 // dropRightKeys removes the right side's key columns from a join's output,
 // as lookup does.
 func dropRightKeys(j *HashJoin) PlanNode {
-	if j.Kind == "leftsemi" || j.Kind == "leftanti" {
+	if !j.HasRight() {
 		return j
 	}
 	nl := len(j.Left.Schema())

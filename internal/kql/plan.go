@@ -103,9 +103,10 @@ type Values struct {
 
 // HashJoin joins Left and Right on equal keys (join, lookup). Kind is one of
 // innerunique (Kusto's default: the left side deduplicated on the keys),
-// inner, leftouter, leftsemi, leftanti. The output is Left's columns then
-// Right's (RightNames gives their output names, renamed on collision); the
-// semi and anti kinds output Left's columns only.
+// inner, leftouter, rightouter, fullouter, leftsemi, leftanti, rightsemi,
+// rightanti. The output is Left's columns then Right's (RightNames gives
+// their output names, renamed on collision); leftsemi and leftanti output
+// Left's columns only, rightsemi and rightanti Right's only (not renamed).
 type HashJoin struct {
 	Left, Right         PlanNode
 	Kind                string
@@ -196,10 +197,21 @@ func (l *Limit) Schema() store.Schema { return l.Input.Schema() }
 // Schema implements PlanNode.
 func (v *Values) Schema() store.Schema { return v.Out }
 
+// HasLeft reports whether the join outputs the left side's columns (all
+// kinds but rightsemi and rightanti).
+func (j *HashJoin) HasLeft() bool { return j.Kind != "rightsemi" && j.Kind != "rightanti" }
+
+// HasRight reports whether the join outputs the right side's columns (all
+// kinds but leftsemi and leftanti).
+func (j *HashJoin) HasRight() bool { return j.Kind != "leftsemi" && j.Kind != "leftanti" }
+
 // Schema implements PlanNode.
 func (j *HashJoin) Schema() store.Schema {
+	if !j.HasLeft() {
+		return append(store.Schema{}, j.Right.Schema()...)
+	}
 	out := append(store.Schema{}, j.Left.Schema()...)
-	if j.Kind == "leftsemi" || j.Kind == "leftanti" {
+	if !j.HasRight() {
 		return out
 	}
 	for i, c := range j.Right.Schema() {
@@ -573,7 +585,11 @@ func prune(n PlanNode, needed map[string]bool) {
 				}
 			}
 			for i, c := range n.Right.Schema() {
-				if needed[n.RightNames[i]] {
+				out := n.RightNames[i]
+				if !n.HasLeft() {
+					out = c.Name // rightsemi/rightanti keep the right's names
+				}
+				if needed[out] {
 					right[c.Name] = true
 				}
 			}
