@@ -81,7 +81,9 @@ func (s *Service) evaluateAndCommit(ctx context.Context, r *rule, prev *ruleStat
 	next.LastEvaluation = started
 
 	commit := catalog.EvaluationCommit{RuleID: r.ID, PrevState: prevRaw}
+	qstart := time.Now()
 	ss, ws, err := s.runQuery(ctx, r, start, end)
+	s.stats.queryNanos.Add(int64(time.Since(qstart)))
 	if err != nil && ctx.Err() != nil {
 		return nil, nil, ctx.Err()
 	}
@@ -108,7 +110,10 @@ func (s *Service) evaluateAndCommit(ctx context.Context, r *rule, prev *ruleStat
 		return nil, nil, fmt.Errorf("encode rule state: %w", err)
 	}
 	commit.State = raw
-	if err := s.commit(ctx, commit); err != nil {
+	cstart := time.Now()
+	err = s.commit(ctx, commit)
+	s.stats.commitNanos.Add(int64(time.Since(cstart)))
+	if err != nil {
 		return nil, nil, err
 	}
 	if next.ConsecutiveFailures == 1 || (prev.ConsecutiveFailures > 0 && next.ConsecutiveFailures == 0) {

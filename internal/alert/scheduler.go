@@ -38,20 +38,25 @@ type stats struct {
 	missed            atomic.Int64
 	deliveries        atomic.Int64
 	deliveryFailures  atomic.Int64
-	lagMu             sync.Mutex // guards lags
+	lagMu             sync.Mutex // guards lags and endLags
 	lags              []time.Duration
+	endLags           []time.Duration
 	notificationsMade atomic.Int64
+	queryNanos        atomic.Int64
+	commitNanos       atomic.Int64
 }
 
 // maxLagSamples bounds the lag samples kept for Stats.
 const maxLagSamples = 1 << 16
 
-func (st *stats) addLag(d time.Duration) {
+func (st *stats) addLag(sched, end time.Duration) {
 	st.lagMu.Lock()
 	if len(st.lags) < maxLagSamples {
-		st.lags = append(st.lags, d)
+		st.lags = append(st.lags, sched)
+		st.endLags = append(st.endLags, end)
 	} else {
-		st.lags[int(st.evaluations.Load())%maxLagSamples] = d
+		i := int(st.evaluations.Load()) % maxLagSamples
+		st.lags[i], st.endLags[i] = sched, end
 	}
 	st.lagMu.Unlock()
 }
@@ -69,6 +74,12 @@ type Stats struct {
 	// evaluation time (its end plus the rule's spread offset) and the start
 	// of its evaluation.
 	LagP50, LagP99, LagMax time.Duration
+	// EndLagP99 and EndLagMax are measured from the window's end instead
+	// (they include the spread offset).
+	EndLagP99, EndLagMax time.Duration
+	// QueryTime and CommitTime are the total time spent running rule
+	// queries (with authorization) and waiting for commits.
+	QueryTime, CommitTime time.Duration
 }
 
 // Stats returns the current counters.
@@ -78,14 +89,18 @@ func (s *Service) Stats() Stats {
 		MissedEvaluations: s.stats.missed.Load(), Notifications: s.stats.notificationsMade.Load(),
 		Deliveries: s.stats.deliveries.Load(), DeliveryFailures: s.stats.deliveryFailures.Load(),
 	}
+	out.QueryTime = time.Duration(s.stats.queryNanos.Load())
+	out.CommitTime = time.Duration(s.stats.commitNanos.Load())
 	s.stats.lagMu.Lock()
 	lags := append([]time.Duration(nil), s.stats.lags...)
+	endLags := append([]time.Duration(nil), s.stats.endLags...)
 	s.stats.lagMu.Unlock()
 	if len(lags) > 0 {
 		sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
-		out.LagP50 = lags[len(lags)*50/100]
-		out.LagP99 = lags[min(len(lags)-1, len(lags)*99/100)]
-		out.LagMax = lags[len(lags)-1]
+		sort.Slice(endLags, func(i, j int) bool { return endLags[i] < endLags[j] })
+		p99 := min(len(lags)-1, len(lags)*99/100)
+		out.LagP50, out.LagP99, out.LagMax = lags[len(lags)*50/100], lags[p99], lags[len(lags)-1]
+		out.EndLagP99, out.EndLagMax = endLags[p99], endLags[len(endLags)-1]
 	}
 	return out
 }
@@ -307,7 +322,7 @@ func (s *Service) runEntry(ctx context.Context, e *schedEntry) {
 				slog.String("rule_id", r.ID), slog.Int64("missed", skip))
 			scheduled = st.NextWindowEnd.Add(e.spread)
 		}
-		s.stats.addLag(now.Sub(scheduled))
+		s.stats.addLag(now.Sub(scheduled), now.Sub(st.NextWindowEnd))
 		nextSt, nextRaw, err := s.evaluateAndCommit(ctx, r, st, raw)
 		if err != nil {
 			if ctx.Err() != nil {
