@@ -11,6 +11,17 @@ import (
 	"custos/internal/store"
 )
 
+// CodeCustomerManagedKeyUnavailable answers (503, with Retry-After) any
+// request on a workspace whose customer-managed key cannot be used now:
+// the key was disabled or deleted, access to it was removed, or its key
+// store is unreachable. Nothing was written; the request can be retried
+// once the key is restored.
+const CodeCustomerManagedKeyUnavailable = "CustomerManagedKeyUnavailable"
+
+// keyUnavailableRetryAfter is the Retry-After (seconds) sent with
+// CodeCustomerManagedKeyUnavailable.
+const keyUnavailableRetryAfter = "30"
+
 // Error is an Azure API error: {"error":{"code","message","target","details","innererror"}}.
 // Domain packages may return one directly when they implement an Azure rule
 // and know its wire code; Status is then the HTTP status to answer with.
@@ -97,6 +108,11 @@ func ToError(err error) *Error {
 	if errors.As(err, &ce) {
 		return corruptionError(ce)
 	}
+	if errors.Is(err, store.ErrKeyUnavailable) {
+		return Errorf(http.StatusServiceUnavailable, CodeCustomerManagedKeyUnavailable,
+			"The workspace's customer-managed key is unavailable: it was disabled or deleted, access to it was removed, "+
+				"or its key store cannot be reached. Nothing was written. Retry after the key is restored.")
+	}
 	var c Coded
 	if errors.As(err, &c) {
 		code, kind := c.AzureError()
@@ -142,6 +158,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			slog.String("path", r.URL.Path), slog.Any("error", err))
 	}
 	w.Header().Set("x-ms-error-code", e.Code)
+	if e.Code == CodeCustomerManagedKeyUnavailable {
+		w.Header().Set("Retry-After", keyUnavailableRetryAfter)
+	}
 	WriteJSON(w, e.Status, struct {
 		Error *Error `json:"error"`
 	}{e})
