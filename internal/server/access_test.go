@@ -226,7 +226,7 @@ func TestTableAndRowAccessActivityAndAudit(t *testing.T) {
 	expect("R", qR, `print n = toscalar(Syslog | where Computer == "b" | count)`, 200, "0")
 	expect("R", qR, "let s = Syslog | project Computer; s | union (Heartbeat | project Computer) | summarize n=count() by Computer", 200, "a|2")
 	expect("R", qR, "AzureActivity | count", 400) // no Computer column: the condition denies the table
-	code, m, raw = ts.queryCall(t, qR, "/v1/$batch", map[string]any{"requests": []map[string]any{
+	code, _, raw = ts.queryCall(t, qR, "/v1/$batch", map[string]any{"requests": []map[string]any{
 		{"id": "1", "workspace": adm.WorkspaceID, "path": "/query", "method": "POST", "body": map[string]string{"query": "Syslog | project Computer"}},
 		{"id": "2", "workspace": adm.WorkspaceID, "path": "/query", "method": "POST", "body": map[string]string{"query": "LAQueryLogs | count"}},
 	}})
