@@ -278,6 +278,8 @@ func newAggState(a *kql.AggCall) aggState {
 		}
 	case kql.AggMakeList, kql.AggMakeSet, kql.AggMakeListIf, kql.AggMakeSetIf:
 		return &listAgg{set: a.Fn == kql.AggMakeSet || a.Fn == kql.AggMakeSetIf, max: a.Accuracy}
+	case kql.AggPercentile, kql.AggPercentilesArray:
+		return &percentileAgg{t: a.Args[0].Type(), percents: a.Percents, array: a.Fn == kql.AggPercentilesArray}
 	case kql.AggArgMax, kql.AggArgMin:
 		return &argAgg{max: a.Fn == kql.AggArgMax, t: a.T}
 	}

@@ -1300,6 +1300,18 @@ func (b *binder) bindSummarize(in PlanNode, op *Summarize) (PlanNode, error) {
 	keySchema := agg.Schema()
 	for _, a := range op.Aggs {
 		if call, ok := unparen(a.X).(*Call); ok && call.Target == nil {
+			if fn, ok := LookupAggregate(call.Name.Name); ok && (fn == AggPercentile || fn == AggPercentiles) {
+				acs, err := b.bindPercentiles(call, fn, sc, a.Names, names)
+				if err != nil {
+					return nil, err
+				}
+				for _, ac := range acs {
+					names = append(names, NamedScalar{Name: ac.Name})
+					agg.Aggs = append(agg.Aggs, ac)
+					outs = append(outs, outCol{name: ac.Name})
+				}
+				continue
+			}
 			if fn, ok := LookupAggregate(call.Name.Name); ok && (fn == AggArgMax || fn == AggArgMin) {
 				acs, err := b.bindArgAgg(call, fn, sc, a.Names, agg.Keys, names)
 				if err != nil {
@@ -1322,6 +1334,9 @@ func (b *binder) bindSummarize(in PlanNode, op *Summarize) (PlanNode, error) {
 					name = a.Names[0].Name
 				} else {
 					name = call.Name.Name + "_"
+					if fn == AggPercentilesArray {
+						name = "percentiles_" // as Kusto names it
+					}
 					if len(call.Args) > 0 && fn != AggCountIf {
 						if id, ok := unparen(call.Args[0]).(*Ident); ok {
 							name += id.Name
@@ -1345,6 +1360,9 @@ func (b *binder) bindSummarize(in PlanNode, op *Summarize) (PlanNode, error) {
 		post := &scope{cols: keySchema}
 		found := false
 		post.agg = func(call *Call, fn AggID) (Scalar, error) {
+			if fn == AggPercentiles {
+				return nil, semErr(call, "'%s' cannot be used inside an expression; use percentile or percentiles_array", fn)
+			}
 			ac, err := b.bindAggCall(call, fn, sc)
 			if err != nil {
 				return nil, err
@@ -1508,6 +1526,40 @@ func (b *binder) bindArgAgg(call *Call, fn AggID, sc *scope, as []*Ident, keys, 
 		ac.Name = name
 		taken = append(taken, NamedScalar{Name: name})
 		out = append(out, ac)
+	}
+	return out, nil
+}
+
+// bindPercentiles binds percentile and percentiles as one column per
+// percentile, named percentile_<column>_<p> (a '.' in p becomes '_').
+func (b *binder) bindPercentiles(call *Call, fn AggID, sc *scope, as []*Ident, existing []NamedScalar) ([]*AggCall, error) {
+	all, err := b.bindAggCall(call, fn, sc)
+	if err != nil {
+		return nil, err
+	}
+	if len(as) > len(all.Percents) {
+		return nil, semErr(call, "%d names given for the %d columns of '%s'", len(as), len(all.Percents), fn)
+	}
+	col := ""
+	if len(call.Args) > 0 {
+		if id, ok := unparen(call.Args[0]).(*Ident); ok {
+			col = id.Name
+		}
+	}
+	taken := append([]NamedScalar(nil), existing...)
+	var out []*AggCall
+	for i, p := range all.Percents {
+		ac := *all
+		ac.Fn = AggPercentile
+		ac.Percents = []float64{p}
+		if i < len(as) {
+			ac.Name = as[i].Name
+		} else {
+			ps := strings.ReplaceAll(strconv.FormatFloat(p, 'f', -1, 64), ".", "_")
+			ac.Name = uniqueName("percentile_"+col+"_"+ps, taken)
+		}
+		taken = append(taken, NamedScalar{Name: ac.Name})
+		out = append(out, &ac)
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package kql
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -181,6 +182,9 @@ const (
 	AggVariancep
 	AggMakeListIf
 	AggMakeSetIf
+	AggPercentile
+	AggPercentiles
+	AggPercentilesArray
 	numAggs
 )
 
@@ -190,7 +194,8 @@ var aggNames = [numAggs]string{
 	AggTakeAny: "take_any", AggStdev: "stdev", AggVariance: "variance", AggMakeList: "make_list",
 	AggMakeSet: "make_set", AggMinIf: "minif", AggMaxIf: "maxif", AggArgMax: "arg_max",
 	AggArgMin: "arg_min", AggStdevp: "stdevp", AggVariancep: "variancep", AggMakeListIf: "make_list_if",
-	AggMakeSetIf: "make_set_if",
+	AggMakeSetIf: "make_set_if", AggPercentile: "percentile", AggPercentiles: "percentiles",
+	AggPercentilesArray: "percentiles_array",
 }
 
 // String returns the KQL name of the aggregation.
@@ -208,7 +213,8 @@ var aggByName = map[string]AggID{
 	"take_any": AggTakeAny, "any": AggTakeAny, "stdev": AggStdev, "variance": AggVariance,
 	"make_list": AggMakeList, "make_set": AggMakeSet, "minif": AggMinIf, "maxif": AggMaxIf,
 	"arg_max": AggArgMax, "arg_min": AggArgMin, "stdevp": AggStdevp, "variancep": AggVariancep,
-	"make_list_if": AggMakeListIf, "make_set_if": AggMakeSetIf,
+	"make_list_if": AggMakeListIf, "make_set_if": AggMakeSetIf, "percentile": AggPercentile,
+	"percentiles": AggPercentiles, "percentiles_array": AggPercentilesArray,
 }
 
 // LookupAggregate returns the aggregation named name.
@@ -240,6 +246,9 @@ type AggCall struct {
 	T    Type     // result type
 	// Accuracy is dcount's accuracy level (0–4).
 	Accuracy int
+	// Percents are the requested percentiles (0–100) of percentile (one)
+	// and percentiles_array (one or more).
+	Percents []float64
 }
 
 // resolveAggregate type-checks an aggregation call and returns its result type.
@@ -351,6 +360,29 @@ func resolveAggregate(fn AggID, args []Scalar) (*AggCall, error) {
 			return nil, fmt.Errorf("function '%s' cannot maximize a dynamic value", fn)
 		}
 		ac.T = args[1].Type()
+	case AggPercentile, AggPercentiles, AggPercentilesArray:
+		if len(args) < 2 || (fn == AggPercentile && len(args) != 2) {
+			return nil, fmt.Errorf("function '%s' expects an expression and percentile constants", fn)
+		}
+		t := args[0].Type()
+		if !IsNumeric(t) && t != store.TypeDatetime && t != store.TypeTimespan {
+			return nil, fmt.Errorf("function '%s' expects a numeric, datetime or timespan argument, got %s", fn, t)
+		}
+		for _, a := range args[1:] {
+			ps, err := percentConsts(fn, a, fn == AggPercentilesArray && len(args) == 2)
+			if err != nil {
+				return nil, err
+			}
+			ac.Percents = append(ac.Percents, ps...)
+		}
+		ac.Args = args[:1]
+		ac.T = t
+		if t == store.TypeDecimal {
+			ac.T = store.TypeReal
+		}
+		if fn == AggPercentilesArray {
+			ac.T = store.TypeDynamic
+		}
 	case AggStdev, AggVariance, AggStdevp, AggVariancep:
 		if err := want(1); err != nil {
 			return nil, err
@@ -387,6 +419,35 @@ func resolveAggregate(fn AggID, args []Scalar) (*AggCall, error) {
 		return nil, fmt.Errorf("unknown aggregation %s", fn)
 	}
 	return ac, nil
+}
+
+// percentConsts reads a percentile argument: a numeric constant in [0, 100],
+// or (when array is true) a constant dynamic array of them.
+func percentConsts(fn AggID, a Scalar, array bool) ([]float64, error) {
+	c, ok := a.(*Const)
+	bad := fmt.Errorf("function '%s': percentiles must be numeric constants between 0 and 100", fn)
+	if !ok || c.V.Null {
+		return nil, bad
+	}
+	var ps []float64
+	switch {
+	case IsInteger(c.V.Type):
+		ps = []float64{float64(c.V.Int)}
+	case IsRealHeld(c.V.Type):
+		ps = []float64{c.V.Real}
+	case array && c.V.Type == store.TypeDynamic:
+		if err := json.Unmarshal([]byte(c.V.Str), &ps); err != nil || len(ps) == 0 {
+			return nil, bad
+		}
+	default:
+		return nil, bad
+	}
+	for _, p := range ps {
+		if !(p >= 0 && p <= 100) {
+			return nil, bad
+		}
+	}
+	return ps, nil
 }
 
 // castTo wraps e in a conversion to t unless it already has that type.
