@@ -15,6 +15,7 @@ import (
 	"custos/internal/api"
 	"custos/internal/catalog"
 	"custos/internal/identity"
+	"custos/internal/store"
 )
 
 // serverActor is the catalog actor for changes the server makes itself.
@@ -75,7 +76,7 @@ func (s *Server) activityWorkspace(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("activity log table in workspace %s: %w", ws.ID(), err)
 	}
-	if err := s.store.EnsureTable(ctx, t.Ref(), t.StoreSchema(), t.EffectiveTotalRetentionInDays()); err != nil {
+	if err := s.store.EnsureTable(ctx, t.Ref(), t.StoreSchema(), t.EffectiveTotalRetentionInDays()); err != nil && !errors.Is(err, store.ErrKeyUnavailable) {
 		return "", fmt.Errorf("ensure AzureActivity in workspace %s: %w", ws.ID(), err)
 	}
 	return ws.CustomerID, nil

@@ -38,6 +38,7 @@ type Config struct {
 	Identity IdentityConfig `yaml:"identity"`
 	Alerts   AlertsConfig   `yaml:"alerts"`
 	Activity ActivityConfig `yaml:"activity"`
+	Keys     KeysConfig     `yaml:"keys"`
 
 	// Listeners are extra HTTPS listeners besides Listen, each optionally
 	// private and/or requiring client certificates (network.go).

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -27,12 +28,17 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		Keys:   s.keys,
 		Logger: s.log.With(slog.String("component", "store")),
 		Now:    s.now,
+
+		KeyCacheTTL: s.cfg.Keys.CacheTTL, KeyRetryInterval: s.cfg.Keys.RetryInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
 	s.store = st
 	s.closers = append(s.closers, st.Close)
+	if err := s.openKeys(ctx, st); err != nil {
+		return err
+	}
 
 	tables, err := s.catalog.AllTables(ctx)
 	if err != nil {
@@ -40,7 +46,7 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 	}
 	for i := range tables {
 		t := &tables[i]
-		if err := st.EnsureTable(ctx, t.Ref(), t.StoreSchema(), t.EffectiveTotalRetentionInDays()); err != nil {
+		if err := st.EnsureTable(ctx, t.Ref(), t.StoreSchema(), t.EffectiveTotalRetentionInDays()); err != nil && !errors.Is(err, store.ErrKeyUnavailable) {
 			return fmt.Errorf("ensure table %s in workspace %s: %w", t.Name, t.WorkspaceCustomerID, err)
 		}
 	}
@@ -105,6 +111,7 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 func (s *Server) apiRoutes() []api.Route {
 	var routes []api.Route
 	routes = append(routes, s.arm.Routes()...)
+	routes = append(routes, s.arm.ClusterRoutes(s.cmk)...)
 	routes = append(routes, s.ingest.Routes()...)
 	routes = append(routes, s.query.Routes()...)
 	routes = append(routes, s.alerts.Routes()...)

@@ -22,6 +22,7 @@ import (
 	"custos/internal/alert"
 	"custos/internal/arm"
 	"custos/internal/catalog"
+	"custos/internal/cmk"
 	"custos/internal/crypt"
 	"custos/internal/engine"
 	"custos/internal/identity"
@@ -77,6 +78,7 @@ type Server struct {
 	query   *query.API
 	alerts  *alert.Service
 	purge   *purge.Service // purge and deleteData operations; started in Run
+	cmk     *cmk.Manager   // customer-managed keys of clusters (keys.go)
 
 	activity *activity.Log // the activity log; its auditing authorizer is authz
 
