@@ -82,6 +82,9 @@ type API struct {
 
 	mu         sync.Mutex // guards transforms
 	transforms map[transformKey]Transform
+
+	scopeMu sync.RWMutex      // guards scopes
+	scopes  map[string]string // rule resource ID by immutable ID, for scope
 }
 
 type transformKey struct {
@@ -90,7 +93,10 @@ type transformKey struct {
 	stream     string
 }
 
-const maxCachedTransforms = 4096
+const (
+	maxCachedTransforms = 4096
+	maxCachedScopes     = 4096
+)
 
 // New returns the ingestion API. It panics if a required dependency is
 // missing, which is a wiring bug.
@@ -125,6 +131,7 @@ func New(opts Options) *API {
 		log:        log,
 		limiter:    newRateLimiter(opts.RequestsPerMinute, opts.BytesPerMinute, opts.Now),
 		transforms: make(map[transformKey]Transform),
+		scopes:     make(map[string]string),
 	}
 }
 
@@ -142,12 +149,42 @@ func (a *API) Routes() []api.Route {
 
 // scope returns the rule's resource ID. An unknown rule gets scope "/" and
 // the handler answers 404 if the caller is allowed that far.
+//
+// The resource ID is cached by immutable ID, so a request reads its rule from
+// the catalog once (in the handler) rather than twice: an immutable ID is
+// assigned once, to one rule, and an ARM resource cannot be renamed, so the
+// mapping never changes while the rule exists. The handler always reads the
+// rule afresh and drops the entry when the rule is gone; until then a caller
+// allowed at the deleted rule's scope gets 404 instead of 403.
 func (a *API) scope(r *http.Request) rbac.Scope {
-	rule, err := a.opts.Rules.RuleByImmutableID(r.Context(), r.PathValue("immutableId"))
+	id := r.PathValue("immutableId")
+	a.scopeMu.RLock()
+	rid, ok := a.scopes[id]
+	a.scopeMu.RUnlock()
+	if ok {
+		return rbac.Scope(rid)
+	}
+	rule, err := a.opts.Rules.RuleByImmutableID(r.Context(), id)
 	if err != nil || rule == nil || rule.ResourceID == "" {
 		return "/"
 	}
+	a.rememberScope(id, rule.ResourceID)
 	return rbac.Scope(rule.ResourceID)
+}
+
+func (a *API) rememberScope(immutableID, resourceID string) {
+	a.scopeMu.Lock()
+	defer a.scopeMu.Unlock()
+	if len(a.scopes) >= maxCachedScopes {
+		clear(a.scopes)
+	}
+	a.scopes[immutableID] = resourceID
+}
+
+func (a *API) forgetScope(immutableID string) {
+	a.scopeMu.Lock()
+	delete(a.scopes, immutableID)
+	a.scopeMu.Unlock()
 }
 
 func isNotFound(err error, sentinel error) bool {
@@ -195,8 +232,9 @@ func (a *API) ingest(r *http.Request) error {
 	}
 	ruleID, streamName := r.PathValue("immutableId"), r.PathValue("stream")
 	rule, err := a.opts.Rules.RuleByImmutableID(ctx, ruleID)
-	if err != nil {
-		if isNotFound(err, ErrRuleNotFound) {
+	if err != nil || rule == nil {
+		a.forgetScope(ruleID)
+		if err == nil || isNotFound(err, ErrRuleNotFound) {
 			return errorf(api.KindNotFound, codeNotFound, "Data collection rule with immutable Id '%s' not found.", truncateUTF8(ruleID, 128))
 		}
 		return fmt.Errorf("look up data collection rule: %w", err)

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -58,15 +59,23 @@ func benchBody(n int, seed uint64) []byte {
 }
 
 // BenchmarkDecodeRecords decodes one 500-record request body (~470 KB), the
-// size bench/ingest sends.
+// size bench/ingest sends, with the scanner and with the former
+// encoding/json-based decoder (decode_ref_test.go) for comparison.
 func BenchmarkDecodeRecords(b *testing.B) {
 	body := benchBody(500, 1)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		out, err := DecodeRecords(bytes.NewReader(body), benchSchema, DecodeOptions{})
-		if err != nil || out.Len != 500 {
-			b.Fatalf("DecodeRecords: %d rows, %v", out.Len, err)
-		}
+	for _, impl := range []struct {
+		name   string
+		decode func(io.Reader, store.Schema, DecodeOptions) (*store.Batch, error)
+	}{{"scanner", DecodeRecords}, {"encoding-json", decodeRecordsStd}} {
+		b.Run(impl.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				out, err := impl.decode(bytes.NewReader(body), benchSchema, DecodeOptions{})
+				if err != nil || out.Len != 500 {
+					b.Fatalf("decode: %v", err)
+				}
+			}
+		})
 	}
 }

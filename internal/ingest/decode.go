@@ -41,7 +41,7 @@ func DecodeRecords(r io.Reader, schema store.Schema, opts DecodeOptions) (*store
 		fold:   make(map[string]int, len(schema)),
 		b:      &store.Batch{Schema: schema, Cols: make([]*store.Vector, len(schema))},
 		seen:   make([]bool, len(schema)),
-		cv:     converter{maxField: opts.MaxFieldBytes, scanned: true},
+		cv:     converter{maxField: opts.MaxFieldBytes, scanned: true, arena: new(strArena)},
 		max:    opts.MaxRecords,
 		s:      newBodyScanner(r),
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +45,18 @@ type env struct {
 	secret  string
 	objID   string
 	ingestO ingest.Options
+	lookups *atomic.Int64 // rule lookups by the ingestion API
+}
+
+// countingRules counts the rule lookups it passes to the catalog.
+type countingRules struct {
+	ingest.Rules
+	n *atomic.Int64
+}
+
+func (c countingRules) RuleByImmutableID(ctx context.Context, id string) (*ingest.Rule, error) {
+	c.n.Add(1)
+	return c.Rules.RuleByImmutableID(ctx, id)
 }
 
 func newEnv(t *testing.T, opts ingest.Options) *env {
@@ -128,7 +141,9 @@ func newEnv(t *testing.T, opts ingest.Options) *env {
 	}
 	authz := rbac.New(rbac.Options{Store: cat})
 
-	opts.Rules, opts.Tables, opts.Workspaces = ingest.CatalogSource{C: cat}, ingest.CatalogSource{C: cat}, ingest.CatalogSource{C: cat}
+	e.lookups = new(atomic.Int64)
+	opts.Rules = countingRules{Rules: ingest.CatalogSource{C: cat}, n: e.lookups}
+	opts.Tables, opts.Workspaces = ingest.CatalogSource{C: cat}, ingest.CatalogSource{C: cat}
 	opts.Store = st
 	e.ingestO = opts
 	for _, rt := range ingest.New(opts).Routes() {
@@ -457,5 +472,38 @@ func TestTransformAndFanOut(t *testing.T) {
 	}
 	if n := len(e.rows()); n != 3 {
 		t.Fatalf("%d rows after a failed request; want 3", n)
+	}
+}
+
+// TestRuleReadOncePerRequest: the RBAC scope comes from a cache of resource
+// IDs by immutable ID, so each request reads its rule from the catalog once
+// (in the handler); a deleted rule is noticed by that read and dropped.
+func TestRuleReadOncePerRequest(t *testing.T) {
+	e := newEnv(t, ingest.Options{})
+	tok := e.token()
+	upload := func() (*http.Response, map[string]any) {
+		return e.post(tok, e.rule.ImmutableID, "Custom-App", "?api-version=2023-01-01", []byte(`[{"Computer":"a"}]`), nil)
+	}
+	for i, want := range []int64{2, 3, 4} { // the first request also fills the scope cache
+		if resp, body := upload(); resp.StatusCode != 204 {
+			t.Fatalf("request %d: %d %v", i, resp.StatusCode, body)
+		}
+		if got := e.lookups.Load(); got != want {
+			t.Fatalf("after request %d: %d rule lookups; want %d", i, got, want)
+		}
+	}
+	if _, ok, err := e.cat.DeleteDataCollectionRule(context.Background(), e.boot.Subscription.ID, e.boot.ResourceGroup.Name, "app-rule", catalog.Precondition{}); err != nil || !ok {
+		t.Fatalf("delete rule: %v %v", ok, err)
+	}
+	// Authorized at the cached scope of the deleted rule: the handler's read answers 404.
+	if resp, body := upload(); resp.StatusCode != 404 || resp.Header.Get("x-ms-error-code") != "NotFound" {
+		t.Fatalf("after delete: %d %v; want 404 NotFound", resp.StatusCode, body)
+	}
+	// The entry is gone: the scope is "/" again, where the caller has no role.
+	if resp, body := upload(); resp.StatusCode != 403 {
+		t.Fatalf("second request after delete: %d %v; want 403", resp.StatusCode, body)
+	}
+	if got := e.rows(); len(got) != 3 {
+		t.Errorf("%d rows; want the 3 from before the delete", len(got))
 	}
 }
