@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -355,5 +356,74 @@ func TestSyslogSockets(t *testing.T) {
 	}
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 {
 		t.Fatalf("unix socket mode: %v %v", fi, err)
+	}
+}
+
+func TestParseKubernetesConfig(t *testing.T) {
+	const cluster = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Kubernetes/connectedClusters/prod-1"
+	c, err := ParseConfig([]byte(minimalConfig + "kubernetes:\n  enabled: true\n  clusterResourceId: " + cluster + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.Kubernetes
+	if k.LogRoot != DefaultKubeLogRoot || k.Interval != time.Minute || k.NamespaceFilteringMode != "Off" || k.ClusterName != "prod-1" {
+		t.Fatalf("kubernetes defaults wrong: %+v", k)
+	}
+	if kubeLogPattern("/var/log/pods") != "/var/log/pods/*/*/*.log" || kubeLogPattern("/var/log/containers") != "/var/log/containers/*.log" {
+		t.Fatal("log patterns wrong")
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"kubernetes:\n  enabled: true\n", "clusterResourceId"},
+		{"kubernetes:\n  enabled: true\n  clusterResourceId: " + cluster + "\n  logRoot: /tmp/logs\n", "logRoot"},
+		{"kubernetes:\n  enabled: true\n  clusterResourceId: " + cluster + "\n  kubeletURL: http://10.0.0.1:10255\n", "https"},
+		{"kubernetes:\n  enabled: true\n  clusterResourceId: " + cluster + "\n  namespaceFilteringMode: Some\n", "Off, Include or Exclude"},
+		{"kubernetes:\n  enabled: true\n  clusterResourceId: " + cluster + "\n  collectEnvVars: true\n", "environment variables"},
+		{"kubernetes:\n  collectEnvVars: true\n", "environment variables"},
+		{"kubernetes:\n  enabled: true\n  clusterResourceId: " + cluster + "\n  envVars: {enabled: true}\n", "envVars"},
+	} {
+		_, err := ParseConfig([]byte(minimalConfig + tt.yaml))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want it to mention %q", tt.yaml, err, tt.want)
+		}
+	}
+}
+
+func TestParseDCRContainerInsights(t *testing.T) {
+	rule := `{"name":"ci","properties":{"immutableId":"dcr-0123456789abcdef0123456789abcdef",
+	 "dataSources":{"extensions":[
+	  {"name":"ContainerInsightsExtension","streams":["Microsoft-ContainerLogV2","Microsoft-Perf"],"extensionName":"ContainerInsights",
+	   "extensionSettings":{"dataCollectionSettings":{"interval":"5m","namespaceFilteringMode":"include","namespaces":["shop"],"enableContainerLogV2":true}}},
+	  {"name":"other","streams":["Microsoft-Event"],"extensionName":"Other"}]},
+	 "dataFlows":[{"streams":["Microsoft-ContainerLogV2","Microsoft-Perf"],"destinations":["la"]}]}}`
+	d, err := ParseDCR([]byte(rule))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.DataSources.Extensions) != 1 || len(d.Unsupported) != 1 || d.Unsupported[0] != "extensions:Other" {
+		t.Fatalf("extensions %+v, unsupported %v", d.DataSources.Extensions, d.Unsupported)
+	}
+	s, err := d.DataSources.Extensions[0].ContainerInsights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Interval != 5*time.Minute || s.NamespaceFilteringMode != "Include" || !s.NamespacesSet || len(s.Namespaces) != 1 ||
+		s.EnableContainerLogV2 == nil || !*s.EnableContainerLogV2 {
+		t.Fatalf("settings = %+v", s)
+	}
+	// The extension's settings take precedence over the agent's configuration.
+	a := &Agent{cfg: Config{Kubernetes: KubeConfig{Interval: time.Minute, NamespaceFilteringMode: "Exclude", Namespaces: []string{"kube-system"}}}}
+	a.log = slog.New(slog.DiscardHandler)
+	ks, err := a.kubeSettingsFor(d, d.DataSources.Extensions[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks.interval != 5*time.Minute || ks.filter.Allows("kube-system") || !ks.filter.Allows("shop") {
+		t.Fatalf("effective settings = %+v", ks)
+	}
+	for _, bad := range []string{`{"interval":"soon"}`, `{"interval":"10ms"}`, `{"namespaceFilteringMode":"Most"}`} {
+		r := strings.Replace(rule, `{"interval":"5m","namespaceFilteringMode":"include","namespaces":["shop"],"enableContainerLogV2":true}`, bad, 1)
+		if _, err := ParseDCR([]byte(r)); err == nil {
+			t.Errorf("settings %s accepted", bad)
+		}
 	}
 }

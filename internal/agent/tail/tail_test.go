@@ -215,3 +215,35 @@ func TestLongLinesAreCut(t *testing.T) {
 	appendFile(t, p, "bbb\nshort\n")
 	expect(t, poll(t, tl), "short")
 }
+
+func TestClosedReportsGoneFilesOnly(t *testing.T) {
+	dir := t.TempDir()
+	p, q := filepath.Join(dir, "app.log"), filepath.Join(dir, "gone.log")
+	appendFile(t, p, "a1\n")
+	appendFile(t, q, "g1\n")
+	tl, c := openT(t, dir, nil)
+	expect(t, poll(t, tl), "a1", "g1")
+	if got := tl.Closed(); got != nil {
+		t.Fatalf("Closed before anything closed = %q", got)
+	}
+	// app.log rotates (its successor takes the name); gone.log is deleted.
+	if err := os.Rename(p, p+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, p, "b1\n")
+	if err := os.Remove(q); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, poll(t, tl), "b1")
+	if got := tl.Closed(); got != nil {
+		t.Fatalf("Closed within the grace period = %q", got)
+	}
+	c.t = c.t.Add(DefaultGrace + time.Second)
+	expect(t, poll(t, tl))
+	if got := tl.Closed(); len(got) != 1 || got[0] != q {
+		t.Fatalf("Closed = %q, want only %q (app.log is followed again under its name)", got, q)
+	}
+	if got := tl.Closed(); got != nil {
+		t.Fatalf("Closed twice = %q", got)
+	}
+}
