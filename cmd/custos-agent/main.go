@@ -46,8 +46,9 @@ func newRunCmd() *cobra.Command {
 		Short: "Run the agent in the foreground (as systemd starts it)",
 		Long: `Run the agent: read the data collection rules from the configured
 directory (re-read every dcr.pollInterval), run the syslog, performance counter,
-log file and Heartbeat sources they ask for, queue batches on disk and deliver
-them to the Logs Ingestion API. SIGTERM or SIGINT stop it after flushing what
+log file and Heartbeat sources they ask for (and, with kubernetes.enabled, the
+container log and kubelet metrics collectors of ContainerInsights extensions),
+queue batches on disk and deliver them to the Logs Ingestion API. SIGTERM or SIGINT stop it after flushing what
 is in memory to the disk queue; undelivered batches are sent after the next
 start.`,
 		Args: cobra.NoArgs,
