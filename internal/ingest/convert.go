@@ -262,6 +262,13 @@ func (cv *converter) append(v *store.Vector, raw []byte) error {
 		if kind != '"' {
 			return errors.New("a datetime must be an ISO 8601 string")
 		}
+		if cv.scanned && cv.plain {
+			if t, ok := parseRFC3339Ticks(raw[1 : len(raw)-1]); ok {
+				markNotNull(v)
+				v.Int = append(v.Int, t)
+				return nil
+			}
+		}
 		s, err := cv.unquote(raw)
 		if err != nil {
 			return err
@@ -456,6 +463,92 @@ func ParseDatetime(s string) (int64, error) {
 		return ticks, nil
 	}
 	return 0, fmt.Errorf("%q is not an ISO 8601 datetime", s)
+}
+
+// parseRFC3339Ticks is ParseDatetime's fast path for the common form
+// "2006-01-02T15:04:05[.fffffffff](Z|±07:00)", read straight from bytes. It
+// applies exactly the rules of time.Parse's own RFC 3339 fast path, which
+// ParseDatetime's first layout takes, plus ParseDatetime's length and range
+// checks; ok is false for anything else, which ParseDatetime then decides.
+func parseRFC3339Ticks(s []byte) (ticks int64, ok bool) {
+	if len(s) < len("2006-01-02T15:04:05Z") || len(s) > 64 || s[0] < '0' || s[0] > '9' {
+		return 0, false
+	}
+	ok = true
+	num := func(b []byte, lo, hi int) int {
+		x := 0
+		for _, c := range b {
+			if c < '0' || c > '9' {
+				ok = false
+				return lo
+			}
+			x = x*10 + int(c-'0')
+		}
+		if x < lo || x > hi {
+			ok = false
+			return lo
+		}
+		return x
+	}
+	year := num(s[0:4], 0, 9999)
+	month := num(s[5:7], 1, 12)
+	day := num(s[8:10], 1, daysIn(month, year))
+	hour := num(s[11:13], 0, 23)
+	minute := num(s[14:16], 0, 59)
+	sec := num(s[17:19], 0, 59)
+	if !ok || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return 0, false
+	}
+	s = s[19:]
+	nsec := 0
+	if len(s) >= 2 && s[0] == '.' && '0' <= s[1] && s[1] <= '9' {
+		n := 2
+		for n < len(s) && '0' <= s[n] && s[n] <= '9' {
+			n++
+		}
+		digits := s[1:min(n, 10)] // nanoseconds: further digits are dropped
+		for _, c := range digits {
+			nsec = nsec*10 + int(c-'0')
+		}
+		for range 9 - len(digits) {
+			nsec *= 10
+		}
+		s = s[n:]
+	}
+	offset := 0
+	if len(s) != 1 || s[0] != 'Z' {
+		if len(s) != len("-07:00") {
+			return 0, false
+		}
+		hr, mm := num(s[1:3], 0, 23), num(s[4:6], 0, 59)
+		if !ok || (s[0] != '-' && s[0] != '+') || s[3] != ':' {
+			return 0, false
+		}
+		offset = (hr*60 + mm) * 60
+		if s[0] == '-' {
+			offset = -offset
+		}
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	ticks = (t.Unix()-int64(offset))*store.TicksPerSecond + int64(nsec)/100
+	if ticks < minTicks || ticks > maxTicks {
+		return 0, false // ParseDatetime words the error
+	}
+	return ticks, true
+}
+
+// daysIn is the number of days of month m (1-12) in year, as time counts them.
+func daysIn(m, year int) int {
+	switch m {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // ParseTimespan parses Kusto's timespan text "[-][d.]hh:mm:ss[.fffffff]" into ticks.

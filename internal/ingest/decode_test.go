@@ -216,3 +216,26 @@ func FuzzDecodeRecords(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRFC3339Ticks checks the datetime fast path against ParseDatetime:
+// whenever it accepts, ParseDatetime gives the same ticks.
+func FuzzParseRFC3339Ticks(f *testing.F) {
+	for _, s := range []string{
+		"2024-01-02T03:04:05Z", "2024-01-02T03:04:05.1234567Z", "2024-01-02T03:04:05.123456789123Z", "2024-02-29T00:00:00Z",
+		"2023-02-29T00:00:00Z", "2024-01-02T03:04:05+01:30", "2024-01-02T03:04:05-23:59", "0000-01-01T00:00:00Z",
+		"0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59.9999999Z", "9999-12-31T23:59:59-01:00", "2024-01-02T03:04:05,5Z",
+		"2024-01-02T24:00:00Z", "2024-01-02T03:04:05.Z", "1900-02-29T00:00:00Z", "2000-02-29T00:00:00Z",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseRFC3339Ticks([]byte(s))
+		if !ok {
+			return
+		}
+		want, err := ParseDatetime(s)
+		if err != nil || got != want {
+			t.Fatalf("parseRFC3339Ticks(%q) = %d; ParseDatetime = %d, %v", s, got, want, err)
+		}
+	})
+}
