@@ -260,21 +260,25 @@ func (a *aggregator) add(t *engine.Table) error {
 		}
 	}
 	dims := make([]dimValue, len(c.Dimensions))
+	var kb []byte // the group's map key: length-prefixed dimension values
 	for _, b := range t.Batches {
 	row:
 		for i := 0; i < b.Len; i++ {
+			kb = kb[:0]
 			for j, d := range c.Dimensions {
 				v := cellString(b.Cols[dimIdx[j]], i)
 				if !dimensionSelects(&d, v) {
 					continue row
 				}
 				dims[j] = dimValue{Name: d.Name, Value: v}
+				kb = strconv.AppendInt(kb, int64(len(v)), 10)
+				kb = append(kb, ':')
+				kb = append(kb, v...)
 			}
-			k := seriesKey(dims)
-			g := a.groups[k]
+			g := a.groups[string(kb)]
 			if g == nil {
 				g = &aggGroup{dims: append([]dimValue(nil), dims...)}
-				a.groups[k] = g
+				a.groups[string(kb)] = g
 			}
 			g.n++
 			if measure >= 0 {
@@ -303,8 +307,8 @@ func (a *aggregator) result() []series {
 		return []series{{key: seriesKey(nil), value: 0}}
 	}
 	out := make([]series, 0, len(a.groups))
-	for k, g := range a.groups {
-		sr := series{key: k, dims: g.dims, n: g.n}
+	for _, g := range a.groups {
+		sr := series{key: seriesKey(g.dims), dims: g.dims, n: g.n}
 		switch c.TimeAggregation {
 		case AggCount:
 			sr.value = float64(g.n)
