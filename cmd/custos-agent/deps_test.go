@@ -16,6 +16,7 @@ func TestImportBoundary(t *testing.T) {
 	allowed := map[string]bool{
 		"custos/cmd/custos-agent":      true,
 		"custos/internal/agent":        true,
+		"custos/internal/agent/kube":   true, // stdlib only
 		"custos/internal/agent/perf":   true,
 		"custos/internal/agent/queue":  true,
 		"custos/internal/agent/syslog": true,
