@@ -193,6 +193,15 @@ func planExprs(n kql.PlanNode) []kql.Scalar {
 		case *kql.HashJoin:
 			walk(n.Left)
 			walk(n.Right)
+		case *kql.SeriesPack:
+			exprs = append(exprs, n.Step)
+			if n.From != nil {
+				exprs = append(exprs, n.From)
+			}
+			if n.To != nil {
+				exprs = append(exprs, n.To)
+			}
+			walk(n.Input)
 		case *kql.Expand:
 			for _, it := range n.Items {
 				exprs = append(exprs, it.X)
@@ -340,6 +349,8 @@ func (x *executor) run(ctx context.Context, n kql.PlanNode) ([]*store.Batch, err
 		return x.top(ctx, n)
 	case *kql.HashJoin:
 		return x.join(ctx, n)
+	case *kql.SeriesPack:
+		return x.series(ctx, n)
 	case *kql.UnionAll:
 		var out []*store.Batch
 		for _, in := range n.Inputs {

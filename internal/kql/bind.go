@@ -538,6 +538,8 @@ func (b *binder) bindOp(in PlanNode, op Op) (PlanNode, error) {
 		return &Compute{Input: in, Cols: first}, nil
 	case *Summarize:
 		return b.bindSummarize(in, op)
+	case *MakeSeries:
+		return b.bindMakeSeries(in, op)
 	case *ParseOp:
 		return b.bindParse(in, op)
 	case *Union:
@@ -1409,6 +1411,180 @@ func (b *binder) bindSummarize(in PlanNode, op *Summarize) (PlanNode, error) {
 		}
 	}
 	return &Compute{Input: agg, Cols: cols}, nil
+}
+
+// bindMakeSeries binds make-series as a Filter on the axis range, an
+// Aggregate by the by keys and the axis bin, and a SeriesPack that lays the
+// bins out as arrays.
+func (b *binder) bindMakeSeries(in PlanNode, op *MakeSeries) (PlanNode, error) {
+	nonEmpty := false
+	for _, o := range op.Options {
+		if strings.ToLower(o.Name) == "kind" {
+			id, ok := o.Value.(*Ident)
+			if !ok || strings.ToLower(id.Name) != "nonempty" {
+				return nil, semErr(o, "make-series kind must be nonempty")
+			}
+			nonEmpty = true
+		}
+	}
+	schema := in.Schema()
+	sc := scopeOf(schema)
+	axis, err := b.bindScalar(op.On, sc)
+	if err != nil {
+		return nil, err
+	}
+	at := axis.Type()
+	if at != store.TypeDatetime && at != store.TypeTimespan && !IsNumeric(at) {
+		return nil, semErr(op.On, "make-series axis must be a datetime, timespan or number, got %s", at)
+	}
+	axisName := ""
+	if id, ok := unparen(op.On).(*Ident); ok {
+		axisName = id.Name
+	} else {
+		return nil, semErr(op.On, "make-series on expects a column name")
+	}
+	empty := scopeOf(nil)
+	bindConst := func(e Expr) (Scalar, error) {
+		if e == nil {
+			return nil, nil
+		}
+		x, err := b.bindScalar(e, empty)
+		if err != nil {
+			return nil, err
+		}
+		return x, nil
+	}
+	step, err := bindConst(op.Step)
+	if err != nil {
+		return nil, err
+	}
+	from, err := bindConst(op.From)
+	if err != nil {
+		return nil, err
+	}
+	to, err := bindConst(op.To)
+	if err != nil {
+		return nil, err
+	}
+	wantStep := at
+	if at == store.TypeDatetime {
+		wantStep = store.TypeTimespan
+	}
+	if st := step.Type(); !(st == wantStep || (IsNumeric(st) && IsNumeric(wantStep))) {
+		return nil, semErr(op.Step, "make-series step must be %s, got %s", wantStep, st)
+	}
+	for _, e := range []struct {
+		x Scalar
+		n Expr
+	}{{from, op.From}, {to, op.To}} {
+		if e.x != nil && !(e.x.Type() == at || (IsNumeric(e.x.Type()) && IsNumeric(at))) {
+			return nil, semErr(e.n, "make-series from/to must have the axis type %s, got %s", at, e.x.Type())
+		}
+	}
+	filtered := in
+	var conds []Scalar
+	if from != nil {
+		c, err := ResolveBinaryOperator(">=", axis, from)
+		if err != nil {
+			return nil, semWrap(op.From, err)
+		}
+		conds = append(conds, c)
+	}
+	if to != nil {
+		c, err := ResolveBinaryOperator("<", axis, to)
+		if err != nil {
+			return nil, semWrap(op.To, err)
+		}
+		conds = append(conds, c)
+	}
+	if len(conds) > 0 {
+		pred := conds[0]
+		if len(conds) == 2 {
+			if pred, err = resolveLogical(OpAnd, conds...); err != nil {
+				return nil, semWrap(op, err)
+			}
+		}
+		filtered = &Filter{Input: in, Pred: pred}
+	}
+	binArg := axis
+	if from != nil {
+		if binArg, err = ResolveBinaryOperator("-", axis, from); err != nil {
+			return nil, semWrap(op.From, err)
+		}
+	}
+	binKey, err := ResolveFunction("bin", []Scalar{binArg, step})
+	if err != nil {
+		return nil, semWrap(op.Step, err)
+	}
+	agg := &Aggregate{Input: filtered}
+	pack := &SeriesPack{Input: agg, Axis: axisName, AxisT: at, From: from, To: to, Step: step, Bin: "__bin", NonEmpty: nonEmpty}
+	for _, k := range op.By {
+		x, err := b.bindScalar(k.X, sc)
+		if err != nil {
+			return nil, err
+		}
+		if x.Type() == store.TypeDynamic {
+			return nil, semErr(k.X, "make-series by a dynamic value is not supported")
+		}
+		name := inferName(k, x, agg.Keys, true)
+		if name == axisName {
+			return nil, semErr(k.X, "make-series by column '%s' is also the axis", name)
+		}
+		agg.Keys = append(agg.Keys, NamedScalar{Name: name, X: x})
+		pack.Keys = append(pack.Keys, name)
+	}
+	agg.Keys = append(agg.Keys, NamedScalar{Name: pack.Bin, X: binKey})
+	names := append([]NamedScalar(nil), agg.Keys...)
+	names = append(names, NamedScalar{Name: axisName})
+	for _, a := range op.Aggs {
+		call, ok := unparen(a.X).(*Call)
+		var fn AggID
+		if ok && call.Target == nil && call.Name != nil {
+			fn, ok = LookupAggregate(call.Name.Name)
+		}
+		if !ok || fn == AggArgMax || fn == AggArgMin || fn == AggPercentiles {
+			return nil, semErr(a.X, "make-series expects a single-column aggregation function call")
+		}
+		ac, err := b.bindAggCall(call, fn, sc)
+		if err != nil {
+			return nil, err
+		}
+		name := ""
+		if len(a.Names) > 0 {
+			name = a.Names[0].Name
+		} else {
+			name = call.Name.Name + "_"
+			if len(call.Args) > 0 && fn != AggCountIf {
+				if id, ok := unparen(call.Args[0]).(*Ident); ok {
+					name += id.Name
+				}
+			}
+		}
+		name = uniqueName(name, names)
+		ac.Name = name
+		names = append(names, NamedScalar{Name: name})
+		agg.Aggs = append(agg.Aggs, ac)
+		def := NullValue(ac.T)
+		if IsNumeric(ac.T) {
+			def = Value{Type: store.TypeLong} // Kusto's default: 0
+		}
+		if a.Default != nil {
+			d, err := b.bindScalar(a.Default, empty)
+			if err != nil {
+				return nil, err
+			}
+			c, ok := d.(*Const)
+			if !ok {
+				return nil, semErr(a.Default, "make-series default must be a constant")
+			}
+			def = c.V
+		}
+		pack.Aggs = append(pack.Aggs, SeriesAgg{Name: name, Default: def})
+	}
+	if len(op.Aggs) == 0 {
+		return nil, semErr(op, "make-series needs an aggregation")
+	}
+	return pack, nil
 }
 
 // containsAgg reports whether e calls an aggregation function.

@@ -127,6 +127,32 @@ type Expand struct {
 	Limit    int64         // rows per input row; 0 = no limit
 }
 
+// SeriesPack is the last step of make-series: its Input is an Aggregate by
+// Keys plus the bin column Bin; it outputs one row per key tuple with every
+// aggregation as a dynamic array over the bins (Default where a bin has no
+// row) and the Axis column as the array of bin starts. With From set, Bin
+// holds offsets from From (bin(axis - From, Step)); otherwise bin starts,
+// the first bin being the smallest one with data. To is exclusive; without
+// it the last bin is the largest one with data.
+type SeriesPack struct {
+	Input          PlanNode
+	Keys           []string
+	Bin            string
+	Aggs           []SeriesAgg
+	Axis           string
+	AxisT          Type
+	From, To, Step Scalar // From and To may be nil
+	// NonEmpty (kind=nonempty) yields one row of defaults when there is no
+	// by clause and no input row (From and To given).
+	NonEmpty bool
+}
+
+// SeriesAgg is one aggregation column of make-series.
+type SeriesAgg struct {
+	Name    string
+	Default Value
+}
+
 // UnionAll concatenates its inputs, which all produce the same schema (the
 // binder aligns them by name, with nulls for missing columns).
 type UnionAll struct {
@@ -243,18 +269,32 @@ func (u *UnionAll) Schema() store.Schema { return u.Inputs[0].Schema() }
 // Schema implements PlanNode.
 func (s *Sequence) Schema() store.Schema { return store.Schema{{Name: s.Name, Type: s.T}} }
 
-func (*Scan) planNode()      {}
-func (*Filter) planNode()    {}
-func (*Compute) planNode()   {}
-func (*Aggregate) planNode() {}
-func (*OrderBy) planNode()   {}
-func (*TopN) planNode()      {}
-func (*Limit) planNode()     {}
-func (*Values) planNode()    {}
-func (*Sequence) planNode()  {}
-func (*UnionAll) planNode()  {}
-func (*HashJoin) planNode()  {}
-func (*Expand) planNode()    {}
+func (*Scan) planNode()       {}
+func (*Filter) planNode()     {}
+func (*Compute) planNode()    {}
+func (*Aggregate) planNode()  {}
+func (*OrderBy) planNode()    {}
+func (*TopN) planNode()       {}
+func (*Limit) planNode()      {}
+func (*Values) planNode()     {}
+func (*Sequence) planNode()   {}
+func (*UnionAll) planNode()   {}
+func (*HashJoin) planNode()   {}
+func (*Expand) planNode()     {}
+func (*SeriesPack) planNode() {}
+
+// Schema implements PlanNode.
+func (s *SeriesPack) Schema() store.Schema {
+	in := s.Input.Schema()
+	var out store.Schema
+	for _, k := range s.Keys {
+		out = append(out, in[in.Index(k)])
+	}
+	for _, a := range s.Aggs {
+		out = append(out, store.Column{Name: a.Name, Type: store.TypeDynamic})
+	}
+	return append(out, store.Column{Name: s.Axis, Type: store.TypeDynamic})
+}
 
 // TimeColumn is the column the store partitions and prunes by.
 const TimeColumn = "TimeGenerated"
@@ -280,6 +320,8 @@ func pushFilters(n PlanNode) {
 	case *Compute:
 		pushFilters(n.Input)
 	case *Aggregate:
+		pushFilters(n.Input)
+	case *SeriesPack:
 		pushFilters(n.Input)
 	case *OrderBy:
 		pushFilters(n.Input)
@@ -474,6 +516,8 @@ func pushLimits(n PlanNode, limit int64) {
 		pushLimits(n.Input, 0)
 	case *Aggregate:
 		pushLimits(n.Input, 0)
+	case *SeriesPack:
+		pushLimits(n.Input, 0)
 	case *OrderBy:
 		pushLimits(n.Input, 0)
 	case *TopN:
@@ -533,6 +577,8 @@ func prune(n PlanNode, needed map[string]bool) {
 			addCols(in, c.X)
 		}
 		prune(n.Input, in)
+	case *SeriesPack:
+		prune(n.Input, nil)
 	case *Aggregate:
 		in := map[string]bool{}
 		for _, k := range n.Keys {
@@ -715,6 +761,20 @@ func explain(b *strings.Builder, n PlanNode, depth int) {
 		fmt.Fprintf(b, "%svalues rows=%d\n", ind, len(n.Rows))
 	case *Sequence:
 		fmt.Fprintf(b, "%srange %s from %s to %s step %s\n", ind, n.Name, n.From, n.To, n.Step)
+	case *SeriesPack:
+		fmt.Fprintf(b, "%smake-series on %s", ind, n.Axis)
+		if n.From != nil {
+			fmt.Fprintf(b, " from %s", n.From)
+		}
+		if n.To != nil {
+			fmt.Fprintf(b, " to %s", n.To)
+		}
+		fmt.Fprintf(b, " step %s", n.Step)
+		if len(n.Keys) > 0 {
+			fmt.Fprintf(b, " by %s", strings.Join(n.Keys, ","))
+		}
+		b.WriteByte('\n')
+		explain(b, n.Input, depth+1)
 	case *Expand:
 		fmt.Fprintf(b, "%smv-expand", ind)
 		for i, it := range n.Items {
