@@ -443,13 +443,8 @@ func TestEndToEnd(t *testing.T) {
 			"https://monitor.azure.com//.default", gz.Bytes(), map[string]string{"Content-Encoding": "gzip"})
 		return status != http.StatusForbidden
 	})
-	builtins := status == 204
-	if !builtins && (status != 400 || !bytes.Contains(body, []byte("InvalidStream"))) {
-		t.Fatalf("probe of the ingestion API: %d %s", status, body)
-	}
-	if !builtins {
-		t.Logf("NOTE: the server rejects the built-in stream Microsoft-Heartbeat (%d %s); Syslog, Perf and Heartbeat rows cannot arrive "+
-			"until internal/ingest resolves undeclared Microsoft-<Table> streams; those checks are skipped", status, body)
+	if status != http.StatusNoContent {
+		t.Fatalf("probe of the built-in stream Microsoft-Heartbeat: %d %s; want 204", status, body)
 	}
 
 	// The agent.
@@ -555,16 +550,16 @@ logLevel: debug
 	sendSyslog("tcp", 100, 19) // local3
 	sendSyslog("udp", 50, 1)   // user
 	sendSyslog("tcp", 20, 0)   // kern: filtered out by the rule
-	loggerUsed := false
-	if path, err := exec.LookPath("logger"); err == nil {
-		for i := range 5 {
-			out, err := exec.Command(path, "--server", "127.0.0.1", "--port", fmt.Sprint(tcpPort), "--tcp", "--rfc5424", "--octet-count",
-				"-p", "auth.warning", "-t", "e2elogger", fmt.Sprintf("%s logger %d", marker, i)).CombinedOutput()
-			if err != nil {
-				t.Logf("logger: %v %s", err, out)
-				break
-			}
-			loggerUsed = true
+	// util-linux's logger, as an administrator would forward with it.
+	loggerPath, err := exec.LookPath("logger")
+	if err != nil {
+		t.Fatalf("logger not found (apt-get install -y bsdutils): %v", err)
+	}
+	for i := range 5 {
+		out, err := exec.Command(loggerPath, "--server", "127.0.0.1", "--port", fmt.Sprint(tcpPort), "--tcp", "--rfc5424", "--octet-count",
+			"-p", "auth.warning", "-t", "e2elogger", fmt.Sprintf("%s logger %d", marker, i)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("logger: %v %s", err, out)
 		}
 	}
 
@@ -600,34 +595,29 @@ logLevel: debug
 	}
 
 	// Built-in tables.
-	if builtins {
-		waitFor(t, "syslog rows", 30*time.Second, func() bool {
-			return e.count(fmt.Sprintf(`Syslog | where SyslogMessage startswith "%s" and ProcessName == "e2eapp"`, marker)) >= 150
-		})
-		if n := e.count(fmt.Sprintf(`Syslog | where SyslogMessage startswith "%s" and ProcessName == "e2eapp"`, marker)); n != 150 {
-			t.Errorf("syslog rows: %d; want 150 (100 tcp + 50 udp; kern filtered)", n)
-		}
-		rows := e.query(fmt.Sprintf(`Syslog | where SyslogMessage == "%s tcp message 7" | project Facility, SeverityLevel, HostName, ProcessID, Computer, _ResourceId`, marker))
-		if len(rows) != 1 || rows[0][0] != "local3" || rows[0][1] != "info" || rows[0][2] != computer || rows[0][3] != float64(4242) {
-			t.Errorf("syslog columns: %v", rows)
-		}
-		if loggerUsed {
-			waitFor(t, "logger rows", 20*time.Second, func() bool {
-				return e.count(fmt.Sprintf(`Syslog | where SyslogMessage startswith "%s logger" and Facility == "auth" and SeverityLevel == "warning"`, marker)) == 5
-			})
-		}
-		waitFor(t, "perf rows", 30*time.Second, func() bool {
-			return e.count(fmt.Sprintf(`Perf | where Computer == "%s" and ObjectName == "Processor" and CounterName == "%% Processor Time" and InstanceName == "_Total"`, computer)) > 0 &&
-				e.count(fmt.Sprintf(`Perf | where Computer == "%s" and CounterName == "Available MBytes Memory" and CounterValue > 0`, computer)) > 0
-		})
-		waitFor(t, "heartbeat rows", 30*time.Second, func() bool {
-			return e.count(fmt.Sprintf(`Heartbeat | where Computer == "%s" and OSType == "Linux" and Category == "Azure Monitor Agent"`, computer)) > 0
-		})
+	waitFor(t, "syslog rows", 30*time.Second, func() bool {
+		return e.count(fmt.Sprintf(`Syslog | where SyslogMessage startswith "%s" and ProcessName == "e2eapp"`, marker)) >= 150
+	})
+	if n := e.count(fmt.Sprintf(`Syslog | where SyslogMessage startswith "%s" and ProcessName == "e2eapp"`, marker)); n != 150 {
+		t.Errorf("syslog rows: %d; want 150 (100 tcp + 50 udp; kern filtered)", n)
 	}
+	rows := e.query(fmt.Sprintf(`Syslog | where SyslogMessage == "%s tcp message 7" | project Facility, SeverityLevel, HostName, ProcessID, Computer, _ResourceId`, marker))
+	if len(rows) != 1 || rows[0][0] != "local3" || rows[0][1] != "info" || rows[0][2] != computer || rows[0][3] != float64(4242) {
+		t.Errorf("syslog columns: %v", rows)
+	}
+	waitFor(t, "logger rows", 20*time.Second, func() bool {
+		return e.count(fmt.Sprintf(`Syslog | where SyslogMessage startswith "%s logger" and Facility == "auth" and SeverityLevel == "warning"`, marker)) == 5
+	})
+	waitFor(t, "perf rows", 30*time.Second, func() bool {
+		return e.count(fmt.Sprintf(`Perf | where Computer == "%s" and ObjectName == "Processor" and CounterName == "%% Processor Time" and InstanceName == "_Total"`, computer)) > 0 &&
+			e.count(fmt.Sprintf(`Perf | where Computer == "%s" and CounterName == "Available MBytes Memory" and CounterValue > 0`, computer)) > 0
+	})
+	waitFor(t, "heartbeat rows", 30*time.Second, func() bool {
+		return e.count(fmt.Sprintf(`Heartbeat | where Computer == "%s" and OSType == "Linux" and Category == "Azure Monitor Agent"`, computer)) > 0
+	})
 
 	// The agent's own accounting: the outage caused retried errors, the queue
-	// drained, and (while the server rejects built-in streams) those batches
-	// were dead-lettered instead of retried forever.
+	// drained, and nothing was dead-lettered.
 	var st struct {
 		Queue    struct{ Entries int }
 		Counters map[string]uint64
@@ -640,8 +630,8 @@ logLevel: debug
 	if st.Counters["sendErrors"] == 0 {
 		t.Errorf("no send errors counted across the server outage: %v", st.Counters)
 	}
-	if !builtins && (st.Counters["deadLetters"] == 0 || st.Counters["deadLetterRecords"] == 0) {
-		t.Errorf("rejected built-in stream batches were not dead-lettered: %v", st.Counters)
+	if st.Counters["deadLetters"] != 0 {
+		t.Errorf("batches were dead-lettered: %v", st.Counters)
 	}
 	if st.Counters["syslogFiltered"] != 20 {
 		t.Errorf("syslogFiltered = %d; want the 20 kern messages", st.Counters["syslogFiltered"])
@@ -705,7 +695,7 @@ logLevel: debug
 		cnt = append(cnt, fmt.Sprintf("%s=%d", k, v))
 	}
 	sort.Strings(cnt)
-	t.Logf("delivered distinct lines: %v; duplicates after SIGKILL: %d; built-in streams accepted: %v", cnt, dups, builtins)
+	t.Logf("delivered distinct lines: %v; duplicates after SIGKILL: %d", cnt, dups)
 }
 
 // TestEnrolledMachine: enroll with a one-time token, associate a rule with the

@@ -84,5 +84,6 @@ func RuleFromCatalog(d *catalog.DataCollectionRule) (*Rule, error) {
 	for _, f := range p.DataFlows {
 		r.DataFlows = append(r.DataFlows, DataFlow{Streams: f.Streams, Destinations: f.Destinations, TransformKQL: f.TransformKql, OutputStream: f.OutputStream})
 	}
+	r.addBuiltinStreams()
 	return r, nil
 }

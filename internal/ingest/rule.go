@@ -116,6 +116,15 @@ func ParseRule(resourceID, etag string, body []byte) (*Rule, error) {
 			Streams: f.Streams, Destinations: f.Destinations,
 			TransformKQL: f.TransformKQL, OutputStream: f.OutputStream,
 		})
+	}
+	r.addBuiltinStreams()
+	return r, nil
+}
+
+// addBuiltinStreams gives every undeclared stream that a data flow reads and
+// that names a built-in table its schema (see builtinStreamSchema).
+func (r *Rule) addBuiltinStreams() {
+	for _, f := range r.DataFlows {
 		for _, name := range f.Streams {
 			if _, _, ok := r.stream(name); ok {
 				continue
@@ -125,7 +134,6 @@ func ParseRule(resourceID, etag string, body []byte) (*Rule, error) {
 			}
 		}
 	}
-	return r, nil
 }
 
 // builtinStreamSchema returns the input schema of a stream of Azure's own
