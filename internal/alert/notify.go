@@ -116,7 +116,9 @@ func (s *Service) deliverLoop(ctx context.Context) {
 // service's clock and records each attempt. It returns after all attempts
 // finished.
 func (s *Service) DeliverDue(ctx context.Context) error {
-	for {
+	// Bounded, so that notifications whose attempts cannot be recorded
+	// (a catalog failure) do not keep one call busy forever.
+	for round := 0; round < 20; round++ {
 		due, err := s.cat.DueNotifications(ctx, s.now(), defaultDeliveryBatch)
 		if err != nil {
 			return err
@@ -142,6 +144,7 @@ func (s *Service) DeliverDue(ctx context.Context) error {
 			return nil
 		}
 	}
+	return nil
 }
 
 // attemptResult is the outcome of one delivery attempt.

@@ -239,7 +239,7 @@ func (s *Service) loadGroups(ctx context.Context, r *rule, ids []string, have []
 		}
 		seen[strings.ToLower(id)] = true
 		res, err := s.cat.AlertResourceByID(ctx, id)
-		if err == nil && !strings.EqualFold(res.Type, "Microsoft.Insights/actionGroups") {
+		if err == nil && res.Type != catalog.TypeActionGroup {
 			err = catalog.ErrNotFound
 		}
 		var g *actionGroup
