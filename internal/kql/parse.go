@@ -127,10 +127,13 @@ func (p *parser) next() Token {
 	if p.err == nil && t.Kind != TokEOF {
 		p.head++
 		// Reuse the queue's array instead of re-slicing it away, which
-		// would reallocate on almost every token.
+		// would reallocate on almost every token. Compact only once the
+		// consumed part is at least half the queue, so that a long
+		// lookahead (a tuple of thousands of names) costs linear time, not
+		// a copy of the whole queue every 64 tokens.
 		if p.head == len(p.buf) {
 			p.buf, p.head = p.buf[:0], 0
-		} else if p.head >= 64 {
+		} else if p.head >= 64 && 2*p.head >= len(p.buf) {
 			n := copy(p.buf, p.buf[p.head:])
 			p.buf, p.head = p.buf[:n], 0
 		}
