@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -264,6 +265,9 @@ func (s *Service) saveRule(w http.ResponseWriter, r *http.Request, location stri
 	if err != nil {
 		return err
 	}
+	if prevID != nil && prevID.Type == IdentitySystemAssigned && (rl.Identity == nil || rl.Identity.PrincipalID != prevID.PrincipalID) {
+		s.retireIdentity(ctx, saved.ID(), prevID)
+	}
 	if parsed, err := parseRule(&saved); err == nil {
 		s.ruleChanged(saved.ID(), parsed)
 	}
@@ -358,9 +362,29 @@ func (s *Service) deleteRule(w http.ResponseWriter, r *http.Request) error {
 	}
 	if deleted {
 		s.ruleChanged(old.ID(), nil)
+		var id ruleIdentity
+		if len(old.Identity) > 0 && json.Unmarshal(old.Identity, &id) == nil && id.Type == IdentitySystemAssigned {
+			s.retireIdentity(r.Context(), old.ID(), &id)
+		}
 	}
 	writeDelete(w, deleted)
 	return nil
+}
+
+// retireIdentity disables a system-assigned identity that its rule no
+// longer uses (the rule was deleted or given another identity), as Azure
+// deletes it. Failures are logged: the rule change has committed.
+func (s *Service) retireIdentity(ctx context.Context, ruleID string, id *ruleIdentity) {
+	d, ok := s.opts.Principals.(PrincipalDisabler)
+	if !ok || id.PrincipalID == "" {
+		return
+	}
+	if err := d.SetPrincipalEnabled(ctx, id.TenantID, id.PrincipalID, false); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "disable retired rule identity", slog.String("rule_id", ruleID),
+			slog.String("principal_id", id.PrincipalID), slog.Any("error", err))
+		return
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "rule identity disabled", slog.String("rule_id", ruleID), slog.String("principal_id", id.PrincipalID))
 }
 
 // userAssignedIdentity resolves the one user-assigned identity a rule names

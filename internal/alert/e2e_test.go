@@ -378,3 +378,36 @@ func TestUserAssignedIdentity(t *testing.T) {
 		t.Fatalf("unknown identity: %d %s", code, raw)
 	}
 }
+
+// TestRetiredIdentityDisabled: a rule's system-assigned identity is disabled
+// when the rule drops it or is deleted, so roles left on it grant nothing.
+func TestRetiredIdentityDisabled(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	ctx := context.Background()
+	e.start()
+	body := e.ruleBody("Perf", "Count", "", "GreaterThan", 0, "", "")
+	pid1, _ := e.putRule("r", body, true)
+	// Same identity type again: the identity is kept.
+	pid1b, _ := e.putRule("r", body, false)
+	if pid1b != pid1 {
+		t.Fatalf("update changed the identity: %s → %s", pid1, pid1b)
+	}
+	// Identity removed: disabled.
+	noID := strings.Replace(body, `"identity":{"type":"SystemAssigned"},`, `"identity":{"type":"None"},`, 1)
+	if code, _, raw := e.call("PUT", e.ruleID("r")+"?api-version=2023-12-01", noID); code != 200 {
+		t.Fatalf("PUT without identity: %d %s", code, raw)
+	}
+	if st, err := e.cat.PrincipalState(ctx, e.boot.Tenant.ID, pid1); err != nil || st.Enabled {
+		t.Fatalf("dropped identity: %+v %v; want disabled", st, err)
+	}
+	pid2, _ := e.putRule("r", body, false)
+	if pid2 == pid1 {
+		t.Fatal("a new system-assigned identity reused the retired one")
+	}
+	if code, _, raw := e.call("DELETE", e.ruleID("r")+"?api-version=2023-12-01", ""); code != 200 {
+		t.Fatalf("DELETE: %d %s", code, raw)
+	}
+	if st, err := e.cat.PrincipalState(ctx, e.boot.Tenant.ID, pid2); err != nil || st.Enabled {
+		t.Fatalf("deleted rule's identity: %+v %v; want disabled", st, err)
+	}
+}

@@ -57,6 +57,14 @@ type PrincipalStore interface {
 	CreateServicePrincipal(ctx context.Context, sp identity.ServicePrincipal) error
 }
 
+// PrincipalDisabler disables a principal. When Options.Principals also
+// implements it (*catalog.DB does), a rule's system-assigned identity is
+// disabled when the rule is deleted or stops using it, so it cannot keep
+// reading data through roles still assigned to it.
+type PrincipalDisabler interface {
+	SetPrincipalEnabled(ctx context.Context, tenantID, objectID string, enabled bool) error
+}
+
 // TokenIssuer signs access tokens for secure webhooks.
 // *identity.TokenService implements it.
 type TokenIssuer interface {
