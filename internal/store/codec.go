@@ -113,7 +113,8 @@ func appendStr(dst []byte, s string) []byte {
 
 // Column encoding (shared by WAL records and part blocks):
 //
-//	flags byte: bit0 = null bitmap follows, bit1 = dictionary-encoded strings
+//	flags byte: bit0 = null bitmap follows, bit1 = dictionary-encoded strings,
+//	            bit2 = token-encoded strings
 //	[null bitmap: (n+7)/8 bytes, bit i set = row i is null]
 //	values, by storage class:
 //	  bool:   bitmap, (n+7)/8 bytes
@@ -121,10 +122,14 @@ func appendStr(dst []byte, s string) []byte {
 //	          datetimes sorted by time become small deltas
 //	  real:   n little-endian IEEE-754 float64
 //	  string: plain: n uvarint lengths, then the concatenated bytes;
-//	          dictionary: uvarint d, d uvarint lengths, the d entries' bytes, then n uvarint indexes
+//	          dictionary: uvarint d, d uvarint lengths, the d entries' bytes, then n uvarint indexes;
+//	          tokens: uvarint d, d uvarint lengths, the d tokens' bytes, n uvarint token
+//	          counts (one per row), then one uvarint token index per token of every row;
+//	          a row is the concatenation of its tokens (see appendTokens)
 const (
-	colFlagNulls = 1 << 0
-	colFlagDict  = 1 << 1
+	colFlagNulls  = 1 << 0
+	colFlagDict   = 1 << 1
+	colFlagTokens = 1 << 2
 )
 
 type storageClass uint8
@@ -149,9 +154,10 @@ func classOf(t ColumnType) storageClass {
 	}
 }
 
-// encodeColumn appends the encoding of rows [lo, hi) of v to dst. dict allows
-// dictionary encoding of strings when it pays off.
-func encodeColumn(dst []byte, v *Vector, lo, hi int, dict bool) []byte {
+// encodeColumn appends the encoding of rows [lo, hi) of v to dst. compact
+// allows the dictionary and token encodings of strings when they pay off
+// (parts; the WAL keeps the cheaper plain encoding).
+func encodeColumn(dst []byte, v *Vector, lo, hi int, compact bool) []byte {
 	n := hi - lo
 	var flags byte
 	hasNulls := false
@@ -169,7 +175,7 @@ func encodeColumn(dst []byte, v *Vector, lo, hi int, dict bool) []byte {
 	cls := classOf(v.Type)
 	var dictIdx map[string]uint32
 	var dictVals []string
-	if cls == classStr && dict && n >= 16 {
+	if cls == classStr && compact && n >= 16 {
 		dictIdx = make(map[string]uint32)
 		limit := n / 4
 		for _, s := range v.Str[lo:hi] {
@@ -184,6 +190,16 @@ func encodeColumn(dst []byte, v *Vector, lo, hi int, dict bool) []byte {
 		}
 		if dictIdx != nil {
 			flags |= colFlagDict
+		}
+	}
+	var tok *tokenCoder
+	if cls == classStr && compact && n >= 16 && dictIdx == nil && v.Type != TypeGUID {
+		tok = getTokenCoder()
+		if tok.analyze(v.Str[lo:hi]) {
+			flags |= colFlagTokens
+		} else {
+			putTokenCoder(tok)
+			tok = nil
 		}
 	}
 	dst = append(dst, flags)
@@ -204,12 +220,16 @@ func encodeColumn(dst []byte, v *Vector, lo, hi int, dict bool) []byte {
 			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(x))
 		}
 	case classStr:
-		if dictIdx != nil {
+		switch {
+		case dictIdx != nil:
 			dst = appendStrings(dst, dictVals)
 			for _, s := range v.Str[lo:hi] {
 				dst = binary.AppendUvarint(dst, uint64(dictIdx[s]))
 			}
-		} else {
+		case tok != nil:
+			dst = tok.appendTo(dst)
+			putTokenCoder(tok)
+		default:
 			dst = appendStrings(dst, v.Str[lo:hi])
 		}
 	}
@@ -307,15 +327,18 @@ func decodeColumn(d *decoder, t ColumnType, n int) (*Vector, error) {
 	}
 	v := &Vector{Type: t}
 	flags := d.byte1()
-	if flags&^(colFlagNulls|colFlagDict) != 0 {
+	if flags&^(colFlagNulls|colFlagDict|colFlagTokens) != 0 {
 		return nil, fmt.Errorf("unknown column flags %#x", flags)
 	}
 	if flags&colFlagNulls != 0 {
 		v.Nulls = d.bitmap(n)
 	}
 	cls := classOf(t)
-	if flags&colFlagDict != 0 && cls != classStr {
-		return nil, fmt.Errorf("dictionary flag on %s column", t)
+	if flags&(colFlagDict|colFlagTokens) != 0 && cls != classStr {
+		return nil, fmt.Errorf("dictionary or token flag on %s column", t)
+	}
+	if flags&colFlagDict != 0 && flags&colFlagTokens != 0 {
+		return nil, errors.New("both dictionary and token flags")
 	}
 	switch cls {
 	case classBool:
@@ -354,6 +377,7 @@ func decodeColumn(d *decoder, t ColumnType, n int) (*Vector, error) {
 				break
 			}
 			v.Str = make([]string, n)
+			codes := make([]uint32, n)
 			for i := range v.Str {
 				idx := d.uvarint()
 				if idx >= uint64(len(dict)) {
@@ -361,7 +385,11 @@ func decodeColumn(d *decoder, t ColumnType, n int) (*Vector, error) {
 					break
 				}
 				v.Str[i] = dict[idx]
+				codes[i] = uint32(idx)
 			}
+			v.Dict, v.Codes = dict, codes
+		} else if flags&colFlagTokens != 0 {
+			v.Str = d.tokens(n)
 		} else {
 			v.Str = d.strings(n)
 		}

@@ -19,6 +19,9 @@ func sampleColumns() [][]byte {
 		out = append(out, append([]byte{byte(v.Type), 40}, encodeColumn(nil, v, 0, 40, true)...))
 		out = append(out, append([]byte{byte(v.Type), 40}, encodeColumn(nil, v, 0, 40, false)...))
 	}
+	for _, v := range tokenSampleVectors() {
+		out = append(out, append([]byte{byte(v.Type), byte(len(v.Str))}, encodeColumn(nil, v, 0, len(v.Str), true)...))
+	}
 	return out
 }
 

@@ -116,6 +116,15 @@ func (s Schema) Index(name string) int {
 // the values, chosen by Type (see the ColumnType constants). Nulls is nil when no
 // value is null; otherwise it has the same length as the values and true marks a
 // null, whose slot in the value slice holds the zero value.
+//
+// Dict and Codes optionally describe a string-class vector as dictionary
+// codes: when Codes is not nil it has one entry per value and
+// Str[i] == Dict[Codes[i]] for every i (null slots included), and the Dict
+// entries are distinct. The store sets them on dictionary-encoded part blocks
+// (low-cardinality columns such as Level or User), so a consumer can group or
+// compare by code and hash each distinct string once instead of once per row.
+// Str is always filled as well. Code that changes Str in place must set Dict
+// and Codes to nil; code that ignores them needs no change.
 type Vector struct {
 	Type  ColumnType
 	Nulls []bool
@@ -123,6 +132,8 @@ type Vector struct {
 	Int   []int64
 	Real  []float64
 	Str   []string
+	Dict  []string
+	Codes []uint32
 }
 
 // Len returns the number of values in v.

@@ -20,6 +20,9 @@ func viewVec(v *Vector, lo, hi int) *Vector {
 		out.Real = v.Real[lo:hi:hi]
 	default:
 		out.Str = v.Str[lo:hi:hi]
+		if v.Codes != nil {
+			out.Dict, out.Codes = v.Dict, v.Codes[lo:hi:hi]
+		}
 	}
 	return out
 }
@@ -53,6 +56,12 @@ func gatherVec(v *Vector, idx []int32) *Vector {
 		out.Str = make([]string, len(idx))
 		for i, j := range idx {
 			out.Str[i] = v.Str[j]
+		}
+		if v.Codes != nil {
+			out.Dict, out.Codes = v.Dict, make([]uint32, len(idx))
+			for i, j := range idx {
+				out.Codes[i] = v.Codes[j]
+			}
 		}
 	}
 	return out
