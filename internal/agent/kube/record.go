@@ -131,11 +131,10 @@ type LogCollector struct {
 }
 
 type logFile struct {
-	ref     ContainerRef
-	refErr  error
-	format  Format
-	asm     *Assembler
-	badSeen bool
+	ref    ContainerRef
+	refErr error
+	format Format
+	asm    *Assembler
 }
 
 // NewLogCollector validates opts and returns a LogCollector.
