@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -178,7 +179,7 @@ func (s *Service) runQuery(ctx context.Context, r *rule, start, end time.Time) (
 	agg := newAggregator(&r.Crit)
 	var wss []catalog.Workspace
 	for _, scope := range r.Props.Scopes {
-		ws, err := s.cat.WorkspaceByResourceID(ctx, scope)
+		ws, cat, err := s.scopeSchema(ctx, scope)
 		if err != nil {
 			if errors.Is(err, catalog.ErrNotFound) {
 				return nil, nil, notFound("ScopeNotFound", "The scope '%s' of the rule does not exist.", truncate(scope, 300))
@@ -190,14 +191,6 @@ func (s *Service) runQuery(ctx context.Context, r *rule, start, end time.Time) (
 			return nil, nil, forbidden("RuleIdentityNotAuthorized",
 				"The rule's identity (principal %s) does not have authorization to perform action '%s' over scope '%s'. Grant it a role such as Log Analytics Reader on the workspace.",
 				p.ObjectID, rbac.ActionQueryRead, ws.ID())
-		}
-		tables, err := s.cat.WorkspaceTables(ctx, ws.CustomerID)
-		if err != nil {
-			return nil, nil, fmt.Errorf("list workspace tables: %w", err)
-		}
-		cat := make(kql.MapCatalog, len(tables))
-		for i := range tables {
-			cat[tables[i].Name] = tables[i].QuerySchema()
 		}
 		qctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
 		res, err := s.opts.Engine.Query(qctx, engine.Request{
@@ -536,3 +529,59 @@ func (s *Service) recordActivity(ctx context.Context, r *rule, st *ruleState, en
 		s.log.LogAttrs(ctx, slog.LevelError, "record alert rule activity", slog.String("rule_id", r.ID), slog.Any("error", err))
 	}
 }
+
+// schemaTTL bounds how long a workspace's table schemas are reused between
+// evaluations: a table added to a workspace is visible to rules after it.
+const schemaTTL = 10 * time.Second
+
+type schemaEntry struct {
+	ws      catalog.Workspace
+	tables  kql.MapCatalog
+	expires time.Time
+}
+
+// scopeSchema returns the workspace of a scope and its table schemas, from
+// a short-lived cache shared by all rules (many rules query one workspace).
+// Authorization is never cached here.
+func (s *Service) scopeSchema(ctx context.Context, scope string) (catalog.Workspace, kql.MapCatalog, error) {
+	k := strings.ToLower(scope)
+	now := time.Now()
+	s.schemaMu.Lock()
+	if e, ok := s.schemas[k]; ok && now.Before(e.expires) {
+		s.schemaMu.Unlock()
+		return e.ws, cloneCatalog(e.tables), nil
+	}
+	s.schemaMu.Unlock()
+	ws, err := s.cat.WorkspaceByResourceID(ctx, scope)
+	if err != nil {
+		return catalog.Workspace{}, nil, err
+	}
+	tables, err := s.cat.WorkspaceTables(ctx, ws.CustomerID)
+	if err != nil {
+		return catalog.Workspace{}, nil, fmt.Errorf("list workspace tables: %w", err)
+	}
+	cat := make(kql.MapCatalog, len(tables))
+	for i := range tables {
+		cat[tables[i].Name] = tables[i].QuerySchema()
+	}
+	s.schemaMu.Lock()
+	if len(s.schemas) >= maxSchemaEntries {
+		clear(s.schemas)
+	}
+	s.schemas[k] = schemaEntry{ws: ws, tables: cat, expires: now.Add(schemaTTL)}
+	s.schemaMu.Unlock()
+	return ws, cloneCatalog(cat), nil
+}
+
+// cloneCatalog copies the cached schemas, so that no query can change what
+// another one sees.
+func cloneCatalog(c kql.MapCatalog) kql.MapCatalog {
+	out := make(kql.MapCatalog, len(c))
+	for name, sch := range c {
+		out[name] = slices.Clone(sch)
+	}
+	return out
+}
+
+// maxSchemaEntries bounds the schema cache.
+const maxSchemaEntries = 1024

@@ -185,6 +185,9 @@ type Service struct {
 
 	committer groupCommitter
 
+	schemaMu sync.Mutex             // guards schemas
+	schemas  map[string]schemaEntry // lower-case scope → workspace and table schemas
+
 	schedMu sync.Mutex             // guards entries and running
 	entries map[string]*schedEntry // lower-case rule ID → entry
 	running map[string]bool        // lower-case rule IDs being evaluated
@@ -263,6 +266,7 @@ func New(opts Options) (*Service, error) {
 		opts: opts, cat: opts.Catalog, log: opts.Logger, now: opts.Now, rand: opts.Rand,
 		entries:     map[string]*schedEntry{},
 		running:     map[string]bool{},
+		schemas:     map[string]schemaEntry{},
 		wakeSched:   make(chan struct{}, 1),
 		wakeDeliver: make(chan struct{}, 1),
 		sem:         make(chan struct{}, opts.Concurrency),
