@@ -21,7 +21,7 @@ type AlertsConfig struct {
 	// InsecureAllowHTTPWebhooks allows plain-HTTP webhooks to non-loopback
 	// hosts. Off by default; warned about at every start.
 	InsecureAllowHTTPWebhooks bool `yaml:"insecureAllowHTTPWebhooks"`
-	// Concurrency bounds rule evaluations and deliveries at once (default 4).
+	// Concurrency bounds rule evaluations and deliveries at once (default 8).
 	Concurrency int `yaml:"concurrency"`
 	// SMTP is the mail server for email receivers; no host disables email.
 	SMTP AlertsSMTPConfig `yaml:"smtp"`
