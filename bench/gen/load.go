@@ -1,3 +1,7 @@
+// Package gen is the server side of Custos's data-path benchmarks
+// (bench/ingest, bench/query): the setup that starts or reaches a server and
+// loads bench/logdata's records into it through the Logs Ingestion API, and
+// the machine report written into bench/results.
 package gen
 
 import (
@@ -15,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azingest "github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs"
 
+	"custos/bench/logdata"
 	"custos/e2e"
 )
 
@@ -29,8 +34,8 @@ const (
 // client keeps each under the per-rule rate limit Custos enforces as Azure
 // does (12,000 requests and 2 GB per minute). Idempotent.
 func Setup(ctx context.Context, c *e2e.Client, n int) ([]string, error) {
-	cols := make([]e2e.Column, len(Columns))
-	for i, col := range Columns {
+	cols := make([]e2e.Column, len(logdata.Columns))
+	for i, col := range logdata.Columns {
 		cols[i] = e2e.Column{Name: col.Name, Type: col.Type}
 	}
 	if err := c.CreateTable(ctx, Table, cols); err != nil {
@@ -72,7 +77,7 @@ type LoadResult struct {
 // (client k uses rules[k % len(rules)]) and returns when every batch is
 // acknowledged. A 429 or 503 is retried after a pause; any other error stops
 // the load.
-func Load(ctx context.Context, c *e2e.Client, rules []string, g *Generator, o LoadOptions) (LoadResult, error) {
+func Load(ctx context.Context, c *e2e.Client, rules []string, g *logdata.Generator, o LoadOptions) (LoadResult, error) {
 	if o.Clients <= 0 {
 		o.Clients = 8
 	}
@@ -120,7 +125,7 @@ func Load(ctx context.Context, c *e2e.Client, rules []string, g *Generator, o Lo
 				}
 				first := b * o.BatchRows
 				n := min(o.BatchRows, total-first)
-				var st Batch
+				var st logdata.Batch
 				raw, st = g.AppendBatch(raw[:0], first, n)
 				body := raw
 				var opts *azingest.UploadOptions

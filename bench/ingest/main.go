@@ -29,6 +29,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"custos/bench/gen"
+	"custos/bench/logdata"
 	"custos/e2e"
 )
 
@@ -81,7 +82,7 @@ func run(cfg config) error {
 	if _, err := t.Client.Cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://monitor.azure.com/.default"}}); err != nil {
 		return err
 	}
-	g := gen.New(gen.Options{Seed: cfg.seed, Rows: cfg.rows})
+	g := logdata.New(logdata.Options{Seed: cfg.seed, Rows: cfg.rows})
 	before, errStats := statsOf(t)
 	self0, _, _, _ := e2e.ProcessStats(os.Getpid())
 	if cfg.cpuprofile != "" {

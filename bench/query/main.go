@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"custos/bench/gen"
+	"custos/bench/logdata"
 	"custos/e2e"
 )
 
@@ -91,7 +92,7 @@ func queries() []benchQuery {
 				return nil
 			}},
 		{name: "rare term search (has)", target: 100 * time.Millisecond,
-			kql: fmt.Sprintf("Bench_CL | where Message has %q | count", gen.RareTerm),
+			kql: fmt.Sprintf("Bench_CL | where Message has %q | count", logdata.RareTerm),
 			check: func(rows [][]any, exp expected) error {
 				if len(rows) != 1 || len(rows[0]) != 1 {
 					return fmt.Errorf("result %v; want one count", rows)
@@ -227,7 +228,7 @@ func run(cfg config) error {
 		}
 		log.Printf("reusing %d loaded rows in %s", have, t.DataDir)
 	case have == 0:
-		g := gen.New(gen.Options{Seed: uint64(cfg.seed), Rows: cfg.rows})
+		g := logdata.New(logdata.Options{Seed: uint64(cfg.seed), Rows: cfg.rows})
 		log.Printf("loading %d rows with %d clients", cfg.rows, cfg.clients)
 		res, err := gen.Load(ctx, t.Client, rules, g, gen.LoadOptions{Clients: cfg.clients, BatchRows: cfg.batch,
 			Progress: func(n int, el time.Duration) {

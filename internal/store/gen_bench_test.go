@@ -1,7 +1,8 @@
 package store_test
 
 // Benchmarks over the data of bench/gen (the records bench/ingest and
-// bench/query send), so package-level numbers match the end-to-end ones:
+// bench/query send, from bench/logdata), so package-level numbers match the
+// end-to-end ones:
 //
 //	go test ./internal/store -run '^$' -bench 'Gen' -benchtime 5x
 //
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"custos/bench/logdata"
 	"custos/internal/crypt"
 	"custos/internal/engine"
 	"custos/internal/kql"
@@ -38,7 +40,7 @@ var genSchema = store.Schema{
 type genData struct {
 	batches []*store.Batch // 500 rows each, as bench/gen's clients send them
 	raw     int            // bytes of JSON
-	rare    int            // rows with RareTerm
+	rare    int            // rows with logdata.RareTerm
 }
 
 var (
@@ -52,11 +54,11 @@ const genRows = 200_000
 // way the ingestion API would.
 func loadGen(b testing.TB) *genData {
 	genOnce.Do(func() {
-		g := newGenerator(genOptions{Seed: 1, Rows: genRows, End: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)})
+		g := logdata.New(logdata.Options{Seed: 1, Rows: genRows, End: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)})
 		d := &genData{}
 		var js []byte
 		for first := 0; first < genRows; first += 500 {
-			var gb genBatch
+			var gb logdata.Batch
 			js, gb = g.AppendBatch(js[:0], first, 500)
 			d.raw += gb.RawBytes
 			d.rare += gb.Rare
@@ -259,7 +261,7 @@ func BenchmarkGenScan(b *testing.B) {
 		{"time+level", store.SelectHints{Columns: []string{"TimeGenerated", "Level"}}},
 		{"user", store.SelectHints{Columns: []string{"User"}}},
 		{"service+latency", store.SelectHints{Columns: []string{"Service", "Latency"}}},
-		{"message-has-rare", store.SelectHints{Columns: []string{"Message"}, Terms: []store.TermHint{{Column: "Message", Term: RareTerm}}}},
+		{"message-has-rare", store.SelectHints{Columns: []string{"Message"}, Terms: []store.TermHint{{Column: "Message", Term: logdata.RareTerm}}}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -289,7 +291,7 @@ func BenchmarkGenQuery(b *testing.B) {
 		{"count-by-hour-level", "Bench_CL | summarize count() by bin(TimeGenerated, 1h), Level"},
 		{"top10-users", "Bench_CL | summarize count() by User | top 10 by count_"},
 		{"latency-by-service", "Bench_CL | summarize avg(Latency), max(Latency) by Service"},
-		{"has-rare", `Bench_CL | where Message has "` + RareTerm + `" | count`},
+		{"has-rare", `Bench_CL | where Message has "` + logdata.RareTerm + `" | count`},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

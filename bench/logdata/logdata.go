@@ -1,9 +1,18 @@
-package store_test
-
-// A copy of bench/gen's record generator (gen.go, stdlib only), so the
-// store's benchmarks use the same data as bench/ingest and bench/query
-// without importing bench/gen, which pulls in the whole server. Keep in sync:
-// BenchmarkGenFlush's %disk/json matched bench/ingest's 29.5 % when copied.
+// Package logdata is the seeded generator of realistic ~1 KB JSON log
+// records behind Custos's data-path benchmarks (bench/ingest, bench/query
+// through bench/gen) and the store's package benchmarks. It imports only the
+// standard library, so any package's tests can use it.
+//
+// A record has TimeGenerated, Host (500 values), Level (Info 80 %, Warning
+// 12 %, Error 6 %, Debug 2 %), Service (24 values), Message (free text from a
+// Zipf-distributed vocabulary, ~750 bytes), Latency (log-normal ms), User
+// (Zipf over 1,000,000 users: the high-cardinality grouping column), Status
+// (HTTP code) and RequestId (unique per record). About 3 records in a million
+// carry RareTerm in their Message.
+//
+// Records are a pure function of (seed, batch index, batch size, total rows),
+// so any client can produce any batch and reruns produce the same bytes.
+package logdata
 
 import (
 	"encoding/hex"
@@ -44,8 +53,8 @@ var Columns = []struct{ Name, Type string }{
 	{"Message", "string"}, {"Latency", "real"}, {"User", "string"}, {"Status", "int"}, {"RequestId", "string"},
 }
 
-// genOptions configure a Generator.
-type genOptions struct {
+// Options configure a Generator.
+type Options struct {
 	Seed uint64
 	// Rows is the total number of records; TimeGenerated spreads them
 	// evenly over [End-Span, End).
@@ -58,7 +67,7 @@ type genOptions struct {
 
 // Generator produces records. Safe for concurrent use (it is immutable).
 type Generator struct {
-	o     genOptions
+	o     Options
 	vocab []string
 	start time.Time
 	// wordTable and userTable are samples of the Zipf distributions, indexed
@@ -73,7 +82,7 @@ const (
 )
 
 // New returns a generator.
-func newGenerator(o genOptions) *Generator {
+func New(o Options) *Generator {
 	if o.Rows <= 0 {
 		o.Rows = 1
 	}
@@ -107,11 +116,11 @@ func newGenerator(o genOptions) *Generator {
 	return g
 }
 
-// genOptions returns the generator's options with defaults applied.
-func (g *Generator) options() genOptions { return g.o }
+// Options returns the generator's options with defaults applied.
+func (g *Generator) Options() Options { return g.o }
 
-// genBatch is what one call to AppendBatch produced.
-type genBatch struct {
+// Batch is what one call to AppendBatch produced.
+type Batch struct {
 	Rows     int
 	RawBytes int // bytes of JSON appended
 	Rare     int // records whose Message has RareTerm
@@ -119,8 +128,8 @@ type genBatch struct {
 
 // AppendBatch appends a JSON array of the records [first, first+n) to dst.
 // The records depend only on the seed and their indexes.
-func (g *Generator) AppendBatch(dst []byte, first, n int) ([]byte, genBatch) {
-	b := genBatch{Rows: n}
+func (g *Generator) AppendBatch(dst []byte, first, n int) ([]byte, Batch) {
+	b := Batch{Rows: n}
 	start := len(dst)
 	rng := rand.New(rand.NewPCG(g.o.Seed, uint64(first)))
 	dst = append(dst, '[')
