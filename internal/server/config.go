@@ -371,6 +371,37 @@ func Settings() []Setting {
 			return nil
 		}
 	}
+	boolean := func(p func(c *Config) *bool) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return err
+			}
+			*p(c) = b
+			return nil
+		}
+	}
+	integer := func(p func(c *Config) *int) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return err
+			}
+			*p(c) = n
+			return nil
+		}
+	}
+	list := func(p func(c *Config) *[]string) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			*p(c) = nil
+			for _, x := range strings.Split(v, ",") {
+				if x = strings.TrimSpace(x); x != "" {
+					*p(c) = append(*p(c), x)
+				}
+			}
+			return nil
+		}
+	}
 	return []Setting{
 		{Key: "dataDir", Flag: "data-dir", Env: "CUSTOS_DATA_DIR", Default: d.DataDir,
 			Usage: "directory for all server state (TLS material, keys, catalog, data, admin.json)",
@@ -483,16 +514,54 @@ func Settings() []Setting {
 		{Key: "privateNetworks", Flag: "private-networks", Env: "CUSTOS_PRIVATE_NETWORKS", Default: "(none)",
 			Usage: "comma-separated CIDRs whose clients are private on every listener (source address only)",
 			set:   setPrivateNetworks},
+		{Key: "alerts.webhookCAFile", Flag: "alerts-webhook-ca-file", Env: "CUSTOS_ALERTS_WEBHOOK_CA_FILE", Default: "(system roots only)",
+			Usage: "PEM bundle trusted for HTTPS alert webhooks in addition to the system roots",
+			set:   str(func(c *Config) *string { return &c.Alerts.WebhookCAFile })},
+		{Key: "alerts.insecureAllowHTTPWebhooks", Flag: "alerts-insecure-allow-http-webhooks", Env: "CUSTOS_ALERTS_INSECURE_ALLOW_HTTP_WEBHOOKS", Default: "false",
+			Usage: "INSECURE: allow plain-HTTP alert webhooks to hosts other than loopback", Bool: true,
+			set: boolean(func(c *Config) *bool { return &c.Alerts.InsecureAllowHTTPWebhooks })},
+		{Key: "alerts.concurrency", Flag: "alerts-concurrency", Env: "CUSTOS_ALERTS_CONCURRENCY", Default: "8",
+			Usage: "rule evaluations and notification deliveries run at once",
+			set:   integer(func(c *Config) *int { return &c.Alerts.Concurrency })},
+		{Key: "alerts.smtp.host", Flag: "alerts-smtp-host", Env: "CUSTOS_ALERTS_SMTP_HOST", Default: "(none: email disabled)",
+			Usage: "SMTP server for email receivers",
+			set:   str(func(c *Config) *string { return &c.Alerts.SMTP.Host })},
+		{Key: "alerts.smtp.port", Flag: "alerts-smtp-port", Env: "CUSTOS_ALERTS_SMTP_PORT", Default: "(587 for starttls, 465 for tls)",
+			Usage: "SMTP server port",
+			set:   integer(func(c *Config) *int { return &c.Alerts.SMTP.Port })},
+		{Key: "alerts.smtp.security", Flag: "alerts-smtp-security", Env: "CUSTOS_ALERTS_SMTP_SECURITY", Default: "starttls",
+			Usage: "starttls, tls, or insecure-none (loopback only)",
+			set:   str(func(c *Config) *string { return &c.Alerts.SMTP.Security })},
+		{Key: "alerts.smtp.username", Flag: "alerts-smtp-username", Env: "CUSTOS_ALERTS_SMTP_USERNAME", Default: "(none)",
+			Usage: "SMTP user name",
+			set:   str(func(c *Config) *string { return &c.Alerts.SMTP.Username })},
+		{Key: "alerts.smtp.passwordFile", Flag: "alerts-smtp-password-file", Env: "CUSTOS_ALERTS_SMTP_PASSWORD_FILE", Default: "(none)",
+			Usage: "file holding the SMTP password (never the password itself)",
+			set:   str(func(c *Config) *string { return &c.Alerts.SMTP.PasswordFile })},
+		{Key: "alerts.smtp.from", Flag: "alerts-smtp-from", Env: "CUSTOS_ALERTS_SMTP_FROM", Default: "(none)",
+			Usage: "sender address of alert emails",
+			set:   str(func(c *Config) *string { return &c.Alerts.SMTP.From })},
+		{Key: "alerts.smtp.caFile", Flag: "alerts-smtp-ca-file", Env: "CUSTOS_ALERTS_SMTP_CA_FILE", Default: "(system roots only)",
+			Usage: "PEM bundle trusted for the SMTP server in addition to the system roots",
+			set:   str(func(c *Config) *string { return &c.Alerts.SMTP.CAFile })},
+		{Key: "keys.cacheTTL", Flag: "keys-cache-ttl", Env: "CUSTOS_KEYS_CACHE_TTL", Default: "1h0m0s",
+			Usage: "how long an unwrapped workspace key is trusted before its customer key is asked again",
+			set:   dur(func(c *Config) *time.Duration { return &c.Keys.CacheTTL })},
+		{Key: "keys.retryInterval", Flag: "keys-retry-interval", Env: "CUSTOS_KEYS_RETRY_INTERVAL", Default: "min(10s, keys.cacheTTL)",
+			Usage: "how often a refusing customer key is asked again while requests arrive",
+			set:   dur(func(c *Config) *time.Duration { return &c.Keys.RetryInterval })},
+		{Key: "keys.fileKeyDir", Flag: "keys-file-key-dir", Env: "CUSTOS_KEYS_FILE_KEY_DIR", Default: "(none: file keys disabled)",
+			Usage: "the only directory clusters may take file keys from",
+			set:   str(func(c *Config) *string { return &c.Keys.FileKeyDir })},
+		{Key: "keys.pkcs11Modules", Flag: "keys-pkcs11-modules", Env: "CUSTOS_KEYS_PKCS11_MODULES", Default: "(none: PKCS#11 disabled)",
+			Usage: "comma-separated PKCS#11 libraries clusters may name (pkcs11 builds only)",
+			set:   list(func(c *Config) *[]string { return &c.Keys.PKCS11Modules })},
+		{Key: "keys.insecureTransitHTTP", Flag: "keys-insecure-transit-http", Env: "CUSTOS_KEYS_INSECURE_TRANSIT_HTTP", Default: "false",
+			Usage: "INSECURE: allow plain-HTTP Vault/OpenBao Transit addresses", Bool: true,
+			set: boolean(func(c *Config) *bool { return &c.Keys.InsecureTransitHTTP })},
 		{Key: "insecureMetricsWithoutAuth", Flag: "insecure-metrics-without-auth", Env: "CUSTOS_INSECURE_METRICS_WITHOUT_AUTH", Default: "false",
 			Usage: "INSECURE: serve /metrics without authentication", Bool: true,
-			set: func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return err
-				}
-				c.InsecureMetricsWithoutAuth = b
-				return nil
-			}},
+			set: boolean(func(c *Config) *bool { return &c.InsecureMetricsWithoutAuth })},
 	}
 }
 

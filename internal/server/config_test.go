@@ -79,6 +79,35 @@ tls:
 	}
 }
 
+// The alerts and keys sections are settings like any other: YAML, then
+// environment, then flags.
+func TestLoadConfigAlertsAndKeys(t *testing.T) {
+	file := writeConfig(t, `
+alerts:
+  concurrency: 3
+  smtp: {host: mail.yaml, port: 2525}
+keys:
+  cacheTTL: 30s
+  pkcs11Modules: [/yaml/lib.so]
+`)
+	env := map[string]string{"CUSTOS_ALERTS_SMTP_HOST": "mail.env", "CUSTOS_KEYS_PKCS11_MODULES": "/env/a.so, /env/b.so"}
+	cfg, err := LoadConfig(LoadOptions{
+		File:  file,
+		Env:   func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		Flags: map[string]string{"keys-cache-ttl": "5s", "alerts-insecure-allow-http-webhooks": "true"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Alerts.Concurrency != 3 || cfg.Alerts.SMTP.Port != 2525 || cfg.Alerts.SMTP.Host != "mail.env" ||
+		!cfg.Alerts.InsecureAllowHTTPWebhooks {
+		t.Errorf("alerts = %+v; want concurrency 3 and port 2525 (yaml), host mail.env (env), insecure webhooks (flag)", cfg.Alerts)
+	}
+	if cfg.Keys.CacheTTL != 5*time.Second || strings.Join(cfg.Keys.PKCS11Modules, ",") != "/env/a.so,/env/b.so" {
+		t.Errorf("keys = %+v; want cacheTTL 5s (flag) and the env modules", cfg.Keys)
+	}
+}
+
 func TestLoadConfigRejects(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
