@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: run the whole Custos test suite, with the race detector, on a fresh
 # machine. The only prerequisite is Go (see go.mod for the version); the race
-# detector also needs a C compiler, and the PKCS#11 tests SoftHSM2, which
-# this script installs with apt-get when they are missing. Extra arguments go to `go test` (e.g. ./test.sh -run TestX).
+# detector also needs a C compiler, the PKCS#11 tests SoftHSM2 and the TLS
+# scan sslscan, which these scripts install with apt-get when they are missing. Extra arguments go to `go test` (e.g. ./test.sh -run TestX).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -32,6 +32,9 @@ go test -race -timeout 60m "$@" ./...
 # The PKCS#11 key provider needs cgo and SoftHSM2 (installed by the script
 # when missing); it is built only with -tags pkcs11, so the default build
 # stays pure Go. Skipped when the caller narrows the run with arguments.
+# The TLS scan (sslscan, installed by the script when missing) runs a real
+# server and fails on any protocol, cipher or certificate weakness.
 if [ "$#" -eq 0 ]; then
 	bash test/pkcs11.sh
+	bash test/tlsscan.sh
 fi
