@@ -26,6 +26,10 @@ if ! command -v "${CC:-gcc}" >/dev/null 2>&1; then
 fi
 export CGO_ENABLED=1
 
+# The alert email tests send real mail to mailpit (a Go program from the
+# module proxy); the script keeps an installed binary of the pinned version.
+bash test/install-mailpit.sh
+
 # go test prints one "ok"/"FAIL" summary line per package.
 go test -race -timeout 60m "$@" ./...
 
