@@ -279,7 +279,7 @@ func (s *TokenService) serveToken(w http.ResponseWriter, r *http.Request) {
 		s.writeOAuthError(w, r, oerr)
 		return
 	}
-	tok, exp, err := s.issue(ctx, s.baseFor(r), sp, aud, acr)
+	tok, exp, err := s.issue(ctx, s.baseFor(r), sp, aud, acr, s.lifetime)
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "token issuance failed", slog.Any("error", err))
 		s.writeOAuthError(w, r, &oauthError{status: http.StatusInternalServerError, code: "server_error",

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Sealer seals small secrets for storage and opens them again, binding each
@@ -317,7 +318,72 @@ func (s *TokenService) IssueToken(ctx context.Context, sp ServicePrincipal, audi
 	if !isGUID(sp.TenantID) || sp.ObjectID == "" || sp.AppID == "" {
 		return "", time.Time{}, fmt.Errorf("%w: service principal needs a tenant GUID, object ID and app ID", ErrInvalidArgument)
 	}
-	return s.issue(ctx, s.issuers[0], sp, aud, acrSecret)
+	return s.issue(ctx, s.issuers[0], sp, aud, acrSecret, s.lifetime)
+}
+
+// ExternalTokenLifetime bounds the lifetime of tokens from
+// IssueExternalToken: they are sent to a third party once, right away.
+const ExternalTokenLifetime = 5 * time.Minute
+
+// maxExternalAudience bounds an external audience's length.
+const maxExternalAudience = 512
+
+// IssueExternalToken signs a token for sp whose aud is an audience outside
+// Custos: a secure webhook's identifierUri (an absolute URI such as
+// "api://alerts-receiver" or "https://hooks.example.com", or an application
+// ID GUID). It is signed by the current rotating key, so receivers verify it
+// with the JWKS at {issuer}/{tenant}/discovery/v2.0/keys, and it lives
+// ExternalTokenLifetime (or TokenLifetime if shorter). Custos's own APIs
+// never accept it: Authenticate and ValidateToken accept only the Audience*
+// values, and IssueExternalToken refuses them (in any case, with or without
+// a trailing slash) so that a receiver can never call Custos with it.
+func (s *TokenService) IssueExternalToken(ctx context.Context, sp ServicePrincipal, audience string) (string, time.Time, error) {
+	aud, err := externalAudience(audience)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if !isGUID(sp.TenantID) || sp.ObjectID == "" || sp.AppID == "" {
+		return "", time.Time{}, fmt.Errorf("%w: service principal needs a tenant GUID, object ID and app ID", ErrInvalidArgument)
+	}
+	lt := min(ExternalTokenLifetime, s.lifetime)
+	tok, exp, err := s.issue(ctx, s.issuers[0], sp, aud, acrSecret, lt)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "issued external token",
+		slog.String("tenant", sp.TenantID), slog.String("appId", sp.AppID), slog.String("audience", aud))
+	return tok, exp, nil
+}
+
+// externalAudience validates an audience for IssueExternalToken and returns
+// it without surrounding spaces.
+func externalAudience(a string) (string, error) {
+	a = strings.TrimSpace(a)
+	switch {
+	case a == "":
+		return "", fmt.Errorf("%w: an external token needs an audience", ErrInvalidArgument)
+	case len(a) > maxExternalAudience:
+		return "", fmt.Errorf("%w: audience of %d bytes (at most %d)", ErrInvalidArgument, len(a), maxExternalAudience)
+	}
+	if _, own := canonicalAudience(a); own {
+		return "", fmt.Errorf("%w: audience %q is one of Custos's own APIs; an external token cannot be issued for it", ErrInvalidArgument, a)
+	}
+	for _, r := range a {
+		if r <= ' ' || r == 0x7f || r == utf8.RuneError {
+			return "", fmt.Errorf("%w: audience contains a space, control or invalid character", ErrInvalidArgument)
+		}
+	}
+	if isGUID(a) {
+		return a, nil
+	}
+	u, err := url.Parse(a)
+	if err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") {
+		return "", fmt.Errorf("%w: audience %q is neither an absolute URI nor an application ID", ErrInvalidArgument, a)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("%w: audience must not carry user information", ErrInvalidArgument)
+	}
+	return a, nil
 }
 
 // Client authentication methods, as Entra's azpacr claim names them.
@@ -326,7 +392,7 @@ const (
 	acrCertificate = "2" // client assertion signed by a key credential
 )
 
-func (s *TokenService) issue(ctx context.Context, base string, sp ServicePrincipal, aud, acr string) (string, time.Time, error) {
+func (s *TokenService) issue(ctx context.Context, base string, sp ServicePrincipal, aud, acr string, lifetime time.Duration) (string, time.Time, error) {
 	sg, err := s.currentSigner(ctx)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("issue token: %w", err)
@@ -336,7 +402,7 @@ func (s *TokenService) issue(ctx context.Context, base string, sp ServicePrincip
 		return "", time.Time{}, err
 	}
 	now := s.now().Truncate(time.Second)
-	exp := now.Add(s.lifetime)
+	exp := now.Add(lifetime)
 	tenant := strings.ToLower(sp.TenantID)
 	c := &Claims{
 		Audience: aud, Issuer: issuerFor(base, tenant),
