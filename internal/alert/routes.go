@@ -2,9 +2,9 @@ package alert
 
 import (
 	"net/http"
-	"regexp"
 
 	"custos/internal/api"
+	"custos/internal/arm"
 	"custos/internal/catalog"
 	"custos/internal/identity"
 	"custos/internal/rbac"
@@ -96,96 +96,27 @@ func groupScope(r *http.Request) rbac.Scope {
 // handler is a route body; a returned error is written in the Azure envelope.
 type handler func(w http.ResponseWriter, r *http.Request) error
 
-var apiVersionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-[A-Za-z]+)?$`)
+// The request and response helpers below are this package's short names for
+// the ARM conventions shared with internal/arm.
 
-func checkAPIVersion(r *http.Request) error {
-	vs, ok := r.URL.Query()["api-version"]
-	if !ok || len(vs) == 0 || vs[0] == "" {
-		return api.Errorf(http.StatusBadRequest, "MissingApiVersionParameter",
-			"The api-version query parameter (?api-version=) is required for all requests.")
-	}
-	if !apiVersionRE.MatchString(vs[0]) {
-		return api.Errorf(http.StatusBadRequest, "InvalidApiVersionParameter",
-			"The api-version '%s' is invalid. The supported versions are dates in the form 'YYYY-MM-DD', optionally followed by '-preview'.",
-			truncate(vs[0], 64))
-	}
-	return nil
-}
+func (s *Service) wrap(h handler) api.HandlerFunc { return arm.Handle(s.log, h) }
 
-func (s *Service) wrap(h handler) api.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, _ rbac.Decision) {
-		err := checkAPIVersion(r)
-		if err == nil {
-			err = h(w, r)
-		}
-		if err != nil {
-			api.WriteError(w, r, s.log, err)
-		}
-	}
-}
+func precondition(r *http.Request) catalog.Precondition { return arm.RequestPrecondition(r) }
 
-func precondition(r *http.Request) catalog.Precondition {
-	return catalog.Precondition{IfMatch: r.Header.Get("If-Match"), IfNoneMatch: r.Header.Get("If-None-Match")}
-}
+func actor(r *http.Request) catalog.Actor { return arm.RequestActor(r) }
 
-func actor(r *http.Request) catalog.Actor {
-	p, ok := api.PrincipalFrom(r.Context())
-	if !ok {
-		return catalog.Actor{}
-	}
-	typ := "Application"
-	switch p.Kind {
-	case identity.KindUser:
-		typ = "User"
-	case identity.KindManagedIdentity:
-		typ = "ManagedIdentity"
-	}
-	id := p.ObjectID
-	if id == "" {
-		id = p.AppID
-	}
-	return catalog.Actor{ID: id, Type: typ}
-}
+type systemData = arm.SystemData
 
-type systemData struct {
-	CreatedBy          string `json:"createdBy,omitempty"`
-	CreatedByType      string `json:"createdByType,omitempty"`
-	CreatedAt          string `json:"createdAt,omitempty"`
-	LastModifiedBy     string `json:"lastModifiedBy,omitempty"`
-	LastModifiedByType string `json:"lastModifiedByType,omitempty"`
-	LastModifiedAt     string `json:"lastModifiedAt,omitempty"`
-}
+func toSystemData(a catalog.Audit) *systemData { return arm.NewSystemData(a) }
 
-func toSystemData(a catalog.Audit) *systemData {
-	return &systemData{
-		CreatedBy: a.CreatedBy, CreatedByType: a.CreatedByType, CreatedAt: wireTime(a.CreatedAt),
-		LastModifiedBy: a.ModifiedBy, LastModifiedByType: a.ModifiedByType, LastModifiedAt: wireTime(a.ModifiedAt),
-	}
-}
-
-type list[T any] struct {
-	Value []T `json:"value"`
-}
+type list[T any] = arm.List[T]
 
 func writeJSON(w http.ResponseWriter, status int, etag string, v any) {
-	if etag != "" {
-		w.Header().Set("ETag", etag)
-	}
-	api.WriteJSON(w, status, v)
+	arm.WriteJSON(w, status, etag, v)
 }
 
 func writePut(w http.ResponseWriter, created bool, etag string, v any) {
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	writeJSON(w, status, etag, v)
+	arm.WritePut(w, created, etag, v)
 }
 
-func writeDelete(w http.ResponseWriter, deleted bool) {
-	if deleted {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
+func writeDelete(w http.ResponseWriter, deleted bool) { arm.WriteDelete(w, deleted) }

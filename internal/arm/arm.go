@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -161,121 +160,30 @@ func dcrScope(r *http.Request) rbac.Scope {
 // handler is a route body; a returned error is written in the Azure envelope.
 type handler func(w http.ResponseWriter, r *http.Request) error
 
-// apiVersionRE accepts ARM's date versions: YYYY-MM-DD with an optional
-// "-preview"-style suffix. Unknown dates are accepted, as the resources'
-// shapes here do not change between versions.
-var apiVersionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-[A-Za-z]+)?$`)
+// The request and response helpers below are this package's short names for
+// the shared ARM conventions in wire.go.
 
-func checkAPIVersion(r *http.Request) error {
-	vs, ok := r.URL.Query()["api-version"]
-	if !ok || len(vs) == 0 || vs[0] == "" {
-		return api.Errorf(http.StatusBadRequest, "MissingApiVersionParameter",
-			"The api-version query parameter (?api-version=) is required for all requests.")
-	}
-	if !apiVersionRE.MatchString(vs[0]) {
-		v := vs[0]
-		if len(v) > 64 {
-			v = v[:64] + "..."
-		}
-		return api.Errorf(http.StatusBadRequest, "InvalidApiVersionParameter",
-			"The api-version '%s' is invalid. The supported versions are dates in the form 'YYYY-MM-DD', optionally followed by '-preview'.", v)
-	}
-	return nil
-}
+func checkAPIVersion(r *http.Request) error { return CheckAPIVersion(r) }
 
-func (a *API) wrap(h handler) api.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, _ rbac.Decision) {
-		err := checkAPIVersion(r)
-		if err == nil {
-			err = h(w, r)
-		}
-		if err != nil {
-			api.WriteError(w, r, a.log, err)
-		}
-	}
-}
+func (a *API) wrap(h handler) api.HandlerFunc { return Handle(a.log, h) }
 
-// precondition reads If-Match and If-None-Match.
-func precondition(r *http.Request) catalog.Precondition {
-	return catalog.Precondition{IfMatch: r.Header.Get("If-Match"), IfNoneMatch: r.Header.Get("If-None-Match")}
-}
+func precondition(r *http.Request) catalog.Precondition { return RequestPrecondition(r) }
 
-// actor is the caller, for systemData.
-func actor(r *http.Request) catalog.Actor {
-	p, ok := api.PrincipalFrom(r.Context())
-	if !ok {
-		return catalog.Actor{}
-	}
-	typ := "Application"
-	switch p.Kind {
-	case identity.KindUser:
-		typ = "User"
-	case identity.KindManagedIdentity:
-		typ = "ManagedIdentity"
-	}
-	id := p.ObjectID
-	if id == "" {
-		id = p.AppID
-	}
-	return catalog.Actor{ID: id, Type: typ}
-}
+func actor(r *http.Request) catalog.Actor { return RequestActor(r) }
 
-// systemData is ARM's resource metadata block.
-type systemData struct {
-	CreatedBy          string `json:"createdBy,omitempty"`
-	CreatedByType      string `json:"createdByType,omitempty"`
-	CreatedAt          string `json:"createdAt,omitempty"`
-	LastModifiedBy     string `json:"lastModifiedBy,omitempty"`
-	LastModifiedByType string `json:"lastModifiedByType,omitempty"`
-	LastModifiedAt     string `json:"lastModifiedAt,omitempty"`
-}
+type systemData = SystemData
 
-func toSystemData(a catalog.Audit) *systemData {
-	return &systemData{
-		CreatedBy: a.CreatedBy, CreatedByType: a.CreatedByType, CreatedAt: wireTime(a.CreatedAt),
-		LastModifiedBy: a.ModifiedBy, LastModifiedByType: a.ModifiedByType, LastModifiedAt: wireTime(a.ModifiedAt),
-	}
-}
+func toSystemData(a catalog.Audit) *systemData { return NewSystemData(a) }
 
-func wireTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format("2006-01-02T15:04:05.0000000Z")
-}
+func wireTime(t time.Time) string { return WireTime(t) }
 
-type list[T any] struct {
-	Value []T `json:"value"`
-}
+type list[T any] = List[T]
 
-// writePut answers a PUT: 201 when created, 200 when updated.
-func writePut(w http.ResponseWriter, created bool, etag string, v any) {
-	if etag != "" {
-		w.Header().Set("ETag", etag)
-	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	api.WriteJSON(w, status, v)
-}
+func writePut(w http.ResponseWriter, created bool, etag string, v any) { WritePut(w, created, etag, v) }
 
-func writeGet(w http.ResponseWriter, etag string, v any) {
-	if etag != "" {
-		w.Header().Set("ETag", etag)
-	}
-	api.WriteJSON(w, http.StatusOK, v)
-}
+func writeGet(w http.ResponseWriter, etag string, v any) { WriteJSON(w, http.StatusOK, etag, v) }
 
-// writeDelete answers a DELETE: 200 when something was deleted, 204 when
-// there was nothing to delete, as ARM does.
-func writeDelete(w http.ResponseWriter, deleted bool) {
-	if deleted {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
+func writeDelete(w http.ResponseWriter, deleted bool) { WriteDelete(w, deleted) }
 
 // afterCommit reports a failure to push a committed change to the store. The
 // catalog is the source of truth; the server reconciles the store with
