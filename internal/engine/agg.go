@@ -23,6 +23,10 @@ type colDict struct {
 	lastInt int64
 	lastStr string
 	lastID  uint32
+	// codeIDs maps the codes of the current block dictionary to dictionary
+	// IDs plus one (0: not yet seen); reset for every vector, since the
+	// store may reuse dictionary buffers between blocks.
+	codeIDs []uint32
 }
 
 func newColDict(t store.ColumnType) *colDict {
@@ -67,6 +71,9 @@ func (d *colDict) add(v *store.Vector, i int) uint32 {
 
 // ids appends the dictionary ID of every row of v to out.
 func (d *colDict) ids(v *store.Vector, n int, out []uint32) []uint32 {
+	if d.strs != nil && len(v.Codes) >= n && len(v.Dict) > 0 && len(v.Dict) <= 4*n+64 {
+		return d.codeIDsOf(v, n, out)
+	}
 	if d.strs != nil {
 		for i, s := range v.Str[:n] {
 			if d.hasLast && s == d.lastStr {
@@ -104,6 +111,39 @@ func (d *colDict) ids(v *store.Vector, n int, out []uint32) []uint32 {
 		d.hasLast, d.lastInt, d.lastID = true, k, id
 		out = append(out, id)
 	}
+	return out
+}
+
+// codeIDsOf is ids for a dictionary-encoded string vector: each distinct
+// code is hashed once per vector instead of each row. A code outside the
+// dictionary (a broken block) falls back to the row's string.
+func (d *colDict) codeIDsOf(v *store.Vector, n int, out []uint32) []uint32 {
+	if cap(d.codeIDs) < len(v.Dict) {
+		d.codeIDs = make([]uint32, len(v.Dict))
+	}
+	m := d.codeIDs[:len(v.Dict)]
+	clear(m)
+	for i, c := range v.Codes[:n] {
+		if int(c) < len(m) {
+			if id := m[c]; id != 0 {
+				out = append(out, id-1)
+				continue
+			}
+		}
+		s := v.Str[i]
+		id, ok := d.strs[s]
+		if !ok {
+			id = uint32(d.values.Len())
+			d.values.Str = append(d.values.Str, s)
+			d.strs[s] = id
+		}
+		if int(c) < len(m) && v.Dict[c] == s {
+			m[c] = id + 1
+		}
+		out = append(out, id)
+	}
+	// The one-value cache of the string path may be stale now.
+	d.hasLast = false
 	return out
 }
 

@@ -986,6 +986,9 @@ func (x *executor) conform(s *kql.Scan, b *store.Batch, tr store.TimeRange, rest
 		switch {
 		case sel != nil:
 			v = gather(v, sel)
+			if copy && v.Codes != nil { // the store may reuse the block dictionary's buffer
+				v.Dict = append([]string(nil), v.Dict...)
+			}
 		case copy:
 			v = cloneVector(v, b.Len)
 		case v.Len() != b.Len:

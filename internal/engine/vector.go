@@ -133,6 +133,7 @@ func appendValue(v *store.Vector, val kql.Value) {
 		v.Real = append(v.Real, x)
 	default:
 		v.Str = append(v.Str, val.Str)
+		v.Dict, v.Codes = nil, nil // Str changed: codes no longer describe it
 	}
 }
 
@@ -154,6 +155,7 @@ func appendRow(dst, src *store.Vector, i int) {
 		dst.Real = append(dst.Real, src.Real[i])
 	default:
 		dst.Str = append(dst.Str, src.Str[i])
+		dst.Dict, dst.Codes = nil, nil
 	}
 }
 
@@ -184,6 +186,12 @@ func gather(v *store.Vector, sel []int32) *store.Vector {
 		for j, i := range sel {
 			out.Str[j] = src[i]
 		}
+		if v.Codes != nil && len(v.Codes) == len(v.Str) { // keep block codes for a later group-by
+			out.Dict, out.Codes = v.Dict, make([]uint32, len(sel))
+			for j, i := range sel {
+				out.Codes[j] = v.Codes[i]
+			}
+		}
 	}
 	if v.Nulls != nil {
 		nulls := make([]bool, len(sel))
@@ -213,6 +221,10 @@ func cloneVector(v *store.Vector, n int) *store.Vector {
 		out.Real = append([]float64(nil), v.Real[:n]...)
 	default:
 		out.Str = append([]string(nil), v.Str[:n]...)
+		if len(v.Codes) >= n { // keep block codes (copied too) for a later group-by
+			out.Dict = append([]string(nil), v.Dict...)
+			out.Codes = append([]uint32(nil), v.Codes[:n]...)
+		}
 	}
 	if v.Nulls != nil {
 		out.Nulls = append([]bool(nil), v.Nulls[:n]...)
@@ -232,6 +244,9 @@ func sliceVector(v *store.Vector, from, to int) *store.Vector {
 		out.Real = v.Real[from:to]
 	default:
 		out.Str = v.Str[from:to]
+		if v.Codes != nil && to <= len(v.Codes) {
+			out.Dict, out.Codes = v.Dict, v.Codes[from:to:to]
+		}
 	}
 	if v.Nulls != nil {
 		out.Nulls = v.Nulls[from:to]
@@ -254,6 +269,7 @@ func appendVector(dst, src *store.Vector, n int) {
 		dst.Real = append(dst.Real, src.Real[:n]...)
 	default:
 		dst.Str = append(dst.Str, src.Str[:n]...)
+		dst.Dict, dst.Codes = nil, nil
 	}
 	if dst.Nulls != nil {
 		if src.Nulls != nil {
