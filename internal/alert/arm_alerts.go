@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"custos/internal/api"
+	"custos/internal/arm"
 	"custos/internal/catalog"
 )
 
@@ -62,8 +63,8 @@ func toAlertWire(a *catalog.AlertRecord) alertWire {
 				Severity: a.Severity, SignalType: "Log", AlertState: a.AlertState, MonitorCondition: a.MonitorCondition,
 				TargetResource: d.TargetResource, TargetResourceName: d.TargetName, TargetResourceGroup: es.TargetResourceGroup,
 				TargetResourceType: es.TargetResourceType, MonitorService: monitoringService, AlertRule: a.RuleID,
-				SourceCreatedID: es.OriginAlertID, StartDateTime: wireTime(a.FiredAt), LastModifiedDateTime: wireTime(a.ModifiedAt),
-				MonitorConditionResolvedDateTime: wireTime(d.ResolvedAt), LastModifiedUserName: d.LastModifiedBy,
+				SourceCreatedID: es.OriginAlertID, StartDateTime: arm.WireTime(a.FiredAt), LastModifiedDateTime: arm.WireTime(a.ModifiedAt),
+				MonitorConditionResolvedDateTime: arm.WireTime(d.ResolvedAt), LastModifiedUserName: d.LastModifiedBy,
 				ActionStatus: map[string]bool{"isSuppressed": d.ActionSuppressed}, Description: es.Description,
 			},
 			Context: ctx, EgressConfig: map[string]any{},
@@ -162,7 +163,7 @@ func (s *Service) changeState(w http.ResponseWriter, r *http.Request) error {
 			_ = json.Unmarshal(a.Doc, &d)
 			d.LastModifiedBy = by
 			a.Doc, _ = json.Marshal(d)
-			b, _ := json.Marshal(historyEvent{Event: "StateChange", OldValue: old, NewValue: ns, ModifiedAt: wireTime(now),
+			b, _ := json.Marshal(historyEvent{Event: "StateChange", OldValue: old, NewValue: ns, ModifiedAt: arm.WireTime(now),
 				ModifiedBy: by, Comments: comment, Description: "State changed from '" + old + "' to '" + ns + "'"})
 			return b, nil
 		})
@@ -233,17 +234,17 @@ func (s *Service) alertNotifications(w http.ResponseWriter, r *http.Request) err
 		var p CommonAlertSchema
 		_ = json.Unmarshal(n.Payload, &p)
 		nw := notificationWire{ID: n.ID, ReceiverType: n.ReceiverType, ActionGroupID: n.ActionGroupID, Receiver: n.Receiver,
-			Condition: p.Data.Essentials.MonitorCondition, Status: n.Status, Attempts: n.Attempts, CreatedAt: wireTime(n.CreatedAt),
+			Condition: p.Data.Essentials.MonitorCondition, Status: n.Status, Attempts: n.Attempts, CreatedAt: arm.WireTime(n.CreatedAt),
 			LastError: n.LastError, Deliveries: []attemptWire{}}
 		if n.Status == catalog.NotificationPending {
-			nw.NextAttemptAt = wireTime(n.NextAttemptAt)
+			nw.NextAttemptAt = arm.WireTime(n.NextAttemptAt)
 		}
 		ds, err := s.cat.DeliveryAttempts(r.Context(), n.ID)
 		if err != nil {
 			return err
 		}
 		for _, d := range ds {
-			nw.Deliveries = append(nw.Deliveries, attemptWire{Attempt: d.Attempt, At: wireTime(d.At), Target: d.Target,
+			nw.Deliveries = append(nw.Deliveries, attemptWire{Attempt: d.Attempt, At: arm.WireTime(d.At), Target: d.Target,
 				StatusCode: d.StatusCode, Outcome: d.Outcome, Error: d.Error, DurationMs: d.Duration.Milliseconds()})
 		}
 		out.Value = append(out.Value, nw)

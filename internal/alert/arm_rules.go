@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"custos/internal/api"
+	"custos/internal/arm"
 	"custos/internal/catalog"
 	"custos/internal/identity"
 	"custos/internal/rbac"
@@ -87,13 +88,13 @@ func (s *Service) toRuleWire(ctx context.Context, res *catalog.AlertResource) (r
 	if raw != nil {
 		var rs ruleState
 		if err := json.Unmarshal(raw, &rs); err == nil {
-			st.LastEvaluationTime = wireTime(rs.LastEvaluation)
-			st.LastWindowEndTime = wireTime(rs.LastWindowEnd)
+			st.LastEvaluationTime = arm.WireTime(rs.LastEvaluation)
+			st.LastWindowEndTime = arm.WireTime(rs.LastWindowEnd)
 			if !rs.LastEvaluation.IsZero() {
 				st.LastEvaluationDuration = strconv.FormatInt(rs.LastDurationMs, 10)
 			}
 			st.LastResult, st.LastError = rs.LastResult, rs.LastError
-			st.NextWindowEndTime = wireTime(rs.NextWindowEnd)
+			st.NextWindowEndTime = arm.WireTime(rs.NextWindowEnd)
 			st.ConsecutiveFailures, st.MissedEvaluations = rs.ConsecutiveFailures, rs.Missed
 			for _, ser := range rs.Series {
 				if ser.Fired {

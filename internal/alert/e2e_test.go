@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"custos/internal/activity"
+	"custos/internal/arm"
 	"custos/internal/catalog"
 	"custos/internal/identity"
 	"custos/internal/rbac"
@@ -153,8 +154,8 @@ func TestRuleFiresAndResolvesWithSignedWebhook(t *testing.T) {
 		!strings.Contains(it.LinkToFilteredSearchResultsAPI, "web-1") {
 		t.Fatalf("links: %s / %s", it.LinkToSearchResultsAPI, it.LinkToFilteredSearchResultsAPI)
 	}
-	if ctx.Condition.WindowStartTime != wireTime(t0) || ctx.Condition.WindowEndTime != wireTime(w1) {
-		t.Fatalf("window %s..%s; want %s..%s", ctx.Condition.WindowStartTime, ctx.Condition.WindowEndTime, wireTime(t0), wireTime(w1))
+	if ctx.Condition.WindowStartTime != arm.WireTime(t0) || ctx.Condition.WindowEndTime != arm.WireTime(w1) {
+		t.Fatalf("window %s..%s; want %s..%s", ctx.Condition.WindowStartTime, ctx.Condition.WindowEndTime, arm.WireTime(t0), arm.WireTime(w1))
 	}
 	if p.Data.CustomProperties["team"] != "ops" {
 		t.Fatalf("customProperties: %v", p.Data.CustomProperties)
@@ -239,7 +240,7 @@ func TestRuleFiresAndResolvesWithSignedWebhook(t *testing.T) {
 	// The rule reports its evaluations.
 	code, m, raw = e.call("GET", e.ruleID("cpu-high")+"?api-version=2023-12-01", "")
 	st := m["properties"].(map[string]any)["evaluationStatus"].(map[string]any)
-	if code != 200 || st["lastResult"] != "Succeeded" || st["lastWindowEndTime"] != wireTime(w1.Add(3*time.Minute)) {
+	if code != 200 || st["lastResult"] != "Succeeded" || st["lastWindowEndTime"] != arm.WireTime(w1.Add(3*time.Minute)) {
 		t.Fatalf("rule status: %d %s", code, raw)
 	}
 }

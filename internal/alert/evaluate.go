@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"custos/internal/activity"
+	"custos/internal/arm"
 	"custos/internal/catalog"
 	"custos/internal/engine"
 	"custos/internal/identity"
@@ -516,7 +517,7 @@ func (s *Service) recordActivity(ctx context.Context, r *rule, st *ruleState, en
 	rec := activity.Record{
 		Time: s.now().UTC(), OperationName: "Microsoft.Insights/scheduledQueryRules/evaluate/action",
 		Category: activity.CategoryAdministrative, Level: activity.LevelInformational, Status: activity.StatusSucceeded,
-		ResourceID: r.ID, Properties: map[string]string{"windowEndTime": wireTime(end)},
+		ResourceID: r.ID, Properties: map[string]string{"windowEndTime": arm.WireTime(end)},
 	}
 	if r.Identity != nil {
 		rec.Caller, rec.CallerType, rec.CallerName = r.Identity.PrincipalID, string(identity.KindServicePrincipal), "alert rule "+r.Name

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"custos/internal/arm"
 	"custos/internal/catalog"
 	"custos/internal/identity"
 )
@@ -251,7 +252,7 @@ func (s *Service) sendWebhook(ctx context.Context, res *catalog.AlertResource, g
 		out.err = err
 		return out
 	} else if s.now().Before(until) {
-		out.err, out.paused = fmt.Errorf("%w: endpoint %s is paused until %s after failed retries", ErrDelivery, out.endpoint, wireTime(until)), true
+		out.err, out.paused = fmt.Errorf("%w: endpoint %s is paused until %s after failed retries", ErrDelivery, out.endpoint, arm.WireTime(until)), true
 		return out
 	}
 	sealed, err := s.cat.AlertSecret(ctx, res.ID(), w.Name)

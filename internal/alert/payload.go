@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"custos/internal/arm"
 	"custos/internal/catalog"
 )
 
@@ -119,15 +120,8 @@ type historyEvent struct {
 	Description string `json:"description"`
 }
 
-func wireTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format("2006-01-02T15:04:05.0000000Z")
-}
-
 func historyOf(event, oldV, newV, by, desc string, at time.Time) json.RawMessage {
-	b, _ := json.Marshal(historyEvent{Event: event, OldValue: oldV, NewValue: newV, ModifiedAt: wireTime(at), ModifiedBy: by, Description: desc})
+	b, _ := json.Marshal(historyEvent{Event: event, OldValue: oldV, NewValue: newV, ModifiedAt: arm.WireTime(at), ModifiedBy: by, Description: desc})
 	return b
 }
 
@@ -200,7 +194,7 @@ func (s *Service) buildEvents(ctx context.Context, r *rule, st *ruleState, event
 		case muted:
 			doc.ActionSuppressed = true
 			hist = append(hist, catalog.AlertHistoryEvent{AlertID: rec.ID, At: now,
-				Event: historyOf("ActionsSuppressed", "", "", systemActor, "Actions muted until "+wireTime(st.MutedUntil)+" (muteActionsDuration)", now)})
+				Event: historyOf("ActionsSuppressed", "", "", systemActor, "Actions muted until "+arm.WireTime(st.MutedUntil)+" (muteActionsDuration)", now)})
 		case len(ns) > 0:
 			hist = append(hist, catalog.AlertHistoryEvent{AlertID: rec.ID, At: now,
 				Event: historyOf("ActionsTriggered", "", strconv.Itoa(len(ns)), systemActor, "Notifications queued", now)})
@@ -317,7 +311,7 @@ func (s *Service) payload(r *rule, ser *seriesState, condition string, wss []cat
 	link, filtered := s.searchLinks(r, wss, ser.Dims, start, end)
 	resolved := ""
 	if condition == ConditionResolved {
-		resolved = wireTime(resolvedAt)
+		resolved = arm.WireTime(resolvedAt)
 	}
 	return CommonAlertSchema{
 		SchemaID: "azureMonitorCommonAlertSchema",
@@ -326,7 +320,7 @@ func (s *Service) payload(r *rule, ser *seriesState, condition string, wss []cat
 				AlertID: alertResourceID(r.SubscriptionID, ser.AlertID), AlertRule: r.Name, Severity: severityName(r.Severity),
 				SignalType: "Log", MonitorCondition: condition, MonitoringService: monitoringService,
 				AlertTargetIDs: targets, ConfigurationItems: items, OriginAlertID: ser.AlertID,
-				FiredDateTime: wireTime(firedAt), ResolvedDateTime: resolved, Description: r.Props.Description,
+				FiredDateTime: arm.WireTime(firedAt), ResolvedDateTime: resolved, Description: r.Props.Description,
 				EssentialsVersion: "1.0", AlertContextVersion: "1.0", AlertRuleID: r.ID,
 				TargetResourceGroup: rg, TargetResourceType: "microsoft.operationalinsights/workspaces",
 			},
@@ -342,7 +336,7 @@ func (s *Service) payload(r *rule, ser *seriesState, condition string, wss []cat
 						LinkToSearchResultsUI: link, LinkToFilteredSearchResultsUI: filtered,
 						LinkToSearchResultsAPI: link, LinkToFilteredSearchResultsAPI: filtered,
 					}},
-					WindowStartTime: wireTime(start), WindowEndTime: wireTime(end),
+					WindowStartTime: arm.WireTime(start), WindowEndTime: arm.WireTime(end),
 				},
 			},
 			CustomProperties: custom,

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"custos/internal/arm"
 	"custos/internal/catalog"
 )
 
@@ -132,14 +133,14 @@ func (s *Service) notificationStatus(w http.ResponseWriter, r *http.Request) err
 		}
 		d := testActionDetail{MechanismType: mech, Name: n.Receiver, Status: n.Status, Detail: n.LastError}
 		if n.Attempts > 0 {
-			d.SendTime = wireTime(n.UpdatedAt)
+			d.SendTime = arm.WireTime(n.UpdatedAt)
 		}
 		details = append(details, d)
 	}
 	writeJSON(w, http.StatusOK, "", map[string]any{
 		"context":       map[string]string{"notificationSource": "Microsoft.Insights/TestNotification", "contextType": "Microsoft.Insights/actionGroups"},
 		"state":         state,
-		"createdTime":   wireTime(ns[0].CreatedAt),
+		"createdTime":   arm.WireTime(ns[0].CreatedAt),
 		"completedTime": completedTime(state, ns),
 		"actionDetails": details,
 	})
@@ -156,5 +157,5 @@ func completedTime(state string, ns []catalog.Notification) string {
 			last = n.UpdatedAt
 		}
 	}
-	return wireTime(last)
+	return arm.WireTime(last)
 }
