@@ -249,20 +249,7 @@ func getAlertResource(ctx context.Context, r run, typ, sub, rg, name string) (Al
 }
 
 func listAlertResources(ctx context.Context, r run, where string, args ...any) ([]AlertResource, error) {
-	rows, err := r.query(ctx, `SELECT `+alertColumns+alertFrom+`WHERE `+where+` ORDER BY a.res_key`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list alert resources: %w", err)
-	}
-	defer rows.Close()
-	var out []AlertResource
-	for rows.Next() {
-		a, err := scanAlertResource(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list alert resources: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, r, "list alert resources", scanAlertResource, `SELECT `+alertColumns+alertFrom+`WHERE `+where+` ORDER BY a.res_key`, args...)
 }
 
 // AlertResource returns one alert resource of type typ.

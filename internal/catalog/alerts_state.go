@@ -308,20 +308,7 @@ func (c *DB) Alerts(ctx context.Context, f AlertFilter) ([]AlertRecord, error) {
 		limit = 1000
 	}
 	q += fmt.Sprintf(` ORDER BY fired_at DESC, alert_id LIMIT %d`, limit)
-	rows, err := c.r().query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list alerts: %w", err)
-	}
-	defer rows.Close()
-	var out []AlertRecord
-	for rows.Next() {
-		a, err := scanAlertRecord(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list alerts: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, c.r(), "list alerts", scanAlertRecord, q, args...)
 }
 
 // UpdateAlert applies fn to the stored alert and writes the result with a
@@ -401,20 +388,7 @@ func scanNotification(sc interface{ Scan(...any) error }) (Notification, error) 
 }
 
 func listNotifications(ctx context.Context, r run, tail string, args ...any) ([]Notification, error) {
-	rows, err := r.query(ctx, `SELECT `+notificationColumns+` FROM alert_notifications `+tail, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list notifications: %w", err)
-	}
-	defer rows.Close()
-	var out []Notification
-	for rows.Next() {
-		n, err := scanNotification(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list notifications: %w", err)
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, r, "list notifications", scanNotification, `SELECT `+notificationColumns+` FROM alert_notifications `+tail, args...)
 }
 
 // DueNotifications returns pending notifications whose next attempt is due

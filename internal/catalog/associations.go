@@ -181,20 +181,7 @@ func getDCRAssociation(ctx context.Context, r run, resourceID, name string) (DCR
 }
 
 func listDCRAssociations(ctx context.Context, r run, where string, args ...any) ([]DCRAssociation, error) {
-	rows, err := r.query(ctx, `SELECT `+assocColumns+assocFrom+`WHERE `+where+` ORDER BY a.assoc_key`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list data collection rule associations: %w", err)
-	}
-	defer rows.Close()
-	out := []DCRAssociation{}
-	for rows.Next() {
-		a, err := scanDCRAssociation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list data collection rule associations: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, r, "list data collection rule associations", scanDCRAssociation, `SELECT `+assocColumns+assocFrom+`WHERE `+where+` ORDER BY a.assoc_key`, args...)
 }
 
 // DCRAssociation returns one association of a machine.

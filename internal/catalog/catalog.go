@@ -128,6 +128,25 @@ func (r run) row(ctx context.Context, query string, args ...any) *sql.Row {
 
 func (c *DB) r() run { return run{q: c.sql, d: c.d} }
 
+// queryAll runs a query and scans each row with scan; what names the list in
+// errors. No rows give an empty, non-nil slice (an ARM list of "value": []).
+func queryAll[T any](ctx context.Context, r run, what string, scan func(interface{ Scan(...any) error }) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := r.query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // inTx runs fn in one transaction, committing if fn returns nil.
 func (c *DB) inTx(ctx context.Context, fn func(r run) error) error {
 	tx, err := c.sql.BeginTx(ctx, nil)

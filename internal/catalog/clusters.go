@@ -132,20 +132,7 @@ func listClusters(ctx context.Context, r run, where string, args ...any) ([]Clus
 	if where != "" {
 		q += `WHERE ` + where
 	}
-	rows, err := r.query(ctx, q+` ORDER BY c.cluster_key`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list clusters: %w", err)
-	}
-	defer rows.Close()
-	out := []Cluster{}
-	for rows.Next() {
-		c, err := scanCluster(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list clusters: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, r, "list clusters", scanCluster, q+` ORDER BY c.cluster_key`, args...)
 }
 
 func getClusterByKey(ctx context.Context, r run, clusterKey, rg, name string) (Cluster, error) {

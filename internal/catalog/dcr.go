@@ -265,20 +265,7 @@ func listDataCollectionRules(ctx context.Context, r run, where string, args ...a
 	if where != "" {
 		q += `WHERE ` + where
 	}
-	rows, err := r.query(ctx, q+` ORDER BY d.dcr_key`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list data collection rules: %w", err)
-	}
-	defer rows.Close()
-	var out []DataCollectionRule
-	for rows.Next() {
-		d, err := scanDataCollectionRule(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list data collection rules: %w", err)
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, r, "list data collection rules", scanDataCollectionRule, q+` ORDER BY d.dcr_key`, args...)
 }
 
 // DataCollectionRule returns a rule by subscription, resource group and name.

@@ -320,20 +320,7 @@ func (c *DB) UserAssignedIdentities(ctx context.Context, sub, rg string) ([]User
 		}
 		where, arg = `u.rg_key = ?`, key(ResourceGroupResourceID(sub, rg))
 	}
-	rows, err := r.query(ctx, `SELECT `+uaiColumns+uaiFrom+`WHERE `+where+` ORDER BY u.uai_key`, arg)
-	if err != nil {
-		return nil, fmt.Errorf("list user-assigned identities: %w", err)
-	}
-	defer rows.Close()
-	out := []UserAssignedIdentity{}
-	for rows.Next() {
-		u, err := scanUserAssignedIdentity(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list user-assigned identities: %w", err)
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, r, "list user-assigned identities", scanUserAssignedIdentity, `SELECT `+uaiColumns+uaiFrom+`WHERE `+where+` ORDER BY u.uai_key`, arg)
 }
 
 // DeleteUserAssignedIdentity deletes an identity together with its

@@ -257,20 +257,7 @@ func (c *DB) Machines(ctx context.Context, sub, rg string) ([]Machine, error) {
 		}
 		where, arg = `m.rg_key = ?`, key(ResourceGroupResourceID(sub, rg))
 	}
-	rows, err := r.query(ctx, `SELECT `+machineColumns+machineFrom+`WHERE `+where+` ORDER BY m.machine_key`, arg)
-	if err != nil {
-		return nil, fmt.Errorf("list machines: %w", err)
-	}
-	defer rows.Close()
-	out := []Machine{}
-	for rows.Next() {
-		m, err := scanMachine(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list machines: %w", err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, r, "list machines", scanMachine, `SELECT `+machineColumns+machineFrom+`WHERE `+where+` ORDER BY m.machine_key`, arg)
 }
 
 // MachineUpdate is a PATCH of a machine: nil fields stay unchanged.

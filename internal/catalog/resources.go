@@ -263,20 +263,7 @@ func (c *DB) Subscription(ctx context.Context, id string) (Subscription, error) 
 
 // Subscriptions returns every subscription, ordered by ID.
 func (c *DB) Subscriptions(ctx context.Context) ([]Subscription, error) {
-	rows, err := c.r().query(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions ORDER BY sub_key`)
-	if err != nil {
-		return nil, fmt.Errorf("list subscriptions: %w", err)
-	}
-	defer rows.Close()
-	var out []Subscription
-	for rows.Next() {
-		s, err := scanSubscription(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list subscriptions: %w", err)
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, c.r(), "list subscriptions", scanSubscription, `SELECT `+subscriptionColumns+` FROM subscriptions ORDER BY sub_key`)
 }
 
 // DeleteSubscription deletes an empty subscription. It reports false when

@@ -424,20 +424,7 @@ func listTables(ctx context.Context, r run, where string, args ...any) ([]Table,
 	if where != "" {
 		q += `WHERE ` + where
 	}
-	rows, err := r.query(ctx, q+` ORDER BY w.ws_key, t.name_key`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list tables: %w", err)
-	}
-	defer rows.Close()
-	var out []Table
-	for rows.Next() {
-		t, err := scanTable(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list tables: %w", err)
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, r, "list tables", scanTable, q+` ORDER BY w.ws_key, t.name_key`, args...)
 }
 
 func getTable(ctx context.Context, r run, ws *Workspace, name string) (Table, error) {

@@ -240,20 +240,7 @@ func listWorkspaces(ctx context.Context, r run, where string, args ...any) ([]Wo
 	if where != "" {
 		q += `WHERE ` + where
 	}
-	rows, err := r.query(ctx, q+` ORDER BY w.ws_key`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list workspaces: %w", err)
-	}
-	defer rows.Close()
-	var out []Workspace
-	for rows.Next() {
-		w, err := scanWorkspace(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list workspaces: %w", err)
-		}
-		out = append(out, w)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, r, "list workspaces", scanWorkspace, q+` ORDER BY w.ws_key`, args...)
 }
 
 // Workspace returns a workspace by subscription, resource group and name
