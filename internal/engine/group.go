@@ -1,0 +1,282 @@
+package engine
+
+import (
+	"encoding/binary"
+	"math"
+
+	"custos/internal/kql"
+	"custos/internal/store"
+)
+
+// colDict assigns dense IDs to the distinct values of one key column, in
+// first-seen order, and keeps the values. A one-entry cache of the last value
+// makes runs (binned timestamps, sorted data) nearly free.
+type colDict struct {
+	t       store.ColumnType
+	ints    map[int64]uint32 // int-held, real (as bits) and bool keys
+	strs    map[string]uint32
+	nullID  int64 // ID of the null value, -1 if not seen
+	values  *store.Vector
+	hasLast bool
+	lastInt int64
+	lastStr string
+	lastID  uint32
+	// codeIDs maps the codes of the current block dictionary to dictionary
+	// IDs plus one (0: not yet seen); reset for every vector, since the
+	// store may reuse dictionary buffers between blocks.
+	codeIDs []uint32
+}
+
+func newColDict(t store.ColumnType) *colDict {
+	d := &colDict{t: t, nullID: -1, values: emptyVector(t, 16)}
+	if kql.IsStringLike(t) {
+		d.strs = map[string]uint32{}
+	} else {
+		d.ints = map[int64]uint32{}
+	}
+	return d
+}
+
+func (d *colDict) size() int { return d.values.Len() }
+
+// intKey maps a non-string value to the dictionary's integer key.
+func intKey(v *store.Vector, i int) int64 {
+	switch {
+	case v.Type == store.TypeBool:
+		return boolInt(v.Bool[i])
+	case kql.IsRealHeld(v.Type):
+		f := v.Real[i]
+		if f == 0 {
+			f = 0 // one key for -0 and +0
+		}
+		if math.IsNaN(f) {
+			return 0x7ff8000000000001
+		}
+		return int64(math.Float64bits(f))
+	}
+	return v.Int[i]
+}
+
+func (d *colDict) add(v *store.Vector, i int) uint32 {
+	id := uint32(d.values.Len())
+	if d.strs != nil {
+		d.values.Str = append(d.values.Str, v.Str[i])
+		return id
+	}
+	appendRow(d.values, v, i)
+	return id
+}
+
+// ids appends the dictionary ID of every row of v to out.
+func (d *colDict) ids(v *store.Vector, n int, out []uint32) []uint32 {
+	if d.strs != nil && len(v.Codes) >= n && len(v.Dict) > 0 && len(v.Dict) <= 4*n+64 {
+		return d.codeIDsOf(v, n, out)
+	}
+	if d.strs != nil {
+		for i, s := range v.Str[:n] {
+			if d.hasLast && s == d.lastStr {
+				out = append(out, d.lastID)
+				continue
+			}
+			id, ok := d.strs[s]
+			if !ok {
+				id = d.add(v, i)
+				d.strs[s] = id
+			}
+			d.hasLast, d.lastStr, d.lastID = true, s, id
+			out = append(out, id)
+		}
+		return out
+	}
+	for i := range n {
+		if v.Nulls != nil && v.Nulls[i] {
+			if d.nullID < 0 {
+				d.nullID = int64(d.add(v, i))
+			}
+			out = append(out, uint32(d.nullID))
+			continue
+		}
+		k := intKey(v, i)
+		if d.hasLast && k == d.lastInt {
+			out = append(out, d.lastID)
+			continue
+		}
+		id, ok := d.ints[k]
+		if !ok {
+			id = d.add(v, i)
+			d.ints[k] = id
+		}
+		d.hasLast, d.lastInt, d.lastID = true, k, id
+		out = append(out, id)
+	}
+	return out
+}
+
+// codeIDsOf is ids for a dictionary-encoded string vector: each distinct
+// code is hashed once per vector instead of each row. A code outside the
+// dictionary (a broken block) falls back to the row's string.
+func (d *colDict) codeIDsOf(v *store.Vector, n int, out []uint32) []uint32 {
+	if cap(d.codeIDs) < len(v.Dict) {
+		d.codeIDs = make([]uint32, len(v.Dict))
+	}
+	m := d.codeIDs[:len(v.Dict)]
+	clear(m)
+	for i, c := range v.Codes[:n] {
+		if int(c) < len(m) {
+			if id := m[c]; id != 0 {
+				out = append(out, id-1)
+				continue
+			}
+		}
+		s := v.Str[i]
+		id, ok := d.strs[s]
+		if !ok {
+			id = uint32(d.values.Len())
+			d.values.Str = append(d.values.Str, s)
+			d.strs[s] = id
+		}
+		if int(c) < len(m) && v.Dict[c] == s {
+			m[c] = id + 1
+		}
+		out = append(out, id)
+	}
+	// The one-value cache of the string path may be stale now.
+	d.hasLast = false
+	return out
+}
+
+// groupTable maps group keys to dense group IDs. Each key column has a
+// dictionary; one key column's dictionary IDs are the group IDs, two are
+// combined into one uint64, more are packed into a byte key. Not safe for
+// concurrent use: each worker owns one.
+type groupTable struct {
+	types []store.ColumnType
+	dicts []*colDict
+	pairs map[uint64]int32 // two key columns
+	bytes map[string]int32 // three or more
+	// members[g*k+j] is the dictionary ID of key column j of group g (k ≥ 2).
+	members []uint32
+	n       int
+	scratch [][]uint32
+	buf     []byte
+}
+
+func newGroupTable(types []store.ColumnType) *groupTable {
+	g := &groupTable{types: types, dicts: make([]*colDict, len(types)), scratch: make([][]uint32, len(types))}
+	for i, t := range types {
+		g.dicts[i] = newColDict(t)
+	}
+	switch {
+	case len(types) == 2:
+		g.pairs = map[uint64]int32{}
+	case len(types) > 2:
+		g.bytes = map[string]int32{}
+	}
+	return g
+}
+
+// ids assigns the group ID of every row of the key vectors to out, creating
+// groups as needed.
+func (g *groupTable) ids(keys []*store.Vector, n int, out []int32) []int32 {
+	out = out[:0]
+	k := len(g.types)
+	if k == 0 {
+		if g.n == 0 && n > 0 {
+			g.n = 1
+		}
+		for range n {
+			out = append(out, 0)
+		}
+		return out
+	}
+	for j, d := range g.dicts {
+		g.scratch[j] = d.ids(keys[j], n, g.scratch[j][:0])
+	}
+	switch k {
+	case 1:
+		for _, id := range g.scratch[0] {
+			out = append(out, int32(id))
+		}
+		g.n = g.dicts[0].size()
+	case 2:
+		a, b := g.scratch[0], g.scratch[1]
+		for i := range n {
+			key := uint64(a[i])<<32 | uint64(b[i])
+			id, ok := g.pairs[key]
+			if !ok {
+				id = int32(g.n)
+				g.pairs[key] = id
+				g.members = append(g.members, a[i], b[i])
+				g.n++
+			}
+			out = append(out, id)
+		}
+	default:
+		for i := range n {
+			buf := g.buf[:0]
+			for j := range k {
+				buf = binary.LittleEndian.AppendUint32(buf, g.scratch[j][i])
+			}
+			g.buf = buf
+			id, ok := g.bytes[string(buf)]
+			if !ok {
+				id = int32(g.n)
+				g.bytes[string(buf)] = id
+				for j := range k {
+					g.members = append(g.members, g.scratch[j][i])
+				}
+				g.n++
+			}
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// keyVectors returns the key values of all groups, one vector per key column.
+func (g *groupTable) keyVectors() []*store.Vector {
+	k := len(g.types)
+	out := make([]*store.Vector, k)
+	if k == 1 {
+		out[0] = g.dicts[0].values
+		return out
+	}
+	sel := make([]int32, g.n)
+	for j := range k {
+		for grp := range g.n {
+			sel[grp] = int32(g.members[grp*k+j])
+		}
+		out[j] = gather(g.dicts[j].values, sel)
+	}
+	return out
+}
+
+// appendKey encodes row i of k for a hash key: a null flag, then the value
+// (8 bytes for numbers, length-prefixed bytes for strings).
+func appendKey(b []byte, k *store.Vector, i int) []byte {
+	if k.IsNull(i) {
+		return append(b, 0)
+	}
+	switch {
+	case k.Type == store.TypeBool:
+		if k.Bool[i] {
+			return append(b, 1, 1)
+		}
+		return append(b, 1, 0)
+	case kql.IsIntHeld(k.Type):
+		b = append(b, 1)
+		return binary.LittleEndian.AppendUint64(b, uint64(k.Int[i]))
+	case kql.IsRealHeld(k.Type):
+		f := k.Real[i]
+		if f == 0 {
+			f = 0
+		}
+		b = append(b, 1)
+		return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+	default:
+		s := k.Str[i]
+		b = append(b, 1)
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		return append(b, s...)
+	}
+}

@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"context"
+
+	"custos/internal/kql"
+	"custos/internal/store"
+)
+
+// aggSink is one worker's partial aggregation.
+type aggSink struct {
+	x      *executor
+	node   *kql.Aggregate
+	table  *groupTable
+	states []aggState
+	gids   []int32
+	keys   []*store.Vector
+	bytes  int64
+}
+
+func newAggSink(x *executor, n *kql.Aggregate) *aggSink {
+	types := make([]store.ColumnType, len(n.Keys))
+	for i, k := range n.Keys {
+		types[i] = k.X.Type()
+	}
+	s := &aggSink{x: x, node: n, table: newGroupTable(types), states: make([]aggState, len(n.Aggs))}
+	for i, a := range n.Aggs {
+		s.states[i] = newAggState(a)
+	}
+	return s
+}
+
+func (s *aggSink) consume(_ int, b *store.Batch) (bool, error) {
+	if b.Len == 0 {
+		return false, nil
+	}
+	s.keys = s.keys[:0]
+	for _, k := range s.node.Keys {
+		v, err := s.x.ev.eval(k.X, b)
+		if err != nil {
+			return true, err
+		}
+		s.keys = append(s.keys, v)
+	}
+	before := s.table.n
+	s.gids = s.table.ids(s.keys, b.Len, s.gids)
+	if grown := s.table.n - before; grown > 0 {
+		// Rough per-group cost: key values plus aggregation state.
+		sz := int64(grown) * int64(32+16*len(s.node.Keys)+24*len(s.node.Aggs))
+		if err := s.x.reserve(sz); err != nil {
+			return true, err
+		}
+		s.bytes += sz
+	}
+	for i, a := range s.node.Aggs {
+		args := make([]*store.Vector, len(a.Args))
+		for j, e := range a.Args {
+			v, err := s.x.ev.eval(e, b)
+			if err != nil {
+				return true, err
+			}
+			args[j] = v
+		}
+		s.states[i].update(s.gids, args, s.table.n)
+	}
+	return false, nil
+}
+
+// aggregate runs summarize: partial aggregation per worker, then a merge.
+func (x *executor) aggregate(ctx context.Context, n *kql.Aggregate) ([]*store.Batch, error) {
+	p := split(n.Input)
+	w := x.nWorkers(p)
+	sinks := make([]sink, w)
+	as := make([]*aggSink, w)
+	for i := range sinks {
+		as[i] = newAggSink(x, n)
+		sinks[i] = as[i]
+	}
+	err := x.drive(ctx, p, sinks)
+	for _, s := range as {
+		defer x.release(s.bytes)
+	}
+	if err != nil {
+		return nil, err
+	}
+	global := as[0]
+	for _, o := range as[1:] {
+		if o.table.n == 0 {
+			continue
+		}
+		mapping := global.table.ids(o.table.keyVectors(), o.table.n, nil)
+		for i := range global.states {
+			global.states[i].merge(o.states[i], mapping, global.table.n)
+		}
+	}
+	groups := global.table.n
+	if len(n.Keys) == 0 && groups == 0 {
+		groups = 1 // summarize without by yields one row, even over no input
+	}
+	out := &store.Batch{Schema: n.Schema(), Len: groups}
+	for _, k := range global.table.keyVectors() {
+		out.Cols = append(out.Cols, sliceVector(k, 0, groups))
+	}
+	for _, s := range global.states {
+		out.Cols = append(out.Cols, s.result(groups))
+	}
+	for i, c := range out.Schema {
+		if out.Cols[i].Type != c.Type {
+			out.Cols[i] = retype(out.Cols[i], c.Type)
+		}
+	}
+	if groups == 0 {
+		return nil, nil
+	}
+	return []*store.Batch{out}, nil
+}
+
+// topSink keeps one worker's candidates for top N.
+type topSink struct {
+	x     *executor
+	node  *kql.TopN
+	cands []*store.Batch
+	rows  int64
+	bytes int64
+}
+
+func (s *topSink) consume(_ int, b *store.Batch) (bool, error) {
+	if b.Len == 0 {
+		return false, nil
+	}
+	t, err := s.x.ev.topRows(b, s.node.Keys, s.node.N)
+	if err != nil {
+		return true, err
+	}
+	s.cands = append(s.cands, t)
+	s.rows += int64(t.Len)
+	if s.rows > 4*s.node.N+1024 {
+		all := concatBatches(s.node.Schema(), s.cands)
+		t, err := s.x.ev.topRows(all, s.node.Keys, s.node.N)
+		if err != nil {
+			return true, err
+		}
+		s.cands, s.rows = []*store.Batch{t}, int64(t.Len)
+	}
+	sz := batchBytes(t)
+	if err := s.x.reserve(sz); err != nil {
+		return true, err
+	}
+	s.bytes += sz
+	return false, nil
+}
+
+func (x *executor) top(ctx context.Context, n *kql.TopN) ([]*store.Batch, error) {
+	p := split(n.Input)
+	w := x.nWorkers(p)
+	sinks := make([]sink, w)
+	ts := make([]*topSink, w)
+	for i := range sinks {
+		ts[i] = &topSink{x: x, node: n}
+		sinks[i] = ts[i]
+	}
+	err := x.drive(ctx, p, sinks)
+	for _, s := range ts {
+		defer x.release(s.bytes)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var all []*store.Batch
+	for _, s := range ts {
+		all = append(all, s.cands...)
+	}
+	if len(all) == 0 {
+		return nil, nil
+	}
+	b, err := x.ev.topRows(concatBatches(n.Schema(), all), n.Keys, n.N)
+	if err != nil {
+		return nil, err
+	}
+	return []*store.Batch{b}, nil
+}
