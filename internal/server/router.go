@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"custos/internal/api"
 )
 
 // router dispatches on net/http ServeMux patterns, but matches literal path
@@ -101,8 +103,15 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, _ := rt.mux.Handler(&lr)
 	m, ok := h.(routeMarker)
 	if !ok {
-		// No match, a method mismatch or a path that ServeMux would
-		// redirect to its cleaned form: all are unknown paths here.
+		// A method mismatch answers 405 with the Allow header ServeMux
+		// computed; no match, or a path that ServeMux would redirect to
+		// its cleaned form, is an unknown path here.
+		if allow, mismatch := methodMismatch(h, &lr); mismatch {
+			w.Header().Set("Allow", allow)
+			api.WriteError(w, r, nil, api.Errorf(http.StatusMethodNotAllowed, "MethodNotAllowed",
+				"The method %s is not allowed on %s; allowed: %s.", r.Method, r.URL.Path, allow))
+			return
+		}
 		rt.notFound.ServeHTTP(w, r)
 		return
 	}
@@ -116,6 +125,34 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		info.route = e.pattern
 	}
 	e.h.ServeHTTP(w, r)
+}
+
+// methodMismatch reports whether ServeMux's fallback handler h is its 405
+// handler, and the methods it allows, by running h against a writer that only
+// records the status and headers.
+func methodMismatch(h http.Handler, r *http.Request) (allow string, ok bool) {
+	var rec probeWriter
+	h.ServeHTTP(&rec, r)
+	return rec.header.Get("Allow"), rec.status == http.StatusMethodNotAllowed
+}
+
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (s *probeWriter) Header() http.Header {
+	if s.header == nil {
+		s.header = http.Header{}
+	}
+	return s.header
+}
+func (s *probeWriter) WriteHeader(code int) { s.status = code }
+func (s *probeWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return len(b), nil
 }
 
 // setPathValues sets r's path values from the original escaped path.

@@ -34,7 +34,7 @@ func TestRouterCaseInsensitive(t *testing.T) {
 
 	for _, tc := range []struct {
 		method, path string
-		want         string // body; "" means 404
+		want         string // body; "" means 404, "405" a method mismatch
 	}{
 		{"GET", "/subscriptions/ABC/resourceGroups/My-RG",
 			"GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}|subscriptionId=ABC,resourceGroupName=My-RG|/subscriptions/ABC/resourceGroups/My-RG"},
@@ -47,7 +47,7 @@ func TestRouterCaseInsensitive(t *testing.T) {
 		{"GET", "/subscriptions/a%20b/resourceGroups/R", "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}|subscriptionId=a b,resourceGroupName=R|/subscriptions/a b/resourceGroups/R"},
 		{"GET", "/Exact/", "GET /exact/{$}||/Exact/"},
 		{"GET", "/exact/more", ""},
-		{"DELETE", "/subscriptions/a/resourceGroups/b", ""},   // method mismatch
+		{"DELETE", "/subscriptions/a/resourceGroups/b", "405"},
 		{"GET", "/subscriptions/a/resourceGroups/b/", ""},     // not the registered path
 		{"GET", "/subscriptions/a/../x/resourceGroups/b", ""}, // unclean path: never redirected
 		{"GET", "/nothing", ""},
@@ -55,6 +55,14 @@ func TestRouterCaseInsensitive(t *testing.T) {
 		r := httptest.NewRequest(tc.method, "https://localhost"+tc.path, nil)
 		w := httptest.NewRecorder()
 		rt.ServeHTTP(w, r)
+		if tc.want == "405" {
+			if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "GET, HEAD" ||
+				w.Header().Get("x-ms-error-code") != "MethodNotAllowed" {
+				t.Errorf("%s %s: %d Allow=%q %q; want 405 MethodNotAllowed, Allow: GET, HEAD",
+					tc.method, tc.path, w.Code, w.Header().Get("Allow"), w.Body.String())
+			}
+			continue
+		}
 		if tc.want == "" {
 			if w.Code != http.StatusNotFound {
 				t.Errorf("%s %s: %d %q; want 404", tc.method, tc.path, w.Code, w.Body.String())
