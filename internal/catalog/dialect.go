@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"strings"
 	"time"
 
 	"modernc.org/sqlite"
@@ -74,5 +75,13 @@ func (sqliteDialect) isUniqueViolation(err error) bool {
 }
 
 func (sqliteDialect) isForeignKeyViolation(err error) bool {
-	return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+	switch sqliteCode(err) {
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return true
+	case sqlite3.SQLITE_CONSTRAINT_TRIGGER:
+		// SQLite enforces ON DELETE RESTRICT like a trigger and reports
+		// that extended code, with the foreign-key message.
+		return strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
+	}
+	return false
 }

@@ -471,6 +471,12 @@ func (c *DB) DeleteResourceGroup(ctx context.Context, sub, name string, force []
 			out.Workspaces = append(out.Workspaces, w)
 		}
 		if _, err := r.exec(ctx, `DELETE FROM resource_groups WHERE rg_key = ?`, rgKey); err != nil {
+			// Resource types that forceDeletionTypes cannot remove (clusters,
+			// for one) hold the group through a RESTRICT foreign key.
+			if c.d.isForeignKeyViolation(err) {
+				return conflict("ResourceGroupNotEmpty",
+					"The resource group '%s' still contains resources (for example clusters) that must be deleted first.", name)
+			}
 			return fmt.Errorf("delete resource group: %w", err)
 		}
 		deleted = true
