@@ -89,8 +89,9 @@ type Log struct {
 	keyID string
 	priv  ed25519.PrivateKey
 
-	mu         sync.Mutex // guards file, sinceCP, lastCP
+	mu         sync.Mutex // guards file, sinceCP, lastCP, subs
 	file       *os.File
+	subs       []func(catalog.ActivityEntry)
 	sinceCP    int
 	lastCP     time.Time
 	closed     bool
@@ -228,6 +229,7 @@ func (l *Log) Record(ctx context.Context, r Record) (catalog.ActivityEntry, erro
 		return catalog.ActivityEntry{}, fmt.Errorf("activity: %w", err)
 	}
 	l.mu.Lock()
+	subs := l.subs
 	l.sinceCP++
 	due := l.sinceCP >= l.every || l.now().Sub(l.lastCP) >= l.interval
 	if l.file != nil {
@@ -236,6 +238,9 @@ func (l *Log) Record(ctx context.Context, r Record) (catalog.ActivityEntry, erro
 		}
 	}
 	l.mu.Unlock()
+	for _, fn := range subs {
+		fn(e)
+	}
 	if l.fwd != nil && l.fwdWS != "" {
 		if err := l.forward(actx, r); err != nil {
 			l.log.LogAttrs(ctx, slog.LevelError, "activity forwarding to AzureActivity failed", slog.Any("error", err))
@@ -247,6 +252,17 @@ func (l *Log) Record(ctx context.Context, r Record) (catalog.ActivityEntry, erro
 		}
 	}
 	return e, nil
+}
+
+// Subscribe registers fn to be called with every entry appended to the
+// chain from now on, right after the append, in the goroutine that
+// recorded it. fn must return quickly (the alert service only wakes its
+// activity log alert evaluator, which reads the chain itself, so nothing is
+// lost when the process stops between the append and the call).
+func (l *Log) Subscribe(fn func(catalog.ActivityEntry)) {
+	l.mu.Lock()
+	l.subs = append(l.subs, fn)
+	l.mu.Unlock()
 }
 
 // Checkpoint signs the current chain head (nothing to do when the log is
