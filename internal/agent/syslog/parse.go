@@ -170,6 +170,9 @@ func parse5424(m *Message, b []byte) error {
 		}
 		b = b[1:]
 		b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")) // BOM
+		// rsyslog's RSYSLOG_SyslogProtocol23Format writes its msg property,
+		// which keeps the space that followed the tag: "- -  text".
+		b = bytes.TrimLeft(b, " ")
 	}
 	m.Text = validUTF8(b)
 	return nil
