@@ -130,7 +130,7 @@ func (a *API) Routes() []api.Route {
 		r(http.MethodGet, pDCR, rbac.ActionDCRRead, dcrScope, a.getDCR),
 		r(http.MethodPut, pDCR, rbac.ActionDCRWrite, dcrScope, a.putDCR),
 		r(http.MethodDelete, pDCR, rbac.ActionDCRDelete, dcrScope, a.deleteDCR),
-	}, append(append(append(a.machineRoutes(), a.purgeRoutes()...), a.diagnosticSettingRoutes()...), a.authorizationRoutes()...)...))
+	}, append(append(append(a.machineRoutes(), a.purgeRoutes()...), a.diagnosticSettingRoutes()...), append(a.authorizationRoutes(), a.privateLinkScopeRoutes()...)...)...))
 }
 
 func rootScope(*http.Request) rbac.Scope { return "/" }
