@@ -172,6 +172,7 @@ func New(ctx context.Context, o Options) (_ *Server, err error) {
 	if err := s.openControlPlane(ctx); err != nil {
 		return nil, err
 	}
+	s.net.scopes = s.catalog // private link scopes (network.go)
 	if err := s.ensureAdmin(ctx); err != nil {
 		return nil, err
 	}
