@@ -228,7 +228,7 @@ func (c *DB) PutPrivateLinkScope(ctx context.Context, p PrivateLinkScope, pre Pr
 			_, err = r.exec(ctx, `INSERT INTO private_link_scopes (pls_key, rg_key, sub_key, name, location, tags, ingestion_mode,
 				query_mode, exclusions, etag, created_at, created_by, created_by_type, modified_at, modified_by, modified_by_type)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				key(p.ID()), key(g.ID()), key(p.SubscriptionID), p.Name, p.Location, tags, p.IngestionAccessMode, p.QueryAccessMode,
+				key(p.ID()), key(g.ID()), key(SubscriptionResourceID(p.SubscriptionID)), p.Name, p.Location, tags, p.IngestionAccessMode, p.QueryAccessMode,
 				string(excl), p.ETag, fmtTime(now), by.ID, by.Type, fmtTime(now), by.ID, by.Type)
 		}
 		if err != nil {
