@@ -49,6 +49,9 @@ func newAggState(a *kql.AggCall) aggState {
 	case kql.AggArgMax, kql.AggArgMin:
 		return &argAgg{max: a.Fn == kql.AggArgMax, t: a.T}
 	}
+	if s, ok := newAggStateExt(a); ok {
+		return s
+	}
 	panic("BUG: unknown aggregation " + a.Fn.String())
 }
 

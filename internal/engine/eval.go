@@ -24,6 +24,9 @@ type evaluator struct {
 	// Results of subqueries (toscalar, in (T)), computed before execution.
 	subs    map[*kql.Subquery]kql.Value
 	subSets map[*kql.Subquery]*valueSet
+	// serial is set by an executor that evaluates the whole serialized
+	// input as one batch, in order: only then are window functions allowed.
+	serial bool
 }
 
 // valueSet is the constant list of an in operator.
@@ -133,6 +136,8 @@ func (ev *evaluator) prepare(e kql.Scalar) error {
 			}
 		}
 		ev.sets[c] = set
+	default:
+		return ev.prepareExt(c)
 	}
 	return nil
 }
@@ -975,28 +980,14 @@ func (ev *evaluator) function(c *kql.FnCall, args []*store.Vector, n int) (*stor
 	case kql.FnSubstring:
 		out := newVector(store.TypeString, n)
 		for i := range n {
-			r := []rune(args[0].Str[i])
-			if args[1].IsNull(i) {
+			if args[1].IsNull(i) || (len(args) == 3 && args[2].IsNull(i)) {
 				continue
 			}
-			start := args[1].Int[i]
-			if start < 0 {
-				start = 0
+			var l int64
+			if len(args) == 3 {
+				l = args[2].Int[i]
 			}
-			if start >= int64(len(r)) {
-				continue
-			}
-			end := int64(len(r))
-			if len(args) == 3 && !args[2].IsNull(i) {
-				l := args[2].Int[i]
-				if l < 0 {
-					continue
-				}
-				if start+l < end {
-					end = start + l
-				}
-			}
-			out.Str[i] = string(r[start:end])
+			out.Str[i] = substringRunes(args[0].Str[i], args[1].Int[i], l, len(args) == 3)
 		}
 		return out, nil
 	case kql.FnIndexOf:
@@ -1016,7 +1007,15 @@ func (ev *evaluator) function(c *kql.FnCall, args []*store.Vector, n int) (*stor
 			if args[1].Str[i] == "" {
 				continue
 			}
-			out.Int[i] = int64(strings.Count(args[0].Str[i], args[1].Str[i]))
+			// Plain matches may overlap: countof("aaaa", "aa") is 3.
+			src, sub := args[0].Str[i], args[1].Str[i]
+			var k int64
+			for j := strings.Index(src, sub); j >= 0; j = strings.Index(src, sub) {
+				k++
+				_, size := utf8.DecodeRuneInString(src[j:])
+				src = src[j+size:]
+			}
+			out.Int[i] = k
 		}
 		return out, nil
 	case kql.FnReplaceString:
@@ -1182,6 +1181,9 @@ func (ev *evaluator) function(c *kql.FnCall, args []*store.Vector, n int) (*stor
 	}
 	if out, ok := ev.moreFunctions(c, args, n); ok {
 		return out, nil
+	}
+	if out, ok, err := ev.extFunctions(c, args, n); ok {
+		return out, err
 	}
 	return nil, fmt.Errorf("function %s is not supported by the executor", c.Fn)
 }

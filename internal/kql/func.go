@@ -120,6 +120,102 @@ const (
 	FnMaxOf
 	FnFormatDatetime // Args[1] constant format
 
+	// Functions added with the registry (func_ext.go); evaluated in
+	// engine/fn_*.go.
+	FnReplaceRegex // Args[1] constant regex
+	FnExtractAll   // Args[0] constant regex; optional Args[1] constant groups (dynamic)
+	FnTrimStart    // Args[0] constant regex
+	FnTrimEnd      // Args[0] constant regex
+	FnReverse
+	FnBase64Encode
+	FnBase64Decode
+	FnBase64FromGUID
+	FnBase64ToGUID
+	FnBase64ToArray
+	FnBase64FromArray
+	FnURLEncode
+	FnURLDecode
+	FnParseURL
+	FnParsePath
+	FnStrrep
+	FnFormatBytes
+	FnHash
+	FnHashMD5
+	FnHashSHA1
+	FnToGUID
+	FnGetType // Args[0] constant type name (bound statically)
+	FnStrcmp
+	FnToHex
+	FnBinAt
+	FnStartOf // Args[0] constant unit; Args[1] datetime; Args[2] offset
+	FnEndOf   // Args[0] constant unit; Args[1] datetime; Args[2] offset
+	FnDayOfMonth
+	FnDayOfYear
+	FnWeekOfYear
+	FnDatetimePart // Args[0] constant part
+	FnFormatTimespan
+	FnMakeDatetime
+	FnMakeTimespan
+	FnUnixToDatetime // Args[0] constant ticks per unit (long); Args[1] real
+	FnDatetimeToUnix // Args[0] constant ticks per unit; Args[1] datetime
+	FnMath           // Args[0] constant name; Args[1] real
+	FnSign
+	FnIsInf
+	FnIsFinite
+	FnBinaryAnd
+	FnBinaryOr
+	FnBinaryXor
+	FnBinaryNot
+	FnBinaryShiftLeft
+	FnBinaryShiftRight
+	FnAtan2
+	FnBagPack
+	FnPackArray
+	FnArrayConcat
+	FnArraySlice
+	FnArrayIndexOf
+	FnArraySortAsc
+	FnArraySortDesc
+	FnArrayReverse
+	FnArraySum
+	FnSetUnion
+	FnSetIntersect
+	FnSetDifference
+	FnSetHasElement
+	FnBagKeys
+	FnBagMerge
+	FnBagRemoveKeys
+	FnBagHasKey
+	FnZip
+	FnTreePath
+	FnIPv4IsInRange
+	FnIPv4IsPrivate
+	FnParseIPv4
+	FnIPv4Compare
+	FnIPv4IsMatch
+	FnFormatIPv4
+	FnSeriesStats
+	FnSeriesFillForward
+	FnSeriesFillBackward
+	FnSeriesFillConst
+	FnSeriesFillLinear
+	FnRowNumber    // Args: optional start (long)
+	FnPrev         // Args[0] column, Args[1] offset, optional Args[2] default
+	FnNext         // like FnPrev, forwards
+	FnRowCumsum    // Args[0] number, optional Args[1] restart predicate
+	FnRowRankDense // Args[0] value
+	FnRowRankMin   // Args[0] value
+	FnNewGUID
+	FnIndexOfRegex // Args[1] constant regex
+	FnIsASCII
+	FnIsUTF8
+	FnCountOfRegex      // Args[1] constant regex
+	FnDynamicToString   // a scalar as a dynamic value (bag_pack, pack_array)
+	FnDcountHLL         // Args[0] hll sketch
+	FnPercentileTDigest // Args[0] tdigest sketch; Args[1:] constant percents; T real or dynamic (array)
+	FnHLLMerge          // Args: hll sketches
+	FnTDigestMerge      // Args: tdigest sketches
+
 	numFuncs
 )
 
@@ -149,6 +245,9 @@ var funcNames = [numFuncs]string{
 func (f FuncID) String() string {
 	if f < numFuncs && funcNames[f] != "" {
 		return funcNames[f]
+	}
+	if n, ok := extFuncNames[f]; ok {
+		return n
 	}
 	return fmt.Sprintf("func#%d", int(f))
 }
@@ -185,6 +284,16 @@ const (
 	AggPercentile
 	AggPercentiles
 	AggPercentilesArray
+	AggMakeBag
+	AggMakeBagIf
+	AggHLL
+	AggHLLIf
+	AggHLLMerge
+	AggTDigest
+	AggTDigestMerge
+	AggBuildSchema
+	AggCountDistinct
+	AggCountDistinctIf
 	numAggs
 )
 
@@ -195,7 +304,9 @@ var aggNames = [numAggs]string{
 	AggMakeSet: "make_set", AggMinIf: "minif", AggMaxIf: "maxif", AggArgMax: "arg_max",
 	AggArgMin: "arg_min", AggStdevp: "stdevp", AggVariancep: "variancep", AggMakeListIf: "make_list_if",
 	AggMakeSetIf: "make_set_if", AggPercentile: "percentile", AggPercentiles: "percentiles",
-	AggPercentilesArray: "percentiles_array",
+	AggPercentilesArray: "percentiles_array", AggMakeBag: "make_bag", AggMakeBagIf: "make_bag_if",
+	AggHLL: "hll", AggHLLIf: "hll_if", AggHLLMerge: "hll_merge", AggTDigest: "tdigest", AggTDigestMerge: "tdigest_merge",
+	AggBuildSchema: "buildschema", AggCountDistinct: "count_distinct", AggCountDistinctIf: "count_distinctif",
 }
 
 // String returns the KQL name of the aggregation.
@@ -215,6 +326,9 @@ var aggByName = map[string]AggID{
 	"arg_max": AggArgMax, "arg_min": AggArgMin, "stdevp": AggStdevp, "variancep": AggVariancep,
 	"make_list_if": AggMakeListIf, "make_set_if": AggMakeSetIf, "percentile": AggPercentile,
 	"percentiles": AggPercentiles, "percentiles_array": AggPercentilesArray,
+	"make_bag": AggMakeBag, "make_bag_if": AggMakeBagIf, "hll": AggHLL, "hll_if": AggHLLIf, "hll_merge": AggHLLMerge,
+	"tdigest": AggTDigest, "tdigest_merge": AggTDigestMerge, "buildschema": AggBuildSchema,
+	"count_distinct": AggCountDistinct, "count_distinctif": AggCountDistinctIf,
 }
 
 // LookupAggregate returns the aggregation named name.
@@ -416,7 +530,7 @@ func resolveAggregate(fn AggID, args []Scalar) (*AggCall, error) {
 		}
 		ac.T = store.TypeDynamic
 	default:
-		return nil, fmt.Errorf("unknown aggregation %s", fn)
+		return resolveAggregateExt(ac, fn, args)
 	}
 	return ac, nil
 }
@@ -875,7 +989,14 @@ func ResolveFunction(name string, args []Scalar) (Scalar, error) {
 	}
 	call := func(fn FuncID, t Type, a ...Scalar) Scalar { return &FnCall{Fn: fn, Args: a, T: t} }
 	S, D := store.TypeTimespan, store.TypeDatetime
-	switch strings.ToLower(name) {
+	lname := strings.ToLower(name)
+	if _, ok := funcIndex[lname]; !ok {
+		return nil, unknownFunction(name)
+	}
+	if r, ok, err := resolveExt(lname, args); ok {
+		return r, err
+	}
+	switch lname {
 	case "now":
 		if err := arity(0, 1); err != nil {
 			return nil, err
@@ -1276,10 +1397,15 @@ func ResolveFunction(name string, args []Scalar) (Scalar, error) {
 		fn := map[string]FuncID{"getyear": FnGetYear, "getmonth": FnGetMonth, "hourofday": FnHourOfDay}[strings.ToLower(name)]
 		return call(fn, store.TypeInt, args[0]), nil
 	}
+	return nil, unknownFunction(name)
+}
+
+// unknownFunction is the error for a name that is no scalar function.
+func unknownFunction(name string) error {
 	if _, ok := aggByName[strings.ToLower(name)]; ok {
-		return nil, fmt.Errorf("aggregation function '%s' is only allowed in summarize", name)
+		return fmt.Errorf("aggregation function '%s' is only allowed in summarize", name)
 	}
-	return nil, fmt.Errorf("unknown function '%s'", name)
+	return fmt.Errorf("unknown function '%s'", name)
 }
 
 // datetimePart normalizes a datetime_add/datetime_diff part name.
