@@ -157,12 +157,17 @@ type Request struct {
 	Now time.Time
 	// Timeout overrides the default timeout (bounded by Limits.MaxTimeout).
 	Timeout time.Duration
+	// Parameters are the values of the query's declared parameters
+	// (declare query_parameters), as text; see kql.ParameterValue.
+	Parameters map[string]string
 }
 
 // Result is the outcome of a query: its tables, PrimaryResult first.
 type Result struct {
 	Tables []Table
 	Stats  Stats
+	// Render is the primary result's render request, nil without render.
+	Render *kql.Visualization
 }
 
 // Table is one result table.
@@ -210,11 +215,20 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	if tables == nil {
 		tables = kql.MapCatalog(nil)
 	}
-	plan, err := kql.Compile(req.Query, tables, kql.BindOptions{RowConditions: req.RowConditions})
+	x := e.newExecutor(&req, store.TicksFromTime(now))
+	plan, err := kql.Compile(req.Query, tables, kql.BindOptions{
+		RowConditions: req.RowConditions,
+		Parameters:    req.Parameters,
+		Explore: func(m *kql.Materialize) (store.Schema, error) {
+			return x.explore(ctx, m)
+		},
+	})
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, fmt.Errorf("query: %w", ctx.Err())
+		}
 		return nil, err
 	}
-	x := e.newExecutor(&req, store.TicksFromTime(now))
 	res, err := x.execute(ctx, plan)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {

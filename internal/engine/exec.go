@@ -27,6 +27,9 @@ type executor struct {
 	// inline supplies table data directly (a transformation's input batch)
 	// instead of reading it from Request.Source.
 	inline map[string][]*store.Batch
+	// shared holds the results of materialized subplans and the rows of
+	// per-record subqueries (op_shared.go).
+	shared sharedState
 
 	rowsScanned    atomic.Int64
 	batchesScanned atomic.Int64
@@ -207,6 +210,13 @@ func planExprs(n kql.PlanNode) []kql.Scalar {
 				exprs = append(exprs, it.X)
 			}
 			walk(n.Input)
+		case *kql.Materialize:
+			walk(n.Input)
+		case kql.Composite:
+			exprs = append(exprs, n.Exprs()...)
+			for _, c := range n.Children() {
+				walk(c)
+			}
 		}
 	}
 	walk(n)
@@ -254,6 +264,9 @@ func (x *executor) execute(ctx context.Context, p *kql.Plan) (*Result, error) {
 		res.Stats.BytesReturned += bytes
 		res.Tables = append(res.Tables, t)
 	}
+	if len(p.Render) > 0 {
+		res.Render = p.Render[0]
+	}
 	res.Stats.RowsScanned = x.rowsScanned.Load()
 	res.Stats.BatchesScanned = x.batchesScanned.Load()
 	res.Stats.BytesScanned = x.bytesScanned.Load()
@@ -277,7 +290,7 @@ func (x *executor) checkResult(rows, bytes int64) error {
 // produced more rows than a result may hold.
 func (x *executor) runRoot(ctx context.Context, n kql.PlanNode) ([]*store.Batch, error) {
 	switch n.(type) {
-	case *kql.Scan, *kql.Filter, *kql.Compute, *kql.Expand:
+	case *kql.Scan, *kql.Filter, *kql.Compute, *kql.Expand, *kql.ParseKV, *kql.Pack:
 		return x.collect(ctx, split(n), 0, int64(x.lim.MaxResultRows))
 	}
 	return x.run(ctx, n)
@@ -305,6 +318,14 @@ func split(n kql.PlanNode) pipeline {
 			ops = append(ops, m)
 			n = m.Input
 			continue
+		case *kql.ParseKV:
+			ops = append(ops, m)
+			n = m.Input
+			continue
+		case *kql.Pack:
+			ops = append(ops, m)
+			n = m.Input
+			continue
 		}
 		break
 	}
@@ -322,7 +343,7 @@ func (x *executor) run(ctx context.Context, n kql.PlanNode) ([]*store.Batch, err
 		return x.values(n)
 	case *kql.Sequence:
 		return x.sequence(n)
-	case *kql.Scan, *kql.Filter, *kql.Compute, *kql.Expand:
+	case *kql.Scan, *kql.Filter, *kql.Compute, *kql.Expand, *kql.ParseKV, *kql.Pack:
 		return x.collect(ctx, split(n), 0, 0)
 	case *kql.Limit:
 		if n.N <= 0 {
@@ -362,7 +383,7 @@ func (x *executor) run(ctx context.Context, n kql.PlanNode) ([]*store.Batch, err
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("BUG: unknown plan node %T", n)
+	return x.runMore(ctx, n)
 }
 
 // applyOps runs the row-wise operators of a pipeline on one batch.
@@ -402,6 +423,14 @@ func (x *executor) applyOps(ops []kql.PlanNode, b *store.Batch) (*store.Batch, e
 				return nil, err
 			}
 			b = out
+		case *kql.ParseKV:
+			out, err := x.parseKV(op, b)
+			if err != nil {
+				return nil, err
+			}
+			b = out
+		case *kql.Pack:
+			b = packColumns(op, b)
 		}
 	}
 	return b, nil
@@ -722,7 +751,11 @@ func (x *executor) scan(ctx context.Context, s *kql.Scan, emit func(*store.Batch
 	if x.req.Source == nil {
 		return fmt.Errorf("table %s: %w", s.Table, ErrNoSource)
 	}
-	q, err := x.req.Source.Querier(ctx, store.TableRef{WorkspaceID: x.req.WorkspaceID, Table: s.Table}, tr)
+	ws := x.req.WorkspaceID
+	if s.Workspace != "" {
+		ws = s.Workspace
+	}
+	q, err := x.req.Source.Querier(ctx, store.TableRef{WorkspaceID: ws, Table: s.Table}, tr)
 	if err != nil {
 		return fmt.Errorf("open table %s: %w", s.Table, err)
 	}

@@ -645,12 +645,15 @@ func typeRefText(t *TypeRef) string {
 	switch {
 	case t == nil:
 		return "<nil>"
-	case t.Wildcard:
+	case t.Wildcard && len(t.Columns) == 0:
 		return "(*)"
 	case t.Tabular:
-		parts := make([]string, len(t.Columns))
-		for i, c := range t.Columns {
-			parts[i] = identText(c.Name) + ":" + typeRefText(c.Type)
+		var parts []string
+		if t.Wildcard {
+			parts = append(parts, "*")
+		}
+		for _, c := range t.Columns {
+			parts = append(parts, identText(c.Name)+":"+typeRefText(c.Type))
 		}
 		return "(" + strings.Join(parts, ", ") + ")"
 	}

@@ -45,6 +45,14 @@ type BindOptions struct {
 	// extend, project, project-away, project-keep, project-rename,
 	// project-reorder), as ingestion-time transformations require.
 	PerRecordOnly bool
+	// Parameters are the values of the query's declared parameters
+	// (declare query_parameters), as text (see ParameterValue).
+	Parameters map[string]string
+	// Explore runs a subplan whose output columns depend on the data
+	// (evaluate bag_unpack and pivot without a declared schema) and returns
+	// its schema; the executor keeps the result for the query. nil makes
+	// such operators an error unless their schema is declared.
+	Explore func(m *Materialize) (store.Schema, error)
 }
 
 // Compile parses, binds and optimizes src: the one way from KQL text to a plan.
@@ -71,16 +79,27 @@ func Bind(q *Query, c Catalog, o BindOptions) (*Plan, error) {
 		case *SetStmt:
 			// Client request properties (notruncation, ...) do not change results here.
 		case *DeclareStmt:
-			return nil, semErr(st, "declare query_parameters is not supported")
+			if err := b.bindDeclare(st); err != nil {
+				return nil, err
+			}
 		case *ExprStmt:
 			if !b.isTabular(st.X) {
 				return nil, semErr(st.X, "the query statement must be a tabular expression")
 			}
+			b.render, b.facets = nil, nil
 			n, err := b.bindTabular(st.X)
 			if err != nil {
 				return nil, err
 			}
+			if b.facets != nil {
+				for _, f := range b.facets {
+					plan.Results = append(plan.Results, f)
+					plan.Render = append(plan.Render, nil)
+				}
+				continue
+			}
 			plan.Results = append(plan.Results, n)
+			plan.Render = append(plan.Render, b.render)
 		}
 	}
 	if len(plan.Results) == 0 {
@@ -92,16 +111,27 @@ func Bind(q *Query, c Catalog, o BindOptions) (*Plan, error) {
 	return plan, nil
 }
 
+// letValue is what a let-bound name (or a function parameter) stands for:
+// exactly one of scalar, tabular, lambda and shared is set.
 type letValue struct {
 	scalar  Scalar
-	tabular Expr // re-bound at each use, so plan nodes are never shared
+	tabular Expr // re-bound at each use (in env), so plan nodes are never shared
+	env     env  // the environment tabular and lambda are bound in
+	lambda  *Lambda
+	stored  string       // for a stored workspace function: its name
+	shared  *Materialize // materialize(): one node, executed once
 }
 
 type binder struct {
 	cat   Catalog
 	opts  BindOptions
-	lets  map[string]letValue
+	lets  env
 	depth int
+	calls int
+	// render is the visualization of the statement being bound; facets its
+	// result tables when it ends with facet.
+	render *Visualization
+	facets []PlanNode
 }
 
 // maxLetDepth bounds recursion through tabular lets referring to each other.
@@ -129,10 +159,20 @@ func (b *binder) bindLet(st *LetStmt) error {
 	name := st.Name.Name
 	switch v := st.Value.(type) {
 	case *Lambda:
-		return semErr(v, "user-defined functions are not supported yet")
+		b.lets[name] = letValue{lambda: v, env: b.snapshot()}
+		return nil
+	case *Call:
+		if v.Target == nil && v.Name.Name == "materialize" {
+			m, err := b.bindMaterialize(v)
+			if err != nil {
+				return err
+			}
+			b.lets[name] = letValue{shared: m}
+			return nil
+		}
 	}
 	if b.isTabular(st.Value) {
-		b.lets[name] = letValue{tabular: st.Value}
+		b.lets[name] = letValue{tabular: st.Value, env: b.snapshot()}
 		return nil
 	}
 	s, err := b.bindScalar(st.Value, &scope{})
@@ -152,10 +192,31 @@ func (b *binder) isTabular(e Expr) bool {
 		return b.isTabular(e.X)
 	case *Ident:
 		if l, ok := b.lets[e.Name]; ok {
-			return l.tabular != nil
+			if l.lambda != nil {
+				return len(l.lambda.Params) == 0 && b.lambdaIsTabular(&l)
+			}
+			return l.tabular != nil || l.shared != nil
 		}
-		_, ok := b.cat.Table(e.Name)
-		return ok
+		if _, ok := b.cat.Table(e.Name); ok {
+			return true
+		}
+		if fn, err := b.lookupFunction(e.Name); err == nil && fn != nil {
+			return len(fn.lambda.Params) == 0 && b.lambdaIsTabular(fn)
+		}
+		return false
+	case *Call:
+		if e.Target != nil {
+			return false
+		}
+		switch e.Name.Name {
+		case "materialize", "table":
+			return true
+		}
+		if fn, err := b.lookupFunction(e.Name.Name); err == nil && fn != nil {
+			return b.lambdaIsTabular(fn)
+		}
+	case *Member:
+		return isWorkspaceTable(e)
 	}
 	return false
 }
@@ -180,7 +241,25 @@ func (b *binder) bindTabular(e Expr) (PlanNode, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, op := range e.Ops {
+		for i, op := range e.Ops {
+			switch op := op.(type) {
+			case *Invoke:
+				// The piped input is passed as an expression, so the
+				// function may read it more than once.
+				prefix := &Pipeline{Pos: e.Pos, Source: e.Source, Ops: e.Ops[:i]}
+				if n, err = b.bindInvoke(prefix, nil, op); err != nil {
+					return nil, err
+				}
+				continue
+			case *Facet:
+				if i != len(e.Ops)-1 || b.depth != 1 {
+					return nil, semErr(op, "facet must be the last operator of a query statement")
+				}
+				if b.facets, err = b.bindFacet(n, op); err != nil {
+					return nil, err
+				}
+				return n, nil
+			}
 			if n, err = b.bindOp(n, op); err != nil {
 				return nil, err
 			}
@@ -188,13 +267,31 @@ func (b *binder) bindTabular(e Expr) (PlanNode, error) {
 		return n, nil
 	case *Ident:
 		if l, ok := b.lets[e.Name]; ok {
-			if l.tabular == nil {
+			switch {
+			case l.shared != nil:
+				return l.shared, nil
+			case l.lambda != nil:
+				return b.bindTabularCall(&Call{Pos: e.Pos, Name: e}, &l)
+			case l.tabular == nil:
 				return nil, semErr(e, "'%s' is a scalar, not a table", e.Name)
 			}
-			return b.bindTabular(l.tabular)
+			var n PlanNode
+			err := b.withEnv(l.env, func() error {
+				var err error
+				n, err = b.bindTabular(l.tabular)
+				return err
+			})
+			return n, err
 		}
 		schema, ok := b.cat.Table(e.Name)
 		if !ok {
+			fn, err := b.lookupFunction(e.Name)
+			if err != nil {
+				return nil, semWrap(e, err)
+			}
+			if fn != nil {
+				return b.bindTabularCall(&Call{Pos: e.Pos, Name: e}, fn)
+			}
 			return nil, semErr(e, "unknown table '%s'", e.Name)
 		}
 		return b.scan(e.Name, schema)
@@ -226,11 +323,31 @@ func (b *binder) bindTabular(e Expr) (PlanNode, error) {
 	case *Search:
 		return b.bindSearch(nil, e)
 	case *Find:
-		return nil, semErr(e, "operator 'find' is not supported yet")
+		return b.bindFind(e)
 	case *Evaluate:
-		return nil, semErr(e, "operator 'evaluate' is not supported yet")
+		return b.bindEvaluate(nil, e)
+	case *Member:
+		if isWorkspaceTable(e) {
+			return b.bindWorkspaceTable(e)
+		}
 	case *Call:
-		return nil, semErr(e, "tabular function '%s' is not supported yet", e.Name.Name)
+		if e.Target != nil {
+			return nil, semErr(e, "method-style calls are not supported")
+		}
+		switch e.Name.Name {
+		case "materialize":
+			return b.bindMaterialize(e)
+		case "table":
+			return b.bindTableCall(e)
+		}
+		fn, err := b.lookupFunction(e.Name.Name)
+		if err != nil {
+			return nil, semWrap(e, err)
+		}
+		if fn == nil {
+			return nil, semErr(e.Name, "the name '%s' does not refer to any known function", e.Name.Name)
+		}
+		return b.bindTabularCall(e, fn)
 	}
 	return nil, semErr(e, "expected a tabular expression")
 }
@@ -603,11 +720,38 @@ func (b *binder) bindOp(in PlanNode, op Op) (PlanNode, error) {
 			return nil, err
 		}
 		return &OrderBy{Input: in, Keys: keys}, nil
-	case *As, *Render, *Consume:
+	case *Render:
+		if err := b.bindRender(op); err != nil {
+			return nil, err
+		}
+		switch in.(type) {
+		case *OrderBy, *TopN:
+			b.render.IsQuerySorted = true
+		}
+		return in, nil
+	case *As, *Consume:
 		if _, ok := op.(*Consume); ok {
 			return &Limit{Input: in, N: 0}, nil
 		}
 		return in, nil
+	case *Sample:
+		return b.bindSample(in, op)
+	case *SampleDistinct:
+		return b.bindSampleDistinct(in, op)
+	case *TopHitters:
+		return b.bindTopHitters(in, op)
+	case *TopNested:
+		return b.bindTopNested(in, op)
+	case *ParseKv:
+		return b.bindParseKv(in, op)
+	case *MvApply:
+		return b.bindMvApply(in, op)
+	case *Evaluate:
+		return b.bindEvaluate(in, op)
+	case *Invoke:
+		return b.bindInvoke(nil, in, op)
+	case *Facet:
+		return nil, semErr(op, "facet must be the last operator of a query statement")
 	case *GetSchema:
 		v := &Values{Out: store.Schema{
 			{Name: "ColumnName", Type: store.TypeString}, {Name: "ColumnOrdinal", Type: store.TypeInt},
@@ -1939,6 +2083,21 @@ func (b *binder) bindScalar(e Expr, sc *scope) (Scalar, error) {
 			if fn, ok := LookupAggregate(e.Name.Name); ok {
 				return sc.agg(e, fn)
 			}
+		}
+		if e.Name.Name == "materialize" {
+			return nil, semErr(e, "materialize() is tabular; use toscalar() to read one value")
+		}
+		if fn, err := b.lookupFunction(e.Name.Name); err != nil {
+			return nil, semWrap(e, err)
+		} else if fn != nil {
+			n, x, err := b.callFunction(e, fn, sc, nil, nil)
+			if err != nil {
+				return nil, err
+			}
+			if n != nil {
+				return nil, semErr(e, "function '%s' returns a table; use toscalar() to read one value of it", e.Name.Name)
+			}
+			return x, nil
 		}
 		if e.Name.Name == "toscalar" {
 			if len(e.Args) != 1 {

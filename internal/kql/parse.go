@@ -447,6 +447,9 @@ func (p *parser) parseTypeRef(tabular bool) *TypeRef {
 		tr := &TypeRef{Pos: t.Pos, Tabular: true}
 		if p.accept("*") {
 			tr.Wildcard = true
+			if p.accept(",") && !p.at(")") {
+				tr.Columns = p.parseColumnDecls()
+			}
 		} else if !p.at(")") {
 			tr.Columns = p.parseColumnDecls()
 		}

@@ -13,6 +13,9 @@ import (
 // execute concurrently.
 type Plan struct {
 	Results []PlanNode
+	// Render holds, per result, the render operator's visualization (nil
+	// when the result has none).
+	Render []*Visualization
 }
 
 // PlanNode is a node of a query plan. Nodes are concrete types; the executor
@@ -32,7 +35,10 @@ type Scan struct {
 	Time        []TimeBound  // constant bounds on TimeGenerated (AND)
 	Terms       []store.TermHint
 	Limit       int // rows the query can use at most (0: no limit); a hint
-	out         store.Schema
+	// Workspace is the workspace (customerId) the table belongs to; ""
+	// means the request's workspace (workspace("x").T sets it).
+	Workspace string
+	out       store.Schema
 }
 
 // TimeBound is "TimeGenerated Op Value" where Value is a constant datetime
@@ -338,6 +344,10 @@ func pushFilters(n PlanNode) {
 		pushFilters(n.Right)
 	case *Expand:
 		pushFilters(n.Input)
+	case Composite:
+		for _, c := range n.Children() {
+			pushFilters(c)
+		}
 	}
 }
 
@@ -531,6 +541,10 @@ func pushLimits(n PlanNode, limit int64) {
 		pushLimits(n.Right, 0)
 	case *Expand:
 		pushLimits(n.Input, 0)
+	case Composite:
+		for _, c := range n.Children() {
+			pushLimits(c, 0)
+		}
 	}
 }
 
@@ -655,6 +669,10 @@ func prune(n PlanNode, needed map[string]bool) {
 		} else {
 			prune(n.Right, nil)
 		}
+	case Composite:
+		for _, c := range n.Children() {
+			prune(c, nil)
+		}
 	}
 }
 
@@ -694,6 +712,17 @@ func Explain(n PlanNode) string {
 
 func explain(b *strings.Builder, n PlanNode, depth int) {
 	ind := strings.Repeat("  ", depth)
+	if explainComposite(b, n, ind) {
+		if c, ok := n.(Composite); ok {
+			for _, in := range c.Children() {
+				explain(b, in, depth+1)
+			}
+		}
+		if m, ok := n.(*Materialize); ok {
+			explain(b, m.Input, depth+1)
+		}
+		return
+	}
 	switch n := n.(type) {
 	case *Scan:
 		fmt.Fprintf(b, "%sscan %s", ind, n.Table)

@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"context"
+
+	"custos/internal/kql"
+	"custos/internal/store"
+)
+
+// applyEach runs mv-apply: for each input row, the row's arrays are
+// expanded into a subtable, the subquery runs on it, and each row of the
+// subquery's result is output after the input row's kept columns.
+func (x *executor) applyEach(ctx context.Context, n *kql.ApplyEach) ([]*store.Batch, error) {
+	b, sz, err := x.input(ctx, n.Input)
+	defer x.release(sz)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	schema := n.Schema()
+	subSchema := n.Sub.Schema()
+	out := make([]*store.Vector, len(schema))
+	for i, c := range schema {
+		out[i] = emptyVector(c.Type, b.Len)
+	}
+	nKeep := len(schema) - len(subSchema)
+	keep := make([]*store.Vector, nKeep)
+	for i := 0; i < nKeep; i++ {
+		keep[i] = b.Col(schema[i].Name)
+	}
+	var held int64
+	defer func() { x.release(held) }()
+	for r := 0; r < b.Len; r++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		e, err := x.expand(n.Expand, sliceBatch(b, r, r+1))
+		if err != nil {
+			return nil, err
+		}
+		sub := &store.Batch{Schema: n.Row.Out, Cols: make([]*store.Vector, len(n.Row.Out)), Len: e.Len}
+		for i, c := range n.Row.Out {
+			sub.Cols[i] = e.Col(c.Name)
+		}
+		x.shared.mu.Lock()
+		if x.shared.rows == nil {
+			x.shared.rows = map[*kql.RowSource][]*store.Batch{}
+		}
+		if sub.Len > 0 {
+			x.shared.rows[n.Row] = []*store.Batch{sub}
+		} else {
+			x.shared.rows[n.Row] = nil
+		}
+		x.shared.mu.Unlock()
+		res, err := x.run(ctx, n.Sub)
+		if err != nil {
+			return nil, err
+		}
+		for _, rb := range res {
+			grow := batchBytes(rb)
+			if err := x.reserve(grow); err != nil {
+				x.release(grow)
+				return nil, err
+			}
+			held += grow
+			for k := 0; k < rb.Len; k++ {
+				for i, v := range keep {
+					appendRow(out[i], v, r)
+				}
+				for i, v := range rb.Cols {
+					appendRow(out[nKeep+i], v, k)
+				}
+			}
+		}
+	}
+	x.shared.mu.Lock()
+	delete(x.shared.rows, n.Row)
+	x.shared.mu.Unlock()
+	rows := out[0].Len()
+	if rows == 0 {
+		return nil, nil
+	}
+	return []*store.Batch{{Schema: schema, Cols: out, Len: rows}}, nil
+}
