@@ -211,3 +211,21 @@ func BenchmarkGroupHighCardinality(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPercentilesBy20 feeds 1M latencies into 20 groups' digests (the
+// update loop of percentiles(Latency, ...) by Service).
+func BenchmarkPercentilesBy20(b *testing.B) {
+	data := makeBenchBatches(1 << 20)
+	b.ReportAllocs()
+	b.SetBytes(int64(1<<20) * 8)
+	for b.Loop() {
+		g := newGroupTable([]store.ColumnType{store.TypeString})
+		a := &percentileAgg{t: store.TypeReal, percents: []float64{50, 95, 99}}
+		var gids []int32
+		for _, bt := range data {
+			gids = g.ids([]*store.Vector{bt.Col("Service")}, bt.Len, gids)
+			a.update(gids, []*store.Vector{bt.Col("Latency")}, g.n)
+		}
+		_ = a.result(g.n)
+	}
+}

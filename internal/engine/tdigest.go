@@ -27,22 +27,43 @@ import (
 const (
 	tdExact       = 4096
 	tdCompression = 200
+	// tdBuffer is how many unit values a digest collects before merging them
+	// into its centroids: one sort of float64s and one linear merge per
+	// tdBuffer values keeps the cost per value near a float64 sort's.
+	tdBuffer = 8192
 )
 
 type centroid struct{ mean, w float64 }
 
+// tdigest is one group's percentile state. Not safe for concurrent use.
+//
+// In digest mode, cents holds the merged centroids sorted by mean; unit
+// values wait in vals and weighted centroids (from merged digests and
+// decoded sketches) in wbuf until compress merges them in. After compress,
+// cents holds everything.
 type tdigest struct {
 	n        float64
 	base     int64 // offset of integer-held values
 	hasBase  bool
 	exact    []float64  // exact mode: every value (offset by base)
 	cents    []centroid // digest mode: sorted centroids
-	buf      []centroid // digest mode: not yet merged
+	vals     []float64  // digest mode: unit values not yet merged
+	wbuf     []centroid // digest mode: weighted centroids not yet merged
+	spare    []centroid // compress's output buffer, swapped with cents
 	digest   bool
 	min, max float64
 }
 
 func (d *tdigest) add(v float64, w float64) {
+	if d.digest && w == 1 { // the common case, first
+		d.min, d.max = min(d.min, v), max(d.max, v)
+		d.n++
+		d.vals = append(d.vals, v)
+		if len(d.vals) >= tdBuffer {
+			d.compress()
+		}
+		return
+	}
 	if d.n == 0 || v < d.min {
 		d.min = v
 	}
@@ -57,45 +78,73 @@ func (d *tdigest) add(v float64, w float64) {
 				return
 			}
 		}
+		// Past tdExact values (or at the first weighted centroid): the
+		// exact values become the first buffer of the digest.
 		d.digest = true
-		for _, x := range d.exact {
-			d.buf = append(d.buf, centroid{x, 1})
-		}
-		d.exact = nil
+		d.vals, d.exact = d.exact, nil
 		if w == 1 {
 			d.compress()
 			return
 		}
 	}
-	d.buf = append(d.buf, centroid{v, w})
-	if len(d.buf) >= 8*tdCompression {
+	if w == 1 {
+		d.vals = append(d.vals, v)
+		if len(d.vals) >= tdBuffer {
+			d.compress()
+		}
+		return
+	}
+	d.wbuf = append(d.wbuf, centroid{v, w})
+	if len(d.wbuf) >= 8*tdCompression {
 		d.compress()
 	}
 }
 
-// compress merges buf into the centroids, greedily joining neighbours while
-// the merged centroid stays within the size bound at its quantile.
+// compress merges the waiting values and centroids into cents in one pass
+// over the three sorted sequences, greedily joining neighbours while the
+// merged centroid stays within the size bound 4·n·q·(1−q)/δ at its quantile.
 func (d *tdigest) compress() {
-	if len(d.buf) == 0 {
+	if len(d.vals) == 0 && len(d.wbuf) == 0 {
 		return
 	}
-	all := append(d.cents, d.buf...)
-	d.buf = d.buf[:0]
-	slices.SortFunc(all, func(a, b centroid) int {
-		switch {
-		case a.mean < b.mean:
-			return -1
-		case a.mean > b.mean:
-			return 1
-		}
-		return 0
-	})
-	out := make([]centroid, 0, 2*tdCompression)
-	cur := all[0]
+	slices.Sort(d.vals)
+	if len(d.wbuf) > 1 {
+		slices.SortFunc(d.wbuf, func(a, b centroid) int {
+			switch {
+			case a.mean < b.mean:
+				return -1
+			case a.mean > b.mean:
+				return 1
+			}
+			return 0
+		})
+	}
+	out := d.spare[:0]
+	cs, vs, ws := d.cents, d.vals, d.wbuf
+	var cur centroid
+	have := false
 	cum := 0.0
-	for _, c := range all[1:] {
-		q := (cum + (cur.w+c.w)/2) / d.n
-		limit := math.Max(1, 4*d.n*q*(1-q)/tdCompression)
+	n := d.n
+	for len(cs) > 0 || len(vs) > 0 || len(ws) > 0 {
+		// Take the smallest head of the three sequences.
+		var c centroid
+		switch {
+		case len(vs) > 0 && (len(cs) == 0 || vs[0] <= cs[0].mean) && (len(ws) == 0 || vs[0] <= ws[0].mean):
+			c = centroid{vs[0], 1}
+			vs = vs[1:]
+		case len(cs) > 0 && (len(ws) == 0 || cs[0].mean <= ws[0].mean):
+			c = cs[0]
+			cs = cs[1:]
+		default:
+			c = ws[0]
+			ws = ws[1:]
+		}
+		if !have {
+			cur, have = c, true
+			continue
+		}
+		q := (cum + (cur.w+c.w)/2) / n
+		limit := 4 * n * q * (1 - q) / tdCompression
 		if cur.w+c.w <= limit {
 			w := cur.w + c.w
 			cur.mean += (c.mean - cur.mean) * c.w / w
@@ -106,7 +155,9 @@ func (d *tdigest) compress() {
 		out = append(out, cur)
 		cur = c
 	}
-	d.cents = append(out, cur)
+	out = append(out, cur)
+	d.spare, d.cents = d.cents[:0], out
+	d.vals, d.wbuf = d.vals[:0], d.wbuf[:0]
 }
 
 func (d *tdigest) merge(o *tdigest) {
@@ -123,10 +174,13 @@ func (d *tdigest) merge(o *tdigest) {
 	for _, x := range o.exact {
 		d.add(x+shift, 1)
 	}
+	for _, x := range o.vals {
+		d.add(x+shift, 1)
+	}
 	for _, c := range o.cents {
 		d.add(c.mean+shift, c.w)
 	}
-	for _, c := range o.buf {
+	for _, c := range o.wbuf {
 		d.add(c.mean+shift, c.w)
 	}
 	// add's min/max see only means; the other side's extremes are exact.
@@ -177,6 +231,14 @@ func (a *percentileAgg) update(gids []int32, args []*store.Vector, nGroups int) 
 	a.grow(nGroups)
 	x := args[0]
 	intHeld := kql.IsIntHeld(x.Type)
+	if kql.IsRealHeld(x.Type) && x.Nulls == nil {
+		for i, g := range gids {
+			if v := x.Real[i]; v == v { // not NaN
+				a.groups[g].add(v, 1)
+			}
+		}
+		return
+	}
 	for i, g := range gids {
 		if x.IsNull(i) {
 			continue
