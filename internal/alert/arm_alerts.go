@@ -56,13 +56,17 @@ func toAlertWire(a *catalog.AlertRecord) alertWire {
 	if name == "" {
 		name = a.ID
 	}
+	signal, service := es.SignalType, es.MonitoringService
+	if signal == "" {
+		signal, service = "Log", monitoringService
+	}
 	return alertWire{
 		ID: alertResourceID(es.subscriptionOr(a.SubscriptionID), a.ID), Type: alertTypeWire, Name: name,
 		Properties: alertPropsWire{
 			Essentials: alertEssentialsWire{
-				Severity: a.Severity, SignalType: "Log", AlertState: a.AlertState, MonitorCondition: a.MonitorCondition,
+				Severity: a.Severity, SignalType: signal, AlertState: a.AlertState, MonitorCondition: a.MonitorCondition,
 				TargetResource: d.TargetResource, TargetResourceName: d.TargetName, TargetResourceGroup: es.TargetResourceGroup,
-				TargetResourceType: es.TargetResourceType, MonitorService: monitoringService, AlertRule: a.RuleID,
+				TargetResourceType: es.TargetResourceType, MonitorService: service, AlertRule: a.RuleID,
 				SourceCreatedID: es.OriginAlertID, StartDateTime: arm.WireTime(a.FiredAt), LastModifiedDateTime: arm.WireTime(a.ModifiedAt),
 				MonitorConditionResolvedDateTime: arm.WireTime(d.ResolvedAt), LastModifiedUserName: d.LastModifiedBy,
 				ActionStatus: map[string]bool{"isSuppressed": d.ActionSuppressed}, Description: es.Description,

@@ -157,7 +157,7 @@ func (s *Service) putGroup(w http.ResponseWriter, r *http.Request) error {
 	if err == nil && len(old.Identity) > 0 {
 		res.Identity = old.Identity
 	} else if secure {
-		ni, err := s.newSystemIdentity(ctx, sub, "Custos alert notifications ("+name+")")
+		ni, err := s.newNotifierApp(ctx, sub, "Custos alert notifications ("+name+")")
 		if err != nil {
 			return err
 		}

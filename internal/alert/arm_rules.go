@@ -77,13 +77,23 @@ func (s *Service) toRuleWire(ctx context.Context, res *catalog.AlertResource) (r
 			}
 		}
 	}
-	st := &evaluationStatus{State: "Scheduled"}
-	if p.Enabled != nil && !*p.Enabled {
-		st.State = "Disabled"
-	}
-	raw, err := s.cat.RuleState(ctx, res.ID())
+	st, err := s.evaluationStatus(ctx, res.ID(), p.Enabled == nil || *p.Enabled)
 	if err != nil {
 		return ruleWire{}, err
+	}
+	out.Properties.EvaluationStatus = st
+	return out, nil
+}
+
+// evaluationStatus is the scheduler's view of a rule, from its state.
+func (s *Service) evaluationStatus(ctx context.Context, id string, enabled bool) (*evaluationStatus, error) {
+	st := &evaluationStatus{State: "Scheduled"}
+	if !enabled {
+		st.State = "Disabled"
+	}
+	raw, err := s.cat.RuleState(ctx, id)
+	if err != nil {
+		return nil, err
 	}
 	if raw != nil {
 		var rs ruleState
@@ -103,8 +113,7 @@ func (s *Service) toRuleWire(ctx context.Context, res *catalog.AlertResource) (r
 			}
 		}
 	}
-	out.Properties.EvaluationStatus = st
-	return out, nil
+	return st, nil
 }
 
 func (s *Service) listRules(w http.ResponseWriter, r *http.Request) error {
@@ -233,10 +242,36 @@ func (s *Service) saveRule(w http.ResponseWriter, r *http.Request, location stri
 	if err := s.checkRuleReferences(ctx, rl); err != nil {
 		return err
 	}
-	old, err := s.cat.AlertResource(ctx, catalog.TypeScheduledQueryRule, sub, rg, name)
+	prevID, err := s.resolveIdentity(ctx, &res, rl)
+	if err != nil {
+		return err
+	}
+	saved, created, _, err := s.cat.PutAlertResource(ctx, res, nil, precondition(r), actor(r))
+	if err != nil {
+		return err
+	}
+	s.retireReplacedIdentity(ctx, saved.ID(), prevID, rl.Identity)
+	if parsed, err := parseRule(&saved); err == nil {
+		s.ruleChanged(saved.ID(), parsed)
+	}
+	out, err := s.toRuleWire(ctx, &saved)
+	if err != nil {
+		return err
+	}
+	writePut(w, created, saved.ETag, out)
+	return nil
+}
+
+// resolveIdentity turns the identity a PUT asks for into the rule's stored
+// identity (res.Identity): an existing user-assigned identity, the rule's
+// system-assigned managed identity (created at the first PUT that asks for
+// it, kept by later ones), or none. It returns the identity the stored rule
+// had before, for retireReplacedIdentity.
+func (s *Service) resolveIdentity(ctx context.Context, res *catalog.AlertResource, rl *rule) (*ruleIdentity, error) {
+	old, err := s.cat.AlertResource(ctx, res.Type, res.SubscriptionID, res.ResourceGroup, res.Name)
 	exists := err == nil
 	if err != nil && !errors.Is(err, catalog.ErrNotFound) {
-		return err
+		return nil, err
 	}
 	var prevID *ruleIdentity
 	if exists && len(old.Identity) > 0 {
@@ -247,37 +282,31 @@ func (s *Service) saveRule(w http.ResponseWriter, r *http.Request, location stri
 	}
 	if rl.Identity != nil && rl.Identity.Type == IdentityUserAssigned {
 		if rl.Identity, err = s.userAssignedIdentity(ctx, rl.Identity); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if rl.Identity != nil && rl.Identity.Type == IdentitySystemAssigned {
 		if prevID != nil && prevID.Type == IdentitySystemAssigned && prevID.PrincipalID != "" {
 			rl.Identity = prevID
-		} else if rl.Identity, err = s.newSystemIdentity(ctx, sub, "scheduledQueryRule "+name); err != nil {
-			return err
+		} else if rl.Identity, err = s.newSystemIdentity(ctx, res.SubscriptionID, res.ID(), res.Type+" "+res.Name); err != nil {
+			return nil, err
 		}
 	}
+	res.Identity = nil
 	if rl.Identity != nil {
 		if res.Identity, err = json.Marshal(rl.Identity); err != nil {
-			return fmt.Errorf("encode identity: %w", err)
+			return nil, fmt.Errorf("encode identity: %w", err)
 		}
 	}
-	saved, created, _, err := s.cat.PutAlertResource(ctx, res, nil, precondition(r), actor(r))
-	if err != nil {
-		return err
+	return prevID, nil
+}
+
+// retireReplacedIdentity retires the rule's former system-assigned
+// identity when the saved rule no longer uses it.
+func (s *Service) retireReplacedIdentity(ctx context.Context, ruleID string, prev, cur *ruleIdentity) {
+	if prev != nil && prev.Type == IdentitySystemAssigned && (cur == nil || cur.PrincipalID != prev.PrincipalID) {
+		s.retireIdentity(ctx, ruleID, prev)
 	}
-	if prevID != nil && prevID.Type == IdentitySystemAssigned && (rl.Identity == nil || rl.Identity.PrincipalID != prevID.PrincipalID) {
-		s.retireIdentity(ctx, saved.ID(), prevID)
-	}
-	if parsed, err := parseRule(&saved); err == nil {
-		s.ruleChanged(saved.ID(), parsed)
-	}
-	out, err := s.toRuleWire(ctx, &saved)
-	if err != nil {
-		return err
-	}
-	writePut(w, created, saved.ETag, out)
-	return nil
 }
 
 // checkRuleReferences checks that the scopes and action groups exist and
@@ -303,8 +332,13 @@ func (s *Service) checkRuleReferences(ctx context.Context, rl *rule) error {
 			}
 		}
 	}
-	if rl.Props.Actions != nil {
-		for i, id := range rl.Props.Actions.ActionGroups {
+	return s.checkGroupsExist(ctx, rl.Props.Actions)
+}
+
+// checkGroupsExist checks that the action groups a rule names exist.
+func (s *Service) checkGroupsExist(ctx context.Context, acts *ruleActions) error {
+	if acts != nil {
+		for i, id := range acts.ActionGroups {
 			sub, rg, name, _ := parseActionGroupID(id)
 			if _, err := s.cat.AlertResource(ctx, catalog.TypeActionGroup, sub, rg, name); err != nil {
 				if errors.Is(err, catalog.ErrNotFound) {
@@ -318,13 +352,29 @@ func (s *Service) checkRuleReferences(ctx context.Context, rl *rule) error {
 	return nil
 }
 
-// newSystemIdentity creates the service principal that stands for a
-// system-assigned managed identity in the subscription's tenant.
-//
-// Custos's identity package has no managed-identity API for alert rules
-// yet, so the identity is a service principal without credentials: it can
-// never sign in, and exists only so that role assignments can name it.
-func (s *Service) newSystemIdentity(ctx context.Context, sub, display string) (*ruleIdentity, error) {
+// newSystemIdentity creates the system-assigned managed identity of the
+// rule resourceID in the subscription's tenant: a managed identity (the
+// kind machines and user-assigned identities are) without credentials,
+// whose resource is the rule. Role assignments name its principalId; it is
+// deleted, with its role assignments, when the rule is deleted or stops
+// using it.
+func (s *Service) newSystemIdentity(ctx context.Context, sub, resourceID, display string) (*ruleIdentity, error) {
+	subRec, err := s.cat.Subscription(ctx, sub)
+	if err != nil {
+		return nil, err
+	}
+	tenant := strings.ToLower(subRec.TenantID)
+	objectID, clientID, err := s.cat.CreateSystemAssignedIdentity(ctx, tenant, resourceID, display)
+	if err != nil {
+		return nil, fmt.Errorf("create identity: %w", err)
+	}
+	return &ruleIdentity{Type: IdentitySystemAssigned, PrincipalID: objectID, TenantID: tenant, AppID: clientID}, nil
+}
+
+// newNotifierApp creates the service principal an action group's secure
+// webhooks get their tokens as. It has no credentials: only Custos's token
+// service issues it tokens, for the receivers' identifierUri audiences.
+func (s *Service) newNotifierApp(ctx context.Context, sub, display string) (*ruleIdentity, error) {
 	subRec, err := s.cat.Subscription(ctx, sub)
 	if err != nil {
 		return nil, err
@@ -339,7 +389,7 @@ func (s *Service) newSystemIdentity(ctx context.Context, sub, display string) (*
 	}
 	sp := identity.ServicePrincipal{TenantID: strings.ToLower(subRec.TenantID), ObjectID: objectID, AppID: appID, DisplayName: display}
 	if err := s.opts.Principals.CreateServicePrincipal(ctx, sp); err != nil {
-		return nil, fmt.Errorf("create identity: %w", err)
+		return nil, fmt.Errorf("create notifier application: %w", err)
 	}
 	return &ruleIdentity{Type: IdentitySystemAssigned, PrincipalID: objectID, TenantID: sp.TenantID, AppID: appID}, nil
 }
@@ -372,12 +422,35 @@ func (s *Service) deleteRule(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// retireIdentity disables a system-assigned identity that its rule no
-// longer uses (the rule was deleted or given another identity), as Azure
-// deletes it. Failures are logged: the rule change has committed.
+// retireIdentity removes a system-assigned identity that its rule no longer
+// uses (the rule was deleted or given another identity), as Azure deletes
+// it: a managed identity is deleted with its role assignments; a principal
+// made by an older Custos (a service principal standing for the identity)
+// is disabled, so roles left on it grant nothing. Failures are logged: the
+// rule change has committed.
 func (s *Service) retireIdentity(ctx context.Context, ruleID string, id *ruleIdentity) {
+	if id.PrincipalID == "" {
+		return
+	}
+	ps, err := s.cat.PrincipalState(ctx, id.TenantID, id.PrincipalID)
+	switch {
+	case errors.Is(err, identity.ErrNotFound) || errors.Is(err, catalog.ErrNotFound):
+		return // deleted with the rule
+	case err != nil:
+		s.log.LogAttrs(ctx, slog.LevelError, "look up retired rule identity", slog.String("rule_id", ruleID), slog.Any("error", err))
+		return
+	}
+	if ps.Kind == identity.KindManagedIdentity {
+		if err := s.cat.DeleteSystemAssignedIdentity(ctx, id.TenantID, id.PrincipalID, ruleID); err != nil {
+			s.log.LogAttrs(ctx, slog.LevelError, "delete retired rule identity", slog.String("rule_id", ruleID),
+				slog.String("principal_id", id.PrincipalID), slog.Any("error", err))
+			return
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "rule identity deleted", slog.String("rule_id", ruleID), slog.String("principal_id", id.PrincipalID))
+		return
+	}
 	d, ok := s.opts.Principals.(PrincipalDisabler)
-	if !ok || id.PrincipalID == "" {
+	if !ok {
 		return
 	}
 	if err := d.SetPrincipalEnabled(ctx, id.TenantID, id.PrincipalID, false); err != nil {

@@ -3,6 +3,7 @@ package alert
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -380,35 +381,47 @@ func TestUserAssignedIdentity(t *testing.T) {
 	}
 }
 
-// TestRetiredIdentityDisabled: a rule's system-assigned identity is disabled
-// when the rule drops it or is deleted, so roles left on it grant nothing.
-func TestRetiredIdentityDisabled(t *testing.T) {
+// TestSystemAssignedIdentityLifecycle: a rule's system-assigned identity is
+// a real managed identity (kind ManagedIdentity, the rule as its resource);
+// it is kept across updates, and deleted with its role assignments when the
+// rule drops it or is deleted, so nothing can act as it afterwards.
+func TestSystemAssignedIdentityLifecycle(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	ctx := context.Background()
 	e.start()
 	body := e.ruleBody("Perf", "Count", "", "GreaterThan", 0, "", "")
-	pid1, _ := e.putRule("r", body, true)
+	pid1, ra1 := e.putRule("r", body, true)
+	st, err := e.cat.PrincipalState(ctx, e.boot.Tenant.ID, pid1)
+	if err != nil || st.Kind != identity.KindManagedIdentity || !strings.EqualFold(st.ResourceID, e.ruleID("r")) || !st.Enabled {
+		t.Fatalf("system-assigned identity: %+v %v; want an enabled managed identity of the rule", st, err)
+	}
 	// Same identity type again: the identity is kept.
 	pid1b, _ := e.putRule("r", body, false)
 	if pid1b != pid1 {
 		t.Fatalf("update changed the identity: %s → %s", pid1, pid1b)
 	}
-	// Identity removed: disabled.
+	// Identity removed: the principal and its role assignment are deleted.
 	noID := strings.Replace(body, `"identity":{"type":"SystemAssigned"},`, `"identity":{"type":"None"},`, 1)
 	if code, _, raw := e.call("PUT", e.ruleID("r")+"?api-version=2023-12-01", noID); code != 200 {
 		t.Fatalf("PUT without identity: %d %s", code, raw)
 	}
-	if st, err := e.cat.PrincipalState(ctx, e.boot.Tenant.ID, pid1); err != nil || st.Enabled {
-		t.Fatalf("dropped identity: %+v %v; want disabled", st, err)
+	if _, err := e.cat.PrincipalState(ctx, e.boot.Tenant.ID, pid1); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatalf("dropped identity still exists: %v", err)
 	}
-	pid2, _ := e.putRule("r", body, false)
+	if ras, err := e.cat.RoleAssignmentsFor(ctx, []string{pid1}); err != nil || len(ras) != 0 {
+		t.Fatalf("dropped identity's role assignments: %v %v (assignment %s); want none", ras, err, ra1)
+	}
+	pid2, _ := e.putRule("r", body, true)
 	if pid2 == pid1 {
 		t.Fatal("a new system-assigned identity reused the retired one")
 	}
 	if code, _, raw := e.call("DELETE", e.ruleID("r")+"?api-version=2023-12-01", ""); code != 200 {
 		t.Fatalf("DELETE: %d %s", code, raw)
 	}
-	if st, err := e.cat.PrincipalState(ctx, e.boot.Tenant.ID, pid2); err != nil || st.Enabled {
-		t.Fatalf("deleted rule's identity: %+v %v; want disabled", st, err)
+	if _, err := e.cat.PrincipalState(ctx, e.boot.Tenant.ID, pid2); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatalf("deleted rule's identity still exists: %v", err)
+	}
+	if ras, err := e.cat.RoleAssignmentsFor(ctx, []string{pid2}); err != nil || len(ras) != 0 {
+		t.Fatalf("deleted rule's role assignments: %v %v; want none", ras, err)
 	}
 }

@@ -48,6 +48,10 @@ type seriesState struct {
 	AlertID   string     `json:"alertId,omitempty"`
 	FiredAt   time.Time  `json:"firedAt,omitzero"`
 	LastValue float64    `json:"lastValue"`
+	// Metric alerts: the last value of every criterion (nil when a
+	// criterion had no data) and the workspace of the series.
+	Values []float64 `json:"values,omitempty"`
+	Target string    `json:"target,omitempty"`
 }
 
 type dimValue struct {
@@ -67,6 +71,11 @@ type series struct {
 	dims  []dimValue
 	value float64
 	n     int // rows aggregated
+	// Metric alerts: every criterion's value, whether all breach, and the
+	// workspace the series is from.
+	values []float64
+	breach bool
+	target string
 }
 
 // evaluateAndCommit evaluates the window ending at st.NextWindowEnd and
@@ -156,42 +165,66 @@ func principalOf(r *rule) (identity.Principal, error) {
 		Kind: identity.KindServicePrincipal, Name: "alert rule " + r.Name}, nil
 }
 
-// runQuery runs the rule's query over [start, end) on every scope as the
-// rule's identity and aggregates the rows per dimension combination. It
-// returns the series and the workspaces queried.
-func (s *Service) runQuery(ctx context.Context, r *rule, start, end time.Time) ([]series, []catalog.Workspace, error) {
+// rulePrincipal is the principal a rule runs as, checked to exist and be
+// enabled: a disabled or deleted identity reads nothing, whatever its roles.
+func (s *Service) rulePrincipal(ctx context.Context, r *rule) (identity.Principal, error) {
 	p, err := principalOf(r)
 	if err != nil {
-		return nil, nil, err
+		return identity.Principal{}, err
 	}
-	// A disabled or deleted identity reads nothing, whatever its roles.
 	ps, err := s.cat.PrincipalState(ctx, p.TenantID, p.ObjectID)
 	switch {
 	case errors.Is(err, identity.ErrNotFound) || errors.Is(err, catalog.ErrNotFound):
-		return nil, nil, forbidden("RuleIdentityNotFound", "The rule's identity (principal %s) no longer exists.", p.ObjectID)
+		return identity.Principal{}, forbidden("RuleIdentityNotFound", "The rule's identity (principal %s) no longer exists.", p.ObjectID)
 	case err != nil:
-		return nil, nil, fmt.Errorf("look up the rule's identity: %w", err)
+		return identity.Principal{}, fmt.Errorf("look up the rule's identity: %w", err)
 	case !ps.Enabled:
-		return nil, nil, forbidden("RuleIdentityDisabled", "The rule's identity (principal %s) is disabled.", p.ObjectID)
+		return identity.Principal{}, forbidden("RuleIdentityDisabled", "The rule's identity (principal %s) is disabled.", p.ObjectID)
 	}
 	if ps.Kind != "" {
 		p.Kind = ps.Kind
 	}
+	return p, nil
+}
+
+// authorizeScope resolves a rule scope to its workspace and table schemas
+// and authorizes the rule's principal to query it. The decision's row
+// conditions apply to the rule's queries.
+func (s *Service) authorizeScope(ctx context.Context, p identity.Principal, scope string) (catalog.Workspace, kql.MapCatalog, rbac.Decision, error) {
+	ws, cat, err := s.scopeSchema(ctx, scope)
+	if err != nil {
+		if errors.Is(err, catalog.ErrNotFound) {
+			return ws, nil, rbac.Decision{}, notFound("ScopeNotFound", "The scope '%s' of the rule does not exist.", truncate(scope, 300))
+		}
+		return ws, nil, rbac.Decision{}, fmt.Errorf("look up scope: %w", err)
+	}
+	dec, err := s.opts.Authorizer.Authorize(ctx, p, rbac.ActionQueryRead, rbac.Scope(ws.ID()))
+	if err != nil || !dec.Allowed {
+		return ws, nil, rbac.Decision{}, forbidden("RuleIdentityNotAuthorized",
+			"The rule's identity (principal %s) does not have authorization to perform action '%s' over scope '%s'. Grant it a role such as Log Analytics Reader on the workspace.",
+			p.ObjectID, rbac.ActionQueryRead, ws.ID())
+	}
+	return ws, cat, dec, nil
+}
+
+// runQuery runs the rule's query (or, for a metric alert, its metric
+// queries) over [start, end) on every scope as the rule's identity and
+// aggregates the rows per dimension combination. It returns the series and
+// the workspaces queried.
+func (s *Service) runQuery(ctx context.Context, r *rule, start, end time.Time) ([]series, []catalog.Workspace, error) {
+	if r.Metric != nil {
+		return s.runMetric(ctx, r, start, end)
+	}
+	p, err := s.rulePrincipal(ctx, r)
+	if err != nil {
+		return nil, nil, err
+	}
 	agg := newAggregator(&r.Crit)
 	var wss []catalog.Workspace
 	for _, scope := range r.Props.Scopes {
-		ws, cat, err := s.scopeSchema(ctx, scope)
+		ws, cat, dec, err := s.authorizeScope(ctx, p, scope)
 		if err != nil {
-			if errors.Is(err, catalog.ErrNotFound) {
-				return nil, nil, notFound("ScopeNotFound", "The scope '%s' of the rule does not exist.", truncate(scope, 300))
-			}
-			return nil, nil, fmt.Errorf("look up scope: %w", err)
-		}
-		dec, err := s.opts.Authorizer.Authorize(ctx, p, rbac.ActionQueryRead, rbac.Scope(ws.ID()))
-		if err != nil || !dec.Allowed {
-			return nil, nil, forbidden("RuleIdentityNotAuthorized",
-				"The rule's identity (principal %s) does not have authorization to perform action '%s' over scope '%s'. Grant it a role such as Log Analytics Reader on the workspace.",
-				p.ObjectID, rbac.ActionQueryRead, ws.ID())
+			return nil, nil, err
 		}
 		qctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
 		res, err := s.opts.Engine.Query(qctx, engine.Request{
@@ -388,7 +421,6 @@ func cellFloat(v *store.Vector, i int) (float64, bool) {
 // adds the resulting alert changes and notifications to the commit.
 func (s *Service) applySeries(ctx context.Context, r *rule, st *ruleState, ss []series, wss []catalog.Workspace,
 	start, end time.Time, commit *catalog.EvaluationCommit) error {
-	thr := *r.Crit.Threshold
 	seen := map[string]bool{}
 	observe := func(key string, dims []dimValue, value float64, breach bool) *seriesState {
 		ser := st.Series[key]
@@ -406,7 +438,12 @@ func (s *Service) applySeries(ctx context.Context, r *rule, st *ruleState, ss []
 	var events []alertEvent
 	for _, sr := range ss {
 		seen[sr.key] = true
-		ser := observe(sr.key, sr.dims, sr.value, compare(r.Crit.Operator, sr.value, thr))
+		breach := sr.breach
+		if r.isLog() {
+			breach = compare(r.Crit.Operator, sr.value, *r.Crit.Threshold)
+		}
+		ser := observe(sr.key, sr.dims, sr.value, breach)
+		ser.Values, ser.Target = sr.values, sr.target
 		events = append(events, s.transition(r, st, sr.key, ser, end)...)
 	}
 	// Series that returned no rows this window: a count of zero, otherwise
@@ -422,10 +459,11 @@ func (s *Service) applySeries(ctx context.Context, r *rule, st *ruleState, ss []
 		}
 		ser := st.Series[k]
 		v, breach := 0.0, false
-		if r.Crit.TimeAggregation == AggCount {
-			breach = compare(r.Crit.Operator, 0, thr)
+		if r.isLog() && r.Crit.TimeAggregation == AggCount {
+			breach = compare(r.Crit.Operator, 0, *r.Crit.Threshold)
 		}
 		observe(k, ser.Dims, v, breach)
+		ser.Values = nil // a metric without data
 		events = append(events, s.transition(r, st, k, ser, end)...)
 		if !ser.Fired && !anyTrue(ser.History) {
 			delete(st.Series, k) // quiet and resolved: forget it

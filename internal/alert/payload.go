@@ -24,10 +24,11 @@ const (
 	StateAcknowledged = "Acknowledged"
 	StateClosed       = "Closed"
 
-	monitoringService = "Log Alerts V2"
-	receiverWebhook   = "webhook"
-	receiverEmail     = "email"
-	systemActor       = "System"
+	monitoringService       = "Log Alerts V2"
+	monitoringServiceMetric = "Platform"
+	receiverWebhook         = "webhook"
+	receiverEmail           = "email"
+	systemActor             = "System"
 )
 
 // CommonAlertSchema is the notification payload (Azure's common alert
@@ -40,8 +41,85 @@ type CommonAlertSchema struct {
 // CommonAlertData is the data object of the common alert schema.
 type CommonAlertData struct {
 	Essentials       Essentials        `json:"essentials"`
-	AlertContext     LogAlertContext   `json:"alertContext"`
+	AlertContext     AlertContext      `json:"alertContext"`
 	CustomProperties map[string]string `json:"customProperties"`
+}
+
+// AlertContext is the alertContext of the common alert schema, whose shape
+// depends on the monitoring service: a log search alert's LogQueryCriteria
+// (the embedded LogAlertContext), a metric alert's criteria (Metric), or
+// an activity log event (Activity). Exactly one is encoded.
+type AlertContext struct {
+	LogAlertContext
+	Metric   *MetricAlertContext
+	Activity *ActivityAlertContext
+}
+
+// MarshalJSON encodes the context that is set.
+func (c AlertContext) MarshalJSON() ([]byte, error) {
+	switch {
+	case c.Metric != nil:
+		return json.Marshal(c.Metric)
+	case c.Activity != nil:
+		return json.Marshal(c.Activity)
+	}
+	return json.Marshal(c.LogAlertContext)
+}
+
+// UnmarshalJSON decodes a context by its conditionType (metric and log
+// alerts) or its eventSource (activity log alerts).
+func (c *AlertContext) UnmarshalJSON(b []byte) error {
+	var probe struct {
+		ConditionType string          `json:"conditionType"`
+		EventSource   json.RawMessage `json:"eventSource"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return err
+	}
+	*c = AlertContext{}
+	switch {
+	case probe.ConditionType == conditionSingleResource || probe.ConditionType == conditionMultipleResource:
+		c.Metric = &MetricAlertContext{}
+		return json.Unmarshal(b, c.Metric)
+	case probe.ConditionType == "" && probe.EventSource != nil:
+		c.Activity = &ActivityAlertContext{}
+		return json.Unmarshal(b, c.Activity)
+	}
+	return json.Unmarshal(b, &c.LogAlertContext)
+}
+
+// Metric alert condition types of the common alert schema.
+const (
+	conditionSingleResource   = "SingleResourceMultipleMetricCriteria"
+	conditionMultipleResource = "MultipleResourceMultipleMetricCriteria"
+)
+
+// MetricAlertContext is the alertContext of a metric alert.
+type MetricAlertContext struct {
+	Properties    map[string]string `json:"properties"`
+	ConditionType string            `json:"conditionType"`
+	Condition     MetricCondition   `json:"condition"`
+}
+
+// MetricCondition is the condition of a metric alert context.
+type MetricCondition struct {
+	WindowSize      string                `json:"windowSize"`
+	AllOf           []MetricConditionItem `json:"allOf"`
+	WindowStartTime string                `json:"windowStartTime"`
+	WindowEndTime   string                `json:"windowEndTime"`
+}
+
+// MetricConditionItem is one criterion of a metric alert with its value
+// (null when the metric had no data in the window).
+type MetricConditionItem struct {
+	MetricName      string     `json:"metricName"`
+	MetricNamespace string     `json:"metricNamespace"`
+	Operator        string     `json:"operator"`
+	Threshold       string     `json:"threshold"`
+	TimeAggregation string     `json:"timeAggregation"`
+	Dimensions      []dimValue `json:"dimensions"`
+	MetricValue     *float64   `json:"metricValue"`
+	WebTestName     *string    `json:"webTestName"`
 }
 
 // Essentials is the essentials object of the common alert schema.
@@ -161,6 +239,13 @@ func (s *Service) buildEvents(ctx context.Context, r *rule, st *ruleState, event
 		if len(wss) > 0 {
 			doc.TargetResource, doc.TargetName = wss[0].ID(), wss[0].Name
 		}
+		if ev.ser.Target != "" {
+			for i := range wss {
+				if strings.EqualFold(wss[i].ID(), ev.ser.Target) {
+					doc.TargetResource, doc.TargetName = wss[i].ID(), wss[i].Name
+				}
+			}
+		}
 		payload, err := json.Marshal(doc.Payload)
 		if err != nil {
 			return fmt.Errorf("encode alert payload: %w", err)
@@ -274,13 +359,86 @@ func (s *Service) notificationsFor(r *rule, alertID, condition string, groups []
 
 // payload builds the common alert schema for one series event.
 func (s *Service) payload(r *rule, ser *seriesState, condition string, wss []catalog.Workspace, start, end, firedAt, resolvedAt time.Time) CommonAlertSchema {
-	targets := make([]string, 0, len(r.Props.Scopes))
-	for _, sc := range r.Props.Scopes {
-		targets = append(targets, strings.ToLower(sc))
+	if r.Metric != nil {
+		return s.metricPayload(r, ser, condition, wss, start, end, firedAt, resolvedAt)
 	}
+	return s.logPayload(r, ser, condition, wss, start, end, firedAt, resolvedAt)
+}
+
+// metricPayload builds the common alert schema of a metric alert event.
+func (s *Service) metricPayload(r *rule, ser *seriesState, condition string, wss []catalog.Workspace, start, end, firedAt, resolvedAt time.Time) CommonAlertSchema {
+	target := ser.Target
+	if target == "" && len(r.Props.Scopes) > 0 {
+		target = r.Props.Scopes[0]
+	}
+	var ws *catalog.Workspace
+	for i := range wss {
+		if strings.EqualFold(wss[i].ID(), target) {
+			ws = &wss[i]
+		}
+	}
+	items := configurationItems(ser.Dims)
+	rg := ""
+	if _, g, name, ok := catalog.ParseWorkspaceResourceID(target); ok {
+		rg = g
+		if len(items) == 0 {
+			items = []string{name}
+		}
+	}
+	if ws != nil {
+		rg = ws.ResourceGroup
+	}
+	custom := map[string]string{}
+	if r.Props.Actions != nil && r.Props.Actions.CustomProperties != nil {
+		custom = r.Props.Actions.CustomProperties
+	}
+	ct := conditionSingleResource
+	if r.Metric.ODataType == CriteriaMultipleResource {
+		ct = conditionMultipleResource
+	}
+	var allOf []MetricConditionItem
+	for i := range r.Metric.Criteria {
+		c := &r.Metric.Criteria[i]
+		it := MetricConditionItem{MetricName: c.MetricName, MetricNamespace: c.MetricNamespace, Operator: c.Operator,
+			Threshold: strconv.FormatFloat(*c.Threshold, 'f', -1, 64), TimeAggregation: c.TimeAggregation,
+			Dimensions: criterionDims(c, ser.Dims)}
+		if i < len(ser.Values) {
+			v := ser.Values[i]
+			it.MetricValue = &v
+		}
+		allOf = append(allOf, it)
+	}
+	resolved := ""
+	if condition == ConditionResolved {
+		resolved = arm.WireTime(resolvedAt)
+	}
+	return CommonAlertSchema{
+		SchemaID: "azureMonitorCommonAlertSchema",
+		Data: CommonAlertData{
+			Essentials: Essentials{
+				AlertID: alertResourceID(r.SubscriptionID, ser.AlertID), AlertRule: r.Name, Severity: severityName(r.Severity),
+				SignalType: "Metric", MonitorCondition: condition, MonitoringService: monitoringServiceMetric,
+				AlertTargetIDs: []string{strings.ToLower(target)}, ConfigurationItems: items, OriginAlertID: ser.AlertID,
+				FiredDateTime: arm.WireTime(firedAt), ResolvedDateTime: resolved, Description: r.Props.Description,
+				EssentialsVersion: "1.0", AlertContextVersion: "1.0", AlertRuleID: r.ID,
+				TargetResourceGroup: rg, TargetResourceType: strings.ToLower(workspaceType),
+			},
+			AlertContext: AlertContext{Metric: &MetricAlertContext{
+				ConditionType: ct,
+				Condition: MetricCondition{WindowSize: FormatISODuration(r.Window), AllOf: allOf,
+					WindowStartTime: arm.WireTime(start), WindowEndTime: arm.WireTime(end)},
+			}},
+			CustomProperties: custom,
+		},
+	}
+}
+
+// configurationItems picks the configuration item of a series from its
+// dimensions, in Azure's order of preference.
+func configurationItems(dims []dimValue) []string {
 	var items []string
 	for _, pref := range []string{"_ResourceId", "ResourceId", "Resource", "Computer"} {
-		for _, d := range ser.Dims {
+		for _, d := range dims {
 			if d.Name == pref && d.Value != "" {
 				items = append(items, d.Value)
 			}
@@ -289,6 +447,16 @@ func (s *Service) payload(r *rule, ser *seriesState, condition string, wss []cat
 			break
 		}
 	}
+	return items
+}
+
+// logPayload builds the common alert schema of a log search alert event.
+func (s *Service) logPayload(r *rule, ser *seriesState, condition string, wss []catalog.Workspace, start, end, firedAt, resolvedAt time.Time) CommonAlertSchema {
+	targets := make([]string, 0, len(r.Props.Scopes))
+	for _, sc := range r.Props.Scopes {
+		targets = append(targets, strings.ToLower(sc))
+	}
+	items := configurationItems(ser.Dims)
 	rg := ""
 	if len(wss) > 0 {
 		rg = wss[0].ResourceGroup
@@ -324,7 +492,7 @@ func (s *Service) payload(r *rule, ser *seriesState, condition string, wss []cat
 				EssentialsVersion: "1.0", AlertContextVersion: "1.0", AlertRuleID: r.ID,
 				TargetResourceGroup: rg, TargetResourceType: "microsoft.operationalinsights/workspaces",
 			},
-			AlertContext: LogAlertContext{
+			AlertContext: AlertContext{LogAlertContext: LogAlertContext{
 				Properties: custom, ConditionType: "LogQueryCriteria",
 				Condition: LogCondition{
 					WindowSize: FormatISODuration(r.Window),
@@ -338,7 +506,7 @@ func (s *Service) payload(r *rule, ser *seriesState, condition string, wss []cat
 					}},
 					WindowStartTime: arm.WireTime(start), WindowEndTime: arm.WireTime(end),
 				},
-			},
+			}},
 			CustomProperties: custom,
 		},
 	}

@@ -25,6 +25,12 @@ const (
 	pRulesSub   = pSub + "/providers/Microsoft.Insights/scheduledQueryRules"
 	pRulesRG    = pRG + "/providers/Microsoft.Insights/scheduledQueryRules"
 	pRule       = pRulesRG + "/{ruleName}"
+	pMetricSub  = pSub + "/providers/Microsoft.Insights/metricAlerts"
+	pMetricRG   = pRG + "/providers/Microsoft.Insights/metricAlerts"
+	pMetric     = pMetricRG + "/{ruleName}"
+	pActLogSub  = pSub + "/providers/Microsoft.Insights/activityLogAlerts"
+	pActLogRG   = pRG + "/providers/Microsoft.Insights/activityLogAlerts"
+	pActLog     = pActLogRG + "/{ruleName}"
 	pGroupsSub  = pSub + "/providers/Microsoft.Insights/actionGroups"
 	pGroupsRG   = pRG + "/providers/Microsoft.Insights/actionGroups"
 	pGroup      = pGroupsRG + "/{actionGroupName}"
@@ -51,6 +57,20 @@ func (s *Service) Routes() []api.Route {
 		r(http.MethodPut, pRule, rbac.ActionScheduledQueryRuleWrite, ruleScope, s.putRule),
 		r(http.MethodPatch, pRule, rbac.ActionScheduledQueryRuleWrite, ruleScope, s.patchRule),
 		r(http.MethodDelete, pRule, rbac.ActionScheduledQueryRuleDelete, ruleScope, s.deleteRule),
+
+		r(http.MethodGet, pMetricSub, ActionMetricAlertRead, subScope, s.listMetricAlerts),
+		r(http.MethodGet, pMetricRG, ActionMetricAlertRead, rgScope, s.listMetricAlerts),
+		r(http.MethodGet, pMetric, ActionMetricAlertRead, metricAlertScope, s.getMetricAlert),
+		r(http.MethodPut, pMetric, ActionMetricAlertWrite, metricAlertScope, s.putMetricAlert),
+		r(http.MethodPatch, pMetric, ActionMetricAlertWrite, metricAlertScope, s.patchMetricAlert),
+		r(http.MethodDelete, pMetric, ActionMetricAlertDelete, metricAlertScope, s.deleteMetricAlert),
+
+		r(http.MethodGet, pActLogSub, ActionActivityLogAlertRead, subScope, s.listActivityAlerts),
+		r(http.MethodGet, pActLogRG, ActionActivityLogAlertRead, rgScope, s.listActivityAlerts),
+		r(http.MethodGet, pActLog, ActionActivityLogAlertRead, activityAlertScope, s.getActivityAlert),
+		r(http.MethodPut, pActLog, ActionActivityLogAlertWrite, activityAlertScope, s.putActivityAlert),
+		r(http.MethodPatch, pActLog, ActionActivityLogAlertWrite, activityAlertScope, s.patchActivityAlert),
+		r(http.MethodDelete, pActLog, ActionActivityLogAlertDelete, activityAlertScope, s.deleteActivityAlert),
 
 		r(http.MethodGet, pGroupsSub, rbac.ActionActionGroupRead, subScope, s.listGroups),
 		r(http.MethodGet, pGroupsRG, rbac.ActionActionGroupRead, rgScope, s.listGroups),

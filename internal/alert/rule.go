@@ -134,6 +134,7 @@ type evaluationStatus struct {
 // rule is a validated scheduled query rule, ready to evaluate.
 type rule struct {
 	ID             string
+	Type           string // catalog.TypeScheduledQueryRule, TypeMetricAlert or TypeActivityLogAlert
 	SubscriptionID string
 	ResourceGroup  string
 	Name           string
@@ -150,19 +151,26 @@ type rule struct {
 	QueryRange   time.Duration
 	Mute         time.Duration
 	AutoMitigate bool
-	Crit         criterion
+	Crit         criterion   // log search rules
+	Metric       *metricSpec // metric alert rules
 	Periods      int
 	MinFailing   int
 }
 
+// isLog reports whether r is a log search alert rule.
+func (r *rule) isLog() bool { return r.Metric == nil }
+
 // parseRule validates the stored or requested properties of a rule. It
 // checks what can be checked without the catalog.
 func parseRule(res *catalog.AlertResource) (*rule, error) {
+	if res.Type == catalog.TypeMetricAlert {
+		return parseMetricRule(res)
+	}
 	var p ruleProperties
 	if err := json.Unmarshal(res.Properties, &p); err != nil {
 		return nil, fmt.Errorf("decode stored rule %s: %w", res.Name, err)
 	}
-	r := &rule{ID: res.ID(), SubscriptionID: res.SubscriptionID, ResourceGroup: res.ResourceGroup, Name: res.Name,
+	r := &rule{ID: res.ID(), Type: catalog.TypeScheduledQueryRule, SubscriptionID: res.SubscriptionID, ResourceGroup: res.ResourceGroup, Name: res.Name,
 		Location: res.Location, Props: p, ETag: res.ETag, Created: res.Audit.CreatedAt}
 	if len(res.Identity) > 0 {
 		var id ruleIdentity
@@ -241,6 +249,11 @@ func (r *rule) validate() error {
 			}
 		}
 	}
+	return r.validateIdentity()
+}
+
+// validateIdentity checks the rule's identity block.
+func (r *rule) validateIdentity() error {
 	if r.Identity != nil {
 		switch r.Identity.Type {
 		case IdentitySystemAssigned, IdentityNone:

@@ -42,6 +42,7 @@ type stats struct {
 	lags              []time.Duration
 	endLags           []time.Duration
 	notificationsMade atomic.Int64
+	activityEvents    atomic.Int64
 	queryNanos        atomic.Int64
 	commitNanos       atomic.Int64
 }
@@ -134,6 +135,11 @@ func (s *Service) reloadAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	metric, err := s.cat.AllAlertResources(ctx, catalog.TypeMetricAlert)
+	if err != nil {
+		return err
+	}
+	all = append(all, metric...)
 	fresh := map[string]*schedEntry{}
 	for i := range all {
 		r, err := parseRule(&all[i])

@@ -192,9 +192,11 @@ type Service struct {
 	entries map[string]*schedEntry // lower-case rule ID → entry
 	running map[string]bool        // lower-case rule IDs being evaluated
 
-	wakeSched   chan struct{}
-	wakeDeliver chan struct{}
-	sem         chan struct{} // bounds evaluations and deliveries
+	wakeSched    chan struct{}
+	wakeDeliver  chan struct{}
+	wakeActivity chan struct{}
+	activityMu   sync.Mutex    // serializes ProcessActivity
+	sem          chan struct{} // bounds evaluations and deliveries
 
 	lifeMu  sync.Mutex // guards cancel, started, closed
 	cancel  context.CancelFunc
@@ -264,12 +266,13 @@ func New(opts Options) (*Service, error) {
 	opts.Endpoint = strings.TrimRight(opts.Endpoint, "/")
 	s := &Service{
 		opts: opts, cat: opts.Catalog, log: opts.Logger, now: opts.Now, rand: opts.Rand,
-		entries:     map[string]*schedEntry{},
-		running:     map[string]bool{},
-		schemas:     map[string]schemaEntry{},
-		wakeSched:   make(chan struct{}, 1),
-		wakeDeliver: make(chan struct{}, 1),
-		sem:         make(chan struct{}, opts.Concurrency),
+		entries:      map[string]*schedEntry{},
+		running:      map[string]bool{},
+		schemas:      map[string]schemaEntry{},
+		wakeSched:    make(chan struct{}, 1),
+		wakeDeliver:  make(chan struct{}, 1),
+		wakeActivity: make(chan struct{}, 1),
+		sem:          make(chan struct{}, opts.Concurrency),
 	}
 	s.http = &http.Client{Transport: opts.HTTPTransport, Timeout: opts.Webhook.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -294,9 +297,10 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.started = true
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.scheduleLoop(ctx) }()
 	go func() { defer s.wg.Done(); s.deliverLoop(ctx) }()
+	go func() { defer s.wg.Done(); s.activityLoop(ctx) }()
 	s.log.Info("alert service started", slog.Int("rules", s.ruleCount()), slog.Int("concurrency", s.opts.Concurrency))
 	return nil
 }

@@ -85,6 +85,23 @@ func (s *Service) emailMessage(g *actionGroup, e *emailReceiver, n catalog.Notif
 			fmt.Fprintf(&b, "Search results: %s\r\n", it.LinkToSearchResultsAPI)
 		}
 	}
+	if m := p.Data.AlertContext.Metric; m != nil {
+		fmt.Fprintf(&b, "Window: %s to %s\r\n", m.Condition.WindowStartTime, m.Condition.WindowEndTime)
+		for _, it := range m.Condition.AllOf {
+			v := "no data"
+			if it.MetricValue != nil {
+				v = strconv.FormatFloat(*it.MetricValue, 'g', -1, 64)
+			}
+			fmt.Fprintf(&b, "Condition: %s(%s/%s) %s %s; value %s\r\n", it.TimeAggregation, it.MetricNamespace, it.MetricName, it.Operator, it.Threshold, v)
+			for _, d := range it.Dimensions {
+				fmt.Fprintf(&b, "Dimension %s = %s\r\n", d.Name, d.Value)
+			}
+		}
+	}
+	if a := p.Data.AlertContext.Activity; a != nil {
+		fmt.Fprintf(&b, "Operation: %s\r\nStatus: %s\r\nCaller: %s\r\nResource: %s\r\nEvent time: %s\r\n",
+			a.OperationName, a.Status, a.Caller, a.Authorization.Scope, a.EventTimestamp)
+	}
 	if e.UseCommonAlertSchema {
 		b.WriteString("\r\nCommon alert schema:\r\n")
 		pretty, err := json.MarshalIndent(p, "", "  ")

@@ -15,6 +15,8 @@ const (
 	TypeScheduledQueryRule = "Microsoft.Insights/scheduledQueryRules"
 	TypeActionGroup        = "Microsoft.Insights/actionGroups"
 	TypeActionRule         = "Microsoft.AlertsManagement/actionRules"
+	TypeMetricAlert        = "Microsoft.Insights/metricAlerts"
+	TypeActivityLogAlert   = "Microsoft.Insights/activityLogAlerts"
 )
 
 // AlertResourceID returns the ARM ID of an alert resource of type typ.
@@ -22,8 +24,8 @@ func AlertResourceID(typ, sub, rg, name string) string {
 	return ResourceGroupResourceID(sub, rg) + "/providers/" + typ + "/" + name
 }
 
-// AlertResource is a scheduled query rule, action group or alert processing
-// rule. The catalog stores Properties and Identity as the alert package
+// AlertResource is a scheduled query rule, metric alert rule, activity log
+// alert rule, action group or alert processing rule. The catalog stores Properties and Identity as the alert package
 // encodes them (Azure's JSON); it validates only the envelope.
 type AlertResource struct {
 	Type           string // one of the Type* alert constants
@@ -59,7 +61,11 @@ func ValidateAlertResourceName(name string) error {
 }
 
 func knownAlertType(t string) bool {
-	return t == TypeScheduledQueryRule || t == TypeActionGroup || t == TypeActionRule
+	switch t {
+	case TypeScheduledQueryRule, TypeActionGroup, TypeActionRule, TypeMetricAlert, TypeActivityLogAlert:
+		return true
+	}
+	return false
 }
 
 // AlertSecretsUpdate lists the sealed secrets a resource should have after a
