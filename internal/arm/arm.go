@@ -52,6 +52,14 @@ type Options struct {
 	// Purge runs purge and delete-data requests (its routes are always
 	// served). nil answers them 503.
 	Purge *purge.Service
+	// Tokens creates service principals and credentials and enrolls TOTP
+	// for the Custos.Directory API. nil answers those operations 503.
+	Tokens *identity.TokenService
+	// Authorizer checks access request approvals and is invalidated after
+	// them. nil answers access request decisions 503.
+	Authorizer *rbac.Authorizer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // API is the ARM-shaped control plane. It is safe for concurrent use.
@@ -63,6 +71,9 @@ type API struct {
 	log        *slog.Logger
 	maxBody    int64
 	purge      *purge.Service
+	tokens     *identity.TokenService
+	authz      *rbac.Authorizer
+	clock      func() time.Time
 }
 
 // New returns the control-plane API. A nil Catalog is a programming error.
@@ -76,7 +87,7 @@ func New(opts Options) *API {
 	return &API{
 		cat: opts.Catalog, tables: opts.Tables, transforms: opts.Transforms,
 		endpoint: strings.TrimRight(opts.IngestionEndpoint, "/"), log: opts.Logger, maxBody: opts.MaxBodyBytes,
-		purge: opts.Purge,
+		purge: opts.Purge, tokens: opts.Tokens, authz: opts.Authorizer, clock: opts.Now,
 	}
 }
 
@@ -102,7 +113,7 @@ func (a *API) Routes() []api.Route {
 	r := func(method, pattern string, act rbac.Action, scope func(*http.Request) rbac.Scope, h handler) api.Route {
 		return api.Route{Method: method, Pattern: pattern, Audience: identity.AudienceManagement, Action: act, Scope: scope, Handler: a.wrap(h)}
 	}
-	return a.withLocks(append([]api.Route{
+	return append(a.withLocks(append([]api.Route{
 		r(http.MethodGet, pSubscriptions, rbac.ActionSubscriptionRead, rootScope, a.listSubscriptions),
 		r(http.MethodGet, pSubscription, rbac.ActionSubscriptionRead, subscriptionScope, a.getSubscription),
 		r(http.MethodPut, pSubscription, rbac.ActionSubscriptionWrite, subscriptionScope, a.putSubscription),
@@ -130,7 +141,9 @@ func (a *API) Routes() []api.Route {
 		r(http.MethodGet, pDCR, rbac.ActionDCRRead, dcrScope, a.getDCR),
 		r(http.MethodPut, pDCR, rbac.ActionDCRWrite, dcrScope, a.putDCR),
 		r(http.MethodDelete, pDCR, rbac.ActionDCRDelete, dcrScope, a.deleteDCR),
-	}, append(append(append(a.machineRoutes(), a.purgeRoutes()...), a.diagnosticSettingRoutes()...), append(a.authorizationRoutes(), a.privateLinkScopeRoutes()...)...)...))
+	}, append(append(append(a.machineRoutes(), a.purgeRoutes()...), a.diagnosticSettingRoutes()...), append(a.authorizationRoutes(), a.privateLinkScopeRoutes()...)...)...)),
+		// Identity and access administration is not blocked by resource locks.
+		append(a.directoryRoutes(), a.accessRequestRoutes()...)...)
 }
 
 func rootScope(*http.Request) rbac.Scope { return "/" }

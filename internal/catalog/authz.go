@@ -232,6 +232,19 @@ func (c *DB) PutRoleAssignment(ctx context.Context, a rbac.RoleAssignment, by Ac
 		if n > 0 {
 			return conflict("RoleAssignmentExists", "The role assignment already exists.")
 		}
+		// A new assignment must name a principal of the directory (a user,
+		// group, service principal or managed identity), as in Azure.
+		kind, err := principalExists(ctx, r, a.PrincipalID)
+		if err != nil {
+			return err
+		}
+		if kind == "" {
+			return &Error{Code: "PrincipalNotFound", Kind: api.KindInvalid, base: ErrInvalid, Target: "principalId",
+				Message: fmt.Sprintf("Principal %s does not exist in the directory.", truncate(strings.ReplaceAll(a.PrincipalID, "-", ""), 64))}
+		}
+		if a.PrincipalType == "" {
+			a.PrincipalType = string(kind)
+		}
 		a.Created, a.CreatedBy, a.Updated, a.UpdatedBy = now, by.ID, now, by.ID
 		_, err = r.exec(ctx, `INSERT INTO role_assignments (ra_key, id, name, scope, scope_key, role_definition_id, principal_id,
 			principal_type, condition, created_at, condition_version, description, expires_at, created_by, updated_at, updated_by)

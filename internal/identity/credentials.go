@@ -172,6 +172,13 @@ func (s *TokenService) principalState(ctx context.Context, tenant, objectID stri
 		return e.state, e.found, nil
 	}
 	st, err := s.store.PrincipalState(ctx, tenant, objectID)
+	if errors.Is(err, ErrNotFound) && s.users.dir != nil {
+		// Users live in the directory, not among service principals.
+		var u User
+		if u, _, err = s.users.dir.DirectoryUser(ctx, tenant, objectID); err == nil {
+			st = PrincipalState{Kind: KindUser, Enabled: u.Enabled}
+		}
+	}
 	found := err == nil
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return PrincipalState{}, false, fmt.Errorf("look up principal: %w", err)

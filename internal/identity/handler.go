@@ -36,7 +36,7 @@ const (
 // Patterns returns the ServeMux patterns Handler serves, for the server to
 // mount it: mux.Handle(p, ts.Handler()) for each p.
 func (s *TokenService) Patterns() []string {
-	return []string{PathDiscovery, PathJWKS, PathToken, PathAuthorize, PathEnroll}
+	return []string{PathDiscovery, PathJWKS, PathToken, PathAuthorize, PathDeviceCode, PathDeviceLogin, PathEnroll}
 }
 
 // Handler serves the Entra ID v2 compatible endpoints under /{tenant}/...:
@@ -50,6 +50,8 @@ func (s *TokenService) Handler() http.Handler {
 	mux.HandleFunc(PathJWKS, s.method(http.MethodGet, s.serveJWKS))
 	mux.HandleFunc(PathToken, s.method(http.MethodPost, s.serveToken))
 	mux.HandleFunc(PathAuthorize, s.serveAuthorize)
+	mux.HandleFunc(PathDeviceCode, s.method(http.MethodPost, s.serveDeviceCode))
+	mux.HandleFunc(PathDeviceLogin, s.serveDeviceLogin)
 	mux.HandleFunc(PathEnroll, s.serveEnroll)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeOAuthError(w, r, &oauthError{status: http.StatusNotFound, code: "invalid_request", aadsts: 900561,
@@ -123,6 +125,8 @@ type discoveryDoc struct {
 	ClaimsSupported                   []string `json:"claims_supported"`
 	TenantRegionScope                 *string  `json:"tenant_region_scope"`
 	CloudInstanceName                 string   `json:"cloud_instance_name"`
+	DeviceAuthorizationEndpoint       string   `json:"device_authorization_endpoint"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 }
 
 func (s *TokenService) serveDiscovery(w http.ResponseWriter, r *http.Request) {
@@ -144,10 +148,12 @@ func (s *TokenService) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		ScopesSupported:                   []string{"openid", "profile", "email", "offline_access"},
 		Issuer:                            issuerFor(base, tenant),
 		AuthorizationEndpoint:             base + "/" + tenant + "/oauth2/v2.0/authorize",
-		GrantTypesSupported:               []string{"client_credentials"},
+		GrantTypesSupported:               []string{"client_credentials", "authorization_code", "refresh_token", "password", GrantDeviceCode},
 		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "nbf", "oid", "tid", "appid", "azp",
-			"azpacr", "idtyp", "jti", "ver", "app_displayname"},
-		CloudInstanceName: host,
+			"azpacr", "idtyp", "jti", "ver", "app_displayname", "upn", "name", "scp", "amr"},
+		DeviceAuthorizationEndpoint:   base + "/" + tenant + "/oauth2/v2.0/devicecode",
+		CodeChallengeMethodsSupported: []string{"S256"},
+		CloudInstanceName:             host,
 	}
 	w.Header().Set("Cache-Control", "max-age=86400, private")
 	writeJSON(w, http.StatusOK, doc)
@@ -162,11 +168,6 @@ func (s *TokenService) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		Keys []json.RawMessage `json:"keys"`
 	}{s.jwks()})
-}
-
-func (s *TokenService) serveAuthorize(w http.ResponseWriter, r *http.Request) {
-	s.writeOAuthError(w, r, &oauthError{status: http.StatusBadRequest, code: "unsupported_response_type", aadsts: 70018,
-		desc: "Interactive sign-in is not supported by this server; use the client credentials grant at the token endpoint."})
 }
 
 type tokenResponse struct {
@@ -188,6 +189,21 @@ func (s *TokenService) serveToken(w http.ResponseWriter, r *http.Request) {
 		}
 		s.writeOAuthError(w, r, &oauthError{status: http.StatusBadRequest, code: "invalid_request", aadsts: 90014,
 			desc: "The request body could not be read."})
+		return
+	}
+	if gt, form, ok := userGrantForm(r.Header.Get("Content-Type"), body); ok {
+		clear(body)
+		if len(r.Header.Values("Authorization")) > 0 {
+			s.writeOAuthError(w, r, &oauthError{status: http.StatusBadRequest, code: "invalid_request", aadsts: 90014,
+				desc: "Public clients do not authenticate; send no Authorization header with grant type " + sanitize(gt) + "."})
+			return
+		}
+		tenant, oerr := s.requestTenant(r)
+		if oerr != nil {
+			s.writeOAuthError(w, r, oerr)
+			return
+		}
+		s.serveUserToken(w, r, tenant, form)
 		return
 	}
 	req, oerr := parseTokenRequest(r.Header.Get("Content-Type"), body, r.Header.Values("Authorization"))
@@ -547,4 +563,25 @@ func sanitize(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// userGrantForm parses a token request body whose grant_type is one of the
+// user flows; ok is false for anything else (client credentials and
+// malformed bodies are left to parseTokenRequest).
+func userGrantForm(contentType string, body []byte) (string, url.Values, bool) {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return "", nil, false
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return "", nil, false
+	}
+	for _, v := range form {
+		if len(v) > 1 {
+			return "", nil, false
+		}
+	}
+	gt := form.Get("grant_type")
+	return gt, form, isUserGrant(gt)
 }

@@ -47,6 +47,11 @@ type Claims struct {
 	Version        string   `json:"ver"`
 	Groups         []string `json:"groups,omitempty"`
 	ManagedIDRes   string   `json:"xms_mirid,omitempty"` // set for managed identities
+	// User tokens (idtyp "user") also carry these.
+	UPN         string   `json:"upn,omitempty"`
+	Name        string   `json:"name,omitempty"`
+	Scope       string   `json:"scp,omitempty"`
+	AuthMethods []string `json:"amr,omitempty"`
 }
 
 var b64 = base64.RawURLEncoding

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -90,6 +91,27 @@ type TokenServiceOptions struct {
 	Now func() time.Time
 	// Rand is the randomness source; nil means crypto/rand.Reader.
 	Rand io.Reader
+
+	// PublicClients are public clients (no secret) that users sign in
+	// through, in addition to the built-in ones: "custos-cli" (device code,
+	// password and refresh grants) and "custos-portal" (authorization code
+	// with PKCE, redirect https://{each issuer host}/portal/callback).
+	PublicClients []PublicClient
+	// RefreshTokenLifetime is the lifetime of a refresh token (default
+	// DefaultRefreshTokenLifetime); each use rotates it.
+	RefreshTokenLifetime time.Duration
+	// Lockout bounds failed local sign-ins per user.
+	Lockout Lockout
+	// SignInFailed, when set, is called for every failed user sign-in
+	// (wrong password or code, locked or disabled user) with what the
+	// activity log records. It never receives a password or code.
+	SignInFailed func(ctx context.Context, f SignInFailure)
+	// ExternalIssuers are trusted external OIDC issuers whose tokens
+	// every API accepts (see ExternalIssuer).
+	ExternalIssuers []ExternalIssuer
+	// HTTPClient fetches external issuers' discovery documents and JWKS.
+	// Nil means a client with TLS 1.2+ and the system roots, 10 s timeout.
+	HTTPClient *http.Client
 }
 
 // TokenService issues and validates Custos access tokens. It is safe for
@@ -119,6 +141,9 @@ type TokenService struct {
 	replay    replayCache    // jti of accepted client assertions
 	pstate    principalCache // principal existence and state
 	pstateTTL time.Duration
+
+	users users     // local users, public clients and interactive flows
+	ext   externals // trusted external issuers
 }
 
 // NewTokenService validates opts, loads the signing keys (creating the first
@@ -187,6 +212,13 @@ func NewTokenService(opts TokenServiceOptions) (*TokenService, error) {
 	s.tenantC.init()
 	s.replay.init()
 	s.pstate.init()
+
+	if err := s.initUsers(opts); err != nil {
+		return nil, err
+	}
+	if err := s.initExternal(opts); err != nil {
+		return nil, err
+	}
 
 	ctx := context.Background()
 	s.rotMu.Lock()

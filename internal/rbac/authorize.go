@@ -51,6 +51,20 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// JustInTime, when set, makes role assignments at the root scope "/"
+	// grant no access to log data and no right to approve access requests
+	// (see JITRestricted): administrators of the installation then read a
+	// workspace's data only through an approved, expiring access request.
+	JustInTime bool
+}
+
+// GroupStore is implemented by stores that hold group memberships (the
+// catalog does). When the Authorizer's Store implements it, the
+// assignments of every group a principal belongs to, directly or through
+// nested groups, apply to the principal; memberships are cached like
+// assignments, so a change takes effect within CacheTTL.
+type GroupStore interface {
+	TransitiveGroups(ctx context.Context, principalIDs []string) ([]string, error)
 }
 
 // Authorizer answers authorization requests against Azure-style role
@@ -59,6 +73,8 @@ type Authorizer struct {
 	store    AssignmentStore
 	detailed DetailedAssignmentStore  // nil when the store does not persist every field
 	roleSrc  RoleStore                // nil when custom roles come only from Options.Roles
+	groups   GroupStore               // nil when the store has no group memberships
+	jit      bool
 	static   map[string]*compiledRole // lower-case GUID → built-in or Options.Roles role; immutable after New
 	ttl      time.Duration
 	log      *slog.Logger
@@ -106,6 +122,10 @@ func New(opts Options) *Authorizer {
 	if rs, ok := opts.Store.(RoleStore); ok {
 		a.roleSrc = rs
 	}
+	if gs, ok := opts.Store.(GroupStore); ok {
+		a.groups = gs
+	}
+	a.jit = opts.JustInTime
 	if a.ttl == 0 {
 		a.ttl = DefaultCacheTTL
 	}
@@ -262,9 +282,13 @@ func (a *Authorizer) Authorize(ctx context.Context, p identity.Principal, act Ac
 	now := a.now()
 	var preds []string
 	var reasons []string
+	restricted := a.jit && JITRestricted(act)
 	for _, as := range assignments {
 		if !covers(as.scope, target) || as.Expired(now) {
 			continue
+		}
+		if restricted && as.scope == "/" {
+			continue // just-in-time mode: root assignments grant no data access
 		}
 		role, err := a.role(ctx, as.role)
 		if err != nil {
@@ -361,6 +385,17 @@ func (a *Authorizer) assignmentsFor(ctx context.Context, p identity.Principal) (
 		return e.assignments, nil
 	}
 
+	if a.groups != nil {
+		gs, err := a.groups.TransitiveGroups(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("resolve group memberships: %w", err)
+		}
+		for _, g := range gs {
+			ids = append(ids, strings.ToLower(g))
+		}
+		slices.Sort(ids[1:])
+		ids = slices.Compact(ids)
+	}
 	var raw []RoleAssignment
 	var err error
 	if a.detailed != nil {

@@ -76,8 +76,8 @@ func (a *Authorizer) TableAccess(ctx context.Context, p identity.Principal, work
 	ta := TableAccess{workspace: string(workspaceScope)}
 	tablesPrefix := ws + "/tables/"
 	for _, as := range assignments {
-		if as.Expired(now) {
-			continue
+		if as.Expired(now) || (a.jit && as.scope == "/") {
+			continue // just-in-time mode: root assignments read no data
 		}
 		var table string
 		switch {
