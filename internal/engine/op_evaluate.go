@@ -148,6 +148,10 @@ func (x *executor) bagUnpack(ctx context.Context, n *kql.BagUnpack) ([]*store.Ba
 		out.Cols[base+j] = v
 	}
 	if n.Declared != nil {
+		if out.Schema.Index(n.Col) < 0 {
+			out.Schema = append(out.Schema, b.Schema[b.Schema.Index(n.Col)])
+			out.Cols = append(out.Cols, src)
+		}
 		out = conformTo(n.Declared, out)
 	}
 	return []*store.Batch{out}, nil

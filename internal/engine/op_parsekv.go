@@ -44,8 +44,16 @@ func (x *executor) parseKV(p *kql.ParseKV, b *store.Batch) (*store.Batch, error)
 				return
 			}
 			found[i] = true
-			if p.Keys[i].Type == store.TypeString {
+			switch p.Keys[i].Type {
+			case store.TypeString:
 				cols[i].Str[r] = val
+				return
+			case store.TypeGUID:
+				if guidText.MatchString(val) {
+					cols[i].Str[r] = strings.ToLower(val)
+				} else {
+					cols[i].Nulls[r] = true
+				}
 				return
 			}
 			if !convertOne(kql.StringValue(val), p.Keys[i].Type, cols[i], r) {
@@ -82,6 +90,8 @@ func (x *executor) parseKV(p *kql.ParseKV, b *store.Batch) (*store.Batch, error)
 	}
 	return out, nil
 }
+
+var guidText = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // quoteAt reports whether s[i:] opens a quote of p and returns its closing
 // character.

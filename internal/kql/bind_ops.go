@@ -445,6 +445,20 @@ func (b *binder) bindBagUnpack(in PlanNode, op *Evaluate, declared store.Schema)
 	}
 	u := &BagUnpack{Input: in, Col: id.Name, Conflict: "error", Declared: declared}
 	for j, a := range args[1:] {
+		if na, ok := a.(*NamedArg); ok {
+			// OutputColumnPrefix / columnsConflict / ignoredProperties by name.
+			switch strings.ToLower(na.Name.Name) {
+			case "outputcolumnprefix":
+				j = 0
+			case "columnsconflict":
+				j = 1
+			case "ignoredproperties":
+				j = 2
+			default:
+				return nil, semErr(na, "bag_unpack has no parameter named '%s'", na.Name.Name)
+			}
+			a = na.Value
+		}
 		x, err := b.bindScalar(a, &scope{})
 		if err != nil {
 			return nil, err
@@ -454,7 +468,7 @@ func (b *binder) bindBagUnpack(in PlanNode, op *Evaluate, declared store.Schema)
 			return nil, semErr(a, "bag_unpack arguments must be constants")
 		}
 		switch {
-		case j == 0 && k.V.Type == store.TypeString:
+		case j == 0 && k.V.Type == store.TypeString && !isConflictMode(k.V.Str):
 			u.Prefix = k.V.Str
 		case j <= 1 && k.V.Type == store.TypeString:
 			switch k.V.Str {
@@ -476,6 +490,10 @@ func (b *binder) bindBagUnpack(in PlanNode, op *Evaluate, declared store.Schema)
 		}
 	}
 	return u, nil
+}
+
+func isConflictMode(s string) bool {
+	return s == "error" || s == "replace_source" || s == "keep_source"
 }
 
 func (b *binder) bindPivot(in PlanNode, op *Evaluate, declared store.Schema) (PlanNode, error) {
