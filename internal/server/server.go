@@ -27,6 +27,7 @@ import (
 	"custos/internal/engine"
 	"custos/internal/identity"
 	"custos/internal/ingest"
+	"custos/internal/portal"
 	"custos/internal/purge"
 	"custos/internal/query"
 	"custos/internal/rbac"
@@ -187,6 +188,16 @@ func New(ctx context.Context, o Options) (_ *Server, err error) {
 	tokenHandler := s.tokens.Handler()
 	for _, p := range s.tokens.Patterns() {
 		if err := s.router.handle(p, tokenHandler); err != nil {
+			return nil, err
+		}
+	}
+	// The web portal signs in through the token service and calls the
+	// APIs through s.handler, the same chain every client meets.
+	webPortal := portal.New(portal.Options{Tenant: s.boot.Tenant.ID, Backend: func() http.Handler { return s.handler },
+		Logger: s.log.With(slog.String("component", "portal")), Now: s.now})
+	portalHandler := webPortal.Handler()
+	for _, p := range portal.Patterns() {
+		if err := s.router.handle(p, portalHandler); err != nil {
 			return nil, err
 		}
 	}
