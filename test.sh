@@ -2,7 +2,8 @@
 # test.sh: run the whole Custos test suite, with the race detector, on a fresh
 # machine. The only prerequisite is Go (see go.mod for the version); the race
 # detector also needs a C compiler, the PKCS#11 tests SoftHSM2 and the TLS
-# scan sslscan, which these scripts install with apt-get when they are missing. Extra arguments go to `go test` (e.g. ./test.sh -run TestX).
+# scan sslscan, the agent tests rsyslog and the portal tests Chromium, which these
+# scripts install with apt-get when they are missing. Extra arguments go to `go test` (e.g. ./test.sh -run TestX).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -29,6 +30,10 @@ export CGO_ENABLED=1
 # The alert email tests send real mail to mailpit (a Go program from the
 # module proxy); the script keeps an installed binary of the pinned version.
 bash test/install-mailpit.sh
+# The agent's syslog test forwards through Debian's rsyslog; the portal's
+# browser tests drive Debian's Chromium. Both are installed when missing.
+bash test/install-rsyslog.sh
+bash test/install-chromium.sh
 
 # go test prints one "ok"/"FAIL" summary line per package.
 go test -race -timeout 60m "$@" ./...
