@@ -29,7 +29,12 @@ func newAuthzEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cat.Close() })
-	if _, err := cat.Bootstrap(ctx, catalog.BootstrapOptions{}); err != nil {
+	boot, err := cat.Bootstrap(ctx, catalog.BootstrapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Role assignments must name a principal of the directory.
+	if _, err := cat.CreateUser(ctx, identity.User{TenantID: boot.Tenant.ID, ObjectID: principalA, UserPrincipalName: "a@example.test"}, "", catalog.Actor{ID: callerID}); err != nil {
 		t.Fatal(err)
 	}
 	key, err := crypt.OpenPlatformKey(filepath.Join(dir, "platform.key"))
@@ -157,6 +162,7 @@ func TestRoleAssignmentsAPI(t *testing.T) {
 	e.fail("PUT", ras+"/cccccccc-3333-4333-8333-333333333333"+ver, body, 409, "RoleAssignmentExists", "already exists")
 	// Changing the principal of an assignment is not allowed.
 	e.fail("PUT", ras+"/"+raName+ver, strings.Replace(body, principalA, "dddddddd-4444-4444-8444-444444444444", 1), 400, "RoleAssignmentUpdateNotPermitted", "not allowed")
+	e.fail("PUT", ras+"/cccccccc-3333-4333-8333-333333333333"+ver, strings.Replace(body, principalA, "dddddddd-4444-4444-8444-444444444444", 1), 400, "PrincipalNotFound", "does not exist in the directory")
 	// The description and condition may change.
 	e.must("PUT", ras+"/"+raName+ver, strings.Replace(body, "rows of a", "rows of a only", 1), 200)
 	e.fail("PUT", ras+"/x"+ver, body, 400, "InvalidRoleAssignmentId", "GUID")
