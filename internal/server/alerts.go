@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"custos/internal/alert"
+	"custos/internal/catalog"
 	"custos/internal/crypt"
 )
 
@@ -82,6 +83,11 @@ func (s *Server) openAlerts(ctx context.Context) error {
 		return err
 	}
 	s.closers = append(s.closers, s.alerts.Close)
+	if s.activity != nil {
+		// Activity log alerts are evaluated as records are appended.
+		svc := s.alerts
+		s.activity.Subscribe(func(catalog.ActivityEntry) { svc.ActivityAppended() })
+	}
 	return nil
 }
 
