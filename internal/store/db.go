@@ -66,6 +66,12 @@ type Options struct {
 	// DisableBackground starts no background goroutine; flushes, merges and
 	// retention then run only through Flush, Merge and EnforceRetention (tests).
 	DisableBackground bool
+	// OnCommit, when set, is called after every successful commit, once its
+	// rows are durable and visible, with the committed rows (system columns
+	// stamped; TenantId and Type are virtual and absent). The callee owns b;
+	// it runs on the committing goroutine and must not block (the data
+	// export queues the batch).
+	OnCommit func(ref TableRef, b *Batch)
 }
 
 func (o *Options) setDefaults() {

@@ -451,6 +451,9 @@ func (a *appender) Commit(ctx context.Context) error {
 	ws.noteMem(added)
 	a.db.m.commits.Add(1)
 	a.db.m.rowsCommitted.Add(uint64(a.n))
+	if hook := a.db.opts.OnCommit; hook != nil { // the memtable copied the rows: hand a.vecs over
+		hook(TableRef{WorkspaceID: ws.id, Table: t.name}, &Batch{Schema: append(Schema(nil), a.schema...), Cols: a.vecs, Len: a.n})
+	}
 	a.vecs = nil
 	return nil
 }
