@@ -13,9 +13,9 @@ import (
 // makes runs (binned timestamps, sorted data) nearly free.
 type colDict struct {
 	t       store.ColumnType
-	ints    map[int64]uint32 // int-held, real (as bits) and bool keys
-	strs    map[string]uint32
-	nullID  int64 // ID of the null value, -1 if not seen
+	ints    *intTable // int-held, real (as bits) and bool keys
+	strs    *strTable // string-like keys; values.Str aliases strs.keys
+	nullID  int64     // ID of the null value, -1 if not seen
 	values  *store.Vector
 	hasLast bool
 	lastInt int64
@@ -30,14 +30,35 @@ type colDict struct {
 func newColDict(t store.ColumnType) *colDict {
 	d := &colDict{t: t, nullID: -1, values: emptyVector(t, 16)}
 	if kql.IsStringLike(t) {
-		d.strs = map[string]uint32{}
+		d.strs = newStrTable()
 	} else {
-		d.ints = map[int64]uint32{}
+		d.ints = newIntTable()
 	}
 	return d
 }
 
-func (d *colDict) size() int { return d.values.Len() }
+func (d *colDict) size() int {
+	if d.strs != nil {
+		return d.strs.len()
+	}
+	return d.values.Len()
+}
+
+// memBytes is the dictionary's memory: its hash table and kept values.
+func (d *colDict) memBytes() int64 {
+	if d.strs != nil {
+		return d.strs.memBytes() + int64(cap(d.codeIDs))*4
+	}
+	return d.ints.memBytes() + int64(d.values.Len())*9
+}
+
+// vector returns the distinct values by ID.
+func (d *colDict) vector() *store.Vector {
+	if d.strs != nil {
+		d.values.Str = d.strs.keys
+	}
+	return d.values
+}
 
 // intKey maps a non-string value to the dictionary's integer key.
 func intKey(v *store.Vector, i int) int64 {
@@ -57,32 +78,19 @@ func intKey(v *store.Vector, i int) int64 {
 	return v.Int[i]
 }
 
-func (d *colDict) add(v *store.Vector, i int) uint32 {
-	id := uint32(d.values.Len())
-	if d.strs != nil {
-		d.values.Str = append(d.values.Str, v.Str[i])
-		return id
-	}
-	appendRow(d.values, v, i)
-	return id
-}
-
 // ids appends the dictionary ID of every row of v to out.
 func (d *colDict) ids(v *store.Vector, n int, out []uint32) []uint32 {
 	if d.strs != nil && len(v.Codes) >= n && len(v.Dict) > 0 && len(v.Dict) <= 4*n+64 {
 		return d.codeIDsOf(v, n, out)
 	}
 	if d.strs != nil {
-		for i, s := range v.Str[:n] {
+		t := d.strs
+		for _, s := range v.Str[:n] {
 			if d.hasLast && s == d.lastStr {
 				out = append(out, d.lastID)
 				continue
 			}
-			id, ok := d.strs[s]
-			if !ok {
-				id = d.add(v, i)
-				d.strs[s] = id
-			}
+			id := t.id(s)
 			d.hasLast, d.lastStr, d.lastID = true, s, id
 			out = append(out, id)
 		}
@@ -91,7 +99,8 @@ func (d *colDict) ids(v *store.Vector, n int, out []uint32) []uint32 {
 	for i := range n {
 		if v.Nulls != nil && v.Nulls[i] {
 			if d.nullID < 0 {
-				d.nullID = int64(d.add(v, i))
+				d.nullID = int64(d.values.Len())
+				appendRow(d.values, v, i)
 			}
 			out = append(out, uint32(d.nullID))
 			continue
@@ -101,15 +110,26 @@ func (d *colDict) ids(v *store.Vector, n int, out []uint32) []uint32 {
 			out = append(out, d.lastID)
 			continue
 		}
-		id, ok := d.ints[k]
-		if !ok {
-			id = d.add(v, i)
-			d.ints[k] = id
+		before := d.ints.len()
+		id := d.ints.id(uint64(k))
+		if d.ints.len() > before {
+			// A new key: its dictionary ID must be its row in values,
+			// which the null value may have shifted.
+			appendRow(d.values, v, i)
 		}
-		d.hasLast, d.lastInt, d.lastID = true, k, id
-		out = append(out, id)
+		d.hasLast, d.lastInt, d.lastID = true, k, d.intID(id)
+		out = append(out, d.lastID)
 	}
 	return out
+}
+
+// intID turns an intTable ID into the dictionary ID: the null value, once
+// seen, takes a dictionary ID of its own between table IDs.
+func (d *colDict) intID(id uint32) uint32 {
+	if d.nullID >= 0 && int64(id) >= d.nullID {
+		return id + 1
+	}
+	return id
 }
 
 // codeIDsOf is ids for a dictionary-encoded string vector: each distinct
@@ -121,6 +141,7 @@ func (d *colDict) codeIDsOf(v *store.Vector, n int, out []uint32) []uint32 {
 	}
 	m := d.codeIDs[:len(v.Dict)]
 	clear(m)
+	t := d.strs
 	for i, c := range v.Codes[:n] {
 		if int(c) < len(m) {
 			if id := m[c]; id != 0 {
@@ -129,12 +150,7 @@ func (d *colDict) codeIDsOf(v *store.Vector, n int, out []uint32) []uint32 {
 			}
 		}
 		s := v.Str[i]
-		id, ok := d.strs[s]
-		if !ok {
-			id = uint32(d.values.Len())
-			d.values.Str = append(d.values.Str, s)
-			d.strs[s] = id
-		}
+		id := t.id(s)
 		if int(c) < len(m) && v.Dict[c] == s {
 			m[c] = id + 1
 		}
@@ -147,13 +163,15 @@ func (d *colDict) codeIDsOf(v *store.Vector, n int, out []uint32) []uint32 {
 
 // groupTable maps group keys to dense group IDs. Each key column has a
 // dictionary; one key column's dictionary IDs are the group IDs, two are
-// combined into one uint64, more are packed into a byte key. Not safe for
-// concurrent use: each worker owns one.
+// combined into one uint64 in an intTable, more are packed into a byte key.
+// Not safe for concurrent use: each worker owns one.
 type groupTable struct {
 	types []store.ColumnType
 	dicts []*colDict
-	pairs map[uint64]int32 // two key columns
+	pairs *intTable        // two key columns
 	bytes map[string]int32 // three or more
+	// bytesMem is the memory of the bytes map's keys and entries.
+	bytesMem int64
 	// members[g*k+j] is the dictionary ID of key column j of group g (k ≥ 2).
 	members []uint32
 	n       int
@@ -168,11 +186,23 @@ func newGroupTable(types []store.ColumnType) *groupTable {
 	}
 	switch {
 	case len(types) == 2:
-		g.pairs = map[uint64]int32{}
+		g.pairs = newIntTable()
 	case len(types) > 2:
 		g.bytes = map[string]int32{}
 	}
 	return g
+}
+
+// memBytes is the memory of the table: dictionaries, hash tables, members.
+func (g *groupTable) memBytes() int64 {
+	var n int64
+	for _, d := range g.dicts {
+		n += d.memBytes()
+	}
+	if g.pairs != nil {
+		n += g.pairs.memBytes()
+	}
+	return n + g.bytesMem + int64(cap(g.members))*4
 }
 
 // ids assigns the group ID of every row of the key vectors to out, creating
@@ -200,15 +230,20 @@ func (g *groupTable) ids(keys []*store.Vector, n int, out []int32) []int32 {
 		g.n = g.dicts[0].size()
 	case 2:
 		a, b := g.scratch[0], g.scratch[1]
+		var lastKey uint64
+		lastID := int32(-1)
 		for i := range n {
 			key := uint64(a[i])<<32 | uint64(b[i])
-			id, ok := g.pairs[key]
-			if !ok {
-				id = int32(g.n)
-				g.pairs[key] = id
+			if lastID >= 0 && key == lastKey {
+				out = append(out, lastID)
+				continue
+			}
+			id := int32(g.pairs.id(key))
+			if int(id) == g.n {
 				g.members = append(g.members, a[i], b[i])
 				g.n++
 			}
+			lastKey, lastID = key, id
 			out = append(out, id)
 		}
 	default:
@@ -222,6 +257,7 @@ func (g *groupTable) ids(keys []*store.Vector, n int, out []int32) []int32 {
 			if !ok {
 				id = int32(g.n)
 				g.bytes[string(buf)] = id
+				g.bytesMem += int64(len(buf)) + 48
 				for j := range k {
 					g.members = append(g.members, g.scratch[j][i])
 				}
@@ -238,7 +274,7 @@ func (g *groupTable) keyVectors() []*store.Vector {
 	k := len(g.types)
 	out := make([]*store.Vector, k)
 	if k == 1 {
-		out[0] = g.dicts[0].values
+		out[0] = g.dicts[0].vector()
 		return out
 	}
 	sel := make([]int32, g.n)
@@ -246,7 +282,7 @@ func (g *groupTable) keyVectors() []*store.Vector {
 		for grp := range g.n {
 			sel[grp] = int32(g.members[grp*k+j])
 		}
-		out[j] = gather(g.dicts[j].values, sel)
+		out[j] = gather(g.dicts[j].vector(), sel)
 	}
 	return out
 }

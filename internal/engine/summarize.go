@@ -42,15 +42,15 @@ func (s *aggSink) consume(_ int, b *store.Batch) (bool, error) {
 		}
 		s.keys = append(s.keys, v)
 	}
-	before := s.table.n
 	s.gids = s.table.ids(s.keys, b.Len, s.gids)
-	if grown := s.table.n - before; grown > 0 {
-		// Rough per-group cost: key values plus aggregation state.
-		sz := int64(grown) * int64(32+16*len(s.node.Keys)+24*len(s.node.Aggs))
-		if err := s.x.reserve(sz); err != nil {
+	// Working memory: the group table as it is (hash tables, key values)
+	// plus a per-group estimate of the aggregation states.
+	if sz := s.table.memBytes() + int64(s.table.n)*int64(24*len(s.node.Aggs)) + int64(cap(s.gids))*4; sz > s.bytes {
+		if err := s.x.reserve(sz - s.bytes); err != nil {
+			s.bytes = sz
 			return true, err
 		}
-		s.bytes += sz
+		s.bytes = sz
 	}
 	for i, a := range s.node.Aggs {
 		args := make([]*store.Vector, len(a.Args))

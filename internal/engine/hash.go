@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"hash/maphash"
+	"unsafe"
+)
+
+// Hash tables for group keys and join keys. Both assign dense IDs in
+// first-seen order and use open addressing with linear probing over a
+// power-of-two slot array kept at most half full, so a lookup usually reads
+// one or two adjacent slots and growing never re-hashes a key.
+//
+// Neither is safe for concurrent use.
+
+// strTable maps strings to dense IDs. A slot packs the upper 32 bits of the
+// key's 64-bit hash (the tag) with ID+1 (0 marks an empty slot). The slot
+// index is the tag's top bits, so growing moves slots by their tag alone; a
+// tag match is confirmed by comparing the strings, so colliding hashes only
+// cost a comparison.
+type strTable struct {
+	slots []uint64
+	bits  uint // len(slots) == 1<<bits
+	keys  []string
+	bytes int64 // sum of len(keys[i])
+	seed  maphash.Seed
+	// hashMask is ANDed into every hash: all ones, except in tests that
+	// force collisions.
+	hashMask uint64
+}
+
+func newStrTable() *strTable {
+	return &strTable{slots: make([]uint64, 16), bits: 4, seed: maphash.MakeSeed(), hashMask: ^uint64(0)}
+}
+
+func (t *strTable) len() int { return len(t.keys) }
+
+// memBytes is the table's memory: slots, string headers and string bytes.
+func (t *strTable) memBytes() int64 {
+	return int64(len(t.slots))*8 + int64(cap(t.keys))*int64(unsafe.Sizeof("")) + t.bytes
+}
+
+func (t *strTable) tag(s string) uint32 {
+	return uint32((maphash.String(t.seed, s) & t.hashMask) >> 32)
+}
+
+// find returns the ID of s, or -1.
+func (t *strTable) find(s string) int32 {
+	tag := t.tag(s)
+	mask := uint64(len(t.slots) - 1)
+	for i := uint64(tag >> (32 - t.bits)); ; i = (i + 1) & mask {
+		sl := t.slots[i]
+		if sl == 0 {
+			return -1
+		}
+		if uint32(sl>>32) == tag && t.keys[uint32(sl)-1] == s {
+			return int32(uint32(sl) - 1)
+		}
+	}
+}
+
+// id returns the ID of s, adding s if it is new.
+func (t *strTable) id(s string) uint32 {
+	tag := t.tag(s)
+	mask := uint64(len(t.slots) - 1)
+	i := uint64(tag >> (32 - t.bits))
+	for {
+		sl := t.slots[i]
+		if sl == 0 {
+			break
+		}
+		if uint32(sl>>32) == tag && t.keys[uint32(sl)-1] == s {
+			return uint32(sl) - 1
+		}
+		i = (i + 1) & mask
+	}
+	id := uint32(len(t.keys))
+	t.keys = append(t.keys, s)
+	t.bytes += int64(len(s))
+	t.slots[i] = uint64(tag)<<32 | uint64(id+1)
+	if 2*len(t.keys) > len(t.slots) {
+		t.grow()
+	}
+	return id
+}
+
+func (t *strTable) grow() {
+	if t.bits >= 31 {
+		panic("BUG: strTable beyond 2^30 keys")
+	}
+	old := t.slots
+	t.bits++
+	t.slots = make([]uint64, 1<<t.bits)
+	mask := uint64(len(t.slots) - 1)
+	for _, sl := range old {
+		if sl == 0 {
+			continue
+		}
+		i := uint64(uint32(sl>>32) >> (32 - t.bits))
+		for t.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		t.slots[i] = sl
+	}
+}
+
+// intTable maps 64-bit keys to dense IDs.
+type intTable struct {
+	keys  []uint64 // keys[i] is the key of slot i when ids[i] != 0
+	ids   []uint32 // ID+1; 0 marks an empty slot
+	bits  uint
+	n     int
+	// hashMask is ANDed into every hash: all ones, except in tests that
+	// force collisions.
+	hashMask uint64
+}
+
+func newIntTable() *intTable {
+	return &intTable{keys: make([]uint64, 16), ids: make([]uint32, 16), bits: 4, hashMask: ^uint64(0)}
+}
+
+func (t *intTable) len() int { return t.n }
+
+func (t *intTable) memBytes() int64 { return int64(len(t.keys)) * 12 }
+
+func (t *intTable) slot(k uint64) uint64 { return (mix64(k^0x9e3779b97f4a7c15) & t.hashMask) >> (64 - t.bits) }
+
+// find returns the ID of k, or -1.
+func (t *intTable) find(k uint64) int32 {
+	mask := uint64(len(t.ids) - 1)
+	for i := t.slot(k); ; i = (i + 1) & mask {
+		id := t.ids[i]
+		if id == 0 {
+			return -1
+		}
+		if t.keys[i] == k {
+			return int32(id - 1)
+		}
+	}
+}
+
+// id returns the ID of k, adding k if it is new.
+func (t *intTable) id(k uint64) uint32 {
+	mask := uint64(len(t.ids) - 1)
+	i := t.slot(k)
+	for {
+		id := t.ids[i]
+		if id == 0 {
+			break
+		}
+		if t.keys[i] == k {
+			return id - 1
+		}
+		i = (i + 1) & mask
+	}
+	id := uint32(t.n)
+	t.n++
+	t.keys[i], t.ids[i] = k, id+1
+	if 2*t.n > len(t.ids) {
+		t.grow()
+	}
+	return id
+}
+
+func (t *intTable) grow() {
+	if t.bits >= 31 {
+		panic("BUG: intTable beyond 2^30 keys")
+	}
+	oldK, oldI := t.keys, t.ids
+	t.bits++
+	t.keys, t.ids = make([]uint64, 1<<t.bits), make([]uint32, 1<<t.bits)
+	mask := uint64(len(t.ids) - 1)
+	for j, id := range oldI {
+		if id == 0 {
+			continue
+		}
+		k := oldK[j]
+		i := t.slot(k)
+		for t.ids[i] != 0 {
+			i = (i + 1) & mask
+		}
+		t.keys[i], t.ids[i] = k, id
+	}
+}
