@@ -105,10 +105,10 @@ func (t *strTable) grow() {
 
 // intTable maps 64-bit keys to dense IDs.
 type intTable struct {
-	keys  []uint64 // keys[i] is the key of slot i when ids[i] != 0
-	ids   []uint32 // ID+1; 0 marks an empty slot
-	bits  uint
-	n     int
+	keys []uint64 // keys[i] is the key of slot i when ids[i] != 0
+	ids  []uint32 // ID+1; 0 marks an empty slot
+	bits uint
+	n    int
 	// hashMask is ANDed into every hash: all ones, except in tests that
 	// force collisions.
 	hashMask uint64
@@ -122,7 +122,9 @@ func (t *intTable) len() int { return t.n }
 
 func (t *intTable) memBytes() int64 { return int64(len(t.keys)) * 12 }
 
-func (t *intTable) slot(k uint64) uint64 { return (mix64(k^0x9e3779b97f4a7c15) & t.hashMask) >> (64 - t.bits) }
+func (t *intTable) slot(k uint64) uint64 {
+	return (mix64(k^0x9e3779b97f4a7c15) & t.hashMask) >> (64 - t.bits)
+}
 
 // find returns the ID of k, or -1.
 func (t *intTable) find(k uint64) int32 {
