@@ -648,25 +648,38 @@ func (b *binder) bindFind(f *Find) (PlanNode, error) {
 	}
 	var project []string
 	explicit := len(f.Project) > 0 && !f.ProjectSmart
+	wantPack := !explicit
 	if explicit {
 		for _, p := range f.Project {
+			if c, ok := p.(*Call); ok && (c.Name.Name == "pack_all" || c.Name.Name == "pack") {
+				wantPack = true
+				continue
+			}
 			id, ok := unparen(p).(*Ident)
 			if !ok {
-				return nil, semErr(p, "find project expects column names")
-			}
-			if id.Name == "pack_" {
-				continue
+				return nil, semErr(p, "find project expects column names and pack_all()")
 			}
 			project = append(project, id.Name)
 		}
 	} else {
+		// project-smart (the default): the columns the predicate names,
+		// then the columns every table has with the same type.
 		project = predCols
-	}
-	wantPack := !explicit
-	if explicit {
-		for _, p := range f.Project {
-			if id, ok := unparen(p).(*Ident); ok && id.Name == "pack_" {
-				wantPack = true
+		first := kept[0].node.Schema()
+		for _, c := range first {
+			if isSystemColumn(c.Name) {
+				continue
+			}
+			common := true
+			for _, it := range kept[1:] {
+				s := it.node.Schema()
+				if i := s.Index(c.Name); i < 0 || s[i].Type != c.Type {
+					common = false
+					break
+				}
+			}
+			if common && !slices.Contains(project, c.Name) {
+				project = append(project, c.Name)
 			}
 		}
 	}
@@ -708,7 +721,7 @@ func (b *binder) bindFind(f *Find) (PlanNode, error) {
 		if wantPack {
 			var rest []string
 			for _, c := range schema {
-				if out.Index(c.Name) < 0 && !slices.Contains(away, c.Name) {
+				if out.Index(c.Name) < 0 && !slices.Contains(away, c.Name) && !isSystemColumn(c.Name) {
 					rest = append(rest, c.Name)
 				}
 			}
@@ -731,6 +744,13 @@ func (b *binder) bindFind(f *Find) (PlanNode, error) {
 		nodes[i] = &Compute{Input: n, Cols: cols}
 	}
 	return &UnionAll{Inputs: nodes}, nil
+}
+
+// isSystemColumn reports whether name is one of the columns the store adds
+// to every table (TenantId, Type and the _-prefixed ones); find leaves them
+// out of project-smart and pack_.
+func isSystemColumn(name string) bool {
+	return name == "TenantId" || name == "Type" || strings.HasPrefix(name, "_")
 }
 
 // bindRender records the render operator's visualization for the result.

@@ -585,12 +585,12 @@ func (p *parser) parseFindAt(t Token) *Find {
 	return f
 }
 
-// parseFindColumns parses "col[:type], pack(*), ..." of find's project.
+// parseFindColumns parses "col[:type], pack_all(), ..." of find's project.
 func (p *parser) parseFindColumns() []Expr {
 	var cols []Expr
 	for {
 		t := p.tok()
-		if t.Kind == TokIdent && t.Text == "pack" && p.peek(1).is("(") {
+		if t.Kind == TokIdent && (t.Text == "pack" || t.Text == "pack_all") && p.peek(1).is("(") {
 			cols = append(cols, p.parseCallArgs(nil, p.parseName("pack")))
 		} else {
 			name := p.parseName("a column name")
