@@ -160,6 +160,10 @@ type Request struct {
 	// Parameters are the values of the query's declared parameters
 	// (declare query_parameters), as text; see kql.ParameterValue.
 	Parameters map[string]string
+	// Workspaces are additional workspaces (the query body's
+	// "workspaces"): each table reference also reads the table in each of
+	// them that has it. Their tables and row conditions are the caller's.
+	Workspaces []kql.WorkspaceTables
 }
 
 // Result is the outcome of a query: its tables, PrimaryResult first.
@@ -219,6 +223,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Result, error) {
 	plan, err := kql.Compile(req.Query, tables, kql.BindOptions{
 		RowConditions: req.RowConditions,
 		Parameters:    req.Parameters,
+		Workspaces:    req.Workspaces,
 		Explore: func(m *kql.Materialize) (store.Schema, error) {
 			return x.explore(ctx, m)
 		},

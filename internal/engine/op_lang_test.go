@@ -17,6 +17,7 @@ type langCatalog struct {
 	kql.MapCatalog
 	funcs      map[string]kql.StoredFunction
 	workspaces map[string]kql.WorkspaceTables
+	wsTables   map[string]kql.MapCatalog // tables loaded into other workspaces
 }
 
 func (c *langCatalog) Function(name string) (kql.StoredFunction, bool) {
@@ -41,21 +42,38 @@ var (
 // Commands: load (as in TestEngine; ws=ID loads into another workspace),
 // function name=N params=(text) <body>, workspace name=N id=ID
 // tables=(T, ...) [rowcond=T:cond], and query [params=(k=v, ...)]
-// [render] [rowcond=T:cond].
+// [render] [rowcond=T:cond] [also=(workspace, ...)].
 func TestLanguage(t *testing.T) {
 	datadriven.Walk(t, "testdata_lang", func(t *testing.T, path string) {
 		env := newTestEnv(t)
-		cat := &langCatalog{MapCatalog: env.tables, funcs: map[string]kql.StoredFunction{}, workspaces: map[string]kql.WorkspaceTables{}}
+		cat := &langCatalog{MapCatalog: env.tables, funcs: map[string]kql.StoredFunction{}, workspaces: map[string]kql.WorkspaceTables{}, wsTables: map[string]kql.MapCatalog{}}
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			switch d.Cmd {
 			case "load":
-				ws := env.ws
+				ws, table := env.ws, ""
 				for _, a := range d.CmdArgs {
-					if a.Key == "ws" {
+					switch a.Key {
+					case "ws":
 						env.ws = a.Vals[0]
+					case "table":
+						table = a.Vals[0]
 					}
 				}
+				if env.ws == ws {
+					return env.load(t, d)
+				}
+				// A table of another workspace: not in the primary catalog.
+				prev, had := env.tables[table]
 				out := env.load(t, d)
+				if cat.wsTables[env.ws] == nil {
+					cat.wsTables[env.ws] = kql.MapCatalog{}
+				}
+				cat.wsTables[env.ws][table] = env.tables[table]
+				if had {
+					env.tables[table] = prev
+				} else {
+					delete(env.tables, table)
+				}
 				env.ws = ws
 				return out
 			case "function":
@@ -82,7 +100,7 @@ func TestLanguage(t *testing.T) {
 						w.ID = a.Vals[0]
 					case "tables":
 						for _, v := range a.Vals {
-							tables[v] = env.tables[v]
+							tables[v] = nil
 						}
 					case "rowcond":
 						table, cond, _ := strings.Cut(a.Vals[0], ":")
@@ -91,6 +109,9 @@ func TestLanguage(t *testing.T) {
 						}
 						w.RowConditions[table] = append(w.RowConditions[table], cond)
 					}
+				}
+				for v := range tables {
+					tables[v] = cat.wsTables[w.ID][v]
 				}
 				w.Tables = tables
 				cat.workspaces[name] = w
@@ -118,6 +139,10 @@ func (env *testEnv) langQuery(d *datadriven.TestData, cat *langCatalog) string {
 			}
 		case "render":
 			render = true
+		case "also":
+			for _, v := range a.Vals {
+				req.Workspaces = append(req.Workspaces, cat.workspaces[v])
+			}
 		case "rowcond":
 			if req.RowConditions == nil {
 				req.RowConditions = map[string][]string{}

@@ -53,6 +53,10 @@ type BindOptions struct {
 	// its schema; the executor keeps the result for the query. nil makes
 	// such operators an error unless their schema is declared.
 	Explore func(m *Materialize) (store.Schema, error)
+	// Workspaces are the additional workspaces of the request (the query
+	// body's "workspaces"): every table reference reads the table in the
+	// query's workspace and in each of these that has it.
+	Workspaces []WorkspaceTables
 }
 
 // Compile parses, binds and optimizes src: the one way from KQL text to a plan.
@@ -197,7 +201,7 @@ func (b *binder) isTabular(e Expr) bool {
 			}
 			return l.tabular != nil || l.shared != nil
 		}
-		if _, ok := b.cat.Table(e.Name); ok {
+		if b.hasTable(e.Name) {
 			return true
 		}
 		if fn, err := b.lookupFunction(e.Name); err == nil && fn != nil {
@@ -283,8 +287,7 @@ func (b *binder) bindTabular(e Expr) (PlanNode, error) {
 			})
 			return n, err
 		}
-		schema, ok := b.cat.Table(e.Name)
-		if !ok {
+		if !b.hasTable(e.Name) {
 			fn, err := b.lookupFunction(e.Name)
 			if err != nil {
 				return nil, semWrap(e, err)
@@ -294,7 +297,7 @@ func (b *binder) bindTabular(e Expr) (PlanNode, error) {
 			}
 			return nil, semErr(e, "unknown table '%s'", e.Name)
 		}
-		return b.scan(e.Name, schema)
+		return b.scanTable(e, e.Name)
 	case *DataTable:
 		return b.bindDataTable(e)
 	case *Print:

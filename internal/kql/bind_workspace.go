@@ -52,21 +52,95 @@ func (b *binder) bindWorkspaceTable(e *Member) (PlanNode, error) {
 	if !ok {
 		return nil, semErr(e.Name, "unknown table '%s' in workspace '%s'", e.Name.Name, l.Str)
 	}
-	var n PlanNode = &Scan{Table: e.Name.Name, TableSchema: schema, Workspace: ws.ID}
-	for _, cond := range ws.RowConditions[e.Name.Name] {
+	return b.scanIn(ws, e.Name.Name, schema)
+}
+
+// scanIn scans table of workspace ws, with ws's row conditions for it.
+func (b *binder) scanIn(ws WorkspaceTables, table string, schema store.Schema) (PlanNode, error) {
+	var n PlanNode = &Scan{Table: table, TableSchema: schema, Workspace: ws.ID}
+	for _, cond := range ws.RowConditions[table] {
 		x, err := ParseExpr(cond)
 		if err != nil {
-			return nil, fmt.Errorf("workspace %s table %s: %w: %v", ws.ID, e.Name.Name, ErrRowCondition, err)
+			return nil, fmt.Errorf("workspace %s table %s: %w: %v", ws.ID, table, ErrRowCondition, err)
 		}
 		sub := &binder{cat: MapCatalog(nil), lets: map[string]letValue{}}
 		pred, err := sub.bindScalar(x, scopeOf(schema))
 		if err != nil {
-			return nil, fmt.Errorf("workspace %s table %s: %w: %v", ws.ID, e.Name.Name, ErrRowCondition, err)
+			return nil, fmt.Errorf("workspace %s table %s: %w: %v", ws.ID, table, ErrRowCondition, err)
 		}
 		if pred.Type() != store.TypeBool {
-			return nil, fmt.Errorf("workspace %s table %s: %w: the condition is %s, not bool", ws.ID, e.Name.Name, ErrRowCondition, pred.Type())
+			return nil, fmt.Errorf("workspace %s table %s: %w: the condition is %s, not bool", ws.ID, table, ErrRowCondition, pred.Type())
 		}
 		n = &Filter{Input: n, Pred: pred}
 	}
 	return n, nil
+}
+
+// hasTable reports whether name is a table of the query's workspace or of
+// one of its additional workspaces (BindOptions.Workspaces).
+func (b *binder) hasTable(name string) bool {
+	if _, ok := b.cat.Table(name); ok {
+		return true
+	}
+	for _, ws := range b.opts.Workspaces {
+		if _, ok := ws.Tables.Table(name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// scanTable reads a table by name: in the query's workspace, and with
+// additional workspaces, the union of the table in every workspace that
+// has it (columns aligned by name, as union does).
+func (b *binder) scanTable(n Node, name string) (PlanNode, error) {
+	var inputs []PlanNode
+	if schema, ok := b.cat.Table(name); ok {
+		s, err := b.scan(name, schema)
+		if err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, s)
+	}
+	for _, ws := range b.opts.Workspaces {
+		if schema, ok := ws.Tables.Table(name); ok {
+			s, err := b.scanIn(ws, name, schema)
+			if err != nil {
+				return nil, err
+			}
+			inputs = append(inputs, s)
+		}
+	}
+	switch len(inputs) {
+	case 0:
+		return nil, semErr(n, "unknown table '%s'", name)
+	case 1:
+		return inputs[0], nil
+	}
+	var out store.Schema
+	for _, in := range inputs {
+		for _, c := range in.Schema() {
+			if i := out.Index(c.Name); i >= 0 {
+				if out[i].Type != c.Type {
+					return nil, semErr(n, "table '%s': column '%s' is %s in one workspace and %s in another", name, c.Name, out[i].Type, c.Type)
+				}
+				continue
+			}
+			out = append(out, c)
+		}
+	}
+	nodes := make([]PlanNode, len(inputs))
+	for i, in := range inputs {
+		schema := in.Schema()
+		cols := make([]NamedScalar, 0, len(out))
+		for _, c := range out {
+			if schema.Index(c.Name) >= 0 {
+				cols = append(cols, passthrough(c))
+			} else {
+				cols = append(cols, NamedScalar{Name: c.Name, X: &Const{V: NullValue(c.Type)}})
+			}
+		}
+		nodes[i] = &Compute{Input: in, Cols: cols}
+	}
+	return &UnionAll{Inputs: nodes}, nil
 }
