@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 )
@@ -31,6 +32,15 @@ type batchHeader struct {
 	Created time.Time `json:"created"`
 }
 
+// gzipWriters reuses compressors: a new gzip.Writer allocates and clears
+// about 1 MB of state, which at one batch per flush interval per stream was
+// most of the agent's garbage. BestSpeed costs a few percent of ratio on log
+// text and a third of the CPU of the default level.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return zw
+}}
+
 // encodePayload builds one queue payload from records already encoded as JSON objects.
 func encodePayload(t target, records [][]byte, now time.Time) ([]byte, error) {
 	h, err := json.Marshal(batchHeader{DCR: t.ImmutableID, Stream: t.Stream, Records: len(records), Created: now.UTC()})
@@ -41,10 +51,9 @@ func encodePayload(t target, records [][]byte, now time.Time) ([]byte, error) {
 	buf.Grow(len(h) + 1 + 64<<10)
 	buf.Write(h)
 	buf.WriteByte('\n')
-	zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
-	if err != nil {
-		return nil, err
-	}
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&buf)
 	zw.Write([]byte{'['})
 	for i, r := range records {
 		if i > 0 {

@@ -7,8 +7,10 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"custos/internal/agent/perf"
 	"custos/internal/agent/syslog"
@@ -25,24 +27,18 @@ const (
 // ts formats a time as the ingestion API expects datetimes (RFC 3339, UTC).
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// syslogRow is one Syslog table record (spec §7.3).
-type syslogRow struct {
-	TimeGenerated     string `json:"TimeGenerated"`
-	EventTime         string `json:"EventTime"`
-	Computer          string `json:"Computer"`
-	HostName          string `json:"HostName"`
-	HostIP            string `json:"HostIP,omitempty"`
-	Facility          string `json:"Facility"`
-	SeverityLevel     string `json:"SeverityLevel"`
-	ProcessName       string `json:"ProcessName"`
-	ProcessID         *int   `json:"ProcessID,omitempty"`
-	SyslogMessage     string `json:"SyslogMessage"`
-	CollectorHostName string `json:"CollectorHostName"`
-	SourceSystem      string `json:"SourceSystem"`
-	ResourceID        string `json:"_ResourceId,omitempty"`
+// syslogRecord encodes one Syslog table record (spec §7.3) as a JSON
+// object: TimeGenerated, EventTime, Computer, HostName, HostIP (omitted when
+// unknown), Facility, SeverityLevel, ProcessName, ProcessID (omitted when the
+// message has none), SyslogMessage, CollectorHostName, SourceSystem and
+// _ResourceId (omitted when unknown). It is written by hand rather than with
+// encoding/json because it runs once per message: reflection was a third of
+// the per-event cost at 20,000 events/s.
+func (a *Agent) syslogRecord(m syslog.Message, recv time.Time, hostIP string) ([]byte, error) {
+	return a.appendSyslogRecord(make([]byte, 0, 256+len(m.Text)), m, recv, hostIP), nil
 }
 
-func (a *Agent) syslogRecord(m syslog.Message, recv time.Time, hostIP string) ([]byte, error) {
+func (a *Agent) appendSyslogRecord(b []byte, m syslog.Message, recv time.Time, hostIP string) []byte {
 	host := m.Hostname
 	if host == "" {
 		host = a.computer
@@ -51,16 +47,90 @@ func (a *Agent) syslogRecord(m syslog.Message, recv time.Time, hostIP string) ([
 	if ev.IsZero() {
 		ev = recv
 	}
-	r := syslogRow{
-		TimeGenerated: ts(recv), EventTime: ts(ev), Computer: host, HostName: host, HostIP: hostIP,
-		Facility: syslog.FacilityName(m.Facility), SeverityLevel: syslog.SeverityName(m.Severity),
-		ProcessName: m.AppName, SyslogMessage: m.Text, CollectorHostName: a.computer, SourceSystem: "Linux",
-		ResourceID: a.cfg.ResourceID,
+	b = append(b, `{"TimeGenerated":"`...)
+	b = recv.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","EventTime":"`...)
+	b = ev.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","Computer":`...)
+	b = appendJSONString(b, host)
+	b = append(b, `,"HostName":`...)
+	b = appendJSONString(b, host)
+	if hostIP != "" {
+		b = append(b, `,"HostIP":`...)
+		b = appendJSONString(b, hostIP)
 	}
+	b = append(b, `,"Facility":`...)
+	b = appendJSONString(b, syslog.FacilityName(m.Facility))
+	b = append(b, `,"SeverityLevel":`...)
+	b = appendJSONString(b, syslog.SeverityName(m.Severity))
+	b = append(b, `,"ProcessName":`...)
+	b = appendJSONString(b, m.AppName)
 	if pid, ok := m.ProcessID(); ok {
-		r.ProcessID = &pid
+		b = append(b, `,"ProcessID":`...)
+		b = strconv.AppendInt(b, int64(pid), 10)
 	}
-	return json.Marshal(r)
+	b = append(b, `,"SyslogMessage":`...)
+	b = appendJSONString(b, m.Text)
+	b = append(b, `,"CollectorHostName":`...)
+	b = appendJSONString(b, a.computer)
+	b = append(b, `,"SourceSystem":"Linux"`...)
+	if a.cfg.ResourceID != "" {
+		b = append(b, `,"_ResourceId":`...)
+		b = appendJSONString(b, a.cfg.ResourceID)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// as with encoding/json; HTML characters are not escaped (the API does not
+// need it).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // perfRow is one Perf table record.

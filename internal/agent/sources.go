@@ -132,26 +132,6 @@ func hostOf(addr net.Addr) string {
 	return ""
 }
 
-func (s *syslogServer) servePacket(pc net.PacketConn) {
-	defer s.wg.Done()
-	buf := make([]byte, syslog.MaxMessageBytes)
-	for {
-		n, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.a.c.CollectErrors.Add(1)
-			continue
-		}
-		host := ""
-		if from != nil {
-			host = hostOf(from)
-		}
-		s.a.receive(buf[:n], host)
-	}
-}
-
 func (s *syslogServer) serveStream() {
 	defer s.wg.Done()
 	for {
