@@ -57,22 +57,29 @@ func (s *Server) openControlPlane(ctx context.Context) error {
 	if td, ok := any(cat).(identity.TenantDirectory); ok {
 		tenants = td
 	}
+	ext, err := s.externalIssuers()
+	if err != nil {
+		return err
+	}
 	s.tokens, err = identity.NewTokenService(identity.TokenServiceOptions{
-		Store:         cat,
-		Keys:          s.keys,
-		Issuer:        s.endpoint,
-		IssuerAliases: s.endpointAliases(),
-		Tenants:       tenants,
-		TokenLifetime: s.cfg.Identity.TokenLifetime,
-		Logger:        s.log.With(slog.String("component", "identity")),
-		Now:           s.now,
-		Rand:          s.rand,
+		ExternalIssuers: ext,
+		SignInFailed:    s.signInFailed,
+		Store:           cat,
+		Keys:            s.keys,
+		Issuer:          s.endpoint,
+		IssuerAliases:   s.endpointAliases(),
+		Tenants:         tenants,
+		TokenLifetime:   s.cfg.Identity.TokenLifetime,
+		Logger:          s.log.With(slog.String("component", "identity")),
+		Now:             s.now,
+		Rand:            s.rand,
 	})
 	if err != nil {
 		return err
 	}
 	s.authn = s.tokens
-	s.rbac = rbac.New(rbac.Options{Store: cat, Logger: s.log.With(slog.String("component", "rbac")), Now: s.now})
+	s.rbac = rbac.New(rbac.Options{Store: cat, Logger: s.log.With(slog.String("component", "rbac")), Now: s.now,
+		JustInTime: s.cfg.Identity.JustInTimeAccess})
 	s.authz = s.rbac
 	return nil
 }

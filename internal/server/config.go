@@ -115,6 +115,12 @@ const ActivityWorkspaceNone = "none"
 type IdentityConfig struct {
 	// TokenLifetime is the lifetime of issued access tokens.
 	TokenLifetime time.Duration `yaml:"tokenLifetime"`
+	// ExternalIssuers are trusted external OIDC issuers.
+	ExternalIssuers []ExternalIssuerConfig `yaml:"externalIssuers"`
+	// JustInTimeAccess makes role assignments at the root scope grant no
+	// access to log data: administrators request time-bound access to a
+	// workspace, which an owner of the workspace approves.
+	JustInTimeAccess bool `yaml:"justInTimeAccess"`
 }
 
 // DefaultConfig returns the safe defaults.
@@ -262,6 +268,9 @@ func (c Config) Validate() error {
 		return bad("identity.tokenLifetime", "%v is outside 5m..24h", c.Identity.TokenLifetime)
 	}
 	if err := c.validateNetwork(); err != nil {
+		return err
+	}
+	if err := c.validateIdentity(); err != nil {
 		return err
 	}
 	if ws := c.Activity.Workspace; ws != "" && !strings.EqualFold(ws, ActivityWorkspaceNone) && !isWorkspaceResourceID(ws) {
@@ -502,6 +511,12 @@ func Settings() []Setting {
 		{Key: "identity.tokenLifetime", Flag: "token-lifetime", Env: "CUSTOS_TOKEN_LIFETIME", Default: d.Identity.TokenLifetime.String(),
 			Usage: "lifetime of access tokens issued by the built-in token service (5m to 24h)",
 			set:   dur(func(c *Config) *time.Duration { return &c.Identity.TokenLifetime })},
+		{Key: "identity.externalIssuers", Flag: "external-issuers", Env: "CUSTOS_EXTERNAL_ISSUERS", Default: "(none)",
+			Usage: "comma-separated trusted OIDC issuers, each https://issuer;audience=A[;tenant=T][;caFile=F][;objectIdClaim=C][;upnClaim=C][;groupsClaim=C]",
+			set:   setExternalIssuers},
+		{Key: "identity.justInTimeAccess", Flag: "just-in-time-access", Env: "CUSTOS_JUST_IN_TIME_ACCESS", Default: "false",
+			Usage: "root-scope role assignments grant no log data access; administrators request time-bound access per workspace", Bool: true,
+			set: boolean(func(c *Config) *bool { return &c.Identity.JustInTimeAccess })},
 		{Key: "activity.file", Flag: "activity-file", Env: "CUSTOS_ACTIVITY_FILE", Default: "(none)",
 			Usage: "also append every activity log record as a JSON line to this file (0600)",
 			set:   str(func(c *Config) *string { return &c.Activity.File })},

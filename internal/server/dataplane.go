@@ -85,6 +85,9 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		Transforms:        engineTransforms{},
 		IngestionEndpoint: s.endpoint,
 		Logger:            s.log.With(slog.String("component", "arm")),
+		Tokens:            s.tokens,
+		Authorizer:        s.rbac,
+		Now:               s.now,
 	})
 	audit, err := query.NewLAQueryLogs(query.LAQueryLogsOptions{
 		Destinations: s.catalog, Store: st, Logger: s.log.With(slog.String("component", "query-audit")),
