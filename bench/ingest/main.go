@@ -22,6 +22,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -45,12 +46,14 @@ func main() {
 	pid := flag.Int("pid", 0, "with -attach: the server's process ID, for CPU and RSS")
 	binary := flag.String("binary", "", "prebuilt custos binary (default: go build)")
 	cpuprofile := flag.String("cpuprofile", "", "run the server in this process and write a CPU profile of the load phase")
+	blockprofile := flag.String("blockprofile", "", "with -cpuprofile: also write a blocking profile (where goroutines wait) of the load phase")
+	mutexprofile := flag.String("mutexprofile", "", "with -cpuprofile: also write a mutex contention profile of the load phase")
 	out := flag.String("out", "", "result file (default bench/results/ingest-<date>.md)")
 	flag.Parse()
 	if *out == "" {
 		*out = filepath.Join("bench", "results", "ingest-"+time.Now().Format("2006-01-02")+".md")
 	}
-	cfg := config{rows: *rows, clients: *clients, batch: *batch, gzip: *gz, seed: *seed, cpuprofile: *cpuprofile, out: *out,
+	cfg := config{rows: *rows, clients: *clients, batch: *batch, gzip: *gz, seed: *seed, cpuprofile: *cpuprofile, blockprofile: *blockprofile, mutexprofile: *mutexprofile, out: *out,
 		target: gen.TargetOptions{DataDir: *dataDir, Keep: *keep, Attach: *attach, PID: *pid, Binary: *binary, InProcess: *cpuprofile != "",
 			Logf: log.Printf}}
 	if err := run(cfg); err != nil {
@@ -63,6 +66,8 @@ type config struct {
 	gzip                 bool
 	seed                 uint64
 	cpuprofile, out      string
+	blockprofile         string
+	mutexprofile         string
 	target               gen.TargetOptions
 }
 
@@ -94,6 +99,12 @@ func run(cfg config) error {
 			return err
 		}
 		defer f.Close()
+		if cfg.blockprofile != "" {
+			runtime.SetBlockProfileRate(100_000) // one sample per 100 µs blocked
+		}
+		if cfg.mutexprofile != "" {
+			runtime.SetMutexProfileFraction(10)
+		}
 	}
 	log.Printf("ingesting %d rows with %d clients, %d rows per request (gzip %v)", cfg.rows, cfg.clients, cfg.batch, cfg.gzip)
 	res, err := gen.Load(ctx, t.Client, rules, g, gen.LoadOptions{Clients: cfg.clients, BatchRows: cfg.batch, Gzip: cfg.gzip,
@@ -102,6 +113,14 @@ func run(cfg config) error {
 		}})
 	if cfg.cpuprofile != "" {
 		pprof.StopCPUProfile()
+		for name, path := range map[string]string{"block": cfg.blockprofile, "mutex": cfg.mutexprofile} {
+			if path == "" {
+				continue
+			}
+			if werr := writeProfile(name, path); werr != nil {
+				return werr
+			}
+		}
 	}
 	if err != nil {
 		return err
@@ -136,6 +155,18 @@ func run(cfg config) error {
 	}
 	log.Printf("wrote %s", cfg.out)
 	return nil
+}
+
+func writeProfile(name, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s profile: %w", name, err)
+	}
+	return f.Close()
 }
 
 type procSample struct {

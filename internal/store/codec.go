@@ -158,6 +158,38 @@ func classOf(t ColumnType) storageClass {
 // allows the dictionary and token encodings of strings when they pay off
 // (parts; the WAL keeps the cheaper plain encoding).
 func encodeColumn(dst []byte, v *Vector, lo, hi int, compact bool) []byte {
+	dst, _, _ = encodeChunk(dst, v, lo, hi, compact, nil)
+	return dst
+}
+
+// dictLimit is the largest dictionary a chunk of n values gets. Short values
+// (identifiers such as user names, host names) take a dictionary up to 3/4 of
+// the row count: grouping by such a column then hashes each distinct value once
+// per block (Vector.Dict/Codes) instead of once per row, and the indexes cost
+// less than the values. Longer values get one only up to n/4, leaving free
+// text to the token encoding.
+func dictLimit(ss []string) int {
+	n := len(ss)
+	total := 0
+	for _, s := range ss {
+		total += len(s)
+	}
+	if total < tokenMinAvgLen*n {
+		return n * 3 / 4
+	}
+	return n / 4
+}
+
+// encodeChunk is encodeColumn for part chunks. When bloomScratch is not nil
+// and v is a string-class vector, it also returns the chunk's token bloom
+// filter, built from the distinct values or tokens the encoding found (so
+// each distinct token is hashed once rather than once per occurrence). For a
+// token-encoded string column, split is the offset (from the start of what
+// was appended) where the token table ends and the per-row token counts
+// begin; parts compress the two halves separately so a term search can read
+// the table alone (see chunkFlagSplit). Otherwise split is 0.
+func encodeChunk(dst []byte, v *Vector, lo, hi int, compact bool, bloomScratch map[uint64]struct{}) (out []byte, bl bloom, split int) {
+	start := len(dst)
 	n := hi - lo
 	var flags byte
 	hasNulls := false
@@ -177,7 +209,7 @@ func encodeColumn(dst []byte, v *Vector, lo, hi int, compact bool) []byte {
 	var dictVals []string
 	if cls == classStr && compact && n >= 16 {
 		dictIdx = make(map[string]uint32)
-		limit := n / 4
+		limit := dictLimit(v.Str[lo:hi])
 		for _, s := range v.Str[lo:hi] {
 			if _, ok := dictIdx[s]; !ok {
 				if len(dictVals) >= limit {
@@ -200,6 +232,18 @@ func encodeColumn(dst []byte, v *Vector, lo, hi int, compact bool) []byte {
 		} else {
 			putTokenCoder(tok)
 			tok = nil
+		}
+	}
+	if bloomScratch != nil && cls == classStr {
+		switch {
+		case dictIdx != nil:
+			// Null slots hold "" (no tokens), so the distinct values cover every row.
+			bl = buildBloom(dictVals, nil, v.Type == TypeDynamic, bloomScratch)
+		case tok != nil && v.Type == TypeString:
+			// Strings are never null, and a value's tokens are table entries.
+			bl = buildBloom(tok.toks, nil, false, bloomScratch)
+		default:
+			bl = buildBloom(v.Str[lo:hi], nullsOf(v, lo, hi), v.Type == TypeDynamic, bloomScratch)
 		}
 	}
 	dst = append(dst, flags)
@@ -227,13 +271,24 @@ func encodeColumn(dst []byte, v *Vector, lo, hi int, compact bool) []byte {
 				dst = binary.AppendUvarint(dst, uint64(dictIdx[s]))
 			}
 		case tok != nil:
-			dst = tok.appendTo(dst)
+			dst = tok.appendTableTo(dst)
+			if v.Type == TypeString {
+				split = len(dst) - start
+			}
+			dst = tok.appendRowsTo(dst)
 			putTokenCoder(tok)
 		default:
 			dst = appendStrings(dst, v.Str[lo:hi])
 		}
 	}
-	return dst
+	return dst, bl, split
+}
+
+func nullsOf(v *Vector, lo, hi int) []bool {
+	if v.Nulls == nil {
+		return nil
+	}
+	return v.Nulls[lo:hi]
 }
 
 func appendStrings(dst []byte, ss []string) []byte {

@@ -175,7 +175,7 @@ func (ws *workspace) flushMem(ctx context.Context, t *table, m *memPart) error {
 	}
 	p, err := writePart(ctx, partWriteSpec{
 		wsID: ws.id, keys: ws.keys.Load(), table: t.name, dir: t.dir, incarnation: inc,
-		day: m.day, walSeq: m.seq, schema: v.schema, vecs: v.vecs, n: v.n,
+		day: m.day, walSeq: m.seq, schema: v.schema, vecs: v.columns(), n: v.n,
 		blockRows: ws.db.rowsPerBlock(m), enc: ws.db.enc,
 	})
 	if err != nil {

@@ -13,13 +13,26 @@ import (
 	"time"
 )
 
-// memPart holds the committed, not yet flushed rows of one table and day.
-// Rows are only appended; readers take views of the first n rows, which no
-// writer touches again. Guarded by the table's mu.
+// memSegRows bounds the rows of one memtable segment. Segments never grow
+// past it, so a busy memtable is a list of fixed-size column segments rather
+// than one ever-growing slice per column that append copies on every growth,
+// and a query task covers one segment.
+const memSegRows = 16384
+
+// memSeg is a run of rows of a memPart in columnar form. Rows are only
+// appended; readers take views of the first n rows, which no writer touches
+// again.
+type memSeg struct {
+	vecs []*Vector // aligned with memPart.schema
+	n    int
+}
+
+// memPart holds the committed, not yet flushed rows of one table and day, as
+// a list of segments. Guarded by the table's mu.
 type memPart struct {
 	day        int64
 	schema     Schema // storage columns; grows when the table gains columns
-	vecs       []*Vector
+	segs       []*memSeg
 	n          int
 	minT, maxT int64
 	bytes      int64
@@ -27,12 +40,23 @@ type memPart struct {
 }
 
 func newMemPart(day int64, storage Schema) *memPart {
-	m := &memPart{day: day, schema: append(Schema(nil), storage...)}
-	m.vecs = make([]*Vector, len(storage))
-	for i, c := range storage {
-		m.vecs[i] = cloneEmpty(c.Type)
+	return &memPart{day: day, schema: append(Schema(nil), storage...)}
+}
+
+// newSeg starts a segment. The first segment of a memPart grows as rows
+// come (a table that gets a few rows should not hold a full segment); later
+// ones are allocated at full size at once.
+func (m *memPart) newSeg() *memSeg {
+	sg := &memSeg{vecs: make([]*Vector, len(m.schema))}
+	capRows := 0
+	if len(m.segs) > 0 {
+		capRows = memSegRows
 	}
-	return m
+	for i, c := range m.schema {
+		sg.vecs[i] = emptyVecCap(c.Type, capRows)
+	}
+	m.segs = append(m.segs, sg)
+	return sg
 }
 
 // extend adds the columns of storage that m lacks, as nulls.
@@ -40,7 +64,9 @@ func (m *memPart) extend(storage Schema) {
 	for _, c := range storage {
 		if m.schema.Index(c.Name) < 0 {
 			m.schema = append(m.schema, c)
-			m.vecs = append(m.vecs, nullVec(c.Type, m.n))
+			for _, sg := range m.segs {
+				sg.vecs = append(sg.vecs, nullVec(c.Type, sg.n))
+			}
 		}
 	}
 }
@@ -52,42 +78,98 @@ func (m *memPart) appendRows(schema Schema, vecs []*Vector, n int, idx []int32) 
 	if idx != nil {
 		k = len(idx)
 	}
+	src := make([]int, len(m.schema))
 	for j, c := range m.schema {
-		dst := m.vecs[j]
 		si := schema.Index(c.Name)
-		if si < 0 || classOf(schema[si].Type) != classOf(c.Type) {
-			appendNulls(dst, m.n, k)
-			continue
+		if si >= 0 && classOf(schema[si].Type) != classOf(c.Type) {
+			si = -1
 		}
-		appendVec(dst, m.n, vecs[si], 0, n, idx)
-		m.bytes += estimateBytes(dst, m.n, m.n+k)
+		src[j] = si
 	}
-	tv := m.vecs[m.schema.Index(ColTimeGenerated)].Int[m.n : m.n+k]
-	for i, t := range tv {
-		if m.n == 0 && i == 0 {
-			m.minT, m.maxT = t, t
+	tcol := m.schema.Index(ColTimeGenerated)
+	for done := 0; done < k; {
+		var sg *memSeg
+		if len(m.segs) > 0 && m.segs[len(m.segs)-1].n < memSegRows {
+			sg = m.segs[len(m.segs)-1]
+		} else {
+			sg = m.newSeg()
 		}
-		m.minT, m.maxT = min(m.minT, t), max(m.maxT, t)
+		take := min(k-done, memSegRows-sg.n)
+		lo, hi := done, done+take
+		var sub []int32
+		if idx != nil {
+			sub = idx[lo:hi]
+		}
+		for j, dst := range sg.vecs {
+			if src[j] < 0 {
+				appendNulls(dst, sg.n, take)
+				continue
+			}
+			appendVec(dst, sg.n, vecs[src[j]], lo, hi, sub)
+			m.bytes += estimateBytes(dst, sg.n, sg.n+take)
+		}
+		for i, t := range sg.vecs[tcol].Int[sg.n : sg.n+take] {
+			if m.n == 0 && done == 0 && i == 0 {
+				m.minT, m.maxT = t, t
+			}
+			m.minT, m.maxT = min(m.minT, t), max(m.maxT, t)
+		}
+		sg.n += take
+		m.n += take
+		done += take
 	}
-	m.n += k
 }
 
 // memView is a read-only snapshot of a memPart's first n rows.
 type memView struct {
 	day        int64
 	schema     Schema
-	vecs       []*Vector
+	segs       []memSegView
 	n          int
 	minT, maxT int64
 }
 
+// memSegView is a read-only snapshot of a segment's first n rows.
+type memSegView struct {
+	vecs []*Vector
+	n    int
+}
+
 func (m *memPart) view() memView {
 	v := memView{day: m.day, schema: append(Schema(nil), m.schema...), n: m.n, minT: m.minT, maxT: m.maxT}
-	v.vecs = make([]*Vector, len(m.vecs))
-	for i, x := range m.vecs {
-		v.vecs[i] = viewVec(x, 0, m.n)
+	v.segs = make([]memSegView, 0, len(m.segs))
+	for _, sg := range m.segs {
+		if sg.n == 0 {
+			continue
+		}
+		sv := memSegView{vecs: make([]*Vector, len(sg.vecs)), n: sg.n}
+		for i, x := range sg.vecs {
+			sv.vecs[i] = viewVec(x, 0, sg.n)
+		}
+		v.segs = append(v.segs, sv)
 	}
 	return v
+}
+
+// columns returns the view's rows as one vector per column (a part write
+// needs them contiguous). A single segment is returned without copying;
+// otherwise the values are copied once (strings by reference).
+func (v *memView) columns() []*Vector {
+	out := make([]*Vector, len(v.schema))
+	if len(v.segs) == 1 {
+		copy(out, v.segs[0].vecs)
+		return out
+	}
+	for j, c := range v.schema {
+		dst := emptyVecCap(c.Type, v.n)
+		have := 0
+		for _, sg := range v.segs {
+			appendVec(dst, have, sg.vecs[j], 0, sg.n, nil)
+			have += sg.n
+		}
+		out[j] = dst
+	}
+	return out
 }
 
 func dayOf(ticks int64) int64 {
@@ -333,6 +415,11 @@ func (a *appender) Append(b *Batch) error {
 			return fmt.Errorf("%w: duplicate column %s", ErrSchema, c.Name)
 		}
 		src[j] = k
+	}
+	if a.n == 0 {
+		for j, c := range a.schema { // one allocation per column for the usual single Append
+			a.vecs[j] = emptyVecCap(c.Type, b.Len)
+		}
 	}
 	for j, k := range src {
 		if k < 0 {

@@ -13,7 +13,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
@@ -63,6 +65,12 @@ const (
 	chunkFlagIntMinMax  = 1 << 0
 	chunkFlagRealMinMax = 1 << 1
 	chunkFlagBloom      = 1 << 2
+	// chunkFlagSplit: the sealed chunk holds uvarint len(A) | A | B, two zstd
+	// frames whose contents concatenate to the column encoding: A up to the
+	// end of the token table of a token-encoded string column, B the per-row
+	// counts and indexes. A term search decompresses A alone to learn whether
+	// the block holds the term at all (see part.matchTerms).
+	chunkFlagSplit = 1 << 3
 )
 
 type chunkMeta struct {
@@ -193,7 +201,7 @@ func decodePartMeta(b []byte, fileSize int64) (*partMeta, error) {
 				return nil, fmt.Errorf("block %d column %d: chunk [%d+%d] outside the file", i, j, off, c.size)
 			}
 			c.off = int64(off)
-			if c.flags&^(chunkFlagIntMinMax|chunkFlagRealMinMax|chunkFlagBloom) != 0 {
+			if c.flags&^(chunkFlagIntMinMax|chunkFlagRealMinMax|chunkFlagBloom|chunkFlagSplit) != 0 {
 				return nil, fmt.Errorf("block %d column %d: unknown flags %#x", i, j, c.flags)
 			}
 			if c.flags&chunkFlagIntMinMax != 0 {
@@ -376,42 +384,23 @@ func writePart(ctx context.Context, s partWriteSpec) (*part, error) {
 		incarnation: s.incarnation, day: s.day, walSeq: s.walSeq, rows: s.n,
 		replaces: s.replaces, cols: s.schema, minT: math.MaxInt64, maxT: math.MinInt64,
 	}
-	var raw, comp, sealed, aad []byte
-	scratch := make(map[uint64]struct{})
-	blockVecs := make([]*Vector, len(s.vecs))
-	for lo, bi := 0, 0; lo < s.n; lo, bi = lo+s.blockRows, bi+1 {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("write part %s: %w", id, err)
-		}
-		hi := min(lo+s.blockRows, s.n)
-		for j, v := range s.vecs {
-			if perm != nil {
-				blockVecs[j] = gatherVec(v, perm[lo:hi])
-			} else {
-				blockVecs[j] = viewVec(v, lo, hi)
+	// Blocks are encoded, compressed and sealed in parallel and written in order.
+	err = encodeBlocks(ctx, s, perm, id, key, func(eb *encodedBlock) error {
+		bm := eb.meta
+		for j := range bm.cols {
+			bm.cols[j].off = off
+			if err := write(eb.chunks[j]); err != nil {
+				return err
 			}
 		}
-		bt := blockVecs[tcol].Int
-		bm := blockMeta{rows: hi - lo, minT: bt[0], maxT: bt[len(bt)-1], cols: make([]chunkMeta, len(s.schema))}
 		meta.minT, meta.maxT = min(meta.minT, bm.minT), max(meta.maxT, bm.maxT)
-		for j, c := range s.schema {
-			v := blockVecs[j]
-			raw = encodeColumn(raw[:0], v, 0, bm.rows, true)
-			comp = s.enc.EncodeAll(raw, comp[:0])
-			aad = blockAAD(aad[:0], s.wsID, s.table, id, bi, c.Name)
-			sealed, err = key.Seal(sealed[:0], comp, aad)
-			if err != nil {
-				return nil, fmt.Errorf("write part %s: %w", id, err)
-			}
-			cm := chunkMeta{off: off, size: len(sealed), rawSize: len(raw)}
-			fillChunkStats(&cm, v, c.Type, scratch)
-			bm.cols[j] = cm
-			if err := write(sealed); err != nil {
-				return nil, fmt.Errorf("write part %s: %w", id, err)
-			}
-		}
 		meta.blocks = append(meta.blocks, bm)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("write part %s: %w", id, err)
 	}
+	var raw, comp, sealed []byte
 	raw = meta.appendTo(raw[:0])
 	comp = s.enc.EncodeAll(raw, comp[:0])
 	sealed, err = key.Seal(sealed[:0], comp, partMetaAAD(s.wsID, s.table, id))
@@ -457,7 +446,145 @@ func writePart(ctx context.Context, s partWriteSpec) (*part, error) {
 	return p, nil
 }
 
-func fillChunkStats(cm *chunkMeta, v *Vector, t ColumnType, scratch map[uint64]struct{}) {
+// encodedBlock is one block of a part being written: its meta (offsets not
+// yet set) and its sealed chunks, one per column.
+type encodedBlock struct {
+	meta   blockMeta
+	chunks [][]byte
+	err    error
+}
+
+// blockEncoder holds one worker's scratch buffers.
+type blockEncoder struct {
+	raw, comp, aad []byte
+	half           []byte
+	scratch        map[uint64]struct{}
+	vecs           []*Vector
+}
+
+func (e *blockEncoder) encode(s *partWriteSpec, perm []int32, id string, key layers, bi int) *encodedBlock {
+	lo := bi * s.blockRows
+	hi := min(lo+s.blockRows, s.n)
+	if e.vecs == nil {
+		e.vecs = make([]*Vector, len(s.vecs))
+		e.scratch = make(map[uint64]struct{})
+	}
+	for j, v := range s.vecs {
+		if perm != nil {
+			e.vecs[j] = gatherVec(v, perm[lo:hi])
+		} else {
+			e.vecs[j] = viewVec(v, lo, hi)
+		}
+	}
+	tcol := s.schema.Index(ColTimeGenerated)
+	bt := e.vecs[tcol].Int
+	eb := &encodedBlock{
+		meta:   blockMeta{rows: hi - lo, minT: bt[0], maxT: bt[len(bt)-1], cols: make([]chunkMeta, len(s.schema))},
+		chunks: make([][]byte, len(s.schema)),
+	}
+	for j, c := range s.schema {
+		v := e.vecs[j]
+		var bl bloom
+		var split int
+		e.raw, bl, split = encodeChunk(e.raw[:0], v, 0, hi-lo, true, e.scratch)
+		if split > 0 {
+			e.half = s.enc.EncodeAll(e.raw[:split], e.half[:0])
+			e.comp = binary.AppendUvarint(e.comp[:0], uint64(len(e.half)))
+			e.comp = append(e.comp, e.half...)
+			e.comp = s.enc.EncodeAll(e.raw[split:], e.comp)
+		} else {
+			e.comp = s.enc.EncodeAll(e.raw, e.comp[:0])
+		}
+		e.aad = blockAAD(e.aad[:0], s.wsID, s.table, id, bi, c.Name)
+		sealed, err := key.Seal(make([]byte, 0, len(e.comp)+64), e.comp, e.aad)
+		if err != nil {
+			eb.err = err
+			return eb
+		}
+		cm := chunkMeta{size: len(sealed), rawSize: len(e.raw)}
+		if split > 0 {
+			cm.flags |= chunkFlagSplit
+		}
+		fillChunkStats(&cm, v, c.Type, bl)
+		eb.meta.cols[j] = cm
+		eb.chunks[j] = sealed
+	}
+	clear(e.vecs)
+	return eb
+}
+
+// encodeBlocks encodes the blocks of a part on up to GOMAXPROCS goroutines
+// and hands them to write in block order. At most two blocks per worker are
+// in flight, which bounds the memory of sealed chunks waiting to be written.
+func encodeBlocks(ctx context.Context, s partWriteSpec, perm []int32, id string, key layers, write func(*encodedBlock) error) error {
+	nb := (s.n + s.blockRows - 1) / s.blockRows
+	workers := min(runtime.GOMAXPROCS(0), nb)
+	if workers <= 1 {
+		var e blockEncoder
+		for bi := range nb {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			eb := e.encode(&s, perm, id, key, bi)
+			if eb.err != nil {
+				return eb.err
+			}
+			if err := write(eb); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	results := make([]chan *encodedBlock, nb)
+	for i := range results {
+		results[i] = make(chan *encodedBlock, 1)
+	}
+	slots := make(chan struct{}, 2*workers)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var e blockEncoder
+			for {
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				bi := int(next.Add(1) - 1)
+				if bi >= nb || ctx.Err() != nil {
+					return
+				}
+				results[bi] <- e.encode(&s, perm, id, key, bi)
+			}
+		}()
+	}
+	defer func() {
+		cancel() // frees workers waiting for a slot after an early return
+		wg.Wait()
+	}()
+	for bi := range nb {
+		var eb *encodedBlock
+		select {
+		case eb = <-results[bi]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if eb.err != nil {
+			return eb.err
+		}
+		if err := write(eb); err != nil {
+			return err
+		}
+		<-slots
+	}
+	return nil
+}
+
+func fillChunkStats(cm *chunkMeta, v *Vector, t ColumnType, bl bloom) {
 	switch classOf(t) {
 	case classInt:
 		first := true
@@ -490,7 +617,7 @@ func fillChunkStats(cm *chunkMeta, v *Vector, t ColumnType, scratch map[uint64]s
 			cm.flags |= chunkFlagRealMinMax
 		}
 	case classStr:
-		cm.bloom = buildBloom(v.Str, v.Nulls, t == TypeDynamic, scratch)
+		cm.bloom = bl
 		cm.flags |= chunkFlagBloom
 	}
 }
@@ -613,40 +740,14 @@ func zstdDecodeBounded(src []byte, limit int) ([]byte, error) {
 // buf is scratch space; it returns the grown scratch.
 func (p *part) readChunk(block, col int, dec *zstd.Decoder, buf []byte) (*Vector, []byte, error) {
 	bm := &p.meta.blocks[block]
-	cm := &bm.cols[col]
 	c := p.meta.cols[col]
-	corrupt := func(err error) error {
-		return &CorruptionError{Path: p.path, Part: p.id, Block: block, Column: c.Name, Err: err}
-	}
-	if cap(buf) < cm.size {
-		buf = make([]byte, cm.size)
-	}
-	sealed := buf[:cm.size]
-	if _, err := p.f.ReadAt(sealed, cm.off); err != nil {
-		return nil, buf, corrupt(fmt.Errorf("read: %w", err))
-	}
-	var aadBuf [256]byte
-	aad := blockAAD(aadBuf[:0], p.wsID, p.table, p.id, block, c.Name)
-	// Decrypt in place: the plaintext is shorter than the ciphertext.
-	env, err := crypt.ParseEnvelope(sealed)
+	comp, buf, err := p.openChunk(block, col, buf)
 	if err != nil {
-		return nil, buf, corrupt(err)
+		return nil, buf, err
 	}
-	var comp []byte
-	if len(p.key) == 1 {
-		comp, err = p.key[0].Open(sealed[env.HeaderLen+crypt.NonceSize:env.HeaderLen+crypt.NonceSize], sealed, aad)
-	} else {
-		comp, err = p.key.Open(nil, sealed, aad)
-	}
+	raw, err := p.decompressChunk(block, col, dec, comp, false)
 	if err != nil {
-		return nil, buf, corrupt(err)
-	}
-	raw, err := dec.DecodeAll(comp, make([]byte, 0, cm.rawSize))
-	if err != nil {
-		return nil, buf, corrupt(fmt.Errorf("decompress: %w", err))
-	}
-	if len(raw) != cm.rawSize {
-		return nil, buf, corrupt(fmt.Errorf("decompressed %d bytes, want %d", len(raw), cm.rawSize))
+		return nil, buf, err
 	}
 	d := decoder{b: raw}
 	v, err := decodeColumn(&d, c.Type, bm.rows)
@@ -654,7 +755,74 @@ func (p *part) readChunk(block, col int, dec *zstd.Decoder, buf []byte) (*Vector
 		err = fmt.Errorf("%d trailing bytes", len(d.b))
 	}
 	if err != nil {
-		return nil, buf, corrupt(err)
+		return nil, buf, p.corrupt(block, col, err)
 	}
 	return v, buf, nil
+}
+
+func (p *part) corrupt(block, col int, err error) error {
+	return &CorruptionError{Path: p.path, Part: p.id, Block: block, Column: p.meta.cols[col].Name, Err: err}
+}
+
+// openChunk reads and authenticates one chunk and returns its compressed
+// bytes (in buf, which it may grow and returns).
+func (p *part) openChunk(block, col int, buf []byte) (comp, grown []byte, err error) {
+	cm := &p.meta.blocks[block].cols[col]
+	if cap(buf) < cm.size {
+		buf = make([]byte, cm.size)
+	}
+	sealed := buf[:cm.size]
+	if _, err := p.f.ReadAt(sealed, cm.off); err != nil {
+		return nil, buf, p.corrupt(block, col, fmt.Errorf("read: %w", err))
+	}
+	var aadBuf [256]byte
+	aad := blockAAD(aadBuf[:0], p.wsID, p.table, p.id, block, p.meta.cols[col].Name)
+	// Decrypt in place: the plaintext is shorter than the ciphertext.
+	env, err := crypt.ParseEnvelope(sealed)
+	if err != nil {
+		return nil, buf, p.corrupt(block, col, err)
+	}
+	if len(p.key) == 1 {
+		comp, err = p.key[0].Open(sealed[env.HeaderLen+crypt.NonceSize:env.HeaderLen+crypt.NonceSize], sealed, aad)
+	} else {
+		comp, err = p.key.Open(nil, sealed, aad)
+	}
+	if err != nil {
+		return nil, buf, p.corrupt(block, col, err)
+	}
+	return comp, buf, nil
+}
+
+// decompressChunk returns the column encoding of an opened chunk. With
+// tableOnly, a split chunk (chunkFlagSplit) yields only its first half: the
+// encoding up to the end of the token table.
+func (p *part) decompressChunk(block, col int, dec *zstd.Decoder, comp []byte, tableOnly bool) ([]byte, error) {
+	cm := &p.meta.blocks[block].cols[col]
+	var raw []byte
+	var err error
+	if cm.flags&chunkFlagSplit != 0 {
+		n, w := binary.Uvarint(comp)
+		if w <= 0 || n > uint64(len(comp)-w) {
+			return nil, p.corrupt(block, col, errors.New("bad split chunk frame length"))
+		}
+		a, b := comp[w:w+int(n)], comp[w+int(n):]
+		if raw, err = dec.DecodeAll(a, make([]byte, 0, cm.rawSize)); err != nil {
+			return nil, p.corrupt(block, col, fmt.Errorf("decompress: %w", err))
+		}
+		if len(raw) > cm.rawSize {
+			return nil, p.corrupt(block, col, fmt.Errorf("decompressed more than %d bytes", cm.rawSize))
+		}
+		if tableOnly {
+			return raw, nil
+		}
+		if raw, err = dec.DecodeAll(b, raw); err != nil {
+			return nil, p.corrupt(block, col, fmt.Errorf("decompress: %w", err))
+		}
+	} else if raw, err = dec.DecodeAll(comp, make([]byte, 0, cm.rawSize)); err != nil {
+		return nil, p.corrupt(block, col, fmt.Errorf("decompress: %w", err))
+	}
+	if len(raw) != cm.rawSize {
+		return nil, p.corrupt(block, col, fmt.Errorf("decompressed %d bytes, want %d", len(raw), cm.rawSize))
+	}
+	return raw, nil
 }

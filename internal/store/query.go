@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -113,8 +114,7 @@ type task struct {
 	p     *part
 	block int
 	mem   *memView
-	lo    int
-	hi    int
+	seg   int // segment of mem
 }
 
 // Select implements Querier. Tasks (part blocks after pruning, memtable
@@ -233,6 +233,26 @@ func (q *querier) Select(ctx context.Context, h SelectHints) BatchIterator {
 		return true
 	}
 
+	// Column hints on string columns: a block whose chunk of the column is
+	// split token-encoded is filtered row by row through its token table.
+	colTerms := map[string][]string{}
+	for _, th := range h.Terms {
+		if th.Column == "" {
+			continue
+		}
+		if i := q.full.Index(th.Column); i < 0 || q.full[i].Type != TypeString {
+			continue
+		}
+		for _, tok := range Tokenize(th.Term) {
+			if !slices.Contains(colTerms[th.Column], tok) {
+				colTerms[th.Column] = append(colTerms[th.Column], tok)
+			}
+		}
+	}
+	for col, terms := range colTerms {
+		it.colTerms = append(it.colTerms, colTerm{column: col, terms: terms})
+	}
+
 	var tasks []task
 	for _, p := range q.parts {
 		for b := range p.meta.blocks {
@@ -249,11 +269,10 @@ func (q *querier) Select(ctx context.Context, h SelectHints) BatchIterator {
 			tasks = append(tasks, task{p: p, block: b})
 		}
 	}
-	const memChunk = 16384
 	for i := range q.mems {
 		m := &q.mems[i]
-		for lo := 0; lo < m.n; lo += memChunk {
-			tasks = append(tasks, task{mem: m, lo: lo, hi: min(lo+memChunk, m.n)})
+		for s := range m.segs {
+			tasks = append(tasks, task{mem: m, seg: s})
 		}
 	}
 	it.init(ctx, q, out, schema, tasks, h.Limit)
@@ -266,6 +285,12 @@ func (q *querier) countBlocks() int64 {
 		n += int64(len(p.meta.blocks))
 	}
 	return n
+}
+
+// colTerm is the lower-case terms every kept row holds in one column.
+type colTerm struct {
+	column string
+	terms  []string
 }
 
 type result struct {
@@ -282,6 +307,8 @@ type iterator struct {
 	tasks  []task
 	limit  int
 
+	colTerms []colTerm // set by Select before init
+
 	ctx     context.Context
 	cancel  context.CancelFunc
 	results chan result
@@ -294,10 +321,12 @@ type iterator struct {
 	done     bool
 	returned int
 
-	stats      SelectStats
-	blocksRead atomic.Int64
-	bytesRead  atomic.Int64
-	memRows    atomic.Int64
+	stats       SelectStats
+	blocksRead  atomic.Int64
+	bytesRead   atomic.Int64
+	memRows     atomic.Int64
+	tokenSkips  atomic.Int64 // blocks whose token tables lack a term
+	rowsMatched atomic.Int64
 }
 
 func (it *iterator) init(ctx context.Context, q *querier, out []outCol, schema Schema, tasks []task, limit int) {
@@ -427,6 +456,8 @@ func (it *iterator) Stats() SelectStats {
 	s.BlocksRead = it.blocksRead.Load()
 	s.BytesRead = it.bytesRead.Load()
 	s.MemRowsScanned = it.memRows.Load()
+	s.BlocksSkippedTerms += it.tokenSkips.Load()
+	s.BlocksRead -= it.tokenSkips.Load()
 	s.RowsReturned = int64(it.returned)
 	return s
 }
@@ -436,18 +467,19 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 	tr := it.q.tr
 	if tk.mem != nil {
 		m := tk.mem
-		it.memRows.Add(int64(tk.hi - tk.lo))
-		times := m.vecs[m.schema.Index(ColTimeGenerated)].Int
+		sg := &m.segs[tk.seg]
+		it.memRows.Add(int64(sg.n))
+		times := sg.vecs[m.schema.Index(ColTimeGenerated)].Int
 		var idx []int32
 		all := true
-		for i := tk.lo; i < tk.hi; i++ {
+		for i := range sg.n {
 			if !tr.Contains(times[i]) {
 				all = false
 				break
 			}
 		}
 		if !all {
-			for i := tk.lo; i < tk.hi; i++ {
+			for i := range sg.n {
 				if tr.Contains(times[i]) {
 					idx = append(idx, int32(i))
 				}
@@ -456,7 +488,7 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 				return nil, nil
 			}
 		}
-		n := tk.hi - tk.lo
+		n := sg.n
 		if !all {
 			n = len(idx)
 		}
@@ -468,9 +500,9 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 			case j < 0:
 				b.Cols[i] = nullVec(oc.col.Type, n)
 			case all:
-				b.Cols[i] = viewVec(m.vecs[j], tk.lo, tk.hi)
+				b.Cols[i] = sg.vecs[j]
 			default:
-				b.Cols[i] = gatherVec(m.vecs[j], idx)
+				b.Cols[i] = gatherVec(sg.vecs[j], idx)
 			}
 		}
 		return b, nil
@@ -506,7 +538,42 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 			return nil, nil
 		}
 	}
+	// Term hints on split token chunks: keep only the rows holding the terms.
+	var keep []int32      // block rows to return, ascending; nil: all of [lo, hi)
+	var keepCol = -1      // the column whose values matchTerms rebuilt
+	var keepVals []string // those values, aligned with keep
+	for _, ct := range it.colTerms {
+		j := p.meta.cols.Index(ct.column)
+		if j < 0 || p.meta.cols[j].Type != TypeString {
+			continue
+		}
+		rows, vals, ok, nb, err := p.matchTerms(bi, j, it.q.db.dec, *buf, ct.terms)
+		*buf = nb
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		it.bytesRead.Add(int64(bm.cols[j].size))
+		rows, vals = clipRows(rows, vals, lo, hi)
+		if keep != nil {
+			rows, _ = intersectRows(keep, rows, vals)
+			keepVals = intersectVals(keep, rows, keepVals)
+		} else {
+			keepCol, keepVals = j, vals
+		}
+		keep = rows
+		if len(keep) == 0 {
+			it.tokenSkips.Add(1)
+			return nil, nil
+		}
+	}
 	n := hi - lo
+	if keep != nil {
+		n = len(keep)
+		it.rowsMatched.Add(int64(n))
+	}
 	b := &Batch{Schema: it.schema, Cols: make([]*Vector, len(it.out)), Len: n}
 	for i, oc := range it.out {
 		if oc.isVirt {
@@ -516,6 +583,10 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 		j := p.meta.cols.Index(oc.col.Name)
 		if j < 0 || classOf(p.meta.cols[j].Type) != classOf(oc.col.Type) {
 			b.Cols[i] = nullVec(oc.col.Type, n)
+			continue
+		}
+		if keep != nil && j == keepCol {
+			b.Cols[i] = &Vector{Type: oc.col.Type, Str: keepVals}
 			continue
 		}
 		var v *Vector
@@ -528,10 +599,53 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 			}
 		}
 		v.Type = oc.col.Type
-		if lo != 0 || hi != bm.rows {
+		switch {
+		case keep != nil:
+			v = gatherVec(v, keep)
+		case lo != 0 || hi != bm.rows:
 			v = viewVec(v, lo, hi)
 		}
 		b.Cols[i] = v
 	}
 	return b, nil
+}
+
+// clipRows keeps the rows (ascending) in [lo, hi), with their values.
+func clipRows(rows []int32, vals []string, lo, hi int) ([]int32, []string) {
+	a := sort.Search(len(rows), func(i int) bool { return int(rows[i]) >= lo })
+	z := sort.Search(len(rows), func(i int) bool { return int(rows[i]) >= hi })
+	return rows[a:z], vals[a:z]
+}
+
+// intersectRows returns the rows of b (ascending) that are also in a, with
+// their values from vals (aligned with b).
+func intersectRows(a, b []int32, vals []string) ([]int32, []string) {
+	var rows []int32
+	var out []string
+	i := 0
+	for k, r := range b {
+		for i < len(a) && a[i] < r {
+			i++
+		}
+		if i < len(a) && a[i] == r {
+			rows = append(rows, r)
+			out = append(out, vals[k])
+		}
+	}
+	return rows, out
+}
+
+// intersectVals returns the values (aligned with a) of the rows of a that are in b.
+func intersectVals(a, b []int32, vals []string) []string {
+	var out []string
+	j := 0
+	for k, r := range a {
+		for j < len(b) && b[j] < r {
+			j++
+		}
+		if j < len(b) && b[j] == r {
+			out = append(out, vals[k])
+		}
+	}
+	return out
 }

@@ -1,11 +1,17 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
+	"sort"
 	"sync"
 	"unsafe"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Token encoding of string columns (column flag bit2, parts only).
@@ -53,7 +59,14 @@ type tokenCoder struct {
 	seq    []uint32 // token IDs, rows in order
 	rank   []uint32 // token ID → index in frequency order
 	order  []uint32 // frequency order → token ID
+	// short maps tokens of one or two bytes (separators such as " " or ", ",
+	// short words: about half of all tokens of free text) to ID+1 without
+	// hashing: index b0 for one byte, 256 + b0<<8 | b1 for two.
+	short     []uint32
+	shortUsed []int // indexes of short set, to reset
 }
+
+const shortTokenSlots = 256 + 1<<16
 
 var tokenCoders = sync.Pool{New: func() any { return &tokenCoder{ids: make(map[string]uint32)} }}
 
@@ -64,6 +77,10 @@ func putTokenCoder(t *tokenCoder) {
 		return
 	}
 	clear(t.ids)
+	for _, k := range t.shortUsed {
+		t.short[k] = 0
+	}
+	t.shortUsed = t.shortUsed[:0]
 	clear(t.toks) // drop references to the column's strings
 	t.toks, t.counts, t.rows, t.seq = t.toks[:0], t.counts[:0], t.rows[:0], t.seq[:0]
 	tokenCoders.Put(t)
@@ -81,6 +98,9 @@ func (t *tokenCoder) analyze(ss []string) bool {
 	}
 	text, table := 0, 0
 	probed := false
+	if t.short == nil {
+		t.short = make([]uint32, shortTokenSlots)
+	}
 	for _, s := range ss {
 		k := 0
 		for i := 0; i < len(s); {
@@ -90,13 +110,31 @@ func (t *tokenCoder) analyze(ss []string) bool {
 				j++
 			}
 			tok := s[i:j]
-			id, ok := t.ids[tok]
-			if !ok {
-				id = uint32(len(t.toks))
-				t.ids[tok] = id
-				t.toks = append(t.toks, tok)
-				t.counts = append(t.counts, 0)
-				table += len(tok)
+			var id uint32
+			if len(tok) <= 2 {
+				k := int(tok[0])
+				if len(tok) == 2 {
+					k = 256 + int(tok[0])<<8 | int(tok[1])
+				}
+				if x := t.short[k]; x != 0 {
+					id = x - 1
+				} else {
+					id = uint32(len(t.toks))
+					t.short[k] = id + 1
+					t.shortUsed = append(t.shortUsed, k)
+					t.toks = append(t.toks, tok)
+					t.counts = append(t.counts, 0)
+					table += len(tok)
+				}
+			} else {
+				var ok bool
+				if id, ok = t.ids[tok]; !ok {
+					id = uint32(len(t.toks))
+					t.ids[tok] = id
+					t.toks = append(t.toks, tok)
+					t.counts = append(t.counts, 0)
+					table += len(tok)
+				}
 			}
 			t.counts[id]++
 			t.seq = append(t.seq, id)
@@ -137,8 +175,8 @@ func (t *tokenCoder) analyze(ss []string) bool {
 	return true
 }
 
-// appendTo appends the encoding analyze prepared.
-func (t *tokenCoder) appendTo(dst []byte) []byte {
+// appendTableTo appends the token table: the count, lengths and bytes.
+func (t *tokenCoder) appendTableTo(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(t.toks)))
 	for _, id := range t.order {
 		dst = binary.AppendUvarint(dst, uint64(len(t.toks[id])))
@@ -146,6 +184,11 @@ func (t *tokenCoder) appendTo(dst []byte) []byte {
 	for _, id := range t.order {
 		dst = append(dst, t.toks[id]...)
 	}
+	return dst
+}
+
+// appendRowsTo appends the per-row token counts and the token indexes.
+func (t *tokenCoder) appendRowsTo(dst []byte) []byte {
 	for _, k := range t.rows {
 		dst = binary.AppendUvarint(dst, uint64(k))
 	}
@@ -242,4 +285,216 @@ func (d *decoder) tokens(n int) []string {
 		start = e
 	}
 	return out
+}
+
+// maxMatchTerms bounds the terms one matchTerms call checks; rows must hold
+// the first maxMatchTerms only (a weaker filter, so still correct: the engine
+// re-checks every predicate).
+const maxMatchTerms = 8
+
+// matchTerms finds the rows of a split token-encoded string chunk (see
+// chunkFlagSplit) that contain every one of terms as a whole token, compared
+// case-insensitively (terms are lower-case, as Tokenize returns them). It
+// first decompresses only the token table: when some term is not in it, no row
+// can match and it returns no rows without reading further. Otherwise it walks
+// the per-row token indexes and rebuilds only the matching values. ok is false
+// when the chunk is not split (the caller then reads it whole).
+func (p *part) matchTerms(block, col int, dec *zstd.Decoder, buf []byte, terms []string) (rows []int32, vals []string, ok bool, grown []byte, err error) {
+	bm := &p.meta.blocks[block]
+	cm := &bm.cols[col]
+	if cm.flags&chunkFlagSplit == 0 || p.meta.cols[col].Type != TypeString || len(terms) == 0 {
+		return nil, nil, false, buf, nil
+	}
+	terms = terms[:min(len(terms), maxMatchTerms)]
+	comp, buf, err := p.openChunk(block, col, buf)
+	if err != nil {
+		return nil, nil, false, buf, err
+	}
+	n, w := binary.Uvarint(comp)
+	if w <= 0 || n > uint64(len(comp)-w) {
+		return nil, nil, false, buf, p.corrupt(block, col, errors.New("bad split chunk frame length"))
+	}
+	rawA, err := dec.DecodeAll(comp[w:w+int(n)], nil)
+	if err != nil {
+		return nil, nil, false, buf, p.corrupt(block, col, fmt.Errorf("decompress: %w", err))
+	}
+	if len(rawA) > cm.rawSize {
+		return nil, nil, false, buf, p.corrupt(block, col, fmt.Errorf("decompressed more than %d bytes", cm.rawSize))
+	}
+	d := decoder{b: rawA}
+	if f := d.byte1(); d.err == nil && f != colFlagTokens {
+		return nil, nil, false, buf, p.corrupt(block, col, fmt.Errorf("split chunk with column flags %#x", f))
+	}
+	nt := d.count("token count", len(d.b))
+	var toks []string
+	if nt > 0 {
+		toks = d.stringsBody(nt)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail(fmt.Errorf("%d bytes after the token table", len(d.b)))
+	}
+	if d.err != nil {
+		return nil, nil, false, buf, p.corrupt(block, col, d.err)
+	}
+	// mark[id] has bit i set when token id is terms[i] in some case.
+	mark := make([]uint8, nt)
+	var found uint8
+	for i, term := range terms {
+		for id, tok := range toks {
+			if len(tok) == len(term) && equalFoldASCII(tok, term) {
+				mark[id] |= 1 << i
+				found |= 1 << i
+			}
+		}
+	}
+	full := uint8(1<<len(terms) - 1)
+	if found != full {
+		return nil, nil, true, buf, nil // some term is in no row of the block
+	}
+	rawB, err := dec.DecodeAll(comp[w+int(n):], make([]byte, 0, cm.rawSize-len(rawA)))
+	if err != nil {
+		return nil, nil, false, buf, p.corrupt(block, col, fmt.Errorf("decompress: %w", err))
+	}
+	if len(rawA)+len(rawB) != cm.rawSize {
+		return nil, nil, false, buf, p.corrupt(block, col, fmt.Errorf("decompressed %d bytes, want %d", len(rawA)+len(rawB), cm.rawSize))
+	}
+	d = decoder{b: rawB}
+	counts := make([]int, bm.rows)
+	sum := 0
+	for i := range counts {
+		k := d.count("tokens per row", len(d.b))
+		counts[i] = k
+		sum += k
+		if d.err == nil && sum > len(d.b) {
+			d.fail(fmt.Errorf("%d token indexes: %w", sum, errShort))
+		}
+	}
+	if d.err != nil {
+		return nil, nil, false, buf, p.corrupt(block, col, d.err)
+	}
+	b := d.b
+	starts := make([]int, len(counts)+1) // token ordinal of each row's first token
+	for i, k := range counts {
+		starts[i+1] = starts[i] + k
+	}
+	// Candidate rows: those holding terms[0], found by searching the index
+	// bytes for the uvarints of its table entries. A uvarint ends with its only
+	// byte below 0x80, so a match at p is a whole index exactly when p == 0 or
+	// b[p-1] < 0x80; and the ordinal of that index is the number of such bytes
+	// before p.
+	type cand struct {
+		row   int32
+		start int // byte offset of the row's first index
+	}
+	var cands []cand
+	var pat [binary.MaxVarintLen64]byte
+	for id, m := range mark {
+		if m&1 == 0 {
+			continue
+		}
+		pattern := binary.AppendUvarint(pat[:0], uint64(id))
+		ord, counted := 0, 0
+		for off := 0; off < len(b); {
+			i := bytes.Index(b[off:], pattern)
+			if i < 0 {
+				break
+			}
+			q := off + i
+			off = q + 1
+			if q > 0 && b[q-1] >= 0x80 {
+				continue // inside another index
+			}
+			ord += countUvarintEnds(b[counted:q])
+			counted = q
+			r := sort.Search(len(counts), func(r int) bool { return starts[r+1] > ord })
+			if r >= len(counts) {
+				return nil, nil, false, buf, p.corrupt(block, col, errors.New("token index beyond the last row"))
+			}
+			// Walk back to the row's first index: past ord-starts[r] index ends.
+			start, back := q, ord-starts[r]
+			for back > 0 && start > 0 {
+				start--
+				if start == 0 || b[start-1] < 0x80 {
+					back--
+				}
+			}
+			if back != 0 {
+				return nil, nil, false, buf, p.corrupt(block, col, errors.New("token indexes do not match the row counts"))
+			}
+			cands = append(cands, cand{int32(r), start})
+		}
+	}
+	slices.SortFunc(cands, func(x, y cand) int { return int(x.row) - int(y.row) })
+	cands = slices.CompactFunc(cands, func(x, y cand) bool { return x.row == y.row })
+	ids := make([]uint32, 0, 256)
+	for _, c := range cands {
+		k := counts[c.row]
+		ids = ids[:0]
+		var acc uint8
+		pos := c.start
+		size := 0
+		for range k {
+			x, w := binary.Uvarint(b[pos:])
+			if w <= 0 || x >= uint64(nt) {
+				return nil, nil, false, buf, p.corrupt(block, col, fmt.Errorf("bad token index in row %d", c.row))
+			}
+			pos += w
+			acc |= mark[x]
+			ids = append(ids, uint32(x))
+			size += len(toks[x])
+		}
+		if acc != full {
+			continue
+		}
+		if size > maxChunkBytes {
+			return nil, nil, false, buf, p.corrupt(block, col, fmt.Errorf("token-encoded value exceeds %d bytes", maxChunkBytes))
+		}
+		v := make([]byte, 0, size)
+		for _, x := range ids {
+			v = append(v, toks[x]...)
+		}
+		rows = append(rows, c.row)
+		vals = append(vals, string(v))
+	}
+	// The whole stream must hold exactly the indexes the counts announce.
+	if n := countUvarintEnds(b); n != starts[len(counts)] || (len(b) > 0 && b[len(b)-1] >= 0x80) {
+		return nil, nil, false, buf, p.corrupt(block, col, fmt.Errorf("%d token indexes, row counts say %d", n, starts[len(counts)]))
+	}
+	return rows, vals, true, buf, nil
+}
+
+// countUvarintEnds counts the bytes below 0x80 in b: the number of uvarints
+// that end in b. Eight bytes at a time.
+func countUvarintEnds(b []byte) int {
+	n := 0
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		n += bits.OnesCount64(^w & 0x8080808080808080)
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < 0x80 {
+			n++
+		}
+	}
+	return n
+}
+
+// equalFoldASCII compares a and b (of equal length) ignoring ASCII case.
+func equalFoldASCII(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x != y {
+			if 'A' <= x && x <= 'Z' {
+				x += 'a' - 'A'
+			}
+			if 'A' <= y && y <= 'Z' {
+				y += 'a' - 'A'
+			}
+			if x != y {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -5,6 +5,25 @@ package store
 
 func cloneEmpty(t ColumnType) *Vector { return &Vector{Type: t} }
 
+// emptyVecCap returns an empty vector of type t with room for n values.
+func emptyVecCap(t ColumnType, n int) *Vector {
+	v := &Vector{Type: t}
+	if n <= 0 {
+		return v
+	}
+	switch classOf(t) {
+	case classBool:
+		v.Bool = make([]bool, 0, n)
+	case classInt:
+		v.Int = make([]int64, 0, n)
+	case classReal:
+		v.Real = make([]float64, 0, n)
+	default:
+		v.Str = make([]string, 0, n)
+	}
+	return v
+}
+
 // viewVec returns rows [lo, hi) of v without copying.
 func viewVec(v *Vector, lo, hi int) *Vector {
 	out := &Vector{Type: v.Type}
