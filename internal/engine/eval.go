@@ -886,7 +886,7 @@ func convertOne(v kql.Value, t store.ColumnType, out *store.Vector, i int) bool 
 				out.Int[i] = v.Int
 			}
 		case kql.IsStringLike(v.Type):
-			ticks, ok := kql.ParseDatetime(v.Str)
+			ticks, ok := parseKustoDatetime(v.Str)
 			if !ok {
 				return false
 			}

@@ -9,6 +9,32 @@ import (
 	"custos/internal/store"
 )
 
+// rfcDatetimeLayouts are the RFC 822 and RFC 850 forms of Kusto's
+// supported datetime formats that kql.ParseDatetime does not cover (with
+// and without weekday, seconds and zone; two-digit years).
+var rfcDatetimeLayouts = [...]string{
+	"Mon, 2 Jan 06 15:04:05 MST", "Mon, 2 Jan 06 15:04:05", "Mon, 2 Jan 06 15:04", "Mon, 2 Jan 06 15:04 MST",
+	"2 Jan 06 15:04:05 MST", "2 Jan 06 15:04:05", "2 Jan 06 15:04", "2 Jan 06 15:04 MST",
+	"Monday, 2-Jan-06 15:04:05 MST", "Monday, 2-Jan-06 15:04:05", "Monday, 2-Jan-06 15:04", "Monday, 2-Jan-06 15:04 MST",
+	"2-Jan-06 15:04:05 MST", "2-Jan-06 15:04:05", "2-Jan-06 15:04", "2-Jan-06 15:04 MST",
+	"Mon, 2 Jan 2006 15:04", "Mon, 2 Jan 2006 15:04 MST", "2 Jan 2006 15:04:05 MST",
+}
+
+// parseKustoDatetime parses every datetime format of todatetime(): ISO
+// 8601 and the others kql.ParseDatetime knows, then RFC 822 and RFC 850.
+func parseKustoDatetime(s string) (int64, bool) {
+	if t, ok := kql.ParseDatetime(s); ok {
+		return t, true
+	}
+	s = strings.TrimSpace(s)
+	for _, layout := range rfcDatetimeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return store.TicksFromTime(t.UTC()), true
+		}
+	}
+	return 0, false
+}
+
 // startOf returns the start of the unit ("day", "week", "month", "year",
 // "hour") containing ticks, moved by offset units. Weeks start on Sunday,
 // as in Kusto.
