@@ -121,8 +121,9 @@ type ruleState struct {
 	// Guarded by Exporter.mu:
 	pending     []pendingBatch
 	pendingRows int
-	overflow    bool // commits were dropped: re-read the store from lowWater
-	catchUp     bool // re-read the store from lowWater before the next flush
+	overflow    bool  // commits were dropped: re-read the store from lowWater
+	catchUp     bool  // re-read the store from lowWater before the next flush
+	catchUpTo   int64 // ... up to this _TimeReceived (exclusive); 0 means no bound
 	oldest      int64
 
 	// Used only by the flush pass (runMu):
@@ -299,6 +300,14 @@ func (e *Exporter) Refresh(ctx context.Context) {
 			e.index[k] = append(e.index[k], rs)
 		}
 	}
+	// The hook now delivers every commit stamped from here on; a catch-up
+	// of a newly activated rule reads the store only for what came before.
+	to := store.TicksFromTime(e.opts.Now())
+	for _, rs := range next {
+		if rs.catchUp && rs.catchUpTo == 0 && cur[rs.rule.ExportID] != rs {
+			rs.catchUpTo = to
+		}
+	}
 	e.mu.Unlock()
 }
 
@@ -354,6 +363,15 @@ func (e *Exporter) reconcile(ctx context.Context, rs *ruleState, st catalog.Expo
 	}
 	if len(rep.Problems) > 0 {
 		return fmt.Errorf("destination %s fails verification, refusing to extend its chain: %w", rs.dest, rep.Problems[0])
+	}
+	sizes := map[string]int64{}
+	for _, o := range objs {
+		sizes[o.Name] = o.Size
+	}
+	for name, f := range c.files {
+		if size, ok := sizes[name]; !ok || size != f.Size {
+			return fmt.Errorf("destination %s fails verification, refusing to extend its chain: %s is missing or changed size", rs.dest, name)
+		}
 	}
 	if c.seq < st.Seq {
 		return fmt.Errorf("destination %s holds %d manifests but %d were written: manifests were removed", rs.dest, c.seq, st.Seq)
@@ -514,11 +532,11 @@ func (e *Exporter) FlushNow(ctx context.Context) {
 func (e *Exporter) flushRule(ctx context.Context, rs *ruleState) error {
 	e.mu.Lock()
 	if rs.overflow {
-		rs.overflow, rs.catchUp = false, true
+		rs.overflow, rs.catchUp, rs.catchUpTo = false, true, 0
 		rs.pending, rs.pendingRows = nil, 0
 	}
-	catchUp := rs.catchUp
-	rs.catchUp = false
+	catchUp, catchUpTo := rs.catchUp, rs.catchUpTo
+	rs.catchUp, rs.catchUpTo = false, 0
 	cutoff := store.TicksFromTime(e.opts.Now())
 	batches := rs.pending
 	rs.pending, rs.pendingRows = nil, 0
@@ -531,11 +549,15 @@ func (e *Exporter) flushRule(ctx context.Context, rs *ruleState) error {
 			rs.pendingRows += b.b.Len
 			rs.oldest = min(rs.oldest, b.minTR)
 		}
-		rs.catchUp = rs.catchUp || catchUp
+		if catchUp && !rs.catchUp {
+			rs.catchUp, rs.catchUpTo = true, catchUpTo
+		} else if catchUp {
+			rs.catchUpTo = 0 // an overflow meanwhile: read everything
+		}
 		e.mu.Unlock()
 	}
 	if catchUp {
-		scanned, err := e.scan(ctx, rs, rs.lowWater)
+		scanned, err := e.scan(ctx, rs, rs.lowWater, catchUpTo)
 		if err != nil {
 			restore()
 			return fmt.Errorf("re-read the store: %w", err)
@@ -685,8 +707,8 @@ func schemaKey(s store.Schema) string {
 }
 
 // scan re-reads a rule's tables from the store: every row with
-// _TimeReceived >= from.
-func (e *Exporter) scan(ctx context.Context, rs *ruleState, from int64) ([]pendingBatch, error) {
+// _TimeReceived >= from and, when to is not 0, < to.
+func (e *Exporter) scan(ctx context.Context, rs *ruleState, from, to int64) ([]pendingBatch, error) {
 	var out []pendingBatch
 	for _, t := range rs.rule.TableNames {
 		ref := store.TableRef{WorkspaceID: rs.rule.Workspace.CustomerID, Table: t}
@@ -706,7 +728,7 @@ func (e *Exporter) scan(ctx context.Context, rs *ruleState, from int64) ([]pendi
 			}
 			keep := make([]int, 0, b.Len)
 			for i, v := range tr.Int {
-				if v >= from {
+				if v >= from && (to == 0 || v < to) {
 					keep = append(keep, i)
 				}
 			}
