@@ -44,9 +44,12 @@ type Options struct {
 	// BlockRows is the maximum number of rows per part block. Default 16384.
 	BlockRows int
 	// MaxPartsPerDay is the part count per table and day above which the
-	// background merge combines parts. Default 4.
+	// background merge combines parts, and the number of parts of similar
+	// size (within a factor of 4) one merge combines. Default 4.
 	MaxPartsPerDay int
-	// MaxMergeRows bounds the rows of one merge (and so its memory). Default 4M.
+	// MaxMergeRows bounds the rows of one merge, and so its memory (a merge
+	// holds its rows decoded: about 1 KB each for typical logs). Parts this
+	// large are not merged again. Default 1M.
 	MaxMergeRows int
 	// QueryWorkers bounds the goroutines decoding blocks for one Select.
 	// Default GOMAXPROCS.
@@ -95,7 +98,7 @@ func (o *Options) setDefaults() {
 		o.MaxPartsPerDay = 4
 	}
 	if o.MaxMergeRows <= 0 {
-		o.MaxMergeRows = 4 << 20
+		o.MaxMergeRows = 1 << 20
 	}
 	if o.QueryWorkers <= 0 {
 		o.QueryWorkers = runtime.GOMAXPROCS(0)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"slices"
 	"time"
 )
@@ -240,18 +241,13 @@ func (db *DB) mergeDay(ctx context.Context, ws *workspace, t *table, day int64) 
 	if dropped || len(cands) < 2 {
 		return nil
 	}
-	slices.SortFunc(cands, func(a, b *part) int { return a.meta.rows - b.meta.rows })
-	var pick []*part
-	rows := 0
-	for _, p := range cands {
-		if len(pick) >= 2 && rows+p.meta.rows > db.opts.MaxMergeRows {
-			break
-		}
-		pick = append(pick, p)
-		rows += p.meta.rows
-	}
+	pick := pickMerge(cands, max(db.opts.MaxPartsPerDay, 2), db.opts.MaxMergeRows)
 	if len(pick) < 2 {
 		return nil
+	}
+	rows := 0
+	for _, p := range pick {
+		rows += p.meta.rows
 	}
 	t.mu.RLock()
 	for _, p := range pick {
@@ -266,7 +262,7 @@ func (db *DB) mergeDay(ctx context.Context, ws *workspace, t *table, day int64) 
 
 	vecs := make([]*Vector, len(storage))
 	for i, c := range storage {
-		vecs[i] = cloneEmpty(c.Type)
+		vecs[i] = emptyVecCap(c.Type, rows)
 	}
 	n := 0
 	var walSeq uint64
@@ -325,6 +321,34 @@ func (db *DB) mergeDay(ctx context.Context, ws *workspace, t *table, day int64) 
 		p.release() // the table's reference; the file goes when the last reader is done
 	}
 	db.m.merges.Add(1)
+	return nil
+}
+
+// pickMerge chooses the parts of one day to merge, size-tiered: parts fall
+// into tiers by the base-4 logarithm of their row counts, and a merge combines
+// at least fanout parts of the lowest tier that has that many, smallest first,
+// up to maxRows rows in all (bigger parts are not merged). So a row is
+// rewritten about log4(part size / flush size) times rather than on every
+// merge, and a merge's memory stays bounded by maxRows. It returns nil when no
+// tier has enough parts.
+func pickMerge(cands []*part, fanout, maxRows int) []*part {
+	slices.SortFunc(cands, func(a, b *part) int { return a.meta.rows - b.meta.rows })
+	tier := func(p *part) int { return bits.Len(uint(p.meta.rows)) / 2 }
+	for i := 0; i < len(cands); {
+		j := i
+		for j < len(cands) && tier(cands[j]) == tier(cands[i]) {
+			j++
+		}
+		k, rows := i, 0
+		for k < j && rows+cands[k].meta.rows <= maxRows {
+			rows += cands[k].meta.rows
+			k++
+		}
+		if k-i >= fanout {
+			return cands[i:k]
+		}
+		i = j
+	}
 	return nil
 }
 
