@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,6 +40,8 @@ type DB struct {
 	log  *slog.Logger
 	now  func() time.Time
 	rand io.Reader
+
+	writes atomic.Uint64 // bumped after every committed write; see Generation
 }
 
 // Open opens (creating if needed) the catalog at opts.Path and applies any
@@ -110,12 +113,17 @@ type querier interface {
 
 // run executes portable SQL on a querier, rebinding placeholders.
 type run struct {
-	q querier
-	d dialect
+	q      querier
+	d      dialect
+	writes *atomic.Uint64 // outside a transaction: bumped after each exec
 }
 
 func (r run) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return r.q.ExecContext(ctx, r.d.rebind(query), args...)
+	res, err := r.q.ExecContext(ctx, r.d.rebind(query), args...)
+	if r.writes != nil {
+		r.writes.Add(1)
+	}
+	return res, err
 }
 
 func (r run) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
@@ -126,7 +134,7 @@ func (r run) row(ctx context.Context, query string, args ...any) *sql.Row {
 	return r.q.QueryRowContext(ctx, r.d.rebind(query), args...)
 }
 
-func (c *DB) r() run { return run{q: c.sql, d: c.d} }
+func (c *DB) r() run { return run{q: c.sql, d: c.d, writes: &c.writes} }
 
 // queryAll runs a query and scans each row with scan; what names the list in
 // errors. No rows give an empty, non-nil slice (an ARM list of "value": []).
@@ -157,7 +165,9 @@ func (c *DB) inTx(ctx context.Context, fn func(r run) error) error {
 		_ = tx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	c.writes.Add(1) // also after a failed commit: the outcome may be unknown
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
