@@ -143,7 +143,7 @@ func (a *API) Routes() []api.Route {
 		r(http.MethodDelete, pDCR, rbac.ActionDCRDelete, dcrScope, a.deleteDCR),
 	}, append(append(append(a.machineRoutes(), a.purgeRoutes()...), a.diagnosticSettingRoutes()...), append(a.authorizationRoutes(), a.privateLinkScopeRoutes()...)...)...)),
 		// Identity and access administration is not blocked by resource locks.
-		append(a.directoryRoutes(), a.accessRequestRoutes()...)...)
+		append(append(a.directoryRoutes(), a.accessRequestRoutes()...), a.ConnectedClusterRoutes()...)...)
 }
 
 func rootScope(*http.Request) rbac.Scope { return "/" }

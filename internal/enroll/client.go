@@ -68,6 +68,11 @@ type Options struct {
 	OSType, OSName, OSVersion, AgentVersion string
 	// Force replaces an identity already in Dir.
 	Force bool
+	// Cluster enrolls a Kubernetes cluster (ClusterPath; Name is required)
+	// instead of a machine.
+	Cluster bool
+	// Distribution and KubernetesVersion describe the cluster (Cluster only).
+	Distribution, KubernetesVersion string
 	// HTTPClient overrides the client built from CAFile.
 	HTTPClient *http.Client
 }
@@ -140,15 +145,23 @@ func Enroll(ctx context.Context, opts Options) (*Identity, error) {
 		}
 	}
 	name := opts.Name
+	path := Path
+	if opts.Cluster {
+		if name == "" {
+			return nil, errors.New("enroll: a cluster enrollment needs the cluster's name")
+		}
+		path = ClusterPath
+	}
 	if name == "" {
 		name = ShortHostname(host)
 	}
 	body, err := json.Marshal(Request{EnrollmentToken: opts.Token, Name: name, Hostname: host, OSType: opts.OSType,
-		OSName: opts.OSName, OSVersion: opts.OSVersion, AgentVersion: opts.AgentVersion, PublicKey: jwk})
+		OSName: opts.OSName, OSVersion: opts.OSVersion, AgentVersion: opts.AgentVersion, PublicKey: jwk,
+		Distribution: opts.Distribution, KubernetesVersion: opts.KubernetesVersion})
 	if err != nil {
 		return nil, fmt.Errorf("encode enrollment request: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+Path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,12 @@ import (
 // token in the body alone.
 const Path = "/enroll"
 
+// ClusterPath is the enrollment endpoint of Kubernetes clusters (POST,
+// Request with the cluster's name, Response naming the
+// Microsoft.Kubernetes/connectedClusters resource). Cluster tokens come from
+// `custos cluster enroll-token` and enroll only clusters.
+const ClusterPath = "/enroll/connectedClusters"
+
 // TokenPrefix starts every enrollment token, so that leaked tokens are easy
 // to recognise (and to scan for).
 const TokenPrefix = "cet1."
@@ -37,6 +43,10 @@ type Request struct {
 	OSName       string `json:"osName,omitempty"`
 	OSVersion    string `json:"osVersion,omitempty"`
 	AgentVersion string `json:"agentVersion,omitempty"`
+	// Distribution and KubernetesVersion describe a cluster (ClusterPath
+	// only; machine enrollment ignores them).
+	Distribution      string `json:"distribution,omitempty"`
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
 	// PublicKey is the machine's public key (EC P-256, or RSA of 2048 to
 	// 4096 bits). The identity is bound to it.
 	PublicKey JWK `json:"publicKey"`

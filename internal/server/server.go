@@ -25,6 +25,7 @@ import (
 	"custos/internal/cmk"
 	"custos/internal/crypt"
 	"custos/internal/engine"
+	"custos/internal/enroll"
 	"custos/internal/identity"
 	"custos/internal/ingest"
 	"custos/internal/portal"
@@ -190,6 +191,10 @@ func New(ctx context.Context, o Options) (_ *Server, err error) {
 		if err := s.router.handle(p, tokenHandler); err != nil {
 			return nil, err
 		}
+	}
+	// Cluster enrollment is authenticated by its one-time token alone.
+	if err := s.router.handle("POST "+enroll.ClusterPath, s.arm.ClusterEnrollmentHandler()); err != nil {
+		return nil, err
 	}
 	// The web portal signs in through the token service and calls the
 	// APIs through s.handler, the same chain every client meets.
