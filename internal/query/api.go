@@ -13,6 +13,7 @@ import (
 
 	"custos/internal/api"
 	"custos/internal/identity"
+	"custos/internal/kql"
 	"custos/internal/rbac"
 	"custos/internal/store"
 )
@@ -53,6 +54,15 @@ type Exec struct {
 	Timespan      store.TimeRange
 	RowConditions map[string][]string
 	Now           time.Time
+	// Parameters are the query's parameter values (the body's
+	// "parameters", a Custos extension), as text.
+	Parameters map[string]string
+	// Workspaces are the additional workspaces of the body's "workspaces".
+	Workspaces []kql.WorkspaceTables
+	// Resolve resolves workspace("x") references; nil refuses them.
+	Resolve func(ref string) (kql.WorkspaceTables, bool)
+	// Functions are the workspace's stored functions, by alias.
+	Functions map[string]kql.StoredFunction
 }
 
 // Output is the result of one query.
@@ -269,10 +279,9 @@ type auditState struct {
 // are not in the engine's catalog, and its row conditions are compiled
 // directly above every scan of their table.
 func (a *API) run(ctx context.Context, ws Workspace, body Body, p Preferences, au *auditState) ([]byte, error) {
-	for _, extra := range body.Workspaces {
-		if !strings.EqualFold(strings.TrimSpace(extra), ws.CustomerID) && !strings.EqualFold(strings.TrimSpace(extra), ws.ResourceID) {
-			return nil, badArgument("CrossWorkspaceQueryNotSupported", "Querying additional workspaces ('%s') is not supported yet.", truncate(extra, 128))
-		}
+	params, err := parameterTexts(body.Parameters)
+	if err != nil {
+		return nil, err
 	}
 	if a.opts.NetworkGate != nil {
 		if err := a.opts.NetworkGate(ctx, ws); err != nil {
@@ -290,12 +299,22 @@ func (a *API) run(ctx context.Context, ws Workspace, body Body, p Preferences, a
 		return nil, err
 	}
 	au.conditional = ac.conditional()
+	extra, err := a.additionalWorkspaces(ctx, ws, body.Workspaces)
+	if err != nil {
+		return nil, err
+	}
+	funcs, err := a.storedFunctions(ctx, ws)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.Wait)
 	defer cancel()
 	start := time.Now()
+	self := kql.WorkspaceTables{ID: ws.CustomerID, Tables: kql.MapCatalog(ac.tables), RowConditions: ac.rowConditions}
 	out, err := a.opts.Executor.Execute(ctx, Exec{
 		Query: body.Query, Tables: ac.tables, WorkspaceID: ws.CustomerID,
 		Timespan: tr, RowConditions: ac.rowConditions, Now: now,
+		Parameters: params, Workspaces: extra, Resolve: a.workspaceResolver(ctx, ws, self), Functions: funcs,
 	})
 	au.out = out
 	if err != nil {

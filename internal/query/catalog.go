@@ -14,8 +14,14 @@ type Catalog interface {
 	WorkspaceTables(ctx context.Context, customerID string) ([]catalog.Table, error)
 }
 
-// CatalogWorkspaces adapts the catalog to Workspaces. Safe for concurrent use if C is.
-type CatalogWorkspaces struct{ C Catalog }
+// CatalogWorkspaces adapts the catalog to Workspaces. Safe for concurrent
+// use if C is. Content, when set, opens the sealed queries of workspace
+// functions (saved searches with a function alias); without it queries see
+// no workspace functions.
+type CatalogWorkspaces struct {
+	C       Catalog
+	Content ContentOpener
+}
 
 var (
 	_ Workspaces = CatalogWorkspaces{}

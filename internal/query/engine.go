@@ -27,16 +27,53 @@ func (x EngineExecutor) Execute(ctx context.Context, q Exec) (*Output, error) {
 		timeout = dl
 	}
 	res, err := x.Engine.Query(ctx, engine.Request{
-		Query: q.Query, Tables: kql.MapCatalog(q.Tables), Source: x.Source, WorkspaceID: q.WorkspaceID,
+		Query: q.Query, Tables: execCatalog{MapCatalog: kql.MapCatalog(q.Tables), resolve: q.Resolve, funcs: q.Functions},
+		Source: x.Source, WorkspaceID: q.WorkspaceID,
 		Timespan: q.Timespan, RowConditions: q.RowConditions, Now: q.Now, Timeout: timeoutFrom(timeout),
+		Parameters: q.Parameters, Workspaces: q.Workspaces,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Output{Tables: tablesOf(res), Statistics: Statistics(res), Stats: ExecStats{
+	out := &Output{Tables: tablesOf(res), Statistics: Statistics(res), Stats: ExecStats{
 		Duration: res.Stats.Duration, RowsScanned: res.Stats.RowsScanned, BytesScanned: res.Stats.BytesScanned,
-	}}, nil
+	}}
+	if res.Render != nil {
+		if out.Render, err = json.Marshal(res.Render); err != nil {
+			return nil, fmt.Errorf("encode render: %w", err)
+		}
+	}
+	return out, nil
 }
+
+// execCatalog is the engine's view of one query's catalog: the workspace's
+// tables (as the caller may read them), its stored functions and the
+// resolver of workspace("x").
+type execCatalog struct {
+	kql.MapCatalog
+	resolve func(ref string) (kql.WorkspaceTables, bool)
+	funcs   map[string]kql.StoredFunction
+}
+
+// Function implements kql.FunctionCatalog.
+func (c execCatalog) Function(name string) (kql.StoredFunction, bool) {
+	f, ok := c.funcs[name]
+	return f, ok
+}
+
+// Workspace implements kql.WorkspaceCatalog.
+func (c execCatalog) Workspace(ref string) (kql.WorkspaceTables, bool) {
+	if c.resolve == nil {
+		return kql.WorkspaceTables{}, false
+	}
+	return c.resolve(ref)
+}
+
+var (
+	_ kql.FunctionCatalog  = execCatalog{}
+	_ kql.WorkspaceCatalog = execCatalog{}
+	_ kql.TableLister      = execCatalog{}
+)
 
 func tablesOf(res *engine.Result) []TableData {
 	out := make([]TableData, len(res.Tables))

@@ -20,6 +20,11 @@ type Body struct {
 	Query      string   `json:"query"`
 	Timespan   string   `json:"timespan,omitempty"`
 	Workspaces []string `json:"workspaces,omitempty"`
+	// Parameters is a Custos extension (the Log Analytics API has none):
+	// values of the query's declare query_parameters, each a JSON string
+	// (a literal of the parameter's type, or the string itself) or a JSON
+	// number, bool, array or object.
+	Parameters map[string]json.RawMessage `json:"parameters,omitempty"`
 }
 
 // Error is a client-facing query API failure in the Log Analytics envelope.
