@@ -117,6 +117,7 @@ func (s *Server) apiRoutes() []api.Route {
 	routes = append(routes, s.arm.ClusterRoutes(s.cmk)...)
 	routes = append(routes, s.ingest.Routes()...)
 	routes = append(routes, s.query.Routes()...)
+	routes = append(routes, s.query.ResourceRoutes()...)
 	routes = append(routes, s.alerts.Routes()...)
 	routes = append(routes, s.activityVerifyRoute())
 	return s.recordActivity(routes)
