@@ -315,7 +315,7 @@ func (ev *evaluator) dynamicFunctions(c *kql.FnCall, args []*store.Vector, n int
 	null := kql.NullValue(t)
 	dyn := func(s string) kql.Value { return kql.Value{Str: s} }
 	switch c.Fn {
-	case kql.FnBagPack:
+	case kql.FnBagPack, kql.FnBagPackNonEmpty:
 		return rowFunc(t, args, n, func(v []kql.Value) kql.Value {
 			keys := make([]string, 0, len(v)/2)
 			vals := make([]json.RawMessage, 0, len(v)/2)
@@ -323,6 +323,9 @@ func (ev *evaluator) dynamicFunctions(c *kql.FnCall, args []*store.Vector, n int
 				r := v[i+1].Str
 				if r == "" {
 					r = "null"
+				}
+				if c.Fn == kql.FnBagPackNonEmpty && (r == "null" || r == `""`) {
+					continue
 				}
 				if j := slices.Index(keys, v[i].Str); j >= 0 {
 					vals[j] = json.RawMessage(r)

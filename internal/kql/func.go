@@ -215,6 +215,7 @@ const (
 	FnPercentileTDigest // Args[0] tdigest sketch; Args[1:] constant percents; T real or dynamic (array)
 	FnHLLMerge          // Args: hll sketches
 	FnTDigestMerge      // Args: tdigest sketches
+	FnBagPackNonEmpty   // bag_pack skipping null and empty values (pack_all(true))
 
 	numFuncs
 )

@@ -38,6 +38,7 @@ var extFuncNames = map[FuncID]string{
 	FnNewGUID: "new_guid", FnIndexOfRegex: "indexof_regex", FnIsASCII: "isascii", FnIsUTF8: "isutf8",
 	FnCountOfRegex: "countof_regex", FnDynamicToString: "dynamic_value", FnDcountHLL: "dcount_hll",
 	FnPercentileTDigest: "percentile_tdigest", FnHLLMerge: "hll_merge", FnTDigestMerge: "tdigest_merge",
+	FnBagPackNonEmpty: "pack_all",
 }
 
 // IsWindowFunction reports whether fn reads neighbouring rows (row_number,
@@ -998,6 +999,43 @@ func resolveExt(name string, args []Scalar) (Scalar, bool, error) {
 		return ret(call(fn, L, xs...), nil)
 	}
 	return nil, false, nil
+}
+
+// PackAll binds pack_all([ignoreNullEmpty]) over the columns of the
+// operator's input: a property bag of every column, in schema order; with
+// ignoreNullEmpty, null and empty values are left out. The binder calls it
+// because ResolveFunction does not see the input schema.
+func PackAll(schema store.Schema, ignoreNullEmpty bool) Scalar {
+	args := make([]Scalar, 0, 2*len(schema))
+	for _, c := range schema {
+		args = append(args, &Const{V: StringValue(c.Name)}, asDynamic(&ColRef{Name: c.Name, T: c.Type}))
+	}
+	fn := FnBagPack
+	if ignoreNullEmpty {
+		fn = FnBagPackNonEmpty
+	}
+	return &FnCall{Fn: fn, Args: args, T: store.TypeDynamic}
+}
+
+// SeriesStatsColumns binds the multi-column form of series_stats(x): seven
+// columns named <prefix>_min, _min_idx, _max, _max_idx, _avg, _stdev and
+// _variance (Kusto's prefix is series_stats_<column>). The binder calls it
+// where an extend or project item expands into several columns.
+func SeriesStatsColumns(prefix string, x Scalar, ignoreNonFinite bool) ([]NamedScalar, error) {
+	if x.Type() != store.TypeDynamic {
+		return nil, fmt.Errorf("function 'series_stats' expects a dynamic array, got %s", x.Type())
+	}
+	stats := &FnCall{Fn: FnSeriesStats, Args: []Scalar{x, &Const{V: BoolValue(ignoreNonFinite)}}, T: store.TypeDynamic}
+	var out []NamedScalar
+	for _, f := range []struct {
+		key string
+		t   Type
+	}{{"min", store.TypeReal}, {"min_idx", store.TypeLong}, {"max", store.TypeReal}, {"max_idx", store.TypeLong},
+		{"avg", store.TypeReal}, {"stdev", store.TypeReal}, {"variance", store.TypeReal}} {
+		get := &FnCall{Fn: FnDynGet, Args: []Scalar{stats, &Const{V: StringValue(f.key)}}, T: store.TypeDynamic}
+		out = append(out, NamedScalar{Name: prefix + "_" + f.key, X: FromDynamic(get, f.t)})
+	}
+	return out, nil
 }
 
 // gettypeName is gettype()'s answer for a statically typed value.
