@@ -1,7 +1,9 @@
 package alert
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -47,11 +49,18 @@ type alertEssentialsWire struct {
 	Description                      string          `json:"description"`
 }
 
-func toAlertWire(a *catalog.AlertRecord) alertWire {
+// toAlertWire shows a stored alert. Its payload is opened with its
+// workspace's key; when that fails (the key is revoked) the alert is shown
+// without its essentials' details and context.
+func (s *Service) toAlertWire(ctx context.Context, a *catalog.AlertRecord) alertWire {
 	var d alertDoc
 	_ = json.Unmarshal(a.Doc, &d)
-	es := &d.Payload.Data.Essentials
-	ctx, _ := json.Marshal(d.Payload.Data.AlertContext)
+	payload, err := s.docPayload(ctx, &d, a.ID)
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "alert payload unavailable", slog.String("alert_id", a.ID), slog.Any("error", err))
+	}
+	es := &payload.Data.Essentials
+	actx, _ := json.Marshal(payload.Data.AlertContext)
 	name := es.AlertRule
 	if name == "" {
 		name = a.ID
@@ -71,7 +80,7 @@ func toAlertWire(a *catalog.AlertRecord) alertWire {
 				MonitorConditionResolvedDateTime: arm.WireTime(d.ResolvedAt), LastModifiedUserName: d.LastModifiedBy,
 				ActionStatus: map[string]bool{"isSuppressed": d.ActionSuppressed}, Description: es.Description,
 			},
-			Context: ctx, EgressConfig: map[string]any{},
+			Context: actx, EgressConfig: map[string]any{},
 		},
 	}
 }
@@ -116,7 +125,7 @@ func (s *Service) listAlerts(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := list[alertWire]{Value: []alertWire{}}
 	for i := range as {
-		out.Value = append(out.Value, toAlertWire(&as[i]))
+		out.Value = append(out.Value, s.toAlertWire(r.Context(), &as[i]))
 	}
 	writeJSON(w, http.StatusOK, "", out)
 	return nil
@@ -127,7 +136,7 @@ func (s *Service) getAlert(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, "", toAlertWire(&a))
+	writeJSON(w, http.StatusOK, "", s.toAlertWire(r.Context(), &a))
 	return nil
 }
 
@@ -174,7 +183,7 @@ func (s *Service) changeState(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, "", toAlertWire(&a))
+	writeJSON(w, http.StatusOK, "", s.toAlertWire(r.Context(), &a))
 	return nil
 }
 
@@ -236,7 +245,9 @@ func (s *Service) alertNotifications(w http.ResponseWriter, r *http.Request) err
 	out := list[notificationWire]{Value: []notificationWire{}}
 	for _, n := range ns {
 		var p CommonAlertSchema
-		_ = json.Unmarshal(n.Payload, &p)
+		if plain, err := s.openPayload(r.Context(), n.Payload, n.AlertID); err == nil {
+			_ = json.Unmarshal(plain, &p)
+		}
 		nw := notificationWire{ID: n.ID, ReceiverType: n.ReceiverType, ActionGroupID: n.ActionGroupID, Receiver: n.Receiver,
 			Condition: p.Data.Essentials.MonitorCondition, Status: n.Status, Attempts: n.Attempts, CreatedAt: arm.WireTime(n.CreatedAt),
 			LastError: n.LastError, Deliveries: []attemptWire{}}

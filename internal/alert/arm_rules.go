@@ -58,7 +58,11 @@ type ruleRequest struct {
 	SystemData json.RawMessage `json:"systemData"`
 }
 
-func (s *Service) toRuleWire(ctx context.Context, res *catalog.AlertResource) (ruleWire, error) {
+func (s *Service) toRuleWire(ctx context.Context, stored *catalog.AlertResource) (ruleWire, error) {
+	res, err := s.openStoredRule(ctx, stored)
+	if err != nil {
+		return ruleWire{}, err
+	}
 	var p ruleProperties
 	if err := json.Unmarshal(res.Properties, &p); err != nil {
 		return ruleWire{}, fmt.Errorf("decode stored rule: %w", err)
@@ -97,7 +101,12 @@ func (s *Service) evaluationStatus(ctx context.Context, id string, enabled bool)
 	}
 	if raw != nil {
 		var rs ruleState
-		if err := json.Unmarshal(raw, &rs); err == nil {
+		plain, err := s.openState(ctx, id, raw)
+		if err != nil {
+			st.LastResult, st.LastError = resultFailed, err.Error()
+			return st, nil
+		}
+		if err := json.Unmarshal(plain, &rs); err == nil {
 			st.LastEvaluationTime = arm.WireTime(rs.LastEvaluation)
 			st.LastWindowEndTime = arm.WireTime(rs.LastWindowEnd)
 			if !rs.LastEvaluation.IsZero() {
@@ -171,8 +180,12 @@ func (s *Service) patchRule(w http.ResponseWriter, r *http.Request) error {
 	if err := api.DecodeJSON(r, &req, s.opts.MaxBodyBytes); err != nil {
 		return err
 	}
-	res, err := s.cat.AlertResource(r.Context(), catalog.TypeScheduledQueryRule, r.PathValue("subscriptionId"),
+	stored, err := s.cat.AlertResource(r.Context(), catalog.TypeScheduledQueryRule, r.PathValue("subscriptionId"),
 		r.PathValue("resourceGroupName"), r.PathValue("ruleName"))
+	if err != nil {
+		return err
+	}
+	res, err := s.openStoredRule(r.Context(), &stored)
 	if err != nil {
 		return err
 	}
@@ -246,12 +259,21 @@ func (s *Service) saveRule(w http.ResponseWriter, r *http.Request, location stri
 	if err != nil {
 		return err
 	}
-	saved, created, _, err := s.cat.PutAlertResource(ctx, res, nil, precondition(r), actor(r))
+	sealedProps, secrets, err := s.sealRuleQuery(ctx, res.ID(), p)
+	if err != nil {
+		return err
+	}
+	if secrets != nil {
+		if res.Properties, err = json.Marshal(sealedProps); err != nil {
+			return fmt.Errorf("encode rule: %w", err)
+		}
+	}
+	saved, created, _, err := s.cat.PutAlertResource(ctx, res, secrets, precondition(r), actor(r))
 	if err != nil {
 		return err
 	}
 	s.retireReplacedIdentity(ctx, saved.ID(), prevID, rl.Identity)
-	if parsed, err := parseRule(&saved); err == nil {
+	if parsed, err := s.loadRule(ctx, &saved); err == nil {
 		s.ruleChanged(saved.ID(), parsed)
 	}
 	out, err := s.toRuleWire(ctx, &saved)

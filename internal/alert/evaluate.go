@@ -116,9 +116,13 @@ func (s *Service) evaluateAndCommit(ctx context.Context, r *rule, prev *ruleStat
 		}
 	}
 	next.LastDurationMs = s.now().Sub(started).Milliseconds()
-	raw, err := json.Marshal(next)
+	plain, err := json.Marshal(next)
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode rule state: %w", err)
+	}
+	raw, err := s.sealState(ctx, r, plain)
+	if err != nil {
+		return nil, nil, err
 	}
 	commit.State = raw
 	cstart := time.Now()
@@ -212,6 +216,9 @@ func (s *Service) authorizeScope(ctx context.Context, p identity.Principal, scop
 // aggregates the rows per dimension combination. It returns the series and
 // the workspaces queried.
 func (s *Service) runQuery(ctx context.Context, r *rule, start, end time.Time) ([]series, []catalog.Workspace, error) {
+	if r.contentErr != nil {
+		return nil, nil, r.contentErr
+	}
 	if r.Metric != nil {
 		return s.runMetric(ctx, r, start, end)
 	}

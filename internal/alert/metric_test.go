@@ -241,10 +241,18 @@ func TestMetricAlertTagsAndMapping(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range as {
-		var d alertDoc
-		if err := json.Unmarshal(a.Doc, &d); err != nil {
+		var doc alertDoc
+		if err := json.Unmarshal(a.Doc, &doc); err != nil {
 			t.Fatal(err)
 		}
+		if doc.SealedPayload == nil {
+			t.Fatalf("alert payload stored in the clear: %s", a.Doc)
+		}
+		p, err := e.svc.docPayload(context.Background(), &doc, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := alertDoc{Payload: p}
 		var dims []string
 		for _, it := range d.Payload.Data.AlertContext.Metric.Condition.AllOf {
 			for _, dv := range it.Dimensions {

@@ -266,7 +266,11 @@ func (s *Service) sendWebhook(ctx context.Context, res *catalog.AlertResource, g
 		return out
 	}
 	defer clear(secret)
-	body := []byte(n.Payload)
+	body, err := s.openPayload(ctx, n.Payload, n.AlertID)
+	if err != nil {
+		out.err = fmt.Errorf("%w: %v", ErrDelivery, err)
+		return out
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		out.err = err

@@ -179,7 +179,8 @@ type LogConditionItem struct {
 // alertDoc is what the catalog keeps of an alert: the payload of its latest
 // event and the ARM view's extra fields.
 type alertDoc struct {
-	Payload          CommonAlertSchema `json:"payload"`
+	Payload          CommonAlertSchema `json:"payload,omitzero"`
+	SealedPayload    *sealedContent    `json:"sealedPayload,omitempty"` // Payload, sealed under its workspace's key
 	TargetResource   string            `json:"targetResource"`
 	TargetName       string            `json:"targetResourceName"`
 	ResolvedAt       time.Time         `json:"resolvedAt,omitzero"`
@@ -219,7 +220,7 @@ func (s *Service) buildEvents(ctx context.Context, r *rule, st *ruleState, event
 		if ev.resolved {
 			condition = ConditionResolved
 		}
-		rec := catalog.AlertRecord{ID: ev.ser.AlertID, SubscriptionID: r.SubscriptionID, RuleID: r.ID, SeriesKey: ev.key,
+		rec := catalog.AlertRecord{ID: ev.ser.AlertID, SubscriptionID: r.SubscriptionID, RuleID: r.ID, SeriesKey: seriesRef(ev.key),
 			MonitorCondition: condition, AlertState: StateNew, Severity: severityName(r.Severity), FiredAt: ev.ser.FiredAt, ModifiedAt: now}
 		doc := alertDoc{LastModifiedBy: systemActor}
 		if ev.resolved {
@@ -235,7 +236,14 @@ func (s *Service) buildEvents(ctx context.Context, r *rule, st *ruleState, event
 			}
 			doc.ResolvedAt = end
 		}
+		doc.SealedPayload = nil
 		doc.Payload = s.payload(r, ev.ser, condition, wss, start, end, rec.FiredAt, doc.ResolvedAt)
+		contentWS := ""
+		for i := range wss {
+			if contentWS == "" || strings.EqualFold(wss[i].ID(), ev.ser.Target) {
+				contentWS = wss[i].CustomerID
+			}
+		}
 		if len(wss) > 0 {
 			doc.TargetResource, doc.TargetName = wss[0].ID(), wss[0].Name
 		}
@@ -246,9 +254,13 @@ func (s *Service) buildEvents(ctx context.Context, r *rule, st *ruleState, event
 				}
 			}
 		}
-		payload, err := json.Marshal(doc.Payload)
+		plain, err := json.Marshal(doc.Payload)
 		if err != nil {
 			return fmt.Errorf("encode alert payload: %w", err)
+		}
+		payload, err := s.sealPayload(ctx, contentWS, plain, rec.ID)
+		if err != nil {
+			return err
 		}
 		hist := []catalog.AlertHistoryEvent{}
 		if ev.resolved {
@@ -283,6 +295,14 @@ func (s *Service) buildEvents(ctx context.Context, r *rule, st *ruleState, event
 		case len(ns) > 0:
 			hist = append(hist, catalog.AlertHistoryEvent{AlertID: rec.ID, At: now,
 				Event: historyOf("ActionsTriggered", "", strconv.Itoa(len(ns)), systemActor, "Notifications queued", now)})
+		}
+		if contentWS != "" {
+			if doc.SealedPayload, err = s.seal(ctx, contentWS, plain, payloadAAD(rec.ID)); err != nil {
+				return err
+			}
+			if doc.SealedPayload != nil {
+				doc.Payload = CommonAlertSchema{}
+			}
 		}
 		rec.Doc, err = json.Marshal(doc)
 		if err != nil {

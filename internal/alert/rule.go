@@ -153,8 +153,11 @@ type rule struct {
 	AutoMitigate bool
 	Crit         criterion   // log search rules
 	Metric       *metricSpec // metric alert rules
-	Periods      int
-	MinFailing   int
+	// contentErr is set when the rule's sealed query could not be opened:
+	// every evaluation fails with it.
+	contentErr error
+	Periods    int
+	MinFailing int
 }
 
 // isLog reports whether r is a log search alert rule.

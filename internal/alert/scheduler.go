@@ -142,7 +142,7 @@ func (s *Service) reloadAll(ctx context.Context) error {
 	all = append(all, metric...)
 	fresh := map[string]*schedEntry{}
 	for i := range all {
-		r, err := parseRule(&all[i])
+		r, err := s.loadRule(ctx, &all[i])
 		if err != nil {
 			s.log.LogAttrs(ctx, slog.LevelError, "stored alert rule is invalid; not scheduled",
 				slog.String("rule_id", all[i].ID()), slog.Any("error", err))
@@ -362,7 +362,11 @@ func (s *Service) loadState(ctx context.Context, ruleID string) (*ruleState, jso
 	}
 	st := &ruleState{}
 	if raw != nil {
-		if err := json.Unmarshal(raw, st); err != nil {
+		plain, err := s.openState(ctx, ruleID, raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := json.Unmarshal(plain, st); err != nil {
 			return nil, nil, errors.Join(errors.New("decode rule state"), err)
 		}
 	}

@@ -135,6 +135,11 @@ type Options struct {
 	Authorizer Authorizer      // required
 	Principals PrincipalStore  // required to create system-assigned identities
 	Sealer     Sealer          // required for webhook signing secrets
+	// Content seals rule queries and alert payloads under their
+	// workspace's key. nil means Source's, when it implements
+	// ContentSealer (*store.DB does); otherwise content is stored in the
+	// clear.
+	Content ContentSealer
 	// Tokens issues secure-webhook tokens; nil makes secure webhooks fail.
 	Tokens TokenIssuer
 	// Activity receives a record when a rule starts failing (for example
@@ -182,6 +187,8 @@ type Service struct {
 	rand  io.Reader
 	http  *http.Client
 	stats stats
+
+	content ContentSealer // nil: content stored in the clear
 
 	committer groupCommitter
 
@@ -274,6 +281,10 @@ func New(opts Options) (*Service, error) {
 		wakeActivity: make(chan struct{}, 1),
 		sem:          make(chan struct{}, opts.Concurrency),
 	}
+	s.content = opts.Content
+	if s.content == nil {
+		s.content, _ = opts.Source.(ContentSealer)
+	}
 	s.http = &http.Client{Transport: opts.HTTPTransport, Timeout: opts.Webhook.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if s.http.Transport == nil {
@@ -291,6 +302,9 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	if s.started {
 		return nil
+	}
+	if err := s.sealLegacyContent(ctx); err != nil {
+		return fmt.Errorf("seal alert content stored in the clear: %w", err)
 	}
 	if err := s.reloadAll(ctx); err != nil {
 		return err

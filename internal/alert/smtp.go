@@ -26,6 +26,12 @@ func (s *Service) sendEmail(ctx context.Context, g *actionGroup, e *emailReceive
 		out.err = fmt.Errorf("%w: no SMTP server is configured for email notifications", ErrDelivery)
 		return out
 	}
+	plain, err := s.openPayload(ctx, n.Payload, n.AlertID)
+	if err != nil {
+		out.err = fmt.Errorf("%w: %v", ErrDelivery, err)
+		return out
+	}
+	n.Payload = plain
 	msg, err := s.emailMessage(g, e, n)
 	if err != nil {
 		out.err = err

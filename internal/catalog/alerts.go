@@ -74,6 +74,9 @@ func knownAlertType(t string) bool {
 // kept, so a receiver's secret survives updates of its group).
 type AlertSecretsUpdate struct {
 	Create map[string][]byte
+	// Replace entries are written whether or not the name has a secret
+	// (sealed content that changes with the resource, like a rule's query).
+	Replace map[string][]byte
 }
 
 // PutAlertResource creates or replaces an alert resource, together with its
@@ -161,6 +164,9 @@ func (c *DB) PutAlertResource(ctx context.Context, a AlertResource, secrets *Ale
 			if _, keep := secrets.Create[name]; keep {
 				continue
 			}
+			if _, keep := secrets.Replace[name]; keep {
+				continue
+			}
 			if _, err := r.exec(ctx, `DELETE FROM alert_secrets WHERE res_key = ? AND name = ?`, k, name); err != nil {
 				return fmt.Errorf("delete alert secret: %w", err)
 			}
@@ -174,6 +180,11 @@ func (c *DB) PutAlertResource(ctx context.Context, a AlertResource, secrets *Ale
 				return fmt.Errorf("insert alert secret: %w", err)
 			}
 			inserted = append(inserted, name)
+		}
+		for name, sealed := range secrets.Replace {
+			if err := upsertAlertSecret(ctx, r, k, name, sealed, now); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -3,9 +3,11 @@ package catalog
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"custos/internal/identity"
 )
@@ -127,4 +129,77 @@ func (c *DB) DeleteSystemAssignedIdentity(ctx context.Context, tenantID, objectI
 		}
 		return nil
 	})
+}
+
+func upsertAlertSecret(ctx context.Context, r run, resKey, name string, sealed []byte, now time.Time) error {
+	if _, err := r.exec(ctx, `DELETE FROM alert_secrets WHERE res_key = ? AND name = ?`, resKey, name); err != nil {
+		return fmt.Errorf("replace alert secret: %w", err)
+	}
+	if _, err := r.exec(ctx, `INSERT INTO alert_secrets (res_key, name, sealed, created_at) VALUES (?, ?, ?, ?)`,
+		resKey, name, sealed, fmtTime(now)); err != nil {
+		return fmt.Errorf("replace alert secret: %w", err)
+	}
+	return nil
+}
+
+// SealAlertResourceContent replaces the properties of the alert resource
+// with ARM ID id and writes its sealed content, in one transaction, without
+// changing its ETag or audit fields: it moves content that an older Custos
+// stored in the clear into sealed secrets.
+func (c *DB) SealAlertResourceContent(ctx context.Context, id string, props json.RawMessage, sealed map[string][]byte) error {
+	now := c.nowUTC()
+	return c.inTx(ctx, func(r run) error {
+		res, err := r.exec(ctx, `UPDATE alert_resources SET properties = ? WHERE res_key = ?`, string(props), key(id))
+		if err != nil {
+			return fmt.Errorf("seal alert resource content: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("ResourceNotFound", "The Resource '%s' was not found.", truncate(id, 300))
+		}
+		for name, b := range sealed {
+			if err := upsertAlertSecret(ctx, r, key(id), name, b, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// sealedContentMarker starts a JSON document whose content is sealed (the
+// alert package's envelope); activity log alerts keep their payloads in the
+// clear, as the activity log does.
+const (
+	sealedContentMarker = `{"custosSealed":`
+	notActivityAlert    = `rule_key NOT LIKE '%/providers/microsoft.insights/activitylogalerts/%'`
+)
+
+// UnsealedAlertDocs returns up to limit alerts of metric and log search
+// rules whose document still holds a payload in the clear.
+func (c *DB) UnsealedAlertDocs(ctx context.Context, limit int) ([]AlertRecord, error) {
+	return queryAll(ctx, c.r(), "list unsealed alerts", scanAlertRecord,
+		`SELECT `+alertRecordColumns+` FROM alerts WHERE doc LIKE '%"payload":{%' AND `+notActivityAlert+` ORDER BY alert_id LIMIT ?`, limit)
+}
+
+// SetAlertDoc replaces the document and series key of an alert (nothing
+// else changes).
+func (c *DB) SetAlertDoc(ctx context.Context, id string, doc json.RawMessage, seriesKey string) error {
+	if _, err := c.r().exec(ctx, `UPDATE alerts SET doc = ?, series_key = ? WHERE alert_id = ?`, string(doc), seriesKey, strings.ToLower(id)); err != nil {
+		return fmt.Errorf("set alert document: %w", err)
+	}
+	return nil
+}
+
+// UnsealedNotifications returns up to limit notifications of metric and log
+// search alerts whose payload is still in the clear.
+func (c *DB) UnsealedNotifications(ctx context.Context, limit int) ([]Notification, error) {
+	return listNotifications(ctx, c.r(), `WHERE payload NOT LIKE '`+sealedContentMarker+`%' AND alert_id IN (SELECT alert_id FROM alerts WHERE `+
+		notActivityAlert+`) ORDER BY id LIMIT ?`, limit)
+}
+
+// SetNotificationPayload replaces the payload of a notification.
+func (c *DB) SetNotificationPayload(ctx context.Context, id string, payload json.RawMessage) error {
+	if _, err := c.r().exec(ctx, `UPDATE alert_notifications SET payload = ? WHERE id = ?`, string(payload), id); err != nil {
+		return fmt.Errorf("set notification payload: %w", err)
+	}
+	return nil
 }
