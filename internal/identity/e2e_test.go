@@ -211,7 +211,8 @@ func TestTokenEndpointWire(t *testing.T) {
 		err    string
 		code   float64
 	}{
-		{"grant type", url.Values{"grant_type": {"password"}, "client_id": {e.sp.AppID}}, 400, "unsupported_grant_type", 70003},
+		{"grant type", url.Values{"grant_type": {"implicit"}, "client_id": {e.sp.AppID}}, 400, "unsupported_grant_type", 70003},
+		{"password grant for a confidential client", url.Values{"grant_type": {"password"}, "client_id": {e.sp.AppID}}, 400, "unauthorized_client", 700016},
 		{"no client id", url.Values{"grant_type": {"client_credentials"}}, 400, "invalid_request", 900144},
 		{"no secret", url.Values{"grant_type": {"client_credentials"}, "client_id": {e.sp.AppID}, "scope": {"x/.default"}}, 401, "invalid_client", 7000218},
 		{"no scope", url.Values{"grant_type": {"client_credentials"}, "client_id": {e.sp.AppID}, "client_secret": {e.secret}}, 400, "invalid_request", 900144},
