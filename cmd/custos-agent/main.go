@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -93,7 +94,7 @@ start.`,
 }
 
 func newEnrollCmd() *cobra.Command {
-	var cfgPath, endpoint, caFile, token, name, dir string
+	var cfgPath, endpoint, caFile, token, tokenFile, name, dir, cluster, distribution, k8sVersion string
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "enroll --token TOKEN [--endpoint URL] [--ca-file F]",
@@ -126,19 +127,36 @@ from the environment variable CUSTOS_ENROLLMENT_TOKEN. Re-enrolling needs
 			if dir == "" {
 				dir = cfg.IdentityPath()
 			}
+			if token == "" && tokenFile != "" {
+				b, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return fmt.Errorf("enrollment token file: %w", err)
+				}
+				token = strings.TrimSpace(string(b))
+			}
 			if token == "" {
 				token = os.Getenv("CUSTOS_ENROLLMENT_TOKEN")
+			}
+			if cluster != "" {
+				if name != "" {
+					return errors.New("--name and --cluster exclude each other")
+				}
+				name = cluster
 			}
 			if token == "" {
 				return errors.New("an enrollment token is required (--token or CUSTOS_ENROLLMENT_TOKEN); create one with 'custos machine enroll-token'")
 			}
 			id, err := agent.Enroll(cmd.Context(), agent.EnrollOptions{Endpoint: cfg.Endpoint, CAFile: cfg.CAFile, Token: token,
-				Dir: dir, Name: name, Force: force})
+				Dir: dir, Name: name, Force: force, Cluster: cluster != "", Distribution: distribution, KubernetesVersion: k8sVersion})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "enrolled as %s\n  managed identity: clientId %s, principalId %s\n  key: %s (stays on this machine)\n",
 				id.ID, id.ClientID, id.PrincipalID, dir)
+			if cluster != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "store %s as the Secret custos-agent-identity (docs/containers.md), grant the identity 'Monitoring Metrics Publisher' on the rules, associate them with the cluster, then deploy the agent\n", dir)
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "grant it 'Monitoring Metrics Publisher' on the rules it sends to, associate rules with it, then start 'custos-agent run'\n")
 			return nil
 		},
@@ -151,6 +169,10 @@ from the environment variable CUSTOS_ENROLLMENT_TOKEN. Re-enrolling needs
 	f.StringVar(&name, "name", "", "machine resource name (default: the short host name)")
 	f.StringVar(&dir, "dir", "", "identity directory (default: identityDir of the configuration, or <stateDir>/identity)")
 	f.BoolVar(&force, "force", false, "replace an existing identity (re-enroll)")
+	f.StringVar(&tokenFile, "token-file", "", "read the one-time enrollment token from this file (e.g. a mounted Secret)")
+	f.StringVar(&cluster, "cluster", "", "enroll a Kubernetes cluster of this name (Microsoft.Kubernetes/connectedClusters; token from 'custos cluster enroll-token') instead of this machine")
+	f.StringVar(&distribution, "distribution", "", "cluster distribution reported with --cluster (e.g. k3s, kubeadm)")
+	f.StringVar(&k8sVersion, "kubernetes-version", "", "Kubernetes version reported with --cluster")
 	return cmd
 }
 

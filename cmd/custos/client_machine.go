@@ -21,12 +21,124 @@ const (
 	apiVersionMachines   = "2024-07-10"
 	apiVersionIdentities = "2023-01-31"
 	apiVersionAssocs     = "2022-06-01"
+	apiVersionClusters   = "2024-01-01"
 )
 
 // addMachineCommands registers the machine and identity verbs (called from
 // addClientCommands).
 func addMachineCommands(root *cobra.Command) {
-	root.AddCommand(newMachineCmd(), newIdentityCmd())
+	root.AddCommand(newMachineCmd(), newIdentityCmd(), newConnectedClusterCmd())
+}
+
+// newConnectedClusterCmd is `custos cluster`: Kubernetes clusters enrolled
+// as Microsoft.Kubernetes/connectedClusters by custos-agent.
+func newConnectedClusterCmd() *cobra.Command {
+	f := &clientFlags{}
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "Enroll Kubernetes clusters (connectedClusters) and associate rules with them",
+		Long: `Kubernetes clusters are Microsoft.Kubernetes/connectedClusters resources with a
+system-assigned managed identity shared by the cluster's custos-agent pods.
+Create a one-time token with 'custos cluster enroll-token', enroll with
+'custos-agent enroll --cluster NAME --token-file F' and store the identity
+directory as a Secret (docs/containers.md).`,
+	}
+	f.register(cmd)
+	call := func(cmd *cobra.Command, name, method, suffix string, body any) error {
+		m, err := newMgmtClient(cmd, f)
+		if err != nil {
+			return err
+		}
+		rg, err := m.rgID()
+		if err != nil {
+			return err
+		}
+		id := name
+		if !strings.HasPrefix(id, "/") {
+			id = rg + "/providers/Microsoft.Kubernetes/connectedClusters/" + name
+		}
+		ctx, cancel := f.context(cmd)
+		defer cancel()
+		data, _, err := m.call(ctx, method, id+suffix, apiVersionClusters, body)
+		if err != nil {
+			return err
+		}
+		if len(data) > 0 {
+			_, err = cmd.OutOrStdout().Write(append(data, '\n'))
+		}
+		return err
+	}
+	var expires time.Duration
+	enrollTok := &cobra.Command{
+		Use:   "enroll-token",
+		Short: "Create a one-time, expiring cluster enrollment token for the resource group",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := newMgmtClient(cmd, f)
+			if err != nil {
+				return err
+			}
+			rg, err := m.rgID()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := f.context(cmd)
+			defer cancel()
+			data, _, err := m.call(ctx, http.MethodPost, rg+"/providers/Microsoft.Kubernetes/createEnrollmentToken", apiVersionClusters,
+				map[string]any{"expiresInSeconds": int64(expires / time.Second)})
+			if err != nil {
+				return err
+			}
+			if f.json() {
+				_, err = cmd.OutOrStdout().Write(data)
+				return err
+			}
+			var t struct{ Token, ExpiresOn, EnrollmentEndpoint, ResourceGroupID string }
+			if err := json.Unmarshal(data, &t); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), t.Token)
+			fmt.Fprintf(cmd.ErrOrStderr(), "one-time cluster token for %s, valid until %s; enroll with:\n  custos-agent enroll --cluster <name> --endpoint %s --token-file <file> --ca-file <ca.crt> --dir <identity dir>\n",
+				t.ResourceGroupID, t.ExpiresOn, strings.TrimSuffix(t.EnrollmentEndpoint, "/enroll/connectedClusters"))
+			return nil
+		},
+	}
+	enrollTok.Flags().DurationVar(&expires, "expires", time.Hour, "token lifetime (1m to 168h)")
+	var dcr string
+	associate := &cobra.Command{
+		Use:   "associate CLUSTER --dcr RULE",
+		Short: "Associate a data collection rule with a cluster (its agents apply the rule)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dcrID := dcr
+			if !strings.HasPrefix(dcrID, "/") {
+				m, err := newMgmtClient(cmd, f)
+				if err != nil {
+					return err
+				}
+				rg, err := m.rgID()
+				if err != nil {
+					return err
+				}
+				dcrID = rg + "/providers/Microsoft.Insights/dataCollectionRules/" + dcr
+			}
+			name := dcrID[strings.LastIndex(dcrID, "/")+1:] + "-association"
+			return call(cmd, args[0], http.MethodPut, "/providers/Microsoft.Insights/dataCollectionRuleAssociations/"+name,
+				map[string]any{"properties": map[string]any{"dataCollectionRuleId": dcrID}})
+		},
+	}
+	associate.Flags().StringVar(&dcr, "dcr", "", "data collection rule name (in the resource group) or resource ID")
+	_ = associate.MarkFlagRequired("dcr")
+	simple := func(use, short, method, suffix string) *cobra.Command {
+		return &cobra.Command{Use: use + " CLUSTER", Short: short, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error { return call(cmd, args[0], method, suffix, nil) }}
+	}
+	cmd.AddCommand(enrollTok, associate,
+		simple("show", "Show a connected cluster and its identity", http.MethodGet, ""),
+		simple("disable", "Disable the cluster's identity (its agents stop sending)", http.MethodPost, "/disableIdentity"),
+		simple("enable", "Enable the cluster's identity again", http.MethodPost, "/enableIdentity"),
+		simple("delete", "Delete a connected cluster and its identity", http.MethodDelete, ""))
+	return cmd
 }
 
 // mgmtClient makes ARM calls for the machine and identity verbs.

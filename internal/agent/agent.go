@@ -154,6 +154,15 @@ func New(opts Options) (*Agent, error) {
 			}
 		}
 		a.identity = "machine " + id.ID + " (managed identity " + id.ClientID + ", key " + id.KeyID + ")"
+		if k := &a.cfg.Kubernetes; k.Enabled && IsConnectedClusterID(id.ID) {
+			a.identity = "cluster " + id.ID + " (managed identity " + id.ClientID + ", key " + id.KeyID + ")"
+			if k.ClusterResourceID == "" {
+				k.ClusterResourceID = id.ID
+			}
+			if k.ClusterName == "" {
+				k.ClusterName = id.ID[strings.LastIndexByte(id.ID, '/')+1:]
+			}
+		}
 		if a.cfg.ResourceID == "" {
 			a.cfg.ResourceID = id.ID
 		}
@@ -171,6 +180,17 @@ func New(opts Options) (*Agent, error) {
 		}
 	default:
 		return nil, fmt.Errorf("load machine identity: %w", err)
+	}
+	if k := a.cfg.Kubernetes; k.Enabled {
+		if k.ClusterResourceID == "" {
+			return nil, errors.New("kubernetes mode needs the cluster's identity: enroll the cluster (custos-agent enroll --cluster NAME) or set kubernetes.clusterResourceId")
+		}
+		if a.cfg.ResourceID == "" {
+			a.cfg.ResourceID = k.ClusterResourceID
+		}
+		if a.cfg.Kubernetes.ClusterName == "" {
+			a.cfg.Kubernetes.ClusterName = k.ClusterResourceID[strings.LastIndexByte(k.ClusterResourceID, '/')+1:]
+		}
 	}
 	if opts.Rules == nil && cfg.DCR.Dir != "" {
 		sources = append(sources, DirSource{Dir: cfg.DCR.Dir})
@@ -196,6 +216,12 @@ func New(opts Options) (*Agent, error) {
 	}
 	ok = true
 	return a, nil
+}
+
+// IsConnectedClusterID reports whether id names a
+// Microsoft.Kubernetes/connectedClusters resource.
+func IsConnectedClusterID(id string) bool {
+	return strings.Contains(strings.ToLower(id), "/providers/microsoft.kubernetes/connectedclusters/")
 }
 
 // lockState takes an exclusive lock on <stateDir>/lock so that two agents

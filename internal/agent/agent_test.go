@@ -373,7 +373,7 @@ func TestParseKubernetesConfig(t *testing.T) {
 		t.Fatal("log patterns wrong")
 	}
 	for _, tt := range []struct{ yaml, want string }{
-		{"kubernetes:\n  enabled: true\n", "clusterResourceId"},
+		{"kubernetes:\n  enabled: true\n  clusterResourceId: /subscriptions/x\n", "clusterResourceId"},
 		{"kubernetes:\n  enabled: true\n  clusterResourceId: " + cluster + "\n  logRoot: /tmp/logs\n", "logRoot"},
 		{"kubernetes:\n  enabled: true\n  clusterResourceId: " + cluster + "\n  kubeletURL: http://10.0.0.1:10255\n", "https"},
 		{"kubernetes:\n  enabled: true\n  clusterResourceId: " + cluster + "\n  namespaceFilteringMode: Some\n", "Off, Include or Exclude"},
@@ -425,5 +425,23 @@ func TestParseDCRContainerInsights(t *testing.T) {
 		if _, err := ParseDCR([]byte(r)); err == nil {
 			t.Errorf("settings %s accepted", bad)
 		}
+	}
+}
+
+// TestKubernetesNeedsClusterIdentity: Kubernetes mode without an enrolled
+// cluster identity and without kubernetes.clusterResourceId refuses to
+// start and says how to fix it.
+func TestKubernetesNeedsClusterIdentity(t *testing.T) {
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "credentials.json")
+	os.WriteFile(creds, []byte(`{"tenantId":"t","clientId":"c","clientSecret":"s"}`), 0o600)
+	cfg, err := ParseConfig([]byte("endpoint: https://custos.example:8443\ncredentialsFile: " + creds + "\nstateDir: " + dir +
+		"\ndcr:\n  dir: " + dir + "\nsyslog:\n  udp: \"off\"\n  tcp: \"off\"\nkubernetes:\n  enabled: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(Options{Config: cfg})
+	if err == nil || !strings.Contains(err.Error(), "enroll the cluster") {
+		t.Fatalf("New: %v; want a hint to enroll the cluster", err)
 	}
 }

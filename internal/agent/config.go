@@ -222,7 +222,7 @@ func (c *Config) applyDefaults() {
 		if k.NamespaceFilteringMode == "" {
 			k.NamespaceFilteringMode = "Off"
 		}
-		if k.ClusterName == "" {
+		if k.ClusterName == "" && k.ClusterResourceID != "" {
 			k.ClusterName = k.ClusterResourceID[strings.LastIndexByte(k.ClusterResourceID, '/')+1:]
 		}
 	}
@@ -307,7 +307,7 @@ func (c *Config) Validate() error {
 	}
 	if k := c.Kubernetes; k.Enabled {
 		switch {
-		case !strings.HasPrefix(k.ClusterResourceID, "/subscriptions/") || strings.Count(k.ClusterResourceID, "/") < 8:
+		case k.ClusterResourceID != "" && (!strings.HasPrefix(k.ClusterResourceID, "/subscriptions/") || strings.Count(k.ClusterResourceID, "/") < 8):
 			bad("kubernetes.clusterResourceId %q must be the cluster's ARM resource ID (/subscriptions/.../providers/Microsoft.Kubernetes/connectedClusters/<name>)", k.ClusterResourceID)
 		}
 		if base := filepath.ToSlash(filepath.Clean(k.LogRoot)); !strings.HasSuffix(base, "/log/pods") && !strings.HasSuffix(base, "/log/containers") {

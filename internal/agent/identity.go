@@ -110,6 +110,11 @@ func (m multiSource) Rules(ctx context.Context) ([]*DCR, string, error) {
 type EnrollOptions struct {
 	Endpoint, CAFile, Token, Dir, Name string
 	Force                              bool
+	// Cluster enrolls a Kubernetes cluster named Name
+	// (Microsoft.Kubernetes/connectedClusters) instead of this machine; the
+	// identity directory is then shared by the cluster's agent pods (a Secret).
+	Cluster                         bool
+	Distribution, KubernetesVersion string
 }
 
 // Enroll enrolls this machine (see package enroll): the key pair is created
@@ -121,5 +126,6 @@ func Enroll(ctx context.Context, opts EnrollOptions) (*enroll.Identity, error) {
 	h := readHostInfo()
 	return enroll.Enroll(ctx, enroll.Options{Endpoint: opts.Endpoint, Token: opts.Token, CAFile: opts.CAFile, Dir: opts.Dir,
 		Name: opts.Name, OSType: "Linux", OSName: h.osName, OSVersion: strings.Trim(h.osMajor+"."+h.osMinor, "."),
-		AgentVersion: Version, Force: opts.Force})
+		AgentVersion: Version, Force: opts.Force, Cluster: opts.Cluster, Distribution: opts.Distribution,
+		KubernetesVersion: opts.KubernetesVersion})
 }
