@@ -14,7 +14,7 @@ import (
 type colDict struct {
 	t       store.ColumnType
 	ints    *intTable // int-held, real (as bits) and bool keys
-	strs    *strTable // string-like keys; values.Str aliases strs.keys
+	strs    *strTable // string-like keys; vector() copies them to values
 	nullID  int64     // ID of the null value, -1 if not seen
 	values  *store.Vector
 	hasLast bool
@@ -54,8 +54,8 @@ func (d *colDict) memBytes() int64 {
 
 // vector returns the distinct values by ID.
 func (d *colDict) vector() *store.Vector {
-	if d.strs != nil {
-		d.values.Str = d.strs.keys
+	if d.strs != nil && len(d.values.Str) != d.strs.len() {
+		d.values.Str = d.strs.keys()
 	}
 	return d.values
 }
@@ -208,6 +208,9 @@ func (g *groupTable) memBytes() int64 {
 // ids assigns the group ID of every row of the key vectors to out, creating
 // groups as needed.
 func (g *groupTable) ids(keys []*store.Vector, n int, out []int32) []int32 {
+	if cap(out) < n {
+		out = make([]int32, 0, n)
+	}
 	out = out[:0]
 	k := len(g.types)
 	if k == 0 {
@@ -220,6 +223,9 @@ func (g *groupTable) ids(keys []*store.Vector, n int, out []int32) []int32 {
 		return out
 	}
 	for j, d := range g.dicts {
+		if cap(g.scratch[j]) < n {
+			g.scratch[j] = make([]uint32, 0, n)
+		}
 		g.scratch[j] = d.ids(keys[j], n, g.scratch[j][:0])
 	}
 	switch k {

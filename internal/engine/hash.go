@@ -20,9 +20,12 @@ import (
 type strTable struct {
 	slots []uint64
 	bits  uint // len(slots) == 1<<bits
-	keys  []string
-	bytes int64 // sum of len(keys[i])
-	seed  maphash.Seed
+	// chunks hold the keys by ID, strChunk per chunk: appending never
+	// copies the keys already stored.
+	chunks [][]string
+	n      int
+	bytes  int64 // sum of the keys' lengths
+	seed   maphash.Seed
 	// hashMask is ANDed into every hash: all ones, except in tests that
 	// force collisions.
 	hashMask uint64
@@ -32,11 +35,24 @@ func newStrTable() *strTable {
 	return &strTable{slots: make([]uint64, 16), bits: 4, seed: maphash.MakeSeed(), hashMask: ^uint64(0)}
 }
 
-func (t *strTable) len() int { return len(t.keys) }
+const strChunkBits = 12
+
+func (t *strTable) len() int { return t.n }
+
+func (t *strTable) key(id uint32) string { return t.chunks[id>>strChunkBits][id&(1<<strChunkBits-1)] }
+
+// keys returns all keys by ID, in a new slice.
+func (t *strTable) keys() []string {
+	out := make([]string, 0, t.n)
+	for _, c := range t.chunks {
+		out = append(out, c...)
+	}
+	return out
+}
 
 // memBytes is the table's memory: slots, string headers and string bytes.
 func (t *strTable) memBytes() int64 {
-	return int64(len(t.slots))*8 + int64(cap(t.keys))*int64(unsafe.Sizeof("")) + t.bytes
+	return int64(len(t.slots))*8 + int64(len(t.chunks))<<strChunkBits*int64(unsafe.Sizeof("")) + t.bytes
 }
 
 func (t *strTable) tag(s string) uint32 {
@@ -52,7 +68,7 @@ func (t *strTable) find(s string) int32 {
 		if sl == 0 {
 			return -1
 		}
-		if uint32(sl>>32) == tag && t.keys[uint32(sl)-1] == s {
+		if uint32(sl>>32) == tag && t.key(uint32(sl)-1) == s {
 			return int32(uint32(sl) - 1)
 		}
 	}
@@ -68,16 +84,21 @@ func (t *strTable) id(s string) uint32 {
 		if sl == 0 {
 			break
 		}
-		if uint32(sl>>32) == tag && t.keys[uint32(sl)-1] == s {
+		if uint32(sl>>32) == tag && t.key(uint32(sl)-1) == s {
 			return uint32(sl) - 1
 		}
 		i = (i + 1) & mask
 	}
-	id := uint32(len(t.keys))
-	t.keys = append(t.keys, s)
+	id := uint32(t.n)
+	if t.n&(1<<strChunkBits-1) == 0 {
+		t.chunks = append(t.chunks, make([]string, 0, 1<<strChunkBits))
+	}
+	c := &t.chunks[len(t.chunks)-1]
+	*c = append(*c, s)
+	t.n++
 	t.bytes += int64(len(s))
 	t.slots[i] = uint64(tag)<<32 | uint64(id+1)
-	if 2*len(t.keys) > len(t.slots) {
+	if 2*t.n > len(t.slots) {
 		t.grow()
 	}
 	return id

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"custos/internal/kql"
@@ -52,7 +53,7 @@ func TestStrTableMatchesMap(t *testing.T) {
 					t.Fatalf("id(%q) = %d; want %d", s, got, want)
 				}
 			}
-			if !reflect.DeepEqual(tab.keys, order) {
+			if !reflect.DeepEqual(tab.keys(), order) {
 				t.Fatal("keys are not in first-seen order")
 			}
 			for s, want := range ref {
@@ -289,5 +290,171 @@ func TestSummarizeHighCardinalityMerge(t *testing.T) {
 	want := []string{"49951|100000|150000|100|"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v; want %v", got, want)
+	}
+}
+
+// TestJoinIndexMatchesNestedLoop builds join indexes over random right keys
+// (one string, one long, one real, two columns) with and without forced
+// hash collisions, and checks every left row's matches against a nested
+// loop with the simple path's key equality (null keys never match).
+func TestJoinIndexMatchesNestedLoop(t *testing.T) {
+	typeSets := [][]store.ColumnType{
+		{store.TypeString}, {store.TypeLong}, {store.TypeReal}, {store.TypeString, store.TypeLong},
+	}
+	for _, types := range typeSets {
+		for _, cm := range collisionMasks {
+			t.Run(fmt.Sprint(types, "/", cm.name), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(11, uint64(types[0])))
+				right := randomKeyBatch(r, types, 700, 60)
+				left := randomKeyBatch(r, types, 900, 80)
+				if types[0] == store.TypeString && len(types) == 1 {
+					left[0] = withDict(left[0], r) // the code path of store blocks
+				}
+				idx := buildJoinIndex(types, right, 700, cm.mask)
+				var ck []int32
+				var buf []byte
+				kids := idx.probe(left, 900, nil, &ck, &buf)
+				rkeys := make([]string, 700)
+				for m := range rkeys {
+					if !hasNull(right, m) {
+						rkeys[m] = refKey(right, m)
+					}
+				}
+				for i := range 900 {
+					var want []int32
+					lk, lnull := refKey(left, i), hasNull(left, i)
+					for m := range 700 {
+						if !lnull && rkeys[m] != "" && rkeys[m] == lk {
+							want = append(want, int32(m))
+						}
+					}
+					var got []int32
+					if kid := kids[i]; kid >= 0 {
+						for m := idx.head[kid]; m >= 0; m = idx.next[m] {
+							got = append(got, m)
+						}
+					}
+					if !reflect.DeepEqual(got, want) {
+						t.Fatalf("left row %d (%s): right rows %v; want %v", i, lk, got, want)
+					}
+				}
+			})
+		}
+	}
+}
+
+func hasNull(cols []*store.Vector, i int) bool {
+	for _, c := range cols {
+		if c.IsNull(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestJoinKindsParallelMatchOrder runs every join kind over inline data
+// split into many batches (so several workers probe) and checks the rows
+// and their order against a sequential nested-loop reference.
+func TestJoinKindsParallelMatchOrder(t *testing.T) {
+	schema := store.Schema{{Name: "K", Type: store.TypeString}, {Name: "N", Type: store.TypeLong}}
+	r := rand.New(rand.NewPCG(21, 22))
+	var batches []*store.Batch
+	var ks []string
+	var ns []int64
+	for range 20 {
+		b := &store.Batch{Schema: schema, Len: 100}
+		k, n := newVector(store.TypeString, 100), newVector(store.TypeLong, 100)
+		for i := range 100 {
+			k.Str[i] = "k" + strconv.Itoa(r.IntN(150))
+			if r.IntN(20) == 0 {
+				k.Str[i] = ""
+			}
+			n.Int[i] = int64(len(ns))
+			ks, ns = append(ks, k.Str[i]), append(ns, n.Int[i])
+		}
+		b.Cols = []*store.Vector{k, n}
+		batches = append(batches, b)
+	}
+	// Right side: rows with N % 7 == 0, renamed, a third of them with keys
+	// no left row has.
+	var rk []string
+	var rn []int64
+	for i := range ks {
+		if ns[i]%7 == 0 {
+			k := ks[i]
+			if ns[i]%3 == 0 {
+				k += "x"
+			}
+			rk, rn = append(rk, k), append(rn, ns[i])
+		}
+	}
+	right := `(Logs | where N % 7 == 0 | project K=strcat(K, iff(N % 3 == 0, "x", "")), M=N)`
+	row := func(vals ...string) string { return strings.Join(vals, "|") + "|" }
+	for _, kind := range []string{"innerunique", "inner", "leftouter", "leftsemi", "leftanti", "rightouter", "fullouter", "rightsemi", "rightanti"} {
+		res := runInlineT(t, "Logs | join kind="+kind+" "+right+" on K", schema, batches)
+		got := rowsOf(res)
+		var want []string
+		seen := map[string]bool{}
+		matched := make([]bool, len(rk))
+		for i := range ks {
+			var ms []int
+			for m := range rk {
+				if rk[m] == ks[i] {
+					ms = append(ms, m)
+				}
+			}
+			for _, m := range ms {
+				matched[m] = true
+			}
+			lrow := func(m int) string {
+				if m < 0 {
+					return row(ks[i], strconv.FormatInt(ns[i], 10), "", "") // null M
+				}
+				return row(ks[i], strconv.FormatInt(ns[i], 10), rk[m], strconv.FormatInt(rn[m], 10))
+			}
+			switch kind {
+			case "innerunique":
+				if len(ms) > 0 && !seen[ks[i]] {
+					seen[ks[i]] = true
+					for _, m := range ms {
+						want = append(want, lrow(m))
+					}
+				}
+			case "inner", "rightouter":
+				for _, m := range ms {
+					want = append(want, lrow(m))
+				}
+			case "leftouter", "fullouter":
+				if len(ms) == 0 {
+					want = append(want, lrow(-1))
+				}
+				for _, m := range ms {
+					want = append(want, lrow(m))
+				}
+			case "leftsemi":
+				if len(ms) > 0 {
+					want = append(want, row(ks[i], strconv.FormatInt(ns[i], 10)))
+				}
+			case "leftanti":
+				if len(ms) == 0 {
+					want = append(want, row(ks[i], strconv.FormatInt(ns[i], 10)))
+				}
+			}
+		}
+		for m := range rk {
+			switch {
+			case (kind == "rightouter" || kind == "fullouter") && !matched[m]:
+				want = append(want, row("", "", rk[m], strconv.FormatInt(rn[m], 10))) // null N
+			case kind == "rightsemi" && matched[m], kind == "rightanti" && !matched[m]:
+				want = append(want, row(rk[m], strconv.FormatInt(rn[m], 10)))
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			i := 0
+			for i < min(len(got), len(want)) && got[i] == want[i] {
+				i++
+			}
+			t.Errorf("kind=%s: %d rows, want %d; first difference at row %d:\n got %v\nwant %v", kind, len(got), len(want), i, got[i:min(i+3, len(got))], want[i:min(i+3, len(want))])
+		}
 	}
 }
