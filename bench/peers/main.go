@@ -1,0 +1,166 @@
+// Command peers measures Custos beside the systems users would otherwise
+// pick — ClickHouse, VictoriaLogs and DuckDB — on one seeded dataset, on the
+// same machine, in one run, and writes the figures with ratios against Custos
+// to bench/results/peers-<date>.md (and, with -docs, into
+// docs/benchmarks.md). Grafana Loki cannot be installed here; docs/benchmarks.md
+// compares with its published figures instead.
+//
+//	go run ./bench/peers                        # 1 M rows, all systems
+//	go run ./bench/peers -rows 200000 -systems custos,duckdb
+//
+// Peers are installed by the harness (ClickHouse from Debian, VictoriaLogs
+// with `go install`, DuckDB through its Go bindings in the separate module
+// bench/peers/duckdb), never committed, and bind to loopback only.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"custos/bench/gen"
+	"custos/bench/logdata"
+	"custos/e2e"
+)
+
+// result is what one system measured.
+type result struct {
+	Name, Version string
+	Err           error
+	LoadWall      time.Duration
+	LoadCPU       time.Duration
+	Disk          int64
+	PeakRSS       int64
+	Warm, Cold    []time.Duration // per question
+	Rows          []int           // result rows per question (a sanity check)
+	QueryCPU      []time.Duration // server CPU per warm run
+}
+
+func main() {
+	rows := flag.Int("rows", 1_000_000, "records in the dataset")
+	clients := flag.Int("clients", 8, "concurrent ingestion clients")
+	runs := flag.Int("runs", 5, "warm runs per query (the median is reported)")
+	systems := flag.String("systems", "custos,clickhouse,victorialogs,duckdb", "systems to measure, comma-separated")
+	binary := flag.String("binary", "", "prebuilt custos binary (default: go build)")
+	binDir := flag.String("bin-dir", filepath.Join("bench", "data", "peers-bin"), "where built peer binaries are kept between runs")
+	out := flag.String("out", "", "results file (default bench/results/peers-<date>.md)")
+	docs := flag.Bool("docs", false, "also write the results into docs/benchmarks.md")
+	flag.Parse()
+	log.SetFlags(log.Ltime)
+
+	ctx := context.Background()
+	o := logdata.Options{Seed: 42, Rows: *rows, End: time.Now().UTC().Truncate(time.Hour)}
+	d := &dataset{gen: logdata.New(o), rows: *rows, batchRows: 500}
+	qs := questions(d.gen.Options())
+
+	work, err := os.MkdirTemp("", "peers-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(work)
+	log.Printf("writing the dataset (%d rows) as JSON lines", *rows)
+	file := filepath.Join(work, "records.jsonl")
+	if err := d.jsonFile(file); err != nil {
+		log.Fatal(err)
+	}
+	absBin, _ := filepath.Abs(*binDir)
+	var results []result
+	for _, name := range strings.Split(*systems, ",") {
+		var p peer
+		switch strings.TrimSpace(name) {
+		case "custos":
+			p = &custosPeer{binary: *binary, logf: log.Printf}
+		case "clickhouse":
+			p = &clickhousePeer{}
+		case "victorialogs":
+			p = &victoriaLogsPeer{binDir: absBin}
+		case "duckdb":
+			p = &duckdbPeer{binDir: absBin, file: file}
+		default:
+			log.Fatalf("unknown system %q", name)
+		}
+		log.Printf("== %s", p.Name())
+		r := measure(ctx, p, d, qs, *clients, *runs)
+		if r.Err != nil {
+			log.Printf("%s failed: %v", p.Name(), r.Err)
+		}
+		results = append(results, r)
+	}
+	report := render(results, qs, d, *clients, *runs)
+	fmt.Print(report)
+	path := *out
+	if path == "" {
+		path = filepath.Join("bench", "results", "peers-"+time.Now().Format("2006-01-02")+".md")
+	}
+	if err := gen.WriteResult(path, report); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("wrote %s", path)
+	if *docs {
+		if err := writeDocs(filepath.Join("docs", "benchmarks.md"), report); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+func measure(ctx context.Context, p peer, d *dataset, qs []question, clients, runs int) (r result) {
+	r.Name = p.Name()
+	defer p.Close()
+	if r.Err = p.Start(ctx); r.Err != nil {
+		return r
+	}
+	r.Version = p.Version()
+	cpu0, _, _, _ := e2e.ProcessStats(p.PID())
+	start := time.Now()
+	if r.Err = p.Load(ctx, d, clients); r.Err != nil {
+		return r
+	}
+	r.LoadWall = time.Since(start)
+	cpu1, _, peak, _ := e2e.ProcessStats(p.PID())
+	r.LoadCPU = cpu1 - cpu0
+	r.PeakRSS = peak
+	log.Printf("%s: loaded %d rows in %v (%.0f rows/s, %v CPU)", p.Name(), d.rows, r.LoadWall.Round(time.Millisecond),
+		float64(d.rows)/r.LoadWall.Seconds(), r.LoadCPU.Round(time.Millisecond))
+	if r.Err = p.Settle(ctx); r.Err != nil {
+		return r
+	}
+	r.Disk, _ = gen.DirBytes(p.DataDir())
+	for _, q := range qs {
+		// Cold: the first run after a restart (the OS page cache stays warm).
+		if r.Err = p.Restart(ctx); r.Err != nil {
+			return r
+		}
+		t := time.Now()
+		n, err := p.Query(ctx, q)
+		if err != nil {
+			r.Err = fmt.Errorf("%s: %w", q.Name, err)
+			return r
+		}
+		r.Cold = append(r.Cold, time.Since(t))
+		r.Rows = append(r.Rows, n)
+		var warm []time.Duration
+		c0, _, _, _ := e2e.ProcessStats(p.PID())
+		for range runs {
+			t := time.Now()
+			if _, err := p.Query(ctx, q); err != nil {
+				r.Err = fmt.Errorf("%s: %w", q.Name, err)
+				return r
+			}
+			warm = append(warm, time.Since(t))
+		}
+		c1, _, pk, _ := e2e.ProcessStats(p.PID())
+		r.PeakRSS = max(r.PeakRSS, pk)
+		slices.Sort(warm)
+		r.Warm = append(r.Warm, warm[len(warm)/2])
+		r.QueryCPU = append(r.QueryCPU, (c1-c0)/time.Duration(runs))
+		log.Printf("%s: %-32s cold %8v warm %8v rows %d", p.Name(), q.Name, r.Cold[len(r.Cold)-1].Round(time.Millisecond),
+			r.Warm[len(r.Warm)-1].Round(time.Millisecond), n)
+	}
+	return r
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"custos/bench/gen"
+)
+
+// ratio words b against Custos's a: "1.8× Custos" (higher is worse for
+// times and bytes).
+func ratio(custos, other float64) string {
+	if custos <= 0 || other <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%.2f×)", other/custos)
+}
+
+func render(rs []result, qs []question, d *dataset, clients, runs int) string {
+	var b strings.Builder
+	m := gen.ReadMachine()
+	fmt.Fprintf(&b, "# Custos beside its peers — %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "Command: `go run ./bench/peers -rows %d -clients %d -runs %d`\n\n", d.rows, clients, runs)
+	b.WriteString(m.Markdown())
+	fmt.Fprintf(&b, "\nDataset: %d records from `bench/logdata` (seed 42), %s of JSON. Ratios in parentheses are against "+
+		"Custos in this same run (above 1 means more time, bytes or memory than Custos).\n\n", d.rows, gen.MB(d.rawBytes.Load()))
+	var custos *result
+	for i := range rs {
+		if rs[i].Name == "Custos" && rs[i].Err == nil {
+			custos = &rs[i]
+		}
+	}
+	base := func(f func(*result) float64) float64 {
+		if custos == nil {
+			return 0
+		}
+		return f(custos)
+	}
+	b.WriteString("| System | Version | Ingestion rows/s | CPU s per M rows | Bytes on disk | % of JSON | Peak RSS |\n|---|---|---|---|---|---|---|\n")
+	for i := range rs {
+		r := &rs[i]
+		if r.Err != nil {
+			fmt.Fprintf(&b, "| %s | %s | failed: %s | | | | |\n", r.Name, r.Version, strings.ReplaceAll(r.Err.Error(), "|", "/"))
+			continue
+		}
+		rps := float64(d.rows) / r.LoadWall.Seconds()
+		cpuPerM := r.LoadCPU.Seconds() / (float64(d.rows) / 1e6)
+		fmt.Fprintf(&b, "| %s | %s | %.0f%s | %.1f%s | %s%s | %.1f %% | %s%s |\n", r.Name, r.Version,
+			rps, ratio(base(func(c *result) float64 { return float64(d.rows) / c.LoadWall.Seconds() }), rps),
+			cpuPerM, ratio(base(func(c *result) float64 { return c.LoadCPU.Seconds() }), r.LoadCPU.Seconds()),
+			gen.MB(r.Disk), ratio(base(func(c *result) float64 { return float64(c.Disk) }), float64(r.Disk)),
+			100*float64(r.Disk)/float64(max(d.rawBytes.Load(), 1)),
+			gen.MB(r.PeakRSS), ratio(base(func(c *result) float64 { return float64(c.PeakRSS) }), float64(r.PeakRSS)))
+	}
+	b.WriteString("\nFor ingestion rows/s the ratio is the other system's rate over Custos's (above 1: faster than Custos).\n\n")
+	b.WriteString("## Queries (warm median / cold first run after a restart; server CPU per warm run)\n\n| Question |")
+	for _, r := range rs {
+		fmt.Fprintf(&b, " %s |", r.Name)
+	}
+	b.WriteString("\n|---|")
+	for range rs {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for qi, q := range qs {
+		fmt.Fprintf(&b, "| %s |", q.Name)
+		for i := range rs {
+			r := &rs[i]
+			if r.Err != nil || qi >= len(r.Warm) {
+				b.WriteString(" — |")
+				continue
+			}
+			var rc string
+			if custos != nil && qi < len(custos.Warm) {
+				rc = ratio(custos.Warm[qi].Seconds(), r.Warm[qi].Seconds())
+			}
+			fmt.Fprintf(&b, " %v%s / %v; CPU %v; %d rows |", gen.Round(r.Warm[qi]), rc, gen.Round(r.Cold[qi]), gen.Round(r.QueryCPU[qi]), r.Rows[qi])
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nEach system answers the same question in its own language; the texts are in `bench/peers/questions.go`. " +
+		"The rare-term question is a case-insensitive substring match in ClickHouse and DuckDB and a word match in Custos " +
+		"(`has`) and VictoriaLogs. ClickHouse 18.16 stores TimeGenerated with second precision. DuckDB loads from a JSON lines " +
+		"file written before the timed part (its usual ingestion path); the others are loaded over HTTP by 8 concurrent clients.\n")
+	return b.String()
+}
+
+const docsMarker = "<!-- bench/peers results -->"
+
+// writeDocs replaces the results section of docs/benchmarks.md (between two
+// markers) with report.
+func writeDocs(path, report string) error {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	parts := strings.Split(string(old), docsMarker)
+	if len(parts) != 3 {
+		return fmt.Errorf("%s: expected the results section between two %q markers", path, docsMarker)
+	}
+	body := strings.Replace(report, "# ", "### ", 1)
+	return os.WriteFile(path, []byte(parts[0]+docsMarker+"\n"+body+"\n"+docsMarker+parts[2]), 0o644)
+}
