@@ -96,7 +96,7 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		return err
 	}
 	s.query = query.New(query.Options{
-		Workspaces:  query.CatalogWorkspaces{C: s.catalog},
+		Workspaces:  query.CatalogWorkspaces{C: s.catalog, Content: st},
 		Executor:    query.EngineExecutor{Engine: s.engine, Source: st},
 		Authorizer:  s.authz,
 		TableAccess: s.rbac,
@@ -117,6 +117,8 @@ func (s *Server) apiRoutes() []api.Route {
 	routes = append(routes, s.arm.ClusterRoutes(s.cmk)...)
 	routes = append(routes, s.ingest.Routes()...)
 	routes = append(routes, s.query.Routes()...)
+	routes = append(routes, arm.NewSavedSearches(arm.SavedSearchOptions{Catalog: s.catalog, Content: s.store,
+		Logger: s.log.With(slog.String("component", "arm"))}).Routes()...)
 	routes = append(routes, s.query.ResourceRoutes()...)
 	routes = append(routes, s.alerts.Routes()...)
 	routes = append(routes, s.activityVerifyRoute())
