@@ -1,0 +1,282 @@
+// Package soak holds the soak test: sustained ingestion at half of the
+// measured capacity, concurrent queries and 200 log search alert rules,
+// against the real custos binary, for a fixed time. It checks that nothing
+// fails, that every acknowledged row is stored exactly once, and that the
+// server's memory shows no growth trend; it reports query latency per
+// window (timings are reported, never asserted).
+//
+//	go test ./test/soak -soak.duration 30m -timeout 40m -v    # the full soak
+//	go test ./test/soak                                        # the CI version: 3 minutes
+package soak
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"custos/bench/gen"
+	"custos/bench/logdata"
+	"custos/e2e"
+)
+
+var (
+	duration = flag.Duration("soak.duration", 3*time.Minute, "how long the sustained phase runs")
+	nRules   = flag.Int("soak.rules", 200, "log search alert rules at a 1-minute frequency")
+	report   = flag.String("soak.report", "", "write the latency and memory report to this file")
+)
+
+const roleLogAnalyticsReader = "73c42c96-874c-492b-b04d-ab87d138a893"
+
+var queries = []string{
+	"Bench_CL | summarize count() by bin(TimeGenerated, 5m), Level",
+	"Bench_CL | where Level == 'Error' | summarize count() by Service | top 5 by count_",
+	"Bench_CL | where Message has 'quokkaquasar' | count",
+	"Bench_CL | summarize avg(Latency), percentiles(Latency, 95) by Service",
+	"Bench_CL | take 100",
+}
+
+func newGUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return strings.Join([]string{h[:8], h[8:12], h[12:16], h[16:20], h[20:]}, "-")
+}
+
+func TestSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("soak: runs the custos binary for minutes")
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	bin := filepath.Join(root, "custos")
+	if err := e2e.BuildBinary(ctx, bin); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := e2e.NewServer(e2e.Options{Binary: bin, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log"),
+		Args: []string{"--log-level", "warn"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Close()
+		if t.Failed() {
+			b, _ := srv.Log()
+			if len(b) > 6000 {
+				b = b[len(b)-6000:]
+			}
+			t.Logf("server log tail:\n%s", b)
+		}
+	})
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	adm, err := e2e.ReadAdmin(srv.DataDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := e2e.NewClient(adm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.GrantDataRoles(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ruleIDs, err := gen.Setup(ctx, c, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Calibrate: the capacity of this machine right now, with 4 clients.
+	calib := logdata.New(logdata.Options{Seed: 1, Rows: 40_000})
+	res, err := gen.Load(ctx, c, ruleIDs, calib, gen.LoadOptions{Clients: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	capacity := float64(res.Rows) / res.Wall.Seconds()
+	rate := max(capacity/2, 500)
+	t.Logf("measured capacity %.0f rows/s; soaking at %.0f rows/s for %v", capacity, rate, *duration)
+	acked := int64(res.Rows)
+
+	// 200 log search rules, each with its own identity allowed to read the workspace.
+	ws := adm.WorkspaceResourceID()
+	for i := range *nRules {
+		body := map[string]any{"location": "local", "identity": map[string]any{"type": "SystemAssigned"},
+			"properties": map[string]any{"severity": 3, "enabled": true, "scopes": []string{ws},
+				"evaluationFrequency": "PT1M", "windowSize": "PT5M",
+				"criteria": map[string]any{"allOf": []any{map[string]any{
+					"query":           fmt.Sprintf("Bench_CL | where Host == 'web-%d' and Level == 'Error'", i%500),
+					"timeAggregation": "Count", "operator": "GreaterThan", "threshold": 1e9,
+				}}}}}
+		path := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Insights/scheduledQueryRules/soak-%03d?api-version=2023-12-01",
+			adm.SubscriptionID, adm.ResourceGroup, i)
+		raw, err := c.ARM(ctx, http.MethodPut, path, body)
+		if err != nil {
+			t.Fatalf("create rule %d: %v", i, err)
+		}
+		var rule struct {
+			Identity struct {
+				PrincipalID string `json:"principalId"`
+			} `json:"identity"`
+		}
+		if err := json.Unmarshal(raw, &rule); err != nil || rule.Identity.PrincipalID == "" {
+			t.Fatalf("rule %d has no identity: %v %s", i, err, raw)
+		}
+		ra := map[string]any{"properties": map[string]any{
+			"roleDefinitionId": "/subscriptions/" + adm.SubscriptionID + "/providers/Microsoft.Authorization/roleDefinitions/" + roleLogAnalyticsReader,
+			"principalId":      rule.Identity.PrincipalID, "principalType": "ServicePrincipal"}}
+		if _, err := c.ARM(ctx, http.MethodPut, ws+"/providers/Microsoft.Authorization/roleAssignments/"+newGUID()+"?api-version=2022-04-01", ra); err != nil {
+			t.Fatalf("grant rule %d: %v", i, err)
+		}
+	}
+
+	sctx, stop := context.WithTimeout(ctx, *duration)
+	defer stop()
+	var (
+		wg          sync.WaitGroup
+		ingestErrs  atomic.Int64
+		queryErrs   atomic.Int64
+		firstErr    atomic.Value
+		mu          sync.Mutex
+		latencies   = map[int][]time.Duration{} // by minute of the run
+		rssSamples  []int64
+		started     = time.Now()
+		soakGen     = logdata.New(logdata.Options{Seed: 2, Rows: 1 << 30})
+		next        atomic.Int64
+		batchRows   = 250
+		perClient   = rate / 4
+		recordError = func(err error) {
+			if firstErr.Load() == nil {
+				firstErr.Store(err.Error())
+			}
+		}
+	)
+	// Ingestion: 4 clients paced to the soak rate.
+	for k := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(time.Duration(float64(time.Second) * float64(batchRows) / perClient))
+			defer tick.Stop()
+			for {
+				select {
+				case <-sctx.Done():
+					return
+				case <-tick.C:
+				}
+				first := int(next.Add(int64(batchRows))) - batchRows
+				body, _ := soakGen.AppendBatch(nil, first, batchRows)
+				uctx, cancel := context.WithTimeout(ctx, time.Minute)
+				err := c.Upload(uctx, ruleIDs[k], gen.Stream, body)
+				cancel()
+				if err != nil {
+					ingestErrs.Add(1)
+					recordError(fmt.Errorf("ingest: %w", err))
+					continue
+				}
+				atomic.AddInt64(&acked, int64(batchRows))
+			}
+		}()
+	}
+	// Queries: two loops over the question set.
+	for k := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; sctx.Err() == nil; i++ {
+				t0 := time.Now()
+				status, code, body, err := c.QueryRaw(ctx, queries[i%len(queries)])
+				d := time.Since(t0)
+				if err == nil && status != http.StatusOK {
+					err = fmt.Errorf("query %q: %d %s: %.200s", queries[i%len(queries)], status, code, body)
+				}
+				if err != nil {
+					queryErrs.Add(1)
+					recordError(err)
+					continue
+				}
+				mu.Lock()
+				m := int(time.Since(started) / time.Minute)
+				latencies[m] = append(latencies[m], d)
+				mu.Unlock()
+			}
+		}()
+	}
+	// Memory: the server's RSS every 5 s.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(5 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-tick.C:
+			}
+			if _, rss, _, err := srv.ProcStat(); err == nil {
+				mu.Lock()
+				rssSamples = append(rssSamples, rss)
+				mu.Unlock()
+			}
+		}
+	}()
+	wg.Wait()
+
+	// Every acknowledged row is stored exactly once.
+	_, rows, err := c.QueryRows(ctx, "Bench_CL | count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := rows[0][0].(float64)
+	if int64(stored) != atomic.LoadInt64(&acked) {
+		t.Errorf("stored %v rows, acknowledged %d", stored, acked)
+	}
+	if n := ingestErrs.Load() + queryErrs.Load(); n > 0 {
+		t.Errorf("%d ingestion and %d query errors; first: %v", ingestErrs.Load(), queryErrs.Load(), firstErr.Load())
+	}
+
+	// Memory: no growth trend. The median RSS of the last quarter of the run
+	// stays within 25 % (plus 64 MB for heap growth steps) of the median of
+	// the second quarter, after warm-up.
+	var summary strings.Builder
+	if n := len(rssSamples); n >= 8 {
+		median := func(s []int64) int64 { s = slices.Clone(s); slices.Sort(s); return s[len(s)/2] }
+		q2, q4 := median(rssSamples[n/4:n/2]), median(rssSamples[3*n/4:])
+		fmt.Fprintf(&summary, "RSS median: second quarter %.1f MB, last quarter %.1f MB (%d samples)\n", float64(q2)/1e6, float64(q4)/1e6, n)
+		if float64(q4) > 1.25*float64(q2)+64e6 {
+			t.Errorf("server memory grows: second-quarter median %d bytes, last-quarter median %d bytes", q2, q4)
+		}
+	} else {
+		t.Errorf("only %d memory samples: the run is too short to judge a trend", n)
+	}
+	fmt.Fprintf(&summary, "capacity %.0f rows/s, soak rate %.0f rows/s, %d rows acknowledged and stored, %d rules\n", capacity, rate, acked, *nRules)
+	fmt.Fprintf(&summary, "| minute | queries | p50 | p99 |\n|---|---|---|---|\n")
+	for m := 0; m <= int(*duration/time.Minute); m++ {
+		l := latencies[m]
+		if len(l) == 0 {
+			continue
+		}
+		slices.Sort(l)
+		fmt.Fprintf(&summary, "| %d | %d | %v | %v |\n", m, len(l), gen.Round(l[len(l)/2]), gen.Round(gen.Percentile(l, 99)))
+	}
+	t.Log("\n" + summary.String())
+	if *report != "" {
+		if err := os.WriteFile(*report, []byte(summary.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
