@@ -5,8 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"custos/internal/activity"
 	"custos/internal/api"
 	"custos/internal/catalog"
+	"custos/internal/kql"
 )
 
 // FuzzParseISODuration: no panic, bounded results, and formatting a parsed
@@ -57,6 +59,54 @@ func FuzzRuleAndGroupBodies(f *testing.F) {
 		if err := api.UnmarshalStrict(body, &gr); err == nil && gr.Properties != nil {
 			g := &actionGroup{Props: gr.Properties.actionGroupProperties}
 			_ = g.validate()
+		}
+	})
+}
+
+// FuzzMetricAndActivityBodies: PUT bodies of metric alerts and activity log
+// alerts decode and validate without panicking; a metric alert that
+// validates generates a metric query that parses, and an activity log
+// alert that validates can be matched against a record.
+func FuzzMetricAndActivityBodies(f *testing.F) {
+	f.Add([]byte(`{"location":"global","properties":{"severity":3,"scopes":["/subscriptions/s/resourceGroups/g/providers/Microsoft.OperationalInsights/workspaces/w"],"evaluationFrequency":"PT1M","windowSize":"PT5M","criteria":{"odata.type":"Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria","allOf":[{"criterionType":"StaticThresholdCriterion","name":"c","metricName":"% Processor Time","metricNamespace":"Processor","operator":"GreaterThan","threshold":80,"timeAggregation":"Average","dimensions":[{"name":"Computer","operator":"Exclude","values":["a'b"]}]}]}}}`))
+	f.Add([]byte(`{"location":"global","properties":{"scopes":["/subscriptions/s"],"condition":{"allOf":[{"field":"category","equals":"Administrative"},{"anyOf":[{"field":"properties.x","containsAny":["y"]}]}]},"actions":{"actionGroups":[{"actionGroupId":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Insights/actionGroups/a"}]}}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var mr metricAlertRequest
+		if err := api.UnmarshalStrict(body, &mr); err == nil && mr.Properties != nil {
+			props, err := json.Marshal(mr.Properties)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := catalog.AlertResource{Type: catalog.TypeMetricAlert, SubscriptionID: "s", ResourceGroup: "g", Name: "m",
+				Properties: props, Audit: catalog.Audit{CreatedAt: time.Unix(0, 0)}}
+			if r, err := parseRule(&res); err == nil {
+				for i := range r.Metric.Criteria {
+					q, err := r.Metric.Sources[i].query(&r.Metric.Criteria[i], nil)
+					if err != nil {
+						continue // a dimension that is not a column of Perf
+					}
+					if _, err := kql.Parse(q); err != nil {
+						t.Fatalf("generated metric query does not parse: %v\n%s", err, q)
+					}
+				}
+			}
+		}
+		var ar activityAlertRequest
+		if err := api.UnmarshalStrict(body, &ar); err == nil && ar.Properties != nil {
+			props, err := json.Marshal(ar.Properties)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := catalog.AlertResource{Type: catalog.TypeActivityLogAlert, SubscriptionID: "s", ResourceGroup: "g", Name: "a", Properties: props}
+			if rule, err := parseActivityRule(&res); err == nil {
+				rec, _ := json.Marshal(activity.Record{OperationName: "Microsoft.Authorization/roleAssignments/write", ResourceID: "/subscriptions/s/resourceGroups/g",
+					Category: "Administrative", Properties: map[string]string{"x": "y"}})
+				ev, err := newActivityEvent(catalog.ActivityEntry{Seq: 1, Record: rec})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = rule.matches(ev)
+			}
 		}
 	})
 }
