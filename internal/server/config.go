@@ -39,6 +39,7 @@ type Config struct {
 	Alerts   AlertsConfig   `yaml:"alerts"`
 	Activity ActivityConfig `yaml:"activity"`
 	Keys     KeysConfig     `yaml:"keys"`
+	Export   ExportConfig   `yaml:"export"`
 
 	// Listeners are extra HTTPS listeners besides Listen, each optionally
 	// private and/or requiring client certificates (network.go).
@@ -574,6 +575,18 @@ func Settings() []Setting {
 		{Key: "keys.insecureTransitHTTP", Flag: "keys-insecure-transit-http", Env: "CUSTOS_KEYS_INSECURE_TRANSIT_HTTP", Default: "false",
 			Usage: "INSECURE: allow plain-HTTP Vault/OpenBao Transit addresses", Bool: true,
 			set: boolean(func(c *Config) *bool { return &c.Keys.InsecureTransitHTTP })},
+		{Key: "export.allowedDirectories", Flag: "export-allowed-directories", Env: "CUSTOS_EXPORT_ALLOWED_DIRECTORIES", Default: "(none: directory destinations refused)",
+			Usage: "comma-separated directories under which data export rules may write (file:// destinations)",
+			set:   list(func(c *Config) *[]string { return &c.Export.AllowedDirectories })},
+		{Key: "export.flushInterval", Flag: "export-flush-interval", Env: "CUSTOS_EXPORT_FLUSH_INTERVAL", Default: "1m0s",
+			Usage: "how often data export rules write the rows ingested since their last file",
+			set:   dur(func(c *Config) *time.Duration { return &c.Export.FlushInterval })},
+		{Key: "export.s3CAFile", Flag: "export-s3-ca-file", Env: "CUSTOS_EXPORT_S3_CA_FILE", Default: "(system roots only)",
+			Usage: "PEM bundle trusted for S3 export endpoints in addition to the system roots",
+			set:   str(func(c *Config) *string { return &c.Export.S3CAFile })},
+		{Key: "export.insecureS3HTTP", Flag: "export-insecure-s3-http", Env: "CUSTOS_EXPORT_INSECURE_S3_HTTP", Default: "false",
+			Usage: "INSECURE: allow plain-HTTP S3 endpoints for data export", Bool: true,
+			set: boolean(func(c *Config) *bool { return &c.Export.InsecureS3HTTP })},
 		{Key: "insecureMetricsWithoutAuth", Flag: "insecure-metrics-without-auth", Env: "CUSTOS_INSECURE_METRICS_WITHOUT_AUTH", Default: "false",
 			Usage: "INSECURE: serve /metrics without authentication", Bool: true,
 			set: boolean(func(c *Config) *bool { return &c.InsecureMetricsWithoutAuth })},

@@ -30,6 +30,7 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		Now:    s.now,
 
 		KeyCacheTTL: s.cfg.Keys.CacheTTL, KeyRetryInterval: s.cfg.Keys.RetryInterval,
+		OnCommit: s.exportHook.onCommit,
 	})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -64,7 +65,7 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 			Timeout: q.Timeout, MaxTimeout: q.MaxTimeout,
 		},
 	})
-	src := ingest.NewCachedSource(s.catalog, s.catalog) // rules and schemas cached until the catalog changes
+	src := ingest.CatalogSource{C: s.catalog}
 	s.ingest = ingest.New(ingest.Options{
 		Rules: src, Tables: src, Workspaces: src, Store: st,
 		Logger: s.log.With(slog.String("component", "ingest")),
@@ -78,6 +79,9 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		return fmt.Errorf("purge service: %w", err)
 	}
 	s.closers = append(s.closers, s.purge.Close) // closed before the store
+	if err := s.openExport(ctx); err != nil {
+		return fmt.Errorf("data export: %w", err)
+	}
 	s.arm = arm.New(arm.Options{
 		Catalog:           s.catalog,
 		Tables:            st,
@@ -96,7 +100,7 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		return err
 	}
 	s.query = query.New(query.Options{
-		Workspaces:  query.CatalogWorkspaces{C: s.catalog, Content: st},
+		Workspaces:  query.CatalogWorkspaces{C: s.catalog},
 		Executor:    query.EngineExecutor{Engine: s.engine, Source: st},
 		Authorizer:  s.authz,
 		TableAccess: s.rbac,
@@ -115,10 +119,9 @@ func (s *Server) apiRoutes() []api.Route {
 	var routes []api.Route
 	routes = append(routes, s.arm.Routes()...)
 	routes = append(routes, s.arm.ClusterRoutes(s.cmk)...)
+	routes = append(routes, s.arm.DataExportRoutes(s.export)...)
 	routes = append(routes, s.ingest.Routes()...)
 	routes = append(routes, s.query.Routes()...)
-	routes = append(routes, arm.NewSavedSearches(arm.SavedSearchOptions{Catalog: s.catalog, Content: s.store,
-		Logger: s.log.With(slog.String("component", "arm"))}).Routes()...)
 	routes = append(routes, s.query.ResourceRoutes()...)
 	routes = append(routes, s.alerts.Routes()...)
 	routes = append(routes, s.activityVerifyRoute())

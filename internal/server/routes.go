@@ -171,4 +171,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if s.alerts != nil {
 		_ = s.alerts.WriteMetrics(w) // the client may have gone
 	}
+	if s.export != nil {
+		_ = s.export.WriteMetrics(w)
+	}
 }

@@ -26,6 +26,7 @@ import (
 	"custos/internal/crypt"
 	"custos/internal/engine"
 	"custos/internal/enroll"
+	"custos/internal/export"
 	"custos/internal/identity"
 	"custos/internal/ingest"
 	"custos/internal/portal"
@@ -81,6 +82,9 @@ type Server struct {
 	alerts  *alert.Service
 	purge   *purge.Service // purge and deleteData operations; started in Run
 	cmk     *cmk.Manager   // customer-managed keys of clusters (keys.go)
+
+	export     *export.Exporter // data export rules (export.go)
+	exportHook exportHook       // the store's commit hook, forwarding to export
 
 	activity *activity.Log // the activity log; its auditing authorizer is authz
 
@@ -324,6 +328,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.startAlerts(ctx); err != nil {
 		return errors.Join(fmt.Errorf("start alerts: %w", err), s.Close())
 	}
+	s.startExport(ctx)
 	// Pending purges resume here: a restart never forgets an accepted one.
 	if err := s.purge.Start(ctx); err != nil {
 		return errors.Join(fmt.Errorf("start purge: %w", err), s.Close())
