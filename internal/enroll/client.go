@@ -130,7 +130,16 @@ func Enroll(ctx context.Context, opts Options) (*Identity, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create identity directory: %w", err)
 	}
-	key, err := newKey(filepath.Join(opts.Dir, KeyFile), opts.Force)
+	// Re-enrolling (Force) over a working identity prepares the new key
+	// beside the old one and swaps it in only after the server accepted it,
+	// so that a refused re-enrollment leaves the working identity intact.
+	keyPath := filepath.Join(opts.Dir, KeyFile)
+	pendingKey := ""
+	if _, err := os.Stat(filepath.Join(opts.Dir, IdentityFile)); err == nil && opts.Force {
+		pendingKey = keyPath + ".pending"
+		keyPath = pendingKey
+	}
+	key, err := newKey(keyPath, opts.Force)
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +201,11 @@ func Enroll(ctx context.Context, opts Options) (*Identity, error) {
 	idData, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return nil, err
+	}
+	if pendingKey != "" {
+		if err := os.Rename(pendingKey, filepath.Join(opts.Dir, KeyFile)); err != nil {
+			return nil, fmt.Errorf("enroll: install the new key: %w", err)
+		}
 	}
 	if err := writeFileAtomic(filepath.Join(opts.Dir, IdentityFile), append(idData, '\n')); err != nil {
 		return nil, err
