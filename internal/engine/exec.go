@@ -223,14 +223,89 @@ func planExprs(n kql.PlanNode) []kql.Scalar {
 	return exprs
 }
 
-// prepareNode precompiles every expression of the plan.
+// prepareNode precompiles every expression of the plan. Expressions with
+// window functions are prepared as serialized (runSerial evaluates them on
+// the whole input in order).
 func (x *executor) prepareNode(n kql.PlanNode) error {
+	serial := x.serialEvaluator()
 	for _, e := range planExprs(n) {
-		if err := x.ev.prepare(e); err != nil {
+		ev := x.ev
+		if hasWindow(e) {
+			ev = serial
+		}
+		if err := ev.prepare(e); err != nil {
 			return &ExecError{Msg: err.Error()}
 		}
 	}
 	return nil
+}
+
+// serialEvaluator is the query's evaluator (sharing its prepared state) for
+// serialized single-batch evaluation, where window functions are allowed.
+func (x *executor) serialEvaluator() *evaluator {
+	ev := *x.ev
+	ev.serial = true
+	return &ev
+}
+
+// hasWindow reports whether e calls a window function (row_number, prev,
+// next, row_cumsum, row_rank_*).
+func hasWindow(e kql.Scalar) bool {
+	c, ok := e.(*kql.FnCall)
+	if !ok {
+		return false
+	}
+	if kql.IsWindowFunction(c.Fn) {
+		return true
+	}
+	for _, a := range c.Args {
+		if hasWindow(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// isSerialOp reports whether n is a row-wise operator with a window
+// function: it must see its whole input as one batch, in order.
+func isSerialOp(n kql.PlanNode) bool {
+	switch n := n.(type) {
+	case *kql.Compute:
+		for _, c := range n.Cols {
+			if hasWindow(c.X) {
+				return true
+			}
+		}
+	case *kql.Filter:
+		return hasWindow(n.Pred)
+	}
+	return false
+}
+
+// runSerial runs a row-wise operator with window functions: its input in
+// order, as one batch (accounted against the memory limit), evaluated with
+// the serial evaluator.
+func (x *executor) runSerial(ctx context.Context, n kql.PlanNode) ([]*store.Batch, error) {
+	var input kql.PlanNode
+	switch m := n.(type) {
+	case *kql.Compute:
+		input = m.Input
+	case *kql.Filter:
+		input = m.Input
+	}
+	b, sz, err := x.input(ctx, input)
+	defer x.release(sz)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	out, err := x.applyOpsWith(x.serialEvaluator(), []kql.PlanNode{n}, b)
+	if err != nil {
+		return nil, err
+	}
+	if out.Len == 0 {
+		return nil, nil
+	}
+	return []*store.Batch{out}, nil
 }
 
 // execute runs every result of the plan.
@@ -289,6 +364,9 @@ func (x *executor) checkResult(rows, bytes int64) error {
 // runRoot runs a result root; a streaming root stops early once it has
 // produced more rows than a result may hold.
 func (x *executor) runRoot(ctx context.Context, n kql.PlanNode) ([]*store.Batch, error) {
+	if isSerialOp(n) {
+		return x.run(ctx, n)
+	}
 	switch n.(type) {
 	case *kql.Scan, *kql.Filter, *kql.Compute, *kql.Expand, *kql.ParseKV, *kql.Pack:
 		return x.collect(ctx, split(n), 0, int64(x.lim.MaxResultRows))
@@ -305,6 +383,9 @@ type pipeline struct {
 func split(n kql.PlanNode) pipeline {
 	var ops []kql.PlanNode
 	for {
+		if isSerialOp(n) {
+			break
+		}
 		switch m := n.(type) {
 		case *kql.Filter:
 			ops = append(ops, m)
@@ -337,6 +418,9 @@ func split(n kql.PlanNode) pipeline {
 func (x *executor) run(ctx context.Context, n kql.PlanNode) ([]*store.Batch, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if isSerialOp(n) {
+		return x.runSerial(ctx, n)
 	}
 	switch n := n.(type) {
 	case *kql.Values:
@@ -388,13 +472,18 @@ func (x *executor) run(ctx context.Context, n kql.PlanNode) ([]*store.Batch, err
 
 // applyOps runs the row-wise operators of a pipeline on one batch.
 func (x *executor) applyOps(ops []kql.PlanNode, b *store.Batch) (*store.Batch, error) {
+	return x.applyOpsWith(x.ev, ops, b)
+}
+
+// applyOpsWith is applyOps with the evaluator ev.
+func (x *executor) applyOpsWith(ev *evaluator, ops []kql.PlanNode, b *store.Batch) (*store.Batch, error) {
 	for _, op := range ops {
 		if b.Len == 0 {
 			return emptyBatch(op.Schema()), nil
 		}
 		switch op := op.(type) {
 		case *kql.Filter:
-			pred, err := x.ev.eval(op.Pred, b)
+			pred, err := ev.eval(op.Pred, b)
 			if err != nil {
 				return nil, err
 			}
@@ -410,7 +499,7 @@ func (x *executor) applyOps(ops []kql.PlanNode, b *store.Batch) (*store.Batch, e
 		case *kql.Compute:
 			out := &store.Batch{Schema: op.Schema(), Cols: make([]*store.Vector, len(op.Cols)), Len: b.Len}
 			for i, c := range op.Cols {
-				v, err := x.ev.eval(c.X, b)
+				v, err := ev.eval(c.X, b)
 				if err != nil {
 					return nil, err
 				}
