@@ -20,6 +20,8 @@ const (
 	apiVersionGroups      = "2023-01-01"
 	apiVersionAlerts      = "2019-05-05-preview"
 	apiVersionActionRules = "2021-08-08"
+	apiVersionMetric      = "2018-03-01"
+	apiVersionActivityLog = "2020-10-01"
 )
 
 // newAlertCmd is `custos alert`: log search alert rules, action groups,
@@ -29,14 +31,17 @@ func newAlertCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "alert",
 		Aliases: []string{"alerts"},
-		Short:   "Manage log search alert rules, action groups and alerts",
-		Long: `Manage log search alert rules (Microsoft.Insights/scheduledQueryRules), action groups,
+		Short:   "Manage log search, metric and activity log alert rules, action groups and alerts",
+		Long: `Manage log search alert rules (Microsoft.Insights/scheduledQueryRules), metric alert rules
+(Microsoft.Insights/metricAlerts), activity log alert rules (Microsoft.Insights/activityLogAlerts), action groups,
 alert processing rules (Microsoft.AlertsManagement/actionRules), and the alerts they raise.
 Resources are created from their ARM JSON (see docs/alerts.md).`,
 	}
 	f.register(cmd)
 	cmd.AddCommand(
 		newAlertResourceCmd(f, "rule", "log search alert rules", "Microsoft.Insights/scheduledQueryRules", apiVersionRules),
+		newAlertResourceCmd(f, "metric-rule", "metric alert rules", "Microsoft.Insights/metricAlerts", apiVersionMetric),
+		newAlertResourceCmd(f, "activity-rule", "activity log alert rules", "Microsoft.Insights/activityLogAlerts", apiVersionActivityLog),
 		newAlertResourceCmd(f, "action-group", "action groups", "Microsoft.Insights/actionGroups", apiVersionGroups),
 		newAlertResourceCmd(f, "processing-rule", "alert processing rules", "Microsoft.AlertsManagement/actionRules", apiVersionActionRules),
 		newAlertListCmd(f),

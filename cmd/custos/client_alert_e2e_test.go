@@ -44,6 +44,25 @@ func TestAlertVerbs(t *testing.T) {
 	if out = custos(t, dir, "", "alert", "rule", "show", "no-heartbeat"); !strings.Contains(out, `"principalId"`) || strings.Contains(out, "custosSigningSecret") {
 		t.Fatalf("rule show:\n%s", out)
 	}
+	custos(t, dir, `{"location":"global","properties":{"severity":2,"scopes":["`+ws+`"],"evaluationFrequency":"PT1M","windowSize":"PT5M",
+		"criteria":{"odata.type":"Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria","allOf":[{"criterionType":"StaticThresholdCriterion",
+		"name":"cpu","metricName":"% Processor Time","metricNamespace":"Processor","operator":"GreaterThan","threshold":90,"timeAggregation":"Average"}]},
+		"actions":[{"actionGroupId":"`+rg+`/providers/Microsoft.Insights/actionGroups/ops"}]}}`,
+		"alert", "metric-rule", "create", "cpu", "-f", "-")
+	if out = custos(t, dir, "", "alert", "metric-rule", "list"); !strings.Contains(out, "cpu") || !strings.Contains(out, "Sev2") {
+		t.Fatalf("metric rule list:\n%s", out)
+	}
+	custos(t, dir, `{"location":"global","properties":{"scopes":["/subscriptions/`+admin.SubscriptionID+`"],"condition":{"allOf":[
+		{"field":"operationName","equals":"Microsoft.Authorization/roleAssignments/write"}]},
+		"actions":{"actionGroups":[{"actionGroupId":"`+rg+`/providers/Microsoft.Insights/actionGroups/ops"}]}}}`,
+		"alert", "activity-rule", "create", "access", "-f", "-")
+	if out = custos(t, dir, "", "alert", "activity-rule", "show", "access"); !strings.Contains(out, "roleAssignments/write") {
+		t.Fatalf("activity rule show:\n%s", out)
+	}
+	if ae := custosErr(t, dir, `{"location":"global","properties":{"scopes":["/subscriptions/`+admin.SubscriptionID+`"],"condition":{"allOf":[{"field":"color","equals":"red"}]}}}`,
+		"alert", "activity-rule", "create", "bad", "-f", "-"); ae.StatusCode != 400 || !strings.Contains(ae.Message, "color") {
+		t.Fatalf("bad activity rule: %+v", ae)
+	}
 	if out = custos(t, dir, "", "alert", "list"); !strings.Contains(out, "ID") {
 		t.Fatalf("alert list:\n%s", out)
 	}
