@@ -65,7 +65,7 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 			Timeout: q.Timeout, MaxTimeout: q.MaxTimeout,
 		},
 	})
-	src := ingest.CatalogSource{C: s.catalog}
+	src := ingest.NewCachedSource(s.catalog, s.catalog) // rules and schemas cached until the catalog changes
 	s.ingest = ingest.New(ingest.Options{
 		Rules: src, Tables: src, Workspaces: src, Store: st,
 		Logger: s.log.With(slog.String("component", "ingest")),
@@ -100,7 +100,7 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		return err
 	}
 	s.query = query.New(query.Options{
-		Workspaces:  query.CatalogWorkspaces{C: s.catalog},
+		Workspaces:  query.CatalogWorkspaces{C: s.catalog, Content: st},
 		Executor:    query.EngineExecutor{Engine: s.engine, Source: st},
 		Authorizer:  s.authz,
 		TableAccess: s.rbac,
@@ -122,6 +122,8 @@ func (s *Server) apiRoutes() []api.Route {
 	routes = append(routes, s.arm.DataExportRoutes(s.export)...)
 	routes = append(routes, s.ingest.Routes()...)
 	routes = append(routes, s.query.Routes()...)
+	routes = append(routes, arm.NewSavedSearches(arm.SavedSearchOptions{Catalog: s.catalog, Content: s.store,
+		Logger: s.log.With(slog.String("component", "arm"))}).Routes()...)
 	routes = append(routes, s.query.ResourceRoutes()...)
 	routes = append(routes, s.alerts.Routes()...)
 	routes = append(routes, s.activityVerifyRoute())
