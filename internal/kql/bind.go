@@ -136,6 +136,10 @@ type binder struct {
 	// result tables when it ends with facet.
 	render *Visualization
 	facets []PlanNode
+	// stored caches the parsed workspace functions of this query.
+	stored map[string]*letValue
+	// active holds the workspace functions being bound (recursion check).
+	active map[string]bool
 }
 
 // maxLetDepth bounds recursion through tabular lets referring to each other.

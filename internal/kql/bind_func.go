@@ -65,6 +65,9 @@ func (b *binder) lookupFunction(name string) (*letValue, error) {
 	if !ok {
 		return nil, nil
 	}
+	if lv, ok := b.stored[name]; ok {
+		return lv, nil
+	}
 	sf, ok := fc.Function(name)
 	if !ok {
 		return nil, nil
@@ -73,7 +76,12 @@ func (b *binder) lookupFunction(name string) (*letValue, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &letValue{lambda: lam, env: env{}, stored: name}, nil
+	lv := &letValue{lambda: lam, env: env{}, stored: name}
+	if b.stored == nil {
+		b.stored = map[string]*letValue{}
+	}
+	b.stored[name] = lv
+	return lv, nil
 }
 
 // parseStoredFunction parses a stored function's parameters and body into a
@@ -99,6 +107,12 @@ func parseStoredFunction(sf StoredFunction) (*Lambda, error) {
 // lambdaIsTabular reports whether calling the function yields a table: its
 // body's final expression is tabular in the function's environment.
 func (b *binder) lambdaIsTabular(l *letValue) bool {
+	// Stored functions may call each other (or themselves): bound the depth.
+	b.calls++
+	defer func() { b.calls-- }()
+	if b.calls > maxCallDepth {
+		return false
+	}
 	e := maps.Clone(l.env)
 	for _, p := range l.lambda.Params {
 		if p.Type != nil && p.Type.Tabular {
@@ -198,6 +212,16 @@ func (b *binder) callFunction(call *Call, fn *letValue, sc *scope, inExpr Expr, 
 	defer func() { b.calls-- }()
 	if b.calls > maxCallDepth {
 		return nil, nil, semErr(call, "function calls are nested too deeply")
+	}
+	if fn.stored != "" {
+		if b.active[fn.stored] {
+			return nil, nil, semErr(call, "workspace function '%s' calls itself (directly or through other functions); recursion is not allowed", fn.stored)
+		}
+		if b.active == nil {
+			b.active = map[string]bool{}
+		}
+		b.active[fn.stored] = true
+		defer delete(b.active, fn.stored)
 	}
 	lam := fn.lambda
 	var extra Expr
@@ -302,8 +326,11 @@ func (b *binder) callFunction(call *Call, fn *letValue, sc *scope, inExpr Expr, 
 	if err != nil {
 		if fn.stored != "" {
 			var se *SemanticError
-			if asSemantic(err, &se) {
+			if asSemantic(err, &se) && !strings.HasPrefix(se.Msg, "in workspace function ") && !strings.HasPrefix(se.Msg, "workspace function ") {
 				return nil, nil, semErr(call, "in workspace function '%s': %s", name, se.Msg)
+			}
+			if se != nil {
+				return nil, nil, semErr(call, "%s", se.Msg)
 			}
 		}
 		return nil, nil, err
