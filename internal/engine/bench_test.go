@@ -3,8 +3,10 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -228,4 +230,29 @@ func BenchmarkPercentilesBy20(b *testing.B) {
 		}
 		_ = a.result(g.n)
 	}
+}
+
+// BenchmarkSortFloats compares the T-Digest buffer sort with slices.Sort on
+// one buffer of latencies.
+func BenchmarkSortFloats(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	src := make([]float64, tdBuffer)
+	for i := range src {
+		src[i] = math.Round(math.Exp(3+r.NormFloat64())*1000) / 1000
+	}
+	vs := make([]float64, len(src))
+	b.Run("radix", func(b *testing.B) {
+		b.SetBytes(int64(len(src)) * 8)
+		for b.Loop() {
+			copy(vs, src)
+			sortFloats(vs)
+		}
+	})
+	b.Run("pdqsort", func(b *testing.B) {
+		b.SetBytes(int64(len(src)) * 8)
+		for b.Loop() {
+			copy(vs, src)
+			slices.Sort(vs)
+		}
+	})
 }

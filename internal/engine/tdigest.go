@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 
 	"custos/internal/kql"
 	"custos/internal/store"
@@ -107,7 +108,7 @@ func (d *tdigest) compress() {
 	if len(d.vals) == 0 && len(d.wbuf) == 0 {
 		return
 	}
-	slices.Sort(d.vals)
+	sortFloats(d.vals)
 	if len(d.wbuf) > 1 {
 		slices.SortFunc(d.wbuf, func(a, b centroid) int {
 			switch {
@@ -315,4 +316,66 @@ func (a *percentileAgg) value(d *tdigest, p float64) kql.Value {
 		return kql.Value{Type: a.t, Int: d.base + int64(math.Round(q))}
 	}
 	return kql.Value{Type: a.t, Real: q}
+}
+
+// radixScratch holds sortFloats' key buffers (2·tdBuffer uint64s).
+var radixScratch = sync.Pool{New: func() any { b := make([]uint64, 0, 2*tdBuffer); return &b }}
+
+// sortFloats sorts vs (no NaNs) ascending. Large buffers are radix-sorted:
+// each float64 maps to a uint64 with the same order (sign bit flipped for
+// positives, all bits for negatives), then six stable 11-bit passes, each
+// skipped when all keys share its digit. That is a few sequential sweeps
+// instead of pdqsort's ~log2(n) compare-and-swap rounds.
+func sortFloats(vs []float64) {
+	n := len(vs)
+	if n < 512 {
+		slices.Sort(vs)
+		return
+	}
+	bp := radixScratch.Get().(*[]uint64)
+	defer radixScratch.Put(bp)
+	if cap(*bp) < 2*n {
+		*bp = make([]uint64, 0, 2*n)
+	}
+	buf := (*bp)[:2*n]
+	a, b := buf[:n], buf[n:]
+	for i, f := range vs {
+		u := math.Float64bits(f)
+		if u>>63 != 0 {
+			u = ^u
+		} else {
+			u |= 1 << 63
+		}
+		a[i] = u
+	}
+	const digit = 11
+	var cnt [1 << digit]int
+	for shift := uint(0); shift < 64; shift += digit {
+		clear(cnt[:])
+		for _, u := range a {
+			cnt[(u>>shift)&(1<<digit-1)]++
+		}
+		if cnt[(a[0]>>shift)&(1<<digit-1)] == n {
+			continue // every key has this digit
+		}
+		sum := 0
+		for i, c := range cnt {
+			cnt[i] = sum
+			sum += c
+		}
+		for _, u := range a {
+			d := (u >> shift) & (1<<digit - 1)
+			b[cnt[d]] = u
+			cnt[d]++
+		}
+		a, b = b, a
+	}
+	for i, u := range a {
+		if u>>63 != 0 {
+			u &^= 1 << 63
+		} else {
+			u = ^u
+		}
+		vs[i] = math.Float64frombits(u)
+	}
 }

@@ -58,3 +58,33 @@ func TestTDigestRankError(t *testing.T) {
 		}
 	}
 }
+
+// TestSortFloatsMatchesSort checks the radix sort against slices.Sort on
+// values of both signs, zeros, infinities, tiny and huge magnitudes, runs
+// of equal values and sizes around the radix threshold.
+func TestSortFloatsMatchesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{0, 1, 511, 512, 513, 3000, tdBuffer} {
+		for kind := range 4 {
+			vs := make([]float64, n)
+			for i := range vs {
+				switch kind {
+				case 0:
+					vs[i] = rng.ExpFloat64() * 100
+				case 1:
+					vs[i] = rng.NormFloat64() * math.Pow(10, float64(rng.IntN(40)-20))
+				case 2:
+					vs[i] = float64(rng.IntN(5) - 2) // runs of equal values, zeros
+				default:
+					vs[i] = []float64{math.Inf(-1), math.Inf(1), -math.MaxFloat64, math.SmallestNonzeroFloat64, 0, 1e300, -1e-300}[rng.IntN(7)]
+				}
+			}
+			want := slices.Clone(vs)
+			slices.Sort(want)
+			sortFloats(vs)
+			if !slices.Equal(vs, want) {
+				t.Fatalf("n=%d kind=%d: radix sort differs from slices.Sort", n, kind)
+			}
+		}
+	}
+}
