@@ -49,7 +49,7 @@ type Options struct {
 	MaxPartsPerDay int
 	// MaxMergeRows bounds the rows of one merge, and so its memory (a merge
 	// holds its rows decoded: about 1 KB each for typical logs). Parts this
-	// large are not merged again. Default 1M.
+	// large are not merged again. Default 512Ki.
 	MaxMergeRows int
 	// QueryWorkers bounds the goroutines decoding blocks for one Select.
 	// Default GOMAXPROCS.
@@ -98,7 +98,7 @@ func (o *Options) setDefaults() {
 		o.MaxPartsPerDay = 4
 	}
 	if o.MaxMergeRows <= 0 {
-		o.MaxMergeRows = 1 << 20
+		o.MaxMergeRows = 512 << 10
 	}
 	if o.QueryWorkers <= 0 {
 		o.QueryWorkers = runtime.GOMAXPROCS(0)
