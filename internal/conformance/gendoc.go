@@ -18,6 +18,7 @@ var knownDifferences = []string{
 	"hll and tdigest sketches are Custos's own encoding; they are not interchangeable with sketches produced by Kusto.",
 	"`hash()` uses FNV-1a, not xxhash64, so its values differ from Kusto's.",
 	"Some default column names differ: Kusto names `buildschema(x)` `schema_x` and Custos `buildschema_x`.",
+	"The \"In DCR transformations\" column is Azure's list of functions allowed in data collection rule transformations; Custos exports it (`kql.AllowedInTransform`) but the binder does not enforce it yet, so transformations currently accept every function.",
 	"Kusto's external data operators (`externaldata`, `evaluate http_request`, SQL and Cosmos DB plugins) are refused: they would reach outside Custos.",
 }
 
@@ -97,9 +98,13 @@ func Doc(rs []Result) string {
 		if len(rows) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "### %s\n\n| Function | Aliases | Conformance cases | Differences from Kusto |\n|---|---|---|---|\n", familyTitle(fam))
+		fmt.Fprintf(&b, "### %s\n\n| Function | Aliases | In DCR transformations | Conformance cases | Differences from Kusto |\n|---|---|---|---|---|\n", familyTitle(fam))
 		for _, f := range rows {
-			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f.Name, aliasList(f.Aliases), status(funcs, f.Name), f.Notes)
+			dcr := ""
+			if f.Transform {
+				dcr = "yes"
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.Name, aliasList(f.Aliases), dcr, status(funcs, f.Name), f.Notes)
 		}
 		b.WriteString("\n")
 	}

@@ -16,6 +16,9 @@ type FuncInfo struct {
 	Family  string   // documentation group: "string", "datetime", ...
 	// Notes lists known differences from Kusto; empty when there are none.
 	Notes string
+	// Transform reports whether Azure allows the function in DCR
+	// transformations (the spec's "Supported KQL in transformations").
+	Transform bool
 }
 
 // Function families, in documentation order.
@@ -204,6 +207,35 @@ var scalarFunctions = []FuncInfo{
 	{Name: "row_rank_min", Family: "window", Notes: "needs the executor's serialized-input hook; refused until it is wired"},
 }
 
+// transformFunctions are the functions Azure documents for DCR
+// transformations (spec §2.3), by registry name, plus replace_regex, which
+// the masking use case needs (issue 4).
+var transformFunctions = map[string]bool{
+	"tobool": true, "todatetime": true, "todouble": true, "toguid": true, "toint": true, "tolong": true,
+	"tostring": true, "totimespan": true, "ago": true, "datetime_add": true, "datetime_diff": true,
+	"datetime_part": true, "dayofmonth": true, "dayofweek": true, "dayofyear": true, "endofday": true,
+	"endofmonth": true, "endofweek": true, "endofyear": true, "getmonth": true, "getyear": true,
+	"hourofday": true, "make_datetime": true, "make_timespan": true, "now": true, "startofday": true,
+	"startofmonth": true, "startofweek": true, "startofyear": true, "weekofyear": true, "array_concat": true,
+	"array_length": true, "pack_array": true, "bag_pack": true, "todynamic": true, "zip": true, "abs": true,
+	"bin": true, "floor": true, "ceiling": true, "exp": true, "exp10": true, "exp2": true, "isfinite": true,
+	"isinf": true, "isnan": true, "log": true, "log10": true, "log2": true, "pow": true, "round": true,
+	"sign": true, "case": true, "iff": true, "max_of": true, "min_of": true, "base64_encode_tostring": true,
+	"base64_decode_tostring": true, "countof": true, "extract": true, "extract_all": true, "indexof": true,
+	"isempty": true, "split": true, "strcat": true, "strcat_delim": true, "strlen": true, "substring": true,
+	"tolower": true, "toupper": true, "hash_sha256": true, "gettype": true, "isnull": true,
+	"binary_and": true, "binary_or": true, "binary_xor": true, "binary_not": true, "binary_shift_left": true,
+	"binary_shift_right": true, "replace_regex": true, "not": true, "coalesce": true, "trim": true,
+}
+
+// AllowedInTransform reports whether the named function (any accepted
+// spelling) may be used in a DCR transformation. The binder checks it when
+// BindOptions.PerRecordOnly is set.
+func AllowedInTransform(name string) bool {
+	i, ok := funcIndex[strings.ToLower(name)]
+	return ok && transformFunctions[scalarFunctions[i].Name]
+}
+
 // funcIndex maps every accepted spelling (lower case) to its registry entry.
 var funcIndex = func() map[string]int {
 	m := make(map[string]int, len(scalarFunctions)*2)
@@ -221,6 +253,9 @@ var funcIndex = func() map[string]int {
 // the returned slice.
 func Functions() []FuncInfo {
 	out := slices.Clone(scalarFunctions)
+	for i := range out {
+		out[i].Transform = transformFunctions[out[i].Name]
+	}
 	slices.SortStableFunc(out, func(a, b FuncInfo) int {
 		if c := slices.Index(funcFamilies, a.Family) - slices.Index(funcFamilies, b.Family); c != 0 {
 			return c

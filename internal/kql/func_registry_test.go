@@ -78,3 +78,17 @@ func TestFunctionTypeErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowedInTransform(t *testing.T) {
+	for name, want := range map[string]bool{"hash_sha256": true, "parse_json": true, "iif": true, "replace_regex": true,
+		"new_guid": false, "row_number": false, "series_fill_linear": false, "nosuch": false} {
+		if got := AllowedInTransform(name); got != want {
+			t.Errorf("AllowedInTransform(%q) = %v; want %v", name, got, want)
+		}
+	}
+	for name := range transformFunctions {
+		if _, ok := funcIndex[name]; !ok {
+			t.Errorf("transform function %q is not in the registry", name)
+		}
+	}
+}
