@@ -1,4 +1,4 @@
-// Command alerts benchmarks Custos's log search alert scheduler: N rules
+// Command alerts benchmarks Custos's alert scheduler: N log search rules
 // (default 1,000) at a 1-minute frequency over one workspace that receives
 // Perf rows every second, with the real catalog, encrypted store, KQL
 // engine, RBAC (one role assignment per rule identity) and alert service
@@ -9,6 +9,7 @@
 //
 //	go run ./bench/alerts                  # 1,000 rules for 3 minutes
 //	go run ./bench/alerts -rules 200 -d 2m -out /tmp/alerts.md
+//	go run ./bench/alerts -rules 1000 -metric 200   # a mix with metric alert rules
 //
 // Rules are created through the alert service's own ARM handlers (the
 // HTTPS, token and authorization layers are measured by bench/auth).
@@ -40,7 +41,8 @@ import (
 )
 
 func main() {
-	rules := flag.Int("rules", 1000, "number of rules (1-minute frequency, 5-minute window)")
+	rules := flag.Int("rules", 1000, "number of log search rules (1-minute frequency, 5-minute window)")
+	flag.IntVar(&metricRules, "metric", 0, "number of metric alert rules in addition (1-minute frequency, 5-minute window, over Perf)")
 	dur := flag.Duration("d", 3*time.Minute, "measured run time after the first window end")
 	rate := flag.Int("rows", 200, "Perf rows ingested per second")
 	conc := flag.Int("c", alert.DefaultConcurrency, "alert service concurrency")
@@ -52,6 +54,9 @@ func main() {
 		log.Fatal(err)
 	}
 }
+
+// metricRules is the number of metric alert rules (set from -metric).
+var metricRules int
 
 // profilePrefix, when set, names the profile files (set from -profile).
 var profilePrefix string
@@ -132,6 +137,31 @@ func run(nRules int, dur time.Duration, rate, conc int, out string) error {
 			return err
 		}
 	}
+	for i := 0; i < metricRules; i++ {
+		crit := `{"criterionType":"StaticThresholdCriterion","name":"cpu","metricName":"% Processor Time","metricNamespace":"Processor",
+			"operator":"GreaterThan","threshold":90,"timeAggregation":"Average","dimensions":[{"name":"Computer","operator":"Include","values":["*"]}]}`
+		if i%2 == 1 {
+			crit += `,{"criterionType":"StaticThresholdCriterion","name":"peak","metricName":"% Processor Time","metricNamespace":"Processor",
+			"operator":"GreaterThan","threshold":99.9,"timeAggregation":"Maximum","dimensions":[{"name":"Computer","operator":"Include","values":["*"]}]}`
+		}
+		body := fmt.Sprintf(`{"location":"global","properties":{"severity":3,"enabled":true,"scopes":[%q],"evaluationFrequency":"PT1M",
+			"windowSize":"PT5M","criteria":{"odata.type":"Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria","allOf":[%s]}}}`, ws, crit)
+		path := catalog.AlertResourceID(catalog.TypeMetricAlert, boot.Subscription.ID, boot.ResourceGroup.Name, fmt.Sprintf("metric-%04d", i)) +
+			"?api-version=2018-03-01"
+		req := httptest.NewRequest(http.MethodPut, path, strings.NewReader(body))
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != http.StatusCreated {
+			return fmt.Errorf("create metric rule %d: %d %s", i, rec.Code, rec.Body.String())
+		}
+		pid := strings.SplitN(strings.SplitN(rec.Body.String(), `"principalId":"`, 2)[1], `"`, 2)[0]
+		name := fmt.Sprintf("%08x-0000-4000-9000-%012x", i, i)
+		if err := cat.CreateRoleAssignment(ctx, rbac.RoleAssignment{ID: ws + "/providers/Microsoft.Authorization/roleAssignments/" + name,
+			Name: name, Scope: rbac.Scope(ws), RoleDefinitionID: rbac.RoleLogAnalyticsReader, PrincipalID: pid,
+			PrincipalType: "ServicePrincipal", Created: time.Now().UTC()}); err != nil {
+			return err
+		}
+	}
 	setup := time.Since(started)
 	authz.Invalidate()
 
@@ -202,20 +232,33 @@ func run(nRules int, dur time.Duration, rate, conc int, out string) error {
 
 	// A rule that did not evaluate the last window by the deadline counts
 	// as late; a window the scheduler skipped counts as missed.
+	// The state is sealed under the workspace key: read each rule's
+	// evaluation status through its GET handler.
 	all, err := cat.AllAlertResources(ctx, catalog.TypeScheduledQueryRule)
 	if err != nil {
 		return err
 	}
+	metric, err := cat.AllAlertResources(ctx, catalog.TypeMetricAlert)
+	if err != nil {
+		return err
+	}
+	all = append(all, metric...)
 	late := 0
 	for i := range all {
-		raw, err := cat.RuleState(ctx, all[i].ID())
-		if err != nil {
-			return err
+		ver := "2023-12-01"
+		if all[i].Type == catalog.TypeMetricAlert {
+			ver = "2018-03-01"
 		}
-		var st struct {
-			LastWindowEnd time.Time `json:"lastWindowEnd"`
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, all[i].ID()+"?api-version="+ver, nil))
+		var got struct {
+			Properties struct {
+				EvaluationStatus struct {
+					LastWindowEndTime time.Time `json:"lastWindowEndTime"`
+				} `json:"evaluationStatus"`
+			} `json:"properties"`
 		}
-		if raw == nil || json.Unmarshal(raw, &st) != nil || st.LastWindowEnd.Before(end) {
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &got) != nil || got.Properties.EvaluationStatus.LastWindowEndTime.Before(end) {
 			late++
 		}
 	}
@@ -231,10 +274,12 @@ func run(nRules int, dur time.Duration, rate, conc int, out string) error {
 	}
 	report := fmt.Sprintf(`# Alerts benchmark (%s)
 
-Reproduce: `+"`go run ./bench/alerts -rules %d -d %s -rows %d -c %d`"+`
+Reproduce: `+"`go run ./bench/alerts -rules %d -metric %d -d %s -rows %d -c %d`"+`
 
 %d log search rules (1-minute frequency, 5-minute window; a third Average split by
-Computer, the rest Count with a filter), each running as its own system-assigned
+Computer, the rest Count with a filter) and %d metric alert rules (1-minute frequency,
+5-minute window, Average of Perf Processor/%% Processor Time split by Computer; every
+second one with a second criterion, Maximum, joined per computer), each running as its own system-assigned
 identity with Log Analytics Reader on the workspace, over one workspace receiving
 %d Perf rows/s through the store's append path (WAL, fsync). Real catalog (SQLite),
 encrypted store, KQL engine, RBAC and alert service in one process on this machine
@@ -263,10 +308,10 @@ processes competed for the 2 cores, so CPU time per evaluation is the portable n
 
 The scheduled time of a window is its end plus the rule's fixed spread offset (a hash of
 the rule ID, below %s): rules with the same frequency do not all start at once.
-`, time.Now().UTC().Format("2006-01-02"), nRules, dur, rate, conc, nRules, rate, runtime.NumCPU(), runtime.GOMAXPROCS(0), conc,
+`, time.Now().UTC().Format("2006-01-02"), nRules, metricRules, dur, rate, conc, nRules, metricRules, rate, runtime.NumCPU(), runtime.GOMAXPROCS(0), conc,
 		setup.Round(time.Millisecond), wall.Round(time.Second), windows, first.UTC().Format("15:04"), end.UTC().Format("15:04"), rows,
 		load0, loadAvg(),
-		stats.Evaluations, stats.MissedEvaluations, alert.DefaultMaxSpread+45*time.Second, late, nRules,
+		stats.Evaluations, stats.MissedEvaluations, alert.DefaultMaxSpread+45*time.Second, late, nRules+metricRules,
 		stats.LagP50.Round(time.Millisecond), stats.LagP99.Round(time.Millisecond), stats.LagMax.Round(time.Millisecond),
 		stats.EndLagP99.Round(time.Millisecond), stats.EndLagMax.Round(time.Millisecond), stats.EvaluationErrors,
 		perEval(stats.QueryTime), perEval(stats.CommitTime),
@@ -289,14 +334,16 @@ func ingest(ctx context.Context, st *store.DB, ws string, now time.Time, n int) 
 	}
 	b := &store.Batch{
 		Schema: store.Schema{{Name: "TimeGenerated", Type: store.TypeDatetime}, {Name: "Computer", Type: store.TypeString},
-			{Name: "CounterName", Type: store.TypeString}, {Name: "CounterValue", Type: store.TypeReal}},
-		Cols: []*store.Vector{{Type: store.TypeDatetime}, {Type: store.TypeString}, {Type: store.TypeString}, {Type: store.TypeReal}},
+			{Name: "CounterName", Type: store.TypeString}, {Name: "CounterValue", Type: store.TypeReal}, {Name: "ObjectName", Type: store.TypeString}},
+		Cols: []*store.Vector{{Type: store.TypeDatetime}, {Type: store.TypeString}, {Type: store.TypeString}, {Type: store.TypeReal},
+			{Type: store.TypeString}},
 	}
 	for i := 0; i < n; i++ {
 		b.Cols[0].Int = append(b.Cols[0].Int, store.TicksFromTime(now))
 		b.Cols[1].Str = append(b.Cols[1].Str, fmt.Sprintf("host-%d", i%50))
 		b.Cols[2].Str = append(b.Cols[2].Str, "% Processor Time")
 		b.Cols[3].Real = append(b.Cols[3].Real, rand.Float64()*100)
+		b.Cols[4].Str = append(b.Cols[4].Str, "Processor")
 		b.Len++
 	}
 	if err := app.Append(b); err != nil {
