@@ -32,6 +32,7 @@ func addClientCommands(root *cobra.Command) {
 		newRoleCmd(),
 	)
 	addMachineCommands(root)
+	addIdentityCommands(root) // client_principal.go: principal, group, access, login, logout
 	root.AddCommand(newAlertCmd())
 }
 
@@ -115,6 +116,13 @@ func (f *clientFlags) config(cmd *cobra.Command) (cli.Config, error) {
 		SubscriptionID: f.subscription,
 		ResourceGroup:  f.resourceGroup,
 	})
+	if l, _, lerr := cli.StoredLogin(); !found && cfg.Endpoint == "" && lerr == nil {
+		// No admin.json and no endpoint: act as the user of `custos login`.
+		cfg.Endpoint, cfg.TenantID = l.Endpoint, l.TenantID
+		if cfg.CAFile == "" {
+			cfg.CAFile = l.CAFile
+		}
+	}
 	if !found && cfg.Endpoint == "" {
 		return cli.Config{}, fmt.Errorf("%w: %s does not exist; start the server with `custos serve` (it writes admin.json), pass --data-dir, or give --endpoint, --tenant, --client-id and %s",
 			cli.ErrNoConfig, path, cli.EnvClientSecret)

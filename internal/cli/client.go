@@ -56,7 +56,7 @@ type Client struct {
 	cfg      Config
 	endpoint string // without trailing slash
 	http     *http.Client
-	cred     *azidentity.ClientSecretCredential
+	cred     azcore.TokenCredential // a client secret, or a stored `custos login`
 	arm      *azcore.Client
 	opts     azcore.ClientOptions
 
@@ -69,8 +69,21 @@ type Client struct {
 // tokens are fetched on first use.
 func New(opts Options) (*Client, error) {
 	cfg := opts.Config
-	if err := cfg.Validate(NeedCredentials, "pass them as flags or environment variables, or run `custos serve` to create admin.json"); err != nil {
-		return nil, err
+	useLogin := false
+	if cfg.ClientID == "" && cfg.ClientSecret == "" {
+		// No service principal configured: use the user's `custos login`.
+		if l, lerr := loginFor(cfg); lerr == nil {
+			cfg.Endpoint, cfg.TenantID = l.Endpoint, l.TenantID
+			if cfg.CAFile == "" {
+				cfg.CAFile = l.CAFile
+			}
+			useLogin = true
+		}
+	}
+	if !useLogin {
+		if err := cfg.Validate(NeedCredentials, "pass them as flags or environment variables, run `custos login`, or run `custos serve` to create admin.json"); err != nil {
+			return nil, err
+		}
 	}
 	endpoint, err := ParseEndpoint(cfg.Endpoint)
 	if err != nil {
@@ -97,10 +110,21 @@ func New(opts Options) (*Client, error) {
 		Telemetry: policy.TelemetryOptions{ApplicationID: appID},
 		Retry:     policy.RetryOptions{MaxRetries: opts.MaxRetries, ShouldRetry: shouldRetry},
 	}
-	cred, err := azidentity.NewClientSecretCredential(cfg.TenantID, cfg.ClientID, cfg.ClientSecret.Reveal(),
-		&azidentity.ClientSecretCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
-	if err != nil {
-		return nil, fmt.Errorf("create credential: %w", err)
+	var cred azcore.TokenCredential
+	if useLogin {
+		path, err := DefaultLoginPath()
+		if err != nil {
+			return nil, err
+		}
+		if cred, err = NewLoginCredential(path, hc); err != nil {
+			return nil, err
+		}
+	} else {
+		cred, err = azidentity.NewClientSecretCredential(cfg.TenantID, cfg.ClientID, cfg.ClientSecret.Reveal(),
+			&azidentity.ClientSecretCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
+		if err != nil {
+			return nil, fmt.Errorf("create credential: %w", err)
+		}
 	}
 	scope := AudienceManagement + "/.default"
 	arm, err := azcore.NewClient("custos.cli", moduleVersion, runtime.PipelineOptions{
