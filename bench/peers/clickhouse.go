@@ -32,11 +32,12 @@ const clickhouseTable = `CREATE TABLE IF NOT EXISTS logs (
 func (p *clickhousePeer) Name() string { return "ClickHouse" }
 
 func (p *clickhousePeer) Version() string {
-	out, err := exec.Command("clickhouse-server", "--version").CombinedOutput()
+	// clickhouse-server 18 has no --version: ask the package manager.
+	out, err := exec.Command("dpkg-query", "-W", "-f=${Version}", "clickhouse-server").Output()
 	if err != nil {
 		return "unknown"
 	}
-	return strings.TrimSpace(string(out))
+	return "Debian " + strings.TrimSpace(string(out))
 }
 
 func (p *clickhousePeer) Start(ctx context.Context) error {
