@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -456,5 +458,48 @@ func TestJoinKindsParallelMatchOrder(t *testing.T) {
 			}
 			t.Errorf("kind=%s: %d rows, want %d; first difference at row %d:\n got %v\nwant %v", kind, len(got), len(want), i, got[i:min(i+3, len(got))], want[i:min(i+3, len(want))])
 		}
+	}
+}
+
+// TestSummarizeMemoryLimitCountsStates checks that the memory limit sees
+// the group table and the digests: percentiles by a 40,000-value key needs
+// several MB and fails under a 1 MB limit, and succeeds without it.
+func TestSummarizeMemoryLimitCountsStates(t *testing.T) {
+	schema := store.Schema{{Name: "K", Type: store.TypeString}, {Name: "L", Type: store.TypeReal}}
+	var batches []*store.Batch
+	for off := 0; off < 200_000; off += 10_000 {
+		b := &store.Batch{Schema: schema, Len: 10_000}
+		k, l := newVector(store.TypeString, 10_000), newVector(store.TypeReal, 10_000)
+		for i := range 10_000 {
+			k.Str[i] = "key-" + strconv.Itoa((off+i)%40_000)
+			l.Real[i] = float64(i % 977)
+		}
+		b.Cols = []*store.Vector{k, l}
+		batches = append(batches, b)
+	}
+	const q = "Logs | summarize percentiles(L, 50, 99) by K | count"
+	run := func(limit int64) (*Result, error) {
+		e := New(Options{Limits: Limits{MaxMemoryBytes: limit}})
+		req := &Request{Query: q}
+		plan, err := kql.Compile(q, kql.MapCatalog{"Logs": schema}, kql.BindOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := e.newExecutor(req, 0)
+		x.inline = map[string][]*store.Batch{"Logs": batches}
+		return x.execute(context.Background(), plan)
+	}
+	res, err := run(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rowsOf(res); !reflect.DeepEqual(got, []string{"40000|"}) {
+		t.Fatalf("got %v", got)
+	}
+	if res.Stats.PeakMemoryBytes < 4<<20 {
+		t.Errorf("peak memory %d; want the digests' and table's several MB counted", res.Stats.PeakMemoryBytes)
+	}
+	if _, err := run(1 << 20); !errors.Is(err, ErrLimitExceeded) {
+		t.Fatalf("with a 1 MB limit: err %v; want ErrLimitExceeded", err)
 	}
 }

@@ -16,6 +16,10 @@ type aggSink struct {
 	gids   []int32
 	keys   []*store.Vector
 	bytes  int64
+	// stateMem is the last stateBytes total of the states; it is
+	// recomputed once at least as many rows as groups went by since.
+	stateMem  int64
+	rowsSince int
 }
 
 func newAggSink(x *executor, n *kql.Aggregate) *aggSink {
@@ -43,15 +47,6 @@ func (s *aggSink) consume(_ int, b *store.Batch) (bool, error) {
 		s.keys = append(s.keys, v)
 	}
 	s.gids = s.table.ids(s.keys, b.Len, s.gids)
-	// Working memory: the group table as it is (hash tables, key values)
-	// plus a per-group estimate of the aggregation states.
-	if sz := s.table.memBytes() + int64(s.table.n)*int64(24*len(s.node.Aggs)) + int64(cap(s.gids))*4; sz > s.bytes {
-		if err := s.x.reserve(sz - s.bytes); err != nil {
-			s.bytes = sz
-			return true, err
-		}
-		s.bytes = sz
-	}
 	for i, a := range s.node.Aggs {
 		args := make([]*store.Vector, len(a.Args))
 		for j, e := range a.Args {
@@ -62,6 +57,24 @@ func (s *aggSink) consume(_ int, b *store.Batch) (bool, error) {
 			args[j] = v
 		}
 		s.states[i].update(s.gids, args, s.table.n)
+	}
+	// Working memory: the group table as it is (hash tables, key values),
+	// a per-group estimate of the aggregation states and the measured size
+	// of the states that grow with their input (digests, distinct sets).
+	s.rowsSince += b.Len
+	if s.rowsSince >= s.table.n {
+		s.rowsSince = 0
+		s.stateMem = 0
+		for _, st := range s.states {
+			s.stateMem += stateBytes(st)
+		}
+	}
+	if sz := s.table.memBytes() + int64(s.table.n)*int64(24*len(s.node.Aggs)) + int64(cap(s.gids))*4 + s.stateMem; sz > s.bytes {
+		if err := s.x.reserve(sz - s.bytes); err != nil {
+			s.bytes = sz
+			return true, err
+		}
+		s.bytes = sz
 	}
 	return false, nil
 }
