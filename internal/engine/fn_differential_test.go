@@ -45,6 +45,9 @@ var diffTemplates = []string{
 	`bag_merge(parse_json({j}), dynamic({"k":1}))`, `zip(parse_json({j}), dynamic([2]))`, `gettype(parse_json({j}))`,
 	`tostring(parse_json({j}))`, `series_fill_forward(parse_json({j}))`, `series_stats_dynamic(parse_json({j}))`,
 	`bag_pack("a", {l}, "b", {s})`, `pack_array({l}, {r}, {s})`, `array_index_of(parse_json({j}), 1)`,
+	`strcat_array(parse_json({j}), "-")`, `regex_quote({s})`, `to_utf8({s})`, `string_size({s})`, `parse_csv({s})`,
+	`bitset_count_ones({l})`, `has_ipv4({s}, "10.1.2.3")`, `array_rotate_left(parse_json({j}), {l} % 5)`,
+	`series_add(parse_json({j}), {r})`, `jaccard_index(parse_json({j}), dynamic([1, "x"]))`, `make_string({l} % 1000)`,
 }
 
 func kqlString(s string) string {

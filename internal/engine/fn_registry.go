@@ -66,5 +66,8 @@ func (ev *evaluator) extFunctions(c *kql.FnCall, args []*store.Vector, n int) (*
 	if out, ok, err := ev.sketchFunctions(c, args, n); ok {
 		return out, true, err
 	}
+	if out, ok := ev.miscFunctions(c, args, n); ok {
+		return out, true, nil
+	}
 	return nil, false, nil
 }

@@ -216,6 +216,8 @@ const (
 	FnHLLMerge          // Args: hll sketches
 	FnTDigestMerge      // Args: tdigest sketches
 	FnBagPackNonEmpty   // bag_pack skipping null and empty values (pack_all(true))
+	FnMisc              // Args[0] constant function name; the rest its arguments (func_misc.go)
+	FnRand              // rand([n]): volatile
 
 	numFuncs
 )

@@ -38,7 +38,7 @@ var extFuncNames = map[FuncID]string{
 	FnNewGUID: "new_guid", FnIndexOfRegex: "indexof_regex", FnIsASCII: "isascii", FnIsUTF8: "isutf8",
 	FnCountOfRegex: "countof_regex", FnDynamicToString: "dynamic_value", FnDcountHLL: "dcount_hll",
 	FnPercentileTDigest: "percentile_tdigest", FnHLLMerge: "hll_merge", FnTDigestMerge: "tdigest_merge",
-	FnBagPackNonEmpty: "pack_all",
+	FnBagPackNonEmpty: "pack_all", FnMisc: "misc", FnRand: "rand",
 }
 
 // IsWindowFunction reports whether fn reads neighbouring rows (row_number,
@@ -54,7 +54,7 @@ func IsWindowFunction(fn FuncID) bool {
 
 // IsVolatileFunction reports whether fn gives a different value per call
 // (new_guid), so it must not be constant-folded.
-func IsVolatileFunction(fn FuncID) bool { return fn == FnNewGUID }
+func IsVolatileFunction(fn FuncID) bool { return fn == FnNewGUID || fn == FnRand }
 
 // HasWindowFunction reports whether e calls a window function.
 func HasWindowFunction(e Scalar) bool {
@@ -207,6 +207,9 @@ func resolveExt(name string, args []Scalar) (Scalar, bool, error) {
 			}
 		}
 		return args, nil
+	}
+	if r, ok, err := resolveMisc(name, args); ok {
+		return r, true, err
 	}
 	switch name {
 	case "replace_regex", "replace":

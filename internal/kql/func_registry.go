@@ -238,6 +238,7 @@ func AllowedInTransform(name string) bool {
 
 // funcIndex maps every accepted spelling (lower case) to its registry entry.
 var funcIndex = func() map[string]int {
+	scalarFunctions = append(scalarFunctions, miscFunctions...)
 	m := make(map[string]int, len(scalarFunctions)*2)
 	for i, f := range scalarFunctions {
 		m[f.Name] = i
