@@ -81,7 +81,9 @@ func Bind(q *Query, c Catalog, o BindOptions) (*Plan, error) {
 				return nil, err
 			}
 		case *SetStmt:
-			// Client request properties (notruncation, ...) do not change results here.
+			if err := b.bindSet(st); err != nil {
+				return nil, err
+			}
 		case *DeclareStmt:
 			if err := b.bindDeclare(st); err != nil {
 				return nil, err
@@ -101,6 +103,9 @@ func Bind(q *Query, c Catalog, o BindOptions) (*Plan, error) {
 					plan.Render = append(plan.Render, nil)
 				}
 				continue
+			}
+			if b.takeMax > 0 || (b.takeMax == 0 && b.takeMaxSet) {
+				n = &Limit{Input: n, N: b.takeMax}
 			}
 			plan.Results = append(plan.Results, n)
 			plan.Render = append(plan.Render, b.render)
@@ -140,6 +145,9 @@ type binder struct {
 	stored map[string]*letValue
 	// active holds the workspace functions being bound (recursion check).
 	active map[string]bool
+	// takeMax is set query_take_max_records for the results that follow.
+	takeMax    int64
+	takeMaxSet bool
 }
 
 // maxLetDepth bounds recursion through tabular lets referring to each other.

@@ -547,3 +547,39 @@ func (b *binder) bindTableCall(c *Call) (PlanNode, error) {
 	}
 	return b.bindTabular(&Ident{Pos: c.Pos, Name: l.Str})
 }
+
+// harmlessSetOptions are the request properties a set statement may name
+// without effect: Custos's limits, timeouts and caching do not change.
+var harmlessSetOptions = map[string]bool{
+	"notruncation": true, "truncationmaxrecords": true, "truncationmaxsize": true,
+	"norequesttimeout": true, "servertimeout": true, "query_results_cache_max_age": true,
+	"query_datascope": true, "query_fanout_nodes_percent": true, "query_fanout_threads_percent": true,
+	"maxmemoryconsumptionperiterator": true, "max_memory_consumption_per_query_per_node": true,
+	"query_language": true, "request_app_name": true, "request_user": true, "request_description": true,
+	"request_readonly": true, "request_callout_disabled": true, "request_remote_entities_disabled": true,
+	"queryconsistency": true, "query_max_entities_in_union": true,
+	// Never harmless: request_block_row_level_security and anything that
+	// would bypass access control stays refused.
+}
+
+// bindSet binds a set statement: query_take_max_records limits the rows
+// of the results that follow; harmless options are accepted and ignored;
+// anything else is refused.
+func (b *binder) bindSet(st *SetStmt) error {
+	name := strings.ToLower(st.Name.Name)
+	if name == "query_take_max_records" {
+		if st.Value == nil {
+			return semErr(st, "set query_take_max_records needs a value")
+		}
+		n, err := b.constCount(st.Value)
+		if err != nil {
+			return err
+		}
+		b.takeMax, b.takeMaxSet = n, true
+		return nil
+	}
+	if harmlessSetOptions[name] {
+		return nil
+	}
+	return semErr(st.Name, "set option '%s' is not supported; Custos accepts query_take_max_records and options that do not change results (notruncation, truncationmaxrecords, servertimeout, query_results_cache_max_age, ...)", st.Name.Name)
+}
