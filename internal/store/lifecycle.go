@@ -324,7 +324,9 @@ func (db *DB) mergeDay(ctx context.Context, ws *workspace, t *table, day int64) 
 	return nil
 }
 
-// pickMerge chooses the parts of one day to merge, size-tiered: parts fall
+// pickMerge chooses the parts of one day to merge. A day of more than fanout
+// parts and at most maxRows rows is merged whole. Larger days are merged
+// size-tiered: parts fall
 // into tiers by the base-4 logarithm of their row counts, and a merge combines
 // at least fanout parts of the lowest tier that has that many, smallest first,
 // up to maxRows rows in all (bigger parts are not merged). So a row is
@@ -333,6 +335,15 @@ func (db *DB) mergeDay(ctx context.Context, ws *workspace, t *table, day int64) 
 // tier has enough parts.
 func pickMerge(cands []*part, fanout, maxRows int) []*part {
 	slices.SortFunc(cands, func(a, b *part) int { return a.meta.rows - b.meta.rows })
+	// A day small enough to merge whole is merged whole once it has more than
+	// fanout parts: small tables keep one part per day.
+	total := 0
+	for _, p := range cands {
+		total += p.meta.rows
+	}
+	if len(cands) > fanout && total <= maxRows {
+		return cands
+	}
 	tier := func(p *part) int { return bits.Len(uint(p.meta.rows)) / 2 }
 	for i := 0; i < len(cands); {
 		j := i
