@@ -148,6 +148,8 @@ type binder struct {
 	// takeMax is set query_take_max_records for the results that follow.
 	takeMax    int64
 	takeMaxSet bool
+	// serialized marks the outputs of serialize (their row order counts).
+	serialized map[PlanNode]bool
 }
 
 // maxLetDepth bounds recursion through tabular lets referring to each other.
@@ -597,16 +599,39 @@ func (b *binder) bindOp(in PlanNode, op Op) (PlanNode, error) {
 		if pred.Type() != store.TypeBool {
 			return nil, semErr(op.Pred, "the where predicate must be bool, not %s", pred.Type())
 		}
+		if err := b.checkSerialized(in, pred, op.Pred); err != nil {
+			return nil, err
+		}
 		return &Filter{Input: in, Pred: pred}, nil
 	case *Extend:
 		return b.bindExtend(in, op.Cols, true)
 	case *Project:
 		return b.bindExtend(in, op.Cols, false)
 	case *Serialize:
+		var out PlanNode = in
 		if len(op.Cols) == 0 {
-			return in, nil
+			// A node of its own, so that marking it does not mark a node
+			// another parent may reach.
+			cols := make([]NamedScalar, len(schema))
+			for i, c := range schema {
+				cols[i] = passthrough(c)
+			}
+			out = &Compute{Input: in, Cols: cols}
+		} else {
+			if b.serialized == nil {
+				b.serialized = map[PlanNode]bool{}
+			}
+			b.serialized[in] = true // the columns may call window functions
+			var err error
+			if out, err = b.bindExtend(in, op.Cols, true); err != nil {
+				return nil, err
+			}
 		}
-		return b.bindExtend(in, op.Cols, true)
+		if b.serialized == nil {
+			b.serialized = map[PlanNode]bool{}
+		}
+		b.serialized[out] = true
+		return out, nil
 	case *ProjectAway:
 		drop, err := matchColumns(schema, op.Cols)
 		if err != nil {
@@ -1317,6 +1342,9 @@ func (b *binder) bindExtend(in PlanNode, items []*NamedExpr, keepInput bool) (Pl
 		}
 		x, err := b.bindScalar(it.X, sc)
 		if err != nil {
+			return nil, err
+		}
+		if err := b.checkSerialized(in, x, it.X); err != nil {
 			return nil, err
 		}
 		if len(it.Names) > 1 {

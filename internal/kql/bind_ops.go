@@ -806,3 +806,60 @@ func (b *binder) bindRender(op *Render) error {
 	b.render = v
 	return nil
 }
+
+// containsWindow reports whether e calls a window function.
+func containsWindow(e Scalar) (FuncID, bool) {
+	c, ok := e.(*FnCall)
+	if !ok {
+		return 0, false
+	}
+	if IsWindowFunction(c.Fn) {
+		return c.Fn, true
+	}
+	for _, a := range c.Args {
+		if fn, ok := containsWindow(a); ok {
+			return fn, true
+		}
+	}
+	return 0, false
+}
+
+// isSerialized reports whether the rows of n have an order window
+// functions may rely on: the output of sort, top, range, serialize,
+// datatable/print and the hierarchical operators, through operators that
+// keep row order.
+func (b *binder) isSerialized(n PlanNode) bool {
+	for {
+		if b.serialized[n] {
+			return true
+		}
+		switch m := n.(type) {
+		case *OrderBy, *TopN, *Sequence, *Values, *NestedTop:
+			return true
+		case *Filter:
+			n = m.Input
+		case *Compute:
+			n = m.Input
+		case *Limit:
+			n = m.Input
+		case *Expand:
+			n = m.Input
+		case *ParseKV:
+			n = m.Input
+		case *Pack:
+			n = m.Input
+		default:
+			return false
+		}
+	}
+}
+
+// checkSerialized refuses window functions over rows without an order, as
+// Kusto does.
+func (b *binder) checkSerialized(in PlanNode, x Scalar, n Node) error {
+	fn, ok := containsWindow(x)
+	if !ok || b.isSerialized(in) {
+		return nil
+	}
+	return semErr(n, "function '%s' cannot be invoked in current context: the row set must be serialized (add '| serialize' or '| order by ...' before it)", fn)
+}
