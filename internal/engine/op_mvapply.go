@@ -17,6 +17,9 @@ func (x *executor) applyEach(ctx context.Context, n *kql.ApplyEach) ([]*store.Ba
 		return nil, err
 	}
 	schema := n.Schema()
+	if len(schema) == 0 {
+		return nil, nil
+	}
 	subSchema := n.Sub.Schema()
 	out := make([]*store.Vector, len(schema))
 	for i, c := range schema {
