@@ -200,8 +200,9 @@ func Open(opts Options) (*DB, error) {
 	bgCtx, cancel := context.WithCancel(context.Background())
 	db.stopBG = cancel
 	if !opts.DisableBackground {
-		db.bgDone.Add(1)
+		db.bgDone.Add(2)
 		go db.background(bgCtx)
+		go db.mergeLoop(bgCtx)
 	}
 	return db, nil
 }

@@ -10,7 +10,28 @@ import (
 	"time"
 )
 
-// background runs flushes, merges and retention until ctx is cancelled.
+// mergeLoop runs merges until ctx is cancelled, on its own goroutine: a
+// merge of MaxMergeRows rows takes seconds (minutes on a busy machine), and
+// flushes must go on meanwhile, or commits wait for memtable room (throttle).
+// A merge encodes on one goroutine, leaving the other CPUs to ingestion and
+// flushes.
+func (db *DB) mergeLoop(ctx context.Context) {
+	defer db.bgDone.Done()
+	tick := time.NewTicker(db.opts.MaintenanceInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := db.Merge(ctx); err != nil && ctx.Err() == nil {
+			db.log.Error("store merge failed", slog.String("error", err.Error()))
+		}
+	}
+}
+
+// background runs flushes and retention until ctx is cancelled.
 func (db *DB) background(ctx context.Context) {
 	defer db.bgDone.Done()
 	tick := time.NewTicker(db.opts.MaintenanceInterval)
@@ -35,9 +56,6 @@ func (db *DB) background(ctx context.Context) {
 					db.log.Error("store flush failed", slog.String("workspace_id", ws.id), slog.String("error", err.Error()))
 				}
 			}
-		}
-		if err := db.Merge(ctx); err != nil && ctx.Err() == nil {
-			db.log.Error("store merge failed", slog.String("error", err.Error()))
 		}
 		if now.Sub(lastRetention) >= db.opts.RetentionInterval {
 			lastRetention = now
@@ -295,7 +313,7 @@ func (db *DB) mergeDay(ctx context.Context, ws *workspace, t *table, day int64) 
 	np, err := writePart(ctx, partWriteSpec{
 		wsID: ws.id, keys: ws.keys.Load(), table: t.name, dir: t.dir, incarnation: inc,
 		day: day, walSeq: walSeq, replaces: ids, schema: storage, vecs: vecs, n: n,
-		blockRows: db.rowsPerBlock(m), enc: db.enc,
+		blockRows: db.rowsPerBlock(m), enc: db.enc, workers: 1,
 	})
 	if err != nil {
 		return err

@@ -308,6 +308,7 @@ type partWriteSpec struct {
 	n           int
 	blockRows   int
 	enc         *zstd.Encoder
+	workers     int // goroutines encoding blocks; 0 means GOMAXPROCS
 }
 
 // writePart writes the rows as a new part: to a temporary file, fsynced, then
@@ -518,7 +519,11 @@ func (e *blockEncoder) encode(s *partWriteSpec, perm []int32, id string, key lay
 // in flight, which bounds the memory of sealed chunks waiting to be written.
 func encodeBlocks(ctx context.Context, s partWriteSpec, perm []int32, id string, key layers, write func(*encodedBlock) error) error {
 	nb := (s.n + s.blockRows - 1) / s.blockRows
-	workers := min(runtime.GOMAXPROCS(0), nb)
+	workers := s.workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, nb)
 	if workers <= 1 {
 		var e blockEncoder
 		for bi := range nb {
