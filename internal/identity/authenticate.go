@@ -106,9 +106,16 @@ func (s *TokenService) ValidateToken(ctx context.Context, tok, audience string) 
 			fmt.Sprintf("The access token is from the wrong issuer '%s'. The tenant '%s' does not exist on this server.", ent.iss, ent.p.TenantID),
 			"The access token is from the wrong issuer.", nil)
 	}
+	p := ent.p
+	bound := false
+	if ent.external {
+		if p, bound, err = s.resolveExternal(ctx, ent, now); err != nil {
+			return Principal{}, errUnavailable(err)
+		}
+	}
 	st, found := PrincipalState{Enabled: true}, true
-	if !ent.external || ent.bound {
-		st, found, err = s.principalState(ctx, ent.p.TenantID, ent.p.ObjectID, now)
+	if !ent.external || bound {
+		st, found, err = s.principalState(ctx, p.TenantID, p.ObjectID, now)
 		if err != nil {
 			return Principal{}, errUnavailable(err)
 		}
@@ -118,7 +125,6 @@ func (s *TokenService) ValidateToken(ctx context.Context, tok, audience string) 
 			"The access token's principal has been deleted or disabled.",
 			"The access token's principal has been deleted or disabled.", nil)
 	}
-	p := ent.p
 	if ent.external {
 		p.Audience = want
 	}
@@ -254,12 +260,13 @@ func (s *TokenService) Challenge(r *http.Request, err error) string {
 
 // tokenEntry is a validated token's request-independent facts.
 type tokenEntry struct {
-	kid      string
-	iss      string
-	exp, nbf time.Time
-	p        Principal
-	external bool // signed by a trusted external issuer
-	bound    bool // external: mapped to a directory user (whose state is checked)
+	kid        string
+	iss        string
+	exp, nbf   time.Time
+	p          Principal
+	external   bool     // signed by a trusted external issuer
+	extSubject string   // external: the subject claim
+	extGroups  []string // external: the groups claim as sent
 }
 
 // maxCachedTokens bounds the validated-token cache.

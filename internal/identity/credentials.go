@@ -201,4 +201,7 @@ func (s *TokenService) ForgetPrincipals() {
 	s.pstate.mu.Lock()
 	s.pstate.m = map[string]principalEntry{}
 	s.pstate.mu.Unlock()
+	s.ext.cache.mu.Lock()
+	s.ext.cache.m = nil
+	s.ext.cache.mu.Unlock()
 }

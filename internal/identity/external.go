@@ -64,6 +64,7 @@ var externalAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512,
 
 type externals struct {
 	byIss map[string]*extIssuer
+	cache externalCache
 }
 
 type extIssuer struct {
@@ -335,7 +336,7 @@ func (s *TokenService) verifyExternal(ctx context.Context, e *extIssuer, tok str
 		gc = "groups"
 	}
 	var groupRefs []string
-	if raw, ok := m[gc]; ok {
+	if raw, ok := m[gc]; ok && len(raw) <= 64<<10 {
 		if err := json.Unmarshal(raw, &groupRefs); err != nil {
 			var one string
 			if json.Unmarshal(raw, &one) == nil {
@@ -355,24 +356,72 @@ func (s *TokenService) verifyExternal(ctx context.Context, e *extIssuer, tok str
 	if p.AppID != "" && p.AppID == std.Sub && upn == "" {
 		p.Kind = KindServicePrincipal // a client credentials token: the subject is the client
 	}
-	bound := false
-	if d := s.users.dir; d != nil {
-		u, err := d.ExternalUser(ctx, tenant, e.cfg.Issuer, subj)
-		switch {
-		case err == nil:
-			p.ObjectID, p.Kind, p.Name, bound = u.ObjectID, KindUser, u.UserPrincipalName, true
-		case !errors.Is(err, ErrNotFound):
-			return nil, errUnavailable(err)
-		}
-		if len(groupRefs) > 0 {
-			if p.GroupIDs, err = d.GroupIDsByNameOrID(ctx, tenant, groupRefs); err != nil {
-				return nil, errUnavailable(err)
-			}
-		}
-	}
 	nbf := std.Nbf
 	if nbf == 0 {
 		nbf = std.Iat
 	}
-	return &tokenEntry{iss: std.Iss, exp: time.Unix(std.Exp, 0), nbf: time.Unix(nbf, 0), p: p, external: true, bound: bound}, nil
+	return &tokenEntry{iss: std.Iss, exp: time.Unix(std.Exp, 0), nbf: time.Unix(nbf, 0), p: p, external: true,
+		extSubject: subj, extGroups: groupRefs}, nil
+}
+
+// extMapping is an external subject's binding and groups as the directory
+// says now.
+type extMapping struct {
+	objectID string // the bound user's, or "" when unbound
+	name     string
+	groupIDs []string
+	expires  time.Time
+}
+
+// externalCache remembers extMappings for PrincipalCacheTTL, so that a
+// directory change (a bound user, a group created or renamed) reaches
+// external tokens within seconds, not at their expiry. Safe for concurrent
+// use.
+type externalCache struct {
+	mu sync.Mutex // guards m
+	m  map[string]extMapping
+}
+
+// resolveExternal maps a validated external token to its principal: the
+// directory user bound to its subject (bound true) and the Custos groups its
+// groups claim names.
+func (s *TokenService) resolveExternal(ctx context.Context, ent *tokenEntry, now time.Time) (Principal, bool, error) {
+	p := ent.p
+	d := s.users.dir
+	if d == nil {
+		return p, false, nil
+	}
+	key := p.TenantID + "\x00" + ent.iss + "\x00" + ent.extSubject + "\x00" + strings.Join(ent.extGroups, "\x00")
+	s.ext.cache.mu.Lock()
+	mp, ok := s.ext.cache.m[key]
+	s.ext.cache.mu.Unlock()
+	if !ok || !now.Before(mp.expires) {
+		mp = extMapping{expires: now.Add(s.pstateTTL)}
+		u, err := d.ExternalUser(ctx, p.TenantID, ent.iss, ent.extSubject)
+		switch {
+		case err == nil:
+			mp.objectID, mp.name = u.ObjectID, u.UserPrincipalName
+		case !errors.Is(err, ErrNotFound):
+			return p, false, err
+		}
+		if len(ent.extGroups) > 0 {
+			if mp.groupIDs, err = d.GroupIDsByNameOrID(ctx, p.TenantID, ent.extGroups); err != nil {
+				return p, false, err
+			}
+		}
+		if s.pstateTTL > 0 {
+			s.ext.cache.mu.Lock()
+			if s.ext.cache.m == nil || len(s.ext.cache.m) >= maxCachedPrincipals {
+				s.ext.cache.m = map[string]extMapping{}
+			}
+			s.ext.cache.m[key] = mp
+			s.ext.cache.mu.Unlock()
+		}
+	}
+	p.GroupIDs = append([]string(nil), mp.groupIDs...)
+	if mp.objectID != "" {
+		p.ObjectID, p.Kind, p.Name = mp.objectID, KindUser, mp.name
+		return p, true, nil
+	}
+	return p, false, nil
 }
