@@ -162,11 +162,11 @@ func (s *Service) docPayload(ctx context.Context, d *alertDoc, alertID string) (
 
 // workspaceOfScope returns the customer ID of a workspace scope.
 func (s *Service) workspaceOfScope(ctx context.Context, scope string) (string, error) {
-	ws, _, err := s.scopeSchema(ctx, scope)
+	e, err := s.scopeEntry(ctx, scope)
 	if err != nil {
 		return "", err
 	}
-	return ws.CustomerID, nil
+	return e.ws.CustomerID, nil
 }
 
 // sealRuleQuery moves a log search rule's query out of its properties into

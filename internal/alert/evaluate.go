@@ -590,21 +590,31 @@ type schemaEntry struct {
 // a short-lived cache shared by all rules (many rules query one workspace).
 // Authorization is never cached here.
 func (s *Service) scopeSchema(ctx context.Context, scope string) (catalog.Workspace, kql.MapCatalog, error) {
+	e, err := s.scopeEntry(ctx, scope)
+	if err != nil {
+		return catalog.Workspace{}, nil, err
+	}
+	return e.ws, cloneCatalog(e.tables), nil
+}
+
+// scopeEntry returns the cached workspace and schemas of a scope (shared:
+// callers must not change the schemas).
+func (s *Service) scopeEntry(ctx context.Context, scope string) (schemaEntry, error) {
 	k := strings.ToLower(scope)
 	now := time.Now()
 	s.schemaMu.Lock()
 	if e, ok := s.schemas[k]; ok && now.Before(e.expires) {
 		s.schemaMu.Unlock()
-		return e.ws, cloneCatalog(e.tables), nil
+		return e, nil
 	}
 	s.schemaMu.Unlock()
 	ws, err := s.cat.WorkspaceByResourceID(ctx, scope)
 	if err != nil {
-		return catalog.Workspace{}, nil, err
+		return schemaEntry{}, err
 	}
 	tables, err := s.cat.WorkspaceTables(ctx, ws.CustomerID)
 	if err != nil {
-		return catalog.Workspace{}, nil, fmt.Errorf("list workspace tables: %w", err)
+		return schemaEntry{}, fmt.Errorf("list workspace tables: %w", err)
 	}
 	cat := make(kql.MapCatalog, len(tables))
 	for i := range tables {
@@ -614,9 +624,10 @@ func (s *Service) scopeSchema(ctx context.Context, scope string) (catalog.Worksp
 	if len(s.schemas) >= maxSchemaEntries {
 		clear(s.schemas)
 	}
-	s.schemas[k] = schemaEntry{ws: ws, tables: cat, expires: now.Add(schemaTTL)}
+	e := schemaEntry{ws: ws, tables: cat, expires: now.Add(schemaTTL)}
+	s.schemas[k] = e
 	s.schemaMu.Unlock()
-	return ws, cloneCatalog(cat), nil
+	return e, nil
 }
 
 // cloneCatalog copies the cached schemas, so that no query can change what
