@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 
 	"custos/internal/kql"
 	"custos/internal/store"
@@ -83,4 +84,68 @@ func (x *executor) applyEach(ctx context.Context, n *kql.ApplyEach) ([]*store.Ba
 		return nil, nil
 	}
 	return []*store.Batch{{Schema: schema, Cols: out, Len: rows}}, nil
+}
+
+// maxPartitions bounds the partitions of one partition operator.
+const maxPartitions = 10_000
+
+// partitionEach runs partition: the subquery on the rows of each distinct
+// key value, in order of first appearance, results concatenated.
+func (x *executor) partitionEach(ctx context.Context, n *kql.PartitionEach) ([]*store.Batch, error) {
+	b, sz, err := x.input(ctx, n.Input)
+	defer x.release(sz)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	key := b.Col(n.Key)
+	index := map[string]int{}
+	var groups [][]int32
+	for r := 0; r < b.Len; r++ {
+		k := valueKey(valueAt(key, r))
+		g, ok := index[k]
+		if !ok {
+			g = len(groups)
+			if g >= maxPartitions {
+				return nil, &LimitError{Limit: "partitions", Max: maxPartitions, Msg: fmt.Sprintf("partition would create more than %d partitions", maxPartitions)}
+			}
+			index[k] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], int32(r))
+	}
+	var out []*store.Batch
+	var held int64
+	defer func() { x.release(held) }()
+	for _, rows := range groups {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		part := gatherBatch(b, rows)
+		part.Schema = n.Row.Out
+		x.shared.mu.Lock()
+		if x.shared.rows == nil {
+			x.shared.rows = map[*kql.RowSource][]*store.Batch{}
+		}
+		x.shared.rows[n.Row] = []*store.Batch{part}
+		x.shared.mu.Unlock()
+		res, err := x.run(ctx, n.Sub)
+		if err != nil {
+			return nil, err
+		}
+		for _, rb := range res {
+			grow := batchBytes(rb)
+			if err := x.reserve(grow); err != nil {
+				x.release(grow)
+				return nil, err
+			}
+			held += grow
+			if rb.Len > 0 {
+				out = append(out, rb)
+			}
+		}
+	}
+	x.shared.mu.Lock()
+	delete(x.shared.rows, n.Row)
+	x.shared.mu.Unlock()
+	return out, nil
 }

@@ -92,6 +92,8 @@ func (x *executor) runMore(ctx context.Context, n kql.PlanNode) ([]*store.Batch,
 		return x.topNested(ctx, n)
 	case *kql.ApplyEach:
 		return x.applyEach(ctx, n)
+	case *kql.PartitionEach:
+		return x.partitionEach(ctx, n)
 	case *kql.BagUnpack:
 		return x.bagUnpack(ctx, n)
 	case *kql.Pivot:

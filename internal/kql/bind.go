@@ -277,6 +277,14 @@ func (b *binder) bindTabular(e Expr) (PlanNode, error) {
 					return nil, err
 				}
 				return n, nil
+			case *Fork:
+				if i != len(e.Ops)-1 || b.depth != 1 {
+					return nil, semErr(op, "fork must be the last operator of a query statement")
+				}
+				if b.facets, err = b.bindFork(n, op); err != nil {
+					return nil, err
+				}
+				return n, nil
 			}
 			if n, err = b.bindOp(n, op); err != nil {
 				return nil, err
@@ -792,6 +800,10 @@ func (b *binder) bindOp(in PlanNode, op Op) (PlanNode, error) {
 		return b.bindInvoke(nil, in, op)
 	case *Facet:
 		return nil, semErr(op, "facet must be the last operator of a query statement")
+	case *Fork:
+		return nil, semErr(op, "fork must be the last operator of a query statement")
+	case *Partition:
+		return b.bindPartition(in, op)
 	case *GetSchema:
 		v := &Values{Out: store.Schema{
 			{Name: "ColumnName", Type: store.TypeString}, {Name: "ColumnOrdinal", Type: store.TypeInt},

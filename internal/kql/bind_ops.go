@@ -863,3 +863,49 @@ func (b *binder) checkSerialized(in PlanNode, x Scalar, n Node) error {
 	}
 	return semErr(n, "function '%s' cannot be invoked in current context: the row set must be serialized (add '| serialize' or '| order by ...' before it)", fn)
 }
+
+// bindPartition binds "partition [hint.*] by Col (subquery)": the
+// subquery runs on each partition's rows.
+func (b *binder) bindPartition(in PlanNode, op *Partition) (PlanNode, error) {
+	for _, o := range op.Options {
+		if !strings.HasPrefix(strings.ToLower(o.Name), "hint.") {
+			return nil, semErr(o, "unknown partition option '%s'", o.Name)
+		}
+	}
+	if op.In != nil {
+		return nil, semErr(op.In, "partition by ... in (...) is not supported; use where first")
+	}
+	schema := in.Schema()
+	i := schema.Index(op.By.Name)
+	if i < 0 {
+		return nil, semErr(op.By, "unknown column '%s'", op.By.Name)
+	}
+	if schema[i].Type == store.TypeDynamic {
+		return nil, semErr(op.By, "partition by a dynamic column is not supported")
+	}
+	pl, ok := unparen(op.Query).(*Pipeline)
+	if !ok || pl.Source != nil {
+		return nil, semErr(op.Query, "partition supports the (operators on each partition) form, such as partition by Computer (top 1 by TimeGenerated)")
+	}
+	row := &RowSource{Out: append(store.Schema{}, schema...)}
+	sub, err := b.bindSubPipeline(row, op.Query)
+	if err != nil {
+		return nil, err
+	}
+	return &PartitionEach{Input: in, Key: op.By.Name, Row: row, Sub: sub}, nil
+}
+
+// bindFork binds fork at the end of a statement: one result table per
+// branch, all reading the input once.
+func (b *binder) bindFork(in PlanNode, op *Fork) ([]PlanNode, error) {
+	shared := sharedNode(in)
+	var out []PlanNode
+	for _, br := range op.Branches {
+		n, err := b.bindSubPipeline(shared, br.Query)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

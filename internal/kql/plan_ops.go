@@ -381,8 +381,33 @@ func explainComposite(b *strings.Builder, n PlanNode, ind string) bool {
 		fmt.Fprintf(b, "%snarrow\n", ind)
 	case *Pack:
 		fmt.Fprintf(b, "%spack %s\n", ind, QuoteName(n.Name))
+	case *PartitionEach:
+		fmt.Fprintf(b, "%spartition by %s\n", ind, QuoteName(n.Key))
 	default:
 		return false
 	}
 	return true
 }
+
+// PartitionEach is partition by Key (subquery): the subquery runs on the
+// rows of each distinct Key value (reading them through Row), and the
+// results are concatenated (partitions in order of first appearance).
+type PartitionEach struct {
+	Input PlanNode
+	Key   string
+	Row   *RowSource
+	Sub   PlanNode
+}
+
+// Schema implements PlanNode.
+func (p *PartitionEach) Schema() store.Schema { return p.Sub.Schema() }
+
+// Children implements Composite.
+func (p *PartitionEach) Children() []PlanNode { return []PlanNode{p.Input, p.Sub} }
+
+// Exprs implements Composite.
+func (p *PartitionEach) Exprs() []Scalar { return nil }
+
+func (*PartitionEach) planNode() {}
+
+var _ Composite = (*PartitionEach)(nil)
