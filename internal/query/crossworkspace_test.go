@@ -281,6 +281,10 @@ func TestLanguageOnTheWire(t *testing.T) {
 		if resp.StatusCode != 200 || rowsOf(t, qm) != `[["web-2"]]` {
 			t.Fatalf("BusyHosts(): got %d %v; want web-2", resp.StatusCode, qm)
 		}
+		resp, md := e.raw("GET", "/v1/workspaces/"+e.ws+"/metadata", "", nil)
+		if fs, _ := md["functions"].([]any); resp.StatusCode != 200 || len(fs) != 1 || fs[0].(map[string]any)["name"] != "BusyHosts" {
+			t.Fatalf("metadata functions: got %d %v", resp.StatusCode, md["functions"])
+		}
 		resp, qm = post(map[string]any{"query": `BusyHosts(1) | count`}, nil)
 		if resp.StatusCode != 200 || rowsOf(t, qm) != `[[2]]` {
 			t.Fatalf("BusyHosts(1): got %d %v; want 2", resp.StatusCode, qm)

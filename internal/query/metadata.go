@@ -26,6 +26,16 @@ type metadataWorkspace struct {
 	Tables     []string `json:"tables"`
 }
 
+// metadataFunction is a workspace function (a saved search with an alias)
+// in the metadata response.
+type metadataFunction struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Parameters string   `json:"parameters,omitempty"`
+	Body       string   `json:"body"`
+	Workspaces []string `json:"workspaces"`
+}
+
 // metadata serves GET/POST /v1/workspaces/{id}/metadata: the tables and
 // columns of the workspace, in the shape of Azure's metadata response.
 func (a *API) metadata(w http.ResponseWriter, r *http.Request, _ rbac.Decision) {
@@ -48,10 +58,26 @@ func (a *API) metadata(w http.ResponseWriter, r *http.Request, _ rbac.Decision) 
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	funcs, err := a.storedFunctions(r.Context(), ws)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	out := struct {
 		Tables     []metadataTable     `json:"tables"`
+		Functions  []metadataFunction  `json:"functions"`
 		Workspaces []metadataWorkspace `json:"workspaces"`
-	}{Tables: []metadataTable{}}
+	}{Tables: []metadataTable{}, Functions: []metadataFunction{}}
+	fnames := make([]string, 0, len(funcs))
+	for n := range funcs {
+		fnames = append(fnames, n)
+	}
+	sort.Strings(fnames)
+	for _, n := range fnames {
+		f := funcs[n]
+		out.Functions = append(out.Functions, metadataFunction{ID: "func/" + n, Name: n, Parameters: f.Params, Body: f.Body,
+			Workspaces: []string{ws.CustomerID}})
+	}
 	wsEntry := metadataWorkspace{ID: ws.CustomerID, ResourceID: ws.ResourceID, Tables: []string{}}
 	for _, n := range names {
 		t := metadataTable{ID: "t/" + n, Name: n, Columns: []metadataColumn{}}
