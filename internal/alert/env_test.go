@@ -259,8 +259,14 @@ type perfRow struct {
 // ingest appends Perf rows through the store's append path (WAL, fsync).
 func (e *env) ingest(rows ...perfRow) {
 	e.t.Helper()
+	e.ingestInto(e.boot.Workspace.CustomerID, rows...)
+}
+
+// ingestInto appends Perf rows to the workspace with customer ID ws.
+func (e *env) ingestInto(ws string, rows ...perfRow) {
+	e.t.Helper()
 	ctx := context.Background()
-	app, err := e.st.Appender(ctx, store.TableRef{WorkspaceID: e.boot.Workspace.CustomerID, Table: "Perf"})
+	app, err := e.st.Appender(ctx, store.TableRef{WorkspaceID: ws, Table: "Perf"})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"custos/internal/catalog"
 	"custos/internal/rbac"
 	"custos/internal/store"
 )
@@ -304,5 +305,71 @@ func TestMetricAlertValidation(t *testing.T) {
 	}
 	if code, _, _ := e.call("GET", e.metricID("bad")+"?api-version=2018-03-01", ""); code != 404 {
 		t.Fatalf("a refused rule was stored: GET %d", code)
+	}
+}
+
+// TestMetricAlertMultipleWorkspaces: a multi-resource metric alert monitors
+// each workspace on its own: the same computer name breaching in two
+// workspaces raises two alerts, each targeting its workspace, and the rule
+// reads a workspace only with its identity's access there.
+func TestMetricAlertMultipleWorkspaces(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	ctx := context.Background()
+	ws2, _, err := e.cat.PutWorkspace(ctx, catalog.Workspace{SubscriptionID: e.sub(), ResourceGroup: e.rg(), Name: "second", Location: "eastus"},
+		catalog.Precondition{}, catalog.Actor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := e.cat.WorkspaceTables(ctx, ws2.CustomerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range tables {
+		if err := e.st.EnsureTable(ctx, tables[i].Ref(), tables[i].StoreSchema(), tables[i].EffectiveTotalRetentionInDays()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t0 := e.start()
+	body := fmt.Sprintf(`{"location":"global","properties":{"severity":2,"scopes":[%q,%q],
+		"targetResourceType":"Microsoft.OperationalInsights/workspaces","evaluationFrequency":"PT1M","windowSize":"PT1M",
+		"criteria":{"odata.type":"Microsoft.Azure.Monitor.MultipleResourceMultipleMetricCriteria","allOf":[
+			{"criterionType":"StaticThresholdCriterion","name":"cpu","metricName":"%% Processor Time","metricNamespace":"Perf/Processor",
+			 "operator":"GreaterThan","threshold":80,"timeAggregation":"Maximum","dimensions":[{"name":"Computer","operator":"Include","values":["*"]}]}]}}}`,
+		e.wsID(), ws2.ID())
+	pid, _, _ := e.putMetric("fleet", body, true)
+	e.ingest(perfRow{t0.Add(10 * time.Second), "web-1", 90})
+	e.ingestInto(ws2.CustomerID, perfRow{t0.Add(10 * time.Second), "web-1", 95}, perfRow{t0.Add(20 * time.Second), "web-2", 10})
+	// Reader on the first workspace only: the rule may not read the second.
+	e.tick(t0.Add(time.Minute))
+	_, m, raw := e.call("GET", e.metricID("fleet")+"?api-version=2018-03-01", "")
+	st := m["properties"].(map[string]any)["evaluationStatus"].(map[string]any)
+	if st["lastResult"] != "Failed" || !strings.Contains(st["lastError"].(string), ws2.ID()) {
+		t.Fatalf("without access to the second workspace: %s", raw)
+	}
+	e.grant(pid, rbac.RoleLogAnalyticsReader, ws2.ID())
+	e.ingest(perfRow{t0.Add(70 * time.Second), "web-1", 90})
+	e.ingestInto(ws2.CustomerID, perfRow{t0.Add(70 * time.Second), "web-1", 95})
+	e.tick(t0.Add(2 * time.Minute))
+	as, err := e.cat.Alerts(ctx, alertFilter(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := map[string]float64{}
+	for _, a := range as {
+		var d alertDoc
+		if err := json.Unmarshal(a.Doc, &d); err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.svc.docPayload(ctx, &d, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets[p.Data.Essentials.AlertTargetIDs[0]] = *p.Data.AlertContext.Metric.Condition.AllOf[0].MetricValue
+		if p.Data.AlertContext.Metric.ConditionType != "MultipleResourceMultipleMetricCriteria" {
+			t.Fatalf("condition type: %s", p.Data.AlertContext.Metric.ConditionType)
+		}
+	}
+	if len(targets) != 2 || targets[strings.ToLower(e.wsID())] != 90 || targets[strings.ToLower(ws2.ID())] != 95 {
+		t.Fatalf("alerts by target: %v; want web-1 in each workspace (90 and 95)", targets)
 	}
 }
