@@ -13,7 +13,6 @@ import (
 var knownDifferences = []string{
 	"`decimal` is held as a 64-bit float (15–17 significant digits), not as a 128-bit decimal.",
 	"Regular expressions use Go's RE2 syntax: no backreferences or lookaround; Kusto's own engine is also RE2-based, so most patterns behave the same.",
-	"Window functions (`row_number`, `prev`, `next`, `row_cumsum`, `row_rank_dense`, `row_rank_min`) are bound but refused at run time until the executor evaluates serialized input as one batch.",
 	"`pack_all()` and `series_stats()` (the multi-column form) need binder support and are not available; use `bag_pack()` and `series_stats_dynamic()`.",
 	"hll and tdigest sketches are Custos's own encoding; they are not interchangeable with sketches produced by Kusto.",
 	"`hash()` uses FNV-1a, not xxhash64, so its values differ from Kusto's.",

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"time"
+	_ "time/tzdata" // datetime_utc_to_local must not depend on the host's zoneinfo
 	"unicode/utf8"
 
 	"custos/internal/kql"
@@ -274,6 +276,32 @@ func (ev *evaluator) miscFunctions(c *kql.FnCall, args []*store.Vector, n int) (
 				}
 			}
 			return dyn(rawArrayText(out))
+		}
+	case "datetime_utc_to_local", "datetime_local_to_utc":
+		zones := map[string]*time.Location{}
+		f = func(v []kql.Value) kql.Value {
+			if v[0].Null {
+				return null
+			}
+			loc, seen := zones[v[1].Str]
+			if !seen {
+				l, err := time.LoadLocation(v[1].Str)
+				if err != nil || v[1].Str == "" || v[1].Str == "Local" {
+					l = nil
+				}
+				zones[v[1].Str], loc = l, l
+			}
+			if loc == nil {
+				return null
+			}
+			u := store.TimeFromTicks(v[0].Int)
+			if name == "datetime_utc_to_local" {
+				_, off := u.In(loc).Zone()
+				return kql.Value{Int: v[0].Int + int64(off)*store.TicksPerSecond}
+			}
+			// The wall-clock time u in loc (ambiguous times take the first offset, as .NET does).
+			wall := time.Date(u.Year(), u.Month(), u.Day(), u.Hour(), u.Minute(), u.Second(), u.Nanosecond(), loc)
+			return kql.Value{Int: store.TicksFromTime(wall.UTC())}
 		}
 	case "jaccard_index":
 		f = func(v []kql.Value) kql.Value {

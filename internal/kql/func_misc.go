@@ -27,6 +27,8 @@ var miscFunctions = []FuncInfo{
 	{Name: "series_subtract", Family: "series"},
 	{Name: "series_multiply", Family: "series"},
 	{Name: "series_divide", Family: "series"},
+	{Name: "datetime_utc_to_local", Family: "datetime"},
+	{Name: "datetime_local_to_utc", Family: "datetime"},
 	{Name: "rand", Family: "math", Notes: "volatile: a new value per row (math/rand/v2), never constant-folded"},
 }
 
@@ -153,6 +155,15 @@ func resolveMisc(name string, args []Scalar) (Scalar, bool, error) {
 			}
 		}
 		return misc(Y, xs...)
+	case "datetime_utc_to_local", "datetime_local_to_utc":
+		if err := a.arity(2, 2); err != nil {
+			return fail(err)
+		}
+		d, err := a.datetime(0)
+		if err != nil {
+			return fail(err)
+		}
+		return misc(store.TypeDatetime, d, toStr(args[1]))
 	case "rand":
 		if err := a.arity(0, 1); err != nil {
 			return fail(err)

@@ -199,12 +199,12 @@ var scalarFunctions = []FuncInfo{
 	{Name: "percentile_tdigest", Family: "sketch", Notes: "returns real; the typeLiteral argument is not supported (datetime and timespan digests answer in ticks)"},
 	{Name: "percentiles_array_tdigest", Family: "sketch"},
 	// window
-	{Name: "row_number", Family: "window", Notes: "needs the executor's serialized-input hook; refused until it is wired"},
-	{Name: "prev", Family: "window", Notes: "needs the executor's serialized-input hook; refused until it is wired"},
-	{Name: "next", Family: "window", Notes: "needs the executor's serialized-input hook; refused until it is wired"},
-	{Name: "row_cumsum", Family: "window", Notes: "needs the executor's serialized-input hook; refused until it is wired"},
-	{Name: "row_rank_dense", Family: "window", Notes: "needs the executor's serialized-input hook; refused until it is wired"},
-	{Name: "row_rank_min", Family: "window", Notes: "needs the executor's serialized-input hook; refused until it is wired"},
+	{Name: "row_number", Family: "window"},
+	{Name: "prev", Family: "window"},
+	{Name: "next", Family: "window"},
+	{Name: "row_cumsum", Family: "window"},
+	{Name: "row_rank_dense", Family: "window"},
+	{Name: "row_rank_min", Family: "window"},
 }
 
 // transformFunctions are the functions Azure documents for DCR
