@@ -292,7 +292,7 @@ func queries(info dataInfo) []benchQuery {
 			kql:   tagsTable + " | mv-expand Tags | count",
 			check: sumIs(0, int64(info.TagRows*tagsPerRow))},
 		{name: "parse regex over messages", issue: "#4", target: 5 * time.Second, rows: n,
-			kql: logsTable + ` | parse kind=regex Message with "status=" Code:int " user=" Who " " * ` +
+			kql: logsTable + ` | parse kind=regex Message with * "status=" Code:int " user=" Who " " * ` +
 				"| summarize Rows=count(), Bad=countif(isnull(Code) or isempty(Who))",
 			check: func(t *engine.Table) error {
 				r, b := column(t, 0), column(t, 1)
