@@ -114,7 +114,7 @@ func (a *API) Routes() []api.Route {
 		return api.Route{Method: method, Pattern: pattern, Audience: identity.AudienceManagement, Action: act, Scope: scope, Handler: a.wrap(h)}
 	}
 	return append(a.withLocks(append([]api.Route{
-		r(http.MethodGet, pSubscriptions, rbac.ActionSubscriptionRead, rootScope, a.listSubscriptions),
+		r(http.MethodGet, pSubscriptions, rbac.ActionSubscriptionRead, a.subscriptionListScope, a.listSubscriptions),
 		r(http.MethodGet, pSubscription, rbac.ActionSubscriptionRead, subscriptionScope, a.getSubscription),
 		r(http.MethodPut, pSubscription, rbac.ActionSubscriptionWrite, subscriptionScope, a.putSubscription),
 		r(http.MethodDelete, pSubscription, rbac.ActionSubscriptionDelete, subscriptionScope, a.deleteSubscription),

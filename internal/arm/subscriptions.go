@@ -6,6 +6,7 @@ import (
 
 	"custos/internal/api"
 	"custos/internal/catalog"
+	"custos/internal/rbac"
 )
 
 // subscriptionWire is a subscription as ARM's Subscriptions API returns it.
@@ -56,8 +57,45 @@ func toSubscriptionWire(s *catalog.Subscription) subscriptionWire {
 	}
 }
 
-func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) error {
+// readableSubscriptions returns the subscriptions the request's principal
+// may read, as ARM lists them: a principal sees the subscriptions it holds a
+// role in (or below which it inherits one), not only a root-level reader.
+// Without an authorizer (unit tests of this package) it returns them all.
+func (a *API) readableSubscriptions(r *http.Request) ([]catalog.Subscription, error) {
 	subs, err := a.cat.Subscriptions(r.Context())
+	if err != nil || a.authz == nil {
+		return subs, err
+	}
+	p, ok := api.PrincipalFrom(r.Context())
+	if !ok {
+		return nil, nil
+	}
+	var out []catalog.Subscription
+	for _, s := range subs {
+		dec, err := a.authz.Authorize(r.Context(), p, rbac.ActionSubscriptionRead, rbac.Scope("/subscriptions/"+s.ID))
+		if err != nil {
+			return nil, err
+		}
+		if dec.Allowed {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// subscriptionListScope authorizes GET /subscriptions at the first
+// subscription the caller may read ("/" when none: a root reader still
+// passes there, anyone else gets 403).
+func (a *API) subscriptionListScope(r *http.Request) rbac.Scope {
+	subs, err := a.readableSubscriptions(r)
+	if err != nil || len(subs) == 0 || a.authz == nil {
+		return "/"
+	}
+	return rbac.Scope("/subscriptions/" + subs[0].ID)
+}
+
+func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) error {
+	subs, err := a.readableSubscriptions(r)
 	if err != nil {
 		return err
 	}
