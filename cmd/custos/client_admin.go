@@ -22,7 +22,7 @@ func newAdminCmd() *cobra.Command {
 		Use:   "admin",
 		Short: "Operator verbs that work on the server's data directory",
 	}
-	cmd.AddCommand(newVerifyActivityLogCmd())
+	cmd.AddCommand(newVerifyActivityLogCmd(), newVerifyExportCmd())
 	return cmd
 }
 
