@@ -215,6 +215,13 @@ func (s *Service) saveMetricAlert(w http.ResponseWriter, r *http.Request, locati
 	if err != nil {
 		return err
 	}
+	// A PATCH (for example disabling a rule whose identity lost access)
+	// is never refused for it.
+	if r.Method == http.MethodPut && rl.Enabled {
+		if err := s.checkIdentityAccess(ctx, rl); err != nil {
+			return err
+		}
+	}
 	saved, created, _, err := s.cat.PutAlertResource(ctx, res, nil, precondition(r), actor(r))
 	if err != nil {
 		return err

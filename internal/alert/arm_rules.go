@@ -259,6 +259,13 @@ func (s *Service) saveRule(w http.ResponseWriter, r *http.Request, location stri
 	if err != nil {
 		return err
 	}
+	// A PATCH (for example disabling a rule whose identity lost access)
+	// is never refused for it.
+	if r.Method == http.MethodPut && rl.Enabled {
+		if err := s.checkIdentityAccess(ctx, rl); err != nil {
+			return err
+		}
+	}
 	sealedProps, secrets, err := s.sealRuleQuery(ctx, res.ID(), p)
 	if err != nil {
 		return err
@@ -281,6 +288,32 @@ func (s *Service) saveRule(w http.ResponseWriter, r *http.Request, location stri
 		return err
 	}
 	writePut(w, created, saved.ETag, out)
+	return nil
+}
+
+// checkIdentityAccess refuses a rule whose user-assigned identity cannot
+// query every scope: such a rule could never read its data. (A new
+// system-assigned identity has no role yet; it is checked at every
+// evaluation, like every identity.)
+func (s *Service) checkIdentityAccess(ctx context.Context, rl *rule) error {
+	if rl.Identity == nil || rl.Identity.Type != IdentityUserAssigned {
+		return nil
+	}
+	p, err := s.rulePrincipal(ctx, rl)
+	if err != nil {
+		return err
+	}
+	for i, sc := range rl.Props.Scopes {
+		if _, _, _, err := s.authorizeScope(ctx, p, sc); err != nil {
+			var ae *Error
+			if errors.As(err, &ae) && ae.Code == "RuleIdentityNotAuthorized" {
+				return &Error{Code: "IdentityNotAuthorized", Kind: api.KindInvalid, Target: fmt.Sprintf("properties.scopes[%d]", i), base: ErrForbidden,
+					Message: "The rule's user-assigned identity (principal " + p.ObjectID + ") cannot query the scope '" + truncate(sc, 300) +
+						"'. Grant it a role such as Log Analytics Reader on the workspace first."}
+			}
+			return err
+		}
+	}
 	return nil
 }
 

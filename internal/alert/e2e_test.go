@@ -374,6 +374,17 @@ func TestUserAssignedIdentity(t *testing.T) {
 	if st["lastResult"] != "Failed" || !strings.Contains(st["lastError"].(string), "disabled") {
 		t.Fatalf("disabled identity: %s", raw)
 	}
+	// A user-assigned identity that cannot query the scope is refused at PUT.
+	u2, _, err := e.cat.PutUserAssignedIdentity(ctx, catalog.UserAssignedIdentity{SubscriptionID: e.sub(), ResourceGroup: e.rg(),
+		Name: "no-access", Location: "eastus"}, catalog.Precondition{}, catalog.Actor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noAccess := strings.Replace(body, u.ID(), u2.ID(), 1)
+	if code, m, raw := e.call("PUT", e.ruleID("ua3")+"?api-version=2023-12-01", noAccess); code != 400 ||
+		m["error"].(map[string]any)["code"] != "IdentityNotAuthorized" {
+		t.Fatalf("identity without access: %d %s", code, raw)
+	}
 	// An identity that does not exist is refused at PUT.
 	bad := strings.Replace(body, "alerts-reader", "nope", 1)
 	if code, _, raw := e.call("PUT", e.ruleID("ua2")+"?api-version=2023-12-01", bad); code != 400 || !strings.Contains(raw, "does not exist") {
