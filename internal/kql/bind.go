@@ -845,7 +845,7 @@ func (b *binder) bindJoin(left PlanNode, opts []*OptionArg, rightExpr Expr, on [
 		return nil, semErr(n, "unknown join kind '%s'", kind)
 	}
 	if where != nil {
-		return nil, semErr(where, "join ... where is not supported yet; use on")
+		return nil, semErr(where, "join takes its conditions after 'on' (equalities such as $left.a == $right.b); filter other conditions with '| where' after the join")
 	}
 	right, err := b.bindTabular(rightExpr)
 	if err != nil {
