@@ -14,6 +14,9 @@ func expandValue(s string, null, bag bool) []string {
 	if null || dynIsNull(s) {
 		return []string{""}
 	}
+	if out, ok := splitJSONArray(s); ok { // fast path for arrays (perf_json.go)
+		return out
+	}
 	v, ok := decodeJSON(s)
 	if !ok {
 		return []string{s}
