@@ -155,7 +155,7 @@ type userWire struct {
 }
 
 func toUserWire(u identity.User) userWire {
-	return userWire{ID: pUsers[:len(pUsers)] + "/" + u.ObjectID, Name: u.ObjectID, Type: "Custos.Directory/users",
+	return userWire{ID: pUsers + "/" + u.ObjectID, Name: u.ObjectID, Type: "Custos.Directory/users",
 		Properties: userProps{UserPrincipalName: u.UserPrincipalName, DisplayName: u.DisplayName, Mail: u.Mail,
 			AccountEnabled: u.Enabled, HasPassword: u.HasPassword, TOTPEnabled: u.TOTPEnabled, ExternalIssuer: u.ExternalIssuer,
 			ExternalSubject: u.ExternalSubject, CreatedDateTime: wireTime(u.Created)}}

@@ -252,7 +252,7 @@ func claimString(m map[string]json.RawMessage, name string) string {
 // principal. The Custos audience check is left to the caller: external
 // tokens are accepted on every API.
 func (s *TokenService) verifyExternal(ctx context.Context, e *extIssuer, tok string, now time.Time) (*tokenEntry, *AuthError) {
-	jws, err := jose.ParseSigned(tok, externalAlgs)
+	jws, err := jose.ParseSignedCompact(tok, externalAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, errInvalid(ErrInvalidToken, "external token does not parse as a JWS with an accepted algorithm")
 	}

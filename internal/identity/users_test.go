@@ -435,7 +435,7 @@ func TestAuthorizationCodePKCE(t *testing.T) {
 		t.Fatalf("code redeemed twice: %d", st)
 	}
 	// Again, with the right verifier at once.
-	res, page = getPage(t, b, authz+"?"+q.Encode())
+	_, page = getPage(t, b, authz+"?"+q.Encode())
 	form.Set("csrf_token", csrfRE.FindStringSubmatch(page)[1])
 	res, _ = postForm(t, b, authz, form)
 	loc, _ = url.Parse(res.Header.Get("Location"))
