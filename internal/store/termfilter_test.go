@@ -192,3 +192,94 @@ func TestCountUvarintEnds(t *testing.T) {
 		}
 	}
 }
+
+// splitSample encodes a token-encoded string column and returns the two
+// halves of its split chunk encoding.
+func splitSample(t testing.TB) (rawA, rawB []byte, rows int) {
+	v := tokenSampleVectors()[0]
+	enc, _, split := encodeChunk(nil, v, 0, len(v.Str), true, nil)
+	if split == 0 {
+		t.Fatal("sample is not split token-encoded")
+	}
+	return enc[:split], enc[split:], len(v.Str)
+}
+
+// FuzzMatchTokenRows feeds damaged second halves of a split chunk to the
+// row matcher: it must fail or succeed, never panic, and on the intact input
+// find exactly the rows that hold the term.
+func FuzzMatchTokenRows(f *testing.F) {
+	rawA, rawB, rows := splitSample(f)
+	f.Add(rawB, uint16(rows))
+	f.Add(rawB[:len(rawB)/2], uint16(rows))
+	f.Add([]byte{}, uint16(0))
+	toks, err := parseTokenTable(rawA)
+	if err != nil {
+		f.Fatal(err)
+	}
+	mark, full, all := markTerms(toks, []string{"gamma42"})
+	if !all {
+		f.Fatal("sample lacks its term")
+	}
+	f.Fuzz(func(t *testing.T, b []byte, n uint16) {
+		got, vals, err := matchTokenRows(b, int(n), toks, mark, full)
+		if err != nil {
+			return
+		}
+		if len(got) != len(vals) {
+			t.Fatalf("%d rows, %d values", len(got), len(vals))
+		}
+		for i, r := range got {
+			if int(r) >= int(n) || i > 0 && got[i-1] >= r {
+				t.Fatalf("rows %v out of order or range %d", got, n)
+			}
+		}
+	})
+}
+
+// TestMatchTokenRowsAgainstDecode compares the matcher with a full decode.
+func TestMatchTokenRowsAgainstDecode(t *testing.T) {
+	v := tokenSampleVectors()[0]
+	rawA, rawB, rows := splitSample(t)
+	toks, err := parseTokenTable(rawA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, terms := range [][]string{{"gamma42"}, {"alpha", "beta"}, {"x"}, {"status", "200"}, {"nope"}} {
+		mark, full, all := markTerms(toks, terms)
+		var want []int32
+		for i, s := range v.Str {
+			ok := true
+			for _, term := range terms {
+				if !slices.Contains(Tokenize(s), term) {
+					ok = false
+				}
+			}
+			if ok {
+				want = append(want, int32(i))
+			}
+		}
+		if !all {
+			if len(want) != 0 {
+				t.Fatalf("%v: table lacks a term, but rows %v hold them", terms, want)
+			}
+			continue
+		}
+		got, vals, err := matchTokenRows(rawB, rows, toks, mark, full)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%v: rows %v, want %v", terms, got, want)
+		}
+		for i, r := range got {
+			if vals[i] != v.Str[r] {
+				t.Fatalf("%v: row %d value %q, want %q", terms, r, vals[i], v.Str[r])
+			}
+		}
+	}
+	// Every prefix of the rows half fails or matches a subset; none panics.
+	mark, full, _ := markTerms(toks, []string{"gamma42"})
+	for k := range len(rawB) {
+		matchTokenRows(rawB[:k], rows, toks, mark, full)
+	}
+}

@@ -321,34 +321,12 @@ func (p *part) matchTerms(block, col int, dec *zstd.Decoder, buf []byte, terms [
 	if len(rawA) > cm.rawSize {
 		return nil, nil, false, buf, p.corrupt(block, col, fmt.Errorf("decompressed more than %d bytes", cm.rawSize))
 	}
-	d := decoder{b: rawA}
-	if f := d.byte1(); d.err == nil && f != colFlagTokens {
-		return nil, nil, false, buf, p.corrupt(block, col, fmt.Errorf("split chunk with column flags %#x", f))
+	toks, err := parseTokenTable(rawA)
+	if err != nil {
+		return nil, nil, false, buf, p.corrupt(block, col, err)
 	}
-	nt := d.count("token count", len(d.b))
-	var toks []string
-	if nt > 0 {
-		toks = d.stringsBody(nt)
-	}
-	if d.err == nil && len(d.b) != 0 {
-		d.fail(fmt.Errorf("%d bytes after the token table", len(d.b)))
-	}
-	if d.err != nil {
-		return nil, nil, false, buf, p.corrupt(block, col, d.err)
-	}
-	// mark[id] has bit i set when token id is terms[i] in some case.
-	mark := make([]uint8, nt)
-	var found uint8
-	for i, term := range terms {
-		for id, tok := range toks {
-			if len(tok) == len(term) && equalFoldASCII(tok, term) {
-				mark[id] |= 1 << i
-				found |= 1 << i
-			}
-		}
-	}
-	full := uint8(1<<len(terms) - 1)
-	if found != full {
+	mark, full, all := markTerms(toks, terms)
+	if !all {
 		return nil, nil, true, buf, nil // some term is in no row of the block
 	}
 	rawB, err := dec.DecodeAll(comp[w+int(n):], make([]byte, 0, cm.rawSize-len(rawA)))
@@ -358,8 +336,56 @@ func (p *part) matchTerms(block, col int, dec *zstd.Decoder, buf []byte, terms [
 	if len(rawA)+len(rawB) != cm.rawSize {
 		return nil, nil, false, buf, p.corrupt(block, col, fmt.Errorf("decompressed %d bytes, want %d", len(rawA)+len(rawB), cm.rawSize))
 	}
-	d = decoder{b: rawB}
-	counts := make([]int, bm.rows)
+	rows, vals, err = matchTokenRows(rawB, bm.rows, toks, mark, full)
+	if err != nil {
+		return nil, nil, false, buf, p.corrupt(block, col, err)
+	}
+	return rows, vals, true, buf, nil
+}
+
+// parseTokenTable parses the first half of a split chunk: the column flags
+// (token encoding, no nulls) and the token table.
+func parseTokenTable(rawA []byte) ([]string, error) {
+	d := decoder{b: rawA}
+	if f := d.byte1(); d.err == nil && f != colFlagTokens {
+		return nil, fmt.Errorf("split chunk with column flags %#x", f)
+	}
+	nt := d.count("token count", len(d.b))
+	var toks []string
+	if nt > 0 {
+		toks = d.stringsBody(nt)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail(fmt.Errorf("%d bytes after the token table", len(d.b)))
+	}
+	return toks, d.err
+}
+
+// markTerms returns, per token table entry, the bit set of the terms (at most
+// 8) it equals case-insensitively; full has one bit per term, and all reports
+// whether every term is in the table.
+func markTerms(toks, terms []string) (mark []uint8, full uint8, all bool) {
+	mark = make([]uint8, len(toks))
+	var found uint8
+	for i, term := range terms {
+		for id, tok := range toks {
+			if len(tok) == len(term) && equalFoldASCII(tok, term) {
+				mark[id] |= 1 << i
+				found |= 1 << i
+			}
+		}
+	}
+	full = uint8(1<<len(terms) - 1)
+	return mark, full, found == full
+}
+
+// matchTokenRows parses the second half of a split chunk of nrows rows —
+// per-row token counts, then the token indexes — and returns the rows whose
+// tokens carry every bit of full in mark, with their values rebuilt from toks.
+func matchTokenRows(rawB []byte, nrows int, toks []string, mark []uint8, full uint8) (rows []int32, vals []string, err error) {
+	nt := len(toks)
+	d := decoder{b: rawB}
+	counts := make([]int, nrows)
 	sum := 0
 	for i := range counts {
 		k := d.count("tokens per row", len(d.b))
@@ -370,7 +396,7 @@ func (p *part) matchTerms(block, col int, dec *zstd.Decoder, buf []byte, terms [
 		}
 	}
 	if d.err != nil {
-		return nil, nil, false, buf, p.corrupt(block, col, d.err)
+		return nil, nil, d.err
 	}
 	b := d.b
 	starts := make([]int, len(counts)+1) // token ordinal of each row's first token
@@ -408,7 +434,7 @@ func (p *part) matchTerms(block, col int, dec *zstd.Decoder, buf []byte, terms [
 			counted = q
 			r := sort.Search(len(counts), func(r int) bool { return starts[r+1] > ord })
 			if r >= len(counts) {
-				return nil, nil, false, buf, p.corrupt(block, col, errors.New("token index beyond the last row"))
+				return nil, nil, errors.New("token index beyond the last row")
 			}
 			// Walk back to the row's first index: past ord-starts[r] index ends.
 			start, back := q, ord-starts[r]
@@ -419,7 +445,7 @@ func (p *part) matchTerms(block, col int, dec *zstd.Decoder, buf []byte, terms [
 				}
 			}
 			if back != 0 {
-				return nil, nil, false, buf, p.corrupt(block, col, errors.New("token indexes do not match the row counts"))
+				return nil, nil, errors.New("token indexes do not match the row counts")
 			}
 			cands = append(cands, cand{int32(r), start})
 		}
@@ -436,7 +462,7 @@ func (p *part) matchTerms(block, col int, dec *zstd.Decoder, buf []byte, terms [
 		for range k {
 			x, w := binary.Uvarint(b[pos:])
 			if w <= 0 || x >= uint64(nt) {
-				return nil, nil, false, buf, p.corrupt(block, col, fmt.Errorf("bad token index in row %d", c.row))
+				return nil, nil, fmt.Errorf("bad token index in row %d", c.row)
 			}
 			pos += w
 			acc |= mark[x]
@@ -447,7 +473,7 @@ func (p *part) matchTerms(block, col int, dec *zstd.Decoder, buf []byte, terms [
 			continue
 		}
 		if size > maxChunkBytes {
-			return nil, nil, false, buf, p.corrupt(block, col, fmt.Errorf("token-encoded value exceeds %d bytes", maxChunkBytes))
+			return nil, nil, fmt.Errorf("token-encoded value exceeds %d bytes", maxChunkBytes)
 		}
 		v := make([]byte, 0, size)
 		for _, x := range ids {
@@ -458,9 +484,9 @@ func (p *part) matchTerms(block, col int, dec *zstd.Decoder, buf []byte, terms [
 	}
 	// The whole stream must hold exactly the indexes the counts announce.
 	if n := countUvarintEnds(b); n != starts[len(counts)] || (len(b) > 0 && b[len(b)-1] >= 0x80) {
-		return nil, nil, false, buf, p.corrupt(block, col, fmt.Errorf("%d token indexes, row counts say %d", n, starts[len(counts)]))
+		return nil, nil, fmt.Errorf("%d token indexes, row counts say %d", n, starts[len(counts)])
 	}
-	return rows, vals, true, buf, nil
+	return rows, vals, nil
 }
 
 // countUvarintEnds counts the bytes below 0x80 in b: the number of uvarints
