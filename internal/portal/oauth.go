@@ -240,6 +240,12 @@ func (p *Portal) accessTokenFor(r *http.Request, s *session, audience string) (c
 	if t, ok := p.sessions.token(s, audience); ok {
 		return t, nil
 	}
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	// Another request may have refreshed while this one waited.
+	if t, ok := p.sessions.token(s, audience); ok {
+		return t, nil
+	}
 	rt := p.sessions.refreshToken(s)
 	if len(rt) == 0 {
 		return nil, errSignInRequired

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,12 +34,15 @@ func newClock() *fakeClock {
 // service and the APIs would: it is the server's handler chain in these
 // tests, with the token endpoint's wire format.
 type backend struct {
+	mu        sync.Mutex
 	forwarded []*http.Request
 	tokenForm []url.Values
 	refreshN  int
 }
 
 func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token") {
 		_ = r.ParseForm()
 		b.tokenForm = append(b.tokenForm, r.PostForm)
@@ -286,6 +290,29 @@ func TestProxyForwardsWithTheSessionTokenAndChecksCSRF(t *testing.T) {
 		if w.Code >= 400 && w.Header().Get("x-ms-error-code") == "" {
 			t.Errorf("%s %s: no x-ms-error-code", tc.method, tc.path)
 		}
+	}
+}
+
+// Concurrent API calls that all need a new access token redeem the
+// session's (rotating) refresh token once: a second redemption of the same
+// refresh token would look like theft to the token service.
+func TestConcurrentCallsRedeemTheRefreshTokenOnce(t *testing.T) {
+	p, be, _ := newTestPortal(t)
+	sc := signIn(t, p)
+	h := p.Handler()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if w := do(t, h, "GET", "/portal/api/query/v1/workspaces/abc/metadata", nil, sc); w.Code != 200 {
+				t.Errorf("metadata = %d", w.Code)
+			}
+		}()
+	}
+	wg.Wait()
+	if be.refreshN != 1 {
+		t.Fatalf("refresh token redeemed %d times, want 1", be.refreshN)
 	}
 }
 

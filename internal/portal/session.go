@@ -18,12 +18,17 @@ const sessionCookie = "__Host-custos-session"
 
 // session is one signed-in browser. Tokens never leave the server.
 type session struct {
-	user     user
-	refresh  crypt.Secret // rotating refresh token from the token service
-	tokens   map[string]accessToken
-	csrf     string
-	created  time.Time
-	lastUsed time.Time
+	// refreshMu serializes refresh-token redemptions: the token service
+	// rotates refresh tokens and treats a second use of one as theft
+	// (revoking the whole family), so two API calls that both need a new
+	// access token must not redeem the same refresh token.
+	refreshMu sync.Mutex
+	user      user
+	refresh   crypt.Secret // rotating refresh token from the token service
+	tokens    map[string]accessToken
+	csrf      string
+	created   time.Time
+	lastUsed  time.Time
 }
 
 type user struct {

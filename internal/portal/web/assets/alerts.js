@@ -23,6 +23,10 @@ export async function mount(main, state) {
   await open("Fired alerts");
 }
 
+// alertID is the alert's own id (the last segment of its resource id); an
+// alert's name is its rule's name.
+const alertID = (a) => a.id.split("/").pop();
+
 async function fired(pane, state, sub) {
   const base = `/subscriptions/${sub}/providers/Microsoft.AlertsManagement/alerts`;
   const range = el("select", { "aria-label": "Time range" }, ["1h", "1d", "7d", "30d"].map((r) => el("option", { value: r }, r)));
@@ -40,7 +44,7 @@ async function fired(pane, state, sub) {
       { title: "Fired", render: (a) => a.properties.essentials.startDateTime },
       { title: "Target", render: (a) => (a.properties.essentials.targetResourceName || "") },
       { title: "Action", render: (a) => el("select", { "aria-label": `Change state of ${a.name}`, onchange: async (e) => {
-        try { await arm.post(v(`${base}/${a.name}/changestate?newState=${e.target.value}`, ALERTS_V), {}); await load(); }
+        try { await arm.post(v(`${base}/${alertID(a)}/changestate?newState=${e.target.value}`, ALERTS_V), {}); await load(); }
         catch (err) { list.prepend(el("p", { class: "error", role: "alert" }, errorText(err))); }
       } }, ["", "New", "Acknowledged", "Closed"].map((s) => el("option", { value: s }, s || "Change state…"))) },
     ], alerts));
@@ -49,7 +53,7 @@ async function fired(pane, state, sub) {
     clear(detail);
     detail.append(el("h2", {}, a.name), el("pre", { class: "detail" }, JSON.stringify(a.properties, null, 2)));
     try {
-      const h = await arm.get(v(`${base}/${a.name}/history`, ALERTS_V));
+      const h = await arm.get(v(`${base}/${alertID(a)}/history`, ALERTS_V));
       const items = (h && h.properties && h.properties.modifications) || [];
       detail.append(el("h2", {}, "History"), table([
         { title: "Time", key: "modifiedAt" }, { title: "Event", key: "modificationEvent" }, { title: "By", key: "modifiedBy" },

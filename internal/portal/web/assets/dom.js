@@ -10,10 +10,20 @@ export function el(tag, attrs = {}, ...children) {
     if (val === false || val === null || val === undefined) continue;
     if (k.startsWith("on") && typeof val === "function") n.addEventListener(k.slice(2), val);
     else if (k === "dataset") Object.assign(n.dataset, val);
+    else if (k === "style") setStyle(n, val);
     else n.setAttribute(k, val === true ? "" : String(val));
   }
   append(n, children);
   return n;
+}
+
+// setStyle applies "prop: value; ..." through the CSSOM: the page's CSP
+// (style-src 'self') forbids style attributes, not style properties.
+export function setStyle(n, decls) {
+  for (const d of String(decls).split(";")) {
+    const i = d.indexOf(":");
+    if (i > 0) n.style.setProperty(d.slice(0, i).trim(), d.slice(i + 1).trim());
+  }
 }
 
 function append(n, children) {
