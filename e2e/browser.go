@@ -83,7 +83,11 @@ func NewBrowser(parent context.Context, addr string) (*Browser, error) {
 	listen := func(ev any) {
 		switch e := ev.(type) {
 		case *log.EventEntryAdded:
-			if e.Entry.Level == log.EntryLevelError || strings.Contains(e.Entry.Text, "Content Security Policy") {
+			// A failed HTTP status (a 403 for a resource the user may not
+			// read) is the page working as designed; it shows as a
+			// "network" entry, which is not a page error.
+			csp := strings.Contains(e.Entry.Text, "Content Security Policy")
+			if csp || e.Entry.Level == log.EntryLevelError && e.Entry.Source != log.EntrySourceNetwork {
 				b.note(fmt.Sprintf("log %s: %s (%s)", e.Entry.Source, e.Entry.Text, e.Entry.URL))
 			}
 		case *runtime.EventConsoleAPICalled:
