@@ -34,6 +34,11 @@ bash test/install-mailpit.sh
 # browser tests drive Debian's Chromium. Both are installed when missing.
 bash test/install-rsyslog.sh
 bash test/install-chromium.sh
+# The external-issuer tests get tokens from a real OpenID provider, and the
+# data export tests write to a real S3-compatible server; both are small
+# programs in their own modules under test/, built from the module proxy.
+bash test/install-oidc.sh
+bash test/install-s3.sh
 
 # go test prints one "ok"/"FAIL" summary line per package.
 go test -race -timeout 60m "$@" ./...
@@ -46,4 +51,6 @@ go test -race -timeout 60m "$@" ./...
 if [ "$#" -eq 0 ]; then
 	bash test/pkcs11.sh
 	bash test/tlsscan.sh
+	# The crypto-relevant packages again, in FIPS 140-3 mode.
+	bash test/fips.sh
 fi
