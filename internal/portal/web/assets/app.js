@@ -66,7 +66,9 @@ function fillWorkspacePicker() {
 }
 
 let current = null;
+let generation = 0;
 async function route() {
+  const gen = ++generation;
   const name = (location.hash.replace(/^#\/?/, "").split("?")[0]) || "logs";
   const load = blades[name] || blades.logs;
   for (const a of document.querySelectorAll("nav a")) {
@@ -74,16 +76,20 @@ async function route() {
     else a.removeAttribute("aria-current");
   }
   document.getElementById("nav").classList.remove("open");
-  if (current && current.unmount) current.unmount();
-  clear(main);
   const mod = await load();
+  if (gen !== generation) return; // a later navigation won
+  if (current && current.unmount) current.unmount();
   current = mod;
+  // Each blade mounts into its own view: a blade still loading when the
+  // user moves on keeps appending to a view that is no longer shown.
+  const view = el("div", { class: "view" });
+  main.replaceChildren(view);
   try {
-    await mod.mount(main, state);
+    await mod.mount(view, state);
   } catch (err) {
-    main.append(el("p", { class: "error", role: "alert" }, String(err.message || err)));
+    view.append(el("p", { class: "error", role: "alert" }, String(err.message || err)));
   }
-  main.focus({ preventScroll: true });
+  if (gen === generation) main.focus({ preventScroll: true });
 }
 
 async function start() {
