@@ -36,7 +36,7 @@ func TestKubernetesEndToEnd(t *testing.T) {
 
 	// The rule: a ContainerInsights extension whose settings override the agent's (Off).
 	wsID := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.OperationalInsights/workspaces/%s", adm.SubscriptionID, adm.ResourceGroup, adm.WorkspaceName)
-	streams := []string{"Microsoft-ContainerLogV2", "Microsoft-Perf", "Microsoft-InsightsMetrics"}
+	streams := []string{"Microsoft-ContainerLogV2", "Microsoft-Perf", "Microsoft-InsightsMetrics", "Microsoft-KubeAudit"}
 	rule := map[string]any{
 		"kind": "Linux",
 		"properties": map[string]any{
@@ -142,6 +142,16 @@ func TestKubernetesEndToEnd(t *testing.T) {
 			`{"log":"docker-split-first ","stream":"stderr","time":"`+dockerTime+`"}`+"\n"+
 			`{"log":"docker-split-second\n","stream":"stderr","time":"`+dockerTime+`"}`+"\n", os.O_APPEND)
 
+	// The API server's audit log (JSON lines), rotated by rename below.
+	auditDir := filepath.Join(root, "apiserver")
+	os.MkdirAll(auditDir, 0o755)
+	auditLine := func(id, verb, user, resource string, code int) string {
+		return fmt.Sprintf(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"%s","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/%s","verb":"%s","user":{"username":"%s","groups":["system:authenticated"]},"sourceIPs":["10.0.0.5"],"userAgent":"kubectl/v1.33.1","objectRef":{"resource":"%s","namespace":"shop","name":"db","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":%d},"requestReceivedTimestamp":"%s","stageTimestamp":"%s"}`+"\n",
+			id, resource, verb, user, resource, code, now(), now())
+	}
+	os.WriteFile(filepath.Join(auditDir, "audit.log"), []byte(auditLine("a-1", "create", "alice@example.com", "secrets", 201)+
+		auditLine("a-2", "get", "system:serviceaccount:shop:api", "configmaps", 200)+"not an audit event\n"), 0o644)
+
 	dcrDir := filepath.Join(agentDir, "dcr.d")
 	os.MkdirAll(dcrDir, 0o700)
 	os.WriteFile(filepath.Join(dcrDir, "kube-rule.json"), dcrJSON, 0o600)
@@ -175,8 +185,10 @@ kubernetes:
   nodeName: aks-node-e2e
   namespaceFilteringMode: "Off"
   collectEnvVars: false
+  auditLogPaths: [%s]
+  auditPodName: kube-apiserver-cp1
 `, adm.Endpoint, adm.CAFile, credFile, filepath.Join(agentDir, "state"), dcrDir, logRoot, kubelet.URL,
-		filepath.Join(saDir, "token"), filepath.Join(saDir, "ca.crt"), clusterID)
+		filepath.Join(saDir, "token"), filepath.Join(saDir, "ca.crt"), clusterID, filepath.Join(auditDir, "audit*.log"))
 	cfgPath := filepath.Join(agentDir, "config.yaml")
 	os.WriteFile(cfgPath, []byte(cfg), 0o600)
 	ag := &agentProc{t: t, bin: e.bins.agent, config: cfgPath, log: logFile(t, root, "agent.log")}
@@ -206,6 +218,11 @@ kubernetes:
 	waitFor(t, "rows after the rotation", 60*time.Second, func() bool {
 		return e.count(`ContainerLogV2 | where PodName == "web-1"`) >= 6
 	})
+	// Audit: the API server rotates audit.log by rename and writes on.
+	waitFor(t, "first audit rows", 60*time.Second, func() bool { return e.count(`KubeAudit`) >= 2 })
+	os.Rename(filepath.Join(auditDir, "audit.log"), filepath.Join(auditDir, "audit-2026-11-27T01-00-00.000.log"))
+	os.WriteFile(filepath.Join(auditDir, "audit.log"), []byte(auditLine("a-3", "delete", "mallory@example.com", "pods", 403)), 0o644)
+	waitFor(t, "audit rows after the rotation", 60*time.Second, func() bool { return e.count(`KubeAudit`) >= 3 })
 	waitFor(t, "Docker rows", 30*time.Second, func() bool { return e.count(`ContainerLogV2 | where PodNamespace == "shop"`) >= 2 })
 	waitFor(t, "Perf rows", 30*time.Second, func() bool { return e.count(`Perf | where ObjectName == "K8SContainer"`) > 0 })
 	waitFor(t, "InsightsMetrics rows", 30*time.Second, func() bool { return e.count(`InsightsMetrics | where Namespace == "container.azm.ms/pv"`) > 0 })
@@ -263,8 +280,16 @@ kubernetes:
 			t.Errorf("no rows: %s", q)
 		}
 	}
+	// Who did what: audit records are queryable by user, verb and object.
+	if rows := e.query(`KubeAudit | where Verb == "delete" and tostring(User.username) == "mallory@example.com" and toint(ResponseStatus.code) == 403 | project tostring(ObjectRef.resource), PodName, AuditId`); len(rows) != 1 ||
+		rows[0][0] != "pods" || rows[0][1] != "kube-apiserver-cp1" || rows[0][2] != "a-3" {
+		t.Errorf("KubeAudit delete by mallory: %v", rows)
+	}
+	if n := e.count(`KubeAudit`); n != 3 {
+		t.Errorf("%d KubeAudit rows; want 3 (the non-event line skipped, nothing twice)", n)
+	}
 	// Every row carries the cluster's resource ID.
-	for _, tbl := range []string{"ContainerLogV2", "Perf", "InsightsMetrics"} {
+	for _, tbl := range []string{"ContainerLogV2", "Perf", "InsightsMetrics", "KubeAudit"} {
 		if n := e.count(tbl + ` | where _ResourceId !~ "` + clusterID + `"`); n != 0 {
 			t.Errorf("%s: %d rows without the cluster's _ResourceId", tbl, n)
 		}

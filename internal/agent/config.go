@@ -112,6 +112,13 @@ type KubeConfig struct {
 	// never collected (no code reads them), and true is refused rather than
 	// silently ignored.
 	CollectEnvVars bool `yaml:"collectEnvVars"`
+	// AuditLogPaths are globs of the API server's audit log files (JSON
+	// lines, --audit-log-format=json) read into KubeAudit when a rule's
+	// ContainerInsights extension lists Microsoft-KubeAudit; rotation by
+	// rename is followed, with checkpoints.
+	AuditLogPaths []string `yaml:"auditLogPaths"`
+	// AuditPodName fills KubeAudit.PodName (the API server pod); "" → the node name.
+	AuditPodName string `yaml:"auditPodName"`
 }
 
 // Kubernetes defaults.

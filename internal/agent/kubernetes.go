@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,6 +20,9 @@ import (
 
 // StreamContainerLogV2 is the built-in stream of container logs.
 const StreamContainerLogV2 = "Microsoft-ContainerLogV2"
+
+// StreamKubeAudit is the stream of API server audit events (KubeAudit).
+const StreamKubeAudit = "Microsoft-KubeAudit"
 
 // kubeSettings is the effective configuration of one ContainerInsights
 // extension: the agent's kubernetes section overridden by what the rule's
@@ -69,7 +73,7 @@ func (a *Agent) startKube(ctx context.Context, r *DCR, ext ExtensionSource, targ
 		a.collectError("ContainerInsights extension "+r.Name+"/"+ext.Name, err)
 		return nil
 	}
-	var logT, perfT, imT []target
+	var logT, perfT, imT, auditT []target
 	for _, t := range targets(ext.Streams) {
 		switch {
 		case strings.EqualFold(t.Stream, StreamContainerLogV2):
@@ -78,6 +82,8 @@ func (a *Agent) startKube(ctx context.Context, r *DCR, ext ExtensionSource, targ
 			perfT = append(perfT, t)
 		case strings.EqualFold(t.Stream, StreamInsightsMetrics):
 			imT = append(imT, t)
+		case strings.EqualFold(t.Stream, StreamKubeAudit):
+			auditT = append(auditT, t)
 		default:
 			a.log.Warn("stream of the ContainerInsights extension is not collected by custos-agent (only Microsoft-ContainerLogV2, Microsoft-Perf and Microsoft-InsightsMetrics are)",
 				slog.String("extension", ks.name), slog.String("stream", t.Stream))
@@ -87,6 +93,14 @@ func (a *Agent) startKube(ctx context.Context, r *DCR, ext ExtensionSource, targ
 	if len(logT) > 0 {
 		start(func() { a.runKubeLogs(ctx, ks, logT) })
 		sources = append(sources, "containerInsights:"+ext.Name+":logs")
+	}
+	if len(auditT) > 0 {
+		if len(a.cfg.Kubernetes.AuditLogPaths) == 0 {
+			a.collectError("ContainerInsights extension "+ks.name, errors.New("the rule asks for Microsoft-KubeAudit but kubernetes.auditLogPaths is empty"))
+		} else {
+			start(func() { a.runKubeAudit(ctx, ks, auditT) })
+			sources = append(sources, "containerInsights:"+ext.Name+":audit")
+		}
 	}
 	if len(perfT)+len(imT) > 0 {
 		start(func() { a.runKubelet(ctx, ks, perfT, imT) })
@@ -181,6 +195,66 @@ func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target) {
 		}
 		if err := tl.Commit(); err != nil {
 			a.collectError("save container log checkpoints", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// runKubeAudit tails the API server's audit log files into KubeAudit rows
+// until ctx ends; positions are committed after the rows are queued.
+func (a *Agent) runKubeAudit(ctx context.Context, ks kubeSettings, ts []target) {
+	k := a.cfg.Kubernetes
+	lg := a.log.With(slog.String("extension", ks.name), slog.String("source", "audit"))
+	tl, err := tail.Open(tail.Options{
+		Patterns:      k.AuditLogPaths,
+		StatePath:     filepath.Join(a.cfg.StateDir, "files", "kube-audit-"+ks.key+".json"),
+		ReadFromStart: a.cfg.Files.ReadFromStart,
+		FlushAfter:    max(2*a.cfg.Files.PollInterval, time.Second),
+		Now:           a.now,
+		Logger:        lg,
+	})
+	if err != nil {
+		a.collectError("audit logs "+ks.name, err)
+		return
+	}
+	defer tl.Close()
+	pod := k.AuditPodName
+	if pod == "" {
+		pod = a.node
+	}
+	tick := time.NewTicker(a.cfg.Files.PollInterval)
+	defer tick.Stop()
+	var bad uint64
+	for {
+		recs, err := tl.Poll()
+		if err != nil {
+			a.collectError("read audit log files", err)
+		}
+		rows := make([]kube.AuditRow, 0, len(recs))
+		now := a.now()
+		for _, r := range recs {
+			row, err := kube.ParseAuditLine([]byte(r.Text), pod, k.ClusterResourceID, now)
+			if err != nil {
+				a.c.CollectErrors.Add(1)
+				if bad++; bad%1000 == 1 {
+					lg.Warn("audit log line skipped", slog.Any("error", err), slog.Uint64("skipped_total", bad))
+				}
+				continue
+			}
+			rows = append(rows, row)
+		}
+		if len(rows) > 0 {
+			out := marshalRows(rows)
+			if a.enqueueAll(ts, out, "audit events") {
+				a.c.FileRecords.Add(uint64(len(out)))
+			}
+		}
+		if err := tl.Commit(); err != nil {
+			a.collectError("save audit log checkpoints", err)
 		}
 		select {
 		case <-ctx.Done():
