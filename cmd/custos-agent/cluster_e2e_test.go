@@ -81,8 +81,8 @@ func TestClusterEnrollment(t *testing.T) {
 	}
 	status, body := e.do("GET", adm.Endpoint+clusterID+"?api-version=2024-01-01", "https://management.azure.com/.default", nil, nil)
 	var cl struct {
-		Type     string
-		Identity struct{ Type, PrincipalID string }
+		Type       string
+		Identity   struct{ Type, PrincipalID string }
 		Properties struct {
 			Distribution, KubernetesVersion, ConnectivityStatus string
 		}
