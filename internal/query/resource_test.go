@@ -274,3 +274,47 @@ func TestResourceContextQuery(t *testing.T) {
 		t.Fatalf("malformed resource: %d", st)
 	}
 }
+
+// TestResourceRoutesMatrix: every resource-context route refuses anonymous
+// callers, management-audience tokens and Readers of a sibling scope, and
+// admits a Reader at its scope.
+func TestResourceRoutesMatrix(t *testing.T) {
+	e := newResEnv(t)
+	mgmtSP, _, err := e.ts.CreateServicePrincipal(context.Background(), e.boot.Tenant.ID, "mgmt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgmtTok, _, err := e.ts.IssueToken(context.Background(), mgmtSP, identity.AudienceManagement)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := "/subscriptions/" + e.boot.Subscription.ID
+	scopes := []struct{ scope, sibling string }{
+		{sub, "/subscriptions/00000000-0000-4000-8000-0000000000ff"},
+		{e.rg, sub + "/resourceGroups/other"},
+		{e.rg + machineType + "m1", e.rg + machineType + "m9"},
+		{e.rg + machineType + "m1/extensions/agent", e.rg + machineType + "m1/extensions/other"},
+	}
+	q := query.New(query.Options{Workspaces: query.CatalogWorkspaces{C: e.cat}, Executor: query.EngineExecutor{}})
+	if n := len(q.ResourceRoutes()); n != 2*len(scopes) {
+		t.Fatalf("%d resource routes; this matrix covers %d", n, 2*len(scopes))
+	}
+	for _, rt := range q.ResourceRoutes() {
+		if rt.Audience != identity.AudienceQuery || rt.Action != query.ActionResourceQuery || rt.Scope == nil {
+			t.Fatalf("route %s %s has no authorization rule", rt.Method, rt.Pattern)
+		}
+	}
+	for i, sc := range scopes {
+		right := e.principal(fmt.Sprintf("right-%d", i), map[string]string{sc.scope: rbac.RoleReader})
+		sib := e.principal(fmt.Sprintf("sibling-%d", i), map[string]string{sc.sibling: rbac.RoleReader})
+		for _, c := range []struct {
+			who, tok string
+			want     int
+		}{{"anonymous", "", 401}, {"management audience", mgmtTok, 401}, {"Reader at a sibling", sib, 403}, {"Reader", right, 200}} {
+			st, _, raw := e.query(c.tok, sc.scope, "print x = 1")
+			if st != c.want {
+				t.Errorf("%s as %s: got %d %s; want %d", sc.scope, c.who, st, raw, c.want)
+			}
+		}
+	}
+}
