@@ -13,7 +13,7 @@ import (
 var knownDifferences = []string{
 	"`decimal` is held as a 64-bit float (15–17 significant digits), not as a 128-bit decimal.",
 	"Regular expressions use Go's RE2 syntax: no backreferences or lookaround; Kusto's own engine is also RE2-based, so most patterns behave the same.",
-	"`pack_all()` and `series_stats()` (the multi-column form) need binder support and are not available; use `bag_pack()` and `series_stats_dynamic()`.",
+	"`series_stats()` (the multi-column form) is accepted only as a whole extend or project item, which it expands into seven columns; elsewhere use `series_stats_dynamic()`.",
 	"hll and tdigest sketches are Custos's own encoding; they are not interchangeable with sketches produced by Kusto.",
 	"`hash()` uses FNV-1a, not xxhash64, so its values differ from Kusto's.",
 	"Some default column names differ: Kusto names `buildschema(x)` `schema_x` and Custos `buildschema_x`.",

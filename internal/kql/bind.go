@@ -1352,6 +1352,30 @@ func (b *binder) bindExtend(in PlanNode, items []*NamedExpr, keepInput bool) (Pl
 			}
 			continue
 		}
+		add := func(name string, x Scalar) error {
+			sc.defined[name] = x
+			for i := range cols {
+				if cols[i].Name == name {
+					if !keepInput {
+						return semErr(it, "duplicate column name '%s'", name)
+					}
+					cols[i].X = x
+					return nil
+				}
+			}
+			cols = append(cols, NamedScalar{Name: name, X: x})
+			return nil
+		}
+		if multi, err := b.bindMultiColumn(it, sc); err != nil {
+			return nil, err
+		} else if multi != nil {
+			for _, c := range multi {
+				if err := add(c.Name, c.X); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
 		x, err := b.bindScalar(it.X, sc)
 		if err != nil {
 			return nil, err
@@ -1362,24 +1386,77 @@ func (b *binder) bindExtend(in PlanNode, items []*NamedExpr, keepInput bool) (Pl
 		if len(it.Names) > 1 {
 			return nil, semErr(it, "tuple names are not supported here")
 		}
-		name := inferName(it, x, cols, false)
-		sc.defined[name] = x
-		replaced := false
-		for i := range cols {
-			if cols[i].Name == name {
-				if !keepInput {
-					return nil, semErr(it, "duplicate column name '%s'", name)
-				}
-				cols[i].X = x
-				replaced = true
-				break
-			}
-		}
-		if !replaced {
-			cols = append(cols, NamedScalar{Name: name, X: x})
+		if err := add(inferName(it, x, cols, false), x); err != nil {
+			return nil, err
 		}
 	}
 	return &Compute{Input: in, Cols: cols}, nil
+}
+
+// multiColumnFunctions are the functions whose call in extend or project
+// expands into several columns (Kusto's multi-value functions).
+var multiColumnFunctions = map[string]bool{"series_stats": true}
+
+// isMultiColumnCall reports whether e calls a multi-column function that no
+// user function of the same name shadows.
+func (b *binder) isMultiColumnCall(e Expr) (*Call, bool) {
+	c, ok := unparen(e).(*Call)
+	if !ok || c.Target != nil || !multiColumnFunctions[c.Name.Name] {
+		return nil, false
+	}
+	if fn, err := b.lookupFunction(c.Name.Name); err != nil || fn != nil {
+		return nil, false
+	}
+	return c, true
+}
+
+// bindMultiColumn binds an extend or project item that calls a
+// multi-column function: series_stats(x [, ignore_nonfinite]) yields the
+// columns series_stats_<x>_min, _min_idx, ... ; "(a, b) = series_stats(x)"
+// names the first columns and keeps only those, as in Kusto. It returns nil
+// for any other item.
+func (b *binder) bindMultiColumn(it *NamedExpr, sc *scope) ([]NamedScalar, error) {
+	c, ok := b.isMultiColumnCall(it.X)
+	if !ok {
+		return nil, nil
+	}
+	if len(c.Args) < 1 || len(c.Args) > 2 {
+		return nil, semErr(c, "function 'series_stats' expects 1 or 2 arguments, got %d", len(c.Args))
+	}
+	x, err := b.bindScalar(c.Args[0], sc)
+	if err != nil {
+		return nil, err
+	}
+	ignore := false
+	if len(c.Args) == 2 {
+		v, err := b.bindScalar(c.Args[1], sc)
+		if err != nil {
+			return nil, err
+		}
+		k, ok := v.(*Const)
+		if !ok || k.V.Type != store.TypeBool {
+			return nil, semErr(c.Args[1], "the ignore_nonfinite argument of series_stats must be a constant bool")
+		}
+		ignore = !k.V.Null && k.V.Bool
+	}
+	prefix := "series_stats"
+	if id, ok := unparen(c.Args[0]).(*Ident); ok {
+		prefix += "_" + id.Name
+	}
+	cols, err := SeriesStatsColumns(prefix, x, ignore)
+	if err != nil {
+		return nil, semErr(c, "%v", err)
+	}
+	if len(it.Names) > 0 {
+		if len(it.Names) > len(cols) {
+			return nil, semErr(it, "series_stats returns %d columns, but %d names are given", len(cols), len(it.Names))
+		}
+		cols = cols[:len(it.Names)]
+		for i, n := range it.Names {
+			cols[i].Name = n.Name
+		}
+	}
+	return cols, nil
 }
 
 // inferName names an output column as Kusto does: the explicit name, else
@@ -2154,6 +2231,12 @@ func (b *binder) bindScalar(e Expr, sc *scope) (Scalar, error) {
 			}
 			return x, nil
 		}
+		if _, ok := b.isMultiColumnCall(e); ok {
+			return nil, semErr(e, "function '%s' returns several columns; call it directly in extend or project, or use %s_dynamic()", e.Name.Name, e.Name.Name)
+		}
+		if e.Name.Name == "pack_all" {
+			return b.bindPackAll(e, sc)
+		}
 		if e.Name.Name == "toscalar" {
 			if len(e.Args) != 1 {
 				return nil, semErr(e, "toscalar expects one tabular argument")
@@ -2488,4 +2571,25 @@ func jsonDecoder(s string) *json.Decoder {
 	d := json.NewDecoder(strings.NewReader(s))
 	d.UseNumber()
 	return d
+}
+
+// bindPackAll binds pack_all([ignore_null_empty]) over the columns of the
+// operator's input.
+func (b *binder) bindPackAll(c *Call, sc *scope) (Scalar, error) {
+	if len(c.Args) > 1 {
+		return nil, semErr(c, "function 'pack_all' expects 0 or 1 arguments, got %d", len(c.Args))
+	}
+	ignore := false
+	if len(c.Args) == 1 {
+		v, err := b.bindScalar(c.Args[0], sc)
+		if err != nil {
+			return nil, err
+		}
+		k, ok := v.(*Const)
+		if !ok || k.V.Type != store.TypeBool {
+			return nil, semErr(c.Args[0], "the ignore_null_empty argument of pack_all must be a constant bool")
+		}
+		ignore = !k.V.Null && k.V.Bool
+	}
+	return PackAll(sc.cols, ignore), nil
 }

@@ -1408,6 +1408,10 @@ func unknownFunction(name string) error {
 	if _, ok := aggByName[strings.ToLower(name)]; ok {
 		return fmt.Errorf("aggregation function '%s' is only allowed in summarize", name)
 	}
+	switch strings.ToLower(name) {
+	case "pack_all", "series_stats":
+		return fmt.Errorf("function '%s' depends on the operator it is used in and is bound there, not as a plain scalar", name)
+	}
 	return fmt.Errorf("unknown function '%s'", name)
 }
 

@@ -179,6 +179,7 @@ var scalarFunctions = []FuncInfo{
 	{Name: "bag_has_key", Family: "dynamic", Notes: "top-level keys only"},
 	{Name: "zip", Family: "dynamic"},
 	{Name: "treepath", Family: "dynamic"},
+	{Name: "pack_all", Family: "dynamic", Notes: "packs the columns of the operator's input; the binder expands it (kql.PackAll)"},
 	// ip
 	{Name: "ipv4_is_in_range", Family: "ip"},
 	{Name: "ipv4_is_private", Family: "ip"},
@@ -188,6 +189,7 @@ var scalarFunctions = []FuncInfo{
 	{Name: "format_ipv4", Family: "ip"},
 	// series
 	{Name: "series_stats_dynamic", Family: "series"},
+	{Name: "series_stats", Family: "series", Notes: "multi-column: only directly in extend or project, where it expands into series_stats_<x>_min ... _variance"},
 	{Name: "series_fill_forward", Family: "series"},
 	{Name: "series_fill_backward", Family: "series"},
 	{Name: "series_fill_const", Family: "series"},
