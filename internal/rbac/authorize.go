@@ -72,9 +72,9 @@ type GroupStore interface {
 // assignments. It is safe for concurrent use.
 type Authorizer struct {
 	store    AssignmentStore
-	detailed DetailedAssignmentStore  // nil when the store does not persist every field
-	roleSrc  RoleStore                // nil when custom roles come only from Options.Roles
-	groups   GroupStore               // nil when the store has no group memberships
+	detailed DetailedAssignmentStore // nil when the store does not persist every field
+	roleSrc  RoleStore               // nil when custom roles come only from Options.Roles
+	groups   GroupStore              // nil when the store has no group memberships
 	jit      bool
 	static   map[string]*compiledRole // lower-case GUID → built-in or Options.Roles role; immutable after New
 	ttl      time.Duration
