@@ -7,9 +7,22 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"syscall"
 
 	"custos/internal/store"
 )
+
+// CodeInsufficientStorage answers (503, with Retry-After) a request that
+// failed because the server's data filesystem is full or over quota
+// (ENOSPC/EDQUOT anywhere in the error chain). It is a 503, not a 507, so
+// that the Azure SDKs' default retry policy retries it. Added by the fault
+// tests (e2e/diskfull_fault_test.go): before, a full disk answered a generic
+// 500 that clients do not retry.
+const CodeInsufficientStorage = "InsufficientStorage"
+
+// insufficientStorageRetryAfter is the Retry-After (seconds) sent with
+// CodeInsufficientStorage.
+const insufficientStorageRetryAfter = "30"
 
 // CodeCustomerManagedKeyUnavailable answers (503, with Retry-After) any
 // request on a workspace whose customer-managed key cannot be used now:
@@ -113,6 +126,11 @@ func ToError(err error) *Error {
 			"The workspace's customer-managed key is unavailable: it was disabled or deleted, access to it was removed, "+
 				"or its key store cannot be reached. Nothing was written. Retry after the key is restored.")
 	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return Errorf(http.StatusServiceUnavailable, CodeInsufficientStorage,
+			"The server's storage is full; the request was not completed and nothing from it was acknowledged. "+
+				"Retry later; the operator has been alerted.")
+	}
 	var c Coded
 	if errors.As(err, &c) {
 		code, kind := c.AzureError()
@@ -160,6 +178,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	w.Header().Set("x-ms-error-code", e.Code)
 	if e.Code == CodeCustomerManagedKeyUnavailable {
 		w.Header().Set("Retry-After", keyUnavailableRetryAfter)
+	}
+	if e.Code == CodeInsufficientStorage {
+		w.Header().Set("Retry-After", insufficientStorageRetryAfter)
 	}
 	WriteJSON(w, e.Status, struct {
 		Error *Error `json:"error"`
