@@ -2216,6 +2216,9 @@ func (b *binder) bindScalar(e Expr, sc *scope) (Scalar, error) {
 				return sc.agg(e, fn)
 			}
 		}
+		if err := b.checkTransformFunction(e); err != nil {
+			return nil, err
+		}
 		if e.Name.Name == "materialize" {
 			return nil, semErr(e, "materialize() is tabular; use toscalar() to read one value")
 		}
@@ -2592,4 +2595,18 @@ func (b *binder) bindPackAll(c *Call, sc *scope) (Scalar, error) {
 		ignore = !k.V.Null && k.V.Bool
 	}
 	return PackAll(sc.cols, ignore), nil
+}
+
+// checkTransformFunction refuses, in a DCR transformation
+// (BindOptions.PerRecordOnly), a built-in function outside Azure's list of
+// functions supported in transformations; functions the query defines with
+// let stay allowed.
+func (b *binder) checkTransformFunction(c *Call) error {
+	if !b.opts.PerRecordOnly || AllowedInTransform(c.Name.Name) {
+		return nil
+	}
+	if fn, err := b.lookupFunction(c.Name.Name); err == nil && fn != nil {
+		return nil
+	}
+	return semErr(c.Name, "function '%s' is not allowed in a transformation; only the functions Azure lists for transformations are (conversions such as tostring and todatetime, datetime, math, string functions such as extract, split and hash_sha256, iff/case, pack_array, bag_pack, parse_json, isnull/isnotnull, ...)", c.Name.Name)
 }
