@@ -370,7 +370,7 @@ func (b *binder) bindTabular(e Expr) (PlanNode, error) {
 			return nil, semWrap(e, err)
 		}
 		if fn == nil {
-			return nil, semErr(e.Name, "the name '%s' does not refer to any known function", e.Name.Name)
+			return nil, semErr(e.Name, "The name '%s' does not refer to any known function.", e.Name.Name)
 		}
 		return b.bindTabularCall(e, fn)
 	}
@@ -2094,7 +2094,7 @@ func (b *binder) bindScalar(e Expr, sc *scope) (Scalar, error) {
 		if l, ok := b.lets[e.Name]; ok && l.scalar != nil {
 			return l.scalar, nil
 		}
-		return nil, semErr(e, "unknown column '%s'", e.Name)
+		return nil, semErr(e, "Failed to resolve scalar expression named '%s'", e.Name)
 	case *Literal:
 		return &Const{V: literalValue(e)}, nil
 	case *Unary:

@@ -521,7 +521,7 @@ func (b *binder) bindInvoke(inExpr Expr, in PlanNode, op *Invoke) (PlanNode, err
 		return nil, semWrap(call, err)
 	}
 	if fn == nil {
-		return nil, semErr(call.Name, "the name '%s' does not refer to any known function", call.Name.Name)
+		return nil, semErr(call.Name, "The name '%s' does not refer to any known function.", call.Name.Name)
 	}
 	if len(fn.lambda.Params) == 0 || fn.lambda.Params[0].Type == nil || !fn.lambda.Params[0].Type.Tabular {
 		return nil, semErr(call, "invoke needs a function whose first parameter is a table; '%s' has none", call.Name.Name)

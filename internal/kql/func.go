@@ -1412,7 +1412,14 @@ func unknownFunction(name string) error {
 	case "pack_all", "series_stats":
 		return fmt.Errorf("function '%s' depends on the operator it is used in and is bound there, not as a plain scalar", name)
 	}
-	return fmt.Errorf("unknown function '%s'", name)
+	return unknownFunctionError(name)
+}
+
+// unknownFunctionError is Kusto's error for a name that no function has.
+type unknownFunctionError string
+
+func (e unknownFunctionError) Error() string {
+	return "The name '" + string(e) + "' does not refer to any known function."
 }
 
 // datetimePart normalizes a datetime_add/datetime_diff part name.

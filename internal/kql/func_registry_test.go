@@ -17,7 +17,7 @@ func TestRegistryResolves(t *testing.T) {
 			}
 			seen[name] = true
 			_, err := ResolveFunction(name, nil)
-			if err != nil && strings.Contains(err.Error(), "unknown function") {
+			if err != nil && strings.Contains(err.Error(), "does not refer to any known function") {
 				t.Errorf("registered function %s does not resolve: %v", name, err)
 			}
 		}
