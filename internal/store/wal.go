@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"custos/internal/crypt"
 )
@@ -157,7 +159,22 @@ func (w *wal) append(payload []byte) (uint64, error) {
 	if cap(frame) <= 4<<20 {
 		w.buf = frame
 	}
+	// The offset before the write, to roll a failed write back (below).
+	off, offErr := seg.f.Seek(0, io.SeekCurrent)
 	if _, err := seg.f.Write(frame); err != nil {
+		// A full or over-quota filesystem (added by the e2e disk-full fault
+		// test): cut the partial record off so the segment ends on a whole
+		// record, and refuse only this append — nothing of it was
+		// acknowledged — instead of poisoning the WAL until a restart.
+		// Truncating frees space, so it works on a full disk; if it fails,
+		// the error stays sticky as for any other write failure.
+		if offErr == nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
+			if terr := seg.f.Truncate(off); terr == nil {
+				if _, serr := seg.f.Seek(off, io.SeekStart); serr == nil {
+					return 0, fmt.Errorf("write WAL segment %s (rolled back): %w", seg.path, err)
+				}
+			}
+		}
 		w.err = fmt.Errorf("write WAL segment %s: %w", seg.path, err)
 		return 0, w.err
 	}

@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// mountTmpfs mounts a tmpfs of sizeMB megabytes at a new directory under the
+// test's temporary directory and unmounts it at cleanup. It needs root (or
+// CAP_SYS_ADMIN); without it the test fails saying so — it never skips.
+func mountTmpfs(t *testing.T, sizeMB int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "small-fs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm,mode=0700", sizeMB), "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mount a %d MB tmpfs at %s for the disk-full test: %v: %s (run the e2e tests as root, or with CAP_SYS_ADMIN, so that the test can give the server a small filesystem)",
+			sizeMB, dir, err, strings.TrimSpace(string(out)))
+	}
+	// Registered after t.TempDir, so it runs before the directory is removed.
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// fillFS writes path until the filesystem reports ENOSPC and returns the
+// bytes written. Any other error fails the test.
+func fillFS(t *testing.T, path string) int64 {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 256<<10)
+	var n int64
+	for {
+		w, err := f.Write(buf)
+		n += int64(w)
+		if errors.Is(err, syscall.ENOSPC) {
+			return n
+		}
+		if err != nil {
+			t.Fatalf("fill the filesystem: %v", err)
+		}
+	}
+}
+
+// uploadRaw posts one batch to the Logs Ingestion API without the SDK, so
+// that the status, x-ms-error-code and Azure error envelope are visible.
+func uploadRaw(ctx context.Context, c *Client, rule, stream string, body []byte) (int, string, []byte, error) {
+	path := fmt.Sprintf("/dataCollectionRules/%s/streams/%s?api-version=2023-01-01", rule, stream)
+	return c.Do(ctx, audienceIngestion, http.MethodPost, path, body)
+}
+
+// TestDiskFull gives the server a data directory on a 64 MB tmpfs, fills the
+// filesystem with a ballast file while clients ingest, and checks that
+// ingestion is refused with a retryable error (503 or 507) in the Azure
+// error envelope — never a hang, a crash or a silent drop; that every
+// acknowledged batch is present exactly once (and each refused one wholly
+// present or wholly absent); that ingestion recovers once the ballast is
+// removed; and that all of this survives a restart.
+func TestDiskFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: starts the custos binary")
+	}
+	fs := mountTmpfs(t, 64)
+	root := t.TempDir()
+	s, err := NewServer(Options{Binary: custosBin, DataDir: filepath.Join(fs, "data"), LogPath: filepath.Join(root, "server.log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		if t.Failed() {
+			t.Logf("server log tail:\n%s", s.logTail(6000))
+		}
+	})
+	ctx := testCtx(t, 170*time.Second)
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	adm, err := ReadAdmin(s.DataDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(adm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.HTTP.CloseIdleConnections)
+	if err := c.GrantDataRoles(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateTable(ctx, "Crash_CL", crashColumns); err != nil {
+		t.Fatal(err)
+	}
+	rule, err := c.CreateDCR(ctx, "full-dcr", "Custom-Crash", crashColumns, "Crash_CL", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fetch the ingestion token now: the token service may need the disk.
+	if _, err := c.Token(ctx, audienceIngestion); err != nil {
+		t.Fatal(err)
+	}
+
+	led := &crashLedger{sent: map[string]int{}, acked: map[string]bool{}}
+	base := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
+	n := 0
+	// send uploads one batch of 500 rows (~100 KB of JSON) and returns the
+	// outcome; a refusal must be a retryable status in the Azure envelope.
+	send := func(phase string) (status int, code string) {
+		t.Helper()
+		batch := fmt.Sprintf("%s-b%d", phase, n)
+		recs := make([]map[string]any, 500)
+		for i := range recs {
+			recs[i] = map[string]any{
+				"TimeGenerated": base.Add(time.Duration(n*1000+i) * time.Millisecond).Format(time.RFC3339Nano),
+				"RowId":         fmt.Sprintf("%s-%d", batch, i),
+				"BatchId":       batch,
+				"Client":        0,
+				"Payload":       fmt.Sprintf("row %d of %s %s", i, batch, strings.Repeat("disk full payload ", 8)),
+			}
+		}
+		n++
+		body, _ := json.Marshal(recs)
+		uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		status, code, resp, err := uploadRaw(uctx, c, rule, "Custom-Crash", body)
+		if err != nil {
+			t.Fatalf("%s: upload %s: %v (the server must answer, not hang or crash, when the disk is full)", phase, batch, err)
+		}
+		led.record(batch, len(recs), status/100 == 2)
+		if status/100 == 2 {
+			return status, code
+		}
+		var env struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if jerr := json.Unmarshal(resp, &env); jerr != nil || env.Error.Code == "" || env.Error.Message == "" {
+			t.Fatalf("%s: upload %s refused with HTTP %d but not in the Azure error envelope: %.300s", phase, batch, status, resp)
+		}
+		if status != http.StatusServiceUnavailable && status != http.StatusInsufficientStorage {
+			t.Fatalf("%s: upload %s refused with HTTP %d %s (%q); want a retryable 503 or 507 when the disk is full",
+				phase, batch, status, env.Error.Code, env.Error.Message)
+		}
+		return status, env.Error.Code
+	}
+
+	for range 5 {
+		if st, code := send("before"); st/100 != 2 {
+			t.Fatalf("before filling the disk: HTTP %d %s", st, code)
+		}
+	}
+	verifyCrashLedger(t, ctx, c, led, "before filling the disk")
+
+	ballast := filepath.Join(fs, "ballast")
+	filled := fillFS(t, ballast)
+	t.Logf("ballast of %d MB fills the filesystem", filled>>20)
+	refused := 0
+	var lastCode string
+	var lastStatus int
+	for i := 0; i < 40 && refused < 5; i++ {
+		st, code := send("full")
+		if st/100 != 2 {
+			refused++
+			lastStatus, lastCode = st, code
+		}
+		// Take what little space the server freed (a flush or merge may
+		// release WAL segments), so that it stays full.
+		fillFS(t, ballast)
+	}
+	if refused == 0 {
+		t.Fatalf("40 uploads of ~100 KB each were all acknowledged on a full filesystem")
+	}
+	t.Logf("disk full: %d uploads refused, the last with HTTP %d %s; %d acknowledged in all", refused, lastStatus, lastCode, led.acks())
+	if !s.Running() {
+		t.Fatal("the server exited on a full disk")
+	}
+	// Queries still answer while the disk is full.
+	verifyCrashLedger(t, ctx, c, led, "with the disk full")
+
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	// Ingestion recovers once space returns (allow a short back-off).
+	recovered := false
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		if st, _ := send("after"); st/100 == 2 {
+			recovered = true
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if !recovered {
+		t.Fatal("ingestion did not recover within 30 s of the space returning")
+	}
+	for range 3 {
+		if st, code := send("after"); st/100 != 2 {
+			t.Fatalf("after recovery: HTTP %d %s", st, code)
+		}
+	}
+	verifyCrashLedger(t, ctx, c, led, "after space returned")
+
+	// Nothing acknowledged depends on memory: a kill and a graceful restart
+	// keep every acknowledged batch.
+	if err := s.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatalf("restart after the disk-full episode: %v", err)
+	}
+	verifyCrashLedger(t, ctx, c, led, "after SIGKILL and restart")
+	if err := s.Stop(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	verifyCrashLedger(t, ctx, c, led, "after a graceful stop and start")
+}
