@@ -180,7 +180,7 @@ func (ev *evaluator) eval(e kql.Scalar, b *store.Batch) (*store.Vector, error) {
 		}
 		return v, nil
 	case *kql.Const:
-		return constVector(e.V, b.Len), nil
+		return constValueVector(e.V, b.Len), nil
 	case *kql.FnCall:
 		return ev.call(e, b)
 	case *kql.Subquery:
@@ -188,7 +188,7 @@ func (ev *evaluator) eval(e kql.Scalar, b *store.Batch) (*store.Vector, error) {
 		if !ok {
 			return nil, fmt.Errorf("BUG: subquery not computed")
 		}
-		return constVector(v, b.Len), nil
+		return constValueVector(v, b.Len), nil
 	}
 	return nil, fmt.Errorf("BUG: unknown expression %T", e)
 }
@@ -1238,4 +1238,18 @@ func binVector(x, size *store.Vector, t store.ColumnType, n int) *store.Vector {
 		out.Int[i] = floorDiv(xs[i], s) * s
 	}
 	return out
+}
+
+// constValueVector is constVector keeping a negative zero: constVector
+// leaves zero values as allocated (+0), but -0.0 (a literal, real(-0), a
+// folded expression) must stay -0, as it does in a datatable column and
+// in computed values, and as IEEE doubles do in Kusto.
+func constValueVector(val kql.Value, n int) *store.Vector {
+	v := constVector(val, n)
+	if !val.Null && kql.IsRealHeld(val.Type) && val.Real == 0 && math.Signbit(val.Real) {
+		for i := range v.Real {
+			v.Real[i] = val.Real
+		}
+	}
+	return v
 }
