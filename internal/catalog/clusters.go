@@ -274,21 +274,11 @@ func (c *DB) Clusters(ctx context.Context, sub, rg string) ([]Cluster, error) {
 		}
 		return listClusters(ctx, c.r(), `c.rg_key = ?`, key(ResourceGroupResourceID(sub, rg)))
 	}
-	if _, err := getSubscriptionForClusters(ctx, c.r(), sub); err != nil {
+	// Subscriptions are keyed by their bare ID (as resources.go does).
+	if _, err := getSubscription(ctx, c.r(), sub); err != nil {
 		return nil, err
 	}
-	return listClusters(ctx, c.r(), `c.sub_key = ?`, key(SubscriptionResourceID(sub)))
-}
-
-func getSubscriptionForClusters(ctx context.Context, r run, sub string) (bool, error) {
-	var n int
-	if err := r.row(ctx, `SELECT COUNT(*) FROM subscriptions WHERE sub_key = ?`, key(SubscriptionResourceID(sub))).Scan(&n); err != nil {
-		return false, fmt.Errorf("get subscription: %w", err)
-	}
-	if n == 0 {
-		return false, errSubscriptionNotFound(sub)
-	}
-	return true, nil
+	return listClusters(ctx, c.r(), `c.sub_key = ?`, key(sub))
 }
 
 // DeleteCluster removes a cluster; it reports whether it existed. A cluster

@@ -17,6 +17,10 @@ func TestResourceGroupWithClusterIsNotEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Listed by subscription as well as by resource group.
+	if list, err := c.Clusters(ctx, testSub, ""); err != nil || len(list) != 1 || list[0].Name != "cluster1" {
+		t.Fatalf("clusters of the subscription = %v, %v", list, err)
+	}
 	_, _, err = c.DeleteResourceGroup(ctx, testSub, "rg1", []string{"*"})
 	wantCode(t, err, ErrConflict, "ResourceGroupNotEmpty", "clusters")
 	if _, err := c.Cluster(ctx, testSub, "rg1", cl.Name); err != nil {
