@@ -256,5 +256,6 @@ func (e *Engine) newExecutor(req *Request, now int64) *executor {
 		lim:      e.limits,
 		workers:  e.workers,
 		subTypes: map[*kql.Subquery]store.ColumnType{},
+		fold:     true,
 	}
 }

@@ -30,6 +30,11 @@ type executor struct {
 	// shared holds the results of materialized subplans and the rows of
 	// per-record subqueries (op_shared.go).
 	shared sharedState
+	// fold enables constant folding of the plan's expressions in
+	// prepareNode. Only a plan compiled for this execution may be folded
+	// (it is rewritten in place); a transformation's plan is shared by
+	// concurrent runs and is not.
+	fold bool
 
 	rowsScanned    atomic.Int64
 	batchesScanned atomic.Int64
@@ -227,6 +232,9 @@ func planExprs(n kql.PlanNode) []kql.Scalar {
 // window functions are prepared as serialized (runSerial evaluates them on
 // the whole input in order).
 func (x *executor) prepareNode(n kql.PlanNode) error {
+	if x.fold {
+		x.foldNode(n)
+	}
 	serial := x.serialEvaluator()
 	for _, e := range planExprs(n) {
 		ev := x.ev
@@ -946,4 +954,98 @@ func (x *executor) conform(s *kql.Scan, b *store.Batch, tr store.TimeRange, rest
 		out.Cols[i] = retype(v, c.Type)
 	}
 	return out, nil
+}
+
+// foldNode replaces, in place, every plan expression of n by its constant
+// folded form (ev.fold): column-free subexpressions are evaluated once
+// instead of once per batch. Expressions with window functions are left
+// alone, and so is any expression whose folding fails: its error, if real,
+// surfaces when the rows are evaluated, as without folding (an expression
+// over no rows must not fail).
+func (x *executor) foldNode(n kql.PlanNode) {
+	for _, ref := range planExprRefs(n) {
+		if *ref == nil || hasWindow(*ref) {
+			continue
+		}
+		if f, err := x.ev.fold(*ref); err == nil && f.Type() == (*ref).Type() {
+			*ref = f
+		}
+	}
+}
+
+// planExprRefs returns the places of the expressions of plan n that
+// foldNode may rewrite: those planExprs lists, except the ones composite
+// nodes hold (which they return as copies).
+func planExprRefs(n kql.PlanNode) []*kql.Scalar {
+	var refs []*kql.Scalar
+	var walk func(kql.PlanNode)
+	walk = func(n kql.PlanNode) {
+		switch n := n.(type) {
+		case *kql.Scan:
+			for i := range n.Time {
+				refs = append(refs, &n.Time[i].Value)
+			}
+		case *kql.Filter:
+			refs = append(refs, &n.Pred)
+			walk(n.Input)
+		case *kql.Compute:
+			for i := range n.Cols {
+				refs = append(refs, &n.Cols[i].X)
+			}
+			walk(n.Input)
+		case *kql.Aggregate:
+			for i := range n.Keys {
+				refs = append(refs, &n.Keys[i].X)
+			}
+			for _, a := range n.Aggs {
+				for j := range a.Args {
+					refs = append(refs, &a.Args[j])
+				}
+			}
+			walk(n.Input)
+		case *kql.OrderBy:
+			for i := range n.Keys {
+				refs = append(refs, &n.Keys[i].X)
+			}
+			walk(n.Input)
+		case *kql.TopN:
+			for i := range n.Keys {
+				refs = append(refs, &n.Keys[i].X)
+			}
+			walk(n.Input)
+		case *kql.Limit:
+			walk(n.Input)
+		case *kql.Sequence:
+			refs = append(refs, &n.From, &n.To, &n.Step)
+		case *kql.UnionAll:
+			for _, in := range n.Inputs {
+				walk(in)
+			}
+		case *kql.HashJoin:
+			walk(n.Left)
+			walk(n.Right)
+		case *kql.SeriesPack:
+			refs = append(refs, &n.Step)
+			if n.From != nil {
+				refs = append(refs, &n.From)
+			}
+			if n.To != nil {
+				refs = append(refs, &n.To)
+			}
+			walk(n.Input)
+		case *kql.Expand:
+			for i := range n.Items {
+				refs = append(refs, &n.Items[i].X)
+			}
+			walk(n.Input)
+		case *kql.Materialize:
+			walk(n.Input)
+		case kql.Composite:
+			for _, c := range n.Children() {
+				walk(c)
+			}
+		}
+	}
+	walk(n)
+	return refs
 }
