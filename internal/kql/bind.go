@@ -1611,10 +1611,7 @@ func (b *binder) bindSummarize(in PlanNode, op *Summarize) (PlanNode, error) {
 				if len(a.Names) > 0 {
 					name = a.Names[0].Name
 				} else {
-					name = call.Name.Name + "_"
-					if fn == AggPercentilesArray {
-						name = "percentiles_" // as Kusto names it
-					}
+					name = aggNamePrefix(call, fn)
 					if len(call.Args) > 0 && fn != AggCountIf {
 						if id, ok := unparen(call.Args[0]).(*Ident); ok {
 							name += id.Name
@@ -1829,7 +1826,7 @@ func (b *binder) bindMakeSeries(in PlanNode, op *MakeSeries) (PlanNode, error) {
 		if len(a.Names) > 0 {
 			name = a.Names[0].Name
 		} else {
-			name = call.Name.Name + "_"
+			name = aggNamePrefix(call, fn)
 			if len(call.Args) > 0 && fn != AggCountIf {
 				if id, ok := unparen(call.Args[0]).(*Ident); ok {
 					name += id.Name
@@ -2609,4 +2606,18 @@ func (b *binder) checkTransformFunction(c *Call) error {
 		return nil
 	}
 	return semErr(c.Name, "function '%s' is not allowed in a transformation; only the functions Azure lists for transformations are (conversions such as tostring and todatetime, datetime, math, string functions such as extract, split and hash_sha256, iff/case, pack_array, bag_pack, parse_json, isnull/isnotnull, ...)", c.Name.Name)
+}
+
+// aggNamePrefix is the start of the default name of an unnamed aggregation
+// column, as Kusto names it: the function's name and "_" (count_, avg_,
+// followed by the argument's column name when it is one), except
+// percentiles_array (percentiles_) and buildschema (schema_).
+func aggNamePrefix(call *Call, fn AggID) string {
+	switch fn {
+	case AggPercentilesArray:
+		return "percentiles_"
+	case AggBuildSchema:
+		return "schema_"
+	}
+	return call.Name.Name + "_"
 }
