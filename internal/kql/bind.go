@@ -1051,10 +1051,12 @@ func (b *binder) bindUnion(in PlanNode, u *Union) (PlanNode, error) {
 			if err != nil {
 				return nil, semErr(t, "bad table pattern '%s'", t.Pattern)
 			}
-			for _, name := range lister.TableNames() {
+			for _, name := range b.tableNames(lister) {
 				if re.MatchString(name) {
-					schema, _ := b.cat.Table(name)
-					n, err := b.scan(name, schema)
+					// scanTable reads the table in every workspace of the
+					// request that has it (one workspace without
+					// additional ones).
+					n, err := b.scanTable(t, name)
 					if err != nil {
 						return nil, err
 					}

@@ -2,6 +2,7 @@ package kql
 
 import (
 	"fmt"
+	"slices"
 
 	"custos/internal/store"
 )
@@ -88,6 +89,30 @@ func (b *binder) hasTable(name string) bool {
 		}
 	}
 	return false
+}
+
+// tableNames lists the tables of the query's workspace and of its
+// additional workspaces (those whose catalog can list its tables), each
+// once, sorted, for table wildcards such as union *.
+func (b *binder) tableNames(primary TableLister) []string {
+	seen := map[string]bool{}
+	var names []string
+	add := func(l TableLister) {
+		for _, n := range l.TableNames() {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	add(primary)
+	for _, ws := range b.opts.Workspaces {
+		if l, ok := ws.Tables.(TableLister); ok {
+			add(l)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // scanTable reads a table by name: in the query's workspace, and with
