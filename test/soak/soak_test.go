@@ -2,8 +2,9 @@
 // measured capacity, concurrent queries and 200 log search alert rules,
 // against the real custos binary, for a fixed time. It checks that nothing
 // fails, that every acknowledged row is stored exactly once, and that the
-// server's memory shows no growth trend; it reports query latency per
-// window (timings are reported, never asserted).
+// server's memory shows no growth trend (judged in runs of 10 minutes or
+// more); it reports query latency per window (timings are reported, never
+// asserted).
 //
 //	go test ./test/soak -soak.duration 30m -timeout 40m -v    # the full soak
 //	go test ./test/soak                                        # the CI version: 3 minutes
@@ -257,7 +258,14 @@ func TestSoak(t *testing.T) {
 		median := func(s []int64) int64 { s = slices.Clone(s); slices.Sort(s); return s[len(s)/2] }
 		q2, q4 := median(rssSamples[n/4:n/2]), median(rssSamples[3*n/4:])
 		fmt.Fprintf(&summary, "RSS median: second quarter %.1f MB, last quarter %.1f MB (%d samples)\n", float64(q2)/1e6, float64(q4)/1e6, n)
-		if float64(q4) > 1.25*float64(q2)+64e6 {
+		// A short run cannot tell a leak from warm-up: the table grows from
+		// empty, and memtables, caches and part metadata grow with it. The
+		// trend is judged only in runs of 10 minutes or more (the CI version
+		// reports it).
+		switch {
+		case *duration < 10*time.Minute:
+			fmt.Fprintf(&summary, "memory trend not judged: the run is shorter than 10 minutes\n")
+		case float64(q4) > 1.25*float64(q2)+64e6:
 			t.Errorf("server memory grows: second-quarter median %d bytes, last-quarter median %d bytes", q2, q4)
 		}
 	} else {
