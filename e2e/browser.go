@@ -147,5 +147,14 @@ func (b *Browser) Screenshot(dir, name string) (string, error) {
 	return p, os.WriteFile(p, png, 0o644)
 }
 
+// JS evaluates a JavaScript expression as a step. DevTools evaluation is not
+// subject to the page's CSP; the page itself runs no inline script.
+func JS(expr string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Evaluate[bool](expr)(ctx, t)
+		return chromedp.Void{}, err
+	}
+}
+
 // Close stops Chromium and removes its profile.
 func (b *Browser) Close() { b.cancel() }

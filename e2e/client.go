@@ -274,6 +274,27 @@ func (c *Client) ObjectID(ctx context.Context) (string, error) {
 	return claims.OID, nil
 }
 
+// NewGUID returns a random (version 4) GUID, as role assignment and
+// directory object names need. crypto/rand.Read does not fail.
+func NewGUID() string {
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	id[6] = id[6]&0x0f | 0x40
+	id[8] = id[8]&0x3f | 0x80
+	h := hex.EncodeToString(id[:])
+	return strings.Join([]string{h[:8], h[8:12], h[12:16], h[16:20], h[20:]}, "-")
+}
+
+// AssignRole grants the built-in or custom role roleID (a GUID, resolved in
+// the admin's subscription) to principal at scope.
+func (c *Client) AssignRole(ctx context.Context, scope, roleID, principal string) error {
+	body := map[string]any{"properties": map[string]any{
+		"roleDefinitionId": "/subscriptions/" + c.Admin.SubscriptionID + "/providers/Microsoft.Authorization/roleDefinitions/" + roleID,
+		"principalId":      principal}}
+	_, err := c.ARM(ctx, http.MethodPut, scope+"/providers/Microsoft.Authorization/roleAssignments/"+NewGUID()+"?api-version=2022-04-01", body)
+	return err
+}
+
 // GrantDataRoles gives the admin "Monitoring Metrics Publisher" on its
 // subscription through the ARM role-assignment API (the bootstrap admin holds
 // Owner, which, as in Azure, grants no data actions), then waits RoleCacheTTL
@@ -284,14 +305,7 @@ func (c *Client) GrantDataRoles(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var id [16]byte
-	if _, err := rand.Read(id[:]); err != nil {
-		return fmt.Errorf("role assignment name: %w", err)
-	}
-	id[6] = id[6]&0x0f | 0x40
-	id[8] = id[8]&0x3f | 0x80
-	h := hex.EncodeToString(id[:])
-	name := strings.Join([]string{h[:8], h[8:12], h[12:16], h[16:20], h[20:]}, "-")
+	name := NewGUID()
 	sub := "/subscriptions/" + c.Admin.SubscriptionID
 	body, _ := json.Marshal(map[string]any{"properties": map[string]any{
 		"roleDefinitionId": sub + "/providers/Microsoft.Authorization/roleDefinitions/" + roleMonitoringMetricsPublisher,

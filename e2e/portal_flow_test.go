@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -23,7 +22,7 @@ const (
 // API and returns its object id.
 func createUser(t *testing.T, ctx context.Context, c *Client, upn, password string) string {
 	t.Helper()
-	id := newGUID(t)
+	id := NewGUID()
 	body := map[string]any{"properties": map[string]any{"userPrincipalName": upn, "displayName": strings.Split(upn, "@")[0], "password": password}}
 	if _, err := c.ARM(ctx, http.MethodPut, "/providers/Custos.Directory/users/"+id+"?api-version=2026-11-01", body); err != nil {
 		t.Fatalf("create user %s: %v", upn, err)
@@ -31,24 +30,10 @@ func createUser(t *testing.T, ctx context.Context, c *Client, upn, password stri
 	return id
 }
 
-func newGUID(t *testing.T) string {
-	t.Helper()
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
 // assign grants role to principal at scope.
 func assign(t *testing.T, ctx context.Context, c *Client, scope, role, principal string) {
 	t.Helper()
-	body := map[string]any{"properties": map[string]any{
-		"roleDefinitionId": "/subscriptions/" + c.Admin.SubscriptionID + "/providers/Microsoft.Authorization/roleDefinitions/" + role,
-		"principalId":      principal}}
-	if _, err := c.ARM(ctx, http.MethodPut, scope+"/providers/Microsoft.Authorization/roleAssignments/"+newGUID(t)+"?api-version=2022-04-01", body); err != nil {
+	if err := c.AssignRole(ctx, scope, role, principal); err != nil {
 		t.Fatalf("assign %s to %s at %s: %v", role, principal, scope, err)
 	}
 }
@@ -104,15 +89,6 @@ func mustLocation(t *testing.T, b *Browser) string {
 		t.Fatal(err)
 	}
 	return loc
-}
-
-// js evaluates a JavaScript expression as a step (DevTools evaluation is
-// not subject to the page's CSP; the page itself runs no inline script).
-func js(expr string) chromedp.Action[chromedp.Void] {
-	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Evaluate[bool](expr)(ctx, t)
-		return chromedp.Void{}, err
-	}
 }
 
 // gridText returns the text of the results grid's rendered cells.
@@ -193,7 +169,7 @@ func TestPortalEndToEnd(t *testing.T) {
 	// Bob may browse the subscription's workspaces and run queries, but
 	// reads data only of Portal_CL (Reader's */read would include every
 	// table's legacy query action, as in Azure, so he gets a custom role).
-	browse := newGUID(t)
+	browse := NewGUID()
 	if _, err := c.ARM(ctx, http.MethodPut, sub+"/providers/Microsoft.Authorization/roleDefinitions/"+browse+"?api-version=2022-04-01",
 		map[string]any{"properties": map[string]any{"roleName": "Workspace browser", "type": "CustomRole",
 			"description": "List workspaces and tables and run queries; data access comes from table-level assignments.",
@@ -262,7 +238,7 @@ func TestPortalEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	shot(t, b, "09-alerts")
-	if err := chromedp.Do(b.Ctx, js(`(() => { const s = document.querySelector('select[aria-label^="Change state"]');
+	if err := chromedp.Do(b.Ctx, JS(`(() => { const s = document.querySelector('select[aria-label^="Change state"]');
 		s.value = "Acknowledged"; s.dispatchEvent(new Event("change")); return true; })()`)); err != nil {
 		t.Fatal(err)
 	}
@@ -284,10 +260,10 @@ func TestPortalEndToEnd(t *testing.T) {
 	carol := createUser(t, ctx, c, "carol@custos.test", "correct horse battery staple 3")
 	rg := ws[:strings.Index(ws, "/providers/")]
 	if err := chromedp.Do(b.Ctx, chromedp.Navigate(base+"/portal/#/access"), chromedp.WaitVisible("#principal"),
-		js(fmt.Sprintf(`(() => { const s = document.getElementById("scope"); s.value = %q; s.dispatchEvent(new Event("change")); return true; })()`, rg)),
+		JS(fmt.Sprintf(`(() => { const s = document.getElementById("scope"); s.value = %q; s.dispatchEvent(new Event("change")); return true; })()`, rg)),
 		chromedp.Sleep(2*time.Second), chromedp.WaitVisible("#principal"),
 		chromedp.SendKeys("#principal", carol),
-		js(`(() => { const r = document.getElementById("role"); r.value = Array.from(r.options).find(o => o.text === "Reader").value; return true; })()`),
+		JS(`(() => { const r = document.getElementById("role"); r.value = Array.from(r.options).find(o => o.text === "Reader").value; return true; })()`),
 		chromedp.Click(chromedp.CSS(`form[aria-label="Add role assignment"] button[type="submit"]`)),
 	); err != nil {
 		t.Fatal(err)

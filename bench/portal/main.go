@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"flag"
 	"fmt"
 	"log"
@@ -32,14 +31,6 @@ const (
 	roleReader             = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 )
 
-func guid() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
 func main() {
 	runs := flag.Int("runs", 5, "page loads to measure (the median is reported)")
 	out := flag.String("out", filepath.Join("bench", "results", "portal-"+time.Now().UTC().Format("2006-01-02")+".md"), "report file")
@@ -56,14 +47,13 @@ func main() {
 	defer t.Close()
 	c := t.Client
 	sub := "/subscriptions/" + c.Admin.SubscriptionID
-	id := guid()
+	id := e2e.NewGUID()
 	if _, err := c.ARM(ctx, http.MethodPut, "/providers/Custos.Directory/users/"+id+"?api-version=2026-11-01",
 		map[string]any{"properties": map[string]any{"userPrincipalName": "bench@custos.test", "password": "portal benchmark password 1"}}); err != nil {
 		log.Fatal(err)
 	}
 	for _, role := range []string{roleReader, roleLogAnalyticsReader} {
-		if _, err := c.ARM(ctx, http.MethodPut, sub+"/providers/Microsoft.Authorization/roleAssignments/"+guid()+"?api-version=2022-04-01",
-			map[string]any{"properties": map[string]any{"roleDefinitionId": sub + "/providers/Microsoft.Authorization/roleDefinitions/" + role, "principalId": id}}); err != nil {
+		if err := c.AssignRole(ctx, sub, role, id); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -111,11 +101,11 @@ func main() {
 	// 10,000 rows: the longest main-thread task while the result is
 	// rendered and while the grid is scrolled to the end.
 	if err := chromedp.Do(b.Ctx,
-		js(`window.__long = 0; new PerformanceObserver(l => { for (const e of l.getEntries()) window.__long = Math.max(window.__long, e.duration); }).observe({type: "longtask", buffered: false}); true`),
+		e2e.JS(`window.__long = 0; new PerformanceObserver(l => { for (const e of l.getEntries()) window.__long = Math.max(window.__long, e.duration); }).observe({type: "longtask", buffered: false}); true`),
 		chromedp.SetValue("#kql", "range x from 1 to 10000 step 1 | extend s = strcat('row ', x), d = pack('x', x)"),
 		chromedp.Click("#run"),
 		chromedp.WaitVisible("#row-count"),
-		js(`(() => { const b = document.querySelector("#tab-results .body"); let i = 0; const t = setInterval(() => { b.scrollTop += 2000; if (++i > 150) clearInterval(t); }, 10); return true; })()`),
+		e2e.JS(`(() => { const b = document.querySelector("#tab-results .body"); let i = 0; const t = setInterval(() => { b.scrollTop += 2000; if (++i > 150) clearInterval(t); }, 10); return true; })()`),
 		chromedp.Sleep(3*time.Second),
 	); err != nil {
 		log.Fatal(err)
@@ -141,13 +131,6 @@ func main() {
 		log.Fatal(err)
 	}
 	log.Printf("wrote %s", *out)
-}
-
-func js(expr string) chromedp.Action[chromedp.Void] {
-	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Evaluate[bool](expr)(ctx, t)
-		return chromedp.Void{}, err
-	}
 }
 
 func median(v []float64) float64 {

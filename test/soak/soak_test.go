@@ -12,8 +12,6 @@ package soak
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -46,15 +44,6 @@ var queries = []string{
 	"Bench_CL | where Message has 'quokkaquasar' | count",
 	"Bench_CL | summarize avg(Latency), percentiles(Latency, 95) by Service",
 	"Bench_CL | take 100",
-}
-
-func newGUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return strings.Join([]string{h[:8], h[8:12], h[12:16], h[16:20], h[20:]}, "-")
 }
 
 func TestSoak(t *testing.T) {
@@ -136,10 +125,7 @@ func TestSoak(t *testing.T) {
 		if err := json.Unmarshal(raw, &rule); err != nil || rule.Identity.PrincipalID == "" {
 			t.Fatalf("rule %d has no identity: %v %s", i, err, raw)
 		}
-		ra := map[string]any{"properties": map[string]any{
-			"roleDefinitionId": "/subscriptions/" + adm.SubscriptionID + "/providers/Microsoft.Authorization/roleDefinitions/" + roleLogAnalyticsReader,
-			"principalId":      rule.Identity.PrincipalID, "principalType": "ServicePrincipal"}}
-		if _, err := c.ARM(ctx, http.MethodPut, ws+"/providers/Microsoft.Authorization/roleAssignments/"+newGUID()+"?api-version=2022-04-01", ra); err != nil {
+		if err := c.AssignRole(ctx, ws, roleLogAnalyticsReader, rule.Identity.PrincipalID); err != nil {
 			t.Fatalf("grant rule %d: %v", i, err)
 		}
 	}
