@@ -1,6 +1,7 @@
 package arm
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -161,21 +162,28 @@ func toUserWire(u identity.User) userWire {
 			ExternalSubject: u.ExternalSubject, CreatedDateTime: wireTime(u.Created)}}
 }
 
-func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
+// writeTenantList answers a directory list: the caller's tenant's objects
+// from fetch, in their wire form.
+func writeTenantList[T, W any](w http.ResponseWriter, r *http.Request,
+	fetch func(context.Context, string) ([]T, error), wire func(T) W) error {
 	t, err := callerTenant(r)
 	if err != nil {
 		return err
 	}
-	us, err := a.cat.Users(r.Context(), t)
+	items, err := fetch(r.Context(), t)
 	if err != nil {
 		return err
 	}
-	out := list[userWire]{Value: []userWire{}}
-	for _, u := range us {
-		out.Value = append(out.Value, toUserWire(u))
+	out := list[W]{Value: []W{}}
+	for _, it := range items {
+		out.Value = append(out.Value, wire(it))
 	}
 	api.WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
+	return writeTenantList(w, r, a.cat.Users, toUserWire)
 }
 
 func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
@@ -399,20 +407,7 @@ func toGroupWire(g identity.Group) groupWire {
 }
 
 func (a *API) listGroups(w http.ResponseWriter, r *http.Request) error {
-	t, err := callerTenant(r)
-	if err != nil {
-		return err
-	}
-	gs, err := a.cat.Groups(r.Context(), t)
-	if err != nil {
-		return err
-	}
-	out := list[groupWire]{Value: []groupWire{}}
-	for _, g := range gs {
-		out.Value = append(out.Value, toGroupWire(g))
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return writeTenantList(w, r, a.cat.Groups, toGroupWire)
 }
 
 func (a *API) getGroup(w http.ResponseWriter, r *http.Request) error {
@@ -632,20 +627,7 @@ func toSPWire(s catalog.ServicePrincipalInfo) spWire {
 }
 
 func (a *API) listSPs(w http.ResponseWriter, r *http.Request) error {
-	t, err := callerTenant(r)
-	if err != nil {
-		return err
-	}
-	ss, err := a.cat.ServicePrincipals(r.Context(), t)
-	if err != nil {
-		return err
-	}
-	out := list[spWire]{Value: []spWire{}}
-	for _, s := range ss {
-		out.Value = append(out.Value, toSPWire(s))
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return writeTenantList(w, r, a.cat.ServicePrincipals, toSPWire)
 }
 
 func (a *API) getSP(w http.ResponseWriter, r *http.Request) error {
