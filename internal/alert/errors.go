@@ -43,6 +43,9 @@ func (e *Error) AzureError() (string, api.Kind) { return e.Code, e.Kind }
 // Unwrap returns the sentinel.
 func (e *Error) Unwrap() error { return e.base }
 
+// ErrorTarget implements api.Targeted: the field the error is about.
+func (e *Error) ErrorTarget() string { return e.Target }
+
 var _ api.Coded = (*Error)(nil)
 
 func invalid(target, format string, args ...any) *Error {

@@ -80,6 +80,13 @@ type Coded interface {
 	AzureError() (code string, kind Kind)
 }
 
+// Targeted is implemented by domain errors that know which request field is
+// wrong ("properties.severity"); ToError puts it in the envelope's target,
+// where clients such as the portal show the message at that field.
+type Targeted interface {
+	ErrorTarget() string
+}
+
 // Kind classifies a domain failure for the status-code table.
 type Kind = string
 
@@ -136,7 +143,12 @@ func ToError(err error) *Error {
 		code, kind := c.AzureError()
 		status, ok := kindStatus[kind]
 		if ok && status < 500 {
-			return &Error{Status: status, Code: code, Message: c.Error()}
+			ae := &Error{Status: status, Code: code, Message: c.Error()}
+			var t Targeted
+			if errors.As(err, &t) {
+				ae.Target = t.ErrorTarget()
+			}
+			return ae
 		}
 		if ok {
 			return Errorf(status, code, "The service could not complete the request. Quote the correlation ID to the operator.")

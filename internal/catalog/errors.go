@@ -49,6 +49,9 @@ func (e *Error) Unwrap() []error {
 
 var _ api.Coded = (*Error)(nil)
 
+// ErrorTarget implements api.Targeted: the property a validation error is about.
+func (e *Error) ErrorTarget() string { return e.Target }
+
 func notFound(code, format string, args ...any) *Error {
 	return &Error{Code: code, Kind: api.KindNotFound, Message: fmt.Sprintf(format, args...), base: ErrNotFound}
 }
