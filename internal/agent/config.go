@@ -109,9 +109,23 @@ type KubeConfig struct {
 	NamespaceFilteringMode string   `yaml:"namespaceFilteringMode"`
 	Namespaces             []string `yaml:"namespaces"`
 	// CollectEnvVars must stay false: container environment variables are
-	// never collected (no code reads them), and true is refused rather than
-	// silently ignored.
+	// collected only when a rule's ContainerInsights extension sets
+	// dataCollectionSettings.collectEnvironmentVariables, and true here is
+	// refused rather than silently ignored.
 	CollectEnvVars bool `yaml:"collectEnvVars"`
+	// Role is "node" (the DaemonSet: container logs, kubelet metrics, audit
+	// files; default) or "cluster" (the single-replica Deployment:
+	// inventory, events and Prometheus scraping through the API server).
+	Role string `yaml:"role"`
+	// APIServerURL is the API server's https URL; "" → in-cluster
+	// ($KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT). It is
+	// authenticated with TokenFile and verified with CAFile.
+	APIServerURL string `yaml:"apiServerURL"`
+	// DisablePodMetadata stops a node agent from watching its node's pods
+	// on the API server. Without that watch, container logs carry no
+	// KubernetesMetadata and the fluentbit.io/exclude opt-out annotation
+	// cannot be honoured (a warning says so at every start).
+	DisablePodMetadata bool `yaml:"disablePodMetadata"`
 	// AuditLogPaths are globs of the API server's audit log files (JSON
 	// lines, --audit-log-format=json) read into KubeAudit when a rule's
 	// ContainerInsights extension lists Microsoft-KubeAudit; rotation by
@@ -126,6 +140,8 @@ const (
 	DefaultKubeLogRoot     = "/var/log/pods"
 	DefaultKubeletPort     = "10250"
 	DefaultKubeletInterval = time.Minute
+	KubeRoleNode           = "node"
+	KubeRoleCluster        = "cluster"
 )
 
 // DefaultStateDir is where state lives when stateDir is not set.
@@ -228,6 +244,9 @@ func (c *Config) applyDefaults() {
 		}
 		if k.NamespaceFilteringMode == "" {
 			k.NamespaceFilteringMode = "Off"
+		}
+		if k.Role == "" {
+			k.Role = KubeRoleNode
 		}
 		if k.ClusterName == "" && k.ClusterResourceID != "" {
 			k.ClusterName = k.ClusterResourceID[strings.LastIndexByte(k.ClusterResourceID, '/')+1:]
@@ -334,7 +353,15 @@ func (c *Config) Validate() error {
 			bad("kubernetes.namespaceFilteringMode %q must be Off, Include or Exclude", k.NamespaceFilteringMode)
 		}
 		if k.CollectEnvVars {
-			bad("kubernetes.collectEnvVars: custos-agent does not collect container environment variables (they hold secrets); remove the setting")
+			bad("kubernetes.collectEnvVars: container environment variables hold secrets and are collected only when the rule's ContainerInsights extension sets dataCollectionSettings.collectEnvironmentVariables; remove the setting")
+		}
+		if k.Role != KubeRoleNode && k.Role != KubeRoleCluster {
+			bad("kubernetes.role %q must be node (DaemonSet) or cluster (Deployment)", k.Role)
+		}
+		if k.APIServerURL != "" {
+			if u, err := url.Parse(k.APIServerURL); err != nil || u.Scheme != "https" || u.Host == "" {
+				bad("kubernetes.apiServerURL %q must be an https:// URL", k.APIServerURL)
+			}
 		}
 	} else if k.CollectEnvVars {
 		bad("kubernetes.collectEnvVars: custos-agent does not collect container environment variables; remove the setting")

@@ -56,8 +56,12 @@ type Options struct {
 	// CollectEnvVars fills ContainerInventory.EnvironmentVar with the literal
 	// environment values of a container's spec (never values from Secrets
 	// or ConfigMaps), except for containers that set AZMON_COLLECT_ENV to
-	// false. Off by default.
+	// false and pods annotated fluentbit.io/exclude: "true". Off by default.
 	CollectEnvVars bool
+	// Namespaces, if set, decides which namespaces' pods, containers,
+	// services and events are reported (the DCR's namespaceFilteringMode);
+	// nodes are always reported. nil reports every namespace.
+	Namespaces func(namespace string) bool
 	// Emit receives each table's records (JSON objects). Required. It is
 	// called from one goroutine at a time.
 	Emit   func(table string, records [][]byte) error
@@ -169,7 +173,11 @@ func (c *Collector) Run(ctx context.Context) error {
 
 // Pod implements kube.MetadataLookup from the pod informer's cache.
 func (c *Collector) Pod(namespace, name string) (PodMetadata, bool) {
-	obj, ok, err := c.pods.GetIndexer().GetByKey(namespace + "/" + name)
+	return podFromIndexer(c.pods, namespace, name)
+}
+
+func podFromIndexer(inf cache.SharedIndexInformer, namespace, name string) (PodMetadata, bool) {
+	obj, ok, err := inf.GetIndexer().GetByKey(namespace + "/" + name)
 	if err != nil || !ok {
 		return PodMetadata{}, false
 	}
@@ -178,6 +186,7 @@ func (c *Collector) Pod(namespace, name string) (PodMetadata, bool) {
 		return PodMetadata{}, false
 	}
 	md := PodMetadata{UID: string(p.UID), Labels: p.Labels, Annotations: p.Annotations, Images: map[string]string{}, ContainerIDs: map[string]string{}}
+	md.ControllerKind, md.ControllerName = controllerOf(p)
 	for _, ct := range p.Spec.Containers {
 		md.Images[ct.Name] = ct.Image
 	}
@@ -190,6 +199,9 @@ func (c *Collector) Pod(namespace, name string) (PodMetadata, bool) {
 // PodMetadata mirrors kube.PodMetadata (this package does not import kube).
 type PodMetadata struct {
 	UID          string
+	// ControllerKind and ControllerName name the pod's controlling owner
+	// (ReplicaSet, DaemonSet, StatefulSet, Job...); empty for bare pods.
+	ControllerKind, ControllerName string
 	Labels       map[string]string
 	Annotations  map[string]string
 	Images       map[string]string
@@ -212,6 +224,9 @@ func (c *Collector) snapshot() {
 	nodes := listAs[*corev1.Node](c.nodes)
 	var podRecs, ctRecs, nodeRecs, svcRecs [][]byte
 	for _, p := range pods {
+		if !c.allows(p.Namespace) {
+			continue
+		}
 		svcNames := servicesOf(p, svcs)
 		for _, r := range c.podRows(p, svcNames, now) {
 			podRecs = append(podRecs, mustJSON(r))
@@ -224,7 +239,9 @@ func (c *Collector) snapshot() {
 		nodeRecs = append(nodeRecs, mustJSON(c.nodeRow(n, now)))
 	}
 	for _, s := range svcs {
-		svcRecs = append(svcRecs, mustJSON(c.serviceRow(s, now)))
+		if c.allows(s.Namespace) {
+			svcRecs = append(svcRecs, mustJSON(c.serviceRow(s, now)))
+		}
 	}
 	c.emit(TablePods, podRecs)
 	c.emit(TableContainers, ctRecs)
@@ -247,6 +264,9 @@ func (c *Collector) flushEvents() {
 			continue
 		}
 		c.seenEvents[uid] = ev.ResourceVersion
+		if ns := ev.InvolvedObject.Namespace; ns != "" && !c.allows(ns) {
+			continue
+		}
 		out = append(out, mustJSON(c.eventRow(ev, now)))
 	}
 	// Forget events the informer no longer holds (expired by the API server).
@@ -264,6 +284,8 @@ func (c *Collector) flushEvents() {
 	c.mu.Unlock()
 	c.emit(TableEvents, out)
 }
+
+func (c *Collector) allows(ns string) bool { return c.o.Namespaces == nil || c.o.Namespaces(ns) }
 
 func listAs[T any](inf cache.SharedIndexInformer) []T {
 	objs := inf.GetStore().List()
@@ -456,6 +478,16 @@ func splitImage(ref string) (repo, image, tag string) {
 	return repo, image, tag
 }
 
+// ExcludeAnnotation opts a pod out of log collection, environment
+// variable collection and Prometheus scraping when its value is "true"
+// (Container insights' fluentbit.io/exclude).
+const ExcludeAnnotation = "fluentbit.io/exclude"
+
+// OptedOut reports whether the pod carries ExcludeAnnotation: "true".
+func OptedOut(p *corev1.Pod) bool {
+	return strings.EqualFold(strings.TrimSpace(p.Annotations[ExcludeAnnotation]), "true")
+}
+
 // envAllowed reports whether a container's environment may be collected:
 // only when collection is on and the container does not opt out.
 func envAllowed(on bool, ct corev1.Container) bool {
@@ -489,7 +521,7 @@ func (c *Collector) containerRows(p *corev1.Pod, now time.Time) []containerRow {
 			b, _ := json.Marshal(ct.Ports)
 			r.Ports = string(b)
 		}
-		if envAllowed(c.o.CollectEnvVars, ct) {
+		if envAllowed(c.o.CollectEnvVars, ct) && !OptedOut(p) {
 			var env []string
 			for _, e := range ct.Env {
 				if e.ValueFrom == nil { // never values from Secrets or ConfigMaps

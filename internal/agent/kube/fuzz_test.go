@@ -1,7 +1,9 @@
 package kube
 
 import (
+	"net/http"
 	"testing"
+	"time"
 )
 
 func FuzzParseCRI(f *testing.F) {
@@ -53,5 +55,20 @@ func FuzzParseLogPath(f *testing.F) {
 		if err == nil && (r.Namespace == "" || r.Pod == "" || r.Container == "") {
 			t.Fatalf("accepted %q as %+v", p, r)
 		}
+	})
+}
+
+// FuzzParseExposition: a scraped body is untrusted; parsing never panics
+// and never returns more than the sample limit.
+func FuzzParseExposition(f *testing.F) {
+	for _, s := range []string{"# TYPE m counter\nm{a=\"b\"} 1\n", "m 1 1700000000000\n", "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 3\nh_sum 4\nh_count 3\n", "m{ 1", "m NaN\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, _, err := ParseExposition(b, http.Header{}, time.Unix(0, 0), 100)
+		if err == nil && len(v) > 100 {
+			t.Fatalf("%d samples", len(v))
+		}
+		PrometheusRows(v, nil, "n", "r")
 	})
 }

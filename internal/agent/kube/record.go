@@ -85,6 +85,8 @@ const ExcludeAnnotation = "fluentbit.io/exclude"
 // PodMetadata is what a MetadataLookup knows about a pod.
 type PodMetadata struct {
 	UID         string
+	// ControllerKind and ControllerName name the pod's controlling owner.
+	ControllerKind, ControllerName string
 	Labels      map[string]string
 	Annotations map[string]string
 	// Images maps container name to image reference; ContainerIDs maps it
@@ -113,7 +115,7 @@ type LogOptions struct {
 	// Metadata, if set, supplies pod UID, container ID, labels and images.
 	Metadata MetadataLookup
 	// IncludeMetadata fills KubernetesMetadata (podUid, podLabels,
-	// podAnnotations, image) from Metadata.
+	// podAnnotations, image, controllerKind, controllerName) from Metadata.
 	IncludeMetadata bool
 	MaxLogBytes     int // 0 → DefaultMaxLogBytes
 	Logger          *slog.Logger
@@ -241,6 +243,9 @@ func (c *LogCollector) rows(ref ContainerRef, entries []Entry) []ContainerLogV2 
 		}
 		if img := md.Images[ref.Container]; img != "" {
 			meta["image"] = img
+		}
+		if md.ControllerKind != "" {
+			meta["controllerKind"], meta["controllerName"] = md.ControllerKind, md.ControllerName
 		}
 	} else if c.opts.IncludeMetadata && ref.PodUID != "" {
 		meta = map[string]any{"podUid": ref.PodUID}
