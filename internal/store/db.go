@@ -139,6 +139,8 @@ type DB struct {
 	mergeMu sync.Mutex // one merge pass at a time
 
 	activateMu sync.Mutex // one activation of a pending workspace at a time
+
+	quar quarantine // corrupt parts moved aside (quarantine.go)
 }
 
 var (
@@ -177,6 +179,7 @@ func Open(opts Options) (*DB, error) {
 		opts: opts, log: opts.Logger, keys: opts.Keys, enc: enc, dec: dec, lock: lock,
 		workspaces: make(map[string]*workspace), nudge: make(chan struct{}, 1),
 	}
+	db.loadQuarantine()
 	ents, err := os.ReadDir(filepath.Join(opts.Dir, "workspaces"))
 	if err != nil {
 		db.closeResources()
@@ -516,6 +519,9 @@ func (ws *workspace) loadTable(ctx context.Context, name string) (*table, error)
 		p, err := openPart(ctx, filepath.Join(dir, n), ws.id, name, ws.keys.Load())
 		if err != nil {
 			ws.db.reportCorruption(err)
+			if ws.quarantineAtOpen(name, meta.Incarnation, filepath.Join(dir, n), err) {
+				continue
+			}
 			for _, q := range all {
 				q.release()
 			}
@@ -824,6 +830,9 @@ func (db *DB) DropWorkspace(ctx context.Context, workspaceID string) error {
 		}
 	}
 	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("drop workspace %s: %w", id, err)
+	}
+	if err := db.removeWorkspaceQuarantine(id); err != nil {
 		return fmt.Errorf("drop workspace %s: %w", id, err)
 	}
 	return syncDir(filepath.Join(db.opts.Dir, "workspaces"))

@@ -238,6 +238,7 @@ func (db *DB) Merge(ctx context.Context) error {
 				}
 				if err := db.mergeDay(ctx, ws, t, day); err != nil {
 					db.reportCorruption(err)
+					db.quarantineFromErr(ctx, t, err, "merge")
 					errs = append(errs, fmt.Errorf("merge %s day %d: %w", t.name, day, err))
 				}
 			}
@@ -278,43 +279,22 @@ func (db *DB) mergeDay(ctx context.Context, ws *workspace, t *table, day int64) 
 		}
 	}()
 
-	vecs := make([]*Vector, len(storage))
-	for i, c := range storage {
-		vecs[i] = emptyVecCap(c.Type, rows)
-	}
-	n := 0
 	var walSeq uint64
 	var ids []string
-	var buf []byte
 	for _, p := range pick {
 		walSeq = max(walSeq, p.meta.walSeq)
 		ids = append(ids, p.id)
-		for bi, bm := range p.meta.blocks {
-			for j, c := range storage {
-				k := p.meta.cols.Index(c.Name)
-				if k < 0 || classOf(p.meta.cols[k].Type) != classOf(c.Type) {
-					appendNulls(vecs[j], n, bm.rows)
-					continue
-				}
-				v, nb, err := p.readChunk(bi, k, db.dec, buf)
-				buf = nb
-				if err != nil {
-					return err
-				}
-				appendVec(vecs[j], n, v, 0, bm.rows, nil)
-			}
-			n += bm.rows
-		}
 	}
-	m := &memPart{n: n, bytes: 0}
-	for j := range storage {
-		m.bytes += estimateBytes(vecs[j], 0, n)
+	var np *part
+	var err error
+	if db.copyMergeable(pick) {
+		np, err = writePart(ctx, partWriteSpec{
+			wsID: ws.id, keys: ws.keys.Load(), table: t.name, dir: t.dir, incarnation: inc,
+			day: day, walSeq: walSeq, replaces: ids, schema: storage, n: rows, from: pick, enc: db.enc,
+		})
+	} else {
+		np, err = db.reencodeMerge(ctx, ws, t, day, pick, storage, inc, rows, walSeq, ids)
 	}
-	np, err := writePart(ctx, partWriteSpec{
-		wsID: ws.id, keys: ws.keys.Load(), table: t.name, dir: t.dir, incarnation: inc,
-		day: day, walSeq: walSeq, replaces: ids, schema: storage, vecs: vecs, n: n,
-		blockRows: db.rowsPerBlock(m), enc: db.enc, workers: 1,
-	})
 	if err != nil {
 		return err
 	}
@@ -340,6 +320,64 @@ func (db *DB) mergeDay(ctx context.Context, ws *workspace, t *table, day int64) 
 	}
 	db.m.merges.Add(1)
 	return nil
+}
+
+// copyMergeable reports whether a merge of parts may copy their blocks (see
+// copyBlocks) rather than decode and re-encode the rows: when blocks of fewer
+// than min(1024, BlockRows) rows hold at most an eighth of the rows. Flushes
+// of a busy table make full blocks and one partial block per part, so their
+// merges copy; a quiet table's flushes make tiny blocks, which a re-encoding
+// merge combines into full ones (cheap, as they are small).
+func (db *DB) copyMergeable(pick []*part) bool {
+	small := min(1024, db.opts.BlockRows)
+	total, inSmall := 0, 0
+	for _, p := range pick {
+		for _, b := range p.meta.blocks {
+			total += b.rows
+			if b.rows < small {
+				inSmall += b.rows
+			}
+		}
+	}
+	return total > 0 && inSmall*8 <= total
+}
+
+// reencodeMerge decodes the rows of pick and writes them as one new part,
+// sorted by TimeGenerated and cut into blocks afresh.
+func (db *DB) reencodeMerge(ctx context.Context, ws *workspace, t *table, day int64, pick []*part, storage Schema, inc [16]byte, rows int, walSeq uint64, ids []string) (*part, error) {
+	vecs := make([]*Vector, len(storage))
+	for i, c := range storage {
+		vecs[i] = emptyVecCap(c.Type, rows)
+	}
+	n := 0
+	var buf []byte
+	for _, p := range pick {
+		for bi, bm := range p.meta.blocks {
+			for j, c := range storage {
+				k := p.meta.cols.Index(c.Name)
+				if k < 0 || classOf(p.meta.cols[k].Type) != classOf(c.Type) {
+					appendNulls(vecs[j], n, bm.rows)
+					continue
+				}
+				v, nb, err := p.readChunk(bi, k, db.dec, buf)
+				buf = nb
+				if err != nil {
+					return nil, err
+				}
+				appendVec(vecs[j], n, v, 0, bm.rows, nil)
+			}
+			n += bm.rows
+		}
+	}
+	m := &memPart{n: n, bytes: 0}
+	for j := range storage {
+		m.bytes += estimateBytes(vecs[j], 0, n)
+	}
+	return writePart(ctx, partWriteSpec{
+		wsID: ws.id, keys: ws.keys.Load(), table: t.name, dir: t.dir, incarnation: inc,
+		day: day, walSeq: walSeq, replaces: ids, schema: storage, vecs: vecs, n: n,
+		blockRows: db.rowsPerBlock(m), enc: db.enc, workers: 1,
+	})
 }
 
 // pickMerge chooses the parts of one day to merge. A day of more than fanout

@@ -137,15 +137,33 @@ func TestTamperedPartFailsQuery(t *testing.T) {
 		t.Fatal("corruption not counted")
 	}
 
-	// A damaged footer makes the part unopenable: Open fails closed.
+	// The query that met the damage quarantined the part (quarantine.go):
+	// it is out of the table directory, and the table answers without it.
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("tampered part still in the table directory: %v", err)
+	}
+	if got := selectAll(t, db, ref); got >= 3000 {
+		t.Fatalf("after quarantine: %d rows; want fewer than 3000 (the part is quarantined)", got)
+	}
+
+	// A damaged footer makes the part unopenable: Open quarantines it (it
+	// never serves it) and opens the rest.
 	db.Close()
 	b[len(b)-30] ^= 0x01
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	o := Options{Dir: filepath.Join(env.dir, "data"), Keys: env.keys, DisableBackground: true}
-	if _, err := Open(o); !errors.As(err, &ce) {
-		t.Fatalf("open with a damaged footer: got %v; want *CorruptionError", err)
+	db2, err := Open(o)
+	if err != nil {
+		t.Fatalf("open with a damaged footer: %v; want the part quarantined", err)
+	}
+	defer db2.Close()
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("part with a damaged footer still in the table directory: %v", err)
+	}
+	if qs := db2.QuarantinedParts(); len(qs) != 1 || qs[0].PartID != id || qs[0].DetectedBy != "open" {
+		t.Fatalf("quarantined parts: %+v; want %s detected by open", qs, id)
 	}
 }
 

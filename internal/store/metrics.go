@@ -18,6 +18,8 @@ type metrics struct {
 	keyRevocations atomic.Uint64
 	rowsPurged     atomic.Uint64
 	partsPurged    atomic.Uint64
+
+	partsQuarantined atomic.Uint64
 }
 
 // Stats is a snapshot of the store's counters since Open.
@@ -32,6 +34,7 @@ type Stats struct {
 	KeyRevocations   uint64 // times a workspace's customer-managed key started refusing
 	RowsPurged       uint64 // rows removed by Purge
 	PartsPurged      uint64 // parts rewritten or deleted by Purge
+	PartsQuarantined uint64 // corrupt parts moved to quarantine (quarantine.go)
 }
 
 func (m *metrics) snapshot() Stats {
@@ -46,5 +49,6 @@ func (m *metrics) snapshot() Stats {
 		KeyRevocations:   m.keyRevocations.Load(),
 		RowsPurged:       m.rowsPurged.Load(),
 		PartsPurged:      m.partsPurged.Load(),
+		PartsQuarantined: m.partsQuarantined.Load(),
 	}
 }

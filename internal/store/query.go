@@ -60,6 +60,7 @@ func (db *DB) Querier(ctx context.Context, ref TableRef, tr TimeRange) (Querier,
 	if tr.From >= tr.To {
 		return q, nil
 	}
+	db.reportQuarantined(ctx, t, tr)
 	dayLo, dayHi := dayOf(tr.From), dayOf(tr.To-1)
 	inRange := func(day int64) bool { return day >= dayLo && day <= dayHi }
 	for day, ps := range t.parts {
@@ -359,7 +360,7 @@ func (it *iterator) work() {
 		if i >= len(it.tasks) || it.ctx.Err() != nil {
 			return
 		}
-		b, err := it.run(&it.tasks[i], &buf)
+		b, err := it.runOrSkip(&it.tasks[i], &buf)
 		if b == nil && err == nil {
 			continue
 		}
@@ -398,7 +399,7 @@ func (it *iterator) Next() bool {
 				r.err = err
 			} else {
 				var buf []byte
-				r.b, r.err = it.run(&it.tasks[i], &buf)
+				r.b, r.err = it.runOrSkip(&it.tasks[i], &buf)
 			}
 		} else {
 			var ok bool
