@@ -73,9 +73,19 @@ func (a *Agent) startKube(ctx context.Context, r *DCR, ext ExtensionSource, targ
 		a.collectError("ContainerInsights extension "+r.Name+"/"+ext.Name, err)
 		return nil
 	}
+	cluster := a.cfg.Kubernetes.Role == KubeRoleCluster
 	var logT, perfT, imT, auditT []target
+	invT := map[string][]target{}
 	for _, t := range targets(ext.Streams) {
+		table, isInv := inventoryTable(t.Stream)
 		switch {
+		case isInv && cluster:
+			invT[table] = append(invT[table], t)
+		case isInv, cluster && !strings.EqualFold(t.Stream, StreamInsightsMetrics):
+			// The other role collects it: inventory and events once per
+			// cluster (the Deployment), files and kubelet per node (the DaemonSet).
+			a.log.Debug("stream collected by the agent of the other kubernetes.role", slog.String("extension", ks.name),
+				slog.String("stream", t.Stream), slog.String("role", a.cfg.Kubernetes.Role))
 		case strings.EqualFold(t.Stream, StreamContainerLogV2):
 			logT = append(logT, t)
 		case strings.EqualFold(t.Stream, StreamPerf):
@@ -85,11 +95,26 @@ func (a *Agent) startKube(ctx context.Context, r *DCR, ext ExtensionSource, targ
 		case strings.EqualFold(t.Stream, StreamKubeAudit):
 			auditT = append(auditT, t)
 		default:
-			a.log.Warn("stream of the ContainerInsights extension is not collected by custos-agent (only Microsoft-ContainerLogV2, Microsoft-Perf and Microsoft-InsightsMetrics are)",
+			a.log.Warn("stream of the ContainerInsights extension is not collected by custos-agent",
 				slog.String("extension", ks.name), slog.String("stream", t.Stream))
 		}
 	}
 	var sources []string
+	if cluster {
+		envOn, err := envVarsEnabled(ext)
+		if err != nil {
+			a.collectError("ContainerInsights extension "+ks.name, err)
+			return nil
+		}
+		if len(invT)+len(imT) > 0 {
+			start(func() { a.runKubeCluster(ctx, ks, invT, imT, envOn) })
+			sources = append(sources, "containerInsights:"+ext.Name+":inventory")
+			if len(imT) > 0 {
+				sources = append(sources, "containerInsights:"+ext.Name+":prometheus")
+			}
+		}
+		return sources
+	}
 	if len(logT) > 0 {
 		start(func() { a.runKubeLogs(ctx, ks, logT) })
 		sources = append(sources, "containerInsights:"+ext.Name+":logs")
@@ -144,7 +169,17 @@ func (a *Agent) enqueueAll(ts []target, recs [][]byte, what string) bool {
 func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target) {
 	k := a.cfg.Kubernetes
 	lg := a.log.With(slog.String("extension", ks.name))
-	lc, err := kube.NewLogCollector(kube.LogOptions{Computer: a.node, ResourceID: k.ClusterResourceID, Namespaces: ks.filter, Logger: lg})
+	lo := kube.LogOptions{Computer: a.node, ResourceID: k.ClusterResourceID, Namespaces: ks.filter, Logger: lg, Now: a.now}
+	if k.DisablePodMetadata {
+		lg.Warn("kubernetes.disablePodMetadata is set: container logs carry no KubernetesMetadata and the fluentbit.io/exclude opt-out annotation is NOT honoured")
+	} else {
+		md, ok := a.podMetadata(ctx, lg)
+		if !ok {
+			return
+		}
+		lo.Metadata, lo.FilterUsingAnnotations, lo.IncludeMetadata, lo.RequireMetadata = md, true, true, true
+	}
+	lc, err := kube.NewLogCollector(lo)
 	if err != nil {
 		a.collectError("container logs "+ks.name, err)
 		return
@@ -187,6 +222,7 @@ func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target) {
 		for _, p := range tl.Closed() {
 			rows = append(rows, lc.Forget(p)...)
 		}
+		rows = append(rows, lc.Pending()...)
 		if len(rows) > 0 {
 			out := marshalRows(rows)
 			if a.enqueueAll(ts, out, "container logs") {

@@ -8,7 +8,10 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"sync"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -61,17 +64,30 @@ func NewClient(o ClientOptions) (kubernetes.Interface, error) {
 
 // PodCache watches the pods of one node (a spec.nodeName field selector, so
 // that a DaemonSet agent holds only its node's pods) and answers metadata
-// lookups for container log enrichment and the opt-out annotation. Pod is
-// safe for concurrent use.
+// lookups for container log enrichment and the opt-out annotation. A
+// deleted pod stays known for GoneRetention, so that the last lines of its
+// log files are still attributed (and still filtered). Pod is safe for
+// concurrent use.
 type PodCache struct {
 	factory informers.SharedInformerFactory
 	pods    cache.SharedIndexInformer
 	log     *slog.Logger
+
+	mu   sync.Mutex // guards gone
+	gone map[string]goneRecord
 }
 
-// NewPodCache prepares the watch of node's pods ("" → every pod); Run
+type goneRecord struct {
+	md PodMetadata
+	at time.Time
+}
+
+// GoneRetention is how long a deleted pod's metadata is kept.
+const GoneRetention = 5 * time.Minute
+
+// NewPodCache prepares the watch of node's pods ("" → every pod); Start
 // starts it.
-func NewPodCache(client kubernetes.Interface, node string, log *slog.Logger) *PodCache {
+func NewPodCache(client kubernetes.Interface, node string, log *slog.Logger) (*PodCache, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -81,25 +97,58 @@ func NewPodCache(client kubernetes.Interface, node string, log *slog.Logger) *Po
 		opts = append(opts, informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.FieldSelector = sel }))
 	}
 	f := informers.NewSharedInformerFactoryWithOptions(client, 10*time.Minute, opts...)
-	return &PodCache{factory: f, pods: f.Core().V1().Pods().Informer(), log: log}
+	c := &PodCache{factory: f, pods: f.Core().V1().Pods().Informer(), log: log, gone: map[string]goneRecord{}}
+	if _, err := c.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: c.onDelete}); err != nil {
+		return nil, fmt.Errorf("pod watch: %w", err)
+	}
+	return c, nil
 }
 
-// Sync starts the watch and waits until the first list is in the cache (or
-// ctx ends); the watch runs until ctx ends. Call it once.
-func (c *PodCache) Sync(ctx context.Context) error {
-	c.factory.Start(ctx.Done())
-	context.AfterFunc(ctx, c.factory.Shutdown)
-	for typ, ok := range c.factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("pod watch (%v) did not sync: %w", typ, context.Cause(ctx))
+func (c *PodCache) onDelete(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, g := range c.gone {
+		if now.Sub(g.at) > GoneRetention {
+			delete(c.gone, k)
 		}
 	}
+	c.gone[p.Namespace+"/"+p.Name] = goneRecord{md: podMetadata(p), at: now}
+}
+
+// Start starts the watch; it runs until ctx ends.
+func (c *PodCache) Start(ctx context.Context) {
+	c.factory.Start(ctx.Done())
+	context.AfterFunc(ctx, c.factory.Shutdown)
+}
+
+// WaitSynced waits until the first list is in the cache; false if ctx
+// ended first.
+func (c *PodCache) WaitSynced(ctx context.Context) bool {
+	if !cache.WaitForCacheSync(ctx.Done(), c.pods.HasSynced) {
+		return false
+	}
 	c.log.Info("pod metadata synced", slog.Int("pods", len(c.pods.GetStore().ListKeys())))
-	return nil
+	return true
 }
 
-// Pod returns the metadata of a pod in the cache.
+// Pod returns the metadata of a pod in the cache, or deleted recently.
 func (c *PodCache) Pod(namespace, name string) (PodMetadata, bool) {
-	return podFromIndexer(c.pods, namespace, name)
+	if md, ok := podFromIndexer(c.pods, namespace, name); ok {
+		return md, true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, ok := c.gone[namespace+"/"+name]
+	if !ok || time.Since(g.at) > GoneRetention {
+		return PodMetadata{}, false
+	}
+	return g.md, true
 }
-

@@ -185,6 +185,10 @@ func podFromIndexer(inf cache.SharedIndexInformer, namespace, name string) (PodM
 	if !ok {
 		return PodMetadata{}, false
 	}
+	return podMetadata(p), true
+}
+
+func podMetadata(p *corev1.Pod) PodMetadata {
 	md := PodMetadata{UID: string(p.UID), Labels: p.Labels, Annotations: p.Annotations, Images: map[string]string{}, ContainerIDs: map[string]string{}}
 	md.ControllerKind, md.ControllerName = controllerOf(p)
 	for _, ct := range p.Spec.Containers {
@@ -193,19 +197,19 @@ func podFromIndexer(inf cache.SharedIndexInformer, namespace, name string) (PodM
 	for _, st := range p.Status.ContainerStatuses {
 		md.ContainerIDs[st.Name] = trimScheme(st.ContainerID)
 	}
-	return md, true
+	return md
 }
 
 // PodMetadata mirrors kube.PodMetadata (this package does not import kube).
 type PodMetadata struct {
-	UID          string
+	UID string
 	// ControllerKind and ControllerName name the pod's controlling owner
 	// (ReplicaSet, DaemonSet, StatefulSet, Job...); empty for bare pods.
 	ControllerKind, ControllerName string
-	Labels       map[string]string
-	Annotations  map[string]string
-	Images       map[string]string
-	ContainerIDs map[string]string
+	Labels                         map[string]string
+	Annotations                    map[string]string
+	Images                         map[string]string
+	ContainerIDs                   map[string]string
 }
 
 func (c *Collector) emit(table string, recs [][]byte) {
@@ -653,4 +657,10 @@ func (c *Collector) eventRow(ev *corev1.Event, now time.Time) eventRow {
 		Computer: computer, Count: count, FirstSeen: first, KubeEventType: ev.Type, LastSeen: last, Message: ev.Message,
 		Name: ev.InvolvedObject.Name, Namespace: ev.InvolvedObject.Namespace, ObjectKind: ev.InvolvedObject.Kind,
 		Reason: ev.Reason, SourceComponent: src, SourceSystem: "Containers", ResourceID: c.o.ResourceID}
+}
+
+// WaitSynced waits until Run's informers have their first lists; false if
+// ctx ended first.
+func (c *Collector) WaitSynced(ctx context.Context) bool {
+	return cache.WaitForCacheSync(ctx.Done(), c.pods.HasSynced, c.nodes.HasSynced, c.svcs.HasSynced, c.events.HasSynced)
 }

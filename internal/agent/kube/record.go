@@ -84,11 +84,11 @@ const ExcludeAnnotation = "fluentbit.io/exclude"
 
 // PodMetadata is what a MetadataLookup knows about a pod.
 type PodMetadata struct {
-	UID         string
+	UID string
 	// ControllerKind and ControllerName name the pod's controlling owner.
 	ControllerKind, ControllerName string
-	Labels      map[string]string
-	Annotations map[string]string
+	Labels                         map[string]string
+	Annotations                    map[string]string
 	// Images maps container name to image reference; ContainerIDs maps it
 	// to the runtime's container ID (without the "containerd://" scheme).
 	Images       map[string]string
@@ -117,9 +117,22 @@ type LogOptions struct {
 	// IncludeMetadata fills KubernetesMetadata (podUid, podLabels,
 	// podAnnotations, image, controllerKind, controllerName) from Metadata.
 	IncludeMetadata bool
+	// RequireMetadata fails closed: lines of a pod the Metadata lookup does
+	// not know (yet) are held for up to MetadataWait, then dropped and
+	// counted, because the pod's opt-out annotation cannot be checked.
+	RequireMetadata bool
+	// MetadataWait bounds how long lines wait for their pod's metadata;
+	// 0 → 30s.
+	MetadataWait time.Duration
+	// MetadataRefresh is how long a file's pod metadata is reused; 0 → 10s.
+	MetadataRefresh time.Duration
 	MaxLogBytes     int // 0 → DefaultMaxLogBytes
+	Now             func() time.Time
 	Logger          *slog.Logger
 }
+
+// maxHeldEntries bounds the lines one file holds while waiting for metadata.
+const maxHeldEntries = 4096
 
 // maxTrackedFiles bounds the per-file state kept by a LogCollector.
 const maxTrackedFiles = 8192
@@ -127,9 +140,10 @@ const maxTrackedFiles = 8192
 // LogCollector turns container log lines into ContainerLogV2 rows. Not safe
 // for concurrent use: one goroutine (the one polling the tailer) calls it.
 type LogCollector struct {
-	opts  LogOptions
-	log   *slog.Logger
-	files map[string]*logFile
+	opts    LogOptions
+	log     *slog.Logger
+	files   map[string]*logFile
+	dropped uint64
 }
 
 type logFile struct {
@@ -137,6 +151,13 @@ type logFile struct {
 	refErr error
 	format Format
 	asm    *Assembler
+	// Pod metadata of the file, looked up at mdAt.
+	md     PodMetadata
+	haveMD bool
+	mdAt   time.Time
+	// Entries waiting for the pod's metadata (RequireMetadata), since heldAt.
+	held   []Entry
+	heldAt time.Time
 }
 
 // NewLogCollector validates opts and returns a LogCollector.
@@ -149,6 +170,18 @@ func NewLogCollector(opts LogOptions) (*LogCollector, error) {
 	}
 	if opts.FilterUsingAnnotations && opts.Metadata == nil {
 		return nil, errors.New("kube logs: FilterUsingAnnotations needs a Metadata lookup")
+	}
+	if opts.RequireMetadata && opts.Metadata == nil {
+		return nil, errors.New("kube logs: RequireMetadata needs a Metadata lookup")
+	}
+	if opts.MetadataWait <= 0 {
+		opts.MetadataWait = 30 * time.Second
+	}
+	if opts.MetadataRefresh <= 0 {
+		opts.MetadataRefresh = 10 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	lg := opts.Logger
 	if lg == nil {
@@ -199,7 +232,7 @@ func (c *LogCollector) Add(path string, line []byte) ([]ContainerLogV2, error) {
 	if !ok {
 		return nil, nil
 	}
-	return c.rows(f.ref, []Entry{e}), nil
+	return c.rows(f, []Entry{e}), nil
 }
 
 // Forget drops the state of a file that is gone and returns rows for any
@@ -213,17 +246,74 @@ func (c *LogCollector) Forget(path string) []ContainerLogV2 {
 	if f.refErr != nil {
 		return nil
 	}
-	return c.rows(f.ref, f.asm.Flush())
+	out := c.rows(f, f.asm.Flush())
+	if len(f.held) > 0 { // the file is gone and its pod still unknown
+		c.dropped += uint64(len(f.held))
+	}
+	return out
 }
 
-func (c *LogCollector) rows(ref ContainerRef, entries []Entry) []ContainerLogV2 {
+// Pending retries the lines held for pod metadata (RequireMetadata): it
+// returns the rows of pods now known and drops (and counts) lines that
+// waited longer than MetadataWait. Call it after each poll.
+func (c *LogCollector) Pending() []ContainerLogV2 {
+	var out []ContainerLogV2
+	for _, f := range c.files {
+		if len(f.held) == 0 {
+			continue
+		}
+		if c.lookup(f, true); f.haveMD {
+			held := f.held
+			f.held = nil
+			out = append(out, c.rows(f, held)...)
+			continue
+		}
+		if c.opts.Now().Sub(f.heldAt) > c.opts.MetadataWait {
+			c.dropped += uint64(len(f.held))
+			c.log.Warn("container log lines dropped: their pod is unknown to the API server, so its opt-out annotation cannot be checked",
+				slog.String("namespace", f.ref.Namespace), slog.String("pod", f.ref.Pod), slog.Int("lines", len(f.held)))
+			f.held = nil
+		}
+	}
+	return out
+}
+
+// Dropped counts lines dropped because their pod's metadata never came.
+func (c *LogCollector) Dropped() uint64 { return c.dropped }
+
+// lookup refreshes f's pod metadata when it is stale (or force and absent).
+func (c *LogCollector) lookup(f *logFile, force bool) {
+	if c.opts.Metadata == nil {
+		return
+	}
+	now := c.opts.Now()
+	if (force && !f.haveMD) || f.mdAt.IsZero() || now.Sub(f.mdAt) > c.opts.MetadataRefresh {
+		f.md, f.haveMD = c.opts.Metadata.Pod(f.ref.Namespace, f.ref.Pod)
+		f.mdAt = now
+	}
+}
+
+func (c *LogCollector) rows(f *logFile, entries []Entry) []ContainerLogV2 {
 	if len(entries) == 0 {
 		return nil
 	}
-	var md PodMetadata
-	var haveMD bool
-	if c.opts.Metadata != nil {
-		md, haveMD = c.opts.Metadata.Pod(ref.Namespace, ref.Pod)
+	ref := f.ref
+	c.lookup(f, len(f.held) == 0)
+	md, haveMD := f.md, f.haveMD
+	if c.opts.RequireMetadata && !haveMD {
+		if len(f.held) == 0 {
+			f.heldAt = c.opts.Now()
+		}
+		if room := maxHeldEntries - len(f.held); room < len(entries) {
+			c.dropped += uint64(len(entries) - max(room, 0))
+			entries = entries[:max(room, 0)]
+		}
+		f.held = append(f.held, entries...)
+		return nil
+	}
+	if len(f.held) > 0 { // the metadata came: the held lines go first
+		entries = append(f.held, entries...)
+		f.held = nil
 	}
 	if c.opts.FilterUsingAnnotations && haveMD && strings.EqualFold(md.Annotations[ExcludeAnnotation], "true") {
 		return nil
