@@ -15,7 +15,6 @@ var knownDifferences = []string{
 	"Regular expressions use Go's RE2 syntax: no backreferences or lookaround; Kusto's own engine is also RE2-based, so most patterns behave the same.",
 	"`series_stats()` (the multi-column form) is accepted only as a whole extend or project item, which it expands into seven columns; elsewhere use `series_stats_dynamic()`.",
 	"hll and tdigest sketches are Custos's own encoding; they are not interchangeable with sketches produced by Kusto.",
-	"`hash()` uses FNV-1a, not xxhash64, so its values differ from Kusto's.",
 	"The \"In DCR transformations\" column is Azure's list of functions allowed in data collection rule transformations (plus `replace_regex`, `coalesce`, `trim` and `not`); a transformation calling any other built-in function is refused with a `SemanticError` naming it. Functions the transformation defines with `let` are allowed. `columnifexists`, `parse_xml`, `parse_cef_dictionary` and `geo_location` are not implemented.",
 	"Kusto's external data operators (`externaldata`, `evaluate http_request`, SQL and Cosmos DB plugins) are refused: they would reach outside Custos.",
 }

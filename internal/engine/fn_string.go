@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"net/url"
 	"regexp"
@@ -552,18 +551,7 @@ func (ev *evaluator) stringFunctions(c *kql.FnCall, args []*store.Vector, n int)
 			return strV(s)
 		}), true, nil
 	case kql.FnHash:
-		return rowFunc(t, args, n, func(v []kql.Value) kql.Value {
-			h := fnv.New64a()
-			h.Write([]byte(v[0].Str))
-			x := int64(h.Sum64())
-			if len(v) == 2 {
-				if v[1].Null || v[1].Int <= 0 {
-					return kql.NullValue(t)
-				}
-				x = int64(h.Sum64() % uint64(v[1].Int))
-			}
-			return kql.Value{Int: x}
-		}), true, nil
+		return evalHash(t, args, n), true, nil
 	case kql.FnHashMD5:
 		return str1(func(s string) string { sum := md5.Sum([]byte(s)); return hex.EncodeToString(sum[:]) }), true, nil
 	case kql.FnHashSHA1:

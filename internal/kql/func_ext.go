@@ -363,11 +363,11 @@ func resolveExt(name string, args []Scalar) (Scalar, bool, error) {
 			xs[2] = toStr(args[2])
 		}
 		return ret(call(FnFormatBytes, S, xs...), nil)
-	case "hash":
+	case "hash", "hash_xxhash64":
 		if err := a.arity(1, 2); err != nil {
 			return ret(nil, err)
 		}
-		xs := []Scalar{toStr(args[0])}
+		xs := []Scalar{args[0]}
 		if n == 2 {
 			m, err := a.integral(1)
 			if err != nil {

@@ -78,7 +78,7 @@ var scalarFunctions = []FuncInfo{
 	{Name: "isnull", Aliases: []string{"isnotnull", "notnull"}, Family: "conditional"},
 	{Name: "new_guid", Family: "string", Notes: "random per row (crypto/rand), as in Kusto; excluded from constant folding"},
 	// hash
-	{Name: "hash", Family: "hash", Notes: "uses 64-bit FNV-1a, not Kusto's xxhash64: values differ from Kusto's but are stable and in the same range"},
+	{Name: "hash", Aliases: []string{"hash_xxhash64"}, Family: "hash", Notes: "xxhash64 as in Kusto; string and datetime values match the documentation's examples, other types hash their little-endian binary form"},
 	{Name: "hash_sha256", Family: "hash"},
 	{Name: "hash_sha1", Family: "hash"},
 	{Name: "hash_md5", Family: "hash"},

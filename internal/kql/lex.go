@@ -470,7 +470,12 @@ func (lx *lexer) lexTyped(start Pos, word string) (Token, bool) {
 		return lx.illegal(start, "unterminated "+word+"(...) literal: expected ')'"), true
 	}
 	inner := rest[i+1 : i+closeAt]
-	if strings.ContainsAny(inner, "\"'`") {
+	if q := strings.TrimSpace(inner); len(q) >= 2 && (q[0] == '"' || q[0] == '\'') && q[len(q)-1] == q[0] &&
+		!strings.ContainsAny(q[1:len(q)-1], "\"'`\\") {
+		// datetime("2015-01-01"), as the Kusto documentation writes it: the
+		// quoted text is the literal's argument.
+		inner = q[1 : len(q)-1]
+	} else if strings.ContainsAny(inner, "\"'`") {
 		// not a literal argument (and never swallow a string, which could be
 		// an h"..." secret that Redact must see)
 		return Token{}, false
