@@ -2,7 +2,8 @@
 // rules, action groups with a test notification.
 import { arm, v } from "./api.js";
 import { el, clear, table, errorText } from "./dom.js";
-import { listUnder, jsonEditor, subscriptionOf, resourceGroupOf } from "./resources.js";
+import { listUnder, subscriptionOf, resourceGroupOf } from "./resources.js";
+import { ruleForm, metricForm, activityForm, groupForm, VERSIONS } from "./alertforms.js";
 
 const ALERTS_V = "2019-05-05-preview";
 
@@ -13,13 +14,13 @@ export async function mount(main, state) {
   const tabs = el("div", { class: "tabs", role: "tablist" });
   const pane = el("div", { role: "tabpanel" });
   main.append(tabs, pane);
-  const views = { "Fired alerts": fired, "Alert rules": rules, "Action groups": groups };
+  const views = { "Fired alerts": fired, "Log search rules": rules, "Metric rules": metricRules, "Activity log rules": activityRules, "Action groups": groups };
   const open = async (name) => {
     for (const b of tabs.children) b.setAttribute("aria-selected", String(b.textContent === name));
     clear(pane);
     try { await views[name](pane, state, sub, rg); } catch (err) { pane.append(el("p", { class: "error", role: "alert" }, errorText(err))); }
   };
-  for (const name of Object.keys(views)) tabs.append(el("button", { type: "button", role: "tab", onclick: () => open(name) }, name));
+  for (const name of Object.keys(views)) tabs.append(el("button", { type: "button", role: "tab", id: "tab-" + name.toLowerCase().replace(/\W+/g, "-"), onclick: () => open(name) }, name));
   await open("Fired alerts");
 }
 
@@ -66,61 +67,55 @@ async function fired(pane, state, sub) {
   await load();
 }
 
-async function rules(pane, state, sub, rg) {
-  const version = "2023-12-01";
-  const editor = el("section", {});
+// resourceList shows a provider's resources with a form per item.
+async function resourceList(pane, state, { provider, version, newLabel, columns, form, id }) {
+  const editor = el("section", { "aria-live": "polite" });
   const list = el("div", {});
-  const ws = state.workspace;
-  const template = {
-    location: ws.location || "westeurope",
-    properties: {
-      displayName: "", severity: 3, enabled: true, scopes: [ws.id], evaluationFrequency: "PT5M", windowSize: "PT5M",
-      criteria: { allOf: [{ query: "Heartbeat | summarize AggregatedValue = count() by Computer", timeAggregation: "Count", operator: "GreaterThan", threshold: 0, failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 } }] },
-      autoMitigate: true, actions: { actionGroups: [] },
-    },
-    identity: { type: "SystemAssigned" },
-  };
   const load = async () => {
     clear(list);
-    const items = await listUnder(state, "Microsoft.Insights/scheduledQueryRules", version);
+    const items = await listUnder(state, provider, version);
     list.append(table([
-      { title: "Name", render: (r) => el("button", { type: "button", class: "link", onclick: () => edit(r) }, r.name) },
-      { title: "Severity", render: (r) => `Sev${r.properties.severity}` },
-      { title: "Enabled", render: (r) => String(r.properties.enabled) },
-      { title: "Frequency", render: (r) => r.properties.evaluationFrequency },
-      { title: "Scopes", render: (r) => (r.properties.scopes || []).map((s) => s.split("/").pop()).join(", ") },
+      { title: "Name", render: (r) => el("button", { type: "button", class: "link", onclick: () => form(editor, state, r, load) }, r.name) },
+      ...columns,
     ], items));
   };
-  const edit = (r) => {
-    const body = { location: r.location, tags: r.tags, properties: r.properties, identity: r.identity };
-    jsonEditor(editor, { title: `Edit ${r.name}`, path: r.id, version, body, onSaved: load });
-  };
-  pane.append(el("div", { class: "toolbar" }, el("button", { type: "button", class: "primary", onclick: () =>
-    jsonEditor(editor, { title: "New log search alert rule", path: `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.Insights/scheduledQueryRules/new-rule`, version, body: template, onSaved: load }) }, "New alert rule")), list, editor);
+  pane.append(el("div", { class: "toolbar" }, el("button", { type: "button", class: "primary", id, onclick: () => form(editor, state, null, load) }, newLabel)), list, editor);
   await load();
 }
 
-async function groups(pane, state, sub, rg) {
-  const version = "2023-01-01";
-  const editor = el("section", {});
-  const list = el("div", {});
-  const msg = el("p", { role: "status", "aria-live": "polite" });
-  const template = { location: "Global", properties: { groupShortName: "ops", enabled: true, emailReceivers: [], webhookReceivers: [] } };
-  const load = async () => {
-    clear(list);
-    const items = await listUnder(state, "Microsoft.Insights/actionGroups", version);
-    list.append(table([
-      { title: "Name", render: (g) => el("button", { type: "button", class: "link", onclick: () => jsonEditor(editor, { title: `Edit ${g.name}`, path: g.id, version, body: { location: g.location, tags: g.tags, properties: g.properties }, onSaved: load }) }, g.name) },
+const yes = (b) => (b === false ? "No" : "Yes");
+
+function rules(pane, state) {
+  return resourceList(pane, state, { provider: "Microsoft.Insights/scheduledQueryRules", version: VERSIONS.rule, newLabel: "New alert rule", id: "new-rule", form: ruleForm,
+    columns: [
+      { title: "Severity", render: (r) => `Sev${r.properties.severity}` },
+      { title: "Enabled", render: (r) => yes(r.properties.enabled) },
+      { title: "Frequency", render: (r) => r.properties.evaluationFrequency },
+      { title: "Scopes", render: (r) => (r.properties.scopes || []).map((s) => s.split("/").pop()).join(", ") },
+    ] });
+}
+
+function metricRules(pane, state) {
+  return resourceList(pane, state, { provider: "Microsoft.Insights/metricAlerts", version: VERSIONS.metric, newLabel: "New metric alert rule", id: "new-metric", form: metricForm,
+    columns: [
+      { title: "Severity", render: (r) => `Sev${r.properties.severity}` },
+      { title: "Enabled", render: (r) => yes(r.properties.enabled) },
+      { title: "Criteria", render: (r) => ((r.properties.criteria && r.properties.criteria.allOf) || []).map((c) => `${c.metricName} ${c.operator} ${c.threshold}`).join("; ") },
+    ] });
+}
+
+function activityRules(pane, state) {
+  return resourceList(pane, state, { provider: "Microsoft.Insights/activityLogAlerts", version: VERSIONS.activity, newLabel: "New activity log alert rule", id: "new-activity", form: activityForm,
+    columns: [
+      { title: "Enabled", render: (r) => yes(r.properties.enabled) },
+      { title: "Scopes", render: (r) => (r.properties.scopes || []).map((s) => s.split("/").pop()).join(", ") },
+    ] });
+}
+
+function groups(pane, state) {
+  return resourceList(pane, state, { provider: "Microsoft.Insights/actionGroups", version: VERSIONS.group, newLabel: "New action group", id: "new-group", form: groupForm,
+    columns: [
       { title: "Short name", render: (g) => g.properties.groupShortName },
       { title: "Receivers", render: (g) => `${(g.properties.emailReceivers || []).length} email, ${(g.properties.webhookReceivers || []).length} webhook` },
-      { title: "Test", render: (g) => el("button", { type: "button", class: "secondary", onclick: async () => {
-        msg.className = ""; msg.textContent = `Sending a test notification through ${g.name}…`;
-        try { await arm.post(v(`${g.id}/createNotifications`, version), { alertType: "logalertv2" }); msg.className = "ok"; msg.textContent = `Test notification accepted for ${g.name}.`; }
-        catch (err) { msg.className = "error"; msg.textContent = errorText(err); }
-      } }, "Test notification") },
-    ], items));
-  };
-  pane.append(el("div", { class: "toolbar" }, el("button", { type: "button", class: "primary", onclick: () =>
-    jsonEditor(editor, { title: "New action group", path: `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.Insights/actionGroups/new-group`, version, body: template, onSaved: load }) }, "New action group")), msg, list, editor);
-  await load();
+    ] });
 }

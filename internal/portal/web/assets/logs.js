@@ -2,7 +2,8 @@
 // history and saved queries, against the Log Analytics Query API.
 import { logs, arm, listAll, v } from "./api.js";
 import { el, clear, download, errorText } from "./dom.js";
-import { highlight, completions, loadLanguage, offsetOf } from "./kql.js";
+import { offsetOf } from "./kql.js";
+import { kqlEditor } from "./editor.js";
 import { Grid, toCSV, toJSON } from "./grid.js";
 import { drawChart, chartKinds } from "./chart.js";
 
@@ -34,15 +35,11 @@ export async function mount(main, state) {
     main.append(el("p", { class: "muted" }, "No workspace is visible to you. Ask an owner for access."));
     return;
   }
-  await loadLanguage();
-  const schema = { tables: new Map() };
   const ws = state.workspace;
   const customerId = ws.properties && ws.properties.customerId;
 
-  const textarea = el("textarea", { id: "kql", spellcheck: "false", autocomplete: "off", "aria-label": "KQL query", "aria-autocomplete": "list", "aria-controls": "completion" });
-  const pre = el("pre", { "aria-hidden": "true" });
-  const popup = el("div", { class: "complete", id: "completion", role: "listbox", hidden: true, "aria-label": "Completions" });
-  const editor = el("div", { class: "editor" }, pre, textarea, popup);
+  const ed = kqlEditor({ id: "kql", label: "KQL query", value: sessionStorage.getItem("custos.query") || "search *\n| summarize count() by $table\n| render columnchart", onRun: () => execute() });
+  const textarea = ed.textarea, editor = ed.root;
   const range = el("select", { id: "timerange", "aria-label": "Time range" }, RANGES.map(([val, label]) => el("option", { value: val }, label)));
   range.value = "P1D";
   const run = el("button", { type: "button", class: "primary", id: "run", title: "Run (Shift+Enter)" }, "Run");
@@ -59,23 +56,7 @@ export async function mount(main, state) {
     el("div", { class: "toolbar" }, run, cancel, el("label", {}, "Time range ", range), hist, saved, save, exportCSV, exportJSON),
     editor, status, tabs, out);
 
-  let errorAt = -1;
-  const refresh = () => {
-    clear(pre);
-    pre.append(highlight(textarea.value, errorAt, schema.tables));
-    pre.scrollTop = textarea.scrollTop;
-  };
-  textarea.value = sessionStorage.getItem("custos.query") || "search *\n| summarize count() by $table\n| render columnchart";
-  refresh();
-  textarea.addEventListener("scroll", () => { pre.scrollTop = textarea.scrollTop; });
-
-  // Schema for completion and table highlighting.
-  logs.metadata(customerId).then((md) => {
-    for (const t of (md && md.tables) || []) {
-      schema.tables.set(t.name, t.columns || []);
-    }
-    refresh();
-  }).catch(() => { /* completion works without the schema */ });
+  ed.loadSchema(customerId);
 
   // History and saved searches.
   const fillHistory = () => {
@@ -84,7 +65,7 @@ export async function mount(main, state) {
     for (const q of history()) hist.append(el("option", { value: q }, q.length > 60 ? q.slice(0, 60) + "…" : q));
   };
   fillHistory();
-  hist.onchange = () => { if (hist.value) { textarea.value = hist.value; errorAt = -1; refresh(); textarea.focus(); } };
+  hist.onchange = () => { if (hist.value) { ed.value = hist.value; textarea.focus(); } };
   const savedPath = v(`${ws.id}/savedSearches`, "2020-08-01");
   const fillSaved = async () => {
     clear(saved);
@@ -96,7 +77,7 @@ export async function mount(main, state) {
     } catch { saved.disabled = true; }
   };
   fillSaved();
-  saved.onchange = () => { if (saved.value) { textarea.value = saved.value; errorAt = -1; refresh(); } };
+  saved.onchange = () => { if (saved.value) { ed.value = saved.value; } };
   save.onclick = async () => {
     const name = prompt("Name of the saved query:");
     if (!name) return;
@@ -108,55 +89,13 @@ export async function mount(main, state) {
     } catch (err) { status.textContent = errorText(err); }
   };
 
-  // Completion.
-  let items = [], sel = 0, prefix = "";
-  const closePopup = () => { popup.hidden = true; textarea.setAttribute("aria-expanded", "false"); };
-  const showPopup = () => {
-    const c = completions(textarea.value, textarea.selectionStart, schema);
-    items = c.items; prefix = c.prefix; sel = 0;
-    if (items.length === 0 || (prefix === "" && !/\|\s*$/.test(textarea.value.slice(0, textarea.selectionStart)))) { closePopup(); return; }
-    clear(popup);
-    items.forEach((it, i) => popup.append(el("div", { role: "option", id: `opt-${i}`, "aria-selected": String(i === sel), onmousedown: (e) => { e.preventDefault(); sel = i; accept(); } }, it.name, el("small", {}, it.kind))));
-    const lines = textarea.value.slice(0, textarea.selectionStart).split("\n");
-    popup.style.top = `${Math.min(lines.length * 19.5 + 8, 150) - textarea.scrollTop}px`;
-    popup.style.left = `${Math.min(lines[lines.length - 1].length * 7.8 + 8, 600)}px`;
-    popup.hidden = false;
-    textarea.setAttribute("aria-expanded", "true");
-  };
-  const accept = () => {
-    const it = items[sel];
-    if (!it) return;
-    const s = textarea.selectionStart;
-    textarea.setRangeText(it.name, s - prefix.length, s, "end");
-    closePopup();
-    refresh();
-  };
-  const move = (d) => {
-    sel = (sel + d + items.length) % items.length;
-    popup.querySelectorAll("[role=option]").forEach((n, i) => n.setAttribute("aria-selected", String(i === sel)));
-    const n = popup.querySelector(`#opt-${sel}`);
-    if (n) { n.scrollIntoView({ block: "nearest" }); textarea.setAttribute("aria-activedescendant", n.id); }
-  };
-  textarea.addEventListener("input", () => { errorAt = -1; refresh(); showPopup(); });
-  textarea.addEventListener("blur", () => setTimeout(closePopup, 100));
-  textarea.addEventListener("keydown", (e) => {
-    if (!popup.hidden) {
-      if (e.key === "ArrowDown") { e.preventDefault(); move(1); return; }
-      if (e.key === "ArrowUp") { e.preventDefault(); move(-1); return; }
-      if (e.key === "Tab" || (e.key === "Enter" && !e.shiftKey)) { e.preventDefault(); accept(); return; }
-      if (e.key === "Escape") { e.preventDefault(); closePopup(); return; }
-    }
-    if (e.key === "Enter" && e.shiftKey) { e.preventDefault(); execute(); }
-    if (e.key === " " && e.ctrlKey) { e.preventDefault(); showPopup(); }
-  });
-
   // Running a query.
   const execute = async () => {
     const query = textarea.value;
     sessionStorage.setItem("custos.query", query);
     remember(query);
     fillHistory();
-    closePopup();
+    ed.closePopup();
     if (controller) controller.abort();
     controller = new AbortController();
     run.disabled = true; cancel.disabled = false;
@@ -173,7 +112,7 @@ export async function mount(main, state) {
         signal: controller.signal,
         headers: { "Prefer": "wait=600, include-statistics=true, include-render=true", "x-ms-app": "custos-portal" },
       });
-      errorAt = -1; refresh();
+      ed.setError(-1);
       show(resp, (performance.now() - started) / 1000);
     } catch (err) {
       clear(status);
@@ -182,7 +121,7 @@ export async function mount(main, state) {
       const line = inner && (inner.line || (inner.innererror && inner.innererror.line));
       const pos = inner && (inner.pos || (inner.innererror && inner.innererror.pos));
       const detail = inner && inner.innererror && inner.innererror.message ? inner.innererror.message : (inner && inner.message);
-      if (line && pos) { errorAt = offsetOf(query, line, pos); refresh(); }
+      if (line && pos) ed.setError(offsetOf(query, line, pos));
       status.append(el("span", { class: "error", role: "alert", id: "query-error" },
         `${errorText(err)}${detail && detail !== err.message ? " — " + detail : ""}${line ? ` (line ${line}, column ${pos})` : ""}`));
     } finally {
