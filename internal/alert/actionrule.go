@@ -385,37 +385,6 @@ func actionRuleScope(r *http.Request) rbac.Scope {
 		r.PathValue("resourceGroupName"), r.PathValue("actionRuleName")))
 }
 
-func (s *Service) listActionRules(w http.ResponseWriter, r *http.Request) error {
-	all, err := s.cat.AlertResources(r.Context(), catalog.TypeActionRule, r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
-	if err != nil {
-		return err
-	}
-	out := list[actionRuleWire]{Value: []actionRuleWire{}}
-	for i := range all {
-		aw, err := toActionRuleWire(&all[i])
-		if err != nil {
-			return err
-		}
-		out.Value = append(out.Value, aw)
-	}
-	writeJSON(w, http.StatusOK, "", out)
-	return nil
-}
-
-func (s *Service) getActionRule(w http.ResponseWriter, r *http.Request) error {
-	res, err := s.cat.AlertResource(r.Context(), catalog.TypeActionRule, r.PathValue("subscriptionId"),
-		r.PathValue("resourceGroupName"), r.PathValue("actionRuleName"))
-	if err != nil {
-		return err
-	}
-	aw, err := toActionRuleWire(&res)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res.ETag, aw)
-	return nil
-}
-
 func (s *Service) putActionRule(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Location   string                `json:"location"`

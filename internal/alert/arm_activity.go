@@ -62,37 +62,6 @@ func (s *Service) toActivityAlertWire(ctx context.Context, res *catalog.AlertRes
 	return out, nil
 }
 
-func (s *Service) listActivityAlerts(w http.ResponseWriter, r *http.Request) error {
-	all, err := s.cat.AlertResources(r.Context(), catalog.TypeActivityLogAlert, r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
-	if err != nil {
-		return err
-	}
-	out := list[activityAlertWire]{Value: []activityAlertWire{}}
-	for i := range all {
-		aw, err := s.toActivityAlertWire(r.Context(), &all[i])
-		if err != nil {
-			return err
-		}
-		out.Value = append(out.Value, aw)
-	}
-	writeJSON(w, http.StatusOK, "", out)
-	return nil
-}
-
-func (s *Service) getActivityAlert(w http.ResponseWriter, r *http.Request) error {
-	res, err := s.cat.AlertResource(r.Context(), catalog.TypeActivityLogAlert, r.PathValue("subscriptionId"),
-		r.PathValue("resourceGroupName"), r.PathValue("ruleName"))
-	if err != nil {
-		return err
-	}
-	aw, err := s.toActivityAlertWire(r.Context(), &res)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res.ETag, aw)
-	return nil
-}
-
 func (s *Service) putActivityAlert(w http.ResponseWriter, r *http.Request) error {
 	var req activityAlertRequest
 	if err := api.DecodeJSON(r, &req, s.opts.MaxBodyBytes); err != nil {

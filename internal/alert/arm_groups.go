@@ -82,37 +82,6 @@ func toGroupWire(res *catalog.AlertResource, secrets map[string]string) (groupWi
 	return out, nil
 }
 
-func (s *Service) listGroups(w http.ResponseWriter, r *http.Request) error {
-	all, err := s.cat.AlertResources(r.Context(), catalog.TypeActionGroup, r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
-	if err != nil {
-		return err
-	}
-	out := list[groupWire]{Value: []groupWire{}}
-	for i := range all {
-		gw, err := toGroupWire(&all[i], nil)
-		if err != nil {
-			return err
-		}
-		out.Value = append(out.Value, gw)
-	}
-	writeJSON(w, http.StatusOK, "", out)
-	return nil
-}
-
-func (s *Service) getGroup(w http.ResponseWriter, r *http.Request) error {
-	res, err := s.cat.AlertResource(r.Context(), catalog.TypeActionGroup, r.PathValue("subscriptionId"),
-		r.PathValue("resourceGroupName"), r.PathValue("actionGroupName"))
-	if err != nil {
-		return err
-	}
-	gw, err := toGroupWire(&res, nil)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res.ETag, gw)
-	return nil
-}
-
 // putGroup creates or replaces an action group. Each new webhook receiver
 // gets a generated HMAC signing secret, stored sealed under the platform key
 // and returned once, in this response (custosSigningSecret).

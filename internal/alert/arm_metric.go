@@ -94,37 +94,6 @@ func (s *Service) toMetricAlertWire(ctx context.Context, res *catalog.AlertResou
 	return out, nil
 }
 
-func (s *Service) listMetricAlerts(w http.ResponseWriter, r *http.Request) error {
-	all, err := s.cat.AlertResources(r.Context(), catalog.TypeMetricAlert, r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
-	if err != nil {
-		return err
-	}
-	out := list[metricAlertWire]{Value: []metricAlertWire{}}
-	for i := range all {
-		mw, err := s.toMetricAlertWire(r.Context(), &all[i])
-		if err != nil {
-			return err
-		}
-		out.Value = append(out.Value, mw)
-	}
-	writeJSON(w, http.StatusOK, "", out)
-	return nil
-}
-
-func (s *Service) getMetricAlert(w http.ResponseWriter, r *http.Request) error {
-	res, err := s.cat.AlertResource(r.Context(), catalog.TypeMetricAlert, r.PathValue("subscriptionId"),
-		r.PathValue("resourceGroupName"), r.PathValue("ruleName"))
-	if err != nil {
-		return err
-	}
-	mw, err := s.toMetricAlertWire(r.Context(), &res)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res.ETag, mw)
-	return nil
-}
-
 func (s *Service) putMetricAlert(w http.ResponseWriter, r *http.Request) error {
 	var req metricAlertRequest
 	if err := api.DecodeJSON(r, &req, s.opts.MaxBodyBytes); err != nil {

@@ -125,37 +125,6 @@ func (s *Service) evaluationStatus(ctx context.Context, id string, enabled bool)
 	return st, nil
 }
 
-func (s *Service) listRules(w http.ResponseWriter, r *http.Request) error {
-	all, err := s.cat.AlertResources(r.Context(), catalog.TypeScheduledQueryRule, r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
-	if err != nil {
-		return err
-	}
-	out := list[ruleWire]{Value: []ruleWire{}}
-	for i := range all {
-		rw, err := s.toRuleWire(r.Context(), &all[i])
-		if err != nil {
-			return err
-		}
-		out.Value = append(out.Value, rw)
-	}
-	writeJSON(w, http.StatusOK, "", out)
-	return nil
-}
-
-func (s *Service) getRule(w http.ResponseWriter, r *http.Request) error {
-	res, err := s.cat.AlertResource(r.Context(), catalog.TypeScheduledQueryRule, r.PathValue("subscriptionId"),
-		r.PathValue("resourceGroupName"), r.PathValue("ruleName"))
-	if err != nil {
-		return err
-	}
-	rw, err := s.toRuleWire(r.Context(), &res)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res.ETag, rw)
-	return nil
-}
-
 func (s *Service) putRule(w http.ResponseWriter, r *http.Request) error {
 	var req ruleRequest
 	if err := api.DecodeJSON(r, &req, s.opts.MaxBodyBytes); err != nil {

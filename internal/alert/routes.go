@@ -50,40 +50,51 @@ func (s *Service) Routes() []api.Route {
 	r := func(method, pattern string, act rbac.Action, scope func(*http.Request) rbac.Scope, h handler) api.Route {
 		return api.Route{Method: method, Pattern: pattern, Audience: identity.AudienceManagement, Action: act, Scope: scope, Handler: s.wrap(h)}
 	}
+	listRules, getRule := listResources(s, catalog.TypeScheduledQueryRule, s.toRuleWire),
+		getResource(s, catalog.TypeScheduledQueryRule, "ruleName", s.toRuleWire)
+	listMetricAlerts, getMetricAlert := listResources(s, catalog.TypeMetricAlert, s.toMetricAlertWire),
+		getResource(s, catalog.TypeMetricAlert, "ruleName", s.toMetricAlertWire)
+	listActivityAlerts, getActivityAlert := listResources(s, catalog.TypeActivityLogAlert, s.toActivityAlertWire),
+		getResource(s, catalog.TypeActivityLogAlert, "ruleName", s.toActivityAlertWire)
+	toGroup := withoutContext(func(res *catalog.AlertResource) (groupWire, error) { return toGroupWire(res, nil) })
+	listGroups, getGroup := listResources(s, catalog.TypeActionGroup, toGroup),
+		getResource(s, catalog.TypeActionGroup, "actionGroupName", toGroup)
+	listActionRules, getActionRule := listResources(s, catalog.TypeActionRule, withoutContext(toActionRuleWire)),
+		getResource(s, catalog.TypeActionRule, "actionRuleName", withoutContext(toActionRuleWire))
 	return []api.Route{
-		r(http.MethodGet, pRulesSub, rbac.ActionScheduledQueryRuleRead, subScope, s.listRules),
-		r(http.MethodGet, pRulesRG, rbac.ActionScheduledQueryRuleRead, rgScope, s.listRules),
-		r(http.MethodGet, pRule, rbac.ActionScheduledQueryRuleRead, ruleScope, s.getRule),
+		r(http.MethodGet, pRulesSub, rbac.ActionScheduledQueryRuleRead, subScope, listRules),
+		r(http.MethodGet, pRulesRG, rbac.ActionScheduledQueryRuleRead, rgScope, listRules),
+		r(http.MethodGet, pRule, rbac.ActionScheduledQueryRuleRead, ruleScope, getRule),
 		r(http.MethodPut, pRule, rbac.ActionScheduledQueryRuleWrite, ruleScope, s.putRule),
 		r(http.MethodPatch, pRule, rbac.ActionScheduledQueryRuleWrite, ruleScope, s.patchRule),
 		r(http.MethodDelete, pRule, rbac.ActionScheduledQueryRuleDelete, ruleScope, s.deleteRule),
 
-		r(http.MethodGet, pMetricSub, ActionMetricAlertRead, subScope, s.listMetricAlerts),
-		r(http.MethodGet, pMetricRG, ActionMetricAlertRead, rgScope, s.listMetricAlerts),
-		r(http.MethodGet, pMetric, ActionMetricAlertRead, metricAlertScope, s.getMetricAlert),
+		r(http.MethodGet, pMetricSub, ActionMetricAlertRead, subScope, listMetricAlerts),
+		r(http.MethodGet, pMetricRG, ActionMetricAlertRead, rgScope, listMetricAlerts),
+		r(http.MethodGet, pMetric, ActionMetricAlertRead, metricAlertScope, getMetricAlert),
 		r(http.MethodPut, pMetric, ActionMetricAlertWrite, metricAlertScope, s.putMetricAlert),
 		r(http.MethodPatch, pMetric, ActionMetricAlertWrite, metricAlertScope, s.patchMetricAlert),
 		r(http.MethodDelete, pMetric, ActionMetricAlertDelete, metricAlertScope, s.deleteMetricAlert),
 
-		r(http.MethodGet, pActLogSub, ActionActivityLogAlertRead, subScope, s.listActivityAlerts),
-		r(http.MethodGet, pActLogRG, ActionActivityLogAlertRead, rgScope, s.listActivityAlerts),
-		r(http.MethodGet, pActLog, ActionActivityLogAlertRead, activityAlertScope, s.getActivityAlert),
+		r(http.MethodGet, pActLogSub, ActionActivityLogAlertRead, subScope, listActivityAlerts),
+		r(http.MethodGet, pActLogRG, ActionActivityLogAlertRead, rgScope, listActivityAlerts),
+		r(http.MethodGet, pActLog, ActionActivityLogAlertRead, activityAlertScope, getActivityAlert),
 		r(http.MethodPut, pActLog, ActionActivityLogAlertWrite, activityAlertScope, s.putActivityAlert),
 		r(http.MethodPatch, pActLog, ActionActivityLogAlertWrite, activityAlertScope, s.patchActivityAlert),
 		r(http.MethodDelete, pActLog, ActionActivityLogAlertDelete, activityAlertScope, s.deleteActivityAlert),
 
-		r(http.MethodGet, pGroupsSub, rbac.ActionActionGroupRead, subScope, s.listGroups),
-		r(http.MethodGet, pGroupsRG, rbac.ActionActionGroupRead, rgScope, s.listGroups),
-		r(http.MethodGet, pGroup, rbac.ActionActionGroupRead, groupScope, s.getGroup),
+		r(http.MethodGet, pGroupsSub, rbac.ActionActionGroupRead, subScope, listGroups),
+		r(http.MethodGet, pGroupsRG, rbac.ActionActionGroupRead, rgScope, listGroups),
+		r(http.MethodGet, pGroup, rbac.ActionActionGroupRead, groupScope, getGroup),
 		r(http.MethodPut, pGroup, rbac.ActionActionGroupWrite, groupScope, s.putGroup),
 		r(http.MethodDelete, pGroup, rbac.ActionActionGroupDelete, groupScope, s.deleteGroup),
 		// Test notifications need write on the group: they send to its receivers.
 		r(http.MethodPost, pGroup+"/createNotifications", rbac.ActionActionGroupWrite, groupScope, s.createNotifications),
 		r(http.MethodGet, pGroup+"/notificationStatus/{notificationId}", rbac.ActionActionGroupRead, groupScope, s.notificationStatus),
 
-		r(http.MethodGet, pARulesSub, ActionActionRuleRead, subScope, s.listActionRules),
-		r(http.MethodGet, pARulesRG, ActionActionRuleRead, rgScope, s.listActionRules),
-		r(http.MethodGet, pARule, ActionActionRuleRead, actionRuleScope, s.getActionRule),
+		r(http.MethodGet, pARulesSub, ActionActionRuleRead, subScope, listActionRules),
+		r(http.MethodGet, pARulesRG, ActionActionRuleRead, rgScope, listActionRules),
+		r(http.MethodGet, pARule, ActionActionRuleRead, actionRuleScope, getActionRule),
 		r(http.MethodPut, pARule, ActionActionRuleWrite, actionRuleScope, s.putActionRule),
 		r(http.MethodDelete, pARule, ActionActionRuleDelete, actionRuleScope, s.deleteActionRule),
 
