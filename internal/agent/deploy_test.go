@@ -33,7 +33,7 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Fatalf("the ConfigMap's agent.yaml: %v", err)
 	}
 	k := cfg.Kubernetes
-	if !k.Enabled || k.CollectEnvVars || k.LogRoot != "/var/log/pods" || cfg.Syslog.UDP != "off" || cfg.Syslog.TCP != "off" {
+	if !k.Enabled || k.CollectEnvVars || k.Role != KubeRoleNode || k.DisablePodMetadata || k.LogRoot != "/var/log/pods" || cfg.Syslog.UDP != "off" || cfg.Syslog.TCP != "off" {
 		t.Fatalf("shipped configuration: %+v", cfg)
 	}
 
@@ -138,7 +138,214 @@ func TestKubernetesManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(kust), "deployment.yaml") {
-		t.Error("kustomization ships a Deployment, but no cluster-wide collector exists")
+	for _, f := range []string{"daemonset.yaml", "deployment.yaml", "rbac.yaml", "serviceaccount.yaml", "configmap.yaml"} {
+		if !strings.Contains(string(kust), "- "+f) {
+			t.Errorf("kustomization does not ship %s", f)
+		}
 	}
+	if _, ok := d.DataSources.Extensions[0].ContainerInsights(); ok != nil {
+		t.Error(ok)
+	}
+	if on, err := envVarsEnabled(d.DataSources.Extensions[0]); err != nil || on {
+		t.Errorf("example rule collects environment variables: %v %v", on, err)
+	}
+	for _, s := range []string{StreamKubePodInventory, StreamKubeNodeInventory, StreamKubeEvents, StreamKubeServices, StreamContainerInventory} {
+		if !d.flows(s) {
+			t.Errorf("example rule: no data flow for %s", s)
+		}
+	}
+	checkClusterDeployment(t, dir, cm.Data["cluster.yaml"])
+	checkRBAC(t, dir)
+}
+
+type podSpec struct {
+	ServiceAccountName string `yaml:"serviceAccountName"`
+	SecurityContext    struct {
+		RunAsNonRoot *bool `yaml:"runAsNonRoot"`
+		RunAsUser    int   `yaml:"runAsUser"`
+	} `yaml:"securityContext"`
+	Containers []struct {
+		Args            []string
+		SecurityContext struct {
+			AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
+			ReadOnlyRootFilesystem   bool  `yaml:"readOnlyRootFilesystem"`
+			Capabilities             struct{ Drop []string }
+		} `yaml:"securityContext"`
+		Resources struct {
+			Requests map[string]string
+			Limits   map[string]string
+		}
+		VolumeMounts []struct {
+			Name      string
+			MountPath string `yaml:"mountPath"`
+			ReadOnly  bool   `yaml:"readOnly"`
+		} `yaml:"volumeMounts"`
+	}
+	Volumes []struct {
+		Name      string
+		ConfigMap *struct{ Name string } `yaml:"configMap"`
+		HostPath  *struct{ Path string } `yaml:"hostPath"`
+	}
+}
+
+// checkClusterDeployment: the single-replica Deployment runs the cluster
+// role from the ConfigMap's cluster.yaml under its own ServiceAccount,
+// hardened like the DaemonSet and without host paths.
+func checkClusterDeployment(t *testing.T, dir, clusterYAML string) {
+	t.Helper()
+	cfg, err := ParseConfig([]byte(clusterYAML))
+	if err != nil {
+		t.Fatalf("the ConfigMap's cluster.yaml: %v", err)
+	}
+	if k := cfg.Kubernetes; !k.Enabled || k.Role != KubeRoleCluster || k.CollectEnvVars {
+		t.Errorf("cluster.yaml kubernetes section: %+v", k)
+	}
+	var dep struct {
+		Kind     string
+		Metadata struct{ Name string }
+		Spec     struct {
+			Replicas int
+			Strategy struct{ Type string }
+			Template struct{ Spec podSpec }
+		}
+	}
+	b, err := os.ReadFile(dir + "/deployment.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &dep); err != nil {
+		t.Fatal(err)
+	}
+	ps := dep.Spec.Template.Spec
+	if dep.Kind != "Deployment" || dep.Spec.Replicas != 1 || dep.Spec.Strategy.Type != "Recreate" || len(ps.Containers) != 1 {
+		t.Fatalf("deployment: %+v", dep)
+	}
+	if ps.ServiceAccountName != "custos-agent-cluster" {
+		t.Errorf("deployment runs as %q, want its own ServiceAccount custos-agent-cluster", ps.ServiceAccountName)
+	}
+	c := ps.Containers[0]
+	if len(c.Args) != 3 || c.Args[0] != "run" || c.Args[2] != "/etc/custos/config/cluster.yaml" {
+		t.Errorf("deployment args %v", c.Args)
+	}
+	sc := c.SecurityContext
+	if ps.SecurityContext.RunAsNonRoot == nil || !*ps.SecurityContext.RunAsNonRoot || ps.SecurityContext.RunAsUser == 0 ||
+		!sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("deployment is not hardened: %+v %+v", ps.SecurityContext, sc)
+	}
+	if c.Resources.Requests["cpu"] == "" || c.Resources.Requests["memory"] == "" || c.Resources.Limits["cpu"] == "" || c.Resources.Limits["memory"] == "" {
+		t.Errorf("deployment resources: %+v", c.Resources)
+	}
+	vols := map[string]bool{}
+	for _, v := range ps.Volumes {
+		if v.HostPath != nil {
+			t.Errorf("deployment mounts host path %s", v.HostPath.Path)
+		}
+		if v.ConfigMap != nil && v.ConfigMap.Name == "custos-agent" {
+			vols[v.Name] = true
+		}
+	}
+	mounted := false
+	for _, m := range c.VolumeMounts {
+		if vols[m.Name] && m.MountPath == "/etc/custos/config" && m.ReadOnly {
+			mounted = true
+		}
+		if p := cfg.StateDir; m.MountPath != p && m.MountPath != "/tmp" && !m.ReadOnly {
+			t.Errorf("writable mount %s", m.MountPath)
+		}
+	}
+	if !mounted {
+		t.Error("the ConfigMap is not mounted read-only at /etc/custos/config")
+	}
+}
+
+// checkRBAC: each ServiceAccount is bound to its own ClusterRole, whose
+// rules are exactly the read verbs on exactly the resources it uses.
+func checkRBAC(t *testing.T, dir string) {
+	t.Helper()
+	roles, bindings := KubeRBAC(t, dir+"/rbac.yaml")
+	want := map[string]map[string]bool{
+		"custos-agent":         {"get nodes/stats": true, "list pods": true, "watch pods": true},
+		"custos-agent-cluster": {"list pods": true, "watch pods": true, "list nodes": true, "watch nodes": true, "list services": true, "watch services": true, "list events": true, "watch events": true},
+	}
+	for name, w := range want {
+		got := roles[name]
+		if len(got) != len(w) {
+			t.Errorf("ClusterRole %s grants %v; want exactly %v", name, got, w)
+		}
+		for g := range got {
+			if !w[g] {
+				t.Errorf("ClusterRole %s grants %q, which nothing uses", name, g)
+			}
+		}
+		if bindings["custos-system/"+name] != name {
+			t.Errorf("ServiceAccount %s is bound to %q", name, bindings["custos-system/"+name])
+		}
+	}
+	if len(roles) != len(want) {
+		t.Errorf("ClusterRoles %v", roles)
+	}
+}
+
+// KubeRBAC reads the ClusterRoles (name → set of "verb resource") and
+// ClusterRoleBindings (namespace/serviceaccount → role) of a manifest;
+// wildcards and non-core API groups fail the test.
+func KubeRBAC(t *testing.T, path string) (roles map[string]map[string]bool, bindings map[string]string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles, bindings = map[string]map[string]bool{}, map[string]string{}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	for {
+		var doc struct {
+			Kind     string
+			Metadata struct{ Name string }
+			Rules    []struct {
+				APIGroups []string `yaml:"apiGroups"`
+				Resources []string
+				Verbs     []string
+			}
+			RoleRef  struct{ Kind, Name string } `yaml:"roleRef"`
+			Subjects []struct{ Kind, Name, Namespace string }
+		}
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		switch doc.Kind {
+		case "ClusterRole":
+			set := map[string]bool{}
+			for _, r := range doc.Rules {
+				if len(r.APIGroups) != 1 || r.APIGroups[0] != "" {
+					t.Errorf("ClusterRole %s: API groups %v", doc.Metadata.Name, r.APIGroups)
+				}
+				for _, res := range r.Resources {
+					for _, v := range r.Verbs {
+						if res == "*" || v == "*" || res == "secrets" || res == "configmaps" || !slicesContains([]string{"get", "list", "watch"}, v) {
+							t.Errorf("ClusterRole %s: %s %s is not least privilege", doc.Metadata.Name, v, res)
+						}
+						set[v+" "+res] = true
+					}
+				}
+			}
+			roles[doc.Metadata.Name] = set
+		case "ClusterRoleBinding":
+			for _, s := range doc.Subjects {
+				if s.Kind == "ServiceAccount" && doc.RoleRef.Kind == "ClusterRole" {
+					bindings[s.Namespace+"/"+s.Name] = doc.RoleRef.Name
+				}
+			}
+		}
+	}
+	return roles, bindings
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
