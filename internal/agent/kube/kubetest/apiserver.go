@@ -25,14 +25,17 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
+// Rules decide whether verb ("list", "watch") on resource ("pods",
+// "nodes", ...) is allowed, as a ServiceAccount's RBAC rules would. nil
+// allows everything.
+type Rules func(verb, resource string) bool
+
 // Options configure a Server.
 type Options struct {
-	// Token is the bearer token every request must carry. Required.
-	Token string
-	// Authorize, if set, decides whether verb ("list", "watch") on resource
-	// ("pods", "nodes", ...) is allowed; a refusal is a 403 as an API
-	// server's RBAC answers it. nil allows everything.
-	Authorize func(verb, resource string) bool
+	// Tokens are the accepted bearer tokens and what each may do; any
+	// other token is refused with 401, a request its rules do not allow
+	// with 403. At least one is required.
+	Tokens map[string]Rules
 }
 
 // Server is a running API server substitute. Safe for concurrent use.
@@ -86,8 +89,8 @@ const watchBuffer = 1 << 16
 
 // New starts a Server on a loopback port.
 func New(o Options) (*Server, error) {
-	if o.Token == "" {
-		return nil, errors.New("kubetest: Token is required")
+	if len(o.Tokens) == 0 {
+		return nil, errors.New("kubetest: at least one token is required")
 	}
 	s := &Server{o: o, objects: map[string]map[string]object{}, watchers: map[*watcher]struct{}{}, requests: map[string]int{}}
 	for r := range resources {
@@ -256,7 +259,9 @@ func route(path string) (resource, ns string, ok bool) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Authorization") != "Bearer "+s.o.Token {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	rules, known := s.o.Tokens[tok]
+	if !ok || !known {
 		writeStatus(w, http.StatusUnauthorized, "Unauthorized", "Unauthorized")
 		return
 	}
@@ -270,7 +275,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if q.Get("watch") == "true" || q.Get("watch") == "1" {
 		verb = "watch"
 	}
-	if s.o.Authorize != nil && !s.o.Authorize(verb, res) {
+	if rules != nil && !rules(verb, res) {
+		s.mu.Lock()
+		s.requests["forbidden "+verb+" "+res]++
+		s.mu.Unlock()
 		writeStatus(w, http.StatusForbidden, "Forbidden", fmt.Sprintf("%s is forbidden: cannot %s resource %q", res, verb, res))
 		return
 	}
