@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -506,7 +507,13 @@ func (x *executor) applyOpsWith(ev *evaluator, ops []kql.PlanNode, b *store.Batc
 			}
 		case *kql.Compute:
 			out := &store.Batch{Schema: op.Schema(), Cols: make([]*store.Vector, len(op.Cols)), Len: b.Len}
+			if err := ev.parseGroups(op, b, out.Cols); err != nil {
+				return nil, err
+			}
 			for i, c := range op.Cols {
+				if out.Cols[i] != nil {
+					continue
+				}
 				v, err := ev.eval(c.X, b)
 				if err != nil {
 					return nil, err
@@ -1048,4 +1055,121 @@ func planExprRefs(n kql.PlanNode) []*kql.Scalar {
 	}
 	walk(n)
 	return refs
+}
+
+// parseGroups evaluates together the columns of op that are captures of one
+// parse operator — FnParse calls over the same input with the same pattern —
+// so each row is matched once for all of them rather than once per capture.
+// It fills their places in cols and leaves the others nil.
+func (ev *evaluator) parseGroups(op *kql.Compute, b *store.Batch, cols []*store.Vector) error {
+	var done []bool
+	for i, c := range op.Cols {
+		first, ok := parseCapture(c.X)
+		if !ok || (done != nil && done[i]) {
+			continue
+		}
+		group := []int{i}
+		for j := i + 1; j < len(op.Cols); j++ {
+			if o, ok := parseCapture(op.Cols[j].X); ok && sameParse(first, o) {
+				group = append(group, j)
+			}
+		}
+		if len(group) < 2 {
+			continue
+		}
+		re := ev.regexps[first]
+		if re == nil {
+			continue // not prepared: evaluated one by one
+		}
+		if done == nil {
+			done = make([]bool, len(op.Cols))
+		}
+		in, err := ev.eval(first.Args[0], b)
+		if err != nil {
+			return err
+		}
+		calls := make([]*kql.FnCall, len(group))
+		for k, j := range group {
+			calls[k] = op.Cols[j].X.(*kql.FnCall)
+			done[j] = true
+		}
+		for k, v := range parseCaptures(re, in, b.Len, calls) {
+			cols[group[k]] = v
+		}
+	}
+	return nil
+}
+
+// parseCapture returns e as a capture of a parse operator (FnParse with a
+// constant pattern and group).
+func parseCapture(e kql.Scalar) (*kql.FnCall, bool) {
+	c, ok := e.(*kql.FnCall)
+	if !ok || c.Fn != kql.FnParse || len(c.Args) != 3 {
+		return nil, false
+	}
+	p, ok1 := c.Args[1].(*kql.Const)
+	g, ok2 := c.Args[2].(*kql.Const)
+	if !ok1 || !ok2 || !kql.IsStringLike(p.V.Type) || !kql.IsIntHeld(g.V.Type) {
+		return nil, false
+	}
+	return c, true
+}
+
+// sameParse reports whether two captures come from one parse: the same
+// pattern over the same input expression.
+func sameParse(a, b *kql.FnCall) bool {
+	if a.Args[1].(*kql.Const).V.Str != b.Args[1].(*kql.Const).V.Str {
+		return false
+	}
+	if a.Args[0] == b.Args[0] {
+		return true
+	}
+	x, ok1 := a.Args[0].(*kql.ColRef)
+	y, ok2 := b.Args[0].(*kql.ColRef)
+	return ok1 && ok2 && x.Name == y.Name
+}
+
+// parseCaptures matches re once per row of in and returns the capture of
+// each call (its group, converted to its type; a failed match or
+// conversion is null, or "" for strings), as FnParse computes one.
+func parseCaptures(re *regexp.Regexp, in *store.Vector, n int, calls []*kql.FnCall) []*store.Vector {
+	outs := make([]*store.Vector, len(calls))
+	groups := make([]int, len(calls))
+	nulls := make([][]bool, len(calls))
+	for k, c := range calls {
+		outs[k] = newVector(c.T, n)
+		groups[k] = int(c.Args[2].(*kql.Const).V.Int)
+	}
+	setNull := func(k, i int) {
+		if nulls[k] == nil {
+			nulls[k] = make([]bool, n)
+		}
+		nulls[k][i] = true
+	}
+	var m []int
+	for i := range n {
+		s := in.Str[i]
+		m = re.FindStringSubmatchIndex(s)
+		for k, c := range calls {
+			g := groups[k]
+			if m == nil || 2*g+1 >= len(m) || m[2*g] < 0 {
+				if c.T != store.TypeString {
+					setNull(k, i)
+				}
+				continue
+			}
+			text := s[m[2*g]:m[2*g+1]]
+			if c.T == store.TypeString {
+				outs[k].Str[i] = text
+				continue
+			}
+			if !convertOne(kql.StringValue(text), c.T, outs[k], i) {
+				setNull(k, i)
+			}
+		}
+	}
+	for k := range outs {
+		outs[k].Nulls = nulls[k]
+	}
+	return outs
 }

@@ -1163,14 +1163,31 @@ func (b *binder) bindParse(in PlanNode, op *ParseOp) (PlanNode, error) {
 		}
 		re.WriteString("(?" + flags + ")")
 	}
-	re.WriteString("^")
+	// The pattern is anchored at the start of the text. A leading * is an
+	// unanchored search instead of ^(?s:.*?): leftmost-first matching
+	// picks the same earliest start the lazy prefix would, and the search
+	// can jump to a literal prefix. A trailing * (with its $) is dropped:
+	// (?s:.*)$ matches from any position, so it never changes the match.
+	// Neither holds under flag U, which swaps greedy and lazy.
+	pattern := op.Pattern
+	rewrite := !strings.ContainsRune(flags, 'U') && len(pattern) > 1
+	if !(rewrite && pattern[0].Star) {
+		re.WriteString("^")
+	}
+	if rewrite && pattern[0].Star {
+		pattern = pattern[1:]
+	}
+	trimmedEnd := false
+	if rewrite && len(pattern) > 1 && pattern[len(pattern)-1].Star {
+		pattern, trimmedEnd = pattern[:len(pattern)-1], true
+	}
 	type capture struct {
 		name string
 		t    Type
 	}
 	var caps []capture
-	for i, part := range op.Pattern {
-		last := i == len(op.Pattern)-1
+	for i, part := range pattern {
+		last := i == len(pattern)-1 && !trimmedEnd
 		switch {
 		case part.Star:
 			if last {
@@ -1210,25 +1227,25 @@ func (b *binder) bindParse(in PlanNode, op *ParseOp) (PlanNode, error) {
 			caps = append(caps, capture{name: part.Col.Name, t: t})
 		}
 	}
-	if n := len(op.Pattern); n > 0 && (op.Pattern[n-1].Col != nil || op.Pattern[n-1].Star) {
+	if n := len(pattern); n > 0 && !trimmedEnd && (pattern[n-1].Col != nil || pattern[n-1].Star) {
 		re.WriteString("$")
 	}
-	pattern := re.String()
-	if _, err := regexp.Compile(pattern); err != nil {
+	expr := re.String()
+	if _, err := regexp.Compile(expr); err != nil {
 		return nil, semErr(op, "invalid parse pattern: %v", err)
 	}
 	if len(caps) == 0 {
 		return nil, semErr(op, "the parse pattern has no columns")
 	}
 	if op.Keyword == "parse-where" {
-		in = &Filter{Input: in, Pred: &FnCall{Fn: OpMatchesRegex, Args: []Scalar{x, &Const{V: StringValue(pattern)}}, T: store.TypeBool}}
+		in = &Filter{Input: in, Pred: &FnCall{Fn: OpMatchesRegex, Args: []Scalar{x, &Const{V: StringValue(expr)}}, T: store.TypeBool}}
 	}
 	cols := make([]NamedScalar, 0, len(schema)+len(caps))
 	for _, c := range schema {
 		cols = append(cols, passthrough(c))
 	}
 	for i, c := range caps {
-		e := &FnCall{Fn: FnParse, Args: []Scalar{x, &Const{V: StringValue(pattern)}, &Const{V: LongValue(int64(i + 1))}}, T: c.t}
+		e := &FnCall{Fn: FnParse, Args: []Scalar{x, &Const{V: StringValue(expr)}, &Const{V: LongValue(int64(i + 1))}}, T: c.t}
 		replaced := false
 		for j := range cols {
 			if cols[j].Name == c.name {
