@@ -309,6 +309,7 @@ func (a *API) run(ctx context.Context, ws Workspace, body Body, p Preferences, a
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.Wait)
 	defer cancel()
+	ctx, partial := withPartialReport(ctx)
 	start := time.Now()
 	self := kql.WorkspaceTables{ID: ws.CustomerID, Tables: kql.MapCatalog(ac.tables), RowConditions: ac.rowConditions}
 	out, err := a.opts.Executor.Execute(ctx, Exec{
@@ -323,7 +324,7 @@ func (a *API) run(ctx context.Context, ws Workspace, body Body, p Preferences, a
 		}
 		return nil, err
 	}
-	var ex Extras
+	ex := Extras{Error: partialError(partial)}
 	if p.IncludeStatistics {
 		ex.Statistics = out.Statistics
 		if len(ex.Statistics) == 0 {

@@ -314,6 +314,7 @@ func (a *API) runResource(ctx context.Context, id string, body Body, pr Preferen
 	}
 	qctx, cancel := context.WithTimeout(ctx, pr.Wait)
 	defer cancel()
+	qctx, partial := withPartialReport(qctx)
 	start := time.Now()
 	out, err := multi.ExecuteMulti(qctx, Exec{Query: body.Query, Tables: primary.tables, WorkspaceID: primary.ws.CustomerID,
 		Timespan: tr, RowConditions: primary.rows, Now: now}, more)
@@ -324,7 +325,7 @@ func (a *API) runResource(ctx context.Context, id string, body Body, pr Preferen
 		}
 		return nil, primary.ws.Workspace, err
 	}
-	var ex Extras
+	ex := Extras{Error: partialError(partial)}
 	if pr.IncludeStatistics {
 		ex.Statistics = out.Statistics
 		if len(ex.Statistics) == 0 {

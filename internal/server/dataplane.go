@@ -127,6 +127,7 @@ func (s *Server) apiRoutes() []api.Route {
 	routes = append(routes, s.query.ResourceRoutes()...)
 	routes = append(routes, s.alerts.Routes()...)
 	routes = append(routes, s.activityVerifyRoute())
+	routes = append(routes, s.quarantineRoute())
 	return s.recordActivity(routes)
 }
 

@@ -174,4 +174,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if s.export != nil {
 		_ = s.export.WriteMetrics(w)
 	}
+	if s.store != nil {
+		_ = s.store.WriteMetrics(w)
+	}
 }
