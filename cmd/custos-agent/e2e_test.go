@@ -94,7 +94,10 @@ type server struct {
 
 func (s *server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "serve", "--data-dir", s.dataDir, "--listen", s.addr)
+	// These tests are about the agent: the installation's administrator
+	// reads the results directly, so just-in-time access (on by default,
+	// tested in e2e/) is turned off.
+	s.cmd = exec.Command(s.bin, "serve", "--data-dir", s.dataDir, "--listen", s.addr, "--just-in-time-access=false")
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)

@@ -10,21 +10,39 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"custos/internal/agent/kube/kubetest"
 )
 
 // TestKubernetesEndToEnd runs `custos-agent run` in Kubernetes mode against
-// a real `custos serve`: a data collection rule with a ContainerInsights
-// extension (Exclude kube-system, 1s interval), generated CRI and Docker
-// json-file logs under a temporary /var/log/pods with partial lines and a
-// rotation, and a kubelet stand-in (httptest TLS server requiring the
-// ServiceAccount token) serving the /stats/summary fixture of
-// internal/agent/kube. Rows must arrive in ContainerLogV2, Perf and
-// InsightsMetrics with the cluster's _ResourceId.
+// a real `custos serve`, twice, as deploy/kubernetes does: a node agent
+// (the DaemonSet) and a cluster agent (the Deployment, kubernetes.role:
+// cluster), each with its own ServiceAccount token. A data collection rule
+// with a ContainerInsights extension (Exclude kube-system, 1s interval);
+// generated CRI and Docker json-file logs under a temporary /var/log/pods
+// with partial lines and a rotation; a kubelet stand-in (httptest TLS
+// server requiring the ServiceAccount token) serving the /stats/summary
+// fixture of internal/agent/kube; an API server substitute
+// (internal/agent/kube/kubetest: real list/watch over HTTPS) that enforces
+// deploy/kubernetes' ClusterRoles per token; and a Prometheus endpoint
+// served by client_golang's promhttp, behind an annotated pod and service.
+// Rows must arrive in ContainerLogV2, Perf, InsightsMetrics, KubeAudit,
+// KubePodInventory, KubeNodeInventory, KubeEvents, KubeServices and
+// ContainerInventory with the cluster's _ResourceId; logs are enriched from
+// the API server; the opted-out pod, the excluded namespace and environment
+// variables are absent.
 func TestKubernetesEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server and the agent")
@@ -36,7 +54,8 @@ func TestKubernetesEndToEnd(t *testing.T) {
 
 	// The rule: a ContainerInsights extension whose settings override the agent's (Off).
 	wsID := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.OperationalInsights/workspaces/%s", adm.SubscriptionID, adm.ResourceGroup, adm.WorkspaceName)
-	streams := []string{"Microsoft-ContainerLogV2", "Microsoft-Perf", "Microsoft-InsightsMetrics", "Microsoft-KubeAudit"}
+	streams := []string{"Microsoft-ContainerLogV2", "Microsoft-Perf", "Microsoft-InsightsMetrics", "Microsoft-KubeAudit",
+		"Microsoft-KubePodInventory", "Microsoft-KubeNodeInventory", "Microsoft-KubeEvents", "Microsoft-KubeServices", "Microsoft-ContainerInventory"}
 	rule := map[string]any{
 		"kind": "Linux",
 		"properties": map[string]any{
@@ -109,12 +128,78 @@ func TestKubernetesEndToEnd(t *testing.T) {
 	}))
 	t.Cleanup(kubelet.Close)
 
+	// The Prometheus endpoint of an annotated pod and service.
+	reg := prometheus.NewRegistry()
+	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "e2e_http_requests_total", Help: "Requests."}, []string{"code"})
+	reqs.WithLabelValues("200").Add(5)
+	reg.MustRegister(reqs)
+	promSrv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	t.Cleanup(promSrv.Close)
+	promPort, _ := strconv.Atoi(promSrv.URL[strings.LastIndexByte(promSrv.URL, ':')+1:])
+
+	// The API server substitute: the DaemonSet's and the Deployment's
+	// tokens, each limited to its ClusterRole in deploy/kubernetes.
+	const clusterToken = "cluster-agent-serviceaccount-token"
+	nodeRules, err := kubetest.RulesFromManifest("../../deploy/kubernetes/rbac.yaml", "custos-agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusterRules, err := kubetest.RulesFromManifest("../../deploy/kubernetes/rbac.yaml", "custos-agent-cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := kubetest.New(kubetest.Options{Tokens: map[string]kubetest.Rules{saToken: nodeRules, clusterToken: clusterRules}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(api.Close)
+	const node = "aks-node-e2e"
+	const envSecretValue = "literal-env-secret-4d1f"
+	ctrl := true
+	mkPod := func(ns, name, uid, container string, labels, annotations map[string]string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID(uid), Labels: labels, Annotations: annotations,
+				OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: name + "-rs", Controller: &ctrl}}},
+			Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: container, Image: "registry.example.io/" + container + ":1.0",
+				Env:   []corev1.EnvVar{{Name: "DB_PASSWORD", Value: envSecretValue}},
+				Ports: []corev1.ContainerPort{{ContainerPort: int32(promPort)}}}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "127.0.0.1", ContainerStatuses: []corev1.ContainerStatus{{Name: container,
+				ContainerID: "containerd://" + uid[:8], State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}},
+		}
+	}
+	for _, o := range []any{
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node, Labels: map[string]string{"kubernetes.io/os": "linux"}},
+			Status: corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{KubeletVersion: "v1.33.1"},
+				Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}},
+		mkPod("default", "web-1", "1a2b3c4d-0000-1111-2222-333344445555", "app", map[string]string{"app": "web"},
+			map[string]string{"prometheus.io/scrape": "true", "prometheus.io/path": "/metrics"}),
+		mkPod("kube-system", "coredns-1", "9a9a9a9a-0000-1111-2222-333344445555", "coredns", nil, map[string]string{"prometheus.io/scrape": "true"}),
+		mkPod("shop", "api-7", "5e5e5e5e-0000-1111-2222-333344445555", "api", map[string]string{"app": "api"}, nil),
+		mkPod("default", "secret-job-1", "7c7c7c7c-0000-1111-2222-333344445555", "job", nil,
+			map[string]string{"fluentbit.io/exclude": "true", "prometheus.io/scrape": "true"}),
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api-svc", Annotations: map[string]string{"prometheus.io/scrape": "true"}},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: "127.0.0.1", Selector: map[string]string{"app": "api"},
+				Ports: []corev1.ServicePort{{Port: int32(promPort)}}}},
+		&corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-1.e1"}, Type: "Warning", Reason: "BackOff",
+			Message: "Back-off restarting failed container", InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web-1"},
+			Source: corev1.EventSource{Component: "kubelet", Host: node}, Count: 2},
+		&corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "coredns-1.e1"}, Type: "Normal", Reason: "Pulled",
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "kube-system", Name: "coredns-1"}},
+	} {
+		if err := api.Apply(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// A pod's view: ServiceAccount token and CA, container logs under var/log/pods.
 	agentDir := filepath.Join(root, "agent")
 	saDir := filepath.Join(agentDir, "serviceaccount")
 	os.MkdirAll(saDir, 0o700)
 	os.WriteFile(filepath.Join(saDir, "token"), []byte(saToken+"\n"), 0o600)
-	os.WriteFile(filepath.Join(saDir, "ca.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: kubelet.Certificate().Raw}), 0o600)
+	// One CA bundle verifies the kubelet and the API server.
+	os.WriteFile(filepath.Join(saDir, "ca.crt"), append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: kubelet.Certificate().Raw}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: api.Certificate()})...), 0o600)
+	os.WriteFile(filepath.Join(saDir, "cluster-token"), []byte(clusterToken+"\n"), 0o600)
 	logRoot := filepath.Join(root, "node", "var", "log", "pods")
 	write := func(rel, content string, flag int) {
 		p := filepath.Join(logRoot, rel)
@@ -134,6 +219,8 @@ func TestKubernetesEndToEnd(t *testing.T) {
 		"%[1]s stdout P cri-part-one \n"+
 		"%[1]s stderr F WARN disk almost full\n"+
 		"%[1]s stdout F cri-part-two\n", now()), os.O_APPEND)
+	write("default_secret-job-1_7c7c7c7c-0000-1111-2222-333344445555/job/0.log",
+		now()+" stdout F opted-out-pod-line\n", os.O_APPEND)
 	write("kube-system_coredns-1_9a9a9a9a-0000-1111-2222-333344445555/coredns/0.log",
 		now()+" stdout F excluded-namespace-line\n", os.O_APPEND)
 	dockerTime := time.Now().UTC().Format(time.RFC3339Nano)
@@ -187,11 +274,19 @@ kubernetes:
   collectEnvVars: false
   auditLogPaths: [%s]
   auditPodName: kube-apiserver-cp1
+  apiServerURL: %s
 `, adm.Endpoint, adm.CAFile, credFile, filepath.Join(agentDir, "state"), dcrDir, logRoot, kubelet.URL,
-		filepath.Join(saDir, "token"), filepath.Join(saDir, "ca.crt"), clusterID, filepath.Join(auditDir, "audit*.log"))
+		filepath.Join(saDir, "token"), filepath.Join(saDir, "ca.crt"), clusterID, filepath.Join(auditDir, "audit*.log"), api.URL)
 	cfgPath := filepath.Join(agentDir, "config.yaml")
 	os.WriteFile(cfgPath, []byte(cfg), 0o600)
 	ag := &agentProc{t: t, bin: e.bins.agent, config: cfgPath, log: logFile(t, root, "agent.log")}
+	// The cluster agent: same rule, its own state, token and role.
+	clusterCfg := strings.NewReplacer("stateDir: "+filepath.Join(agentDir, "state"), "stateDir: "+filepath.Join(agentDir, "cluster-state"),
+		"tokenFile: "+filepath.Join(saDir, "token"), "tokenFile: "+filepath.Join(saDir, "cluster-token"),
+		"  apiServerURL:", "  role: cluster\n  apiServerURL:").Replace(cfg)
+	clusterCfgPath := filepath.Join(agentDir, "cluster.yaml")
+	os.WriteFile(clusterCfgPath, []byte(clusterCfg), 0o600)
+	cag := &agentProc{t: t, bin: e.bins.agent, config: clusterCfgPath, log: logFile(t, root, "cluster-agent.log")}
 	// A secret in the agent's own environment (as a container's env would
 	// be): nothing may carry it into a table.
 	const envSecret = "envsecret-7f3a9c2e51"
@@ -199,6 +294,8 @@ kubernetes:
 	defer os.Unsetenv("CUSTOS_E2E_DB_PASSWORD")
 	ag.start()
 	t.Cleanup(func() { ag.signal(syscall.SIGTERM) })
+	cag.start()
+	t.Cleanup(func() { cag.signal(syscall.SIGTERM) })
 
 	waitFor(t, "first container log rows", 60*time.Second, func() bool {
 		return e.count(`ContainerLogV2 | where PodName == "web-1"`) >= 3
@@ -305,8 +402,65 @@ kubernetes:
 			t.Errorf("%s: rows carrying the environment: %v", tbl, rows)
 		}
 	}
-	if n := e.count(`ContainerLogV2 | where isnotempty(KubernetesMetadata)`); n != 0 {
-		t.Errorf("%d rows with KubernetesMetadata; none configured", n)
+	// Enrichment from the API server.
+	if rows := e.query(`ContainerLogV2 | where PodName == "web-1" | summarize count() by k = tostring(KubernetesMetadata.controllerKind), c = tostring(KubernetesMetadata.controllerName), l = tostring(KubernetesMetadata.podLabels.app), i = tostring(KubernetesMetadata.image), id = ContainerId`); len(rows) != 1 ||
+		rows[0][0] != "ReplicaSet" || rows[0][1] != "web-1-rs" || rows[0][2] != "web" || rows[0][3] != "registry.example.io/app:1.0" || rows[0][4] != "1a2b3c4d" {
+		t.Errorf("KubernetesMetadata of web-1: %v", rows)
+	}
+	// The opted-out pod: nothing of its logs, its metrics or its environment.
+	if n := e.count(`ContainerLogV2 | where PodName == "secret-job-1" or tostring(LogMessage) has "opted-out-pod-line"`); n != 0 {
+		t.Errorf("%d ContainerLogV2 rows of the opted-out pod", n)
+	}
+
+	// The cluster agent: inventory and events, once, with the rule's namespace filter.
+	waitFor(t, "inventory rows", 60*time.Second, func() bool {
+		return e.count(`KubePodInventory | where Name == "web-1"`) > 0 && e.count(`KubeNodeInventory`) > 0 && e.count(`KubeServices`) > 0 &&
+			e.count(`ContainerInventory`) > 0 && e.count(`KubeEvents | where Reason == "BackOff"`) > 0
+	})
+	waitFor(t, "Prometheus rows", 60*time.Second, func() bool {
+		return e.count(`InsightsMetrics | where Namespace == "prometheus" and Name == "e2e_http_requests_total"`) >= 2
+	})
+	if rows := e.query(`KubePodInventory | where Name == "web-1" | take 1 | project Namespace, ControllerKind, ControllerName, Computer, PodStatus, ClusterName, PodUid`); len(rows) != 1 ||
+		rows[0][0] != "default" || rows[0][1] != "ReplicaSet" || rows[0][2] != "web-1-rs" || rows[0][3] != node || rows[0][4] != "Running" || rows[0][5] != "e2e-cluster" {
+		t.Errorf("KubePodInventory web-1: %v", rows)
+	}
+	if rows := e.query(`KubeServices | where ServiceName == "api-svc" | take 1 | project Namespace, ClusterIp, SelectorLabels`); len(rows) != 1 || rows[0][0] != "shop" {
+		t.Errorf("KubeServices: %v", rows)
+	}
+	if rows := e.query(`KubeEvents | where Reason == "BackOff" | take 1 | project KubeEventType, Name, Namespace, ObjectKind, Count, Computer`); len(rows) != 1 ||
+		rows[0][0] != "Warning" || rows[0][1] != "web-1" || rows[0][3] != "Pod" || rows[0][4] != float64(2) || rows[0][5] != node {
+		t.Errorf("KubeEvents: %v", rows)
+	}
+	for q, want := range map[string]int{
+		`KubePodInventory | where Namespace == "kube-system"`:                                                                                                     0,
+		`KubeEvents | where Namespace == "kube-system"`:                                                                                                           0,
+		`ContainerInventory | where ContainerHostname == "coredns-1"`:                                                                                             0,
+		`KubeNodeInventory | where Computer == "aks-node-e2e"`:                                                                                                    -1, // nodes are not namespaced: present
+		`InsightsMetrics | where Namespace == "prometheus" and Tags has "coredns"`:                                                                                0,
+		`InsightsMetrics | where Namespace == "prometheus" and Tags has "secret-job-1"`:                                                                           0,
+		`InsightsMetrics | where Namespace == "prometheus" and tostring(parse_json(Tags).pod_name) == "web-1" and Val == 5`:                                       -1,
+		`InsightsMetrics | where Namespace == "prometheus" and tostring(parse_json(Tags).service_name) == "api-svc" and tostring(parse_json(Tags).code) == "200"`: -1,
+	} {
+		if n := e.count(q); want >= 0 && n != want || want < 0 && n == 0 {
+			t.Errorf("%d rows; want %v: %s", n, map[bool]string{true: "some", false: fmt.Sprint(want)}[want < 0], q)
+		}
+	}
+	// Environment variables: not collected unless the rule enables them.
+	if n := e.count(`ContainerInventory | where isnotempty(EnvironmentVar)`); n != 0 {
+		t.Errorf("%d ContainerInventory rows with EnvironmentVar; the rule does not enable it", n)
+	}
+	for _, tbl := range []string{"ContainerLogV2", "KubePodInventory", "ContainerInventory", "KubeEvents", "KubeServices", "KubeNodeInventory", "InsightsMetrics", "Perf"} {
+		if n := e.count(tbl + ` | extend s = tostring(pack_all()) | where s contains "` + envSecretValue + `"`); n != 0 {
+			t.Errorf("%s: %d rows carry a container's environment variable", tbl, n)
+		}
+		if n := e.count(tbl + ` | where _ResourceId !~ "` + clusterID + `"`); n != 0 {
+			t.Errorf("%s: %d rows without the cluster's _ResourceId", tbl, n)
+		}
+	}
+	for k, n := range api.Requests() {
+		if strings.HasPrefix(k, "forbidden") {
+			t.Errorf("%d API requests outside the agents' ClusterRoles: %s", n, k)
+		}
 	}
 	if scrapes.Load() < 2 || denied.Load() != 0 {
 		t.Errorf("kubelet: %d scrapes, %d denied requests", scrapes.Load(), denied.Load())

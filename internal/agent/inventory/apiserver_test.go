@@ -79,8 +79,12 @@ func TestCollectorOverHTTPS(t *testing.T) {
 	if !c.WaitSynced(ctx) {
 		t.Fatal("not synced")
 	}
-	waitUntil(t, "the shop event", func() bool { return len(s.find(TableEvents, func(r map[string]any) bool { return r["Reason"] == "ShopReason" })) > 0 })
-	waitUntil(t, "inventory", func() bool { return len(s.find(TablePods, func(r map[string]any) bool { return r["Name"] == "web-1" })) > 0 })
+	waitUntil(t, "the shop event", func() bool {
+		return len(s.find(TableEvents, func(r map[string]any) bool { return r["Reason"] == "ShopReason" })) > 0
+	})
+	waitUntil(t, "inventory", func() bool {
+		return len(s.find(TablePods, func(r map[string]any) bool { return r["Name"] == "web-1" })) > 0
+	})
 	all := func(table string) []map[string]any { return s.find(table, func(map[string]any) bool { return true }) }
 	for _, tbl := range []string{TablePods, TableContainers, TableServices, TableEvents} {
 		for _, r := range all(tbl) {
@@ -114,7 +118,9 @@ func TestCollectorOverHTTPS(t *testing.T) {
 	if err := srv.Apply(web2); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the new pod", func() bool { return len(s.find(TablePods, func(r map[string]any) bool { return r["Name"] == "web-2" })) > 0 })
+	waitUntil(t, "the new pod", func() bool {
+		return len(s.find(TablePods, func(r map[string]any) bool { return r["Name"] == "web-2" })) > 0
+	})
 	req := srv.Requests()
 	if req["watch pods"] == 0 || req["watch events"] == 0 {
 		t.Errorf("requests %v", req)
