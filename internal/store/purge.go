@@ -1,10 +1,17 @@
 package store
 
 import (
+	"bufio"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 
@@ -125,13 +132,18 @@ func (db *DB) Purge(ctx context.Context, ref TableRef, pred RowPredicate) (Purge
 		parts = nil
 	}
 	defer release()
-	// Parts are independent: rewrite up to QueryWorkers of them at a time.
+	// Parts are independent and so are their blocks: parts are purged
+	// concurrently, and every block scan or rewrite takes one of QueryWorkers
+	// slots, so the purge uses every core whether the table has one large
+	// part or many small ones.
+	workers := max(1, db.opts.QueryWorkers)
+	sem := make(chan struct{}, workers)
 	var mu sync.Mutex // guards res
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(1, db.opts.QueryWorkers))
+	g.SetLimit(workers)
 	for _, p := range parts {
 		g.Go(func() error {
-			n, replaced, err := db.purgePart(gctx, t, p, pred)
+			n, replaced, err := db.purgePart(gctx, t, p, pred, sem)
 			if err != nil {
 				db.reportCorruption(err)
 				return fmt.Errorf("purge part %s: %w", p.id, err)
@@ -167,11 +179,12 @@ func (db *DB) Purge(ctx context.Context, ref TableRef, pred RowPredicate) (Purge
 
 // purgePart evaluates pred on one part and, if rows match, replaces the part.
 // It returns the rows removed and whether a new part replaced the old one
-// (false: the part was deleted, or nothing matched).
-func (db *DB) purgePart(ctx context.Context, t *table, p *part, pred RowPredicate) (int, bool, error) {
+// (false: the part was deleted, or nothing matched). Block work runs on the
+// purge's shared worker slots (sem).
+func (db *DB) purgePart(ctx context.Context, t *table, p *part, pred RowPredicate, sem chan struct{}) (int, bool, error) {
 	ws := t.ws
 	t.mu.RLock()
-	full, storage := t.full, t.storage
+	full := t.full
 	inc := t.meta.incarnationBytes()
 	t.mu.RUnlock()
 	predCols := pred.Columns()
@@ -180,97 +193,67 @@ func (db *DB) purgePart(ctx context.Context, t *table, p *part, pred RowPredicat
 			predCols = append(predCols, c.Name)
 		}
 	}
-	var buf []byte
-	readCol := func(bi int, c Column) (*Vector, error) {
-		rows := p.meta.blocks[bi].rows
-		switch {
-		case c.Name == ColTenantID:
-			return constStrVec(ws.id, rows), nil
-		case c.Name == ColType:
-			return constStrVec(t.name, rows), nil
-		}
-		k := p.meta.cols.Index(c.Name)
-		if k < 0 || classOf(p.meta.cols[k].Type) != classOf(c.Type) {
-			return nullVec(c.Type, rows), nil
-		}
-		v, nb, err := p.readChunk(bi, k, db.dec, buf)
-		buf = nb
-		if err != nil {
-			return nil, err
-		}
-		if v.Type != c.Type { // an int column widened to long, and the like
-			w := cloneEmpty(c.Type)
-			appendVec(w, 0, v, 0, rows, nil)
-			v = w
-		}
-		return v, nil
-	}
 	// Pass 1: which rows match, reading only the predicate's columns.
-	masks := make([][]bool, len(p.meta.blocks))
-	matched := 0
-	for bi, bm := range p.meta.blocks {
-		b := &Batch{Len: bm.rows}
+	nb := len(p.meta.blocks)
+	masks := make([][]bool, nb)
+	matched := make([]int, nb)
+	err := runBlocks(ctx, sem, nb, func(bi int) error {
+		rows := p.meta.blocks[bi].rows
+		b := &Batch{Len: rows}
+		var buf []byte
 		for _, name := range predCols {
 			c := full[full.Index(name)]
-			v, err := readCol(bi, c)
-			if err != nil {
-				return 0, false, err
+			var v *Vector
+			switch k := p.meta.cols.Index(c.Name); {
+			case c.Name == ColTenantID:
+				v = constStrVec(ws.id, rows)
+			case c.Name == ColType:
+				v = constStrVec(t.name, rows)
+			case k < 0 || classOf(p.meta.cols[k].Type) != classOf(c.Type):
+				v = nullVec(c.Type, rows)
+			default:
+				var err error
+				if v, buf, err = p.readChunk(bi, k, db.dec, buf); err != nil {
+					return err
+				}
+				if v.Type != c.Type { // an int column widened to long, and the like
+					w := cloneEmpty(c.Type)
+					appendVec(w, 0, v, 0, rows, nil)
+					v = w
+				}
 			}
 			b.Schema = append(b.Schema, c)
 			b.Cols = append(b.Cols, v)
 		}
 		m, err := pred.Match(b)
 		if err != nil {
-			return 0, false, fmt.Errorf("purge predicate: %w", err)
+			return fmt.Errorf("purge predicate: %w", err)
 		}
-		if len(m) != bm.rows {
-			return 0, false, fmt.Errorf("purge predicate returned %d results for %d rows", len(m), bm.rows)
+		if len(m) != rows {
+			return fmt.Errorf("purge predicate returned %d results for %d rows", len(m), rows)
 		}
 		for _, x := range m {
 			if x {
-				matched++
+				matched[bi]++
 			}
 		}
 		masks[bi] = m
+		return nil
+	})
+	if err != nil {
+		return 0, false, err
 	}
-	if matched == 0 {
+	total := 0
+	for _, n := range matched {
+		total += n
+	}
+	if total == 0 {
 		return 0, false, nil
 	}
-	// Pass 2: copy the rows that stay into a new part.
+	// Pass 2: a new part without the matching rows.
 	var np *part
-	if kept := p.meta.rows - matched; kept > 0 {
-		vecs := make([]*Vector, len(storage))
-		for j, c := range storage {
-			vecs[j] = cloneEmpty(c.Type)
-		}
-		n := 0
-		var idx []int32
-		for bi, bm := range p.meta.blocks {
-			idx = idx[:0]
-			for i, x := range masks[bi] {
-				if !x {
-					idx = append(idx, int32(i))
-				}
-			}
-			if len(idx) == 0 {
-				continue
-			}
-			for j, c := range storage {
-				v, err := readCol(bi, c)
-				if err != nil {
-					return 0, false, err
-				}
-				appendVec(vecs[j], n, v, 0, bm.rows, idx)
-			}
-			n += len(idx)
-		}
-		var err error
-		np, err = writePart(ctx, partWriteSpec{
-			wsID: ws.id, keys: ws.keys.Load(), table: t.name, dir: t.dir, incarnation: inc,
-			day: p.meta.day, walSeq: p.meta.walSeq, replaces: []string{p.id}, schema: storage, vecs: vecs, n: n,
-			blockRows: db.opts.BlockRows, enc: db.enc,
-		})
-		if err != nil {
+	if total < p.meta.rows {
+		if np, err = db.rewritePart(ctx, ws, t.name, t.dir, inc, p, masks, matched, sem); err != nil {
 			return 0, false, err
 		}
 	}
@@ -296,5 +279,510 @@ func (db *DB) purgePart(ctx context.Context, t *table, p *part, pred RowPredicat
 	t.mu.Unlock()
 	p.obsolete.Store(true)
 	p.release() // the table's reference; the file and key go with the last reader
-	return matched, np != nil, nil
+	return total, np != nil, nil
+}
+
+// runBlocks calls fn for blocks 0..n-1, each on its own goroutine while it
+// holds a slot of sem. The first error cancels the rest and is returned.
+func runBlocks(ctx context.Context, sem chan struct{}, n int, fn func(bi int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for bi := range n {
+		select {
+		case sem <- struct{}{}:
+		case <-gctx.Done():
+			return errors.Join(g.Wait(), gctx.Err())
+		}
+		g.Go(func() error {
+			defer func() { <-sem }()
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			return fn(bi)
+		})
+	}
+	return g.Wait()
+}
+
+// purgeScratch is one block rewrite's reusable buffers.
+type purgeScratch struct {
+	buf, raw, comp, half, aad []byte
+	bloom                     map[uint64]struct{}
+}
+
+var purgeScratches = sync.Pool{New: func() any { return &purgeScratch{bloom: make(map[uint64]struct{})} }}
+
+// rewritePart writes a new part holding the rows of p that masks do not
+// select, under a new data key, and returns it open. Blocks without a match
+// are copied: each chunk's compressed bytes are opened with the old part key
+// and sealed again under the new one (the AAD names the new part and block
+// index), with the old chunk statistics. Blocks with matches are filtered
+// chunk by chunk at the encoding level (see filterChunk), compressed and
+// sealed. Blocks are processed concurrently (sem) and written in order; the
+// file is fsynced and renamed into place as writePart does, and names p as
+// the part it replaces, so a crash leaves either p or its replacement.
+func (db *DB) rewritePart(ctx context.Context, ws *workspace, table, dir string, inc [16]byte, p *part, masks [][]bool, matched []int, sem chan struct{}) (*part, error) {
+	id, err := newPartID(p.meta.day)
+	if err != nil {
+		return nil, err
+	}
+	key, wrapped, err := newDataKeys(ctx, ws.keys.Load(), "part-"+id, partKeyAAD(ws.id, table, id))
+	if err != nil {
+		return nil, fmt.Errorf("rewrite part: %w", err)
+	}
+	final := filepath.Join(dir, id+".part")
+	tmp := filepath.Join(dir, ".tmp-"+id+".part")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		key.Destroy()
+		return nil, fmt.Errorf("rewrite part: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+			key.Destroy()
+		}
+	}()
+	w := bufio.NewWriterSize(f, 1<<20)
+	var off int64
+	write := func(b []byte) error {
+		n, err := w.Write(b)
+		off += int64(n)
+		return err
+	}
+	var hdr []byte
+	if len(wrapped) == 1 {
+		hdr = []byte(partMagic)
+		hdr = binary.AppendUvarint(hdr, uint64(len(wrapped[0])))
+		hdr = append(hdr, wrapped[0]...)
+	} else {
+		hdr = appendWrappedKeys([]byte(partMagicV2), wrapped)
+	}
+	hdr = binary.LittleEndian.AppendUint32(hdr, crc32.Checksum(hdr, castagnoli))
+	if err := write(hdr); err != nil {
+		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
+	}
+	meta := &partMeta{
+		incarnation: inc, day: p.meta.day, walSeq: p.meta.walSeq, replaces: []string{p.id},
+		cols: p.meta.cols, minT: math.MaxInt64, maxT: math.MinInt64,
+	}
+	var src []int // old block index of each new block
+	for bi, bm := range p.meta.blocks {
+		if matched[bi] < bm.rows {
+			src = append(src, bi)
+		}
+	}
+	err = orderedBlocks(ctx, sem, len(src), func(nbi int) (*encodedBlock, error) {
+		sc := purgeScratches.Get().(*purgeScratch)
+		defer purgeScratches.Put(sc)
+		bi := src[nbi]
+		if matched[bi] == 0 {
+			return db.copyBlock(p, bi, ws.id, table, id, nbi, key, sc)
+		}
+		return db.filterBlock(p, bi, masks[bi], ws.id, table, id, nbi, key, sc)
+	}, func(eb *encodedBlock) error {
+		bm := eb.meta
+		for j := range bm.cols {
+			bm.cols[j].off = off
+			if err := write(eb.chunks[j]); err != nil {
+				return err
+			}
+		}
+		meta.rows += bm.rows
+		meta.minT, meta.maxT = min(meta.minT, bm.minT), max(meta.maxT, bm.maxT)
+		meta.blocks = append(meta.blocks, bm)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
+	}
+	sealed, err := key.Seal(nil, db.enc.EncodeAll(meta.appendTo(nil), nil), partMetaAAD(ws.id, table, id))
+	if err != nil {
+		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
+	}
+	footerOff := off
+	if err := write(sealed); err != nil {
+		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
+	}
+	tr := binary.LittleEndian.AppendUint64(nil, uint64(footerOff))
+	tr = binary.LittleEndian.AppendUint32(tr, uint32(len(sealed)))
+	tr = binary.LittleEndian.AppendUint32(tr, crc32.Checksum(sealed, castagnoli))
+	tr = append(tr, partEndMagic...)
+	if err := write(tr); err != nil {
+		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
+	}
+	if err := w.Flush(); err != nil {
+		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("rewrite part %s: fsync: %w", id, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
+	}
+	ok = true
+	if err := syncDir(dir); err != nil {
+		os.Remove(final)
+		key.Destroy()
+		return nil, fmt.Errorf("rewrite part %s: fsync dir: %w", id, err)
+	}
+	rf, err := os.Open(final)
+	if err != nil {
+		key.Destroy()
+		return nil, fmt.Errorf("rewrite part %s: reopen: %w", id, err)
+	}
+	np := &part{id: id, path: final, wsID: ws.id, table: table, meta: meta, key: key, f: rf, size: off}
+	np.refs.Store(1)
+	return np, nil
+}
+
+// orderedBlocks runs produce for 0..n-1 concurrently, each while holding a
+// slot of sem, and hands the results to consume in order. At most two blocks
+// per slot are waiting to be consumed, which bounds memory.
+func orderedBlocks(ctx context.Context, sem chan struct{}, n int, produce func(i int) (*encodedBlock, error), consume func(*encodedBlock) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	results := make([]chan *encodedBlock, n)
+	for i := range results {
+		results[i] = make(chan *encodedBlock, 1)
+	}
+	window := make(chan struct{}, 2*cap(sem))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the producer: starts block i once a window slot and a worker slot are free
+		defer wg.Done()
+		for i := range n {
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				eb, err := produce(i)
+				<-sem
+				if err != nil {
+					eb = &encodedBlock{err: err}
+				}
+				results[i] <- eb
+			}()
+		}
+	}()
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	for i := range n {
+		var eb *encodedBlock
+		select {
+		case eb = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if eb.err != nil {
+			return eb.err
+		}
+		if err := consume(eb); err != nil {
+			return err
+		}
+		<-window
+	}
+	return nil
+}
+
+// copyBlock re-seals block bi of p, which loses no row, as block nbi of the
+// new part id under key, without decompressing it.
+func (db *DB) copyBlock(p *part, bi int, wsID, table, id string, nbi int, key layers, sc *purgeScratch) (*encodedBlock, error) {
+	bm := &p.meta.blocks[bi]
+	eb := &encodedBlock{
+		meta:   blockMeta{rows: bm.rows, minT: bm.minT, maxT: bm.maxT, cols: make([]chunkMeta, len(bm.cols))},
+		chunks: make([][]byte, len(bm.cols)),
+	}
+	for j, c := range p.meta.cols {
+		comp, buf, err := p.openChunk(bi, j, sc.buf)
+		sc.buf = buf
+		if err != nil {
+			return nil, err
+		}
+		sc.aad = blockAAD(sc.aad[:0], wsID, table, id, nbi, c.Name)
+		sealed, err := key.Seal(make([]byte, 0, len(comp)+128), comp, sc.aad)
+		if err != nil {
+			return nil, err
+		}
+		cm := bm.cols[j] // statistics and bloom are unchanged (the bloom is never modified)
+		cm.off, cm.size = 0, len(sealed)
+		eb.meta.cols[j] = cm
+		eb.chunks[j] = sealed
+	}
+	return eb, nil
+}
+
+// filterBlock rewrites block bi of p without the rows drop selects, as block
+// nbi of the new part id under key.
+func (db *DB) filterBlock(p *part, bi int, drop []bool, wsID, table, id string, nbi int, key layers, sc *purgeScratch) (*encodedBlock, error) {
+	bm := &p.meta.blocks[bi]
+	keep := make([]int32, 0, bm.rows)
+	for i, x := range drop {
+		if !x {
+			keep = append(keep, int32(i))
+		}
+	}
+	eb := &encodedBlock{
+		meta:   blockMeta{rows: len(keep), cols: make([]chunkMeta, len(bm.cols))},
+		chunks: make([][]byte, len(bm.cols)),
+	}
+	for j, c := range p.meta.cols {
+		comp, buf, err := p.openChunk(bi, j, sc.buf)
+		sc.buf = buf
+		if err != nil {
+			return nil, err
+		}
+		raw, err := p.decompressChunk(bi, j, db.dec, comp, false)
+		if err != nil {
+			return nil, err
+		}
+		var v *Vector
+		var bl bloom
+		var split int
+		sc.raw, v, bl, split, err = filterChunk(sc.raw[:0], raw, c.Type, bm.rows, keep, bm.cols[j].bloom, sc.bloom)
+		if err != nil {
+			return nil, p.corrupt(bi, j, err)
+		}
+		if split > 0 {
+			sc.half = db.enc.EncodeAll(sc.raw[:split], sc.half[:0])
+			sc.comp = binary.AppendUvarint(sc.comp[:0], uint64(len(sc.half)))
+			sc.comp = append(sc.comp, sc.half...)
+			sc.comp = db.enc.EncodeAll(sc.raw[split:], sc.comp)
+		} else {
+			sc.comp = db.enc.EncodeAll(sc.raw, sc.comp[:0])
+		}
+		sc.aad = blockAAD(sc.aad[:0], wsID, table, id, nbi, c.Name)
+		sealed, err := key.Seal(make([]byte, 0, len(sc.comp)+128), sc.comp, sc.aad)
+		if err != nil {
+			return nil, err
+		}
+		cm := chunkMeta{size: len(sealed), rawSize: len(sc.raw)}
+		if split > 0 {
+			cm.flags |= chunkFlagSplit
+		}
+		fillChunkStats(&cm, v, c.Type, bl)
+		if c.Name == ColTimeGenerated {
+			eb.meta.minT, eb.meta.maxT = math.MaxInt64, math.MinInt64
+			for _, t := range v.Int {
+				eb.meta.minT, eb.meta.maxT = min(eb.meta.minT, t), max(eb.meta.maxT, t)
+			}
+		}
+		eb.meta.cols[j] = cm
+		eb.chunks[j] = sealed
+	}
+	return eb, nil
+}
+
+// filterChunk appends to dst the column encoding raw (n rows of type t)
+// reduced to the rows keep (ascending, not empty), and returns the kept
+// values for numeric and bool columns (for the chunk statistics; nil for
+// strings), the token bloom filter of string columns and, for token-encoded
+// strings, the split offset (see encodeChunk).
+//
+// Dictionary- and token-encoded strings are filtered without rebuilding the
+// values: the kept rows' codes are renumbered over the entries they still
+// use, so no dictionary entry or token that only purged rows held remains,
+// and the bloom filter is built from the remaining entries — or is old, the
+// chunk's filter, when every entry is still used, since the filter is a
+// function of the set of entries. Other columns are decoded, gathered and
+// encoded again.
+func filterChunk(dst, raw []byte, t ColumnType, n int, keep []int32, old bloom, scratch map[uint64]struct{}) (out []byte, kept *Vector, bl bloom, split int, err error) {
+	if len(raw) == 0 {
+		return dst, nil, nil, 0, errShort
+	}
+	flags := raw[0]
+	if classOf(t) != classStr || flags&(colFlagDict|colFlagTokens) == 0 {
+		d := decoder{b: raw}
+		v, err := decodeColumn(&d, t, n)
+		if err == nil && len(d.b) != 0 {
+			err = fmt.Errorf("%d trailing bytes", len(d.b))
+		}
+		if err != nil {
+			return dst, nil, nil, 0, err
+		}
+		v = gatherVec(v, keep)
+		dst, bl, _ = encodeChunk(dst, v, 0, len(keep), false, scratch)
+		if classOf(t) == classStr {
+			return dst, nil, bl, 0, nil
+		}
+		return dst, v, nil, 0, nil
+	}
+	if flags&^(colFlagNulls|colFlagDict|colFlagTokens) != 0 || flags&colFlagDict != 0 && flags&colFlagTokens != 0 {
+		return dst, nil, nil, 0, fmt.Errorf("bad column flags %#x", flags)
+	}
+	d := decoder{b: raw[1:]}
+	var nulls []bool
+	hasNulls := false
+	if flags&colFlagNulls != 0 {
+		all := d.bitmap(n)
+		if d.err != nil {
+			return dst, nil, nil, 0, d.err
+		}
+		nulls = make([]bool, len(keep))
+		for k, r := range keep {
+			nulls[k] = all[r]
+			hasNulls = hasNulls || all[r]
+		}
+	}
+	start := len(dst)
+	outFlags := flags &^ colFlagNulls
+	if hasNulls {
+		outFlags |= colFlagNulls
+	}
+	dst = append(dst, outFlags)
+	if hasNulls {
+		dst = appendBitmap(dst, nulls)
+	}
+	if flags&colFlagDict != 0 {
+		nd := d.count("dictionary size", n)
+		dict := d.stringsBody(nd)
+		codes := make([]uint32, n)
+		for i := range codes {
+			x := d.uvarint()
+			if d.err == nil && x >= uint64(nd) {
+				d.fail(fmt.Errorf("dictionary index %d out of range %d", x, nd))
+			}
+			codes[i] = uint32(x)
+		}
+		if d.err == nil && len(d.b) != 0 {
+			d.fail(fmt.Errorf("%d trailing bytes", len(d.b)))
+		}
+		if d.err != nil {
+			return dst[:start], nil, nil, 0, d.err
+		}
+		remap := make([]int32, nd)
+		for i := range remap {
+			remap[i] = -1
+		}
+		var used []string // first-use order, as encodeChunk builds dictionaries
+		for k, r := range keep {
+			c := codes[r]
+			if remap[c] < 0 {
+				remap[c] = int32(len(used))
+				used = append(used, dict[c])
+			}
+			codes[k] = uint32(remap[c])
+		}
+		dst = appendStrings(dst, used)
+		for _, c := range codes[:len(keep)] {
+			dst = binary.AppendUvarint(dst, uint64(c))
+		}
+		if len(used) == nd && old != nil {
+			return dst, nil, old, 0, nil
+		}
+		return dst, nil, buildBloom(used, nil, t == TypeDynamic, scratch), 0, nil
+	}
+	// Tokens: table, per-row counts, indexes (see tokens.go).
+	nt := d.count("token count", len(d.b))
+	var toks []string
+	if nt > 0 {
+		toks = d.stringsBody(nt)
+	}
+	perRow := make([]int, n+1) // start ordinal of each row's tokens, then the end
+	for i := range n {
+		k := d.count("tokens per row", len(d.b))
+		perRow[i+1] = perRow[i] + k
+		if d.err == nil && perRow[i+1] > len(d.b) { // every index takes at least one byte
+			d.fail(fmt.Errorf("%d token indexes: %w", perRow[i+1], errShort))
+		}
+	}
+	if d.err != nil {
+		return dst[:start], nil, nil, 0, d.err
+	}
+	idx := make([]uint32, perRow[n])
+	for i := range idx {
+		x := d.uvarint()
+		if d.err == nil && x >= uint64(nt) {
+			d.fail(fmt.Errorf("token index %d out of range %d", x, nt))
+		}
+		idx[i] = uint32(x)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail(fmt.Errorf("%d trailing bytes", len(d.b)))
+	}
+	if d.err != nil {
+		return dst[:start], nil, nil, 0, d.err
+	}
+	remap := make([]int32, nt)
+	for i := range remap {
+		remap[i] = -1
+	}
+	var used []string
+	var count []uint32
+	rowTokens := make([]uint32, len(keep))
+	seq := idx[:0] // rewritten in place: kept rows come in order
+	for k, r := range keep {
+		rowTokens[k] = uint32(perRow[r+1] - perRow[r])
+		for _, x := range idx[perRow[r]:perRow[r+1]] {
+			id := remap[x]
+			if id < 0 {
+				id = int32(len(used))
+				remap[x] = id
+				used = append(used, toks[x])
+				count = append(count, 0)
+			}
+			count[id]++
+			seq = append(seq, uint32(id))
+		}
+	}
+	// Most frequent first, as tokenCoder orders its table.
+	order := make([]uint32, len(used))
+	for i := range order {
+		order[i] = uint32(i)
+	}
+	slices.SortStableFunc(order, func(a, b uint32) int { return cmp.Compare(count[b], count[a]) })
+	rank := make([]uint32, len(used))
+	for r, id := range order {
+		rank[id] = uint32(r)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(used)))
+	for _, id := range order {
+		dst = binary.AppendUvarint(dst, uint64(len(used[id])))
+	}
+	for _, id := range order {
+		dst = append(dst, used[id]...)
+	}
+	if t == TypeString && !hasNulls {
+		split = len(dst) - start
+	}
+	for _, c := range rowTokens {
+		dst = binary.AppendUvarint(dst, uint64(c))
+	}
+	for _, id := range seq {
+		dst = binary.AppendUvarint(dst, uint64(rank[id]))
+	}
+	if t == TypeString {
+		// A value's tokens are table entries, and strings are never null.
+		if len(used) == nt && old != nil {
+			return dst, nil, old, split, nil
+		}
+		return dst, nil, buildBloom(used, nil, false, scratch), split, nil
+	}
+	// Dynamic text is tokenized differently (JSON escapes), so hash the values.
+	vals := make([]string, len(keep))
+	var sb []byte
+	o := 0
+	for k, c := range rowTokens {
+		sb = sb[:0]
+		for _, id := range seq[o : o+int(c)] {
+			sb = append(sb, used[id]...)
+		}
+		o += int(c)
+		vals[k] = string(sb)
+	}
+	return dst, nil, buildBloom(vals, nulls, true, scratch), 0, nil
 }
