@@ -16,12 +16,19 @@ import (
 // runCLI runs the custos binary with args against the server whose data
 // directory is dataDir, with no CUSTOS_* variables inherited.
 func runCLI(ctx context.Context, dataDir, stdin string, args ...string) (stdout, stderr string, err error) {
+	return runCLIEnv(ctx, dataDir, nil, stdin, args...)
+}
+
+// runCLIEnv is runCLI with extra environment settings (such as
+// DataPrincipal.Env) after the inherited ones.
+func runCLIEnv(ctx context.Context, dataDir string, env []string, stdin string, args ...string) (stdout, stderr string, err error) {
 	cmd := exec.CommandContext(ctx, custosBin, append(args, "--data-dir", dataDir)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CUSTOS_") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -32,8 +39,10 @@ func runCLI(ctx context.Context, dataDir, stdin string, args ...string) (stdout,
 // TestCLISmoke drives the CLI binary as a user would after a first start:
 // list workspaces, create a table and a data collection rule, be refused
 // ingestion (Owner has no data actions), grant itself Monitoring Metrics
-// Publisher, ingest JSON lines from stdin, query with -o json, and see a bad
-// query fail with the server's error.
+// Publisher, ingest JSON lines from stdin, be refused granting itself Log
+// Analytics Reader (just-in-time mode, the default), create a reader service
+// principal and give it that role, query as the reader with -o json, and
+// see a bad query fail with the server's error.
 func TestCLISmoke(t *testing.T) {
 	s, c := newServerNoRoles(t)
 	ctx := testCtx(t, 120*time.Second)
@@ -101,6 +110,38 @@ func TestCLISmoke(t *testing.T) {
 		t.Fatalf("ingest:\n%s", out)
 	}
 
+	out, errOut, err = runCLI(ctx, dir, "", "role", "assignment", "create", "--role", "Log Analytics Reader", "--assignee", "self")
+	if err == nil || !strings.Contains(errOut, "SelfAssignmentNotAllowed") {
+		t.Fatalf("admin granting itself Log Analytics Reader: err %v, stdout %q, stderr %q; want SelfAssignmentNotAllowed", err, out, errOut)
+	}
+	var reader struct {
+		Name       string `json:"name"`
+		Properties struct {
+			AppID               string `json:"appId"`
+			PasswordCredentials []struct {
+				SecretText string `json:"secretText"`
+			} `json:"passwordCredentials"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal([]byte(cli("", "principal", "create", "smoke-reader", "-o", "json")), &reader); err != nil ||
+		reader.Name == "" || len(reader.Properties.PasswordCredentials) == 0 {
+		t.Fatalf("principal create -o json: %v %+v", err, reader.Name)
+	}
+	cli("", "role", "assignment", "create", "--role", "Log Analytics Reader", "--assignee", reader.Name)
+	time.Sleep(RoleCacheTTL)
+	readerEnv := DataPrincipal{ClientID: reader.Properties.AppID, ClientSecret: reader.Properties.PasswordCredentials[0].SecretText}.Env()
+	if _, errOut, err := runCLI(ctx, dir, "", "query", "Smoke_CL | count"); err == nil || !strings.Contains(errOut, "AuthorizationFailed") {
+		t.Fatalf("query as the admin in just-in-time mode: err %v, stderr %q; want AuthorizationFailed", err, errOut)
+	}
+	query := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := runCLIEnv(ctx, dir, readerEnv, "", args...)
+		if err != nil {
+			t.Fatalf("custos %s as the reader: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
+		}
+		return out
+	}
+
 	var res struct {
 		Tables []struct {
 			Columns []struct{ Name, Type string } `json:"columns"`
@@ -108,7 +149,7 @@ func TestCLISmoke(t *testing.T) {
 		} `json:"tables"`
 	}
 	q := "Smoke_CL | summarize n = count(), worst = max(Latency) by Level | order by Level asc"
-	if err := json.Unmarshal([]byte(cli("", "query", "-o", "json", q)), &res); err != nil {
+	if err := json.Unmarshal([]byte(query("query", "-o", "json", q)), &res); err != nil {
 		t.Fatalf("query -o json: %v", err)
 	}
 	if len(res.Tables) != 1 {
@@ -123,7 +164,7 @@ func TestCLISmoke(t *testing.T) {
 		t.Fatalf("query columns %+v; want Level:string, n:long, worst:real", cols)
 	}
 
-	out, errOut, err = runCLI(ctx, dir, "", "query", "Smoke_CL | where")
+	out, errOut, err = runCLIEnv(ctx, dir, readerEnv, "", "query", "Smoke_CL | where")
 	if err == nil || !strings.Contains(errOut, "BadArgumentError") {
 		t.Fatalf("bad query: err %v, stdout %q, stderr %q; want a failure naming BadArgumentError", err, out, errOut)
 	}

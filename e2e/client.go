@@ -30,14 +30,46 @@ const (
 	audienceQuery      = "https://api.loganalytics.io"
 )
 
-// Client talks to one server as its bootstrap admin, through the Azure SDK
-// and raw HTTPS. Safe for concurrent use.
+// Client talks to one server through the Azure SDK and raw HTTPS: to the
+// control plane as its bootstrap admin and, after GrantDataRoles, to the
+// data plane (ingestion and query) as a separate data principal, since the
+// bootstrap admin reads no log data in just-in-time mode (the default).
+// Safe for concurrent use once GrantDataRoles has returned.
 type Client struct {
-	Admin  Admin
-	HTTP   *http.Client
-	Cred   *azidentity.ClientSecretCredential
+	Admin Admin
+	HTTP  *http.Client
+	// Cred is the bootstrap admin's credential.
+	Cred *azidentity.ClientSecretCredential
+	// Data is the data principal that GrantDataRoles creates; until then its
+	// fields are empty and the data plane is reached as the admin.
+	Data DataPrincipal
+	// Ingest and Query are the SDK clients of the data plane: the admin's
+	// until GrantDataRoles, the data principal's after.
 	Ingest *azingest.Client
 	Query  *azquery.Client
+
+	hc       *http.Client
+	dataCred *azidentity.ClientSecretCredential
+}
+
+// DataPrincipal is the service principal through which the harness ingests
+// and queries: Monitoring Metrics Publisher and Log Analytics Reader on the
+// admin's subscription, assigned by the bootstrap admin.
+type DataPrincipal struct {
+	ObjectID     string
+	ClientID     string
+	ClientSecret string
+}
+
+// String keeps the secret out of test logs.
+func (d DataPrincipal) String() string {
+	return fmt.Sprintf("DataPrincipal{object=%s client=%s secret=REDACTED}", d.ObjectID, d.ClientID)
+}
+
+// Env returns the CUSTOS_CLIENT_ID and CUSTOS_CLIENT_SECRET settings that
+// make the CLI act as the data principal.
+func (d DataPrincipal) Env() []string {
+	return []string{"CUSTOS_CLIENT_ID=" + d.ClientID, "CUSTOS_CLIENT_SECRET=" + d.ClientSecret}
 }
 
 // NewClient builds the Azure SDK clients for adm: azidentity against the
@@ -54,41 +86,67 @@ func NewClient(adm Admin) (*Client, error) {
 		MaxIdleConnsPerHost: 32,
 		IdleConnTimeout:     30 * time.Second,
 	}}
-	cred, err := azidentity.NewClientSecretCredential(adm.TenantID, adm.ClientID, adm.ClientSecret, &azidentity.ClientSecretCredentialOptions{
+	c := &Client{Admin: adm, HTTP: hc, hc: hc}
+	if c.Cred, err = c.credential(adm.ClientID, adm.ClientSecret); err != nil {
+		return nil, err
+	}
+	if err := c.dataClients(c.Cred); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// credential returns an azidentity client-secret credential against the
+// server's token service.
+func (c *Client) credential(clientID, secret string) (*azidentity.ClientSecretCredential, error) {
+	cred, err := azidentity.NewClientSecretCredential(c.Admin.TenantID, clientID, secret, &azidentity.ClientSecretCredentialOptions{
 		ClientOptions: azcore.ClientOptions{
-			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: adm.Endpoint + "/"},
-			Transport: hc,
+			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: c.Admin.Endpoint + "/"},
+			Transport: c.hc,
 		},
 		DisableInstanceDiscovery: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("azidentity credential: %w", err)
 	}
+	return cred, nil
+}
+
+// dataClients builds the ingestion client (audience monitor.azure.com) and
+// the query client (endpoint <server>/v1) on cred.
+func (c *Client) dataClients(cred *azidentity.ClientSecretCredential) error {
 	opts := azcore.ClientOptions{
 		Cloud: cloud.Configuration{
-			ActiveDirectoryAuthorityHost: adm.Endpoint + "/",
+			ActiveDirectoryAuthorityHost: c.Admin.Endpoint + "/",
 			Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
 				azingest.ServiceNameIngestion: {Audience: audienceIngestion},
-				azquery.ServiceName:           {Audience: audienceQuery, Endpoint: adm.Endpoint + "/v1"},
+				azquery.ServiceName:           {Audience: audienceQuery, Endpoint: c.Admin.Endpoint + "/v1"},
 			},
 		},
-		Transport: hc,
+		Transport: c.hc,
 		Retry:     policy.RetryOptions{MaxRetries: -1},
 	}
-	ing, err := azingest.NewClient(adm.Endpoint, cred, &azingest.ClientOptions{ClientOptions: opts})
+	ing, err := azingest.NewClient(c.Admin.Endpoint, cred, &azingest.ClientOptions{ClientOptions: opts})
 	if err != nil {
-		return nil, fmt.Errorf("ingestion client: %w", err)
+		return fmt.Errorf("ingestion client: %w", err)
 	}
 	qc, err := azquery.NewClient(cred, &azquery.ClientOptions{ClientOptions: opts})
 	if err != nil {
-		return nil, fmt.Errorf("query client: %w", err)
+		return fmt.Errorf("query client: %w", err)
 	}
-	return &Client{Admin: adm, HTTP: hc, Cred: cred, Ingest: ing, Query: qc}, nil
+	c.Ingest, c.Query = ing, qc
+	return nil
 }
 
-// Token returns a bearer token for audience (e.g. "https://api.loganalytics.io").
+// Token returns a bearer token for audience (e.g. "https://api.loganalytics.io"):
+// the admin's for the control plane, the data principal's (once
+// GrantDataRoles has made it) for ingestion and query.
 func (c *Client) Token(ctx context.Context, audience string) (string, error) {
-	tok, err := c.Cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{audience + "/.default"}})
+	cred := c.Cred
+	if c.dataCred != nil && audience != audienceManagement {
+		cred = c.dataCred
+	}
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{audience + "/.default"}})
 	if err != nil {
 		return "", fmt.Errorf("get token for %s: %w", audience, err)
 	}
@@ -295,35 +353,90 @@ func (c *Client) AssignRole(ctx context.Context, scope, roleID, principal string
 	return err
 }
 
-// GrantDataRoles gives the admin "Monitoring Metrics Publisher" on its
-// subscription through the ARM role-assignment API (the bootstrap admin holds
-// Owner, which, as in Azure, grants no data actions), then waits RoleCacheTTL
-// so that the server's authorizer sees it. An existing identical assignment
-// (409 RoleAssignmentExists) counts as success.
+// roleDataReader is "Log Analytics Reader", Azure's built-in role that runs queries
+// (Microsoft.OperationalInsights/workspaces/query/*/read through */read).
+const roleDataReader = "73c42c96-874c-492b-b04d-ab87d138a893"
+
+// GrantDataRoles is the one place where tests get data access. The
+// bootstrap admin holds Owner at "/", which (as in Azure) grants no data
+// actions and, in just-in-time mode (the server's default), no query access
+// either; nor may it grant itself a role that reads data. So, as an operator
+// would, the admin creates a data principal (a service principal), assigns
+// it "Monitoring Metrics Publisher" and "Log Analytics Reader" on its
+// subscription through the ARM role-assignment API, and the client's
+// ingestion and query calls (Ingest, Query, Do with those audiences) use it
+// from then on. The admin itself gets "Monitoring Metrics Publisher" too
+// (ingestion is not restricted by just-in-time mode), so CLI ingestion as
+// the admin keeps working. It then waits RoleCacheTTL so that the server's
+// authorizer sees the assignments. Calling it again is a no-op.
 func (c *Client) GrantDataRoles(ctx context.Context) error {
+	if c.dataCred != nil {
+		return nil
+	}
 	oid, err := c.ObjectID(ctx)
 	if err != nil {
 		return err
 	}
-	name := NewGUID()
 	sub := "/subscriptions/" + c.Admin.SubscriptionID
-	body, _ := json.Marshal(map[string]any{"properties": map[string]any{
-		"roleDefinitionId": sub + "/providers/Microsoft.Authorization/roleDefinitions/" + roleMonitoringMetricsPublisher,
-		"principalId":      oid,
-		"principalType":    "ServicePrincipal",
-	}})
-	status, code, resp, err := c.Do(ctx, audienceManagement, http.MethodPut,
-		sub+"/providers/Microsoft.Authorization/roleAssignments/"+name+"?api-version=2022-04-01", body)
+	if err := c.assignOnce(ctx, sub, roleMonitoringMetricsPublisher, oid); err != nil {
+		return fmt.Errorf("grant the admin Monitoring Metrics Publisher: %w", err)
+	}
+	raw, err := c.ARM(ctx, http.MethodPost, "/providers/Custos.Directory/servicePrincipals?api-version=2024-01-01",
+		map[string]string{"displayName": "e2e-data-" + NewGUID()[:8]})
+	if err != nil {
+		return fmt.Errorf("create the data principal: %w", err)
+	}
+	var sp struct {
+		Name       string `json:"name"`
+		Properties struct {
+			AppID               string `json:"appId"`
+			PasswordCredentials []struct {
+				SecretText string `json:"secretText"`
+			} `json:"passwordCredentials"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &sp); err != nil || sp.Name == "" || sp.Properties.AppID == "" ||
+		len(sp.Properties.PasswordCredentials) == 0 || sp.Properties.PasswordCredentials[0].SecretText == "" {
+		return fmt.Errorf("data principal answer lacks name, appId or secretText (%v)", err)
+	}
+	data := DataPrincipal{ObjectID: sp.Name, ClientID: sp.Properties.AppID, ClientSecret: sp.Properties.PasswordCredentials[0].SecretText}
+	for _, role := range []string{roleMonitoringMetricsPublisher, roleDataReader} {
+		if err := c.assignOnce(ctx, sub, role, data.ObjectID); err != nil {
+			return fmt.Errorf("grant the data principal role %s: %w", role, err)
+		}
+	}
+	cred, err := c.credential(data.ClientID, data.ClientSecret)
 	if err != nil {
 		return err
 	}
-	if status/100 != 2 && !(status == http.StatusConflict && code == "RoleAssignmentExists") {
-		return fmt.Errorf("grant Monitoring Metrics Publisher: HTTP %d %s: %s", status, code, bytes.TrimSpace(resp))
+	if err := c.dataClients(cred); err != nil {
+		return err
 	}
+	c.Data, c.dataCred = data, cred
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(RoleCacheTTL):
+	}
+	return nil
+}
+
+// assignOnce assigns roleID to principal at scope as a service principal;
+// an existing identical assignment (409 RoleAssignmentExists) counts as
+// success.
+func (c *Client) assignOnce(ctx context.Context, scope, roleID, principal string) error {
+	body, _ := json.Marshal(map[string]any{"properties": map[string]any{
+		"roleDefinitionId": "/subscriptions/" + c.Admin.SubscriptionID + "/providers/Microsoft.Authorization/roleDefinitions/" + roleID,
+		"principalId":      principal,
+		"principalType":    "ServicePrincipal",
+	}})
+	status, code, resp, err := c.Do(ctx, audienceManagement, http.MethodPut,
+		scope+"/providers/Microsoft.Authorization/roleAssignments/"+NewGUID()+"?api-version=2022-04-01", body)
+	if err != nil {
+		return err
+	}
+	if status/100 != 2 && !(status == http.StatusConflict && code == "RoleAssignmentExists") {
+		return fmt.Errorf("HTTP %d %s: %s", status, code, bytes.TrimSpace(resp))
 	}
 	return nil
 }

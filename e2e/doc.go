@@ -8,8 +8,11 @@
 // requests and the CLI, the way a user does.
 //
 // The bootstrap admin holds Owner at "/", which (as in Azure) grants no data
-// actions; Client.GrantDataRoles gives it "Monitoring Metrics Publisher"
-// through the ARM role-assignment API before anything is ingested.
+// actions and, in just-in-time mode (the server's default), no query access;
+// it may not grant itself data access either. Client.GrantDataRoles — the one
+// place tests get data access — has the admin create a data service principal
+// with "Monitoring Metrics Publisher" and "Log Analytics Reader" on the
+// subscription, and routes the client's ingestion and query calls through it.
 //
 // The tests (go test ./e2e/...) build the binary once in TestMain. They cover
 // crash safety under SIGKILL with concurrent ingestion (TestCrashSafety),

@@ -119,13 +119,13 @@ func (a *API) Routes() []api.Route {
 		r(http.MethodPut, pSubscription, rbac.ActionSubscriptionWrite, subscriptionScope, a.putSubscription),
 		r(http.MethodDelete, pSubscription, rbac.ActionSubscriptionDelete, subscriptionScope, a.deleteSubscription),
 
-		r(http.MethodGet, pResourceGroups, rbac.ActionResourceGroupRead, subscriptionScope, a.listResourceGroups),
+		r(http.MethodGet, pResourceGroups, rbac.ActionResourceGroupRead, a.resourceGroupList().scope(a), a.listResourceGroups),
 		r(http.MethodGet, pResourceGroup, rbac.ActionResourceGroupRead, resourceGroupScope, a.getResourceGroup),
 		r(http.MethodPut, pResourceGroup, rbac.ActionResourceGroupWrite, resourceGroupScope, a.putResourceGroup),
 		r(http.MethodDelete, pResourceGroup, rbac.ActionResourceGroupDelete, resourceGroupScope, a.deleteResourceGroup),
 
-		r(http.MethodGet, pWorkspacesSub, rbac.ActionWorkspaceRead, subscriptionScope, a.listWorkspaces),
-		r(http.MethodGet, pWorkspacesRG, rbac.ActionWorkspaceRead, resourceGroupScope, a.listWorkspaces),
+		r(http.MethodGet, pWorkspacesSub, rbac.ActionWorkspaceRead, a.workspaceList().scope(a), a.listWorkspaces),
+		r(http.MethodGet, pWorkspacesRG, rbac.ActionWorkspaceRead, a.workspaceList().scope(a), a.listWorkspaces),
 		r(http.MethodGet, pWorkspace, rbac.ActionWorkspaceRead, workspaceScope, a.getWorkspace),
 		r(http.MethodPut, pWorkspace, rbac.ActionWorkspaceWrite, workspaceScope, a.putWorkspace),
 		r(http.MethodDelete, pWorkspace, rbac.ActionWorkspaceDelete, workspaceScope, a.deleteWorkspace),
@@ -136,8 +136,8 @@ func (a *API) Routes() []api.Route {
 		r(http.MethodPatch, pTable, rbac.ActionTableWrite, tableScope, a.patchTable),
 		r(http.MethodDelete, pTable, rbac.ActionTableDelete, tableScope, a.deleteTable),
 
-		r(http.MethodGet, pDCRsSub, rbac.ActionDCRRead, subscriptionScope, a.listDCRs),
-		r(http.MethodGet, pDCRsRG, rbac.ActionDCRRead, resourceGroupScope, a.listDCRs),
+		r(http.MethodGet, pDCRsSub, rbac.ActionDCRRead, a.dcrList().scope(a), a.listDCRs),
+		r(http.MethodGet, pDCRsRG, rbac.ActionDCRRead, a.dcrList().scope(a), a.listDCRs),
 		r(http.MethodGet, pDCR, rbac.ActionDCRRead, dcrScope, a.getDCR),
 		r(http.MethodPut, pDCR, rbac.ActionDCRWrite, dcrScope, a.putDCR),
 		r(http.MethodDelete, pDCR, rbac.ActionDCRDelete, dcrScope, a.deleteDCR),

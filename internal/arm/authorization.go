@@ -476,6 +476,9 @@ func (a *API) putRoleAssignment(scopeOf func(*http.Request) rbac.Scope) handler 
 			}
 			return api.Errorf(http.StatusBadRequest, code, "%s", err.Error())
 		}
+		if err := a.checkSelfGrant(r, ra, role); err != nil {
+			return err
+		}
 		saved, created, err := a.cat.PutRoleAssignment(r.Context(), ra, actor(r))
 		if err != nil {
 			return err
@@ -557,4 +560,27 @@ func (a *API) listRoleAssignments(scopeOf func(*http.Request) rbac.Scope) handle
 		api.WriteJSON(w, http.StatusOK, list[roleAssignmentWire]{Value: out})
 		return nil
 	}
+}
+
+// checkSelfGrant refuses, in just-in-time mode, a role assignment by which
+// the caller would grant itself (or a group it belongs to) access to log
+// data it does not already hold at that scope (rbac.CheckSelfGrant). The
+// refusal points at the access-request flow.
+func (a *API) checkSelfGrant(r *http.Request, ra rbac.RoleAssignment, role rbac.RoleDefinition) error {
+	if a.authz == nil {
+		return nil
+	}
+	p, ok := api.PrincipalFrom(r.Context())
+	if !ok {
+		return nil
+	}
+	d, err := a.authz.CheckSelfGrant(r.Context(), p, ra, role)
+	if err != nil {
+		return err
+	}
+	if !d.Allowed {
+		return api.Errorf(http.StatusForbidden, "SelfAssignmentNotAllowed",
+			"%s. Request time-bound access instead (custos access request, or PUT Custos.Access/accessRequests), which an owner of the workspace approves, or have another administrator assign the role.", d.Reason)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"custos/internal/api"
 	"custos/internal/catalog"
+	"custos/internal/rbac"
 )
 
 // dcrWire is a data collection rule as Microsoft.Insights returns it.
@@ -63,17 +64,17 @@ func toDCRWire(d *catalog.DataCollectionRule) dcrWire {
 	}
 }
 
+// dcrList lists the data collection rules below the path's subscription or
+// resource group that the caller may read.
+func (a *API) dcrList() filteredList[catalog.DataCollectionRule] {
+	return filteredList[catalog.DataCollectionRule]{act: rbac.ActionDCRRead, id: (*catalog.DataCollectionRule).ID,
+		load: func(r *http.Request) ([]catalog.DataCollectionRule, error) {
+			return a.cat.DataCollectionRules(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
+		}}
+}
+
 func (a *API) listDCRs(w http.ResponseWriter, r *http.Request) error {
-	ds, err := a.cat.DataCollectionRules(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
-	if err != nil {
-		return err
-	}
-	out := list[dcrWire]{Value: []dcrWire{}}
-	for i := range ds {
-		out.Value = append(out.Value, toDCRWire(&ds[i]))
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return writeFilteredList(a, w, r, a.dcrList(), toDCRWire)
 }
 
 func (a *API) getDCR(w http.ResponseWriter, r *http.Request) error {

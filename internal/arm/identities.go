@@ -47,17 +47,17 @@ func toUAIWire(u *catalog.UserAssignedIdentity) uaiWire {
 		Properties: uaiProps{TenantID: u.TenantID, PrincipalID: u.PrincipalID, ClientID: u.ClientID}, SystemData: toSystemData(u.Audit)}
 }
 
+// uaiList lists the user-assigned identities below the path's subscription
+// or resource group that the caller may read.
+func (a *API) uaiList() filteredList[catalog.UserAssignedIdentity] {
+	return filteredList[catalog.UserAssignedIdentity]{act: actionUAIRead, id: (*catalog.UserAssignedIdentity).ID,
+		load: func(r *http.Request) ([]catalog.UserAssignedIdentity, error) {
+			return a.cat.UserAssignedIdentities(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
+		}}
+}
+
 func (a *API) listUAIs(w http.ResponseWriter, r *http.Request) error {
-	us, err := a.cat.UserAssignedIdentities(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
-	if err != nil {
-		return err
-	}
-	out := list[uaiWire]{Value: []uaiWire{}}
-	for i := range us {
-		out.Value = append(out.Value, toUAIWire(&us[i]))
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return writeFilteredList(a, w, r, a.uaiList(), toUAIWire)
 }
 
 func (a *API) getUAI(w http.ResponseWriter, r *http.Request) error {

@@ -52,8 +52,8 @@ func (a *API) machineRoutes() []api.Route {
 		return api.Route{Method: method, Pattern: pattern, Audience: identity.AudienceManagement, Action: act, Scope: scope, Handler: a.wrap(h)}
 	}
 	return []api.Route{
-		r(http.MethodGet, pMachinesSub, actionMachineRead, subscriptionScope, a.listMachines),
-		r(http.MethodGet, pMachinesRG, actionMachineRead, resourceGroupScope, a.listMachines),
+		r(http.MethodGet, pMachinesSub, actionMachineRead, a.machineList().scope(a), a.listMachines),
+		r(http.MethodGet, pMachinesRG, actionMachineRead, a.machineList().scope(a), a.listMachines),
 		r(http.MethodGet, pMachine, actionMachineRead, machineScope, a.getMachine),
 		r(http.MethodPatch, pMachine, actionMachineWrite, machineScope, a.patchMachine),
 		r(http.MethodDelete, pMachine, actionMachineDelete, machineScope, a.deleteMachine),
@@ -64,8 +64,8 @@ func (a *API) machineRoutes() []api.Route {
 		{Method: http.MethodGet, Pattern: pAgentConfiguration, Audience: identity.AudienceIngestion, Action: actionMachineRead,
 			Scope: machineScope, Handler: a.wrap(a.getAgentConfiguration)},
 
-		r(http.MethodGet, pUAIsSub, actionUAIRead, subscriptionScope, a.listUAIs),
-		r(http.MethodGet, pUAIsRG, actionUAIRead, resourceGroupScope, a.listUAIs),
+		r(http.MethodGet, pUAIsSub, actionUAIRead, a.uaiList().scope(a), a.listUAIs),
+		r(http.MethodGet, pUAIsRG, actionUAIRead, a.uaiList().scope(a), a.listUAIs),
 		r(http.MethodGet, pUAI, actionUAIRead, uaiScope, a.getUAI),
 		r(http.MethodPut, pUAI, actionUAIWrite, uaiScope, a.putUAI),
 		r(http.MethodDelete, pUAI, actionUAIDelete, uaiScope, a.deleteUAI),
@@ -145,17 +145,17 @@ func toMachineWire(m *catalog.Machine) machineWire {
 	}
 }
 
+// machineList lists the machines below the path's subscription or resource
+// group that the caller may read.
+func (a *API) machineList() filteredList[catalog.Machine] {
+	return filteredList[catalog.Machine]{act: actionMachineRead, id: (*catalog.Machine).ID,
+		load: func(r *http.Request) ([]catalog.Machine, error) {
+			return a.cat.Machines(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
+		}}
+}
+
 func (a *API) listMachines(w http.ResponseWriter, r *http.Request) error {
-	ms, err := a.cat.Machines(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
-	if err != nil {
-		return err
-	}
-	out := list[machineWire]{Value: []machineWire{}}
-	for i := range ms {
-		out.Value = append(out.Value, toMachineWire(&ms[i]))
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return writeFilteredList(a, w, r, a.machineList(), toMachineWire)
 }
 
 func (a *API) getMachine(w http.ResponseWriter, r *http.Request) error {

@@ -7,6 +7,7 @@ import (
 
 	"custos/internal/api"
 	"custos/internal/catalog"
+	"custos/internal/rbac"
 )
 
 // resourceGroupWire is a resource group as ARM returns it.
@@ -50,17 +51,17 @@ func toResourceGroupWire(g *catalog.ResourceGroup) resourceGroupWire {
 	}
 }
 
+// resourceGroupList lists the subscription's resource groups that the
+// caller may read.
+func (a *API) resourceGroupList() filteredList[catalog.ResourceGroup] {
+	return filteredList[catalog.ResourceGroup]{act: rbac.ActionResourceGroupRead, id: (*catalog.ResourceGroup).ID,
+		load: func(r *http.Request) ([]catalog.ResourceGroup, error) {
+			return a.cat.ResourceGroups(r.Context(), r.PathValue("subscriptionId"))
+		}}
+}
+
 func (a *API) listResourceGroups(w http.ResponseWriter, r *http.Request) error {
-	gs, err := a.cat.ResourceGroups(r.Context(), r.PathValue("subscriptionId"))
-	if err != nil {
-		return err
-	}
-	out := list[resourceGroupWire]{Value: []resourceGroupWire{}}
-	for i := range gs {
-		out.Value = append(out.Value, toResourceGroupWire(&gs[i]))
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return writeFilteredList(a, w, r, a.resourceGroupList(), toResourceGroupWire)
 }
 
 func (a *API) getResourceGroup(w http.ResponseWriter, r *http.Request) error {

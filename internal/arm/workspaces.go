@@ -7,6 +7,7 @@ import (
 
 	"custos/internal/api"
 	"custos/internal/catalog"
+	"custos/internal/rbac"
 )
 
 // workspaceWire is a workspace as the Microsoft.OperationalInsights API
@@ -157,17 +158,17 @@ func toWorkspaceWire(w *catalog.Workspace) workspaceWire {
 	}
 }
 
+// workspaceList lists the workspaces below the path's subscription or
+// resource group that the caller may read.
+func (a *API) workspaceList() filteredList[catalog.Workspace] {
+	return filteredList[catalog.Workspace]{act: rbac.ActionWorkspaceRead, id: (*catalog.Workspace).ID,
+		load: func(r *http.Request) ([]catalog.Workspace, error) {
+			return a.cat.Workspaces(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
+		}}
+}
+
 func (a *API) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
-	wss, err := a.cat.Workspaces(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
-	if err != nil {
-		return err
-	}
-	out := list[workspaceWire]{Value: []workspaceWire{}}
-	for i := range wss {
-		out.Value = append(out.Value, toWorkspaceWire(&wss[i]))
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return writeFilteredList(a, w, r, a.workspaceList(), toWorkspaceWire)
 }
 
 func (a *API) getWorkspace(w http.ResponseWriter, r *http.Request) error {

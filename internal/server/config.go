@@ -118,9 +118,12 @@ type IdentityConfig struct {
 	TokenLifetime time.Duration `yaml:"tokenLifetime"`
 	// ExternalIssuers are trusted external OIDC issuers.
 	ExternalIssuers []ExternalIssuerConfig `yaml:"externalIssuers"`
-	// JustInTimeAccess makes role assignments at the root scope grant no
-	// access to log data: administrators request time-bound access to a
-	// workspace, which an owner of the workspace approves.
+	// JustInTimeAccess (on by default) makes role assignments at the root
+	// scope grant no access to log data: administrators request time-bound
+	// access to a workspace, which an owner of the workspace approves, and
+	// nobody may assign themselves a role that reads data they cannot read
+	// yet. false restores Azure's plain inheritance (a root Owner reads
+	// everything).
 	JustInTimeAccess bool `yaml:"justInTimeAccess"`
 }
 
@@ -148,7 +151,7 @@ func DefaultConfig() Config {
 			MaxResultBytes: 64 << 20,
 			MaxMemoryBytes: 2 << 30,
 		},
-		Identity: IdentityConfig{TokenLifetime: time.Hour},
+		Identity: IdentityConfig{TokenLifetime: time.Hour, JustInTimeAccess: true},
 	}
 }
 
@@ -515,8 +518,8 @@ func Settings() []Setting {
 		{Key: "identity.externalIssuers", Flag: "external-issuers", Env: "CUSTOS_EXTERNAL_ISSUERS", Default: "(none)",
 			Usage: "comma-separated trusted OIDC issuers, each https://issuer;audience=A[;tenant=T][;caFile=F][;objectIdClaim=C][;upnClaim=C][;groupsClaim=C]",
 			set:   setExternalIssuers},
-		{Key: "identity.justInTimeAccess", Flag: "just-in-time-access", Env: "CUSTOS_JUST_IN_TIME_ACCESS", Default: "false",
-			Usage: "root-scope role assignments grant no log data access; administrators request time-bound access per workspace", Bool: true,
+		{Key: "identity.justInTimeAccess", Flag: "just-in-time-access", Env: "CUSTOS_JUST_IN_TIME_ACCESS", Default: "true",
+			Usage: "root-scope role assignments grant no log data access and nobody grants themselves data access; administrators request time-bound access per workspace (false: a root Owner reads everything)", Bool: true,
 			set: boolean(func(c *Config) *bool { return &c.Identity.JustInTimeAccess })},
 		{Key: "activity.file", Flag: "activity-file", Env: "CUSTOS_ACTIVITY_FILE", Default: "(none)",
 			Usage: "also append every activity log record as a JSON line to this file (0600)",
