@@ -54,6 +54,9 @@ type walSegment struct {
 	path     string
 	key      layers
 	f        *os.File // open while the segment is active
+	// Offsets in the active segment: after its last written record and
+	// after the last record a good fsync covered (walnospace.go).
+	writtenOff, syncedOff int64
 }
 
 // wal is one workspace's write-ahead log. Safe for concurrent use; callers
@@ -72,6 +75,14 @@ type wal struct {
 	written uint64        // highest seq written to cur
 	err     error         // sticky: after a failed write or fsync the WAL refuses appends
 	buf     []byte
+
+	// After an fsync failed for lack of space (walnospace.go): the sequence
+	// ranges cut off, and whether appends must start a new segment first.
+	failed    [][2]uint64 // [lo, hi) ranges of records that were cut off
+	failedAny atomic.Bool
+	needSeg   bool
+	// fsync syncs cur's file; nil means (*os.File).Sync. Tests inject faults.
+	fsync func(*os.File) error
 
 	syncMu sync.Mutex    // one fsync at a time; waiters share its result
 	synced atomic.Uint64 // highest seq known durable
@@ -130,7 +141,8 @@ func (w *wal) createSegment(ctx context.Context, firstSeq uint64) (*walSegment, 
 		key.Destroy()
 		return nil, fmt.Errorf("create WAL segment %s: %w", path, err)
 	}
-	return &walSegment{firstSeq: firstSeq, lastSeq: firstSeq - 1, path: path, key: key, f: f}, nil
+	n := int64(len(hdr))
+	return &walSegment{firstSeq: firstSeq, lastSeq: firstSeq - 1, path: path, key: key, f: f, writtenOff: n, syncedOff: n}, nil
 }
 
 // append seals payload as the next record of the active segment and writes it
@@ -140,6 +152,11 @@ func (w *wal) append(payload []byte) (uint64, error) {
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return 0, w.err
+	}
+	if w.needSeg {
+		if err := w.startSegmentLocked(); err != nil {
+			return 0, fmt.Errorf("append WAL record: %w", err)
+		}
 	}
 	seg := w.cur
 	seq := w.next
@@ -180,6 +197,9 @@ func (w *wal) append(payload []byte) (uint64, error) {
 	}
 	w.next++
 	w.written = seq
+	if offErr == nil {
+		seg.writtenOff = off + int64(len(frame))
+	}
 	seg.lastSeq = seq
 	return seq, nil
 }
@@ -187,13 +207,20 @@ func (w *wal) append(payload []byte) (uint64, error) {
 // sync returns once record seq is durable. Concurrent callers share fsyncs
 // (group commit): one fsync covers every record written before it started.
 func (w *wal) sync(seq uint64) error {
+	if err := w.cutOff(seq); err != nil {
+		return err
+	}
 	if w.synced.Load() >= seq {
 		return nil
 	}
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
+	if err := w.cutOff(seq); err != nil {
+		return err
+	}
 	w.mu.Lock()
-	f, target, err := w.cur.f, w.written, w.err
+	seg, target, err := w.cur, w.written, w.err
+	f, targetOff := seg.f, seg.writtenOff
 	w.mu.Unlock()
 	if w.synced.Load() >= seq {
 		return nil
@@ -201,18 +228,25 @@ func (w *wal) sync(seq uint64) error {
 	if err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := w.syncFile(f); err != nil {
 		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.err == nil && w.cur.f == f && isNoSpace(err) {
+			if rerr := w.rollbackUnsynced(err); rerr == nil {
+				return fmt.Errorf("fsync WAL (unsynced records rolled back): %w", err)
+			}
+		}
 		if w.err == nil {
 			w.err = fmt.Errorf("fsync WAL: %w", err)
 		}
-		err = w.err
-		w.mu.Unlock()
-		return err
+		return w.err
 	}
 	if w.m != nil {
 		w.m.walSyncs.Add(1)
 	}
+	w.mu.Lock()
+	seg.syncedOff = max(seg.syncedOff, targetOff)
+	w.mu.Unlock()
 	w.synced.Store(target)
 	return nil
 }
