@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"sync"
 )
 
 // errShort is the sticky error of a decoder that ran out of input.
@@ -224,13 +226,13 @@ func encodeChunk(dst []byte, v *Vector, lo, hi int, compact bool, bloomScratch m
 			flags |= colFlagDict
 		}
 	}
-	var tok *tokenCoder
+	var tok *tokenEncoder
 	if cls == classStr && compact && n >= 16 && dictIdx == nil && v.Type != TypeGUID {
-		tok = getTokenCoder()
+		tok = getTokenEncoder()
 		if tok.analyze(v.Str[lo:hi]) {
 			flags |= colFlagTokens
 		} else {
-			putTokenCoder(tok)
+			putTokenEncoder(tok)
 			tok = nil
 		}
 	}
@@ -276,7 +278,7 @@ func encodeChunk(dst []byte, v *Vector, lo, hi int, compact bool, bloomScratch m
 				split = len(dst) - start
 			}
 			dst = tok.appendRowsTo(dst)
-			putTokenCoder(tok)
+			putTokenEncoder(tok)
 		default:
 			dst = appendStrings(dst, v.Str[lo:hi])
 		}
@@ -453,4 +455,211 @@ func decodeColumn(d *decoder, t ColumnType, n int) (*Vector, error) {
 		return nil, d.err
 	}
 	return v, nil
+}
+
+// tokenEncoder is the write path of the token encoding (see tokens.go for the
+// layout and tokenCoder, the reference implementation it must match byte for
+// byte): it tokenizes a chunk's strings and numbers the distinct tokens in
+// order of first occurrence. Tokens of one or two bytes are numbered through a
+// direct index; longer ones through an open-addressing table keyed by a hash
+// computed while the token is scanned, so a token costs one probe and, on a
+// hash match, one comparison — not a Go map lookup with its own hashing.
+// Reused through tokenEncoders.
+type tokenEncoder struct {
+	toks   []string
+	hashes []uint64 // per token ID (long tokens only; 0 for short ones)
+	counts []uint32 // occurrences per token ID
+	rows   []uint32 // tokens per row
+	seq    []uint32 // token IDs, rows in order
+	rank   []uint32 // token ID → index in frequency order
+	order  []uint32 // frequency order → token ID
+	// short maps tokens of one or two bytes to ID+1: index b0 for one byte,
+	// 256 + b0<<8 | b1 for two.
+	short     []uint32
+	shortUsed []int
+	slots     []uint32 // long tokens: ID+1 or 0 (free); len is a power of two
+	longs     int      // long tokens in slots
+}
+
+var tokenEncoders = sync.Pool{New: func() any { return &tokenEncoder{} }}
+
+func getTokenEncoder() *tokenEncoder { return tokenEncoders.Get().(*tokenEncoder) }
+
+func putTokenEncoder(t *tokenEncoder) {
+	if t == nil {
+		return
+	}
+	for _, k := range t.shortUsed {
+		t.short[k] = 0
+	}
+	t.shortUsed = t.shortUsed[:0]
+	if t.longs > 0 {
+		clear(t.slots)
+	}
+	t.longs = 0
+	clear(t.toks) // drop references to the column's strings
+	t.toks, t.hashes, t.counts, t.rows, t.seq = t.toks[:0], t.hashes[:0], t.counts[:0], t.rows[:0], t.seq[:0]
+	tokenEncoders.Put(t)
+}
+
+const (
+	tokHashSeed  = 0x9e3779b97f4a7c15
+	tokHashMul   = 0xff51afd7ed558ccd
+	minTokenSlot = 1 << 12
+)
+
+// longID returns the ID of the long token tok with hash h, adding it if new.
+func (t *tokenEncoder) longID(tok string, h uint64) (id uint32, added bool) {
+	if 2*(t.longs+1) > len(t.slots) {
+		t.grow()
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := t.slots[i]
+		if s == 0 {
+			id = uint32(len(t.toks))
+			t.slots[i] = id + 1
+			t.longs++
+			t.toks = append(t.toks, tok)
+			t.hashes = append(t.hashes, h)
+			t.counts = append(t.counts, 0)
+			return id, true
+		}
+		if t.hashes[s-1] == h && t.toks[s-1] == tok {
+			return s - 1, false
+		}
+	}
+}
+
+func (t *tokenEncoder) grow() {
+	n := max(minTokenSlot, 2*len(t.slots))
+	t.slots = make([]uint32, n)
+	mask := uint64(n - 1)
+	for id, h := range t.hashes {
+		if len(t.toks[id]) <= 2 {
+			continue
+		}
+		i := h & mask
+		for t.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		t.slots[i] = uint32(id) + 1
+	}
+}
+
+// analyze tokenizes ss and reports whether the token encoding is worth
+// using (the same decision as tokenCoder.analyze). On false the encoder
+// holds partial state; put it back.
+func (t *tokenEncoder) analyze(ss []string) bool {
+	total := 0
+	for _, s := range ss {
+		total += len(s)
+	}
+	if total < tokenMinAvgLen*len(ss) {
+		return false
+	}
+	text, table := 0, 0
+	probed := false
+	if t.short == nil {
+		t.short = make([]uint32, shortTokenSlots)
+	}
+	for _, s := range ss {
+		k := 0
+		for i := 0; i < len(s); {
+			a := alnum[s[i]]
+			h := uint64(tokHashSeed)
+			j := i
+			for j < len(s) && alnum[s[j]] == a {
+				h = (h ^ uint64(s[j])) * tokHashMul
+				j++
+			}
+			var id uint32
+			if j-i <= 2 {
+				x := int(s[i])
+				if j-i == 2 {
+					x = 256 + int(s[i])<<8 | int(s[i+1])
+				}
+				if v := t.short[x]; v != 0 {
+					id = v - 1
+				} else {
+					id = uint32(len(t.toks))
+					t.short[x] = id + 1
+					t.shortUsed = append(t.shortUsed, x)
+					t.toks = append(t.toks, s[i:j])
+					t.hashes = append(t.hashes, 0)
+					t.counts = append(t.counts, 0)
+					table += j - i
+				}
+			} else {
+				var added bool
+				h ^= h >> 29
+				if id, added = t.longID(s[i:j], h); added {
+					table += j - i
+				}
+			}
+			t.counts[id]++
+			t.seq = append(t.seq, id)
+			k++
+			i = j
+		}
+		t.rows = append(t.rows, uint32(k))
+		text += len(s)
+		if !probed && text >= tokenProbeBytes {
+			probed = true
+			if float64(table) > tokenMaxTableShare*float64(text) {
+				return false
+			}
+		}
+	}
+	if float64(table) > tokenMaxTableShare*float64(text) {
+		return false
+	}
+	// Most frequent first, so common tokens get one-byte indexes.
+	t.order = t.order[:0]
+	for i := range t.toks {
+		t.order = append(t.order, uint32(i))
+	}
+	slices.SortStableFunc(t.order, func(a, b uint32) int {
+		ca, cb := t.counts[a], t.counts[b]
+		switch {
+		case ca > cb:
+			return -1
+		case ca < cb:
+			return 1
+		}
+		return 0
+	})
+	t.rank = slices.Grow(t.rank[:0], len(t.toks))[:len(t.toks)]
+	for r, id := range t.order {
+		t.rank[id] = uint32(r)
+	}
+	return true
+}
+
+// appendTableTo appends the token table: the count, lengths and bytes.
+func (t *tokenEncoder) appendTableTo(dst []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(t.toks)))
+	for _, id := range t.order {
+		dst = binary.AppendUvarint(dst, uint64(len(t.toks[id])))
+	}
+	for _, id := range t.order {
+		dst = append(dst, t.toks[id]...)
+	}
+	return dst
+}
+
+// appendRowsTo appends the per-row token counts and the token indexes.
+func (t *tokenEncoder) appendRowsTo(dst []byte) []byte {
+	dst = slices.Grow(dst, len(t.rows)+2*len(t.seq))
+	for _, k := range t.rows {
+		dst = binary.AppendUvarint(dst, uint64(k))
+	}
+	for _, id := range t.seq {
+		if r := t.rank[id]; r < 0x80 {
+			dst = append(dst, byte(r))
+		} else {
+			dst = binary.AppendUvarint(dst, uint64(r))
+		}
+	}
+	return dst
 }
