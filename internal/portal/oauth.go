@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +39,8 @@ type loginState struct {
 	Verifier string `json:"v"`
 	State    string `json:"s"`
 	Expires  int64  `json:"e"`
+	Provider int    `json:"p,omitempty"` // 1 + external provider index
+	Nonce    string `json:"n,omitempty"`
 }
 
 func (p *Portal) redirectURI(r *http.Request) string {
@@ -51,6 +54,17 @@ func (p *Portal) tenantPath(suffix string) string {
 // serveLogin starts the authorization code flow with PKCE (S256).
 func (p *Portal) serveLogin(w http.ResponseWriter, r *http.Request) {
 	ls := loginState{Verifier: randomToken(48), State: randomToken(24), Expires: p.now().Add(loginTTL).Unix()}
+	var ext *provider
+	if v := r.URL.Query().Get("provider"); v != "" {
+		i, err := strconv.Atoi(v)
+		if err != nil || i < 0 || i >= len(p.external) {
+			pageHeaders(w.Header())
+			p.signInFailed(w, "Unknown identity provider.")
+			return
+		}
+		ext = p.external[i]
+		ls.Provider, ls.Nonce = i+1, randomToken(24)
+	}
 	b, _ := json.Marshal(ls)
 	http.SetCookie(w, &http.Cookie{
 		Name: loginCookie, Value: base64.RawURLEncoding.EncodeToString(b), Path: "/",
@@ -68,7 +82,62 @@ func (p *Portal) serveLogin(w http.ResponseWriter, r *http.Request) {
 		"code_challenge_method": {"S256"},
 	}
 	pageHeaders(w.Header())
+	if ext != nil {
+		d, err := ext.discover(r.Context())
+		if err != nil {
+			p.log.Warn("portal sign-in: external provider unavailable", slog.String("issuer", ext.cfg.Issuer), slog.Any("error", err))
+			p.signInFailed(w, "The identity provider cannot be reached: "+err.Error())
+			return
+		}
+		q.Set("client_id", ext.cfg.ClientID)
+		q.Set("scope", strings.Join(ext.cfg.Scopes, " "))
+		q.Set("nonce", ls.Nonce)
+		q.Del("response_mode")
+		sep := "?"
+		if strings.Contains(d.AuthURL, "?") {
+			sep = "&"
+		}
+		http.Redirect(w, r, d.AuthURL+sep+q.Encode(), http.StatusFound)
+		return
+	}
 	http.Redirect(w, r, p.tenantPath("authorize")+"?"+q.Encode(), http.StatusFound)
+}
+
+// redeemExternal finishes an external provider's sign-in: the code is
+// redeemed with the PKCE verifier and the ID token verified.
+func (p *Portal) redeemExternal(r *http.Request, ls loginState, code string) (*session, tokenResult, error) {
+	if ls.Provider < 1 || ls.Provider > len(p.external) {
+		return nil, tokenResult{}, fmt.Errorf("%w: the provider of this sign-in is no longer configured", errExternal)
+	}
+	ext := p.external[ls.Provider-1]
+	t, err := ext.token(r.Context(), url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {code},
+		"redirect_uri":  {p.redirectURI(r)},
+		"code_verifier": {ls.Verifier},
+	})
+	if err != nil {
+		return nil, tokenResult{}, err
+	}
+	c, err := ext.verifyIDToken(r.Context(), t.ID, ls.Nonce, p.now())
+	if err != nil {
+		return nil, tokenResult{}, err
+	}
+	u := user{Name: c.Name, ObjectID: c.Sub}
+	for _, n := range []string{c.PUN, c.Email, c.Sub} {
+		if u.Name == "" {
+			u.Name = n
+		}
+	}
+	return &session{user: u, provider: ls.Provider}, externalResult(t, p.now()), nil
+}
+
+func externalResult(t providerTokens, now time.Time) tokenResult {
+	exp := t.Expires
+	if exp <= 0 {
+		exp = 300
+	}
+	return tokenResult{access: crypt.Secret(t.Access), refresh: crypt.Secret(t.Refresh), expires: now.Add(time.Duration(exp) * time.Second)}
 }
 
 // serveCallback finishes the sign-in: it checks state, redeems the code with
@@ -99,6 +168,21 @@ func (p *Portal) serveCallback(w http.ResponseWriter, r *http.Request) {
 	code := q.Get("code")
 	if code == "" {
 		p.signInFailed(w, "The sign-in response carries no authorization code.")
+		return
+	}
+	if ls.Provider != 0 {
+		s, tr, err := p.redeemExternal(r, ls, code)
+		if err != nil {
+			p.log.Warn("portal sign-in: external sign-in failed", slog.Any("error", err))
+			p.signInFailed(w, "The identity provider's answer was not accepted: "+err.Error())
+			return
+		}
+		id := p.sessions.create(s)
+		p.sessions.update(s, externalAudience, tr)
+		http.SetCookie(w, &http.Cookie{
+			Name: sessionCookie, Value: id, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		})
+		http.Redirect(w, r, pathIndex, http.StatusFound)
 		return
 	}
 	tr, err := p.tokenRequest(r.Context(), r, url.Values{
@@ -150,7 +234,11 @@ func (p *Portal) serveSession(w http.ResponseWriter, r *http.Request) {
 	pageHeaders(w.Header())
 	s, _, ok := p.sessionOf(r)
 	if !ok {
-		writeJSON(w, http.StatusOK, map[string]any{"signedIn": false, "login": pathLogin})
+		providers := []map[string]string{}
+		for i, e := range p.external {
+			providers = append(providers, map[string]string{"name": e.cfg.Name, "login": pathLogin + "?provider=" + strconv.Itoa(i)})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"signedIn": false, "login": pathLogin, "providers": providers})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -237,6 +325,9 @@ var errSignInRequired = errors.New("the session has expired; sign in again")
 // accessTokenFor returns a valid access token for audience, redeeming the
 // session's refresh token when the cached one is missing or near expiry.
 func (p *Portal) accessTokenFor(r *http.Request, s *session, audience string) (crypt.Secret, error) {
+	if s.provider != 0 {
+		return p.externalToken(r, s)
+	}
 	if t, ok := p.sessions.token(s, audience); ok {
 		return t, nil
 	}
@@ -329,4 +420,32 @@ func (b *bufferWriter) Write(p []byte) (int, error) {
 		return 0, errors.New("portal: in-process response over 1 MiB")
 	}
 	return b.body.Write(p)
+}
+
+// externalToken returns the session's access token from its external
+// provider (one token serves every API), refreshing it there when needed.
+func (p *Portal) externalToken(r *http.Request, s *session) (crypt.Secret, error) {
+	if t, ok := p.sessions.token(s, externalAudience); ok {
+		return t, nil
+	}
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	if t, ok := p.sessions.token(s, externalAudience); ok {
+		return t, nil
+	}
+	rt := p.sessions.refreshToken(s)
+	if len(rt) == 0 || s.provider > len(p.external) {
+		return nil, errSignInRequired
+	}
+	t, err := p.external[s.provider-1].token(r.Context(), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {string(rt)}})
+	if err != nil {
+		var te *tokenError
+		if errors.As(err, &te) && te.Code == "invalid_grant" {
+			return nil, errSignInRequired
+		}
+		return nil, err
+	}
+	tr := externalResult(t, p.now())
+	p.sessions.update(s, externalAudience, tr)
+	return tr.access, nil
 }

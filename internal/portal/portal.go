@@ -52,8 +52,11 @@ type Options struct {
 	// MaxSessions bounds the session store (default 10,000); the session
 	// used longest ago is dropped first.
 	MaxSessions int
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// External are OpenID Connect providers offered on the sign-in page
+	// besides the Custos token service.
+	External []ExternalProvider
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Portal serves the web portal.
@@ -63,6 +66,7 @@ type Portal struct {
 	now      func() time.Time
 	assets   fs.FS
 	sessions *sessionStore
+	external []*provider
 	gzipped  sync.Map // asset name → gzip-compressed content
 }
 
@@ -87,7 +91,12 @@ func New(opts Options) *Portal {
 	if err != nil {
 		panic("portal: embedded assets missing: " + err.Error())
 	}
+	var ext []*provider
+	for _, e := range opts.External {
+		ext = append(ext, newProvider(e))
+	}
 	return &Portal{
+		external: ext,
 		opts:     opts,
 		log:      opts.Logger,
 		now:      opts.Now,

@@ -24,6 +24,7 @@ type session struct {
 	// access token must not redeem the same refresh token.
 	refreshMu sync.Mutex
 	user      user
+	provider  int          // 1 + index of the external provider signed in with; 0: the token service
 	refresh   crypt.Secret // rotating refresh token from the token service
 	tokens    map[string]accessToken
 	csrf      string

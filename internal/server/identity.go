@@ -35,6 +35,14 @@ type ExternalIssuerConfig struct {
 	ObjectIDClaim string `yaml:"objectIdClaim"`
 	UPNClaim      string `yaml:"upnClaim"`
 	GroupsClaim   string `yaml:"groupsClaim"`
+	// PortalClientID, when set, offers sign-in to the web portal with this
+	// provider: the portal's client ID there (its access tokens must be
+	// JWTs whose audience is Audience). PortalClientSecretFile holds its
+	// client secret (empty: a public client, PKCE only); PortalName labels
+	// the sign-in button (default: the issuer's host).
+	PortalClientID         string `yaml:"portalClientId"`
+	PortalClientSecretFile string `yaml:"portalClientSecretFile"`
+	PortalName             string `yaml:"portalName"`
 }
 
 // setExternalIssuers parses the flag/env form of identity.externalIssuers:
@@ -67,8 +75,14 @@ func setExternalIssuers(c *Config, v string) error {
 				e.UPNClaim = val
 			case "groupsclaim":
 				e.GroupsClaim = val
+			case "portalclientid":
+				e.PortalClientID = val
+			case "portalclientsecretfile":
+				e.PortalClientSecretFile = val
+			case "portalname":
+				e.PortalName = val
 			default:
-				return fmt.Errorf("external issuer %q: unknown option %q (want audience, tenant, caFile, objectIdClaim, upnClaim or groupsClaim)", e.Issuer, name)
+				return fmt.Errorf("external issuer %q: unknown option %q (want audience, tenant, caFile, objectIdClaim, upnClaim, groupsClaim, portalClientId, portalClientSecretFile or portalName)", e.Issuer, name)
 			}
 		}
 		c.Identity.ExternalIssuers = append(c.Identity.ExternalIssuers, e)

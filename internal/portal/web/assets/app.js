@@ -20,6 +20,8 @@ export const state = {
 
 const main = document.getElementById("main");
 
+let providers = [];
+
 function showSignIn(message) {
   clear(main);
   document.getElementById("nav").hidden = true;
@@ -27,13 +29,15 @@ function showSignIn(message) {
     el("h1", {}, "Sign in to Custos"),
     message ? el("p", { class: "error", role: "alert" }, message) : null,
     el("p", { class: "muted" }, "Use your Custos account or your organization's identity provider."),
-    el("a", { class: "primary", href: "/portal/login", id: "signin" }, "Sign in")));
+    el("a", { class: "primary", href: "/portal/login", id: "signin" }, "Sign in"),
+    providers.map((p, i) => el("p", {}, el("a", { class: "primary", href: p.login, id: `signin-${i}` }, `Sign in with ${p.name}`)))));
 }
 
 async function loadSession() {
   const resp = await fetch("/portal/session", { credentials: "same-origin" });
   if (!resp.ok) throw new Error(`session: ${resp.status}`);
   const s = await resp.json();
+  providers = s.providers || [];
   return s.signedIn ? s : null;
 }
 

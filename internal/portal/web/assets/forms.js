@@ -117,7 +117,7 @@ export function rows(form, base, title, items, make, addLabel) {
       return e.read();
     });
   };
-  return { node: el("fieldset", { class: "rowset" }, el("legend", {}, title), list, addBtn), read, add };
+  return { node: el("fieldset", { class: "rowset", id: "rows-" + base.replace(/\W+/g, "-") }, el("legend", {}, title), list, addBtn), read, add };
 }
 
 // splitList parses "a, b" into ["a", "b"].
