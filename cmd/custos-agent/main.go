@@ -50,7 +50,7 @@ func newRoot() *cobra.Command {
 }
 
 func newRunCmd() *cobra.Command {
-	var cfgPath, cpuProfile string
+	var cfgPath, cpuProfile, memProfile string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent in the foreground (as systemd starts it)",
@@ -85,11 +85,25 @@ start.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if memProfile != "" {
+				defer func() {
+					f, err := os.OpenFile(memProfile, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+					if err != nil {
+						log.Warn("heap profile not written", slog.Any("error", err))
+						return
+					}
+					defer f.Close()
+					if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+						log.Warn("heap profile not written", slog.Any("error", err))
+					}
+				}()
+			}
 			return a.Run(ctx)
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", defaultConfig, "configuration file (YAML)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile to this file until the agent stops (diagnostics; bench/agent uses it)")
+	cmd.Flags().StringVar(&memProfile, "memprofile", "", "write a Go heap profile (allocations and in-use memory) to this file when the agent stops (diagnostics)")
 	return cmd
 }
 

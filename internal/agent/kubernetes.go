@@ -164,6 +164,9 @@ func (a *Agent) enqueueAll(ts []target, recs [][]byte, what string) bool {
 	return ok
 }
 
+// kubeLogChunk is how many container log rows are encoded and queued at once.
+const kubeLogChunk = 1000
+
 // runKubeLogs tails the container log files into ContainerLogV2 rows until
 // ctx ends. Positions are committed after the rows are in the disk queue.
 func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target) {
@@ -207,9 +210,22 @@ func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target) {
 		if err != nil {
 			a.collectError("read container log files", err)
 		}
-		var rows []kube.ContainerLogV2
-		for _, r := range recs {
+		// Rows go to the queue in chunks, so that a large poll (a backlog
+		// after a restart) does not hold all of its rows in memory at once.
+		rows := make([]kube.ContainerLogV2, 0, kubeLogChunk)
+		flush := func() {
+			if len(rows) > 0 {
+				out := marshalRows(rows)
+				if a.enqueueAll(ts, out, "container logs") {
+					a.c.FileRecords.Add(uint64(len(out)))
+				}
+				clear(rows)
+				rows = rows[:0]
+			}
+		}
+		for i, r := range recs {
 			got, err := lc.Add(r.Path, []byte(r.Text))
+			recs[i] = tail.Record{}
 			if err != nil {
 				a.c.CollectErrors.Add(1)
 				if bad++; bad%1000 == 1 {
@@ -217,18 +233,15 @@ func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target) {
 				}
 				continue
 			}
-			rows = append(rows, got...)
+			if rows = append(rows, got...); len(rows) >= kubeLogChunk {
+				flush()
+			}
 		}
 		for _, p := range tl.Closed() {
 			rows = append(rows, lc.Forget(p)...)
 		}
 		rows = append(rows, lc.Pending()...)
-		if len(rows) > 0 {
-			out := marshalRows(rows)
-			if a.enqueueAll(ts, out, "container logs") {
-				a.c.FileRecords.Add(uint64(len(out)))
-			}
-		}
+		flush()
 		if err := tl.Commit(); err != nil {
 			a.collectError("save container log checkpoints", err)
 		}

@@ -24,7 +24,7 @@ type ContainerLogV2 struct {
 	LogMessage         json.RawMessage `json:"LogMessage"`
 	LogSource          string          `json:"LogSource"`
 	LogLevel           string          `json:"LogLevel"`
-	KubernetesMetadata map[string]any  `json:"KubernetesMetadata,omitempty"`
+	KubernetesMetadata json.RawMessage `json:"KubernetesMetadata,omitempty"` // a JSON object, or nil
 	SourceSystem       string          `json:"SourceSystem"`
 	ResourceID         string          `json:"_ResourceId,omitempty"`
 }
@@ -155,6 +155,7 @@ type logFile struct {
 	md     PodMetadata
 	haveMD bool
 	mdAt   time.Time
+	meta   json.RawMessage // KubernetesMetadata encoded once per lookup
 	// Entries waiting for the pod's metadata (RequireMetadata), since heldAt.
 	held   []Entry
 	heldAt time.Time
@@ -290,7 +291,42 @@ func (c *LogCollector) lookup(f *logFile, force bool) {
 	if (force && !f.haveMD) || f.mdAt.IsZero() || now.Sub(f.mdAt) > c.opts.MetadataRefresh {
 		f.md, f.haveMD = c.opts.Metadata.Pod(f.ref.Namespace, f.ref.Pod)
 		f.mdAt = now
+		f.meta = c.metadataJSON(f)
 	}
+}
+
+// metadataJSON encodes KubernetesMetadata for the rows of f.
+func (c *LogCollector) metadataJSON(f *logFile) json.RawMessage {
+	if !c.opts.IncludeMetadata {
+		return nil
+	}
+	md, ref := f.md, f.ref
+	var meta map[string]any
+	switch {
+	case f.haveMD:
+		meta = map[string]any{"podUid": md.UID}
+		if len(md.Labels) > 0 {
+			meta["podLabels"] = md.Labels
+		}
+		if len(md.Annotations) > 0 {
+			meta["podAnnotations"] = md.Annotations
+		}
+		if img := md.Images[ref.Container]; img != "" {
+			meta["image"] = img
+		}
+		if md.ControllerKind != "" {
+			meta["controllerKind"], meta["controllerName"] = md.ControllerKind, md.ControllerName
+		}
+	case ref.PodUID != "":
+		meta = map[string]any{"podUid": ref.PodUID}
+	default:
+		return nil
+	}
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 func (c *LogCollector) rows(f *logFile, entries []Entry) []ContainerLogV2 {
@@ -322,24 +358,10 @@ func (c *LogCollector) rows(f *logFile, entries []Entry) []ContainerLogV2 {
 	if id == "" && haveMD {
 		id = md.ContainerIDs[ref.Container]
 	}
-	var meta map[string]any
-	if c.opts.IncludeMetadata && haveMD {
-		meta = map[string]any{"podUid": md.UID}
-		if len(md.Labels) > 0 {
-			meta["podLabels"] = md.Labels
-		}
-		if len(md.Annotations) > 0 {
-			meta["podAnnotations"] = md.Annotations
-		}
-		if img := md.Images[ref.Container]; img != "" {
-			meta["image"] = img
-		}
-		if md.ControllerKind != "" {
-			meta["controllerKind"], meta["controllerName"] = md.ControllerKind, md.ControllerName
-		}
-	} else if c.opts.IncludeMetadata && ref.PodUID != "" {
-		meta = map[string]any{"podUid": ref.PodUID}
+	if f.meta == nil && c.opts.IncludeMetadata && c.opts.Metadata == nil {
+		f.meta = c.metadataJSON(f)
 	}
+	meta := f.meta
 	out := make([]ContainerLogV2, 0, len(entries))
 	for _, e := range entries {
 		msg, level := messageAndLevel(e.Message)
