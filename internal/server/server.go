@@ -122,6 +122,9 @@ func New(ctx context.Context, o Options) (_ *Server, err error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
+		s.now = testClockFromEnv(s.log) // nil unless a fault test set it
+	}
+	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.rand == nil {
@@ -204,8 +207,12 @@ func New(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 	// The web portal signs in through the token service and calls the
 	// APIs through s.handler, the same chain every client meets.
+	portalExt, err := s.portalProviders()
+	if err != nil {
+		return nil, err
+	}
 	webPortal := portal.New(portal.Options{Tenant: s.boot.Tenant.ID, Backend: func() http.Handler { return s.handler },
-		Logger: s.log.With(slog.String("component", "portal")), Now: s.now})
+		External: portalExt, Logger: s.log.With(slog.String("component", "portal")), Now: s.now})
 	portalHandler := webPortal.Handler()
 	for _, p := range portal.Patterns() {
 		if err := s.router.handle(p, portalHandler); err != nil {

@@ -1,0 +1,75 @@
+package server
+
+import (
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// TestClockOffsetEnv names a file holding a Go duration ("-2h", "0s") that is
+// added to the server's clock, re-read every 100 ms while the server runs.
+//
+// TEST ONLY: the fault tests (e2e TestClockJumpsBack) use it to make the
+// clock of a real server jump backwards mid-run. It changes what the token
+// service, the store (_TimeReceived, retention), queries, alerts and the
+// activity log take as "now", so it must never be set in production; the
+// server logs a warning at start when it is.
+const TestClockOffsetEnv = "CUSTOS_TEST_CLOCK_OFFSET_FILE"
+
+// offsetClock is a wall clock shifted by the duration in a file.
+type offsetClock struct {
+	path string
+	log  *slog.Logger
+
+	mu     sync.Mutex // guards the fields below
+	offset time.Duration
+	readAt time.Time // real time of the last read
+}
+
+func newOffsetClock(path string, log *slog.Logger) *offsetClock {
+	c := &offsetClock{path: path, log: log}
+	c.reload(time.Now())
+	return c
+}
+
+func (c *offsetClock) reload(real time.Time) {
+	c.readAt = real
+	b, err := os.ReadFile(c.path)
+	if err != nil {
+		return // keep the last offset
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	if err != nil || d == c.offset {
+		return
+	}
+	c.log.Warn("test clock offset changed", slog.Duration("from", c.offset), slog.Duration("to", d))
+	c.offset = d
+}
+
+// Now returns the real time plus the current offset.
+func (c *offsetClock) Now() time.Time {
+	real := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d := real.Sub(c.readAt); d >= 100*time.Millisecond || d < 0 {
+		c.reload(real)
+	}
+	// Round(0) drops the monotonic reading, so comparisons and
+	// subtractions see the shifted wall clock as a real jump would.
+	return real.Add(c.offset).Round(0)
+}
+
+// testClockFromEnv returns the offset clock when TestClockOffsetEnv is set.
+func testClockFromEnv(log *slog.Logger) func() time.Time {
+	path := os.Getenv(TestClockOffsetEnv)
+	if path == "" {
+		return nil
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log.Warn("TEST ONLY: the server clock follows an offset file; never set "+TestClockOffsetEnv+" in production", slog.String("file", path))
+	return newOffsetClock(path, log).Now
+}
