@@ -33,6 +33,10 @@ func startCustos(t *testing.T, dir string) (stop func()) {
 	cfg.DataDir = dir
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Timeouts.Shutdown = 5 * time.Second
+	// These tests query as the bootstrap admin (data roles written into the
+	// catalog), so just-in-time mode, the default, is off here; e2e's
+	// TestCLISmoke runs the CLI flow with it on.
+	cfg.Identity.JustInTimeAccess = false
 	s, err := server.New(context.Background(), server.Options{Config: cfg, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("start server: %v", err)

@@ -57,6 +57,10 @@ func testConfig(dir string) Config {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Log.Level = "debug"
 	cfg.Timeouts.Shutdown = 5 * time.Second
+	// These tests read data as the bootstrap admin (with data roles written
+	// straight into the catalog), so they run without just-in-time mode;
+	// TestJustInTimeByDefault covers the default.
+	cfg.Identity.JustInTimeAccess = false
 	return cfg
 }
 
