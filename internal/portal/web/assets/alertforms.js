@@ -306,8 +306,8 @@ export async function groupForm(container, state, g, onSaved) {
     if (!out) return;
     // A new webhook receiver's signing secret is shown once, in the PUT's answer.
     const shown = ((out.properties && out.properties.webhookReceivers) || []).filter((w) => w.custosSigningSecret);
-    const next = async () => { await groupForm(container, state, out, onSaved); };
-    await next();
+    const next = await groupForm(container, state, out, onSaved);
+    next.ok("Saved.");
     if (shown.length) {
       container.prepend(el("div", { class: "notice", role: "status" }, el("strong", {}, "Copy the signing secrets now; they are not shown again: "),
         shown.map((w) => el("div", {}, `${w.name}: `, el("code", {}, w.custosSigningSecret)))));
