@@ -42,6 +42,12 @@ func TestStrTableMatchesMap(t *testing.T) {
 					s = ""
 				case 1:
 					s = "\x00"
+				case 2:
+					// Longer than the 15 bytes a slot holds inline, sharing them.
+					s = "a-shared-prefix" + strconv.Itoa(r.IntN(n/4))
+				case 3:
+					// Lengths 14 to 16, and trailing zero bytes.
+					s = strings.Repeat("\x00", r.IntN(3)) + strings.Repeat("z", 14+r.IntN(3)) + strings.Repeat("\x00", r.IntN(3))
 				default:
 					s = "k" + strconv.Itoa(r.IntN(n/2))
 				}

@@ -283,3 +283,64 @@ func TestMatchTokenRowsAgainstDecode(t *testing.T) {
 		matchTokenRows(rawB[:k], rows, toks, mark, full)
 	}
 }
+
+// logMessages returns n log-like messages: a request line, numbers, a
+// 16-hex-digit trace ID, words, and every 7th row a token longer than 16
+// bytes, so both copy paths of decoder.tokens run.
+func logMessages(n int) []string {
+	rng := rand.New(rand.NewPCG(3, 5))
+	words := []string{"bafe", "doluma", "rite", "sa", "gomi", "ponevo", "tala", "fisa", "rone", "kaluri"}
+	out := make([]string, n)
+	var sb strings.Builder
+	for i := range out {
+		sb.Reset()
+		fmt.Fprintf(&sb, "GET /api/v1/orders/%d status=200 user=user-%d latency_ms=%.3f trace=%016x ",
+			rng.IntN(100000), rng.IntN(1000000), rng.Float64()*100, rng.Uint64())
+		if i%7 == 3 {
+			fmt.Fprintf(&sb, "averyveryverylongtokenindeed%d ", i)
+		}
+		for range 10 + rng.IntN(20) {
+			sb.WriteString(words[rng.IntN(len(words))])
+			sb.WriteString([]string{" ", ", ", ". "}[rng.IntN(3)])
+		}
+		out[i] = sb.String()
+	}
+	return out
+}
+
+func TestTokenDecodingLogMessages(t *testing.T) {
+	v := &Vector{Type: TypeString, Str: logMessages(5000)}
+	enc := encodeColumn(nil, v, 0, len(v.Str), true)
+	if enc[0]&colFlagTokens == 0 {
+		t.Fatalf("flags %#x, want the token encoding", enc[0])
+	}
+	d := decoder{b: enc}
+	got, err := decodeColumn(&d, TypeString, len(v.Str))
+	if err != nil || len(d.b) != 0 {
+		t.Fatalf("%v (%d trailing bytes)", err, len(d.b))
+	}
+	for i := range v.Str {
+		if got.Str[i] != v.Str[i] {
+			t.Fatalf("row %d: %q, want %q", i, got.Str[i], v.Str[i])
+		}
+	}
+}
+
+// BenchmarkTokenDecode decodes a 16,384-row token-encoded block of log
+// messages (the Message column of a part).
+func BenchmarkTokenDecode(b *testing.B) {
+	v := &Vector{Type: TypeString, Str: logMessages(16384)}
+	enc := encodeColumn(nil, v, 0, len(v.Str), true)
+	raw := 0
+	for _, s := range v.Str {
+		raw += len(s)
+	}
+	b.SetBytes(int64(raw))
+	b.ReportAllocs()
+	for b.Loop() {
+		d := decoder{b: enc}
+		if _, err := decodeColumn(&d, TypeString, len(v.Str)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

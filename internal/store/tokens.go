@@ -198,25 +198,36 @@ func (t *tokenCoder) appendRowsTo(dst []byte) []byte {
 	return dst
 }
 
-// tokenScratch holds decoded token indexes between the two passes of
-// tokens; pooled because chunks hold ~10^5 tokens.
-var tokenScratch = sync.Pool{New: func() any { return new([]uint32) }}
-
 // tokens decodes n token-encoded strings. Every count and index is checked
 // before use, and the decoded text is bounded by maxChunkBytes, so a small
 // input cannot expand without limit.
+//
+// The token table is kept as one byte slice with offsets, padded so that a
+// token of up to 16 bytes (nearly all of them) is copied into the output as
+// one 16-byte move; the output has the same slack, and a move's excess bytes
+// are overwritten by the next token.
 func (d *decoder) tokens(n int) []string {
 	nt := d.count("token count", len(d.b))
 	if d.err != nil {
 		return nil
 	}
-	var toks []string
-	if nt > 0 {
-		toks = d.stringsBody(nt)
+	off := make([]uint32, nt+1) // token x is blob[off[x]:off[x+1]]
+	tableBytes := 0
+	for i := range nt {
+		l := d.count("string length", len(d.b))
+		tableBytes += l
+		if d.err != nil || tableBytes > len(d.b) {
+			d.fail(fmt.Errorf("strings need %d bytes: %w", tableBytes, errShort))
+			return nil
+		}
+		off[i+1] = uint32(tableBytes)
 	}
+	data := d.bytes(tableBytes)
 	if d.err != nil {
 		return nil
 	}
+	blob := make([]byte, tableBytes+16)
+	copy(blob, data)
 	perRow := make([]int, n) // token counts, then end offsets
 	sumTokens := 0
 	for i := range perRow {
@@ -233,51 +244,63 @@ func (d *decoder) tokens(n int) []string {
 	if d.err != nil {
 		return nil
 	}
-	sp := tokenScratch.Get().(*[]uint32)
-	defer tokenScratch.Put(sp)
-	idx := slices.Grow((*sp)[:0], sumTokens)[:sumTokens]
-	*sp = idx
+	// One pass: each index is decoded, checked and its token copied. The
+	// output grows by doubling (its final size is unknown until the end),
+	// keeping 16 bytes of slack for the 16-byte moves.
 	b := d.b
-	p, total := 0, 0
-	for i := range idx {
-		x := uint64(b[p]) // sumTokens <= len(b) was checked, and p < len(b) below
-		if x < 0x80 {
-			p++
-		} else {
-			v, w := binary.Uvarint(b[p:])
-			if w <= 0 {
-				d.fail(fmt.Errorf("bad token index: %w", errShort))
+	p := 0
+	buf := make([]byte, min(4*len(b), maxChunkBytes)+16)
+	o := 0
+	for i, c := range perRow {
+		for range c {
+			if p >= len(b) {
+				d.fail(fmt.Errorf("token indexes: %w", errShort))
 				return nil
 			}
-			x, p = v, p+w
+			x := uint64(b[p])
+			if x < 0x80 {
+				p++
+			} else {
+				v, w := binary.Uvarint(b[p:])
+				if w <= 0 {
+					d.fail(fmt.Errorf("bad token index: %w", errShort))
+					return nil
+				}
+				x, p = v, p+w
+			}
+			if x >= uint64(nt) {
+				d.fail(fmt.Errorf("token index %d out of range %d", x, nt))
+				return nil
+			}
+			s, e := off[x], off[x+1]
+			l := int(e - s)
+			if o+l+16 > len(buf) {
+				if o+l > maxChunkBytes {
+					d.fail(fmt.Errorf("token-encoded text exceeds %d bytes", maxChunkBytes))
+					return nil
+				}
+				nb := make([]byte, min(max(2*len(buf), o+l+16), maxChunkBytes+16))
+				copy(nb, buf[:o])
+				buf = nb
+			}
+			if l <= 16 {
+				// len(buf[o:]) >= 16 and len(blob[s:]) >= 16: both carry 16 bytes of slack.
+				*(*[16]byte)(buf[o:]) = *(*[16]byte)(blob[s:])
+			} else {
+				copy(buf[o:], blob[s:e])
+			}
+			o += l
 		}
-		if x >= uint64(nt) {
-			d.fail(fmt.Errorf("token index %d out of range %d", x, nt))
-			return nil
-		}
-		idx[i] = uint32(x)
-		total += len(toks[x])
-		if total > maxChunkBytes {
-			d.fail(fmt.Errorf("token-encoded text exceeds %d bytes", maxChunkBytes))
-			return nil
-		}
-		if p >= len(b) && i+1 < len(idx) {
-			d.fail(fmt.Errorf("token indexes: %w", errShort))
-			return nil
-		}
-	}
-	d.b = b[p:]
-	buf := make([]byte, total)
-	o, k := 0, 0
-	for i, c := range perRow {
-		for _, x := range idx[k : k+c] {
-			o += copy(buf[o:], toks[x])
-		}
-		k += c
 		perRow[i] = o
 	}
+	d.b = b[p:]
+	total := o
+	if len(buf) > 2*total+64 {
+		// Far too big: keep only the text (the strings alias buf).
+		buf = append([]byte(nil), buf[:total]...)
+	}
 	// buf is never written again: the strings alias it without a copy.
-	all := unsafe.String(unsafe.SliceData(buf), len(buf))
+	all := unsafe.String(unsafe.SliceData(buf), total)
 	out := make([]string, n)
 	start := 0
 	for i, e := range perRow {
