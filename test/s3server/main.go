@@ -5,6 +5,12 @@
 //
 //	custos-s3server -dir /tmp/s3 -addr 127.0.0.1:0 -bucket exports
 //
+// With -access-key and -secret-key it accepts only requests signed with AWS
+// Signature Version 4 by that key pair for -region (see sigv4.go) and answers
+// anything else 403 as S3 does; without them it accepts any request.
+//
+//	custos-s3server -dir /tmp/s3 -bucket exports -access-key AK -secret-key SK
+//
 // It prints "listening on http://ADDR" when ready.
 package main
 
@@ -27,9 +33,15 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	bucket := flag.String("bucket", "", "bucket to create at start")
 	verbose := flag.Bool("v", false, "log requests and errors to stderr")
+	accessKey := flag.String("access-key", "", "require AWS SigV4 signatures by this access key ID (with -secret-key)")
+	secretKey := flag.String("secret-key", "", "the secret key of -access-key")
+	region := flag.String("region", "us-east-1", "the region signatures must be scoped to")
 	flag.Parse()
 	if *dir == "" {
 		log.Fatal("s3server: -dir is required")
+	}
+	if (*accessKey == "") != (*secretKey == "") {
+		log.Fatal("s3server: -access-key and -secret-key go together")
 	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		log.Fatal(err)
@@ -56,6 +68,11 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Printf("listening on http://%s\n", ln.Addr())
-	srv := &http.Server{Handler: faker.Server(), ReadHeaderTimeout: 10 * time.Second}
+	handler := faker.Server()
+	if *accessKey != "" {
+		handler = &sigv4Verifier{accessKey: *accessKey, secretKey: *secretKey, region: *region,
+			maxSkew: 15 * time.Minute, now: time.Now, next: handler}
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.Serve(ln))
 }
