@@ -124,6 +124,7 @@ func New(ctx context.Context, o Options) (_ *Server, err error) {
 	if s.now == nil {
 		s.now = testClockFromEnv(s.log) // nil unless a fault test set it
 	}
+	startTestPprof(s.log) // only when a test sets CUSTOS_TEST_PPROF_ADDR
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -2,7 +2,11 @@ package server
 
 import (
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -72,4 +76,51 @@ func testClockFromEnv(log *slog.Logger) func() time.Time {
 	}
 	log.Warn("TEST ONLY: the server clock follows an offset file; never set "+TestClockOffsetEnv+" in production", slog.String("file", path))
 	return newOffsetClock(path, log).Now
+}
+
+// TestPprofEnv names a loopback address ("127.0.0.1:0" picks a port) on
+// which the server serves runtime/pprof profiles (GET /debug/pprof/{heap,allocs,goroutine,...}[?gc=1]), and the port it picked is written
+// to the file named by TestPprofEnv + "_FILE" (if set).
+//
+// TEST ONLY: the soak test (test/soak -soak.heapprofile) takes heap profiles
+// of the real server with it. The listener has no authentication; it accepts
+// only loopback addresses, and the server logs a warning at start.
+const TestPprofEnv = "CUSTOS_TEST_PPROF_ADDR"
+
+// startTestPprof starts the pprof listener when TestPprofEnv is set.
+func startTestPprof(log *slog.Logger) {
+	addr := os.Getenv(TestPprofEnv)
+	if addr == "" {
+		return
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		log.Error("TEST ONLY pprof listener refused: not a loopback address", slog.String("addr", addr))
+		return
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Error("TEST ONLY pprof listener", slog.String("error", err.Error()))
+		return
+	}
+	log.Warn("TEST ONLY: serving pprof profiles without authentication; never set "+TestPprofEnv+" in production", slog.String("addr", ln.Addr().String()))
+	if f := os.Getenv(TestPprofEnv + "_FILE"); f != "" {
+		_ = os.WriteFile(f, []byte(ln.Addr().String()), 0o600)
+	}
+	// runtime/pprof rather than net/http/pprof, whose import would register
+	// handlers on http.DefaultServeMux in every binary.
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/{name}", func(w http.ResponseWriter, r *http.Request) {
+		p := pprof.Lookup(r.PathValue("name"))
+		if p == nil {
+			http.NotFound(w, r)
+			return
+		}
+		if r.URL.Query().Get("gc") == "1" {
+			runtime.GC()
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_ = p.WriteTo(w, 0)
+	})
+	go func() { _ = (&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(ln) }()
 }
