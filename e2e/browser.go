@@ -55,8 +55,10 @@ func spkiHash(addr string) (string, error) {
 	return base64.StdEncoding.EncodeToString(sum[:]), nil
 }
 
-// NewBrowser starts headless Chromium for the server at addr.
-func NewBrowser(parent context.Context, addr string) (*Browser, error) {
+// NewBrowser starts headless Chromium for the server at addr; it also
+// trusts the certificates of the servers at also (an external identity
+// provider, for example), and no other invalid certificate.
+func NewBrowser(parent context.Context, addr string, also ...string) (*Browser, error) {
 	exe, err := ChromiumPath()
 	if err != nil {
 		return nil, err
@@ -64,6 +66,13 @@ func NewBrowser(parent context.Context, addr string) (*Browser, error) {
 	pin, err := spkiHash(addr)
 	if err != nil {
 		return nil, err
+	}
+	for _, a := range also {
+		h, err := spkiHash(a)
+		if err != nil {
+			return nil, err
+		}
+		pin += "," + h
 	}
 	profile, err := os.MkdirTemp("", "custos-chromium-")
 	if err != nil {

@@ -6,7 +6,13 @@
 // credentials grant; they carry a "groups" claim (-groups, comma
 // separated) so that group mapping can be tested.
 //
-// Usage: custos-test-oidc -dir DIR [-addr 127.0.0.1:0] [-groups a,b]
+// With -portal-redirect URI it also registers the web client
+// "custos-portal" (secret -portal-secret, default "portal-secret") for
+// that redirect URI, issuing JWT access tokens, so that a browser can sign
+// in to the Custos portal as the example's user "test-user@127.0.0.1"
+// (password "verysecure") through the login form at /login/username.
+//
+// Usage: custos-test-oidc -dir DIR [-addr 127.0.0.1:0] [-groups a,b] [-portal-redirect URI]
 // It writes DIR/ca.pem (the certificate to trust) and prints one line
 // "ISSUER https://127.0.0.1:PORT/" once it accepts connections.
 package main
@@ -56,6 +62,22 @@ func (p provider) ClientCredentials(ctx context.Context, id, secret string) (op.
 	return jwtClient{c}, nil
 }
 
+// portalClientID is the web client registered with -portal-redirect: the
+// Custos portal signing users in (authorization code with PKCE and a client
+// secret), with JWT access tokens whose audience is its client ID.
+const portalClientID = "custos-portal"
+
+func (p provider) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	c, err := p.Storage.GetClientByClientID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if id == portalClientID {
+		return jwtClient{c}, nil
+	}
+	return c, nil
+}
+
 func (p provider) GetPrivateClaimsFromScopes(ctx context.Context, userID, clientID string, scopes []string) (map[string]any, error) {
 	claims, err := p.Storage.GetPrivateClaimsFromScopes(ctx, userID, clientID, scopes)
 	if err != nil {
@@ -75,6 +97,8 @@ func main() {
 	dir := flag.String("dir", "", "directory for ca.pem (required)")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	groups := flag.String("groups", "", "comma-separated groups claim of service user tokens")
+	portalRedirect := flag.String("portal-redirect", "", "register the web client custos-portal (secret -portal-secret) with this redirect URI")
+	portalSecret := flag.String("portal-secret", "portal-secret", "client secret of custos-portal")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "custos-test-oidc: -dir is required")
@@ -96,6 +120,9 @@ func main() {
 		if g = strings.TrimSpace(g); g != "" {
 			gs = append(gs, g)
 		}
+	}
+	if *portalRedirect != "" {
+		storage.RegisterClients(storage.WebClient(portalClientID, *portalSecret, *portalRedirect))
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	st := provider{Storage: storage.NewStorage(storage.NewUserStore(issuer)), groups: gs}
