@@ -34,6 +34,7 @@ func addClientCommands(root *cobra.Command) {
 	addMachineCommands(root)
 	addIdentityCommands(root) // client_principal.go: principal, group, access, login, logout
 	root.AddCommand(newAlertCmd())
+	addProtectionCommands(root) // client_protection.go: export, pls, saved-search
 }
 
 // Output formats of the client verbs.
