@@ -188,12 +188,17 @@ func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target) {
 		return
 	}
 	tl, err := tail.Open(tail.Options{
-		Patterns:      []string{kubeLogPattern(k.LogRoot)},
-		StatePath:     filepath.Join(a.cfg.StateDir, "files", "kube-"+ks.key+".json"),
-		ReadFromStart: a.cfg.Files.ReadFromStart,
-		FlushAfter:    max(2*a.cfg.Files.PollInterval, time.Second),
-		Now:           a.now,
-		Logger:        lg,
+		Patterns:  []string{kubeLogPattern(k.LogRoot)},
+		StatePath: filepath.Join(a.cfg.StateDir, "files", "kube-"+ks.key+".json"),
+		// Runtimes split lines at 16 KB (CRI P pieces, Docker json-file), and
+		// messages are cut at 64 KB: a longer raw line is never whole. A
+		// backlog across many files is read 8 MB per poll.
+		MaxRecordBytes: 128 << 10,
+		MaxPollBytes:   8 << 20,
+		ReadFromStart:  a.cfg.Files.ReadFromStart,
+		FlushAfter:     max(2*a.cfg.Files.PollInterval, time.Second),
+		Now:            a.now,
+		Logger:         lg,
 	})
 	if err != nil {
 		a.collectError("container logs "+ks.name, err)

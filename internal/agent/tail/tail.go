@@ -49,9 +49,15 @@ type Options struct {
 	FlushAfter time.Duration
 	// Grace keeps reading a file that no pattern matches any more (renamed
 	// by rotation) for this long before closing it; 0 → DefaultGrace.
-	Grace  time.Duration
-	Now    func() time.Time
-	Logger *slog.Logger
+	Grace time.Duration
+	// MaxPollBytes bounds what one Poll reads across all files, shared
+	// evenly between them (each file gets at least MaxRecordBytes+1, at most
+	// 4 MB), so that catching up on a backlog does not hold it all in
+	// memory at once; the rest is read by the next polls. 0 → each file up
+	// to 4 MB per poll.
+	MaxPollBytes int64
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Record is one log record read from a file.
@@ -117,6 +123,7 @@ type Tailer struct {
 	committed  []checkpoint
 	dirtyState bool
 	closed     []string // paths of files closed by Poll, for Closed
+	perFile    int64    // bytes one file may read in the current Poll
 }
 
 // Open loads the checkpoints. Files rotated away while the agent was down
@@ -147,7 +154,7 @@ func Open(opts Options) (*Tailer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := &Tailer{opts: opts, log: log, files: map[fileID]*file{}, saved: map[fileID]checkpoint{}}
+	t := &Tailer{opts: opts, log: log, files: map[fileID]*file{}, saved: map[fileID]checkpoint{}, perFile: maxReadPerPoll}
 	b, err := os.ReadFile(opts.StatePath)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -296,6 +303,10 @@ func (t *Tailer) Poll() ([]Record, error) {
 		}
 		return a.path < b.path
 	})
+	t.perFile = maxReadPerPoll
+	if t.opts.MaxPollBytes > 0 && len(ids) > 0 {
+		t.perFile = min(max(t.opts.MaxPollBytes/int64(len(ids)), int64(t.opts.MaxRecordBytes)+1), maxReadPerPoll)
+	}
 	var errs []error
 	for _, id := range ids {
 		tf := t.files[id]
@@ -343,7 +354,7 @@ func (t *Tailer) read(tf *file, out []Record, now time.Time) ([]Record, error) {
 		}
 		return out, nil
 	}
-	n := min(size-tf.readPos, maxReadPerPoll)
+	n := min(size-tf.readPos, max(t.perFile, int64(t.opts.MaxRecordBytes)+1))
 	buf := make([]byte, n)
 	got, err := tf.f.ReadAt(buf, tf.readPos)
 	if err != nil && !errors.Is(err, io.EOF) {
