@@ -11,7 +11,7 @@ import (
 // knownDifferences are the differences from Kusto that are not tied to one
 // function (per-function ones live in kql's registry notes).
 var knownDifferences = []string{
-	"`decimal` is held as a 64-bit float (15–17 significant digits), not as a 128-bit decimal.",
+	"`decimal` follows .NET's System.Decimal (96-bit coefficient, 0–28 decimal places, rounding half to even when a result needs more): literals, `todecimal`, `+ - * / %` (an overflow fails the query; division by zero is null), comparisons, `round`, `tostring`, `sum`/`avg` are exact. Kusto's own decimal is documented only as \"128-bit\" (its schemas name SqlDecimal), so results beyond 28–29 significant digits may differ. Stored decimal columns, `min`/`max` and most other functions carry a decimal as its nearest float64 (15 significant digits exact), and the query API encodes decimal cells from that float: `tostring()` shows the exact value and its trailing zeros. A sum that overflows is null rather than an error.",
 	"Regular expressions use Go's RE2 syntax: no backreferences or lookaround; Kusto's own engine is also RE2-based, so most patterns behave the same.",
 	"`series_stats()` (the multi-column form) is accepted only as a whole extend or project item, which it expands into seven columns; elsewhere use `series_stats_dynamic()`.",
 	"hll and tdigest sketches are Custos's own encoding; they are not interchangeable with sketches produced by Kusto.",

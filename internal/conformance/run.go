@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"custos/internal/api"
 	"custos/internal/engine"
 	"custos/internal/kql"
 	"custos/internal/query"
@@ -62,6 +63,12 @@ func engineErrorText(err error) string {
 	var sem *kql.SemanticError
 	if errors.As(err, &sem) {
 		return ErrorText("SemanticError", sem.Line, sem.Col)
+	}
+	var c api.Coded
+	if errors.As(err, &c) {
+		// as the query API answers it: the Azure code and the error's own text
+		code, _ := c.AzureError()
+		return "error: " + code + ": " + c.Error() + "\n"
 	}
 	return "error: " + err.Error() + "\n"
 }

@@ -24,11 +24,17 @@ func newAggState(a *kql.AggCall) aggState {
 	case kql.AggCount, kql.AggCountIf:
 		return &countAgg{}
 	case kql.AggSum, kql.AggSumIf:
+		if a.T == store.TypeDecimal {
+			return &sumDecAgg{} // agg_decimal.go
+		}
 		if kql.IsRealHeld(a.T) {
 			return &sumRealAgg{}
 		}
 		return &sumIntAgg{t: a.T}
 	case kql.AggAvg, kql.AggAvgIf:
+		if a.T == store.TypeDecimal {
+			return &avgDecAgg{} // agg_decimal.go
+		}
 		return &avgAgg{t: a.T}
 	case kql.AggMin, kql.AggMax, kql.AggMinIf, kql.AggMaxIf:
 		return &minMaxAgg{t: a.T, max: a.Fn == kql.AggMax || a.Fn == kql.AggMaxIf}

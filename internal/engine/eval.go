@@ -202,7 +202,13 @@ func (ev *evaluator) evalConst(e kql.Scalar) (kql.Value, error) {
 	if err != nil {
 		return kql.Value{}, err
 	}
-	return valueAt(v, 0), nil
+	out := valueAt(v, 0)
+	if v.Type == store.TypeDecimal && !out.Null {
+		if d, ok := decAt(v, 0); ok {
+			out.Str = d.String() // keep the exact digits in a folded constant
+		}
+	}
+	return out, nil
 }
 
 func (ev *evaluator) call(c *kql.FnCall, b *store.Batch) (*store.Vector, error) {
@@ -253,6 +259,9 @@ func (ev *evaluator) call(c *kql.FnCall, b *store.Batch) (*store.Vector, error) 
 	case kql.OpCast:
 		return castVector(args[0], c.T, n), nil
 	case kql.OpAdd, kql.OpSub, kql.OpMul, kql.OpDiv, kql.OpMod:
+		if c.T == store.TypeDecimal {
+			return decArith(c.Fn, args[0], args[1], n)
+		}
 		return arith(c.Fn, c.T, args[0], args[1], n), nil
 	case kql.OpDivSpans:
 		out := newVector(store.TypeReal, n)
@@ -262,6 +271,17 @@ func (ev *evaluator) call(c *kql.FnCall, b *store.Batch) (*store.Vector, error) 
 		}
 		return out, nil
 	case kql.OpNeg:
+		if c.T == store.TypeDecimal {
+			out := newDecVector(n)
+			for i := range n {
+				if d, ok := decAt(args[0], i); ok {
+					setDec(out, i, d.Neg())
+				} else {
+					setNullAt(out, i, n)
+				}
+			}
+			return out, nil
+		}
 		out := newVector(c.T, n)
 		out.Nulls = orNulls(args[0].Nulls, nil, n)
 		if kql.IsRealHeld(c.T) {
@@ -360,6 +380,13 @@ func (ev *evaluator) compare(c *kql.FnCall, b *store.Batch) (*store.Vector, erro
 	x, err := ev.eval(l, b)
 	if err != nil {
 		return nil, err
+	}
+	if x.Type == store.TypeDecimal {
+		y, err := ev.eval(r, b)
+		if err != nil {
+			return nil, err
+		}
+		return decCompare(op, x, y, n), nil
 	}
 	out := newVector(store.TypeBool, n)
 	if k, ok := r.(*kql.Const); ok {
@@ -655,6 +682,9 @@ func arith(op kql.FuncID, t store.ColumnType, x, y *store.Vector, n int) *store.
 
 // castVector converts exactly between storage classes (the binder's OpCast).
 func castVector(x *store.Vector, t store.ColumnType, n int) *store.Vector {
+	if t == store.TypeDecimal && x.Type != store.TypeDecimal {
+		return toDecimalVector(x, n)
+	}
 	switch {
 	case kql.IsIntHeld(x.Type) && kql.IsIntHeld(t):
 		return retype(x, t)
@@ -758,6 +788,11 @@ func convertVector(x *store.Vector, t store.ColumnType, n int) *store.Vector {
 			}
 			if x.Type == store.TypeDynamic {
 				out.Str[i], _ = dynScalarText(x.Str[i])
+				continue
+			}
+			if x.Type == store.TypeDecimal {
+				d, _ := decAt(x, i)
+				out.Str[i] = d.String()
 				continue
 			}
 			out.Str[i] = valueAt(x, i).String()
@@ -936,6 +971,9 @@ func (ev *evaluator) function(c *kql.FnCall, args []*store.Vector, n int) (*stor
 		}
 		return args[0], nil
 	case kql.FnToString, kql.FnToInt, kql.FnToLong, kql.FnToReal, kql.FnToBool, kql.FnToDatetime, kql.FnToTimespan:
+		if c.T == store.TypeDecimal {
+			return toDecimalVector(args[0], n), nil
+		}
 		return convertVector(args[0], c.T, n), nil
 	case kql.FnStrcat, kql.FnStrcatDelim:
 		strs := make([]*store.Vector, len(args))
@@ -1116,6 +1154,13 @@ func (ev *evaluator) function(c *kql.FnCall, args []*store.Vector, n int) (*stor
 		}
 		return out, nil
 	case kql.FnRound:
+		if c.T == store.TypeDecimal {
+			var places *store.Vector
+			if len(args) == 2 {
+				places = args[1]
+			}
+			return decRound(args[0], places, n)
+		}
 		out := newVector(store.TypeReal, n)
 		out.Nulls = orNulls(args[0].Nulls, nil, n)
 		for i := range n {
@@ -1245,6 +1290,16 @@ func binVector(x, size *store.Vector, t store.ColumnType, n int) *store.Vector {
 // folded expression) must stay -0, as it does in a datatable column and
 // in computed values, and as IEEE doubles do in Kusto.
 func constValueVector(val kql.Value, n int) *store.Vector {
+	if val.Type == store.TypeDecimal && !val.Null {
+		if d, ok := decimalValue(val); ok {
+			v := newDecVector(n)
+			f, text := d.Float64(), d.String()
+			for i := range n {
+				v.Real[i], v.Str[i] = f, text
+			}
+			return v
+		}
+	}
 	v := constVector(val, n)
 	if !val.Null && kql.IsRealHeld(val.Type) && val.Real == 0 && math.Signbit(val.Real) {
 		for i := range v.Real {

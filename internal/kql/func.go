@@ -3,6 +3,7 @@ package kql
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"custos/internal/store"
@@ -416,6 +417,8 @@ func resolveAggregate(fn AggID, args []Scalar) (*AggCall, error) {
 			ac.T = t
 		case IsInteger(t) && (fn == AggSum || fn == AggSumIf):
 			ac.T = store.TypeLong
+		case t == store.TypeDecimal:
+			ac.T = store.TypeDecimal // exact (engine/agg_decimal.go)
 		case IsNumeric(t) || t == store.TypeBool:
 			ac.T = store.TypeReal
 			if (fn == AggSum || fn == AggSumIf) && t == store.TypeBool {
@@ -594,7 +597,11 @@ func convertValue(v Value, t Type) (Value, bool) {
 		}
 		return out, true
 	case IsInteger(v.Type) && IsRealHeld(t):
-		return Value{Type: t, Real: float64(v.Int)}, true
+		out := Value{Type: t, Real: float64(v.Int)}
+		if t == store.TypeDecimal {
+			out.Str = strconv.FormatInt(v.Int, 10) // exact, beyond 2^53 too
+		}
+		return out, true
 	case IsRealHeld(v.Type) && IsRealHeld(t):
 		return Value{Type: t, Real: v.Real}, true
 	case IsStringLike(v.Type) && IsStringLike(t):
@@ -604,10 +611,13 @@ func convertValue(v Value, t Type) (Value, bool) {
 }
 
 // numericResult is the type of an arithmetic operation on two numbers: real
-// if either is real (decimal counts as real), otherwise long.
+// if either is real, else decimal if either is decimal, otherwise long.
 func numericResult(a, b Type) Type {
-	if IsRealHeld(a) || IsRealHeld(b) {
+	switch {
+	case a == store.TypeReal || b == store.TypeReal:
 		return store.TypeReal
+	case a == store.TypeDecimal || b == store.TypeDecimal:
+		return store.TypeDecimal
 	}
 	return store.TypeLong
 }
@@ -905,6 +915,14 @@ func ResolveUnaryMinus(x Scalar) (Scalar, error) {
 			return &Const{V: v}, nil
 		case IsRealHeld(t):
 			v.Real = -v.Real
+			if t == store.TypeDecimal && v.Str != "" {
+				// the exact digits of a decimal literal change sign too
+				if rest, ok := strings.CutPrefix(v.Str, "-"); ok {
+					v.Str = rest
+				} else {
+					v.Str = "-" + strings.TrimPrefix(v.Str, "+")
+				}
+			}
 			return &Const{V: v}, nil
 		}
 	}
@@ -1343,14 +1361,18 @@ func ResolveFunction(name string, args []Scalar) (Scalar, error) {
 		if err := argType(0, IsNumeric(args[0].Type()), "a number"); err != nil {
 			return nil, err
 		}
-		a := []Scalar{castTo(args[0], store.TypeReal)}
+		rt := store.TypeReal
+		if args[0].Type() == store.TypeDecimal {
+			rt = store.TypeDecimal // round(decimal) stays decimal, exactly
+		}
+		a := []Scalar{castTo(args[0], rt)}
 		if n == 2 {
 			if err := argType(1, IsInteger(args[1].Type()), "an integer"); err != nil {
 				return nil, err
 			}
 			a = append(a, castTo(args[1], store.TypeLong))
 		}
-		return call(FnRound, store.TypeReal, a...), nil
+		return call(FnRound, rt, a...), nil
 	case "sqrt", "log", "log10", "exp", "ceiling":
 		if err := arity(1, 1); err != nil {
 			return nil, err
