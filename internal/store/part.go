@@ -23,9 +23,10 @@ import (
 	"custos/internal/crypt"
 )
 
-// Part file format. A part holds the rows of one table and one UTC day,
-// sorted by TimeGenerated and cut into blocks; it is immutable once renamed
-// into place. All integers are little-endian.
+// Part file format. A part holds the rows of one table and one UTC day in
+// blocks whose rows are sorted by TimeGenerated (a flushed part is sorted as a
+// whole; a merged part concatenates the blocks of the parts it replaces); it
+// is immutable once renamed into place. All integers are little-endian.
 //
 //	header:  magic "CSTPART\x01" | uvarint n | n bytes: the part data key wrapped by the
 //	         workspace key (AAD "custos/part-key/v1" | workspace | table | part ID) |
