@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -34,6 +35,7 @@ var (
 	duration = flag.Duration("soak.duration", 3*time.Minute, "how long the sustained phase runs")
 	nRules   = flag.Int("soak.rules", 200, "log search alert rules at a 1-minute frequency")
 	report   = flag.String("soak.report", "", "write the latency and memory report to this file")
+	heapDir  = flag.String("soak.heapprofile", "", "write heap profiles of the server (after the setup, then every 2 minutes and at the end) to this directory; compare with go tool pprof -diff_base")
 )
 
 const roleLogAnalyticsReader = "73c42c96-874c-492b-b04d-ab87d138a893"
@@ -56,8 +58,12 @@ func TestSoak(t *testing.T) {
 	if err := e2e.BuildBinary(ctx, bin); err != nil {
 		t.Fatal(err)
 	}
+	// The test-only pprof listener (internal/server/testclock.go) lets the
+	// soak take heap profiles of the real binary.
+	pprofFile := filepath.Join(root, "pprof-addr")
 	srv, err := e2e.NewServer(e2e.Options{Binary: bin, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log"),
-		Args: []string{"--log-level", "warn"}})
+		Args: []string{"--log-level", "warn"},
+		Env:  append(os.Environ(), "CUSTOS_TEST_PPROF_ADDR=127.0.0.1:0", "CUSTOS_TEST_PPROF_ADDR_FILE="+pprofFile)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +136,37 @@ func TestSoak(t *testing.T) {
 		}
 	}
 
+	// heap fetches the server's heap profile (after a GC) and returns the
+	// live heap bytes; with -soak.heapprofile it also saves the profile.
+	heapProfile := func(name string) {
+		addr, err := os.ReadFile(pprofFile)
+		if err != nil {
+			t.Errorf("pprof address: %v", err)
+			return
+		}
+		resp, err := http.Get("http://" + string(addr) + "/debug/pprof/heap?gc=1")
+		if err != nil {
+			t.Errorf("heap profile: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		if *heapDir == "" {
+			return
+		}
+		if err := os.MkdirAll(*heapDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Create(filepath.Join(*heapDir, name+".pb.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := io.Copy(f, resp.Body); err != nil {
+			t.Errorf("heap profile: %v", err)
+		}
+	}
+	heapProfile("heap-00-start")
+
 	sctx, stop := context.WithTimeout(ctx, *duration)
 	defer stop()
 	var (
@@ -140,6 +177,7 @@ func TestSoak(t *testing.T) {
 		mu          sync.Mutex
 		latencies   = map[int][]time.Duration{} // by minute of the run
 		rssSamples  []int64
+		heapSamples []int64 // go_memstats_heap_inuse_bytes from /metrics
 		started     = time.Now()
 		soakGen     = logdata.New(logdata.Options{Seed: 2, Rows: 1 << 30})
 		next        atomic.Int64
@@ -217,11 +255,18 @@ func TestSoak(t *testing.T) {
 			if _, rss, _, err := srv.ProcStat(); err == nil {
 				mu.Lock()
 				rssSamples = append(rssSamples, rss)
+				heap := goHeap(ctx, c)
+				heapSamples = append(heapSamples, heap)
+				n := len(rssSamples)
 				mu.Unlock()
+				if n%24 == 0 { // every 2 minutes
+					heapProfile(fmt.Sprintf("heap-%02d-min", n/12))
+				}
 			}
 		}
 	}()
 	wg.Wait()
+	heapProfile("heap-99-end")
 
 	// Every acknowledged row is stored exactly once.
 	_, rows, err := c.QueryRows(ctx, "Bench_CL | count")
@@ -244,6 +289,19 @@ func TestSoak(t *testing.T) {
 		median := func(s []int64) int64 { s = slices.Clone(s); slices.Sort(s); return s[len(s)/2] }
 		q2, q4 := median(rssSamples[n/4:n/2]), median(rssSamples[3*n/4:])
 		fmt.Fprintf(&summary, "RSS median: second quarter %.1f MB, last quarter %.1f MB (%d samples)\n", float64(q2)/1e6, float64(q4)/1e6, n)
+		if m := len(heapSamples); m >= 8 {
+			fmt.Fprintf(&summary, "Go heap in use (median): second quarter %.1f MB, last quarter %.1f MB\n",
+				float64(median(heapSamples[m/4:m/2]))/1e6, float64(median(heapSamples[3*m/4:]))/1e6)
+		}
+		fmt.Fprintf(&summary, "RSS by minute (MB):")
+		for i := 0; i < n; i += 12 {
+			fmt.Fprintf(&summary, " %.0f", float64(rssSamples[i])/1e6)
+		}
+		fmt.Fprintf(&summary, "\nGo heap in use by minute (MB):")
+		for i := 0; i < len(heapSamples); i += 12 {
+			fmt.Fprintf(&summary, " %.0f", float64(heapSamples[i])/1e6)
+		}
+		fmt.Fprintf(&summary, "\n")
 		// A short run cannot tell a leak from warm-up: the table grows from
 		// empty, and memtables, caches and part metadata grow with it. The
 		// trend is judged only in runs of 10 minutes or more (the CI version
@@ -273,4 +331,20 @@ func TestSoak(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// goHeap reads go_memstats_heap_inuse_bytes from the server's /metrics, or 0.
+func goHeap(ctx context.Context, c *e2e.Client) int64 {
+	status, _, body, err := c.Do(ctx, "https://management.azure.com", http.MethodGet, "/metrics", nil)
+	if err != nil || status != http.StatusOK {
+		return 0
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return int64(f)
+		}
+	}
+	return 0
 }
