@@ -214,6 +214,24 @@ func BenchmarkGroupHighCardinality(b *testing.B) {
 	}
 }
 
+// BenchmarkGroupRepeatedKeys feeds the same 1M rows (~630K distinct user
+// IDs) eight times through one worker's group table: mostly lookups of keys
+// already in a large table, as in summarize by User over 10M rows.
+func BenchmarkGroupRepeatedKeys(b *testing.B) {
+	data := makeBenchBatches(1 << 20)
+	b.ReportAllocs()
+	b.SetBytes(int64(8<<20) * 16)
+	for b.Loop() {
+		g := newGroupTable([]store.ColumnType{store.TypeString})
+		var out []int32
+		for range 8 {
+			for _, bt := range data {
+				out = g.ids([]*store.Vector{bt.Col("UserId")}, bt.Len, out)
+			}
+		}
+	}
+}
+
 // BenchmarkPercentilesBy20 feeds 1M latencies into 20 groups' digests (the
 // update loop of percentiles(Latency, ...) by Service).
 func BenchmarkPercentilesBy20(b *testing.B) {
