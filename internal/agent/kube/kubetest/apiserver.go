@@ -362,9 +362,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, res, ns, node str
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		if _, ok := s.watchers[wt]; ok {
-			delete(s.watchers, wt)
-		}
+		delete(s.watchers, wt)
 		s.mu.Unlock()
 	}()
 	fl, _ := w.(http.Flusher)
