@@ -54,7 +54,9 @@ export function svg(tag, attrs = {}, ...children) {
 
 // table renders rows of objects as an accessible list table.
 export function table(columns, rows, caption) {
-  return el("table", { class: "list" },
+  // Focusable, so that a table wider than a phone's screen (it scrolls in
+  // its own box there) can be scrolled with the keyboard.
+  return el("table", { class: "list", tabindex: "0" },
     caption ? el("caption", { class: "muted" }, caption) : null,
     el("thead", {}, el("tr", {}, columns.map((c) => el("th", { scope: "col" }, c.title)))),
     el("tbody", {}, rows.length === 0

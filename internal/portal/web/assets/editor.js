@@ -15,7 +15,7 @@ export function kqlEditor(opts = {}) {
   const schema = { tables: new Map() };
   const listID = `completion-${n}`;
   const textarea = el("textarea", { id: opts.id || `kql-${n}`, spellcheck: "false", autocomplete: "off", "aria-label": opts.label || "KQL query",
-    "aria-autocomplete": "list", "aria-controls": listID, "aria-expanded": "false", "aria-describedby": opts.describedBy });
+    "aria-autocomplete": "list", "aria-controls": listID, "aria-describedby": opts.describedBy });
   const pre = el("pre", { "aria-hidden": "true" });
   const popup = el("div", { class: "complete", id: listID, role: "listbox", hidden: true, "aria-label": "Completions" });
   const root = el("div", { class: "editor" + (opts.small ? " small" : "") }, pre, textarea, popup);
@@ -29,7 +29,7 @@ export function kqlEditor(opts = {}) {
   textarea.addEventListener("scroll", () => { pre.scrollTop = textarea.scrollTop; });
 
   let items = [], sel = 0, prefix = "";
-  const closePopup = () => { popup.hidden = true; textarea.setAttribute("aria-expanded", "false"); textarea.removeAttribute("aria-activedescendant"); };
+  const closePopup = () => { popup.hidden = true; textarea.removeAttribute("aria-activedescendant"); };
   const showPopup = () => {
     const c = completions(textarea.value, textarea.selectionStart, schema);
     items = c.items; prefix = c.prefix; sel = 0;
@@ -41,7 +41,6 @@ export function kqlEditor(opts = {}) {
     popup.style.top = `${Math.min(lines.length * 19.5 + 8, 150) - textarea.scrollTop}px`;
     popup.style.left = `${Math.min(lines[lines.length - 1].length * 7.8 + 8, 600)}px`;
     popup.hidden = false;
-    textarea.setAttribute("aria-expanded", "true");
   };
   const accept = () => {
     const it = items[sel];
