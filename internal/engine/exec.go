@@ -1059,8 +1059,9 @@ func planExprRefs(n kql.PlanNode) []*kql.Scalar {
 
 // parseGroups evaluates together the columns of op that are captures of one
 // parse operator — FnParse calls over the same input with the same pattern —
-// so each row is matched once for all of them rather than once per capture.
-// It fills their places in cols and leaves the others nil.
+// so each row is matched once for all of them rather than once per capture,
+// by a parseMatcher when the pattern has its shape. It fills their places in
+// cols and leaves the others nil.
 func (ev *evaluator) parseGroups(op *kql.Compute, b *store.Batch, cols []*store.Vector) error {
 	var done []bool
 	for i, c := range op.Cols {
@@ -1073,9 +1074,6 @@ func (ev *evaluator) parseGroups(op *kql.Compute, b *store.Batch, cols []*store.
 			if o, ok := parseCapture(op.Cols[j].X); ok && sameParse(first, o) {
 				group = append(group, j)
 			}
-		}
-		if len(group) < 2 {
-			continue
 		}
 		re := ev.regexps[first]
 		if re == nil {
@@ -1146,10 +1144,19 @@ func parseCaptures(re *regexp.Regexp, in *store.Vector, n int, calls []*kql.FnCa
 		}
 		nulls[k][i] = true
 	}
+	pm := compileParseMatcher(re.String())
+	var sc parseScratch
 	var m []int
 	for i := range n {
 		s := in.Str[i]
-		m = re.FindStringSubmatchIndex(s)
+		if pm != nil {
+			m = nil
+			if pm.match(&sc, s) {
+				m = sc.caps
+			}
+		} else {
+			m = re.FindStringSubmatchIndex(s)
+		}
 		for k, c := range calls {
 			g := groups[k]
 			if m == nil || 2*g+1 >= len(m) || m[2*g] < 0 {

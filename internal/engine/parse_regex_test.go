@@ -190,3 +190,78 @@ func runParseQuery(t *testing.T, query string, schema store.Schema, data []*stor
 	}
 	return res
 }
+
+// TestParseMatcherAgreesWithRegexp compares parseMatcher with regexp's
+// FindStringSubmatchIndex on random strings (ASCII, multi-byte and invalid
+// UTF-8) for every shape it accepts, and checks the shapes it must refuse.
+func TestParseMatcherAgreesWithRegexp(t *testing.T) {
+	accepted := []string{
+		`status=([-+]?\d+) user=((?s:.*?)) `,
+		`^a=([-+]?\d+)`,
+		`=((?s:.*))$`,
+		`^((?s:.*?))=((?s:.*?))`,
+		`b([-+]?\d+)-((?s:.*?))x((?s:.*?))`,
+		`((?s:.*?));((?s:.*))$`,
+		`(?:a)([-+]?\d+)(?:;)((?s:.*?))(?:x)`,
+		`^(?s:.*?)a((?s:.*?))b`,
+		`a((?s:.*?))((?s:.*?))b((?s:.*))$`,
+		`^((?s:.*?))a((?s:.*?))a((?s:.*?))ab`,
+		`([-+]?\d+)([-+]?\d+)`,
+		`^((?s:.*))$`,
+		`x((?s:.*?))$`,
+	}
+	refused := []string{`(?i)a((?s:.*?))b`, `(?:a|b)((?s:.*?))`, `[ab]((?s:.*?))`, `a(.*?)b`, `(?U)a((?s:.*?)) `,
+		`é((?s:.*?))`, `a(?s:.*)b((?s:.*?))`, `a`}
+	for _, expr := range refused {
+		if compileParseMatcher(expr) != nil {
+			t.Errorf("%s: accepted, want regexp", expr)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	pieces := []string{"a", "b", "x", "=", ";", "-", "+", "1", "2", " ", "\n", "é", "\xff", "status=", " user=", "ab"}
+	inputs := make([]string, 3000)
+	for i := range inputs {
+		var sb strings.Builder
+		for range rng.IntN(16) {
+			sb.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		inputs[i] = sb.String()
+	}
+	for _, expr := range accepted {
+		pm := compileParseMatcher(expr)
+		if pm == nil {
+			t.Errorf("%s: refused, want the parse matcher", expr)
+			continue
+		}
+		re := regexp.MustCompile(expr)
+		var sc parseScratch
+		for _, s := range inputs {
+			want := re.FindStringSubmatchIndex(s)
+			var got []int
+			if pm.match(&sc, s) {
+				got = sc.caps
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%s on %q: %v, regexp %v", expr, s, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkParseCaptures is the parse regex target's per-row work: two
+// captures of one pattern over log messages, by the parse matcher.
+func BenchmarkParseCaptures(b *testing.B) {
+	msg := "GET checkout/api/v1/orders/12345 status=200 user=user-4242 latency_ms=20.123 trace=0123456789abcdef bafe doluma, rite sa gomi ponevo tala. fisa rone kaluri fi ba de vo zu ka"
+	in := newVector(store.TypeString, 1024)
+	for i := range in.Str {
+		in.Str[i] = msg
+	}
+	re := regexp.MustCompile(`status=([-+]?\d+) user=((?s:.*?)) `)
+	calls := []*kql.FnCall{
+		{Fn: kql.FnParse, Args: []kql.Scalar{nil, nil, &kql.Const{V: kql.LongValue(1)}}, T: store.TypeInt},
+		{Fn: kql.FnParse, Args: []kql.Scalar{nil, nil, &kql.Const{V: kql.LongValue(2)}}, T: store.TypeString},
+	}
+	for b.Loop() {
+		parseCaptures(re, in, in.Len(), calls)
+	}
+}
