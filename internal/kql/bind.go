@@ -1010,7 +1010,7 @@ func (b *binder) bindMvExpand(in PlanNode, op *MvExpand) (PlanNode, error) {
 // every column with nulls where an input lacks it; kind=inner keeps the
 // common ones); withsource=Col adds the source table's name first.
 func (b *binder) bindUnion(in PlanNode, u *Union) (PlanNode, error) {
-	kind, source := "outer", ""
+	kind, source, fuzzy := "outer", "", false
 	for _, o := range u.Options {
 		v := ""
 		switch val := o.Value.(type) {
@@ -1018,6 +1018,9 @@ func (b *binder) bindUnion(in PlanNode, u *Union) (PlanNode, error) {
 			v = val.Name
 		case *Literal:
 			v = val.Str
+			if val.Type == store.TypeBool {
+				v = strconv.FormatBool(val.Bool)
+			}
 		}
 		switch strings.ToLower(o.Name) {
 		case "kind":
@@ -1025,6 +1028,9 @@ func (b *binder) bindUnion(in PlanNode, u *Union) (PlanNode, error) {
 		case "withsource", "source":
 			source = v
 		case "isfuzzy":
+			// isfuzzy=true: legs that do not resolve are left out (Kusto
+			// warns); the union fails only when no leg resolves.
+			fuzzy = strings.EqualFold(v, "true")
 		default:
 			return nil, semErr(o, "unknown union option '%s'", o.Name)
 		}
@@ -1040,6 +1046,7 @@ func (b *binder) bindUnion(in PlanNode, u *Union) (PlanNode, error) {
 	if in != nil {
 		inputs = append(inputs, input{node: in, name: "union_arg0"})
 	}
+	var firstErr error // the first leg a fuzzy union left out
 	for _, t := range u.Tables {
 		switch t := t.(type) {
 		case *ColumnPattern:
@@ -1065,6 +1072,14 @@ func (b *binder) bindUnion(in PlanNode, u *Union) (PlanNode, error) {
 			}
 		default:
 			n, err := b.bindTabular(t)
+			var se *SemanticError
+			_, isName := t.(*Ident)
+			if err != nil && fuzzy && isName && errors.As(err, &se) {
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -1076,31 +1091,44 @@ func (b *binder) bindUnion(in PlanNode, u *Union) (PlanNode, error) {
 		}
 	}
 	if len(inputs) == 0 {
+		if firstErr != nil {
+			return nil, firstErr
+		}
 		return nil, semErr(u, "union has no inputs")
 	}
-	// The output schema: columns by name in order of first appearance.
-	var out store.Schema
-	count := map[string]int{}
+	// The output schema: columns by name in order of first appearance. A
+	// name that occurs with several types becomes one column per type,
+	// named <name>_<type>, as Kusto's outer union does.
+	type ucol struct {
+		out store.Column // output name and type
+		src string       // the inputs' column name
+	}
+	var cols []ucol
+	types := map[string][]Type{}
+	count := map[store.Column]int{}
 	for _, it := range inputs {
 		for _, c := range it.node.Schema() {
-			if i := out.Index(c.Name); i >= 0 {
-				if out[i].Type != c.Type {
-					return nil, semErr(u, "union: column '%s' is %s in one input and %s in another", c.Name, out[i].Type, c.Type)
-				}
-			} else {
-				out = append(out, c)
+			if !slices.Contains(types[c.Name], c.Type) {
+				types[c.Name] = append(types[c.Name], c.Type)
+				cols = append(cols, ucol{out: c, src: c.Name})
 			}
-			count[c.Name]++
+			count[c]++
 		}
 	}
-	if kind == "inner" {
-		kept := out[:0:0]
-		for _, c := range out {
-			if count[c.Name] == len(inputs) {
-				kept = append(kept, c)
-			}
+	var out store.Schema
+	kept := cols[:0:0]
+	for _, uc := range cols {
+		if kind == "inner" && count[uc.out] != len(inputs) {
+			continue
 		}
-		out = kept
+		if len(types[uc.src]) > 1 {
+			uc.out.Name = uc.src + "_" + uc.out.Type.String()
+		}
+		if out.Index(uc.out.Name) >= 0 {
+			return nil, semErr(u, "union: column '%s' occurs twice in the output", uc.out.Name)
+		}
+		out = append(out, uc.out)
+		kept = append(kept, uc)
 	}
 	if source != "" && out.Index(source) >= 0 {
 		return nil, semErr(u, "union: withsource column '%s' collides with a column of an input", source)
@@ -1108,18 +1136,18 @@ func (b *binder) bindUnion(in PlanNode, u *Union) (PlanNode, error) {
 	nodes := make([]PlanNode, len(inputs))
 	for i, it := range inputs {
 		schema := it.node.Schema()
-		var cols []NamedScalar
+		var ns []NamedScalar
 		if source != "" {
-			cols = append(cols, NamedScalar{Name: source, X: &Const{V: StringValue(it.name)}})
+			ns = append(ns, NamedScalar{Name: source, X: &Const{V: StringValue(it.name)}})
 		}
-		for _, c := range out {
-			if schema.Index(c.Name) >= 0 {
-				cols = append(cols, passthrough(c))
+		for _, uc := range kept {
+			if j := schema.Index(uc.src); j >= 0 && schema[j].Type == uc.out.Type {
+				ns = append(ns, NamedScalar{Name: uc.out.Name, X: &ColRef{Name: uc.src, T: uc.out.Type}})
 			} else {
-				cols = append(cols, NamedScalar{Name: c.Name, X: &Const{V: NullValue(c.Type)}})
+				ns = append(ns, NamedScalar{Name: uc.out.Name, X: &Const{V: NullValue(uc.out.Type)}})
 			}
 		}
-		nodes[i] = &Compute{Input: it.node, Cols: cols}
+		nodes[i] = &Compute{Input: it.node, Cols: ns}
 	}
 	return &UnionAll{Inputs: nodes}, nil
 }
