@@ -71,6 +71,7 @@ type discovery struct {
 	AuthURL  string `json:"authorization_endpoint"`
 	TokenURL string `json:"token_endpoint"`
 	JWKSURL  string `json:"jwks_uri"`
+	UserInfo string `json:"userinfo_endpoint"`
 }
 
 func newProvider(cfg ExternalProvider) *provider {
@@ -278,3 +279,33 @@ func (pr *provider) token(ctx context.Context, form url.Values) (providerTokens,
 // externalAudience is the session token key for an external provider's
 // access token: Custos accepts it on every API (its own audience checked).
 const externalAudience = "external"
+
+// userInfo completes the display claims from the provider's userinfo
+// endpoint when the ID token carries none (as some providers do unless
+// asked); the answer must be about the ID token's subject.
+func (pr *provider) userInfo(ctx context.Context, access string, c idClaims) idClaims {
+	if c.Name != "" || c.PUN != "" || c.Email != "" {
+		return c
+	}
+	d, err := pr.discover(ctx)
+	if err != nil || d.UserInfo == "" {
+		return c
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.UserInfo, nil)
+	if err != nil {
+		return c
+	}
+	req.Header.Set("Authorization", "Bearer "+access)
+	req.Header.Set("Accept", "application/json")
+	res, err := pr.client.Do(req)
+	if err != nil {
+		return c
+	}
+	defer res.Body.Close()
+	var u idClaims
+	if res.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(res.Body, maxProviderResponse)).Decode(&u) != nil || u.Sub != c.Sub {
+		return c
+	}
+	c.Name, c.PUN, c.Email = u.Name, u.PUN, u.Email
+	return c
+}

@@ -123,6 +123,7 @@ func (p *Portal) redeemExternal(r *http.Request, ls loginState, code string) (*s
 	if err != nil {
 		return nil, tokenResult{}, err
 	}
+	c = ext.userInfo(r.Context(), t.Access, c)
 	u := user{Name: c.Name, ObjectID: c.Sub}
 	for _, n := range []string{c.PUN, c.Email, c.Sub} {
 		if u.Name == "" {
