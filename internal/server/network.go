@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"custos/internal/api"
 	"custos/internal/catalog"
@@ -147,6 +148,13 @@ type network struct {
 	privateNets []netip.Prefix
 	listeners   []*extraListener
 	scopes      privateLinkModes // nil: no private link scopes
+
+	// openRules caches admitNetwork's "open to public ingestion" answers:
+	// immutable ID → the catalog generation it was computed under. The
+	// answer depends on catalog rows only (rule destinations, workspace
+	// settings, private link scopes), so it holds until the next catalog
+	// write; refusals and errors are not cached.
+	openRules sync.Map
 }
 
 // extraListener is one bound extra listener with its TLS configuration.
@@ -413,6 +421,12 @@ func (s *Server) admitNetwork(w http.ResponseWriter, r *http.Request, audience s
 		return true
 	}
 	ctx := r.Context()
+	gen := s.catalog.Generation()
+	if s.net != nil {
+		if g, ok := s.net.openRules.Load(id); ok && g.(uint64) == gen {
+			return true
+		}
+	}
 	dcr, err := s.catalog.DataCollectionRuleByImmutableID(ctx, id)
 	if err != nil {
 		if isCatalogNotFound(err) {
@@ -445,6 +459,9 @@ func (s *Server) admitNetwork(w http.ResponseWriter, r *http.Request, audience s
 			api.WriteError(w, r, s.log, networkDenied(accessIngestion, ws.CustomerID))
 			return false
 		}
+	}
+	if s.net != nil {
+		s.net.openRules.Store(id, gen)
 	}
 	return true
 }
