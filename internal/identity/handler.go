@@ -36,7 +36,7 @@ const (
 // Patterns returns the ServeMux patterns Handler serves, for the server to
 // mount it: mux.Handle(p, ts.Handler()) for each p.
 func (s *TokenService) Patterns() []string {
-	return []string{PathDiscovery, PathJWKS, PathToken, PathAuthorize, PathDeviceCode, PathDeviceLogin, PathEnroll}
+	return []string{PathDiscovery, PathJWKS, PathToken, PathAuthorize, PathDeviceCode, PathDeviceLogin, PathEnroll, PathUserInfo, PathLogout}
 }
 
 // Handler serves the Entra ID v2 compatible endpoints under /{tenant}/...:
@@ -53,6 +53,8 @@ func (s *TokenService) Handler() http.Handler {
 	mux.HandleFunc(PathDeviceCode, s.method(http.MethodPost, s.serveDeviceCode))
 	mux.HandleFunc(PathDeviceLogin, s.serveDeviceLogin)
 	mux.HandleFunc(PathEnroll, s.serveEnroll)
+	mux.HandleFunc(PathUserInfo, s.serveUserInfo)
+	mux.HandleFunc(PathLogout, s.serveLogout)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeOAuthError(w, r, &oauthError{status: http.StatusNotFound, code: "invalid_request", aadsts: 900561,
 			desc: "The endpoint only accepts the token service's paths."})
@@ -127,6 +129,8 @@ type discoveryDoc struct {
 	CloudInstanceName                 string   `json:"cloud_instance_name"`
 	DeviceAuthorizationEndpoint       string   `json:"device_authorization_endpoint"`
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
+	UserInfoEndpoint                  string   `json:"userinfo_endpoint"`
+	EndSessionEndpoint                string   `json:"end_session_endpoint"`
 }
 
 func (s *TokenService) serveDiscovery(w http.ResponseWriter, r *http.Request) {
@@ -150,10 +154,13 @@ func (s *TokenService) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		AuthorizationEndpoint:             base + "/" + tenant + "/oauth2/v2.0/authorize",
 		GrantTypesSupported:               []string{"client_credentials", "authorization_code", "refresh_token", "password", GrantDeviceCode},
 		ClaimsSupported: []string{"sub", "iss", "aud", "exp", "iat", "nbf", "oid", "tid", "appid", "azp",
-			"azpacr", "idtyp", "jti", "ver", "app_displayname", "upn", "name", "scp", "amr"},
+			"azpacr", "idtyp", "jti", "ver", "app_displayname", "upn", "name", "scp", "amr",
+			"auth_time", "nonce", "preferred_username", "email"},
 		DeviceAuthorizationEndpoint:   base + "/" + tenant + "/oauth2/v2.0/devicecode",
 		CodeChallengeMethodsSupported: []string{"S256"},
 		CloudInstanceName:             host,
+		UserInfoEndpoint:              base + "/" + tenant + "/openid/userinfo",
+		EndSessionEndpoint:            base + "/" + tenant + "/oauth2/v2.0/logout",
 	}
 	w.Header().Set("Cache-Control", "max-age=86400, private")
 	writeJSON(w, http.StatusOK, doc)

@@ -56,8 +56,9 @@ type Claims struct {
 
 var b64 = base64.RawURLEncoding
 
-// signJWT returns the compact JWS of claims signed with key (ES256).
-func signJWT(rand io.Reader, key *ecdsa.PrivateKey, kid string, c *Claims) (string, error) {
+// signJWT returns the compact JWS of claims (*Claims, or *idClaims for ID
+// tokens) signed with key (ES256).
+func signJWT(rand io.Reader, key *ecdsa.PrivateKey, kid string, c any) (string, error) {
 	hdr, err := json.Marshal(jwtHeader{Alg: algES256, Typ: "JWT", Kid: kid})
 	if err != nil {
 		return "", fmt.Errorf("encode token header: %w", err)

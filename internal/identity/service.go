@@ -216,6 +216,9 @@ func NewTokenService(opts TokenServiceOptions) (*TokenService, error) {
 	if err := s.initUsers(opts); err != nil {
 		return nil, err
 	}
+	if err := s.loadSignIns(context.Background()); err != nil {
+		return nil, err
+	}
 	if err := s.initExternal(opts); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
@@ -136,8 +137,8 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 
 // authRequest is a validated authorization request.
 type authRequest struct {
-	client                                       PublicClient
-	redirectURI, state, challenge, scope, tenant string
+	client                                              PublicClient
+	redirectURI, state, challenge, scope, tenant, nonce string
 }
 
 // parseAuthRequest validates the authorization request parameters. Errors
@@ -170,9 +171,10 @@ func (s *TokenService) parseAuthRequest(tenant string, q url.Values) (authReques
 		return ar, "", "invalid_request" // PKCE with S256 is required; plain is refused
 	case len(q.Get("code_challenge")) != 43:
 		return ar, "", "invalid_request"
-	case len(ar.state) > 512:
+	case len(ar.state) > 512, len(q.Get("nonce")) > 512:
 		return ar, "", "invalid_request"
 	}
+	ar.nonce = q.Get("nonce")
 	if _, oerr := parseUserScope(ar.scope); oerr != nil {
 		return ar, "", "invalid_scope"
 	}
@@ -192,7 +194,7 @@ func redirectError(w http.ResponseWriter, r *http.Request, ar authRequest, code 
 	http.Redirect(w, r, u.String(), http.StatusFound)
 }
 
-var authParams = []string{"client_id", "response_type", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method", "response_mode"}
+var authParams = []string{"client_id", "response_type", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "response_mode"}
 
 // serveAuthorize shows the sign-in form (GET) and signs the user in (POST),
 // redirecting to the client with a one-time authorization code.
@@ -273,9 +275,19 @@ func (s *TokenService) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.writePage(w, http.StatusServiceUnavailable, pageData{Title: "Sign-in error", Message: "Too many sign-ins in progress; try again shortly."})
 		return
 	}
-	s.users.codes[codeKey(code)] = &authCode{tenant: tenant, clientID: ar.client.ClientID, redirectURI: ar.redirectURI,
-		challenge: ar.challenge, scope: ar.scope, user: u, amr: amr, expires: now.Add(authCodeLifetime)}
+	ck := codeKey(code)
+	ac := &authCode{tenant: tenant, clientID: ar.client.ClientID, redirectURI: ar.redirectURI, challenge: ar.challenge,
+		scope: ar.scope, nonce: ar.nonce, user: u, amr: amr, authTime: now, expires: now.Add(authCodeLifetime)}
+	s.users.codes[ck] = ac
 	s.users.mu.Unlock()
+	if err := s.persistSignIn(r.Context(), SignInAuthCode, ck, "", authCodeRecord(ac), ac.expires); err != nil {
+		s.users.mu.Lock()
+		delete(s.users.codes, ck)
+		s.users.mu.Unlock()
+		s.log.LogAttrs(r.Context(), slog.LevelError, "authorization code not stored", slog.Any("error", err))
+		s.writePage(w, http.StatusServiceUnavailable, pageData{Title: "Sign-in error", Message: "A transient error occurred. Try again."})
+		return
+	}
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "user signed in (authorization code)", slog.String("object_id", u.ObjectID),
 		slog.String("client_id", ar.client.ClientID))
 	dest, _ := url.Parse(ar.redirectURI)
@@ -306,7 +318,13 @@ func signInMessage(e *oauthError) string {
 // redeemAuthCode exchanges a code (once) after checking client, redirect
 // URI and the PKCE verifier: BASE64URL(SHA-256(code_verifier)) must equal
 // the challenge.
-func (s *TokenService) redeemAuthCode(tenant string, client PublicClient, form url.Values) (User, []string, userScope, *oauthError) {
+//
+// It also returns when the user signed in and the request's nonce, for the
+// ID token.
+func (s *TokenService) redeemAuthCode(ctx context.Context, tenant string, client PublicClient, form url.Values) (User, []string, userScope, time.Time, string, *oauthError) {
+	fail := func(e *oauthError) (User, []string, userScope, time.Time, string, *oauthError) {
+		return User{}, nil, userScope{}, time.Time{}, "", e
+	}
 	code := form.Get("code")
 	verifier := form.Get("code_verifier")
 	s.users.mu.Lock()
@@ -314,25 +332,33 @@ func (s *TokenService) redeemAuthCode(tenant string, client PublicClient, form u
 	ac, ok := s.users.codes[k]
 	delete(s.users.codes, k) // one use, whatever the outcome
 	s.users.mu.Unlock()
+	if ok {
+		// Gone from the store too before anything is issued, so that a
+		// restart cannot bring the code back.
+		if err := s.forgetSignIn(ctx, SignInAuthCode, k); err != nil {
+			s.log.LogAttrs(ctx, slog.LevelError, "authorization code not deleted", slog.Any("error", err))
+			return fail(errTransient())
+		}
+	}
 	bad := invalidGrant(70008, "The provided authorization code is invalid, expired or was already redeemed.")
 	if !ok || !s.now().Before(ac.expires) || ac.tenant != tenant || !strings.EqualFold(ac.clientID, client.ClientID) {
-		return User{}, nil, userScope{}, bad
+		return fail(bad)
 	}
 	if form.Get("redirect_uri") != ac.redirectURI {
-		return User{}, nil, userScope{}, invalidGrant(50148, "The redirect_uri does not match the one of the authorization request.")
+		return fail(invalidGrant(50148, "The redirect_uri does not match the one of the authorization request."))
 	}
 	if len(verifier) < 43 || len(verifier) > 128 {
-		return User{}, nil, userScope{}, invalidGrant(501481, "The code_verifier is missing or malformed.")
+		return fail(invalidGrant(501481, "The code_verifier is missing or malformed."))
 	}
 	sum := sha256.Sum256([]byte(verifier))
 	if subtle.ConstantTimeCompare([]byte(b64.EncodeToString(sum[:])), []byte(ac.challenge)) != 1 {
-		return User{}, nil, userScope{}, invalidGrant(501481, "The code_verifier does not match the code_challenge supplied in the authorization request.")
+		return fail(invalidGrant(501481, "The code_verifier does not match the code_challenge supplied in the authorization request."))
 	}
 	sc, oerr := parseUserScope(ac.scope)
 	if oerr != nil {
-		return User{}, nil, userScope{}, oerr
+		return fail(oerr)
 	}
-	return ac.user, ac.amr, sc, nil
+	return ac.user, ac.amr, sc, ac.authTime, ac.nonce, nil
 }
 
 // ----- device code flow -----
@@ -404,10 +430,20 @@ func (s *TokenService) serveDeviceCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k := codeKey(dev)
-	s.users.devices[k] = &deviceGrant{tenant: tenant, clientID: c.ClientID, scope: form.Get("scope"), userCode: userCode,
+	dg := &deviceGrant{tenant: tenant, clientID: c.ClientID, scope: form.Get("scope"), userCode: userCode,
 		expires: now.Add(deviceCodeLifetime)}
+	s.users.devices[k] = dg
 	s.users.byUser[userCode] = k
 	s.users.mu.Unlock()
+	if err := s.persistSignIn(r.Context(), SignInDeviceCode, k, userCode, deviceRecord(dg), dg.expires); err != nil {
+		s.users.mu.Lock()
+		delete(s.users.devices, k)
+		delete(s.users.byUser, userCode)
+		s.users.mu.Unlock()
+		s.log.LogAttrs(r.Context(), slog.LevelError, "device code not stored", slog.Any("error", err))
+		s.writeOAuthError(w, r, errTransient())
+		return
+	}
 	verify := s.baseFor(r) + "/" + tenant + "/oauth2/v2.0/devicelogin"
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, deviceCodeResponse{DeviceCode: dev, UserCode: userCode, VerificationURI: verify,
@@ -479,46 +515,67 @@ func (s *TokenService) serveDeviceLogin(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	s.users.mu.Lock()
+	var rec signInRecord
+	signedIn := false
 	if cur := s.users.devices[k]; cur == d && cur.user == nil {
-		d.user, d.amr = &u, amr
+		d.user, d.amr, d.authTime = &u, amr, s.now()
+		rec, signedIn = deviceRecord(d), true
 	}
+	expires := d.expires
 	s.users.mu.Unlock()
+	if signedIn {
+		if err := s.persistSignIn(r.Context(), SignInDeviceCode, k, userCode, rec, expires); err != nil {
+			// The sign-in stays in memory: the device still gets its token
+			// unless the server restarts first.
+			s.log.LogAttrs(r.Context(), slog.LevelError, "device sign-in not stored", slog.Any("error", err))
+		}
+	}
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "user signed in a device", slog.String("object_id", u.ObjectID),
 		slog.String("client_id", d.clientID))
 	s.writePage(w, http.StatusOK, pageData{Title: "You are signed in", Info: "You have signed in to the Custos CLI on your device. You can close this window."})
 }
 
 // pollDeviceCode answers the device's token poll.
-func (s *TokenService) pollDeviceCode(tenant string, client PublicClient, dev string) (User, []string, userScope, *oauthError) {
+// It also returns when the user signed in, for the ID token.
+func (s *TokenService) pollDeviceCode(ctx context.Context, tenant string, client PublicClient, dev string) (User, []string, userScope, time.Time, *oauthError) {
+	fail := func(e *oauthError) (User, []string, userScope, time.Time, *oauthError) {
+		return User{}, nil, userScope{}, time.Time{}, e
+	}
 	now := s.now()
 	k := codeKey(dev)
 	s.users.mu.Lock()
 	defer s.users.mu.Unlock()
 	d, ok := s.users.devices[k]
 	if !ok || d.tenant != tenant || !strings.EqualFold(d.clientID, client.ClientID) {
-		return User{}, nil, userScope{}, invalidGrant(70019, "The device code is not valid.")
+		return fail(invalidGrant(70019, "The device code is not valid."))
 	}
 	if !now.Before(d.expires) {
 		delete(s.users.devices, k)
 		delete(s.users.byUser, d.userCode)
-		return User{}, nil, userScope{}, &oauthError{status: http.StatusBadRequest, code: "expired_token", aadsts: 70020,
-			desc: "The provided value for the input parameter 'device_code' is not valid. This device code has expired."}
+		_ = s.forgetSignIn(ctx, SignInDeviceCode, k) // expired anyway; the next start drops it
+		return fail(&oauthError{status: http.StatusBadRequest, code: "expired_token", aadsts: 70020,
+			desc: "The provided value for the input parameter 'device_code' is not valid. This device code has expired."})
 	}
 	if d.user == nil {
 		fast := !d.lastPoll.IsZero() && now.Sub(d.lastPoll) < devicePollInterval-time.Second
 		d.lastPoll = now
 		if fast {
-			return User{}, nil, userScope{}, &oauthError{status: http.StatusBadRequest, code: "slow_down", aadsts: 70016,
-				desc: "The client polls too often; wait the interval between polls."}
+			return fail(&oauthError{status: http.StatusBadRequest, code: "slow_down", aadsts: 70016,
+				desc: "The client polls too often; wait the interval between polls."})
 		}
-		return User{}, nil, userScope{}, &oauthError{status: http.StatusBadRequest, code: "authorization_pending", aadsts: 70016,
-			desc: "OAuth 2.0 device flow error. Authorization is pending. Continue polling."}
+		return fail(&oauthError{status: http.StatusBadRequest, code: "authorization_pending", aadsts: 70016,
+			desc: "OAuth 2.0 device flow error. Authorization is pending. Continue polling."})
+	}
+	// Single use: gone from the store before the token is issued.
+	if err := s.forgetSignIn(ctx, SignInDeviceCode, k); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "device code not deleted", slog.Any("error", err))
+		return fail(errTransient())
 	}
 	delete(s.users.devices, k)
 	delete(s.users.byUser, d.userCode)
 	sc, oerr := parseUserScope(d.scope)
 	if oerr != nil {
-		return User{}, nil, userScope{}, oerr
+		return fail(oerr)
 	}
-	return *d.user, d.amr, sc, nil
+	return *d.user, d.amr, sc, d.authTime, nil
 }

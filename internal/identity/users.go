@@ -92,6 +92,8 @@ type users struct {
 	dummyOnce sync.Once
 	dummy     string // a hash verified for unknown users, so timing does not tell
 
+	signins SignInStore // nil: pending sign-ins are held in memory only
+
 	mu      sync.Mutex // guards codes, devices, byUser
 	codes   map[string]*authCode
 	devices map[string]*deviceGrant
@@ -99,15 +101,15 @@ type users struct {
 }
 
 type authCode struct {
-	tenant, clientID, redirectURI, challenge, scope string
-	user                                            User
-	amr                                             []string
-	expires                                         time.Time
+	tenant, clientID, redirectURI, challenge, scope, nonce string
+	user                                                   User
+	amr                                                    []string
+	authTime, expires                                      time.Time
 }
 
 type deviceGrant struct {
 	tenant, clientID, scope, userCode string
-	expires, lastPoll                 time.Time
+	expires, lastPoll, authTime       time.Time
 	user                              *User
 	amr                               []string
 }
@@ -116,6 +118,9 @@ func (s *TokenService) initUsers(opts TokenServiceOptions) error {
 	u := &s.users
 	if d, ok := opts.Store.(Directory); ok {
 		u.dir = d
+	}
+	if ss, ok := opts.Store.(SignInStore); ok {
+		u.signins = ss
 	}
 	u.refreshLT = opts.RefreshTokenLifetime
 	if u.refreshLT <= 0 {
@@ -352,6 +357,7 @@ func errTransient() *oauthError {
 type userScope struct {
 	aud     string
 	offline bool
+	openid  bool   // an ID token is wanted
 	text    string // the scope as granted, e.g. "https://api.loganalytics.io/.default offline_access"
 }
 
@@ -366,7 +372,10 @@ func parseUserScope(scope string) (userScope, *oauthError) {
 		case "offline_access":
 			us.offline = true
 			continue
-		case "openid", "profile", "email":
+		case "openid":
+			us.openid = true
+			continue
+		case "profile", "email":
 			continue
 		}
 		res = append(res, f)
@@ -395,6 +404,9 @@ func parseUserScope(scope string) (userScope, *oauthError) {
 	if us.offline {
 		us.text += " offline_access"
 	}
+	if us.openid {
+		us.text += " openid"
+	}
 	return us, nil
 }
 
@@ -406,11 +418,13 @@ type userTokenResponse struct {
 	ExtExpiresIn int64  `json:"ext_expires_in"`
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"` // when the scope has openid
 }
 
 // issueUserTokens signs an access token for u and, when the scope asks for
-// offline_access, a refresh token of family (a new family when "").
-func (s *TokenService) issueUserTokens(ctx context.Context, base string, u User, clientID string, sc userScope, amr []string, family string) (userTokenResponse, error) {
+// offline_access, a refresh token of family (a new family when ""), and for
+// openid an ID token (with auth_time when known and the request's nonce).
+func (s *TokenService) issueUserTokens(ctx context.Context, base string, u User, clientID string, sc userScope, amr []string, family string, authTime time.Time, nonce string) (userTokenResponse, error) {
 	sg, err := s.currentSigner(ctx)
 	if err != nil {
 		return userTokenResponse{}, fmt.Errorf("issue token: %w", err)
@@ -440,6 +454,11 @@ func (s *TokenService) issueUserTokens(ctx context.Context, base string, u User,
 			return userTokenResponse{}, err
 		}
 		out.RefreshToken = rt
+	}
+	if sc.openid {
+		if out.IDToken, err = s.issueIDToken(ctx, base, u, clientID, amr, authTime, nonce); err != nil {
+			return userTokenResponse{}, fmt.Errorf("issue ID token: %w", err)
+		}
 	}
 	return out, nil
 }
@@ -576,11 +595,13 @@ func (s *TokenService) serveUserToken(w http.ResponseWriter, r *http.Request, te
 	}
 	base := s.baseFor(r)
 	var (
-		u      User
-		amr    []string
-		sc     userScope
-		family string
-		oerr   *oauthError
+		u        User
+		amr      []string
+		sc       userScope
+		family   string
+		authTime time.Time // interactive grants: when the user signed in
+		nonce    string    // authorization code grant: the request's nonce
+		oerr     *oauthError
 	)
 	switch gt {
 	case "password":
@@ -601,19 +622,19 @@ func (s *TokenService) serveUserToken(w http.ResponseWriter, r *http.Request, te
 			oerr = unauthorizedGrant(clientID, gt)
 			break
 		}
-		u, amr, sc, oerr = s.redeemAuthCode(tenant, client, form)
+		u, amr, sc, authTime, nonce, oerr = s.redeemAuthCode(ctx, tenant, client, form)
 	case GrantDeviceCode:
 		if !client.DeviceCode {
 			oerr = unauthorizedGrant(clientID, gt)
 			break
 		}
-		u, amr, sc, oerr = s.pollDeviceCode(tenant, client, form.Get("device_code"))
+		u, amr, sc, authTime, oerr = s.pollDeviceCode(ctx, tenant, client, form.Get("device_code"))
 	}
 	if oerr != nil {
 		s.writeOAuthError(w, r, oerr)
 		return
 	}
-	resp, err := s.issueUserTokens(ctx, base, u, client.ClientID, sc, amr, family)
+	resp, err := s.issueUserTokens(ctx, base, u, client.ClientID, sc, amr, family, authTime, nonce)
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "user token issuance failed", slog.Any("error", err))
 		s.writeOAuthError(w, r, &oauthError{status: http.StatusInternalServerError, code: "server_error", aadsts: 90033,
