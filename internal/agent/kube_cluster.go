@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-
 	"custos/internal/agent/inventory"
 	"custos/internal/agent/kube"
 )
@@ -64,7 +62,7 @@ func envVarsEnabled(ext ExtensionSource) (bool, error) {
 
 // apiClient returns a client of the API server authenticated with the
 // ServiceAccount token.
-func (a *Agent) apiClient() (kubernetes.Interface, error) {
+func (a *Agent) apiClient() (inventory.Source, error) {
 	k := a.cfg.Kubernetes
 	tok, ca := k.TokenFile, k.CAFile
 	if tok == "" {
@@ -89,29 +87,31 @@ func (l podLookup) Pod(namespace, name string) (kube.PodMetadata, bool) {
 }
 
 // podMetadata starts the watch of this node's pods and waits for its first
-// list, reporting every 30s that it still waits. nil, false when ctx ended
-// or the client cannot be built (reported).
-func (a *Agent) podMetadata(ctx context.Context, lg *slog.Logger) (kube.MetadataLookup, bool) {
+// list, reporting every 30s that it still waits. The watch runs until ctx
+// ends; wait waits for it to stop. ok is false when ctx ended or the client
+// cannot be built (reported).
+func (a *Agent) podMetadata(ctx context.Context, lg *slog.Logger) (md kube.MetadataLookup, wait func(), ok bool) {
 	client, err := a.apiClient()
 	if err != nil {
 		a.collectError("pod metadata", err)
-		return nil, false
+		return nil, nil, false
 	}
 	pc, err := inventory.NewPodCache(client, a.node, lg)
 	if err != nil {
 		a.collectError("pod metadata", err)
-		return nil, false
+		return nil, nil, false
 	}
-	pc.Start(ctx)
+	wait = pc.Start(ctx)
 	for {
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		ok := pc.WaitSynced(wctx)
+		synced := pc.WaitSynced(wctx)
 		cancel()
 		switch {
-		case ok:
-			return podLookup{pc}, true
+		case synced:
+			return podLookup{pc}, wait, true
 		case ctx.Err() != nil:
-			return nil, false
+			wait()
+			return nil, nil, false
 		}
 		a.collectError("pod metadata", fmt.Errorf("the API server's pod list for node %s is not in yet; container logs wait for it (the opt-out annotation must be checked)", a.node))
 	}
@@ -132,7 +132,7 @@ func (a *Agent) runKubeCluster(ctx context.Context, ks kubeSettings, tables map[
 		lg.Warn("container environment variables are collected into ContainerInventory.EnvironmentVar (the rule sets collectEnvironmentVariables); " +
 			"values from Secrets and ConfigMaps, containers with AZMON_COLLECT_ENV=false and pods annotated fluentbit.io/exclude are left out")
 	}
-	col, err := inventory.New(inventory.Options{Client: client, ClusterID: k.ClusterResourceID, ClusterName: k.ClusterName,
+	col, err := inventory.New(inventory.Options{Source: client, ClusterID: k.ClusterResourceID, ClusterName: k.ClusterName,
 		ResourceID: a.cfg.ResourceID, Snapshot: ks.interval, CollectEnvVars: envOn, Namespaces: ks.filter.Allows, Now: a.now, Logger: lg,
 		Emit: func(table string, recs [][]byte) error {
 			ts := tables[table]

@@ -176,10 +176,11 @@ func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target) {
 	if k.DisablePodMetadata {
 		lg.Warn("kubernetes.disablePodMetadata is set: container logs carry no KubernetesMetadata and the fluentbit.io/exclude opt-out annotation is NOT honoured")
 	} else {
-		md, ok := a.podMetadata(ctx, lg)
+		md, wait, ok := a.podMetadata(ctx, lg)
 		if !ok {
 			return
 		}
+		defer wait()
 		lo.Metadata, lo.FilterUsingAnnotations, lo.IncludeMetadata, lo.RequireMetadata = md, true, true, true
 	}
 	lc, err := kube.NewLogCollector(lo)

@@ -67,7 +67,7 @@ func TestCollectorOverHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &sink{rows: map[string][]map[string]any{}}
-	c, err := New(Options{Client: client, ClusterID: "c", ClusterName: "c", Snapshot: 200 * time.Millisecond, CollectEnvVars: true,
+	c, err := New(Options{Source: client, ClusterID: "c", ClusterName: "c", Snapshot: 200 * time.Millisecond, CollectEnvVars: true,
 		Namespaces: func(ns string) bool { return ns != "kube-system" }, Emit: s.emit})
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +155,8 @@ func TestPodCacheNodeScoped(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pc.Start(ctx)
+	defer pc.Start(ctx)()
+	defer cancel()
 	if !pc.WaitSynced(ctx) {
 		t.Fatal("not synced")
 	}

@@ -15,8 +15,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
@@ -33,9 +33,28 @@ type ClientOptions struct {
 	UserAgent string
 }
 
-// NewClient returns a clientset for the API server. It reads nothing from
-// the server yet.
-func NewClient(o ClientOptions) (kubernetes.Interface, error) {
+// Source opens list/watches of core/v1 resources ("pods", "nodes",
+// "services", "events") in all namespaces; tweak, if set, adjusts the list
+// options (a field selector).
+type Source interface {
+	ListerWatcher(resource string, tweak func(*metav1.ListOptions)) cache.ListerWatcher
+}
+
+// RESTSource is a Source over a REST client of the core/v1 API group.
+type RESTSource struct{ Client rest.Interface }
+
+// ListerWatcher implements Source.
+func (s RESTSource) ListerWatcher(resource string, tweak func(*metav1.ListOptions)) cache.ListerWatcher {
+	if tweak == nil {
+		tweak = func(*metav1.ListOptions) {}
+	}
+	return cache.NewFilteredListWatchFromClient(s.Client, resource, metav1.NamespaceAll, tweak)
+}
+
+// NewClient returns a Source for the API server. It reads nothing from the
+// server yet. The client knows only the core/v1 types (not client-go's full
+// clientset and scheme, which would add ~15 MB to every agent's memory).
+func NewClient(o ClientOptions) (Source, error) {
 	u := o.URL
 	if u == "" {
 		host, port := os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")
@@ -53,13 +72,19 @@ func NewClient(o ClientOptions) (kubernetes.Interface, error) {
 	if _, err := os.Stat(o.CAFile); err != nil {
 		return nil, fmt.Errorf("kubernetes API server CA: %w", err)
 	}
+	sch := runtime.NewScheme()
+	if err := corev1.AddToScheme(sch); err != nil {
+		return nil, fmt.Errorf("kubernetes API server client: %w", err)
+	}
 	cfg := &rest.Config{Host: u, BearerTokenFile: o.TokenFile, TLSClientConfig: rest.TLSClientConfig{CAFile: o.CAFile},
-		UserAgent: o.UserAgent, QPS: 5, Burst: 10, Timeout: 0}
-	cs, err := kubernetes.NewForConfig(cfg)
+		UserAgent: o.UserAgent, QPS: 5, Burst: 10, APIPath: "/api",
+		ContentConfig: rest.ContentConfig{GroupVersion: &corev1.SchemeGroupVersion, ContentType: runtime.ContentTypeJSON,
+			NegotiatedSerializer: serializer.NewCodecFactory(sch).WithoutConversion()}}
+	rc, err := rest.RESTClientFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes API server client: %w", err)
 	}
-	return cs, nil
+	return RESTSource{Client: rc}, nil
 }
 
 // PodCache watches the pods of one node (a spec.nodeName field selector, so
@@ -69,9 +94,8 @@ func NewClient(o ClientOptions) (kubernetes.Interface, error) {
 // log files are still attributed (and still filtered). Pod is safe for
 // concurrent use.
 type PodCache struct {
-	factory informers.SharedInformerFactory
-	pods    cache.SharedIndexInformer
-	log     *slog.Logger
+	pods cache.SharedIndexInformer
+	log  *slog.Logger
 
 	mu   sync.Mutex // guards gone
 	gone map[string]goneRecord
@@ -87,17 +111,20 @@ const GoneRetention = 5 * time.Minute
 
 // NewPodCache prepares the watch of node's pods ("" → every pod); Start
 // starts it.
-func NewPodCache(client kubernetes.Interface, node string, log *slog.Logger) (*PodCache, error) {
+func NewPodCache(src Source, node string, log *slog.Logger) (*PodCache, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	opts := []informers.SharedInformerOption{informers.WithTransform(slim)}
+	var tweak func(*metav1.ListOptions)
 	if node != "" {
 		sel := fields.OneTermEqualSelector("spec.nodeName", node).String()
-		opts = append(opts, informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.FieldSelector = sel }))
+		tweak = func(lo *metav1.ListOptions) { lo.FieldSelector = sel }
 	}
-	f := informers.NewSharedInformerFactoryWithOptions(client, 10*time.Minute, opts...)
-	c := &PodCache{factory: f, pods: f.Core().V1().Pods().Informer(), log: log, gone: map[string]goneRecord{}}
+	pods, err := newInformer(src, "pods", tweak, &corev1.Pod{})
+	if err != nil {
+		return nil, err
+	}
+	c := &PodCache{pods: pods, log: log, gone: map[string]goneRecord{}}
 	if _, err := c.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: c.onDelete}); err != nil {
 		return nil, fmt.Errorf("pod watch: %w", err)
 	}
@@ -123,10 +150,10 @@ func (c *PodCache) onDelete(obj any) {
 	c.gone[p.Namespace+"/"+p.Name] = goneRecord{md: podMetadata(p), at: now}
 }
 
-// Start starts the watch; it runs until ctx ends.
-func (c *PodCache) Start(ctx context.Context) {
-	c.factory.Start(ctx.Done())
-	context.AfterFunc(ctx, c.factory.Shutdown)
+// Start starts the watch; it runs until ctx ends. The returned func waits
+// for it to stop.
+func (c *PodCache) Start(ctx context.Context) (wait func()) {
+	return runInformers(ctx, c.pods)
 }
 
 // WaitSynced waits until the first list is in the cache; false if ctx

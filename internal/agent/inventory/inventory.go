@@ -20,8 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -44,9 +43,9 @@ const EnvOptOut = "AZMON_COLLECT_ENV"
 
 // Options configure a Collector.
 type Options struct {
-	// Client talks to the API server (a real clientset, or client-go's fake
-	// clientset in tests). Required.
-	Client kubernetes.Interface
+	// Source lists and watches the API server's objects (NewClient's, or
+	// one over client-go's fake clientset in tests). Required.
+	Source Source
 	// ClusterID and ClusterName fill ClusterId and ClusterName.
 	ClusterID, ClusterName string
 	// ResourceID is _ResourceId of every record ("" omits it).
@@ -74,7 +73,7 @@ type Options struct {
 type Collector struct {
 	o       Options
 	log     *slog.Logger
-	factory informers.SharedInformerFactory
+	all     []cache.SharedIndexInformer
 	pods    cache.SharedIndexInformer
 	nodes   cache.SharedIndexInformer
 	svcs    cache.SharedIndexInformer
@@ -87,8 +86,8 @@ type Collector struct {
 
 // New prepares the informers; Run starts them.
 func New(o Options) (*Collector, error) {
-	if o.Client == nil || o.Emit == nil {
-		return nil, errors.New("inventory: Client and Emit are required")
+	if o.Source == nil || o.Emit == nil {
+		return nil, errors.New("inventory: Source and Emit are required")
 	}
 	if o.Snapshot <= 0 {
 		o.Snapshot = DefaultSnapshotInterval
@@ -101,12 +100,17 @@ func New(o Options) (*Collector, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Collector{o: o, log: log, seenEvents: map[string]string{}}
-	// Informers re-list every 10 minutes at most; watches carry the changes.
-	c.factory = informers.NewSharedInformerFactoryWithOptions(o.Client, 10*time.Minute, informers.WithTransform(slim))
-	c.pods = c.factory.Core().V1().Pods().Informer()
-	c.nodes = c.factory.Core().V1().Nodes().Informer()
-	c.svcs = c.factory.Core().V1().Services().Informer()
-	c.events = c.factory.Core().V1().Events().Informer()
+	var err error
+	for _, inf := range []struct {
+		to       *cache.SharedIndexInformer
+		resource string
+		example  runtime.Object
+	}{{&c.pods, "pods", &corev1.Pod{}}, {&c.nodes, "nodes", &corev1.Node{}}, {&c.svcs, "services", &corev1.Service{}}, {&c.events, "events", &corev1.Event{}}} {
+		if *inf.to, err = newInformer(o.Source, inf.resource, nil, inf.example); err != nil {
+			return nil, err
+		}
+		c.all = append(c.all, *inf.to)
+	}
 	onEvent := func(obj any) {
 		if ev, ok := obj.(*corev1.Event); ok {
 			c.mu.Lock()
@@ -121,6 +125,26 @@ func New(o Options) (*Collector, error) {
 		return nil, fmt.Errorf("inventory: event handler: %w", err)
 	}
 	return c, nil
+}
+
+// newInformer watches one resource; its cache holds slimmed objects.
+// Informers re-list every 10 minutes at most; watches carry the changes.
+func newInformer(src Source, resource string, tweak func(*metav1.ListOptions), example runtime.Object) (cache.SharedIndexInformer, error) {
+	inf := cache.NewSharedIndexInformer(src.ListerWatcher(resource, tweak), example, 10*time.Minute, cache.Indexers{})
+	if err := inf.SetTransform(slim); err != nil {
+		return nil, fmt.Errorf("inventory: %s informer: %w", resource, err)
+	}
+	return inf, nil
+}
+
+// runInformers runs infs until ctx ends and returns a wait for them to stop.
+func runInformers(ctx context.Context, infs ...cache.SharedIndexInformer) (wait func()) {
+	var wg sync.WaitGroup
+	for _, inf := range infs {
+		wg.Add(1)
+		go func() { defer wg.Done(); inf.RunWithContext(ctx) }()
+	}
+	return wg.Wait
 }
 
 // slim drops what the inventory never reads from cached objects (managed
@@ -139,16 +163,12 @@ func slim(obj any) (any, error) {
 // inventory at once and every Snapshot, and new or changed events every
 // second, until ctx ends.
 func (c *Collector) Run(ctx context.Context) error {
-	c.factory.Start(ctx.Done())
-	defer c.factory.Shutdown()
-	synced := c.factory.WaitForCacheSync(ctx.Done())
-	for typ, ok := range synced {
-		if !ok {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("inventory: %v did not sync", typ)
-		}
+	ctx, cancel := context.WithCancel(ctx)
+	wait := runInformers(ctx, c.all...)
+	defer wait()
+	defer cancel()
+	if !c.WaitSynced(ctx) {
+		return nil // ctx ended
 	}
 	c.log.Info("kubernetes inventory synced", slog.Int("pods", len(c.pods.GetStore().ListKeys())),
 		slog.Int("nodes", len(c.nodes.GetStore().ListKeys())), slog.Int("services", len(c.svcs.GetStore().ListKeys())))

@@ -10,9 +10,52 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 )
+
+// clientsetSource lists and watches through a clientset (client-go's fake
+// one here, an object tracker with real watch semantics).
+type clientsetSource struct{ cs kubernetes.Interface }
+
+func (s clientsetSource) ListerWatcher(resource string, tweak func(*metav1.ListOptions)) cache.ListerWatcher {
+	if tweak == nil {
+		tweak = func(*metav1.ListOptions) {}
+	}
+	core := s.cs.CoreV1()
+	// The fake clientset reports that it lacks watch-list semantics (no
+	// initial-events bookmark); the wrapper passes that on to the reflector.
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			tweak(&o)
+			switch resource {
+			case "pods":
+				return core.Pods("").List(ctx, o)
+			case "nodes":
+				return core.Nodes().List(ctx, o)
+			case "services":
+				return core.Services("").List(ctx, o)
+			}
+			return core.Events("").List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			tweak(&o)
+			switch resource {
+			case "pods":
+				return core.Pods("").Watch(ctx, o)
+			case "nodes":
+				return core.Nodes().Watch(ctx, o)
+			case "services":
+				return core.Services("").Watch(ctx, o)
+			}
+			return core.Events("").Watch(ctx, o)
+		},
+	}, s.cs)
+}
 
 type sink struct {
 	mu   sync.Mutex
@@ -109,7 +152,7 @@ func testInventory(t *testing.T, envOn bool) {
 			FirstTimestamp: metav1.NewTime(time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)), LastTimestamp: metav1.NewTime(time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC))},
 	)
 	s := &sink{rows: map[string][]map[string]any{}}
-	c, err := New(Options{Client: client, ClusterID: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Kubernetes/connectedClusters/k1",
+	c, err := New(Options{Source: clientsetSource{client}, ClusterID: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Kubernetes/connectedClusters/k1",
 		ClusterName: "k1", ResourceID: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Kubernetes/connectedClusters/k1",
 		Snapshot: 150 * time.Millisecond, CollectEnvVars: envOn, Emit: s.emit})
 	if err != nil {
