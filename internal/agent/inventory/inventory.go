@@ -71,13 +71,13 @@ type Options struct {
 // Collector is a running set of informers. Its Pod method is safe for
 // concurrent use once Run has synced.
 type Collector struct {
-	o       Options
-	log     *slog.Logger
-	all     []cache.SharedIndexInformer
-	pods    cache.SharedIndexInformer
-	nodes   cache.SharedIndexInformer
-	svcs    cache.SharedIndexInformer
-	events  cache.SharedIndexInformer
+	o      Options
+	log    *slog.Logger
+	all    []cache.SharedIndexInformer
+	pods   cache.SharedIndexInformer
+	nodes  cache.SharedIndexInformer
+	svcs   cache.SharedIndexInformer
+	events cache.SharedIndexInformer
 
 	mu         sync.Mutex // guards pending and seenEvents
 	pending    []*corev1.Event
