@@ -87,6 +87,34 @@ func (ev *evaluator) windowFunction(c *kql.FnCall, args []*store.Vector, n int) 
 			}
 		}
 		return out, nil
+	case kql.FnRowWindowSession:
+		// A row starts a new session when it is the first, when restart is
+		// true, or when it is farther than MaxDistanceFromFirst from the
+		// session's first value or farther than MaxDistanceBetweenNeighbors
+		// from the previous row's value; every row gets its session's first
+		// value. A null value is null, and the next value starts a new
+		// session (as the Kusto documentation says).
+		out := newVector(t, n)
+		r := restartAt(3)
+		var start, last int64
+		open := false
+		for i := range n {
+			if args[0].IsNull(i) {
+				setNullAt(out, i, n)
+				open = false
+				continue
+			}
+			x := args[0].Int[i]
+			newSession := !open || restarts(r, i) ||
+				args[1].IsNull(i) || x-start > args[1].Int[i] ||
+				args[2].IsNull(i) || x-last > args[2].Int[i]
+			if newSession {
+				start, open = x, true
+			}
+			last = x
+			out.Int[i] = start
+		}
+		return out, nil
 	case kql.FnRowRankDense, kql.FnRowRankMin:
 		out := newVector(store.TypeLong, n)
 		r := restartAt(1)

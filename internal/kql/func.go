@@ -206,6 +206,10 @@ const (
 	FnRowCumsum    // Args[0] number, optional Args[1] restart predicate
 	FnRowRankDense // Args[0] value
 	FnRowRankMin   // Args[0] value
+	// FnRowWindowSession: Args[0] datetime, Args[1] max
+	// distance from the session's first row, Args[2] max distance between
+	// neighbours, optional Args[3] restart predicate.
+	FnRowWindowSession
 	FnNewGUID
 	FnIndexOfRegex // Args[1] constant regex
 	FnIsASCII

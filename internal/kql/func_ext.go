@@ -35,6 +35,7 @@ var extFuncNames = map[FuncID]string{
 	FnSeriesFillBackward: "series_fill_backward", FnSeriesFillConst: "series_fill_const",
 	FnSeriesFillLinear: "series_fill_linear", FnRowNumber: "row_number", FnPrev: "prev", FnNext: "next",
 	FnRowCumsum: "row_cumsum", FnRowRankDense: "row_rank_dense", FnRowRankMin: "row_rank_min",
+	FnRowWindowSession: "row_window_session",
 	FnNewGUID: "new_guid", FnIndexOfRegex: "indexof_regex", FnIsASCII: "isascii", FnIsUTF8: "isutf8",
 	FnCountOfRegex: "countof_regex", FnDynamicToString: "dynamic_value", FnDcountHLL: "dcount_hll",
 	FnPercentileTDigest: "percentile_tdigest", FnHLLMerge: "hll_merge", FnTDigestMerge: "tdigest_merge",
@@ -46,7 +47,7 @@ var extFuncNames = map[FuncID]string{
 // when evaluated over the whole serialized input in order.
 func IsWindowFunction(fn FuncID) bool {
 	switch fn {
-	case FnRowNumber, FnPrev, FnNext, FnRowCumsum, FnRowRankDense, FnRowRankMin:
+	case FnRowNumber, FnPrev, FnNext, FnRowCumsum, FnRowRankDense, FnRowRankMin, FnRowWindowSession:
 		return true
 	}
 	return false
@@ -983,6 +984,30 @@ func resolveExt(name string, args []Scalar) (Scalar, bool, error) {
 			xs = append(xs, r)
 		}
 		return ret(call(FnRowCumsum, t, xs...), nil)
+	case "row_window_session":
+		// row_window_session(Expr, MaxDistanceFromFirst, MaxDistanceBetweenNeighbors [, Restart])
+		if err := a.arity(3, 4); err != nil {
+			return ret(nil, err)
+		}
+		t := args[0].Type()
+		if t != store.TypeDatetime {
+			return ret(nil, a.want(0, false, "a datetime"))
+		}
+		xs := []Scalar{args[0]}
+		for k := 1; k <= 2; k++ {
+			if at := args[k].Type(); at != store.TypeTimespan {
+				return ret(nil, fmt.Errorf("function 'row_window_session' expects argument %d to be a timespan, got %s", k+1, at))
+			}
+			xs = append(xs, args[k])
+		}
+		if n == 4 {
+			r, err := a.boolean(3)
+			if err != nil {
+				return ret(nil, err)
+			}
+			xs = append(xs, r)
+		}
+		return ret(call(FnRowWindowSession, t, xs...), nil)
 	case "row_rank_dense", "row_rank_min":
 		if err := a.arity(1, 2); err != nil {
 			return ret(nil, err)

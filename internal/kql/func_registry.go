@@ -207,6 +207,7 @@ var scalarFunctions = []FuncInfo{
 	{Name: "row_cumsum", Family: "window"},
 	{Name: "row_rank_dense", Family: "window"},
 	{Name: "row_rank_min", Family: "window"},
+	{Name: "row_window_session", Family: "window"},
 }
 
 // transformFunctions are the functions Azure documents for DCR
