@@ -36,7 +36,7 @@ var extFuncNames = map[FuncID]string{
 	FnSeriesFillLinear: "series_fill_linear", FnRowNumber: "row_number", FnPrev: "prev", FnNext: "next",
 	FnRowCumsum: "row_cumsum", FnRowRankDense: "row_rank_dense", FnRowRankMin: "row_rank_min",
 	FnRowWindowSession: "row_window_session",
-	FnNewGUID: "new_guid", FnIndexOfRegex: "indexof_regex", FnIsASCII: "isascii", FnIsUTF8: "isutf8",
+	FnNewGUID:          "new_guid", FnIndexOfRegex: "indexof_regex", FnIsASCII: "isascii", FnIsUTF8: "isutf8",
 	FnCountOfRegex: "countof_regex", FnDynamicToString: "dynamic_value", FnDcountHLL: "dcount_hll",
 	FnPercentileTDigest: "percentile_tdigest", FnHLLMerge: "hll_merge", FnTDigestMerge: "tdigest_merge",
 	FnBagPackNonEmpty: "pack_all", FnMisc: "misc", FnRand: "rand",
