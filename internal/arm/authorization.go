@@ -580,7 +580,7 @@ func (a *API) checkSelfGrant(r *http.Request, ra rbac.RoleAssignment, role rbac.
 	}
 	if !d.Allowed {
 		return api.Errorf(http.StatusForbidden, "SelfAssignmentNotAllowed",
-			"%s. Request time-bound access instead (custos access request, or PUT Custos.Access/accessRequests), which an owner of the workspace approves, or have another administrator assign the role.", d.Reason)
+			"%s. Request time-bound access instead (custos access request, or POST {workspace}/providers/Custos.Access/accessRequests), which an owner of the workspace approves, or have another administrator assign the role.", d.Reason)
 	}
 	return nil
 }
