@@ -266,6 +266,22 @@ func TestPortalAlertForms(t *testing.T) {
 		chromedp.WaitVisible(`form[aria-label="Edit action group ops-team"]`)); err != nil {
 		failShot(t, b, err)
 	}
+	// A test notification: accepted, and its per-receiver status shown.
+	if err := do(b, chromedp.Click("#ag-test"), chromedp.WaitVisible(".form-msg.ok")); err != nil {
+		failShot(t, b, err)
+	}
+	var note string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		note, _ = chromedp.Run(b.Ctx, chromedp.Text(".form-msg"))
+		if strings.Contains(note, "Email oncall:") && strings.Contains(note, "Webhook hook:") {
+			break
+		}
+	}
+	if !strings.Contains(note, "Email oncall:") || !strings.Contains(note, "Webhook hook:") {
+		t.Fatalf("test notification status: %q", note)
+	}
+	t.Logf("test notification: %s", note)
+	shot(t, b, "26-action-group-test-notification")
 	if err := do(b, clickText(`form[aria-label="Edit action group ops-team"]`, "Delete action group"),
 		clickText(`form[aria-label="Edit action group ops-team"]`, "Confirm: delete action group")); err != nil {
 		failShot(t, b, err)

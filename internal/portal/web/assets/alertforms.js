@@ -355,11 +355,26 @@ export async function groupForm(container, state, g, onSaved) {
   return form;
 }
 
-// testButton sends a test notification through the saved group.
+// testButton sends a test notification through the saved group and
+// follows its status (per receiver: sent, failed with the reason, pending).
 export function testButton(form, g) {
-  return el("button", { type: "button", class: "secondary", onclick: async () => {
+  return el("button", { type: "button", class: "secondary", id: "ag-test", onclick: async () => {
     form.busy(`Sending a test notification through ${g.name}…`);
-    try { await arm.post(v(`${g.id}/createNotifications`, VERSIONS.group), { alertType: "logalertv2" }); form.ok(`Test notification accepted for ${g.name}.`); }
-    catch (err) { form.showError(err); }
+    let loc;
+    try {
+      const out = await arm.post(v(`${g.id}/createNotifications`, VERSIONS.group), { alertType: "logalertv2" }, { withLocation: true });
+      loc = out.location;
+      form.ok(`Test notification accepted for ${g.name}.`);
+    } catch (err) { form.showError(err); return; }
+    if (!loc) return;
+    const path = new URL(loc, location.origin);
+    for (let i = 0; i < 30; i++) {
+      let st;
+      try { st = await arm.get(path.pathname + path.search); } catch { return; }
+      const parts = (st.actionDetails || []).map((d) => `${d.MechanismType} ${d.Name}: ${d.Status}${d.Detail ? " (" + d.Detail + ")" : ""}`);
+      form.ok(`Test notification for ${g.name}: ${st.state}. ${parts.join("; ")}`);
+      if (st.state === "Complete") return;
+      await new Promise((res) => setTimeout(res, 2000));
+    }
   } }, "Test notification");
 }

@@ -34,6 +34,9 @@ async function call(kind, method, path, body, opts = {}) {
     const e = (data && data.error) || {};
     throw new APIError(resp.status, e.code || String(resp.status), e.message || resp.statusText, data);
   }
+  // opts.withLocation: an asynchronous operation's answer (202) names its
+  // status resource in Location.
+  if (opts.withLocation) return { data, location: resp.headers.get("Location") || "" };
   return data;
 }
 
