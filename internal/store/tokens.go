@@ -366,33 +366,58 @@ func (p *part) matchTerms(block, col int, dec *zstd.Decoder, buf []byte, terms [
 	return rows, vals, true, buf, nil
 }
 
+// tokenTable is a parsed token table: token x is text[off[x]:off[x+1]]. One
+// string and one offset array, with no string header per token, keep a
+// probe's allocation small and free of pointers.
+type tokenTable struct {
+	text string
+	off  []uint32
+}
+
+func (t *tokenTable) len() int { return len(t.off) - 1 }
+
+func (t *tokenTable) tok(x uint64) string { return t.text[t.off[x]:t.off[x+1]] }
+
 // parseTokenTable parses the first half of a split chunk: the column flags
 // (token encoding, no nulls) and the token table.
-func parseTokenTable(rawA []byte) ([]string, error) {
+func parseTokenTable(rawA []byte) (tokenTable, error) {
 	d := decoder{b: rawA}
 	if f := d.byte1(); d.err == nil && f != colFlagTokens {
-		return nil, fmt.Errorf("split chunk with column flags %#x", f)
+		return tokenTable{}, fmt.Errorf("split chunk with column flags %#x", f)
 	}
 	nt := d.count("token count", len(d.b))
-	var toks []string
-	if nt > 0 {
-		toks = d.stringsBody(nt)
+	if d.err != nil {
+		return tokenTable{}, d.err
 	}
+	off := make([]uint32, nt+1)
+	total := 0
+	for i := range nt {
+		l := d.count("string length", len(d.b))
+		total += l
+		if d.err != nil || total > len(d.b) {
+			return tokenTable{}, fmt.Errorf("strings need %d bytes: %w", total, errShort)
+		}
+		off[i+1] = uint32(total)
+	}
+	data := d.bytes(total)
 	if d.err == nil && len(d.b) != 0 {
 		d.fail(fmt.Errorf("%d bytes after the token table", len(d.b)))
 	}
-	return toks, d.err
+	if d.err != nil {
+		return tokenTable{}, d.err
+	}
+	return tokenTable{text: string(data), off: off}, nil
 }
 
 // markTerms returns, per token table entry, the bit set of the terms (at most
 // 8) it equals case-insensitively; full has one bit per term, and all reports
 // whether every term is in the table.
-func markTerms(toks, terms []string) (mark []uint8, full uint8, all bool) {
-	mark = make([]uint8, len(toks))
+func markTerms(toks tokenTable, terms []string) (mark []uint8, full uint8, all bool) {
+	mark = make([]uint8, toks.len())
 	var found uint8
 	for i, term := range terms {
-		for id, tok := range toks {
-			if len(tok) == len(term) && equalFoldASCII(tok, term) {
+		for id := range mark {
+			if int(toks.off[id+1]-toks.off[id]) == len(term) && equalFoldASCII(toks.tok(uint64(id)), term) {
 				mark[id] |= 1 << i
 				found |= 1 << i
 			}
@@ -405,8 +430,8 @@ func markTerms(toks, terms []string) (mark []uint8, full uint8, all bool) {
 // matchTokenRows parses the second half of a split chunk of nrows rows —
 // per-row token counts, then the token indexes — and returns the rows whose
 // tokens carry every bit of full in mark, with their values rebuilt from toks.
-func matchTokenRows(rawB []byte, nrows int, toks []string, mark []uint8, full uint8) (rows []int32, vals []string, err error) {
-	nt := len(toks)
+func matchTokenRows(rawB []byte, nrows int, toks tokenTable, mark []uint8, full uint8) (rows []int32, vals []string, err error) {
+	nt := toks.len()
 	d := decoder{b: rawB}
 	counts := make([]int, nrows)
 	sum := 0
@@ -490,7 +515,7 @@ func matchTokenRows(rawB []byte, nrows int, toks []string, mark []uint8, full ui
 			pos += w
 			acc |= mark[x]
 			ids = append(ids, uint32(x))
-			size += len(toks[x])
+			size += int(toks.off[x+1] - toks.off[x])
 		}
 		if acc != full {
 			continue
@@ -500,7 +525,7 @@ func matchTokenRows(rawB []byte, nrows int, toks []string, mark []uint8, full ui
 		}
 		v := make([]byte, 0, size)
 		for _, x := range ids {
-			v = append(v, toks[x]...)
+			v = append(v, toks.tok(uint64(x))...)
 		}
 		rows = append(rows, c.row)
 		vals = append(vals, string(v))
