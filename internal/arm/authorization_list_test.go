@@ -47,8 +47,8 @@ func TestListFilteredByItemRoles(t *testing.T) {
 		ws = append(ws, got)
 	}
 	e.principal("admin", rbac.RoleOwner, "/")
-	e.principal("one", rbac.RoleReader, rbac.Scope(ws[0].ID()))         // Reader on ws-a only
-	e.principal("other", rbac.RoleReader, rbac.Scope(ws[2].ID()))       // Reader on ws-c only
+	e.principal("one", rbac.RoleReader, rbac.Scope(ws[0].ID()))   // Reader on ws-a only
+	e.principal("other", rbac.RoleReader, rbac.Scope(ws[2].ID())) // Reader on ws-c only
 	e.principal("rgreader", rbac.RoleReader, rbac.Scope("/subscriptions/"+sub+"/resourceGroups/other"))
 	e.principal("none", "", "")
 
@@ -160,6 +160,21 @@ func TestSelfGrantRefusedInJIT(t *testing.T) {
 	}
 	if st, m := put("owner", ws, rbac.RoleLogAnalyticsReader, owner.ObjectID); st != 201 {
 		t.Fatalf("workspace Owner assigning itself Log Analytics Reader there: %d %v", st, m)
+	}
+	// Nor can it join a group (which may hold data roles) by itself; adding
+	// someone else is fine.
+	g2, err := e.cat.CreateGroup(ctx, identity.Group{TenantID: e.boot.Tenant.ID, ObjectID: newGUID(t), DisplayName: "readers"}, catalog.Actor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := "/providers/Custos.Directory/groups/" + g2.ObjectID + "/members/"
+	for _, who := range []string{admin.ObjectID, g.ObjectID} {
+		if st, m := e.call("admin", "PUT", members+who, ""); st != 403 || errCodeOf(m) != "SelfAssignmentNotAllowed" {
+			t.Fatalf("root Owner added itself (%s) to a group: %d %v", who, st, m)
+		}
+	}
+	if st, m := e.call("admin", "PUT", members+analyst.ObjectID, ""); st/100 != 2 {
+		t.Fatalf("root Owner adding another principal to a group: %d %v", st, m)
 	}
 	adminP := identity.Principal{TenantID: e.boot.Tenant.ID, ObjectID: admin.ObjectID}
 	if d, _ := e.authz.Authorize(ctx, adminP, rbac.ActionQueryRead, ws); d.Allowed {

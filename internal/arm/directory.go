@@ -516,6 +516,15 @@ func (a *API) addMember(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	gid, mid := strings.ToLower(r.PathValue("objectId")), strings.ToLower(r.PathValue("memberId"))
+	if p, ok := api.PrincipalFrom(r.Context()); ok && a.authz != nil {
+		d, err := a.authz.CheckSelfMembership(r.Context(), p, mid)
+		if err != nil {
+			return err
+		}
+		if !d.Allowed {
+			return api.Errorf(http.StatusForbidden, "SelfAssignmentNotAllowed", "%s; another administrator must make this change.", d.Reason)
+		}
+	}
 	m, err := a.cat.AddGroupMember(r.Context(), t, gid, mid, actor(r))
 	created := true
 	if errors.Is(err, catalog.ErrConflict) {

@@ -112,3 +112,22 @@ func (a *Authorizer) isSelfOrGroup(ctx context.Context, p identity.Principal, pr
 	}
 	return false, nil
 }
+
+// CheckSelfMembership decides whether p may add memberID to a group in
+// just-in-time mode: adding oneself, or a group one belongs to, is refused,
+// since the group may hold data roles (or get them later) and membership
+// would otherwise be a way around CheckSelfGrant. Another administrator
+// makes such changes. Outside just-in-time mode it allows.
+func (a *Authorizer) CheckSelfMembership(ctx context.Context, p identity.Principal, memberID string) (Decision, error) {
+	if !a.JustInTime() || p.ObjectID == "" {
+		return Decision{Allowed: true, Reason: "not in just-in-time mode"}, nil
+	}
+	self, err := a.isSelfOrGroup(ctx, p, memberID)
+	if err != nil {
+		return Decision{Reason: "group memberships unavailable"}, fmt.Errorf("check self-membership: %w", err)
+	}
+	if self {
+		return Decision{Reason: "in just-in-time mode a principal cannot add itself, or a group it belongs to, to a group"}, nil
+	}
+	return Decision{Allowed: true, Reason: "membership of another principal"}, nil
+}
