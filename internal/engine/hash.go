@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/binary"
 	"hash/maphash"
 	"unsafe"
 )
@@ -13,16 +12,13 @@ import (
 //
 // Neither is safe for concurrent use.
 
-// strTable maps strings to dense IDs. A slot holds the upper 32 bits of the
-// key's 64-bit hash (the tag) with ID+1 (0 marks an empty slot), and the key
-// itself when it is at most 15 bytes long (user names, hosts, session IDs):
-// a lookup of such a key reads one slot and never the key's bytes elsewhere,
-// which for a table of a million keys saves two cache misses. A longer key
-// keeps its first 15 bytes in the slot and is confirmed by comparing the
-// strings. The slot index is the tag's top bits, so growing moves slots by
-// their tag alone.
+// strTable maps strings to dense IDs. A slot packs the upper 32 bits of the
+// key's 64-bit hash (the tag) with ID+1 (0 marks an empty slot). The slot
+// index is the tag's top bits, so growing moves slots by their tag alone; a
+// tag match is confirmed by comparing the strings, so colliding hashes only
+// cost a comparison.
 type strTable struct {
-	slots []strSlot
+	slots []uint64
 	bits  uint // len(slots) == 1<<bits
 	// chunks hold the keys by ID, strChunk per chunk: appending never
 	// copies the keys already stored.
@@ -35,31 +31,8 @@ type strTable struct {
 	hashMask uint64
 }
 
-// strSlot is a strTable slot: meta = tag<<32 | ID+1, and the inline key —
-// bytes 0–14 of the key (zero-padded) and, in byte 15 (the top byte of k1),
-// its length, or 0xff when the key is longer than 15 bytes.
-type strSlot struct {
-	meta   uint64
-	k0, k1 uint64
-}
-
-const strLongKey = 0xff
-
-// inlineKey returns the inline form of s (see strSlot).
-func inlineKey(s string) (k0, k1 uint64) {
-	var b [16]byte
-	if len(s) >= 16 {
-		b = *(*[16]byte)(unsafe.Pointer(unsafe.StringData(s)))
-		b[15] = strLongKey
-	} else {
-		copy(b[:], s)
-		b[15] = byte(len(s))
-	}
-	return binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
-}
-
 func newStrTable() *strTable {
-	return &strTable{slots: make([]strSlot, 16), bits: 4, seed: maphash.MakeSeed(), hashMask: ^uint64(0)}
+	return &strTable{slots: make([]uint64, 16), bits: 4, seed: maphash.MakeSeed(), hashMask: ^uint64(0)}
 }
 
 const strChunkBits = 12
@@ -79,32 +52,24 @@ func (t *strTable) keys() []string {
 
 // memBytes is the table's memory: slots, string headers and string bytes.
 func (t *strTable) memBytes() int64 {
-	return int64(len(t.slots))*int64(unsafe.Sizeof(strSlot{})) + int64(len(t.chunks))<<strChunkBits*int64(unsafe.Sizeof("")) + t.bytes
+	return int64(len(t.slots))*8 + int64(len(t.chunks))<<strChunkBits*int64(unsafe.Sizeof("")) + t.bytes
 }
 
 func (t *strTable) tag(s string) uint32 {
 	return uint32((maphash.String(t.seed, s) & t.hashMask) >> 32)
 }
 
-// match reports whether slot sl holds s, whose tag and inline form are
-// given.
-func (t *strTable) match(sl *strSlot, tag uint32, k0, k1 uint64, s string) bool {
-	return uint32(sl.meta>>32) == tag && sl.k0 == k0 && sl.k1 == k1 &&
-		(k1>>56 != strLongKey || t.key(uint32(sl.meta)-1) == s)
-}
-
 // find returns the ID of s, or -1.
 func (t *strTable) find(s string) int32 {
 	tag := t.tag(s)
-	k0, k1 := inlineKey(s)
 	mask := uint64(len(t.slots) - 1)
 	for i := uint64(tag >> (32 - t.bits)); ; i = (i + 1) & mask {
-		sl := &t.slots[i]
-		if sl.meta == 0 {
+		sl := t.slots[i]
+		if sl == 0 {
 			return -1
 		}
-		if t.match(sl, tag, k0, k1, s) {
-			return int32(uint32(sl.meta) - 1)
+		if uint32(sl>>32) == tag && t.key(uint32(sl)-1) == s {
+			return int32(uint32(sl) - 1)
 		}
 	}
 }
@@ -112,16 +77,15 @@ func (t *strTable) find(s string) int32 {
 // id returns the ID of s, adding s if it is new.
 func (t *strTable) id(s string) uint32 {
 	tag := t.tag(s)
-	k0, k1 := inlineKey(s)
 	mask := uint64(len(t.slots) - 1)
 	i := uint64(tag >> (32 - t.bits))
 	for {
-		sl := &t.slots[i]
-		if sl.meta == 0 {
+		sl := t.slots[i]
+		if sl == 0 {
 			break
 		}
-		if t.match(sl, tag, k0, k1, s) {
-			return uint32(sl.meta) - 1
+		if uint32(sl>>32) == tag && t.key(uint32(sl)-1) == s {
+			return uint32(sl) - 1
 		}
 		i = (i + 1) & mask
 	}
@@ -133,7 +97,7 @@ func (t *strTable) id(s string) uint32 {
 	*c = append(*c, s)
 	t.n++
 	t.bytes += int64(len(s))
-	t.slots[i] = strSlot{meta: uint64(tag)<<32 | uint64(id+1), k0: k0, k1: k1}
+	t.slots[i] = uint64(tag)<<32 | uint64(id+1)
 	if 2*t.n > len(t.slots) {
 		t.grow()
 	}
@@ -146,14 +110,14 @@ func (t *strTable) grow() {
 	}
 	old := t.slots
 	t.bits++
-	t.slots = make([]strSlot, 1<<t.bits)
+	t.slots = make([]uint64, 1<<t.bits)
 	mask := uint64(len(t.slots) - 1)
 	for _, sl := range old {
-		if sl.meta == 0 {
+		if sl == 0 {
 			continue
 		}
-		i := uint64(uint32(sl.meta>>32) >> (32 - t.bits))
-		for t.slots[i].meta != 0 {
+		i := uint64(uint32(sl>>32) >> (32 - t.bits))
+		for t.slots[i] != 0 {
 			i = (i + 1) & mask
 		}
 		t.slots[i] = sl
