@@ -516,7 +516,7 @@ func Settings() []Setting {
 			Usage: "lifetime of access tokens issued by the built-in token service (5m to 24h)",
 			set:   dur(func(c *Config) *time.Duration { return &c.Identity.TokenLifetime })},
 		{Key: "identity.externalIssuers", Flag: "external-issuers", Env: "CUSTOS_EXTERNAL_ISSUERS", Default: "(none)",
-			Usage: "comma-separated trusted OIDC issuers, each https://issuer;audience=A[;tenant=T][;caFile=F][;objectIdClaim=C][;upnClaim=C][;groupsClaim=C]",
+			Usage: "comma-separated trusted OIDC issuers, each https://issuer;audience=A[;tenant=T][;caFile=F][;objectIdClaim=C][;upnClaim=C][;groupsClaim=C][;portalClientId=ID[;portalClientSecretFile=F][;portalName=N]]",
 			set:   setExternalIssuers},
 		{Key: "identity.justInTimeAccess", Flag: "just-in-time-access", Env: "CUSTOS_JUST_IN_TIME_ACCESS", Default: "true",
 			Usage: "root-scope role assignments grant no log data access and nobody grants themselves data access; administrators request time-bound access per workspace (false: a root Owner reads everything)", Bool: true,
