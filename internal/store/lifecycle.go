@@ -195,7 +195,7 @@ func (ws *workspace) flushMem(ctx context.Context, t *table, m *memPart) error {
 	p, err := writePart(ctx, partWriteSpec{
 		wsID: ws.id, keys: ws.keys.Load(), table: t.name, dir: t.dir, incarnation: inc,
 		day: m.day, walSeq: m.seq, schema: v.schema, vecs: v.columns(), n: v.n,
-		blockRows: ws.db.rowsPerBlock(m), enc: ws.db.enc,
+		blockRows: ws.db.rowsPerBlock(m), enc: ws.db.enc, encFast: ws.db.encFast,
 	})
 	if err != nil {
 		return fmt.Errorf("flush table %s: %w", t.name, err)
@@ -376,7 +376,7 @@ func (db *DB) reencodeMerge(ctx context.Context, ws *workspace, t *table, day in
 	return writePart(ctx, partWriteSpec{
 		wsID: ws.id, keys: ws.keys.Load(), table: t.name, dir: t.dir, incarnation: inc,
 		day: day, walSeq: walSeq, replaces: ids, schema: storage, vecs: vecs, n: n,
-		blockRows: db.rowsPerBlock(m), enc: db.enc, workers: 1,
+		blockRows: db.rowsPerBlock(m), enc: db.enc, encFast: db.encFast, workers: 1,
 	})
 }
 

@@ -309,7 +309,8 @@ type partWriteSpec struct {
 	n           int
 	blockRows   int
 	enc         *zstd.Encoder
-	workers     int // goroutines encoding blocks; 0 means GOMAXPROCS
+	encFast     *zstd.Encoder // for the token-index frames of split chunks; nil means enc
+	workers     int           // goroutines encoding blocks; 0 means GOMAXPROCS
 	// from, when set, makes a merged part of the blocks of these parts,
 	// copied in order (see copyBlocks); vecs is then unused and n must be
 	// their row count.
@@ -507,7 +508,11 @@ func (e *blockEncoder) encode(s *partWriteSpec, perm []int32, id string, key lay
 			e.half = s.enc.EncodeAll(e.raw[:split], e.half[:0])
 			e.comp = binary.AppendUvarint(e.comp[:0], uint64(len(e.half)))
 			e.comp = append(e.comp, e.half...)
-			e.comp = s.enc.EncodeAll(e.raw[split:], e.comp)
+			fast := s.encFast
+			if fast == nil {
+				fast = s.enc
+			}
+			e.comp = fast.EncodeAll(e.raw[split:], e.comp)
 		} else {
 			e.comp = s.enc.EncodeAll(e.raw, e.comp[:0])
 		}
