@@ -133,6 +133,7 @@ kubernetes:
   logRoot: %s
   kubeletURL: https://127.0.0.1:1
   nodeName: node-e2e
+  disablePodMetadata: true   # no API server here; TestKubernetesEndToEnd covers the pod watch
 `, adm.Endpoint, adm.CAFile, filepath.Join(agentDir, "state"), identityDir, logRoot)), 0o600)
 	ag := &agentProc{t: t, bin: e.bins.agent, config: cfgPath, log: logFile(t, root, "agent.log")}
 	ag.start()

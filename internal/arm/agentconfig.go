@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"custos/internal/api"
+	"custos/internal/catalog"
 )
 
 // agentConfigurationWire is the answer of GET {machineId}/agentConfiguration
@@ -29,15 +30,24 @@ func (a *API) getAgentConfiguration(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	return writeAgentConfiguration(w, r, "machine", cfg.Machine.ID(), cfg.Machine.PrincipalID, cfg.DataCollectionRules)
+}
+
+// writeAgentConfiguration answers an agent configuration request (machines
+// and connected clusters) for the resource resID whose managed identity is
+// principalID: only that identity may read it (403 otherwise). The ETag is
+// a hash of the body, so If-None-Match answers 304 until an association or
+// an associated rule changes.
+func writeAgentConfiguration(w http.ResponseWriter, r *http.Request, kind, resID, principalID string, rules []catalog.DataCollectionRule) error {
 	p, ok := api.PrincipalFrom(r.Context())
-	if !ok || !strings.EqualFold(p.ObjectID, cfg.Machine.PrincipalID) {
+	if !ok || !strings.EqualFold(p.ObjectID, principalID) {
 		return api.Errorf(http.StatusForbidden, "AuthorizationFailed",
-			"The client '%s' with object id '%s' is not the managed identity of machine '%s'; only the machine's own identity may read its agent configuration.",
-			p.AppID, p.ObjectID, cfg.Machine.ID())
+			"The client '%s' with object id '%s' is not the managed identity of %s '%s'; only the %s's own identity may read its agent configuration.",
+			p.AppID, p.ObjectID, kind, resID, strings.TrimPrefix(kind, "connected "))
 	}
-	out := agentConfigurationWire{ResourceID: cfg.Machine.ID(), DataCollectionRules: []dcrWire{}}
-	for i := range cfg.DataCollectionRules {
-		out.DataCollectionRules = append(out.DataCollectionRules, toDCRWire(&cfg.DataCollectionRules[i]))
+	out := agentConfigurationWire{ResourceID: resID, DataCollectionRules: []dcrWire{}}
+	for i := range rules {
+		out.DataCollectionRules = append(out.DataCollectionRules, toDCRWire(&rules[i]))
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

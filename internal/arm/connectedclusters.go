@@ -3,9 +3,7 @@ package arm
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -310,35 +308,7 @@ func (a *API) getClusterAgentConfiguration(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	p, ok := api.PrincipalFrom(r.Context())
-	if !ok || !strings.EqualFold(p.ObjectID, cfg.Cluster.PrincipalID) {
-		return api.Errorf(http.StatusForbidden, "AuthorizationFailed",
-			"The client '%s' with object id '%s' is not the managed identity of connected cluster '%s'; only the cluster's own identity may read its agent configuration.",
-			p.AppID, p.ObjectID, cfg.Cluster.ID())
-	}
-	out := agentConfigurationWire{ResourceID: cfg.Cluster.ID(), DataCollectionRules: []dcrWire{}}
-	for i := range cfg.DataCollectionRules {
-		out.DataCollectionRules = append(out.DataCollectionRules, toDCRWire(&cfg.DataCollectionRules[i]))
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(out); err != nil {
-		return err
-	}
-	sum := sha256.Sum256(buf.Bytes())
-	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
-	h := w.Header()
-	h.Set("ETag", etag)
-	h.Set("Cache-Control", "no-cache")
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return nil
-	}
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf.Bytes())
-	return nil
+	return writeAgentConfiguration(w, r, "connected cluster", cfg.Cluster.ID(), cfg.Cluster.PrincipalID, cfg.DataCollectionRules)
 }
 
 var clusterTokenRE = regexp.MustCompile(`^` + regexp.QuoteMeta(enroll.TokenPrefix) + `[A-Za-z0-9_-]{43}$`)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"custos/internal/identity"
-	"custos/internal/rbac"
 )
 
 // TypeConnectedCluster is the ARM type of an enrolled Kubernetes cluster.
@@ -121,30 +120,10 @@ func (c *DB) EnrollCluster(ctx context.Context, e ClusterEnrollment) (ConnectedC
 	var out ConnectedCluster
 	err = c.inTx(ctx, func(r run) error {
 		now := c.nowUTC()
-		var rgKey, expires, used string
-		err := r.row(ctx, `SELECT rg_key, expires_at, used_at FROM cluster_enrollment_tokens WHERE token_hash = ?`, e.TokenHash).Scan(&rgKey, &expires, &used)
-		if errors.Is(err, sql.ErrNoRows) {
-			return identity.ErrEnrollmentTokenInvalid
-		}
-		if err != nil {
-			return fmt.Errorf("enroll cluster: %w", err)
-		}
-		exp, err := parseTime(expires)
+		en := clusterEnrollment.withToken(e.TokenHash)
+		rgKey, g, tenant, err := en.begin(ctx, r, now)
 		if err != nil {
 			return err
-		}
-		if used != "" || !now.Before(exp) {
-			return identity.ErrEnrollmentTokenInvalid
-		}
-		var g ResourceGroup
-		var tenant string
-		err = r.row(ctx, `SELECT s.subscription_id, g.name, g.location, s.tenant_id FROM resource_groups g
-			JOIN subscriptions s ON s.sub_key = g.sub_key WHERE g.rg_key = ?`, rgKey).Scan(&g.SubscriptionID, &g.Name, &g.Location, &tenant)
-		if errors.Is(err, sql.ErrNoRows) {
-			return identity.ErrEnrollmentTokenInvalid
-		}
-		if err != nil {
-			return fmt.Errorf("enroll cluster: %w", err)
 		}
 		cl := ConnectedCluster{SubscriptionID: g.SubscriptionID, ResourceGroup: g.Name, Name: e.Name, Location: g.Location,
 			TenantID: strings.ToLower(tenant), PrincipalID: strings.ToLower(e.ObjectID), ClientID: strings.ToLower(e.AppID)}
@@ -155,10 +134,7 @@ func (c *DB) EnrollCluster(ctx context.Context, e ClusterEnrollment) (ConnectedC
 		if n > 0 {
 			return conflictIdentity("The connected cluster '%s' already exists.", cl.ID())
 		}
-		if err := insertManagedIdentity(ctx, r, c, cl.TenantID, cl.PrincipalID, cl.ClientID, cl.Name, cl.ID()); err != nil {
-			return err
-		}
-		if err := insertKeyCredential(ctx, r, c, cl.TenantID, cl.ClientID, e.Key); err != nil {
+		if err := en.createIdentity(ctx, r, c, cl.TenantID, cl.PrincipalID, cl.ClientID, cl.Name, cl.ID(), e.Key); err != nil {
 			return err
 		}
 		by := Actor{ID: cl.PrincipalID, Type: "ManagedIdentity"}
@@ -170,20 +146,8 @@ func (c *DB) EnrollCluster(ctx context.Context, e ClusterEnrollment) (ConnectedC
 		if err != nil {
 			return fmt.Errorf("enroll cluster: %w", err)
 		}
-		raID := cl.ID() + "/providers/Microsoft.Authorization/roleAssignments/" + raName
-		_, err = r.exec(ctx, `INSERT INTO role_assignments (ra_key, id, name, scope, scope_key, role_definition_id, principal_id,
-			principal_type, condition, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?)`,
-			key(raID), raID, raName, cl.ID(), key(cl.ID()), rbac.RoleReader, cl.PrincipalID, string(identity.KindManagedIdentity), fmtTime(now))
-		if err != nil {
-			return fmt.Errorf("enroll cluster: grant reader on itself: %w", err)
-		}
-		res, err := r.exec(ctx, `UPDATE cluster_enrollment_tokens SET used_at = ?, cluster_key = ? WHERE token_hash = ? AND used_at = ''`,
-			fmtTime(now), key(cl.ID()), e.TokenHash)
-		if err != nil {
-			return fmt.Errorf("enroll cluster: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return identity.ErrEnrollmentTokenInvalid
+		if err := en.finish(ctx, r, now, cl.ID(), raName, cl.PrincipalID); err != nil {
+			return err
 		}
 		out, err = getConnectedCluster(ctx, r, cl.SubscriptionID, cl.ResourceGroup, cl.Name)
 		return err

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"custos/internal/identity"
-	"custos/internal/rbac"
 )
 
 // MachineResourceID returns the ARM ID of a monitored machine.
@@ -115,30 +114,10 @@ func (c *DB) EnrollMachine(ctx context.Context, e identity.MachineEnrollment) (i
 	var out identity.EnrolledMachine
 	err = c.inTx(ctx, func(r run) error {
 		now := c.nowUTC()
-		var rgKey, expires, used string
-		err := r.row(ctx, `SELECT rg_key, expires_at, used_at FROM enrollment_tokens WHERE token_hash = ?`, e.TokenHash).Scan(&rgKey, &expires, &used)
-		if errors.Is(err, sql.ErrNoRows) {
-			return identity.ErrEnrollmentTokenInvalid
-		}
-		if err != nil {
-			return fmt.Errorf("enroll machine: %w", err)
-		}
-		exp, err := parseTime(expires)
+		en := machineEnrollment.withToken(e.TokenHash)
+		rgKey, g, tenant, err := en.begin(ctx, r, now)
 		if err != nil {
 			return err
-		}
-		if used != "" || !now.Before(exp) {
-			return identity.ErrEnrollmentTokenInvalid
-		}
-		var g ResourceGroup
-		var tenant string
-		err = r.row(ctx, `SELECT s.subscription_id, g.name, g.location, s.tenant_id FROM resource_groups g
-			JOIN subscriptions s ON s.sub_key = g.sub_key WHERE g.rg_key = ?`, rgKey).Scan(&g.SubscriptionID, &g.Name, &g.Location, &tenant)
-		if errors.Is(err, sql.ErrNoRows) {
-			return identity.ErrEnrollmentTokenInvalid
-		}
-		if err != nil {
-			return fmt.Errorf("enroll machine: %w", err)
 		}
 		m := Machine{SubscriptionID: g.SubscriptionID, ResourceGroup: g.Name, Name: e.Name, Location: g.Location,
 			TenantID: strings.ToLower(tenant), PrincipalID: strings.ToLower(e.ObjectID), ClientID: strings.ToLower(e.AppID)}
@@ -149,10 +128,7 @@ func (c *DB) EnrollMachine(ctx context.Context, e identity.MachineEnrollment) (i
 		if n > 0 {
 			return conflictIdentity("The machine '%s' already exists.", m.ID())
 		}
-		if err := insertManagedIdentity(ctx, r, c, m.TenantID, m.PrincipalID, m.ClientID, m.Name, m.ID()); err != nil {
-			return err
-		}
-		if err := insertKeyCredential(ctx, r, c, m.TenantID, m.ClientID, e.Key); err != nil {
+		if err := en.createIdentity(ctx, r, c, m.TenantID, m.PrincipalID, m.ClientID, m.Name, m.ID(), e.Key); err != nil {
 			return err
 		}
 		by := Actor{ID: m.PrincipalID, Type: "ManagedIdentity"}
@@ -164,20 +140,8 @@ func (c *DB) EnrollMachine(ctx context.Context, e identity.MachineEnrollment) (i
 		if err != nil {
 			return fmt.Errorf("enroll machine: %w", err)
 		}
-		raID := m.ID() + "/providers/Microsoft.Authorization/roleAssignments/" + raName
-		_, err = r.exec(ctx, `INSERT INTO role_assignments (ra_key, id, name, scope, scope_key, role_definition_id, principal_id,
-			principal_type, condition, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?)`,
-			key(raID), raID, raName, m.ID(), key(m.ID()), rbac.RoleReader, m.PrincipalID, string(identity.KindManagedIdentity), fmtTime(now))
-		if err != nil {
-			return fmt.Errorf("enroll machine: grant reader on itself: %w", err)
-		}
-		res, err := r.exec(ctx, `UPDATE enrollment_tokens SET used_at = ?, machine_key = ? WHERE token_hash = ? AND used_at = ''`,
-			fmtTime(now), key(m.ID()), e.TokenHash)
-		if err != nil {
-			return fmt.Errorf("enroll machine: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return identity.ErrEnrollmentTokenInvalid
+		if err := en.finish(ctx, r, now, m.ID(), raName, m.PrincipalID); err != nil {
+			return err
 		}
 		out = identity.EnrolledMachine{ResourceID: m.ID(), Name: m.Name, Location: m.Location, TenantID: m.TenantID,
 			ObjectID: m.PrincipalID, AppID: m.ClientID}
