@@ -335,7 +335,7 @@ func (db *DB) reportQuarantined(ctx context.Context, t *table, tr TimeRange) {
 		return
 	}
 	db.quar.mu.Lock()
-	rs := db.quar.records[quarKey(t.ws.id, t.name)]
+	rs := slices.Clone(db.quar.records[quarKey(t.ws.id, t.name)]) // moveToQuarantine edits in place
 	db.quar.mu.Unlock()
 	for _, r := range rs {
 		if r.Incarnation != t.meta.Incarnation {
