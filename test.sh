@@ -2,7 +2,7 @@
 # test.sh: run the whole Custos test suite, with the race detector, on a fresh
 # machine. The only prerequisite is Go (see go.mod for the version); the race
 # detector also needs a C compiler, the PKCS#11 tests SoftHSM2 and the TLS
-# scan sslscan, the agent tests rsyslog and the portal tests Chromium, which these
+# scan sslscan, the agent tests rsyslog and the portal tests Chromium and axe-core (npm), which these
 # scripts install with apt-get when they are missing. Extra arguments go to `go test` (e.g. ./test.sh -run TestX).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -34,6 +34,8 @@ bash test/install-mailpit.sh
 # browser tests drive Debian's Chromium. Both are installed when missing.
 bash test/install-rsyslog.sh
 bash test/install-chromium.sh
+# The portal's accessibility test runs axe-core (npm) in that Chromium.
+bash test/install-axe.sh
 # The external-issuer tests get tokens from a real OpenID provider, and the
 # data export tests write to a real S3-compatible server; both are small
 # programs in their own modules under test/, built from the module proxy.
