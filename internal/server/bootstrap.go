@@ -210,6 +210,10 @@ func (s *Server) ensureAdmin(ctx context.Context) error {
 		}
 		s.rbac.Invalidate()
 		s.log.Info("granted Owner at / to the bootstrap admin", slog.String("object_id", grantTo))
+		if s.cfg.Identity.JustInTimeAccess {
+			s.log.Info("just-in-time access is on: the bootstrap admin administers but reads no log data and cannot grant itself a data role; " +
+				"assign Log Analytics Reader to the principals that query (custos role assignment create), or use custos access request")
+		}
 	}
 	if haveFile {
 		s.log.Info("bootstrap admin credentials", slog.String("file", path))
