@@ -1029,6 +1029,9 @@ func (ev *evaluator) function(c *kql.FnCall, args []*store.Vector, n int) (*stor
 		}
 		return out, nil
 	case kql.FnIndexOf:
+		if len(args) > 2 {
+			return indexOfRange(args, n), nil
+		}
 		out := newVector(store.TypeLong, n)
 		for i := range n {
 			s := args[0].Str[i]

@@ -597,3 +597,63 @@ func (ev *evaluator) stringFunctions(c *kql.FnCall, args []*store.Vector, n int)
 	}
 	return nil, false, nil
 }
+
+// indexOfRange evaluates indexof(s, match, start [, length [, occurrence]])
+// as Kusto documents it: a negative start counts from the end, length -1
+// (the default) examines the rest of s, and the result is the
+// character index in s of the occurrence-th match, each searched for in
+// the range of length characters after the previous one, -1 when there is
+// none; length < -1, occurrence < 0 or a null
+// argument give null.
+func indexOfRange(args []*store.Vector, n int) *store.Vector {
+	out := newVector(store.TypeLong, n)
+	at := func(k, i int, def int64) (int64, bool) {
+		if len(args) <= k {
+			return def, true
+		}
+		if args[k].IsNull(i) {
+			return 0, false
+		}
+		return args[k].Int[i], true
+	}
+	for i := range n {
+		start, ok1 := at(2, i, 0)
+		length, ok2 := at(3, i, -1)
+		occ, ok3 := at(4, i, 1)
+		if !ok1 || !ok2 || !ok3 || length < -1 || occ < 0 {
+			setNullAt(out, i, n)
+			continue
+		}
+		rs := []rune(args[0].Str[i])
+		match := []rune(args[1].Str[i])
+		if start < 0 {
+			start = max(int64(len(rs))+start, 0)
+		}
+		out.Int[i] = -1
+		if start > int64(len(rs)) || occ == 0 {
+			continue
+		}
+		// Each further occurrence is searched for from one past the
+		// previous one, over the same length (the documentation's idx8).
+		found := int64(-1)
+		for k := int64(0); k < occ; k++ {
+			end := int64(len(rs))
+			if length >= 0 && length < end {
+				end = min(end, start+length)
+			}
+			found = -1
+			for j := start; j+int64(len(match)) <= end; j++ {
+				if string(rs[j:j+int64(len(match))]) == string(match) {
+					found = j
+					break
+				}
+			}
+			if found < 0 {
+				break
+			}
+			start = found + 1
+		}
+		out.Int[i] = found
+	}
+	return out
+}

@@ -1144,10 +1144,18 @@ func ResolveFunction(name string, args []Scalar) (Scalar, error) {
 		}
 		return call(FnSubstring, store.TypeString, a...), nil
 	case "indexof":
-		if err := arity(2, 2); err != nil {
+		// indexof(string, match [, start [, length [, occurrence]]])
+		if err := arity(2, 5); err != nil {
 			return nil, err
 		}
-		return call(FnIndexOf, store.TypeLong, toStr(args[0]), toStr(args[1])), nil
+		xs := []Scalar{toStr(args[0]), toStr(args[1])}
+		for k := 2; k < len(args); k++ {
+			if !IsInteger(args[k].Type()) {
+				return nil, fmt.Errorf("function 'indexof' expects argument %d to be an integer, got %s", k+1, args[k].Type())
+			}
+			xs = append(xs, castTo(args[k], store.TypeLong))
+		}
+		return call(FnIndexOf, store.TypeLong, xs...), nil
 	case "countof":
 		if err := arity(2, 2); err != nil {
 			return nil, err

@@ -45,7 +45,7 @@ var scalarFunctions = []FuncInfo{
 	{Name: "strcat_delim", Family: "string"},
 	{Name: "strlen", Family: "string"},
 	{Name: "substring", Family: "string"},
-	{Name: "indexof", Family: "string", Notes: "the optional start, length and occurrence arguments are not supported"},
+	{Name: "indexof", Family: "string"},
 	{Name: "indexof_regex", Family: "string"},
 	{Name: "split", Family: "string"},
 	{Name: "replace_string", Family: "string"},
