@@ -123,6 +123,13 @@ func AppendValue(dst []byte, v *store.Vector, i int) []byte {
 	case store.TypeReal:
 		return AppendReal(dst, v.Real[i])
 	case store.TypeDecimal:
+		// The engine keeps a decimal's exact text (scale and all 29 digits)
+		// in Str beside its nearest float64; stored columns have only Real.
+		if len(v.Str) == len(v.Real) && v.Str[i] != "" {
+			dst = append(dst, '"')
+			dst = append(dst, v.Str[i]...)
+			return append(dst, '"')
+		}
 		f := v.Real[i]
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return AppendReal(dst, f)
