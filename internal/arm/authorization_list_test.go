@@ -107,6 +107,24 @@ func TestListFilteredByItemRoles(t *testing.T) {
 	if st, _ := e.call("one", "GET", uais, ""); st != 403 {
 		t.Errorf("a workspace-only reader listed identities: %d", st)
 	}
+
+	// Private link scopes too (as clusters and connected clusters).
+	for _, n := range []struct{ rg, name string }{{rg, "pls-a"}, {"other", "pls-c"}} {
+		if _, _, err := e.cat.PutPrivateLinkScope(ctx, catalog.PrivateLinkScope{SubscriptionID: sub, ResourceGroup: n.rg, Name: n.name, Location: "global",
+			IngestionAccessMode: "Open", QueryAccessMode: "Open"}, catalog.Precondition{}, catalog.Actor{}); err != nil {
+			t.Fatalf("put private link scope: %v", err)
+		}
+	}
+	plss := "/subscriptions/" + sub + "/providers/Microsoft.Insights/privateLinkScopes"
+	if got := names(e.must("rgreader", "GET", plss, "", 200)); !slices.Equal(got, []string{"pls-c"}) {
+		t.Errorf("rgreader lists private link scopes: %v", got)
+	}
+	if got := names(e.must("admin", "GET", plss, "", 200)); !slices.Equal(got, []string{"pls-a", "pls-c"}) {
+		t.Errorf("admin lists private link scopes: %v", got)
+	}
+	if st, _ := e.call("one", "GET", plss, ""); st != 403 {
+		t.Errorf("a workspace-only reader listed private link scopes: %d", st)
+	}
 }
 
 // TestSelfGrantRefusedInJIT: in just-in-time mode a root Owner cannot give

@@ -58,8 +58,8 @@ func (a *API) ClusterRoutes(keys ClusterKeys) []api.Route {
 		return api.Route{Method: method, Pattern: pattern, Audience: identity.AudienceManagement, Action: act, Scope: scope, Handler: a.wrap(h)}
 	}
 	return a.withLocks([]api.Route{
-		r(http.MethodGet, pClustersSub, actionClusterRead, subscriptionScope, c.list),
-		r(http.MethodGet, pClustersRG, actionClusterRead, resourceGroupScope, c.list),
+		r(http.MethodGet, pClustersSub, actionClusterRead, c.clusterList().scope(c.a), c.list),
+		r(http.MethodGet, pClustersRG, actionClusterRead, c.clusterList().scope(c.a), c.list),
 		r(http.MethodGet, pCluster, actionClusterRead, clusterScope, c.get),
 		r(http.MethodPut, pCluster, actionClusterWrite, clusterScope, c.put),
 		r(http.MethodPatch, pCluster, actionClusterWrite, clusterScope, c.patch),
@@ -208,8 +208,17 @@ func (c *clusterAPI) wire(ctx context.Context, cl *catalog.Cluster) (clusterWire
 	return toClusterWire(cl, wss), nil
 }
 
+// clusterList lists the clusters below the path's subscription or resource
+// group that the caller may read.
+func (c *clusterAPI) clusterList() filteredList[catalog.Cluster] {
+	return filteredList[catalog.Cluster]{act: actionClusterRead, id: (*catalog.Cluster).ID,
+		load: func(r *http.Request) ([]catalog.Cluster, error) {
+			return c.a.cat.Clusters(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
+		}}
+}
+
 func (c *clusterAPI) list(w http.ResponseWriter, r *http.Request) error {
-	cls, err := c.a.cat.Clusters(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
+	cls, err := c.clusterList().items(c.a, r)
 	if err != nil {
 		return err
 	}

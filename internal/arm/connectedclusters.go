@@ -52,8 +52,8 @@ func (a *API) ConnectedClusterRoutes() []api.Route {
 		return api.Route{Method: method, Pattern: pattern, Audience: identity.AudienceManagement, Action: act, Scope: scope, Handler: a.wrap(h)}
 	}
 	return []api.Route{
-		r(http.MethodGet, pClustersK8sSub, actionConnectedClusterRead, subscriptionScope, a.listConnectedClusters),
-		r(http.MethodGet, pClustersK8sRG, actionConnectedClusterRead, resourceGroupScope, a.listConnectedClusters),
+		r(http.MethodGet, pClustersK8sSub, actionConnectedClusterRead, a.connectedClusterList().scope(a), a.listConnectedClusters),
+		r(http.MethodGet, pClustersK8sRG, actionConnectedClusterRead, a.connectedClusterList().scope(a), a.listConnectedClusters),
 		r(http.MethodGet, pClusterK8s, actionConnectedClusterRead, connectedClusterScope, a.getConnectedCluster),
 		r(http.MethodDelete, pClusterK8s, actionConnectedClusterDelete, connectedClusterScope, a.deleteConnectedCluster),
 		r(http.MethodPost, pClusterIdentityAction, actionConnectedClusterWrite, connectedClusterScope, a.setConnectedClusterIdentity),
@@ -116,17 +116,17 @@ func toConnectedClusterWire(cl *catalog.ConnectedCluster) connectedClusterWire {
 		SystemData: NewSystemData(cl.Audit)}
 }
 
+// connectedClusterList lists the connected clusters below the path's
+// subscription or resource group that the caller may read.
+func (a *API) connectedClusterList() filteredList[catalog.ConnectedCluster] {
+	return filteredList[catalog.ConnectedCluster]{act: actionConnectedClusterRead, id: (*catalog.ConnectedCluster).ID,
+		load: func(r *http.Request) ([]catalog.ConnectedCluster, error) {
+			return a.cat.ConnectedClusters(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
+		}}
+}
+
 func (a *API) listConnectedClusters(w http.ResponseWriter, r *http.Request) error {
-	list, err := a.cat.ConnectedClusters(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
-	if err != nil {
-		return err
-	}
-	out := make([]connectedClusterWire, 0, len(list))
-	for i := range list {
-		out = append(out, toConnectedClusterWire(&list[i]))
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"value": out})
-	return nil
+	return writeFilteredList(a, w, r, a.connectedClusterList(), toConnectedClusterWire)
 }
 
 func (a *API) getConnectedCluster(w http.ResponseWriter, r *http.Request) error {

@@ -43,8 +43,8 @@ func (a *API) privateLinkScopeRoutes() []api.Route {
 		return api.Route{Method: method, Pattern: pattern, Audience: identity.AudienceManagement, Action: act, Scope: scope, Handler: a.wrap(h)}
 	}
 	return []api.Route{
-		r(http.MethodGet, pPLSsSub, actionPLSRead, subscriptionScope, a.listPLS),
-		r(http.MethodGet, pPLSsRG, actionPLSRead, resourceGroupScope, a.listPLS),
+		r(http.MethodGet, pPLSsSub, actionPLSRead, a.plsList().scope(a), a.listPLS),
+		r(http.MethodGet, pPLSsRG, actionPLSRead, a.plsList().scope(a), a.listPLS),
 		r(http.MethodGet, pPLS, actionPLSRead, plsScope, a.getPLS),
 		r(http.MethodPut, pPLS, actionPLSWrite, plsScope, a.putPLS),
 		r(http.MethodPatch, pPLS, actionPLSWrite, plsScope, a.patchPLS),
@@ -121,17 +121,17 @@ func toPLSWire(p *catalog.PrivateLinkScope) plsWire {
 		SystemData: toSystemData(p.Audit)}
 }
 
+// plsList lists the private link scopes below the path's subscription or
+// resource group that the caller may read.
+func (a *API) plsList() filteredList[catalog.PrivateLinkScope] {
+	return filteredList[catalog.PrivateLinkScope]{act: actionPLSRead, id: (*catalog.PrivateLinkScope).ID,
+		load: func(r *http.Request) ([]catalog.PrivateLinkScope, error) {
+			return a.cat.PrivateLinkScopes(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
+		}}
+}
+
 func (a *API) listPLS(w http.ResponseWriter, r *http.Request) error {
-	ps, err := a.cat.PrivateLinkScopes(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
-	if err != nil {
-		return err
-	}
-	out := list[plsWire]{Value: []plsWire{}}
-	for i := range ps {
-		out.Value = append(out.Value, toPLSWire(&ps[i]))
-	}
-	api.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return writeFilteredList(a, w, r, a.plsList(), toPLSWire)
 }
 
 func (a *API) getPLS(w http.ResponseWriter, r *http.Request) error {
