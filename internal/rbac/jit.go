@@ -70,7 +70,12 @@ func (a *Authorizer) CheckSelfGrant(ctx context.Context, p identity.Principal, r
 		return Decision{Allowed: true, Reason: "assignment to another principal"}, nil
 	}
 	cr := compileRole(role)
-	for _, act := range jitProbes {
+	probes, wild := selfGrantProbes(role)
+	if wild != "" {
+		return Decision{Reason: fmt.Sprintf("role %q grants %q, a wildcard over log data access; in just-in-time mode a principal cannot grant itself such a role (another administrator can)",
+			role.Name, wild)}, nil
+	}
+	for _, act := range probes {
 		if !cr.allows(strings.ToLower(string(act)), act.IsData()) {
 			continue
 		}
@@ -84,6 +89,58 @@ func (a *Authorizer) CheckSelfGrant(ctx context.Context, p identity.Principal, r
 		}
 	}
 	return Decision{Allowed: true, Reason: "the role grants the caller no data access it lacks"}, nil
+}
+
+// selfGrantProbes returns the operations CheckSelfGrant tests role for: the
+// standard jitProbes plus every concrete operation the role names that reads
+// log data (a legacy per-table query action, say). wild is a wildcard
+// pattern of the role that reaches into log data access without matching
+// any standard probe (such as "…/workspaces/query/Perf/*"): whether the
+// caller already holds everything it covers cannot be decided, so such a
+// role is refused.
+func selfGrantProbes(role RoleDefinition) (probes []Action, wild string) {
+	probes = append(probes, jitProbes...)
+	for _, perm := range role.Permissions {
+		for _, list := range [][]string{perm.Actions, perm.DataActions} {
+			for _, raw := range list {
+				pat := strings.ToLower(strings.TrimSpace(raw))
+				star := strings.IndexByte(pat, '*')
+				if star < 0 {
+					if JITRestricted(Action(pat)) {
+						probes = append(probes, Action(pat))
+					}
+					continue
+				}
+				if !overlapsJIT(pat[:star]) {
+					continue
+				}
+				cp := compilePattern(pat)
+				covered := false
+				for _, pr := range jitProbes {
+					if cp.match(strings.ToLower(string(pr))) {
+						covered = true
+						break
+					}
+				}
+				if !covered {
+					return nil, raw
+				}
+			}
+		}
+	}
+	return probes, ""
+}
+
+// overlapsJIT reports whether a pattern beginning with the literal prefix
+// (the text before its first "*") can match a just-in-time restricted
+// operation.
+func overlapsJIT(prefix string) bool {
+	for _, p := range jitPrefixes {
+		if strings.HasPrefix(prefix, p) || strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // isSelfOrGroup reports whether principalID is p or a group p belongs to.
