@@ -576,11 +576,16 @@ func TestMovedPart(t *testing.T) {
 		if bytes.Contains(body, []byte(foreign)) {
 			t.Fatalf("%s: %s served rows of another table: %.300s", what, table, body)
 		}
-		if status != http.StatusInternalServerError {
-			t.Fatalf("%s: query %s answered HTTP %d %s; want a 500 integrity failure. Body: %.300s", what, table, status, code, body)
+		// The foreign part is quarantined when the store opens it: the
+		// query answers with the table's other rows plus the partial-failure
+		// member naming the integrity error (a 500 would also keep the rows
+		// apart, from a store that fails the whole table).
+		partial := status == http.StatusOK && bytes.Contains(body, []byte(`"PartialError"`)) && bytes.Contains(body, []byte("DataIntegrityError"))
+		if !partial && status != http.StatusInternalServerError {
+			t.Fatalf("%s: query %s answered HTTP %d %s; want a partial answer naming the integrity failure (or a 500). Body: %.300s", what, table, status, code, body)
 		}
 		wantLogMention(t, s, from, "")
-		t.Logf("%s: query failed with HTTP %d %s", what, status, code)
+		t.Logf("%s: query answered HTTP %d %s (partial: %v)", what, status, code, partial)
 	}
 	restore := func() {
 		t.Helper()
@@ -621,11 +626,17 @@ func TestMovedPart(t *testing.T) {
 		t.Fatal(err)
 	}
 	rejected("Dst part under another ID", "Dst_CL", "never")
-	if err := os.Rename(renamed, dst[0]); err != nil {
+	// The renamed file was quarantined (moved out of the table): put the
+	// original back.
+	os.Remove(renamed)
+	restore()
+
+	// Back in place, and the quarantine resolved as docs/reliability.md
+	// tells an operator to (with the server stopped, delete the quarantined
+	// files): both tables serve their own rows, complete.
+	if err := os.RemoveAll(filepath.Join(s.DataDir(), "store", "quarantine")); err != nil {
 		t.Fatal(err)
 	}
-
-	// Back in place, both tables serve their own rows.
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
