@@ -458,7 +458,7 @@ func decodeColumn(d *decoder, t ColumnType, n int) (*Vector, error) {
 }
 
 // tokenEncoder is the write path of the token encoding (see tokens.go for the
-// layout and tokenCoder, the reference implementation it must match byte for
+// layout and tokenCoder (tokencoder_ref_test.go), the reference it must match byte for
 // byte): it tokenizes a chunk's strings and numbers the distinct tokens in
 // order of first occurrence. Tokens of one or two bytes are numbered through a
 // direct index; longer ones through an open-addressing table keyed by a hash
