@@ -317,6 +317,20 @@ type partWriteSpec struct {
 	from []*part
 }
 
+// partHeader is the start of a part file: the magic, the part key wrapped by
+// each encryption layer (one layer: the v1 form; more: v2), and a CRC.
+func partHeader(wrapped [][]byte) []byte {
+	var hdr []byte
+	if len(wrapped) == 1 {
+		hdr = []byte(partMagic)
+		hdr = binary.AppendUvarint(hdr, uint64(len(wrapped[0])))
+		hdr = append(hdr, wrapped[0]...)
+	} else {
+		hdr = appendWrappedKeys([]byte(partMagicV2), wrapped)
+	}
+	return binary.LittleEndian.AppendUint32(hdr, crc32.Checksum(hdr, castagnoli))
+}
+
 // writePart writes the rows as a new part: to a temporary file, fsynced, then
 // renamed into place and the directory fsynced. It returns the open part.
 func writePart(ctx context.Context, s partWriteSpec) (*part, error) {
@@ -374,16 +388,7 @@ func writePart(ctx context.Context, s partWriteSpec) (*part, error) {
 		off += int64(n)
 		return err
 	}
-	var hdr []byte
-	if len(wrapped) == 1 {
-		hdr = []byte(partMagic)
-		hdr = binary.AppendUvarint(hdr, uint64(len(wrapped[0])))
-		hdr = append(hdr, wrapped[0]...)
-	} else {
-		hdr = appendWrappedKeys([]byte(partMagicV2), wrapped)
-	}
-	hdr = binary.LittleEndian.AppendUint32(hdr, crc32.Checksum(hdr, castagnoli))
-	if err := write(hdr); err != nil {
+	if err := write(partHeader(wrapped)); err != nil {
 		return nil, fmt.Errorf("write part %s: %w", id, err)
 	}
 

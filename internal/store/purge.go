@@ -351,16 +351,7 @@ func (db *DB) rewritePart(ctx context.Context, ws *workspace, table, dir string,
 		off += int64(n)
 		return err
 	}
-	var hdr []byte
-	if len(wrapped) == 1 {
-		hdr = []byte(partMagic)
-		hdr = binary.AppendUvarint(hdr, uint64(len(wrapped[0])))
-		hdr = append(hdr, wrapped[0]...)
-	} else {
-		hdr = appendWrappedKeys([]byte(partMagicV2), wrapped)
-	}
-	hdr = binary.LittleEndian.AppendUint32(hdr, crc32.Checksum(hdr, castagnoli))
-	if err := write(hdr); err != nil {
+	if err := write(partHeader(wrapped)); err != nil {
 		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
 	}
 	meta := &partMeta{
