@@ -140,25 +140,8 @@ func (s *TokenService) serveUserInfo(w http.ResponseWriter, r *http.Request) {
 // for the hint's client. Without a usable hint nothing is revoked and a
 // page says so; an unregistered redirect URI is never followed.
 func (s *TokenService) serveLogout(w http.ResponseWriter, r *http.Request) {
-	tenant, oerr := s.requestTenant(r)
-	if oerr != nil {
-		s.writePage(w, oerr.status, pageData{Title: "Sign-out error", Message: "The tenant of this sign-out address does not exist."})
-		return
-	}
-	var params url.Values
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-		params = r.URL.Query()
-	case http.MethodPost:
-		f, err := readForm(w, r)
-		if err != nil {
-			s.writePage(w, http.StatusBadRequest, pageData{Title: "Sign-out error", Message: "The sign-out request is not valid: " + err.Error()})
-			return
-		}
-		params = f
-	default:
-		w.Header().Set("Allow", "GET, POST")
-		s.writePage(w, http.StatusMethodNotAllowed, pageData{Title: "Sign-out error", Message: "Use GET or POST."})
+	tenant, params, ok := s.pageRequest(w, r, "Sign-out error", "sign-out", "sign-out request")
+	if !ok {
 		return
 	}
 	hint := params.Get("id_token_hint")

@@ -196,28 +196,38 @@ func redirectError(w http.ResponseWriter, r *http.Request, ar authRequest, code 
 
 var authParams = []string{"client_id", "response_type", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "response_mode"}
 
-// serveAuthorize shows the sign-in form (GET) and signs the user in (POST),
-// redirecting to the client with a one-time authorization code.
-func (s *TokenService) serveAuthorize(w http.ResponseWriter, r *http.Request) {
+// pageRequest reads the tenant and the parameters of a browser-facing
+// request (the query of a GET, the form of a POST). On failure it has
+// written an error page titled title, naming the address ("sign-in") or the
+// form ("sign-in form"), and ok is false.
+func (s *TokenService) pageRequest(w http.ResponseWriter, r *http.Request, title, address, form string) (tenant string, params url.Values, ok bool) {
 	tenant, oerr := s.requestTenant(r)
 	if oerr != nil {
-		s.writePage(w, oerr.status, pageData{Title: "Sign-in error", Message: "The tenant of this sign-in address does not exist."})
-		return
+		s.writePage(w, oerr.status, pageData{Title: title, Message: "The tenant of this " + address + " address does not exist."})
+		return "", nil, false
 	}
-	var params url.Values
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		params = r.URL.Query()
+		return tenant, r.URL.Query(), true
 	case http.MethodPost:
 		f, err := readForm(w, r)
 		if err != nil {
-			s.writePage(w, http.StatusBadRequest, pageData{Title: "Sign-in error", Message: "The sign-in form is not valid: " + err.Error()})
-			return
+			s.writePage(w, http.StatusBadRequest, pageData{Title: title, Message: "The " + form + " is not valid: " + err.Error()})
+			return "", nil, false
 		}
-		params = f
+		return tenant, f, true
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		s.writePage(w, http.StatusMethodNotAllowed, pageData{Title: "Sign-in error", Message: "Use GET or POST."})
+		s.writePage(w, http.StatusMethodNotAllowed, pageData{Title: title, Message: "Use GET or POST."})
+		return "", nil, false
+	}
+}
+
+// serveAuthorize shows the sign-in form (GET) and signs the user in (POST),
+// redirecting to the client with a one-time authorization code.
+func (s *TokenService) serveAuthorize(w http.ResponseWriter, r *http.Request) {
+	tenant, params, ok := s.pageRequest(w, r, "Sign-in error", "sign-in", "sign-in form")
+	if !ok {
 		return
 	}
 	ar, pageErr, redirErr := s.parseAuthRequest(tenant, params)
