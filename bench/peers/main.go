@@ -54,6 +54,7 @@ func main() {
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
+	machine := gen.ReadMachine() // before anything of ours runs
 	ctx := context.Background()
 	o := logdata.Options{Seed: 42, Rows: *rows, End: time.Now().UTC().Truncate(time.Hour)}
 	d := &dataset{gen: logdata.New(o), rows: *rows, batchRows: 500}
@@ -92,7 +93,7 @@ func main() {
 		}
 		results = append(results, r)
 	}
-	report := render(results, qs, d, *clients, *runs)
+	report := render(machine, results, qs, d, *clients, *runs)
 	fmt.Print(report)
 	path := *out
 	if path == "" {

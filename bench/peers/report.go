@@ -18,9 +18,8 @@ func ratio(custos, other float64) string {
 	return fmt.Sprintf(" (%.2f×)", other/custos)
 }
 
-func render(rs []result, qs []question, d *dataset, clients, runs int) string {
+func render(m gen.Machine, rs []result, qs []question, d *dataset, clients, runs int) string {
 	var b strings.Builder
-	m := gen.ReadMachine()
 	fmt.Fprintf(&b, "# Custos beside its peers — %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "Command: `go run ./bench/peers -rows %d -clients %d -runs %d`\n\n", d.rows, clients, runs)
 	b.WriteString(m.Markdown())
