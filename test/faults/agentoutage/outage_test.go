@@ -93,12 +93,12 @@ func TestAgentOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.GrantDataRoles(ctx); err != nil {
-		t.Fatal(err)
+	if err := c.GrantDataRoles(stepCtx(t, ctx, time.Minute)); err != nil {
+		t.Fatalf("grant the data roles (bounded by 1 min): %v", err)
 	}
 	cols := []e2e.Column{{Name: "TimeGenerated", Type: "datetime"}, {Name: "RawData", Type: "string"}, {Name: "FilePath", Type: "string"}, {Name: "Computer", Type: "string"}}
-	if err := c.CreateTable(ctx, "AgentApp_CL", cols); err != nil {
-		t.Fatal(err)
+	if err := c.CreateTable(stepCtx(t, ctx, time.Minute), "AgentApp_CL", cols); err != nil {
+		t.Fatalf("create the table (bounded by 1 min): %v", err)
 	}
 	logDir := filepath.Join(root, "logs")
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
@@ -121,12 +121,12 @@ func TestAgentOutage(t *testing.T) {
 			},
 		},
 	}
-	if _, err := c.ARM(ctx, http.MethodPut, rulePath, rule); err != nil {
-		t.Fatal(err)
+	if _, err := c.ARM(stepCtx(t, ctx, time.Minute), http.MethodPut, rulePath, rule); err != nil {
+		t.Fatalf("create the data collection rule (bounded by 1 min): %v", err)
 	}
-	ruleJSON, err := c.ARM(ctx, http.MethodGet, rulePath, nil)
+	ruleJSON, err := c.ARM(stepCtx(t, ctx, time.Minute), http.MethodGet, rulePath, nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("read the data collection rule back (bounded by 1 min): %v", err)
 	}
 
 	agentDir := filepath.Join(root, "agent")
@@ -178,9 +178,17 @@ heartbeatInterval: 30s
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
 	}
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- agent.Wait() }()
 	t.Cleanup(func() {
-		agent.Process.Signal(syscall.SIGTERM)
-		agent.Wait()
+		_ = agent.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-agentDone:
+		case <-time.After(30 * time.Second):
+			t.Errorf("custos-agent did not exit within 30 s of SIGTERM; killing it")
+			_ = agent.Process.Kill()
+			<-agentDone
+		}
 	})
 
 	// The writer: -rate lines/s, each "outage-%07d <content>", until stopped;
@@ -238,21 +246,28 @@ heartbeatInterval: 30s
 		}
 	}()
 	var lastErr atomic.Value
+	var lastCount atomic.Int64
+	lastCount.Store(-1)
+	// Every query gets its own deadline (queryTimeout): a count query that
+	// never answers fails the wait that called it instead of hanging the test.
 	count := func() int {
-		_, rows, err := c.QueryRows(ctx, `AgentApp_CL | where RawData startswith "outage-" | count`)
+		_, rows, err := c.QueryRows(stepCtx(t, ctx, queryTimeout), `AgentApp_CL | where RawData startswith "outage-" | count`)
 		if err != nil || len(rows) != 1 {
 			lastErr.Store(fmt.Sprintf("count query: %v (%d rows)", err, len(rows)))
 			return -1
 		}
 		n, _ := rows[0][0].(float64)
+		lastCount.Store(int64(n))
 		return int(n)
 	}
 	waitFor := func(what string, d time.Duration, cond func() bool) {
 		t.Helper()
-		end := time.Now().Add(d)
+		start := time.Now()
+		end := start.Add(d)
 		for !cond() {
 			if time.Now().After(end) {
-				t.Fatalf("timed out after %v waiting for %s; last query error: %v", d, what, lastErr.Load())
+				t.Fatalf("timed out after %v waiting for %s (%d lines written, last count %d); last query error: %v",
+					time.Since(start).Round(time.Second), what, written.Load(), lastCount.Load(), lastErr.Load())
 			}
 			time.Sleep(time.Second)
 		}
@@ -260,7 +275,7 @@ heartbeatInterval: 30s
 	waitFor("delivery before the outage", 2*time.Minute, func() bool { return count() > 0 && written.Load() >= int64(20**rate) })
 
 	if err := srv.Stop(60 * time.Second); err != nil {
-		t.Fatal(err)
+		t.Fatalf("stop the server for the outage: %v", err)
 	}
 	down := time.Now()
 	before := written.Load()
@@ -268,13 +283,17 @@ heartbeatInterval: 30s
 	rotate.Store(true)
 	time.Sleep(*outage - *outage/2)
 	during := written.Load() - before
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
+	if err := srv.Start(ctx); err != nil { // bounded by the harness's StartTimeout (90 s)
+		t.Fatalf("restart the server after the outage: %v", err)
 	}
 	t.Logf("server unreachable for %v; %d lines written meanwhile (%d lines/s)", time.Since(down).Round(time.Second), during, *rate)
 	time.Sleep(20 * time.Second)
 	close(stop)
-	<-writerDone
+	select {
+	case <-writerDone:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the log writer did not stop within 30 s (%d lines written)", written.Load())
+	}
 	total := int(written.Load())
 	if want := int64(outage.Seconds() * float64(*rate) * 0.9); during < want {
 		t.Errorf("only %d lines were written during the outage (want about %d): the writer stalled", during, want)
@@ -283,16 +302,16 @@ heartbeatInterval: 30s
 	caughtUp := time.Now()
 	waitFor("every line after the outage", 2*time.Minute+*outage/2, func() bool { return count() >= total })
 	t.Logf("%d lines; the agent caught up %v after the writer stopped", total, time.Since(caughtUp).Round(time.Second))
-	_, dup, err := c.QueryRows(ctx, `AgentApp_CL | where RawData startswith "outage-" | summarize n = count() by RawData | where n != 1 | take 20`)
+	_, dup, err := c.QueryRows(stepCtx(t, ctx, 2*queryTimeout), `AgentApp_CL | where RawData startswith "outage-" | summarize n = count() by RawData | where n != 1 | take 20`)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("duplicate check query (bounded by %v): %v", 2*queryTimeout, err)
 	}
 	if len(dup) != 0 {
 		t.Fatalf("lines not delivered exactly once: %v", dup)
 	}
-	_, rows, err := c.QueryRows(ctx, `AgentApp_CL | where RawData startswith "outage-" | project RawData`)
+	_, rows, err := c.QueryRows(stepCtx(t, ctx, 2*queryTimeout), `AgentApp_CL | where RawData startswith "outage-" | project RawData`)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("content check query (bounded by %v): %v", 2*queryTimeout, err)
 	}
 	got := make(map[string]bool, len(rows))
 	for _, r := range rows {
@@ -326,6 +345,17 @@ heartbeatInterval: 30s
 	if st.Queue.Dropped != 0 || st.Counters["deadLetters"] != 0 {
 		t.Errorf("the agent dropped %d batches and dead-lettered %d", st.Queue.Dropped, st.Counters["deadLetters"])
 	}
+}
+
+// queryTimeout bounds each query the test sends (the SDK's HTTP client alone
+// would wait 2 minutes per attempt).
+const queryTimeout = 45 * time.Second
+
+// stepCtx returns a child of ctx bounded by d, released at the test's end.
+func stepCtx(t *testing.T, ctx context.Context, d time.Duration) context.Context {
+	c, cancel := context.WithTimeout(ctx, d)
+	t.Cleanup(cancel)
+	return c
 }
 
 func tail(b []byte, n int) []byte {
