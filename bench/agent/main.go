@@ -20,32 +20,22 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"compress/gzip"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
+
+	"custos/bench/internal/procstat"
+	"custos/bench/internal/sink"
 )
 
 func main() {
@@ -78,11 +68,11 @@ func main() {
 			log.Fatalf("go build ./cmd/custos-agent: %v\n%s", err, b)
 		}
 	}
-	sink, err := startSink(dir)
+	sk, err := sink.Start(dir)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer sink.srv.Close()
+	defer sk.Close()
 
 	type scenario struct {
 		name    string
@@ -105,7 +95,7 @@ func main() {
 		if *profileDir != "" {
 			prof, _ = filepath.Abs(filepath.Join(*profileDir, sc.name+".pprof"))
 		}
-		r, err := run(bin, filepath.Join(dir, sc.name), sink, sc.name, sc.network, sc.rate, sc.secs, *perfEvery, *msgBytes, prof)
+		r, err := run(bin, filepath.Join(dir, sc.name), sk, sc.name, sc.network, sc.rate, sc.secs, *perfEvery, *msgBytes, prof)
 		if err != nil {
 			log.Fatalf("%s: %v", sc.name, err)
 		}
@@ -114,9 +104,8 @@ func main() {
 	}
 	if *out != "" {
 		var b strings.Builder
-		load, _ := os.ReadFile("/proc/loadavg")
 		fmt.Fprintf(&b, "\n### Run of %s (%s, %d CPUs, load average at the end: %s)\n\n", time.Now().UTC().Format(time.RFC3339),
-			runtime.Version(), runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "))
+			runtime.Version(), runtime.NumCPU(), procstat.LoadAvg())
 		b.WriteString("| scenario | sent | delivered | shed | kernel drops | rate sent (ev/s) | agent CPU s | % of one core | CPU µs/event | peak RSS MB | drain s |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range results {
@@ -147,67 +136,6 @@ func (r result) line() string {
 		r.name, r.sent, r.rate, r.delivered, r.shed, r.kernelDrops, r.cpu, r.wall, 100*r.cpu/r.wall, 1e6*r.cpu/float64(max(r.sent, 1)), r.rssMB, r.drain)
 }
 
-// sink is the counting ingestion endpoint.
-type sink struct {
-	srv     *http.Server
-	url     string
-	caFile  string
-	records atomic.Int64
-	batches atomic.Int64
-}
-
-func startSink(dir string) (*sink, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench-sink"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	s := &sink{caFile: filepath.Join(dir, "ca.pem")}
-	if err := os.WriteFile(s.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"token_type":"Bearer","expires_in":3600,"access_token":"bench-token"}`)
-	})
-	mux.HandleFunc("POST /dataCollectionRules/{id}/streams/{stream}", func(w http.ResponseWriter, r *http.Request) {
-		var body io.Reader = r.Body
-		if r.Header.Get("Content-Encoding") == "gzip" {
-			zr, err := gzip.NewReader(r.Body)
-			if err != nil {
-				http.Error(w, err.Error(), 400)
-				return
-			}
-			body = zr
-		}
-		var recs []json.RawMessage
-		if err := json.NewDecoder(body).Decode(&recs); err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		s.records.Add(int64(len(recs)))
-		s.batches.Add(1)
-		w.WriteHeader(http.StatusNoContent)
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s.url = "https://" + ln.Addr().String()
-	s.srv = &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}}
-	go s.srv.ServeTLS(ln, "", "")
-	return s, nil
-}
-
 // The rule: every syslog facility and level, and the Azure portal's basic
 // Linux performance counters.
 const ruleJSON = `{"name":"bench","properties":{"immutableId":"dcr-00000000000000000000000000bench",
@@ -222,7 +150,7 @@ const ruleJSON = `{"name":"bench","properties":{"immutableId":"dcr-0000000000000
  "destinations":{"logAnalytics":[{"name":"la","workspaceResourceId":"/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/w"}]},
  "dataFlows":[{"streams":["Microsoft-Syslog"],"destinations":["la"]},{"streams":["Microsoft-Perf"],"destinations":["la"]}]}}`
 
-func run(bin, dir string, s *sink, name, network string, rate, secs, perfEvery, msgBytes int, profile string) (result, error) {
+func run(bin, dir string, s *sink.Sink, name, network string, rate, secs, perfEvery, msgBytes int, profile string) (result, error) {
 	r := result{name: name}
 	dcrDir := filepath.Join(dir, "dcr.d")
 	if err := os.MkdirAll(dcrDir, 0o700); err != nil {
@@ -246,7 +174,7 @@ syslog:
   udp: 127.0.0.1:%d
   tcp: 127.0.0.1:%d
 heartbeatInterval: 60s
-`, s.url, s.caFile, creds, filepath.Join(dir, "state"), dcrDir, udpPort, tcpPort)
+`, s.URL, s.CAFile, creds, filepath.Join(dir, "state"), dcrDir, udpPort, tcpPort)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	os.WriteFile(cfgPath, []byte(cfg), 0o600)
 	logf, _ := os.Create(filepath.Join(dir, "agent.log"))
@@ -276,7 +204,7 @@ heartbeatInterval: 60s
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(2 * time.Second) // startup (first perf read, first token) is not measured
-	base := s.records.Load()
+	base := s.Records()
 	conn, err := net.Dial(network, addr)
 	if err != nil {
 		return r, err
@@ -284,7 +212,7 @@ heartbeatInterval: 60s
 	defer conn.Close()
 	w := bufio.NewWriterSize(conn, 64<<10)
 	pad := strings.Repeat("x", max(msgBytes-110, 0))
-	cpu0, err := cpuSeconds(pid)
+	cpu0, err := procstat.CPUSeconds(pid)
 	if err != nil {
 		return r, err
 	}
@@ -324,7 +252,7 @@ heartbeatInterval: 60s
 		}
 	}
 	r.wall = time.Since(start).Seconds()
-	cpu1, _ := cpuSeconds(pid)
+	cpu1, _ := procstat.CPUSeconds(pid)
 	r.cpu = cpu1 - cpu0
 	r.sent = sent
 	r.rate = float64(sent) / r.wall
@@ -348,8 +276,8 @@ heartbeatInterval: 60s
 	if network == "udp" {
 		r.kernelDrops = udpDrops(udpPort)
 	}
-	r.delivered = s.records.Load() - base - int64(st.Counters["perfSamples"])
-	r.rssMB = float64(procStatusKB(pid, "VmHWM")) / 1024
+	r.delivered = s.Records() - base - int64(st.Counters["perfSamples"])
+	r.rssMB = procstat.PeakRSSMB(pid)
 	return r, nil
 }
 
@@ -365,31 +293,6 @@ func status(path string) agentStatus {
 		json.Unmarshal(b, &st)
 	}
 	return st
-}
-
-// cpuSeconds is utime+stime of pid (clock ticks of 1/100 s on Linux).
-func cpuSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+2:]))
-	// Fields after the command: state is [0], utime [11], stime [12].
-	u, _ := strconv.ParseFloat(f[11], 64)
-	s, _ := strconv.ParseFloat(f[12], 64)
-	return (u + s) / 100, nil
-}
-
-func procStatusKB(pid int, key string) int64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, key+":"); ok {
-			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return n
-		}
-	}
-	return 0
 }
 
 // udpDrops reads the drop counter of the UDP socket bound to port from

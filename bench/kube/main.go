@@ -25,29 +25,17 @@
 package main
 
 import (
-	"compress/gzip"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"math/big"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -55,6 +43,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"custos/bench/internal/procstat"
+	"custos/bench/internal/sink"
 	"custos/internal/agent/kube/kubetest"
 )
 
@@ -93,11 +83,11 @@ func main() {
 			agentProfile = profileDir
 		}
 	}
-	s, err := startSink(dir)
+	s, err := sink.Start(dir)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer s.srv.Close()
+	defer s.Close()
 	var results []result
 	if *only == "" || *only == "logs" {
 		log.Printf("logs: %d lines/s across %d containers for %d s …", *rate, *containers, *secs)
@@ -119,9 +109,8 @@ func main() {
 	}
 	if *out != "" {
 		var b strings.Builder
-		load, _ := os.ReadFile("/proc/loadavg")
 		fmt.Fprintf(&b, "\n### Run of %s (%s, %d CPUs, load average at the end: %s)\n\n", time.Now().UTC().Format(time.RFC3339),
-			runtime.Version(), runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "))
+			runtime.Version(), runtime.NumCPU(), procstat.LoadAvg())
 		b.WriteString("| scenario | workload | rows delivered | window s | agent CPU s | % of one core | CPU µs/row | peak RSS MB | drain s |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range results {
@@ -149,79 +138,6 @@ func (r result) line() string {
 		r.name, r.workload, r.delivered, r.cpu, r.wall, 100*r.cpu/r.wall, 1e6*r.cpu/float64(max(r.delivered, 1)), r.rssMB, r.drain)
 }
 
-// sink is the counting ingestion endpoint; it counts records per stream.
-type sink struct {
-	srv    *http.Server
-	url    string
-	caFile string
-	mu     sync.Mutex
-	counts map[string]int64
-}
-
-func (s *sink) count(stream string) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts[stream]
-}
-
-func selfSigned() (der []byte, key *ecdsa.PrivateKey, err error) {
-	key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench-sink"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA: true, BasicConstraintsValid: true}
-	der, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	return der, key, err
-}
-
-func startSink(dir string) (*sink, error) {
-	der, key, err := selfSigned()
-	if err != nil {
-		return nil, err
-	}
-	s := &sink{caFile: filepath.Join(dir, "ca.pem"), counts: map[string]int64{}}
-	if err := os.WriteFile(s.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"token_type":"Bearer","expires_in":3600,"access_token":"bench-token"}`)
-	})
-	mux.HandleFunc("POST /dataCollectionRules/{id}/streams/{stream}", func(w http.ResponseWriter, r *http.Request) {
-		var body io.Reader = r.Body
-		if r.Header.Get("Content-Encoding") == "gzip" {
-			zr, err := gzip.NewReader(r.Body)
-			if err != nil {
-				http.Error(w, err.Error(), 400)
-				return
-			}
-			body = zr
-		}
-		var recs []json.RawMessage
-		if err := json.NewDecoder(body).Decode(&recs); err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		s.mu.Lock()
-		s.counts[r.PathValue("stream")] += int64(len(recs))
-		s.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s.url = "https://" + ln.Addr().String()
-	s.srv = &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}}
-	go s.srv.ServeTLS(ln, "", "")
-	return s, nil
-}
-
 const clusterID = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Kubernetes/connectedClusters/bench"
 
 func rule(interval string, streams ...string) string {
@@ -235,7 +151,7 @@ func rule(interval string, streams ...string) string {
 
 // setup writes the agent's files (rule, credentials, ServiceAccount token
 // and a CA bundle of the sink and the API server) and starts it.
-func setup(bin, dir string, s *sink, api *kubetest.Server, ruleJSON, kubeYAML string) (*agent, error) {
+func setup(bin, dir string, s *sink.Sink, api *kubetest.Server, ruleJSON, kubeYAML string) (*agent, error) {
 	dcrDir := filepath.Join(dir, "dcr.d")
 	if err := os.MkdirAll(dcrDir, 0o700); err != nil {
 		return nil, err
@@ -244,8 +160,7 @@ func setup(bin, dir string, s *sink, api *kubetest.Server, ruleJSON, kubeYAML st
 	creds := filepath.Join(dir, "credentials.json")
 	os.WriteFile(creds, []byte(`{"tenantId":"bench","clientId":"bench","clientSecret":"bench"}`), 0o600)
 	os.WriteFile(filepath.Join(dir, "token"), []byte("bench-sa-token\n"), 0o600)
-	ca, _ := os.ReadFile(s.caFile)
-	ca = append(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: api.Certificate()})...)
+	ca := append(s.CertificatePEM(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: api.Certificate()})...)
 	os.WriteFile(filepath.Join(dir, "ca.pem"), ca, 0o600)
 	cfg := fmt.Sprintf(`endpoint: %s
 caFile: %[2]s
@@ -264,7 +179,7 @@ kubernetes:
   caFile: %[2]s
   clusterResourceId: %[8]s
   nodeName: node-0
-%[9]s`, s.url, filepath.Join(dir, "ca.pem"), creds, filepath.Join(dir, "state"), dcrDir, api.URL, filepath.Join(dir, "token"), clusterID, kubeYAML)
+%[9]s`, s.URL, filepath.Join(dir, "ca.pem"), creds, filepath.Join(dir, "state"), dcrDir, api.URL, filepath.Join(dir, "token"), clusterID, kubeYAML)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	os.WriteFile(cfgPath, []byte(cfg), 0o600)
 	logf, err := os.Create(filepath.Join(dir, "agent.log"))
@@ -341,7 +256,7 @@ func mkPod(ns, name, node string, i int, containers int) *corev1.Pod {
 }
 
 // runLogs is the log scenario.
-func runLogs(bin, dir string, s *sink, rate, containers, secs int, rotateBytes int64) (result, error) {
+func runLogs(bin, dir string, s *sink.Sink, rate, containers, secs int, rotateBytes int64) (result, error) {
 	r := result{name: "logs", workload: fmt.Sprintf("%d lines/s across %d containers (CRI), metadata from the API server", rate, containers)}
 	api, err := newAPI()
 	if err != nil {
@@ -388,8 +303,8 @@ func runLogs(bin, dir string, s *sink, rate, containers, secs int, rotateBytes i
 			return r, err
 		}
 	}
-	base := s.count("Microsoft-ContainerLogV2")
-	cpu0, err := cpuSeconds(pid)
+	base := s.Count("Microsoft-ContainerLogV2")
+	cpu0, err := procstat.CPUSeconds(pid)
 	if err != nil {
 		return r, err
 	}
@@ -439,17 +354,17 @@ func runLogs(bin, dir string, s *sink, rate, containers, secs int, rotateBytes i
 		fl.f.Close()
 	}
 	drain := time.Now()
-	for time.Since(drain) < 180*time.Second && s.count("Microsoft-ContainerLogV2")-base < lines && ag.alive() == nil {
+	for time.Since(drain) < 180*time.Second && s.Count("Microsoft-ContainerLogV2")-base < lines && ag.alive() == nil {
 		time.Sleep(100 * time.Millisecond)
 	}
 	r.drain = time.Since(drain).Seconds()
 	// The CPU of the whole work, drain included (on a busy machine the
 	// agent catches up after the writing stops), over the writing window:
 	// the share of a core needed to keep up with the rate.
-	cpu1, _ := cpuSeconds(pid)
+	cpu1, _ := procstat.CPUSeconds(pid)
 	r.cpu = cpu1 - cpu0
-	r.delivered = s.count("Microsoft-ContainerLogV2") - base
-	r.rssMB = float64(procStatusKB(pid, "VmHWM")) / 1024
+	r.delivered = s.Count("Microsoft-ContainerLogV2") - base
+	r.rssMB = procstat.PeakRSSMB(pid)
 	r.workload += fmt.Sprintf(", %d lines written, %d rotations", lines, rotations)
 	if r.delivered < lines {
 		log.Printf("logs: only %d of %d lines delivered (see %s)", r.delivered, lines, filepath.Join(dir, "agent.log"))
@@ -458,7 +373,7 @@ func runLogs(bin, dir string, s *sink, rate, containers, secs int, rotateBytes i
 }
 
 // runInventory is the inventory scenario.
-func runInventory(bin, dir string, s *sink, pods int, snapshot time.Duration, secs int) (result, error) {
+func runInventory(bin, dir string, s *sink.Sink, pods int, snapshot time.Duration, secs int) (result, error) {
 	r := result{name: "inventory", workload: fmt.Sprintf("%d pods (2 containers each) on %d nodes, %d services, %d events; snapshot every %v; 1 %% of pods changed per second",
 		pods, max(pods/100, 1), pods/10, pods, snapshot)}
 	api, err := newAPI()
@@ -499,7 +414,7 @@ func runInventory(bin, dir string, s *sink, pods int, snapshot time.Duration, se
 	pid := ag.pid
 	// Wait for the first snapshot (every pod's rows), then measure the churn window.
 	deadline := time.Now().Add(120 * time.Second)
-	for s.count("Microsoft-KubePodInventory") < int64(2*pods) {
+	for s.Count("Microsoft-KubePodInventory") < int64(2*pods) {
 		if err := ag.alive(); err != nil {
 			return r, err
 		}
@@ -508,12 +423,12 @@ func runInventory(bin, dir string, s *sink, pods int, snapshot time.Duration, se
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	log.Printf("inventory: first snapshot in; peak RSS so far %.1f MB", float64(procStatusKB(pid, "VmHWM"))/1024)
+	log.Printf("inventory: first snapshot in; peak RSS so far %.1f MB", procstat.PeakRSSMB(pid))
 	base := int64(0)
 	for _, st := range []string{"Microsoft-KubePodInventory", "Microsoft-KubeNodeInventory", "Microsoft-KubeEvents", "Microsoft-KubeServices", "Microsoft-ContainerInventory"} {
-		base += s.count(st)
+		base += s.Count(st)
 	}
-	cpu0, err := cpuSeconds(pid)
+	cpu0, err := procstat.CPUSeconds(pid)
 	if err != nil {
 		return r, err
 	}
@@ -530,38 +445,13 @@ func runInventory(bin, dir string, s *sink, pods int, snapshot time.Duration, se
 		time.Sleep(time.Until(start.Add(time.Duration(sec+1) * time.Second)))
 	}
 	r.wall = time.Since(start).Seconds()
-	cpu1, _ := cpuSeconds(pid)
+	cpu1, _ := procstat.CPUSeconds(pid)
 	r.cpu = cpu1 - cpu0
 	time.Sleep(2 * time.Second)
 	for _, st := range []string{"Microsoft-KubePodInventory", "Microsoft-KubeNodeInventory", "Microsoft-KubeEvents", "Microsoft-KubeServices", "Microsoft-ContainerInventory"} {
-		r.delivered += s.count(st)
+		r.delivered += s.Count(st)
 	}
 	r.delivered -= base
-	r.rssMB = float64(procStatusKB(pid, "VmHWM")) / 1024
+	r.rssMB = procstat.PeakRSSMB(pid)
 	return r, nil
-}
-
-func cpuSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
-}
-
-func procStatusKB(pid int, key string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, key+":"); ok {
-			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return n
-		}
-	}
-	return 0
 }
