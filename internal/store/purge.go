@@ -75,6 +75,12 @@ type PurgeResult struct {
 	PartsRewritten int // parts replaced by a new part (new data key) without the rows
 	PartsDeleted   int // parts all of whose rows matched
 	PartsScanned   int
+	// Quarantined lists the table's quarantined parts, which the purge could
+	// not read: the ones it found corrupt itself (DetectedBy "purge") and the
+	// ones quarantined before. Rows they hold that match were not purged;
+	// each record's MissedPurges counts such purges. Empty means the purge
+	// covered the whole table.
+	Quarantined []QuarantinedPart
 }
 
 // Purge removes the rows of a table that pred matches, from every part, the
@@ -86,6 +92,13 @@ type PurgeResult struct {
 // Ingestion and queries go on meanwhile; merges wait. Rows committed after
 // Purge starts are not purged. A crash midway leaves each part either old or
 // replaced (the new part names the old one it replaces).
+//
+// A part that fails its integrity check while the purge reads it is
+// quarantined as on the query path (DetectedBy "purge"), and the purge goes
+// on with the other parts: it never stops half-way because of one damaged
+// part. The result lists that part and every part quarantined earlier, and
+// their quarantine records count the purge as missed (see
+// QuarantinedPart.MissedPurges), because their rows could not be purged.
 func (db *DB) Purge(ctx context.Context, ref TableRef, pred RowPredicate) (PurgeResult, error) {
 	var res PurgeResult
 	if pred == nil {
@@ -146,6 +159,16 @@ func (db *DB) Purge(ctx context.Context, ref TableRef, pred RowPredicate) (Purge
 			n, replaced, err := db.purgePart(gctx, t, p, pred, sem)
 			if err != nil {
 				db.reportCorruption(err)
+				var ce *CorruptionError
+				if errors.As(err, &ce) && ce.Part == p.id && gctx.Err() == nil {
+					// Take the damaged part out of the table and go on with
+					// the rest; the quarantine records list it below.
+					db.quarantinePart(ctx, ws.id, t.name, p.id, ce, "purge")
+					mu.Lock()
+					res.PartsScanned++
+					mu.Unlock()
+					return nil
+				}
 				return fmt.Errorf("purge part %s: %w", p.id, err)
 			}
 			mu.Lock()
@@ -172,8 +195,18 @@ func (db *DB) Purge(ctx context.Context, ref TableRef, pred RowPredicate) (Purge
 	}
 	db.m.rowsPurged.Add(uint64(res.RowsPurged))
 	db.m.partsPurged.Add(uint64(res.PartsRewritten + res.PartsDeleted))
+	res.Quarantined = db.notePurgeMissed(t)
 	db.log.Info("store purge done", slog.String("workspace_id", ws.id), slog.String("table", t.name),
-		slog.Int64("rows", res.RowsPurged), slog.Int("parts_rewritten", res.PartsRewritten), slog.Int("parts_deleted", res.PartsDeleted))
+		slog.Int64("rows", res.RowsPurged), slog.Int("parts_rewritten", res.PartsRewritten), slog.Int("parts_deleted", res.PartsDeleted),
+		slog.Int("parts_quarantined", len(res.Quarantined)))
+	if len(res.Quarantined) > 0 {
+		ids := make([]string, len(res.Quarantined))
+		for i, q := range res.Quarantined {
+			ids[i] = q.PartID
+		}
+		db.log.Error("purge could not read quarantined parts: rows in them that match were not purged; delete them, or purge again after restoring them",
+			slog.String("workspace_id", ws.id), slog.String("table", t.name), slog.Any("parts", ids))
+	}
 	return res, nil
 }
 

@@ -68,6 +68,11 @@ type QuarantinedPart struct {
 	// KeyID is the ID of the key that wraps the workspace key: the part's
 	// data key is wrapped by the workspace key in the part's own header.
 	KeyID string `json:"keyId"`
+	// MissedPurges counts the purges of the table that ran while the part was
+	// in quarantine (or that found it corrupt): matching rows in it were not
+	// purged, so a part restored into the table brings them back until the
+	// purge is run again.
+	MissedPurges int `json:"missedPurges,omitempty"`
 	// File is the quarantined file's path relative to Options.Dir.
 	File string `json:"file"`
 }
@@ -276,6 +281,35 @@ func (db *DB) quarantineFromErr(ctx context.Context, t *table, err error, by str
 	if errors.As(err, &ce) && ce.Part != "" {
 		db.quarantinePart(ctx, t.ws.id, t.name, ce.Part, ce, by)
 	}
+}
+
+// notePurgeMissed counts a purge as missed in every quarantine record of t's
+// current incarnation, rewriting each record file, and returns the records.
+func (db *DB) notePurgeMissed(t *table) []QuarantinedPart {
+	t.mu.RLock()
+	inc := t.meta.Incarnation
+	t.mu.RUnlock()
+	db.quar.mu.Lock()
+	defer db.quar.mu.Unlock()
+	var out []QuarantinedPart
+	rs := db.quar.records[quarKey(t.ws.id, t.name)]
+	for i := range rs {
+		r := &rs[i]
+		if r.Incarnation != inc {
+			continue
+		}
+		r.MissedPurges++
+		if raw, err := json.MarshalIndent(r, "", "  "); err != nil {
+			db.log.Error("quarantine record", slog.String("part", r.PartID), slog.String("error", err.Error()))
+		} else if err := writeFileAtomic(filepath.Join(db.opts.Dir, strings.TrimSuffix(r.File, ".part")+".json"), raw); err != nil {
+			// The count in memory stays right until a restart; the log says
+			// which part missed the purge.
+			db.log.Error("could not record a missed purge in a quarantine record", slog.String("part", r.PartID), slog.String("error", err.Error()))
+		}
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b QuarantinedPart) int { return strings.Compare(a.PartID, b.PartID) })
+	return out
 }
 
 // PartialReport collects, for one query, the data it could not read: the
