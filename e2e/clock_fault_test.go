@@ -43,29 +43,10 @@ func TestClockJumpsBack(t *testing.T) {
 		time.Sleep(300 * time.Millisecond) // the server re-reads the file every 100 ms
 	}
 	setOffset("0s")
-	s, err := NewServer(Options{Binary: custosBin, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log"),
-		Env: append(os.Environ(), "CUSTOS_TEST_CLOCK_OFFSET_FILE="+offsetFile)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		if t.Failed() {
-			t.Logf("server log tail:\n%s", s.logTail(6000))
-		}
-	})
 	ctx := testCtx(t, 8*time.Minute)
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	adm, err := ReadAdmin(s.DataDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewClient(adm)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, c := StartServer(t, ctx, Options{Binary: custosBin, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log"),
+		Env: append(os.Environ(), "CUSTOS_TEST_CLOCK_OFFSET_FILE="+offsetFile)})
+	adm := c.Admin
 	if err := c.GrantDataRoles(ctx); err != nil {
 		t.Fatal(err)
 	}

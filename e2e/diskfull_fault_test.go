@@ -79,31 +79,16 @@ func TestDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: starts the custos binary")
 	}
-	fs := mountTmpfs(t, 64)
-	root := t.TempDir()
-	s, err := NewServer(Options{Binary: custosBin, DataDir: filepath.Join(fs, "data"), LogPath: filepath.Join(root, "server.log")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		if t.Failed() {
-			t.Logf("server log tail:\n%s", s.logTail(6000))
-		}
-	})
+	runDiskFull(t, mountTmpfs(t, 64))
+}
+
+// runDiskFull is the body of the disk-full tests: the server's data
+// directory lives on the small filesystem mounted at fs, which the test fills
+// with a ballast file (fs/ballast) while it uploads. It returns the server
+// (stopped, or killed at cleanup) for checks of its log.
+func runDiskFull(t *testing.T, fs string) *Server {
 	ctx := testCtx(t, 170*time.Second)
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	adm, err := ReadAdmin(s.DataDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewClient(adm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.HTTP.CloseIdleConnections)
+	s, c := StartServer(t, ctx, Options{Binary: custosBin, DataDir: filepath.Join(fs, "data"), LogPath: filepath.Join(t.TempDir(), "server.log")})
 	if err := c.GrantDataRoles(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -233,4 +218,5 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	verifyCrashLedger(t, ctx, c, led, "after a graceful stop and start")
+	return s
 }

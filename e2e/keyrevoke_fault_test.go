@@ -35,31 +35,12 @@ func TestKeyRevokedMidIngestion(t *testing.T) {
 	if _, err := crypt.CreateFileKey(keyPath); err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewServer(Options{Binary: custosBin, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log"),
-		Args: []string{"--keys-file-key-dir", keyDir, "--keys-cache-ttl", "1s", "--keys-retry-interval", "100ms"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = os.Chmod(keyPath, 0o600)
-		s.Close()
-		if t.Failed() {
-			t.Logf("server log tail:\n%s", s.logTail(6000))
-		}
-	})
+	// Registered first, so it runs after the server is killed.
+	t.Cleanup(func() { _ = os.Chmod(keyPath, 0o600) })
 	ctx := testCtx(t, 170*time.Second)
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	adm, err := ReadAdmin(s.DataDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewClient(adm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.HTTP.CloseIdleConnections)
+	s, c := StartServer(t, ctx, Options{Binary: custosBin, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log"),
+		Args: []string{"--keys-file-key-dir", keyDir, "--keys-cache-ttl", "1s", "--keys-retry-interval", "100ms"}})
+	adm := c.Admin
 	if err := c.GrantDataRoles(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -58,32 +58,9 @@ func newServerNoRoles(t *testing.T) (*Server, *Client) {
 	if testing.Short() {
 		t.Skip("e2e: starts the custos binary")
 	}
-	root := t.TempDir()
-	s, err := NewServer(Options{Binary: custosBin, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		if t.Failed() {
-			t.Logf("server log tail:\n%s", s.logTail(6000))
-		}
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	adm, err := ReadAdmin(s.DataDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewClient(adm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.HTTP.CloseIdleConnections)
-	return s, c
+	return StartServer(t, ctx, Options{Binary: custosBin})
 }
 
 // testCtx returns a context bounded by d and by the test's deadline.

@@ -83,31 +83,10 @@ func TestPortalExternalOIDCSignIn(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte("portal-secret-for-tests\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewServer(Options{Binary: custosBin, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log"), Listen: addr,
+	ctx := testCtx(t, 8*time.Minute)
+	s, c := StartServer(t, ctx, Options{Binary: custosBin, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log"), Listen: addr,
 		Args: []string{"--external-issuers", issuer + ";audience=custos-portal;caFile=" + caFile +
 			";portalClientId=custos-portal;portalClientSecretFile=" + secretFile + ";portalName=Test OIDC"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		if t.Failed() {
-			t.Logf("server log tail:\n%s", s.logTail(6000))
-		}
-	})
-	ctx := testCtx(t, 8*time.Minute)
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	adm, err := ReadAdmin(s.DataDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewClient(adm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.HTTP.CloseIdleConnections)
 	if err := c.GrantDataRoles(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -65,31 +65,15 @@ func TestAgentOutage(t *testing.T) {
 	custos := build(t, ctx, bins, "custos/cmd/custos")
 	agentBin := build(t, ctx, bins, "custos/cmd/custos-agent")
 
-	srv, err := e2e.NewServer(e2e.Options{Binary: custos, DataDir: filepath.Join(root, "server"), LogPath: filepath.Join(root, "server.log")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
-		srv.Close()
 		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(root, "server.log"))
-			t.Logf("server log tail:\n%s", tail(b, 4000))
-			b, _ = os.ReadFile(filepath.Join(root, "agent.log"))
+			b, _ := os.ReadFile(filepath.Join(root, "agent.log"))
 			t.Logf("agent log tail:\n%s", tail(b, 4000))
 		}
 	})
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	srv, c := e2e.StartServer(t, ctx, e2e.Options{Binary: custos, DataDir: filepath.Join(root, "server"), LogPath: filepath.Join(root, "server.log")})
+	adm := c.Admin
 	admJSON, err := os.ReadFile(filepath.Join(srv.DataDir(), "admin.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	adm, err := e2e.ReadAdmin(srv.DataDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := e2e.NewClient(adm)
 	if err != nil {
 		t.Fatal(err)
 	}
