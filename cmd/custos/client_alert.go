@@ -1,10 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -65,18 +65,16 @@ type armItem struct {
 
 func newAlertResourceCmd(f *clientFlags, use, what, typ, apiVersion string) *cobra.Command {
 	cmd := &cobra.Command{Use: use, Short: "Create, list, show and delete " + what}
-	path := func(m *mgmtClient, name string) (string, error) {
-		if strings.HasPrefix(name, "/") {
-			return name, nil
-		}
-		rg, err := m.rgID()
-		if err != nil {
-			return "", err
-		}
-		if name == "" {
-			return rg + "/providers/" + typ, nil
-		}
-		return rg + "/providers/" + typ + "/" + url.PathEscape(name), nil
+	res := armResource{
+		what: strings.TrimSuffix(what, "s"), plural: what + " of the resource group", apiVersion: apiVersion, path: rgChild(typ),
+		columns: []string{"NAME", "LOCATION", "SUMMARY"},
+		row: func(item json.RawMessage) ([]string, error) {
+			var it armItem
+			if err := json.Unmarshal(item, &it); err != nil {
+				return nil, err
+			}
+			return []string{it.Name, it.Location, alertSummary(it.Properties)}, nil
+		},
 	}
 	var file string
 	create := &cobra.Command{
@@ -88,58 +86,13 @@ func newAlertResourceCmd(f *clientFlags, use, what, typ, apiVersion string) *cob
 			if err != nil {
 				return err
 			}
-			return alertCall(cmd, f, "PUT", func(m *mgmtClient) (string, error) { return path(m, args[0]) }, apiVersion, body)
+			return armCall(cmd, f, http.MethodPut, res.item(args[0]), apiVersion, json.RawMessage(body))
 		},
 	}
 	create.Flags().StringVarP(&file, "file", "f", "", "ARM JSON body of the resource")
 	_ = create.MarkFlagRequired("file")
-	cmd.AddCommand(create,
-		&cobra.Command{
-			Use: "list", Short: "List the " + what + " of the resource group", Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				m, err := newMgmtClient(cmd, f)
-				if err != nil {
-					return err
-				}
-				p, err := path(m, "")
-				if err != nil {
-					return err
-				}
-				ctx, cancel := f.context(cmd)
-				defer cancel()
-				data, _, err := m.call(ctx, "GET", p, apiVersion, nil)
-				if err != nil {
-					return err
-				}
-				if f.json() {
-					return writeAlertJSON(cmd.OutOrStdout(), data)
-				}
-				var l struct {
-					Value []armItem `json:"value"`
-				}
-				if err := json.Unmarshal(data, &l); err != nil {
-					return fmt.Errorf("decode list: %w", err)
-				}
-				t := &cli.Table{Columns: []string{"NAME", "LOCATION", "SUMMARY"}}
-				for _, it := range l.Value {
-					t.Rows = append(t.Rows, []string{it.Name, it.Location, alertSummary(it.Properties)})
-				}
-				return t.Write(cmd.OutOrStdout())
-			},
-		},
-		&cobra.Command{
-			Use: "show NAME", Short: "Show one of the " + what, Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return alertCall(cmd, f, "GET", func(m *mgmtClient) (string, error) { return path(m, args[0]) }, apiVersion, nil)
-			},
-		},
-		&cobra.Command{
-			Use: "delete NAME", Short: "Delete one of the " + what, Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return alertCall(cmd, f, "DELETE", func(m *mgmtClient) (string, error) { return path(m, args[0]) }, apiVersion, nil)
-			},
-		},
-	)
+	cmd.AddCommand(create)
+	cmd.AddCommand(res.commands(f)...)
 	return cmd
 }
 
@@ -222,12 +175,12 @@ func newAlertListCmd(f *clientFlags) *cobra.Command {
 			}
 			ctx, cancel := f.context(cmd)
 			defer cancel()
-			data, _, err := m.call(ctx, "GET", p, ver, nil)
+			data, _, err := m.call(ctx, http.MethodGet, p, ver, nil)
 			if err != nil {
 				return err
 			}
 			if f.json() {
-				return writeAlertJSON(cmd.OutOrStdout(), data)
+				return writeIndentedJSON(cmd.OutOrStdout(), data)
 			}
 			var l struct {
 				Value []struct {
@@ -262,7 +215,7 @@ func newAlertGetCmd(f *clientFlags, use, short, suffix string) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return alertCall(cmd, f, "GET", func(m *mgmtClient) (string, error) {
+			return armCall(cmd, f, http.MethodGet, func(m *mgmtClient) (string, error) {
 				p, err := alertPath(m, args[0])
 				return p + suffix, err
 			}, apiVersionAlerts, nil)
@@ -274,43 +227,12 @@ func newAlertStateCmd(f *clientFlags, verb, state string) *cobra.Command {
 	return &cobra.Command{
 		Use: verb + " ID", Short: "Set an alert's state to " + state, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return alertCall(cmd, f, "POST", func(m *mgmtClient) (string, error) {
+			return armCall(cmd, f, http.MethodPost, func(m *mgmtClient) (string, error) {
 				p, err := alertPath(m, args[0])
 				return p + "/changestate", err
 			}, apiVersionAlerts+"&newState="+state, nil)
 		},
 	}
-}
-
-// alertCall sends one request and prints the JSON answer.
-func alertCall(cmd *cobra.Command, f *clientFlags, method string, path func(*mgmtClient) (string, error), apiVersion string, body []byte) error {
-	m, err := newMgmtClient(cmd, f)
-	if err != nil {
-		return err
-	}
-	p, err := path(m)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := f.context(cmd)
-	defer cancel()
-	var b any
-	if body != nil {
-		b = json.RawMessage(body)
-	}
-	data, code, err := m.call(ctx, method, p, apiVersion, b)
-	if err != nil {
-		return err
-	}
-	if method == "DELETE" {
-		if code == 204 {
-			fmt.Fprintln(cmd.OutOrStdout(), "nothing to delete")
-		} else {
-			fmt.Fprintln(cmd.OutOrStdout(), "deleted")
-		}
-		return nil
-	}
-	return writeAlertJSON(cmd.OutOrStdout(), data)
 }
 
 func readAlertBody(cmd *cobra.Command, file string) ([]byte, error) {
@@ -333,15 +255,4 @@ func readAlertBody(cmd *cobra.Command, file string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is not valid JSON", file)
 	}
 	return data, nil
-}
-
-func writeAlertJSON(w io.Writer, data []byte) error {
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, data, "", "  "); err != nil {
-		_, err = w.Write(data)
-		return err
-	}
-	buf.WriteByte('\n')
-	_, err := buf.WriteTo(w)
-	return err
 }

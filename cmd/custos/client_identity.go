@@ -17,17 +17,7 @@ func newIdentityCmd() *cobra.Command {
 		Short:   "Create, list, show and delete user-assigned managed identities",
 	}
 	f.register(cmd)
-	path := func(m *mgmtClient, name string) (string, error) {
-		rg, err := m.rgID()
-		if err != nil {
-			return "", err
-		}
-		p := rg + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
-		if name != "" {
-			p += "/" + name
-		}
-		return p, nil
-	}
+	path := rgChild("Microsoft.ManagedIdentity/userAssignedIdentities")
 	run := func(method string, body func(cmd *cobra.Command, m *mgmtClient) (any, error)) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
 			m, err := newMgmtClient(cmd, f)

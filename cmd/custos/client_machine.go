@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -44,96 +42,31 @@ Create a one-time token with 'custos cluster enroll-token', enroll with
 directory as a Secret (docs/containers.md).`,
 	}
 	f.register(cmd)
-	call := func(cmd *cobra.Command, name, method, suffix string, body any) error {
-		m, err := newMgmtClient(cmd, f)
-		if err != nil {
-			return err
-		}
-		rg, err := m.rgID()
-		if err != nil {
-			return err
-		}
-		id := name
-		if !strings.HasPrefix(id, "/") {
-			id = rg + "/providers/Microsoft.Kubernetes/connectedClusters/" + name
-		}
-		ctx, cancel := f.context(cmd)
-		defer cancel()
-		data, _, err := m.call(ctx, method, id+suffix, apiVersionClusters, body)
-		if err != nil {
-			return err
-		}
-		if len(data) > 0 {
-			_, err = cmd.OutOrStdout().Write(append(data, '\n'))
-		}
-		return err
-	}
-	var expires time.Duration
-	enrollTok := &cobra.Command{
-		Use:   "enroll-token",
-		Short: "Create a one-time, expiring cluster enrollment token for the resource group",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := newMgmtClient(cmd, f)
-			if err != nil {
-				return err
-			}
-			rg, err := m.rgID()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := f.context(cmd)
-			defer cancel()
-			data, _, err := m.call(ctx, http.MethodPost, rg+"/providers/Microsoft.Kubernetes/createEnrollmentToken", apiVersionClusters,
-				map[string]any{"expiresInSeconds": int64(expires / time.Second)})
-			if err != nil {
-				return err
-			}
-			if f.json() {
-				_, err = cmd.OutOrStdout().Write(data)
-				return err
-			}
-			var t struct{ Token, ExpiresOn, EnrollmentEndpoint, ResourceGroupID string }
-			if err := json.Unmarshal(data, &t); err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), t.Token)
-			fmt.Fprintf(cmd.ErrOrStderr(), "one-time cluster token for %s, valid until %s; enroll with:\n  custos-agent enroll --cluster <name> --endpoint %s --token-file <file> --ca-file <ca.crt> --dir <identity dir>\n",
-				t.ResourceGroupID, t.ExpiresOn, strings.TrimSuffix(t.EnrollmentEndpoint, "/enroll/connectedClusters"))
-			return nil
-		},
-	}
-	enrollTok.Flags().DurationVar(&expires, "expires", time.Hour, "token lifetime (1m to 168h)")
 	var dcr string
-	associate := &cobra.Command{
+	associateCmd := &cobra.Command{
 		Use:   "associate CLUSTER --dcr RULE",
 		Short: "Associate a data collection rule with a cluster (its agents apply the rule)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dcrID := dcr
-			if !strings.HasPrefix(dcrID, "/") {
-				m, err := newMgmtClient(cmd, f)
-				if err != nil {
-					return err
-				}
-				rg, err := m.rgID()
-				if err != nil {
-					return err
-				}
-				dcrID = rg + "/providers/Microsoft.Insights/dataCollectionRules/" + dcr
-			}
-			name := dcrID[strings.LastIndex(dcrID, "/")+1:] + "-association"
-			return call(cmd, args[0], http.MethodPut, "/providers/Microsoft.Insights/dataCollectionRuleAssociations/"+name,
-				map[string]any{"properties": map[string]any{"dataCollectionRuleId": dcrID}})
+			return associate(cmd, f, clusterID(args[0]), dcr, "", "")
 		},
 	}
-	associate.Flags().StringVar(&dcr, "dcr", "", "data collection rule name (in the resource group) or resource ID")
-	_ = associate.MarkFlagRequired("dcr")
+	associateCmd.Flags().StringVar(&dcr, "dcr", "", "data collection rule name (in the resource group) or resource ID")
+	_ = associateCmd.MarkFlagRequired("dcr")
 	simple := func(use, short, method, suffix string) *cobra.Command {
 		return &cobra.Command{Use: use + " CLUSTER", Short: short, Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error { return call(cmd, args[0], method, suffix, nil) }}
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return armCall(cmd, f, method, suffixed(clusterID(args[0]), suffix), apiVersionClusters, nil)
+			}}
 	}
-	cmd.AddCommand(enrollTok, associate,
+	cmd.AddCommand(
+		enrollTokenCmd(f, enrollToken{
+			short:    "Create a one-time, expiring cluster enrollment token for the resource group",
+			provider: "Microsoft.Kubernetes", apiVersion: apiVersionClusters,
+			hint:           "one-time cluster token for %s, valid until %s; enroll with:\n  custos-agent enroll --cluster <name> --endpoint %s --token-file <file> --ca-file <ca.crt> --dir <identity dir>\n",
+			endpointSuffix: "/enroll/connectedClusters",
+		}),
+		associateCmd,
 		simple("show", "Show a connected cluster and its identity", http.MethodGet, ""),
 		simple("disable", "Disable the cluster's identity (its agents stop sending)", http.MethodPost, "/disableIdentity"),
 		simple("enable", "Enable the cluster's identity again", http.MethodPost, "/enableIdentity"),
@@ -171,15 +104,51 @@ func (m *mgmtClient) rgID() (string, error) {
 	return "/subscriptions/" + m.cfg.SubscriptionID + "/resourceGroups/" + m.cfg.ResourceGroup, nil
 }
 
-func (m *mgmtClient) machineID(name string) (string, error) {
-	if strings.HasPrefix(name, "/") {
-		return name, nil
+// machineID and clusterID resolve a machine or connected cluster given by
+// name (in the resource group) or resource ID.
+func machineID(name string) armPath {
+	return func(m *mgmtClient) (string, error) {
+		return rgChild("Microsoft.HybridCompute/machines")(m, name)
 	}
-	rg, err := m.rgID()
+}
+
+func clusterID(name string) armPath {
+	return func(m *mgmtClient) (string, error) {
+		return rgChild("Microsoft.Kubernetes/connectedClusters")(m, name)
+	}
+}
+
+// suffixed is path plus a sub-path ("/providers/…", "/enableIdentity").
+func suffixed(path armPath, suffix string) armPath {
+	return func(m *mgmtClient) (string, error) {
+		p, err := path(m)
+		return p + suffix, err
+	}
+}
+
+// associate creates the association of a data collection rule with a
+// machine or cluster (name "" means RULE-association) and prints it.
+func associate(cmd *cobra.Command, f *clientFlags, resource armPath, dcr, name, description string) error {
+	m, err := newMgmtClient(cmd, f)
 	if err != nil {
-		return "", err
+		return err
 	}
-	return rg + "/providers/Microsoft.HybridCompute/machines/" + name, nil
+	id, err := resource(m)
+	if err != nil {
+		return err
+	}
+	p, ruleID, err := associationPath(m, id, dcr, name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := f.context(cmd)
+	defer cancel()
+	data, _, err := m.call(ctx, http.MethodPut, p, apiVersionAssocs,
+		map[string]any{"properties": map[string]any{"dataCollectionRuleId": ruleID, "description": description}})
+	if err != nil {
+		return err
+	}
+	return writeIndented(cmd, data)
 }
 
 // call sends one management request and returns the body of a 2xx answer.
@@ -250,85 +219,33 @@ token from 'custos machine enroll-token' (custos-agent enroll), proving its
 identity afterwards with a key that never leaves it.`,
 	}
 	f.register(cmd)
-	var expires time.Duration
-	enrollTok := &cobra.Command{
-		Use:   "enroll-token",
-		Short: "Create a one-time, expiring enrollment token for the resource group",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := newMgmtClient(cmd, f)
-			if err != nil {
-				return err
-			}
-			rg, err := m.rgID()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := f.context(cmd)
-			defer cancel()
-			secs := int64(expires / time.Second)
-			data, _, err := m.call(ctx, http.MethodPost, rg+"/providers/Microsoft.HybridCompute/createEnrollmentToken", apiVersionMachines,
-				map[string]any{"expiresInSeconds": secs})
-			if err != nil {
-				return err
-			}
-			if f.json() {
-				_, err = cmd.OutOrStdout().Write(data)
-				return err
-			}
-			var t struct{ Token, ExpiresOn, EnrollmentEndpoint, ResourceGroupID string }
-			if err := json.Unmarshal(data, &t); err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), t.Token)
-			fmt.Fprintf(cmd.ErrOrStderr(), "one-time token for %s, valid until %s; on the machine run:\n  custos-agent enroll --endpoint %s --token <token> --ca-file <ca.crt>\n",
-				t.ResourceGroupID, t.ExpiresOn, strings.TrimSuffix(t.EnrollmentEndpoint, "/enroll"))
-			return nil
-		},
-	}
-	enrollTok.Flags().DurationVar(&expires, "expires", time.Hour, "token lifetime (1m to 168h)")
+	enrollTok := enrollTokenCmd(f, enrollToken{
+		short:    "Create a one-time, expiring enrollment token for the resource group",
+		provider: "Microsoft.HybridCompute", apiVersion: apiVersionMachines,
+		hint:           "one-time token for %s, valid until %s; on the machine run:\n  custos-agent enroll --endpoint %s --token <token> --ca-file <ca.crt>\n",
+		endpointSuffix: "/enroll",
+	})
 
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List the machines of the resource group",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := newMgmtClient(cmd, f)
-			if err != nil {
-				return err
+	machines := armResource{
+		what: "machine", apiVersion: apiVersionMachines, path: rgChild("Microsoft.HybridCompute/machines"),
+		columns: []string{"NAME", "STATUS", "FQDN", "OS", "PRINCIPAL ID", "CLIENT ID"},
+		row: func(item json.RawMessage) ([]string, error) {
+			var x machineWire
+			if err := json.Unmarshal(item, &x); err != nil {
+				return nil, err
 			}
-			rg, err := m.rgID()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := f.context(cmd)
-			defer cancel()
-			data, _, err := m.call(ctx, http.MethodGet, rg+"/providers/Microsoft.HybridCompute/machines", apiVersionMachines, nil)
-			if err != nil {
-				return err
-			}
-			if f.json() {
-				_, err = cmd.OutOrStdout().Write(data)
-				return err
-			}
-			var l struct{ Value []machineWire }
-			if err := json.Unmarshal(data, &l); err != nil {
-				return err
-			}
-			t := &cli.Table{Columns: []string{"NAME", "STATUS", "FQDN", "OS", "PRINCIPAL ID", "CLIENT ID"}}
-			for _, x := range l.Value {
-				t.Rows = append(t.Rows, []string{x.Name, x.Properties.Status, x.Properties.MachineFqdn, x.Properties.OSName,
-					x.Identity.PrincipalID, x.Identity.ClientID})
-			}
-			return t.Write(cmd.OutOrStdout())
+			return []string{x.Name, x.Properties.Status, x.Properties.MachineFqdn, x.Properties.OSName,
+				x.Identity.PrincipalID, x.Identity.ClientID}, nil
 		},
 	}
+	list := machines.listCmd(f)
+	list.Short = "List the machines of the resource group"
 	show := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show a machine",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return machineCall(cmd, f, args[0], http.MethodGet, "", nil)
+			return armCall(cmd, f, http.MethodGet, machineID(args[0]), apiVersionMachines, nil)
 		},
 	}
 	setEnabled := func(use, short string, enabled bool) *cobra.Command {
@@ -337,7 +254,8 @@ identity afterwards with a key that never leaves it.`,
 			Short: short,
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return machineCall(cmd, f, args[0], http.MethodPatch, "", map[string]any{"properties": map[string]any{"identityEnabled": enabled}})
+				return armCall(cmd, f, http.MethodPatch, machineID(args[0]), apiVersionMachines,
+					map[string]any{"properties": map[string]any{"identityEnabled": enabled}})
 			},
 		}
 	}
@@ -350,47 +268,31 @@ identity afterwards with a key that never leaves it.`,
 			if err := confirm(cmd, yes, "Deleting machine "+args[0]+" and its identity"); err != nil {
 				return err
 			}
-			return machineCall(cmd, f, args[0], http.MethodDelete, "", nil)
+			return armCall(cmd, f, http.MethodDelete, machineID(args[0]), apiVersionMachines, nil)
 		},
 	}
 	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 
 	var dcr, assocName, description string
-	associate := &cobra.Command{
+	associateCmd := &cobra.Command{
 		Use:   "associate MACHINE --dcr RULE",
 		Short: "Associate a data collection rule with a machine (its agent applies the rule)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dcrID := dcr
-			if !strings.HasPrefix(dcrID, "/") {
-				m, err := newMgmtClient(cmd, f)
-				if err != nil {
-					return err
-				}
-				rg, err := m.rgID()
-				if err != nil {
-					return err
-				}
-				dcrID = rg + "/providers/Microsoft.Insights/dataCollectionRules/" + dcr
-			}
-			name := assocName
-			if name == "" {
-				name = dcrID[strings.LastIndex(dcrID, "/")+1:] + "-association"
-			}
-			body := map[string]any{"properties": map[string]any{"dataCollectionRuleId": dcrID, "description": description}}
-			return machineCall(cmd, f, args[0], http.MethodPut, "/providers/Microsoft.Insights/dataCollectionRuleAssociations/"+name, body)
+			return associate(cmd, f, machineID(args[0]), dcr, assocName, description)
 		},
 	}
-	associate.Flags().StringVar(&dcr, "dcr", "", "data collection rule name (in the resource group) or resource ID")
-	associate.Flags().StringVar(&assocName, "name", "", "association name (default RULE-association)")
-	associate.Flags().StringVar(&description, "description", "", "description")
-	_ = associate.MarkFlagRequired("dcr")
+	associateCmd.Flags().StringVar(&dcr, "dcr", "", "data collection rule name (in the resource group) or resource ID")
+	associateCmd.Flags().StringVar(&assocName, "name", "", "association name (default RULE-association)")
+	associateCmd.Flags().StringVar(&description, "description", "", "description")
+	_ = associateCmd.MarkFlagRequired("dcr")
+	const assocs = "/providers/Microsoft.Insights/dataCollectionRuleAssociations"
 	associations := &cobra.Command{
 		Use:   "associations MACHINE",
 		Short: "List the data collection rule associations of a machine",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return machineCall(cmd, f, args[0], http.MethodGet, "/providers/Microsoft.Insights/dataCollectionRuleAssociations", nil)
+			return armCall(cmd, f, http.MethodGet, suffixed(machineID(args[0]), assocs), apiVersionAssocs, nil)
 		},
 	}
 	dissociate := &cobra.Command{
@@ -398,50 +300,12 @@ identity afterwards with a key that never leaves it.`,
 		Short: "Delete a data collection rule association",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return machineCall(cmd, f, args[0], http.MethodDelete, "/providers/Microsoft.Insights/dataCollectionRuleAssociations/"+args[1], nil)
+			return armCall(cmd, f, http.MethodDelete, suffixed(machineID(args[0]), assocs+"/"+url.PathEscape(args[1])), apiVersionAssocs, nil)
 		},
 	}
 	cmd.AddCommand(enrollTok, list, show,
 		setEnabled("disable", "Disable a machine's identity (its tokens stop working within seconds)", false),
 		setEnabled("enable", "Enable a machine's identity again", true),
-		del, associate, associations, dissociate)
+		del, associateCmd, associations, dissociate)
 	return cmd
-}
-
-// machineCall sends one request about machine (a name or resource ID) plus
-// suffix, and prints the JSON answer (nothing for an empty one).
-func machineCall(cmd *cobra.Command, f *clientFlags, machine, method, suffix string, body any) error {
-	m, err := newMgmtClient(cmd, f)
-	if err != nil {
-		return err
-	}
-	id, err := m.machineID(machine)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := f.context(cmd)
-	defer cancel()
-	ver := apiVersionMachines
-	if suffix != "" {
-		ver = apiVersionAssocs
-	}
-	data, _, err := m.call(ctx, method, id+suffix, ver, body)
-	if err != nil {
-		return err
-	}
-	return writeIndented(cmd, data)
-}
-
-func writeIndented(cmd *cobra.Command, data []byte) error {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil
-	}
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, data, "", "  "); err != nil {
-		_, err = cmd.OutOrStdout().Write(data)
-		return err
-	}
-	buf.WriteByte('\n')
-	_, err := cmd.OutOrStdout().Write(buf.Bytes())
-	return err
 }

@@ -41,13 +41,7 @@ func newObjectID() (string, error) {
 // dirCall runs one directory request and prints the answer (indented JSON,
 // or a table via table when not -o json).
 func dirCall(cmd *cobra.Command, f *clientFlags, method, path string, body any, table func([]byte) (*cli.Table, error)) error {
-	m, err := newMgmtClient(cmd, f)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := f.context(cmd)
-	defer cancel()
-	data, _, err := m.call(ctx, method, path, apiVersionDirectory, body)
+	data, _, err := armDo(cmd, f, method, func(*mgmtClient) (string, error) { return path, nil }, apiVersionDirectory, body)
 	if err != nil {
 		return err
 	}

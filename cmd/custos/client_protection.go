@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -31,69 +32,6 @@ func addProtectionCommands(root *cobra.Command) {
 	root.AddCommand(newExportCmd(), newPLSCmd(), newSavedSearchCmd())
 }
 
-// armResourceCmds is the list, show and delete verbs of one ARM resource
-// type; path(m, name) returns the collection ("" name) or item path.
-func armResourceCmds(f *clientFlags, what string, apiVersion string, path func(m *mgmtClient, name string) (string, error),
-	columns []string, row func(item json.RawMessage) ([]string, error)) []*cobra.Command {
-	var yes bool
-	del := &cobra.Command{
-		Use: "delete NAME", Short: "Delete a " + what, Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := confirm(cmd, yes, fmt.Sprintf("deleting %s %q", what, args[0])); err != nil {
-				return err
-			}
-			return alertCall(cmd, f, "DELETE", func(m *mgmtClient) (string, error) { return path(m, args[0]) }, apiVersion, nil)
-		},
-	}
-	del.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
-	return []*cobra.Command{
-		{
-			Use: "list", Short: "List the " + what + "s", Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				m, err := newMgmtClient(cmd, f)
-				if err != nil {
-					return err
-				}
-				p, err := path(m, "")
-				if err != nil {
-					return err
-				}
-				ctx, cancel := f.context(cmd)
-				defer cancel()
-				data, _, err := m.call(ctx, "GET", p, apiVersion, nil)
-				if err != nil {
-					return err
-				}
-				if f.json() {
-					return writeAlertJSON(cmd.OutOrStdout(), data)
-				}
-				var l struct {
-					Value []json.RawMessage `json:"value"`
-				}
-				if err := json.Unmarshal(data, &l); err != nil {
-					return fmt.Errorf("decode list: %w", err)
-				}
-				t := &cli.Table{Columns: columns}
-				for _, it := range l.Value {
-					r, err := row(it)
-					if err != nil {
-						return fmt.Errorf("decode %s: %w", what, err)
-					}
-					t.Rows = append(t.Rows, r)
-				}
-				return t.Write(cmd.OutOrStdout())
-			},
-		},
-		{
-			Use: "show NAME", Short: "Show a " + what + " (ARM JSON)", Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return alertCall(cmd, f, "GET", func(m *mgmtClient) (string, error) { return path(m, args[0]) }, apiVersion, nil)
-			},
-		},
-		del,
-	}
-}
-
 // workspaceChild returns the path of a workspace's child collection or item;
 // workspace "" means the configured default workspace.
 func workspaceChild(m *mgmtClient, workspace, typ, name string) (string, error) {
@@ -112,15 +50,6 @@ func workspaceChild(m *mgmtClient, workspace, typ, name string) (string, error) 
 		p += "/" + url.PathEscape(name)
 	}
 	return p, nil
-}
-
-// putJSON sends body (marshalled) with PUT and prints the answer.
-func putJSON(cmd *cobra.Command, f *clientFlags, path func(m *mgmtClient) (string, error), apiVersion string, body any) error {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	return alertCall(cmd, f, "PUT", path, apiVersion, b)
 }
 
 func newExportCmd() *cobra.Command {
@@ -173,7 +102,7 @@ stored sealed by the server, which never returns it.`,
 			if format != "" {
 				props["custosFormat"] = format
 			}
-			return putJSON(cmd, f, func(m *mgmtClient) (string, error) { return path(m, args[0]) }, apiVersionDataExports,
+			return armCall(cmd, f, http.MethodPut, func(m *mgmtClient) (string, error) { return path(m, args[0]) }, apiVersionDataExports,
 				map[string]any{"properties": props})
 		},
 	}
@@ -186,8 +115,8 @@ stored sealed by the server, which never returns it.`,
 	create.Flags().StringVar(&s3Key, "s3-access-key-id", "", "S3 access key ID (the secret comes from "+envS3Secret+")")
 
 	cmd.AddCommand(create)
-	cmd.AddCommand(armResourceCmds(f, "data export rule", apiVersionDataExports, path,
-		[]string{"NAME", "TABLES", "DESTINATION", "FORMAT", "ENABLED"}, func(item json.RawMessage) ([]string, error) {
+	cmd.AddCommand(armResource{what: "data export rule", apiVersion: apiVersionDataExports, path: path, confirmDelete: true,
+		columns: []string{"NAME", "TABLES", "DESTINATION", "FORMAT", "ENABLED"}, row: func(item json.RawMessage) ([]string, error) {
 			var x struct {
 				Name       string `json:"name"`
 				Properties struct {
@@ -204,7 +133,7 @@ stored sealed by the server, which never returns it.`,
 			}
 			p := x.Properties
 			return []string{x.Name, strings.Join(p.TableNames, ", "), p.Destination.ResourceID, p.CustosFormat, fmt.Sprint(p.Enable)}, nil
-		})...)
+		}}.commands(f)...)
 	return cmd
 }
 
@@ -220,17 +149,7 @@ requests of that kind that do not arrive on a private listener or from a private
 docs/network.md).`,
 	}
 	f.register(cmd)
-	path := func(m *mgmtClient, name string) (string, error) {
-		rg, err := m.rgID()
-		if err != nil {
-			return "", err
-		}
-		p := rg + "/providers/Microsoft.Insights/privateLinkScopes"
-		if name != "" {
-			p += "/" + url.PathEscape(name)
-		}
-		return p, nil
-	}
+	path := rgChild("Microsoft.Insights/privateLinkScopes")
 	var ingestion, query, location string
 	create := &cobra.Command{
 		Use:   "create NAME [--ingestion-access-mode Open|PrivateOnly] [--query-access-mode Open|PrivateOnly]",
@@ -239,15 +158,15 @@ docs/network.md).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body := map[string]any{"location": location, "properties": map[string]any{
 				"accessModeSettings": map[string]any{"ingestionAccessMode": ingestion, "queryAccessMode": query, "exclusions": []any{}}}}
-			return putJSON(cmd, f, func(m *mgmtClient) (string, error) { return path(m, args[0]) }, apiVersionPLS, body)
+			return armCall(cmd, f, http.MethodPut, func(m *mgmtClient) (string, error) { return path(m, args[0]) }, apiVersionPLS, body)
 		},
 	}
 	create.Flags().StringVar(&ingestion, "ingestion-access-mode", "Open", "Open or PrivateOnly")
 	create.Flags().StringVar(&query, "query-access-mode", "Open", "Open or PrivateOnly")
 	create.Flags().StringVar(&location, "location", "global", "location")
 	cmd.AddCommand(create)
-	cmd.AddCommand(armResourceCmds(f, "private link scope", apiVersionPLS, path,
-		[]string{"NAME", "INGESTION", "QUERY", "LOCATION"}, func(item json.RawMessage) ([]string, error) {
+	cmd.AddCommand(armResource{what: "private link scope", apiVersion: apiVersionPLS, path: path, confirmDelete: true,
+		columns: []string{"NAME", "INGESTION", "QUERY", "LOCATION"}, row: func(item json.RawMessage) ([]string, error) {
 			var x struct {
 				Name       string `json:"name"`
 				Location   string `json:"location"`
@@ -263,7 +182,7 @@ docs/network.md).`,
 			}
 			a := x.Properties.AccessModeSettings
 			return []string{x.Name, a.IngestionAccessMode, a.QueryAccessMode, x.Location}, nil
-		})...)
+		}}.commands(f)...)
 	cmd.AddCommand(newScopedResourceCmd(f, path))
 	return cmd
 }
@@ -313,24 +232,25 @@ func newScopedResourceCmd(f *clientFlags, plsPath func(m *mgmtClient, name strin
 				}
 				id = rg + "/providers/Microsoft.OperationalInsights/workspaces/" + workspace
 			}
-			return putJSON(cmd, f, func(m *mgmtClient) (string, error) { return path(m, args[0]) }, apiVersionPLS,
+			return armCall(cmd, f, http.MethodPut, func(m *mgmtClient) (string, error) { return path(m, args[0]) }, apiVersionPLS,
 				map[string]any{"properties": map[string]any{"linkedResourceId": id}})
 		},
 	}
 	add.Flags().StringVar(&workspace, "workspace", "", "workspace name in the resource group")
 	add.Flags().StringVar(&resourceID, "resource-id", "", "ARM resource ID of the resource to scope")
-	cmds := armResourceCmds(f, "scoped resource", apiVersionPLS, path, []string{"NAME", "LINKED RESOURCE"}, func(item json.RawMessage) ([]string, error) {
-		var x struct {
-			Name       string `json:"name"`
-			Properties struct {
-				LinkedResourceID string `json:"linkedResourceId"`
-			} `json:"properties"`
-		}
-		if err := json.Unmarshal(item, &x); err != nil {
-			return nil, err
-		}
-		return []string{x.Name, x.Properties.LinkedResourceID}, nil
-	})
+	cmds := armResource{what: "scoped resource", apiVersion: apiVersionPLS, path: path, confirmDelete: true,
+		columns: []string{"NAME", "LINKED RESOURCE"}, row: func(item json.RawMessage) ([]string, error) {
+			var x struct {
+				Name       string `json:"name"`
+				Properties struct {
+					LinkedResourceID string `json:"linkedResourceId"`
+				} `json:"properties"`
+			}
+			if err := json.Unmarshal(item, &x); err != nil {
+				return nil, err
+			}
+			return []string{x.Name, x.Properties.LinkedResourceID}, nil
+		}}.commands(f)
 	cmds[2].Use, cmds[2].Aliases = "remove NAME", []string{"delete"}
 	cmd.AddCommand(add)
 	cmd.AddCommand(cmds...)
@@ -379,7 +299,7 @@ sealed under the workspace key.`,
 			if params != "" {
 				props["functionParameters"] = params
 			}
-			return putJSON(cmd, f, func(m *mgmtClient) (string, error) { return path(m, args[0]) }, apiVersionSavedSearches,
+			return armCall(cmd, f, http.MethodPut, func(m *mgmtClient) (string, error) { return path(m, args[0]) }, apiVersionSavedSearches,
 				map[string]any{"properties": props})
 		},
 	}
@@ -390,8 +310,8 @@ sealed under the workspace key.`,
 	create.Flags().StringVar(&alias, "function-alias", "", "make it a workspace function callable by this name")
 	create.Flags().StringVar(&params, "function-parameters", "", "the function's parameters, e.g. \"minLevel:int = 3\"")
 	cmd.AddCommand(create)
-	cmd.AddCommand(armResourceCmds(f, "saved search", apiVersionSavedSearches, path,
-		[]string{"ID", "CATEGORY", "DISPLAY NAME", "FUNCTION", "QUERY"}, func(item json.RawMessage) ([]string, error) {
+	cmd.AddCommand(armResource{what: "saved search", apiVersion: apiVersionSavedSearches, path: path, confirmDelete: true,
+		columns: []string{"ID", "CATEGORY", "DISPLAY NAME", "FUNCTION", "QUERY"}, row: func(item json.RawMessage) ([]string, error) {
 			var x struct {
 				Name       string `json:"name"`
 				Properties struct {
@@ -410,6 +330,6 @@ sealed under the workspace key.`,
 				q = q[:57] + "..."
 			}
 			return []string{x.Name, p.Category, p.DisplayName, p.FunctionAlias, q}, nil
-		})...)
+		}}.commands(f)...)
 	return cmd
 }
