@@ -301,6 +301,8 @@ func (a *minMaxAgg) update(gids []int32, args []*store.Vector, nGroups int) {
 	}
 	has := a.has
 	switch {
+	case a.t == store.TypeDecimal:
+		a.updateDec(gids, x, pred) // exact (agg_decimal.go)
 	case kql.IsIntHeld(a.t):
 		v := a.vals.Int
 		for i, g := range gids {
@@ -461,6 +463,9 @@ func setRow(dst *store.Vector, j int, src *store.Vector, i int) {
 		dst.Int[j] = src.Int[i]
 	case kql.IsRealHeld(dst.Type):
 		dst.Real[j] = src.Real[i]
+		if hasDecText(dst) {
+			dst.Str[j] = decTextAt(src, i) // a decimal's exact text (decimal.go)
+		}
 	default:
 		dst.Str[j] = src.Str[i]
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"math/big"
 
 	"custos/internal/store"
@@ -127,4 +128,24 @@ func (a *avgDecAgg) result(nGroups int) *store.Vector {
 		setDec(out, g, d)
 	}
 	return out
+}
+
+// updateDec is minMaxAgg.update for decimals: values compare exactly
+// (decimals that round to the same float64 stay apart) and the kept value
+// carries its exact text.
+func (a *minMaxAgg) updateDec(gids []int32, x, pred *store.Vector) {
+	has := a.has
+	for i, g := range gids {
+		if x.IsNull(i) || !keep(pred, i) || math.IsNaN(x.Real[i]) {
+			continue
+		}
+		if has[g] {
+			c := compareRows(x, i, a.vals, int(g))
+			if (a.max && c <= 0) || (!a.max && c >= 0) {
+				continue
+			}
+		}
+		has[g] = true
+		setRow(a.vals, int(g), x, i)
+	}
 }

@@ -273,6 +273,8 @@ func compareRows(a *store.Vector, i int, b *store.Vector, j int) int {
 			return -1
 		case a.Real[i] > b.Real[j]:
 			return 1
+		case a.Type == store.TypeDecimal && b.Type == store.TypeDecimal:
+			return decCompareRows(a, i, b, j) // equal float64s, maybe different decimals
 		}
 		return 0
 	}

@@ -571,3 +571,50 @@ func decRound(x, places *store.Vector, n int) (*store.Vector, error) {
 	}
 	return out, nil
 }
+
+// decTieCompare compares rows i and j of a decimal vector exactly. Rounding
+// to the nearest float64 keeps order, so callers compare Real first and use
+// this only to break a tie between equal float64s.
+func decTieCompare(v *store.Vector, i, j int) int {
+	a, aok := decAt(v, i)
+	b, bok := decAt(v, j)
+	if !aok || !bok {
+		return 0
+	}
+	return a.Cmp(b)
+}
+
+// decKey returns a key for row i (not null) of a decimal vector that is
+// equal for numerically equal decimals, whatever their scale (1.0 and
+// 1.00) and whether the row carries exact text or only its float64: the
+// canonical digits with trailing fractional zeros dropped. Grouping and
+// join keys use it instead of the float64's bits, which would merge
+// distinct decimals that round to the same float64.
+func decKey(v *store.Vector, i int) string {
+	if s := decTextAt(v, i); s != "" && kql.IsDecimalText(s) {
+		if strings.IndexByte(s, '.') >= 0 {
+			s = strings.TrimRight(s, "0")
+			s = strings.TrimSuffix(s, ".")
+		}
+		if s == "-0" {
+			s = "0"
+		}
+		return s
+	}
+	d, ok := decimalFromReal(v.Real[i])
+	if !ok {
+		return "f" + strconv.FormatUint(math.Float64bits(v.Real[i]), 16)
+	}
+	return d.String()
+}
+
+// decCompareRows compares row i of decimal vector a with row j of decimal
+// vector b exactly (nulls compare equal to anything; callers skip them).
+func decCompareRows(a *store.Vector, i int, b *store.Vector, j int) int {
+	x, xok := decAt(a, i)
+	y, yok := decAt(b, j)
+	if !xok || !yok {
+		return 0
+	}
+	return x.Cmp(y)
+}

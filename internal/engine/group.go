@@ -14,6 +14,7 @@ import (
 type colDict struct {
 	t       store.ColumnType
 	ints    *intTable // int-held, real (as bits) and bool keys
+	decs    *strTable // decimal keys, by decKey (exact, scale-blind)
 	strs    *strTable // string-like keys; vector() copies them to values
 	nullID  int64     // ID of the null value, -1 if not seen
 	values  *store.Vector
@@ -29,9 +30,12 @@ type colDict struct {
 
 func newColDict(t store.ColumnType) *colDict {
 	d := &colDict{t: t, nullID: -1, values: emptyVector(t, 16)}
-	if kql.IsStringLike(t) {
+	switch {
+	case kql.IsStringLike(t):
 		d.strs = newStrTable()
-	} else {
+	case t == store.TypeDecimal:
+		d.decs = newStrTable()
+	default:
 		d.ints = newIntTable()
 	}
 	return d
@@ -48,6 +52,9 @@ func (d *colDict) size() int {
 func (d *colDict) memBytes() int64 {
 	if d.strs != nil {
 		return d.strs.memBytes() + int64(cap(d.codeIDs))*4
+	}
+	if d.decs != nil {
+		return d.decs.memBytes() + vectorBytes(d.values, d.values.Len())
 	}
 	return d.ints.memBytes() + int64(d.values.Len())*9
 }
@@ -103,6 +110,15 @@ func (d *colDict) ids(v *store.Vector, n int, out []uint32) []uint32 {
 				appendRow(d.values, v, i)
 			}
 			out = append(out, uint32(d.nullID))
+			continue
+		}
+		if d.decs != nil {
+			before := d.decs.len()
+			id := d.decs.id(decKey(v, i))
+			if d.decs.len() > before {
+				appendRow(d.values, v, i)
+			}
+			out = append(out, d.intID(id))
 			continue
 		}
 		k := intKey(v, i)
@@ -308,6 +324,11 @@ func appendKey(b []byte, k *store.Vector, i int) []byte {
 	case kql.IsIntHeld(k.Type):
 		b = append(b, 1)
 		return binary.LittleEndian.AppendUint64(b, uint64(k.Int[i]))
+	case k.Type == store.TypeDecimal:
+		s := decKey(k, i) // exact, as colDict groups decimals
+		b = append(b, 2)
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		return append(b, s...)
 	case kql.IsRealHeld(k.Type):
 		f := k.Real[i]
 		if f == 0 {

@@ -317,6 +317,8 @@ func classOf(l, r store.ColumnType) keyClass {
 		return keyStr
 	case kql.IsIntHeld(l) && kql.IsIntHeld(r):
 		return keyInt
+	case l == store.TypeDecimal && r == store.TypeDecimal:
+		return keyBytes // exact decimal keys (appendKey), not float64 bits
 	case kql.IsRealHeld(l) && kql.IsRealHeld(r):
 		return keyReal
 	case l == store.TypeBool && r == store.TypeBool:

@@ -55,6 +55,9 @@ func (rc *rowComparator) compare(i, j int32) int {
 				c = cmp.Compare(v.Int[i], v.Int[j])
 			case kql.IsRealHeld(v.Type):
 				c = cmp.Compare(v.Real[i], v.Real[j])
+				if c == 0 && hasDecText(v) {
+					c = decTieCompare(v, int(i), int(j)) // equal float64s, maybe different decimals
+				}
 			default:
 				c = cmp.Compare(v.Str[i], v.Str[j])
 			}

@@ -17,6 +17,9 @@ func newVector(t store.ColumnType, n int) *store.Vector {
 		v.Int = make([]int64, n)
 	case kql.IsRealHeld(t):
 		v.Real = make([]float64, n)
+		if t == store.TypeDecimal {
+			v.Str = make([]string, n) // exact text beside the float64 (decimal.go)
+		}
 	default:
 		v.Str = make([]string, n)
 	}
@@ -33,6 +36,9 @@ func emptyVector(t store.ColumnType, c int) *store.Vector {
 		v.Int = make([]int64, 0, c)
 	case kql.IsRealHeld(t):
 		v.Real = make([]float64, 0, c)
+		if t == store.TypeDecimal {
+			v.Str = make([]string, 0, c)
+		}
 	default:
 		v.Str = make([]string, 0, c)
 	}
@@ -76,6 +82,11 @@ func constVector(val kql.Value, n int) *store.Vector {
 				v.Real[i] = val.Real
 			}
 		}
+		if val.Type == store.TypeDecimal && kql.IsDecimalText(val.Str) {
+			for i := range v.Str {
+				v.Str[i] = val.Str
+			}
+		}
 	default:
 		if val.Str != "" {
 			for i := range v.Str {
@@ -99,10 +110,36 @@ func valueAt(v *store.Vector, i int) kql.Value {
 		out.Int = v.Int[i]
 	case kql.IsRealHeld(v.Type):
 		out.Real = v.Real[i]
+		if hasDecText(v) {
+			out.Str = v.Str[i]
+		}
 	default:
 		out.Str = v.Str[i]
 	}
 	return out
+}
+
+// hasDecText reports whether v is a decimal vector carrying exact text: a
+// decimal vector's Str is either empty (the values are the float64s in
+// Real) or has one entry per row, "" where Real alone holds the value.
+func hasDecText(v *store.Vector) bool {
+	return v.Type == store.TypeDecimal && len(v.Str) == len(v.Real) && len(v.Str) > 0
+}
+
+// decTextAt returns the exact text of row i of a decimal vector, or "".
+func decTextAt(v *store.Vector, i int) string {
+	if len(v.Str) == len(v.Real) {
+		return v.Str[i]
+	}
+	return ""
+}
+
+// padDecText makes the text of decimal vector dst, which holds have values,
+// as long as its Real before more rows are appended.
+func padDecText(dst *store.Vector, have int) {
+	if len(dst.Str) < have {
+		dst.Str = append(dst.Str, make([]string, have-len(dst.Str))...)
+	}
 }
 
 // appendValue appends val (which must have v's storage class) to v.
@@ -130,6 +167,14 @@ func appendValue(v *store.Vector, val kql.Value) {
 		if val.Null {
 			x = 0
 		}
+		if v.Type == store.TypeDecimal {
+			padDecText(v, len(v.Real))
+			text := val.Str
+			if val.Null || !kql.IsDecimalText(text) {
+				text = ""
+			}
+			v.Str = append(v.Str, text)
+		}
 		v.Real = append(v.Real, x)
 	default:
 		v.Str = append(v.Str, val.Str)
@@ -152,6 +197,10 @@ func appendRow(dst, src *store.Vector, i int) {
 	case kql.IsIntHeld(dst.Type):
 		dst.Int = append(dst.Int, src.Int[i])
 	case kql.IsRealHeld(dst.Type):
+		if dst.Type == store.TypeDecimal {
+			padDecText(dst, len(dst.Real))
+			dst.Str = append(dst.Str, decTextAt(src, i))
+		}
 		dst.Real = append(dst.Real, src.Real[i])
 	default:
 		dst.Str = append(dst.Str, src.Str[i])
@@ -179,6 +228,12 @@ func gather(v *store.Vector, sel []int32) *store.Vector {
 		src := v.Real
 		for j, i := range sel {
 			out.Real[j] = src[i]
+		}
+		if hasDecText(v) {
+			out.Str = make([]string, len(sel))
+			for j, i := range sel {
+				out.Str[j] = v.Str[i]
+			}
 		}
 	default:
 		out.Str = make([]string, len(sel))
@@ -219,6 +274,9 @@ func cloneVector(v *store.Vector, n int) *store.Vector {
 		out.Int = append([]int64(nil), v.Int[:n]...)
 	case kql.IsRealHeld(v.Type):
 		out.Real = append([]float64(nil), v.Real[:n]...)
+		if hasDecText(v) {
+			out.Str = append([]string(nil), v.Str[:n]...)
+		}
 	default:
 		out.Str = append([]string(nil), v.Str[:n]...)
 		if len(v.Codes) >= n { // keep block codes (copied too) for a later group-by
@@ -242,6 +300,9 @@ func sliceVector(v *store.Vector, from, to int) *store.Vector {
 		out.Int = v.Int[from:to]
 	case kql.IsRealHeld(v.Type):
 		out.Real = v.Real[from:to]
+		if hasDecText(v) {
+			out.Str = v.Str[from:to:to]
+		}
 	default:
 		out.Str = v.Str[from:to]
 		if v.Codes != nil && to <= len(v.Codes) {
@@ -266,6 +327,14 @@ func appendVector(dst, src *store.Vector, n int) {
 	case kql.IsIntHeld(dst.Type):
 		dst.Int = append(dst.Int, src.Int[:n]...)
 	case kql.IsRealHeld(dst.Type):
+		if dst.Type == store.TypeDecimal {
+			padDecText(dst, len(dst.Real))
+			if hasDecText(src) {
+				dst.Str = append(dst.Str, src.Str[:n]...)
+			} else {
+				dst.Str = append(dst.Str, make([]string, n)...)
+			}
+		}
 		dst.Real = append(dst.Real, src.Real[:n]...)
 	default:
 		dst.Str = append(dst.Str, src.Str[:n]...)
@@ -360,6 +429,11 @@ func vectorBytes(v *store.Vector, n int) int64 {
 		s = int64(n)
 	case kql.IsIntHeld(v.Type), kql.IsRealHeld(v.Type):
 		s = 8 * int64(n)
+		if hasDecText(v) {
+			for _, x := range v.Str[:n] {
+				s += 16 + int64(len(x))
+			}
+		}
 	default:
 		s = 16 * int64(n)
 		for _, x := range v.Str[:n] {

@@ -94,7 +94,12 @@ func (v Value) String() string {
 		return "false"
 	case store.TypeInt, store.TypeLong:
 		return strconv.FormatInt(v.Int, 10)
-	case store.TypeReal, store.TypeDecimal:
+	case store.TypeReal:
+		return FormatReal(v.Real)
+	case store.TypeDecimal:
+		if IsDecimalText(v.Str) {
+			return v.Str // the exact digits the engine keeps beside the float64
+		}
 		return FormatReal(v.Real)
 	case store.TypeDatetime:
 		return FormatDatetime(v.Int)
@@ -103,6 +108,26 @@ func (v Value) String() string {
 	default:
 		return v.Str
 	}
+}
+
+// IsDecimalText reports whether s is a decimal in the canonical text the
+// engine writes (Decimal.String): an optional '-', an integer part without
+// superfluous leading zeros, and an optional '.' followed by digits; no
+// exponent, no '+'. A decimal Value's Str in that form is its exact value.
+func IsDecimalText(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	intPart, frac, hasDot := strings.Cut(s, ".")
+	if intPart == "" || (len(intPart) > 1 && intPart[0] == '0') || (hasDot && frac == "") {
+		return false
+	}
+	for _, part := range [2]string{intPart, frac} {
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // FormatReal formats a real the way Kusto prints it (shortest round-trip
