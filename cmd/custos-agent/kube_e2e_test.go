@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -53,51 +52,11 @@ func TestKubernetesEndToEnd(t *testing.T) {
 	clusterID := "/subscriptions/" + adm.SubscriptionID + "/resourceGroups/" + adm.ResourceGroup + "/providers/Microsoft.Kubernetes/connectedClusters/e2e-cluster"
 
 	// The rule: a ContainerInsights extension whose settings override the agent's (Off).
-	wsID := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.OperationalInsights/workspaces/%s", adm.SubscriptionID, adm.ResourceGroup, adm.WorkspaceName)
 	streams := []string{"Microsoft-ContainerLogV2", "Microsoft-Perf", "Microsoft-InsightsMetrics", "Microsoft-KubeAudit",
 		"Microsoft-KubePodInventory", "Microsoft-KubeNodeInventory", "Microsoft-KubeEvents", "Microsoft-KubeServices", "Microsoft-ContainerInventory"}
-	rule := map[string]any{
-		"kind": "Linux",
-		"properties": map[string]any{
-			"dataSources": map[string]any{"extensions": []map[string]any{{
-				"name": "ContainerInsightsExtension", "streams": streams, "extensionName": "ContainerInsights",
-				"extensionSettings": map[string]any{"dataCollectionSettings": map[string]any{
-					"interval": "1s", "namespaceFilteringMode": "Exclude", "namespaces": []string{"kube-system"}, "enableContainerLogV2": true}},
-			}}},
-			"destinations": map[string]any{"logAnalytics": []map[string]string{{"name": "la", "workspaceResourceId": wsID}}},
-			"dataFlows":    []map[string]any{{"streams": streams, "destinations": []string{"la"}}},
-		},
-	}
-	ruleFile := filepath.Join(root, "kube-rule.json")
-	rb, _ := json.Marshal(rule)
-	os.WriteFile(ruleFile, rb, 0o600)
-	e.cli("dcr", "create", "kube-rule", "-f", ruleFile)
-	dcrURL := adm.Endpoint + fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Insights/dataCollectionRules/kube-rule", adm.SubscriptionID, adm.ResourceGroup)
-	status, dcrJSON := e.do("GET", dcrURL+"?api-version=2022-06-01", "https://management.azure.com/.default", nil, nil)
-	if status != 200 {
-		t.Fatalf("get DCR: %d %s", status, dcrJSON)
-	}
-	var dcr struct {
-		ID string `json:"id"`
-	}
-	json.Unmarshal(dcrJSON, &dcr)
-	e.grantPublisher(dcr.ID, jwtClaim(e.token("https://management.azure.com/.default"), "oid"), "0c6c1f54-5a0b-4f8e-8f0e-2b7f4c9a1d22")
-	var immutable struct {
-		Properties struct{ ImmutableID string } `json:"properties"`
-	}
-	json.Unmarshal(dcrJSON, &immutable)
-	// Does the server accept the built-in streams the rule names but never
-	// declares? (internal/ingest must resolve Microsoft-<Table> streams for
-	// rules read from the catalog.) An empty array is a valid no-op batch.
-	var body []byte
-	waitFor(t, "the role assignment to take effect", 20*time.Second, func() bool {
-		status, body = e.do("POST", adm.Endpoint+"/dataCollectionRules/"+immutable.Properties.ImmutableID+"/streams/Microsoft-ContainerLogV2?api-version=2023-01-01",
-			"https://monitor.azure.com//.default", []byte("[]"), nil)
-		return status != http.StatusForbidden
-	})
-	if status != http.StatusNoContent {
-		t.Fatalf("empty batch to the undeclared built-in stream Microsoft-ContainerLogV2: %d %s; want 204", status, body)
-	}
+	dcrJSON := e.createKubeRule("kube-rule", streams, map[string]any{
+		"interval": "1s", "namespaceFilteringMode": "Exclude", "namespaces": []string{"kube-system"}, "enableContainerLogV2": true},
+		"0c6c1f54-5a0b-4f8e-8f0e-2b7f4c9a1d22").json
 
 	// The kubelet stand-in: the fixture with its timestamps moved to now.
 	fixture, err := os.ReadFile("../../internal/agent/kube/testdata/stats_summary.json")
@@ -244,27 +203,7 @@ func TestKubernetesEndToEnd(t *testing.T) {
 	os.WriteFile(filepath.Join(dcrDir, "kube-rule.json"), dcrJSON, 0o600)
 	credFile := filepath.Join(agentDir, "credentials.json")
 	os.WriteFile(credFile, b, 0o600)
-	cfg := fmt.Sprintf(`endpoint: %s
-caFile: %s
-credentialsFile: %s
-stateDir: %s
-dcr:
-  dir: %s
-  pollInterval: 300ms
-syslog:
-  udp: "off"
-  tcp: "off"
-files:
-  pollInterval: 100ms
-  readFromStart: true
-delivery:
-  minBackoff: 200ms
-  maxBackoff: 1s
-  flushInterval: 200ms
-logLevel: debug
-kubernetes:
-  enabled: true
-  logRoot: %s
+	cfg := kubeAgentConfig(e, credFile, filepath.Join(agentDir, "state"), dcrDir, fmt.Sprintf(`  logRoot: %s
   kubeletURL: %s
   tokenFile: %s
   caFile: %s
@@ -275,8 +214,7 @@ kubernetes:
   auditLogPaths: [%s]
   auditPodName: kube-apiserver-cp1
   apiServerURL: %s
-`, adm.Endpoint, adm.CAFile, credFile, filepath.Join(agentDir, "state"), dcrDir, logRoot, kubelet.URL,
-		filepath.Join(saDir, "token"), filepath.Join(saDir, "ca.crt"), clusterID, filepath.Join(auditDir, "audit*.log"), api.URL)
+`, logRoot, kubelet.URL, filepath.Join(saDir, "token"), filepath.Join(saDir, "ca.crt"), clusterID, filepath.Join(auditDir, "audit*.log"), api.URL))
 	cfgPath := filepath.Join(agentDir, "config.yaml")
 	os.WriteFile(cfgPath, []byte(cfg), 0o600)
 	ag := &agentProc{t: t, bin: e.bins.agent, config: cfgPath, log: logFile(t, root, "agent.log")}

@@ -230,7 +230,7 @@ func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target) {
 			}
 		}
 		for i, r := range recs {
-			got, err := lc.Add(r.Path, []byte(r.Text))
+			got, err := lc.AddAt(r.Path, r.Start, []byte(r.Text))
 			recs[i] = tail.Record{}
 			if err != nil {
 				a.c.CollectErrors.Add(1)
@@ -248,7 +248,13 @@ func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target) {
 		}
 		rows = append(rows, lc.Pending()...)
 		flush()
-		if err := tl.Commit(); err != nil {
+		for _, p := range lc.Rewinds() {
+			tl.Rewind(p) // the held lines were full: read the rest again later
+		}
+		// Lines still in memory (held for their pod's metadata, pieces of a
+		// partial message) hold their files' checkpoints: a restart reads
+		// them again.
+		if err := tl.Commit(lc.Holds()...); err != nil {
 			a.collectError("save container log checkpoints", err)
 		}
 		select {

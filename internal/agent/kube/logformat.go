@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"custos/internal/agent/tail"
 )
 
 // DefaultMaxLogBytes is the largest reassembled log message; longer messages
@@ -171,7 +173,8 @@ type Entry struct {
 	Time      time.Time // time of the first piece
 	Stream    string
 	Message   string
-	Truncated bool // the message was longer than the limit and was cut
+	Truncated bool     // the message was longer than the limit and was cut
+	at        tail.Pos // where its first piece starts, when known
 }
 
 // Assembler joins partial lines into entries, separately per stream. Not

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"custos/internal/agent/tail"
 )
 
 // ContainerLogV2 is one row of Azure's ContainerLogV2 table, with Azure's
@@ -159,6 +161,16 @@ type logFile struct {
 	// Entries waiting for the pod's metadata (RequireMetadata), since heldAt.
 	held   []Entry
 	heldAt time.Time
+	// heldFrom is where the first held entry of each file (a rotated file
+	// and its successor share the path) starts: the tailer's checkpoint
+	// must not pass it (Holds).
+	heldFrom []tail.Pos
+	// pendAt is where the pending partial message of each stream starts.
+	pendAt [2]tail.Pos
+	// rewind, if set, is where the tailer must read again because the held
+	// entries were full (Rewinds); lines of that file past it are ignored
+	// until then.
+	rewind tail.Pos
 }
 
 // NewLogCollector validates opts and returns a LogCollector.
@@ -209,9 +221,20 @@ func (c *LogCollector) file(path string) *logFile {
 // line or a filtered container, one otherwise. A malformed line returns an
 // error wrapping ErrBadLine; the caller logs it and goes on.
 func (c *LogCollector) Add(path string, line []byte) ([]ContainerLogV2, error) {
+	return c.AddAt(path, tail.Pos{}, line)
+}
+
+// AddAt is Add for a line that starts at position at of its file (the
+// tailer's Record.Start). With positions, lines kept in memory (held for
+// their pod's metadata, or pieces of a partial message) are reported by
+// Holds, so that the tailer's checkpoint does not pass them.
+func (c *LogCollector) AddAt(path string, at tail.Pos, line []byte) ([]ContainerLogV2, error) {
 	f := c.file(path)
 	if f.refErr != nil {
 		return nil, f.refErr
+	}
+	if !f.rewind.IsZero() && f.rewind.SameFile(at) && at.Offset >= f.rewind.Offset {
+		return nil, nil // read again after the rewind
 	}
 	if !c.opts.Namespaces.Allows(f.ref.Namespace) {
 		return nil, nil
@@ -229,11 +252,49 @@ func (c *LogCollector) Add(path string, line []byte) ([]ContainerLogV2, error) {
 	if (l.Stream == "stdout" && c.opts.DisableStdout) || (l.Stream == "stderr" && c.opts.DisableStderr) {
 		return nil, nil
 	}
+	si := streamIndex(l.Stream)
+	if !f.asm.pending[si].active {
+		f.pendAt[si] = at
+	}
 	e, ok := f.asm.Add(l)
 	if !ok {
 		return nil, nil
 	}
+	e.at = f.pendAt[si]
+	f.pendAt[si] = tail.Pos{}
 	return c.rows(f, []Entry{e}), nil
+}
+
+// Holds returns, per file, the earliest position of a line the collector
+// keeps in memory: lines held for their pod's metadata and the pieces of
+// partial messages. Pass them to the tailer's Commit so that a restart
+// reads those lines again instead of losing them. Lines added without a
+// position (Add) are not reported.
+func (c *LogCollector) Holds() []tail.Pos {
+	var out []tail.Pos
+	for _, f := range c.files {
+		out = append(out, f.heldFrom...)
+		for i, p := range f.pendAt {
+			if f.asm.pending[i].active && !p.IsZero() {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// Rewinds returns the positions the tailer must read again (Tailer.Rewind)
+// because a file's held lines reached their bound, and forgets them. Call
+// it after the lines of a poll were added and before the next poll.
+func (c *LogCollector) Rewinds() []tail.Pos {
+	var out []tail.Pos
+	for _, f := range c.files {
+		if !f.rewind.IsZero() {
+			out = append(out, f.rewind)
+			f.rewind = tail.Pos{}
+		}
+	}
+	return out
 }
 
 // Forget drops the state of a file that is gone and returns rows for any
@@ -265,7 +326,7 @@ func (c *LogCollector) Pending() []ContainerLogV2 {
 		}
 		if c.lookup(f, true); f.haveMD {
 			held := f.held
-			f.held = nil
+			f.held, f.heldFrom = nil, nil
 			out = append(out, c.rows(f, held)...)
 			continue
 		}
@@ -273,7 +334,7 @@ func (c *LogCollector) Pending() []ContainerLogV2 {
 			c.dropped += uint64(len(f.held))
 			c.log.Warn("container log lines dropped: their pod is unknown to the API server, so its opt-out annotation cannot be checked",
 				slog.String("namespace", f.ref.Namespace), slog.String("pod", f.ref.Pod), slog.Int("lines", len(f.held)))
-			f.held = nil
+			f.held, f.heldFrom = nil, nil
 		}
 	}
 	return out
@@ -341,15 +402,29 @@ func (c *LogCollector) rows(f *logFile, entries []Entry) []ContainerLogV2 {
 			f.heldAt = c.opts.Now()
 		}
 		if room := maxHeldEntries - len(f.held); room < len(entries) {
-			c.dropped += uint64(len(entries) - max(room, 0))
+			// Full: the rest is read again later when its position is
+			// known (the tailer rewinds), else dropped and counted.
+			rest := entries[max(room, 0):]
 			entries = entries[:max(room, 0)]
+			if at := rest[0].at; !at.IsZero() {
+				if f.rewind.IsZero() || !f.rewind.SameFile(at) || at.Offset < f.rewind.Offset {
+					f.rewind = at
+				}
+			} else {
+				c.dropped += uint64(len(rest))
+			}
+		}
+		for _, e := range entries {
+			if !e.at.IsZero() && !slices.ContainsFunc(f.heldFrom, e.at.SameFile) {
+				f.heldFrom = append(f.heldFrom, e.at)
+			}
 		}
 		f.held = append(f.held, entries...)
 		return nil
 	}
 	if len(f.held) > 0 { // the metadata came: the held lines go first
 		entries = append(f.held, entries...)
-		f.held = nil
+		f.held, f.heldFrom = nil, nil
 	}
 	if c.opts.FilterUsingAnnotations && haveMD && strings.EqualFold(md.Annotations[ExcludeAnnotation], "true") {
 		return nil

@@ -64,9 +64,28 @@ type Options struct {
 type Record struct {
 	Path string
 	Text string // without the final newline
+	// Start is where the record begins in its file. A caller that keeps a
+	// record in memory past Commit (waiting for something before it can be
+	// stored) passes Start to Commit as a hold, so that a restart reads the
+	// record again instead of losing it.
+	Start Pos
 }
 
 type fileID struct{ Dev, Ino uint64 }
+
+// Pos is a position in one followed file: the file's identity (device and
+// inode, not its path, which rotation gives to another file) and a byte
+// offset. The zero Pos holds nothing.
+type Pos struct {
+	id     fileID
+	Offset int64
+}
+
+// SameFile reports whether p and q are positions in the same file.
+func (p Pos) SameFile(q Pos) bool { return p.id == q.id }
+
+// IsZero reports whether p is the zero Pos.
+func (p Pos) IsZero() bool { return p == Pos{} }
 
 type checkpoint struct {
 	Path   string `json:"path"`
@@ -97,6 +116,10 @@ type file struct {
 	goneAt   time.Time // when no pattern matched the file any more
 	headLen  int64
 	headCRC  uint32
+	// held is the lowest offset a caller still holds (Commit's holds), or
+	// -1: the checkpoint stays there, and the file stays open even when it
+	// is gone, until the hold is released.
+	held int64
 }
 
 const maxHead = 1024
@@ -238,7 +261,7 @@ func (t *Tailer) trackAt(path string, id fileID, c checkpoint, now time.Time) *f
 	if off > fi.Size() {
 		off = 0 // truncated while we were away
 	}
-	tf := &file{path: path, id: id, f: f, lastData: now}
+	tf := &file{path: path, id: id, f: f, lastData: now, held: -1}
 	if c.HeadLen > 0 {
 		if n, crc := tf.head(c.HeadLen); n != c.HeadLen || crc != c.HeadCRC {
 			t.log.Info("log file was rewritten since its checkpoint; reading from the start", slog.String("path", path))
@@ -318,7 +341,7 @@ func (t *Tailer) Poll() ([]Record, error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
-		if !tf.goneAt.IsZero() && now.Sub(tf.goneAt) >= t.opts.Grace && tf.readPos >= t.size(tf) {
+		if !tf.goneAt.IsZero() && now.Sub(tf.goneAt) >= t.opts.Grace && tf.readPos >= t.size(tf) && tf.held < 0 {
 			out = t.flushPending(tf, out)
 			tf.f.Close()
 			delete(t.files, id)
@@ -454,7 +477,7 @@ func (t *Tailer) line(tf *file, out []Record, line []byte, off, next int64) []Re
 	}
 	if t.opts.RecordStart == nil {
 		tf.emitted = next
-		return append(out, Record{Path: tf.path, Text: string(line)})
+		return append(out, Record{Path: tf.path, Text: string(line), Start: Pos{tf.id, off}})
 	}
 	if t.opts.RecordStart.Match(line) || len(tf.pending) == 0 {
 		out = t.flushPending(tf, out)
@@ -474,18 +497,36 @@ func (t *Tailer) flushPending(tf *file, out []Record) []Record {
 	if len(tf.pending) == 0 {
 		return out
 	}
-	out = append(out, Record{Path: tf.path, Text: string(tf.pending)})
+	out = append(out, Record{Path: tf.path, Text: string(tf.pending), Start: Pos{tf.id, tf.pendOff}})
 	tf.pending = tf.pending[:0]
 	tf.emitted = tf.readPos
 	return out
 }
 
-// Commit makes the positions of every record returned so far durable.
-func (t *Tailer) Commit() error {
+// Commit makes the positions of every record returned so far durable,
+// except that a file's checkpoint does not move past the earliest of holds
+// in it: the records from there on are read again after a restart. A caller
+// holds the Start of each record it still keeps in memory; a held file that
+// is rotated away or deleted is kept open (and its checkpoint kept) until
+// a later Commit no longer holds it. Holds of files no longer followed are
+// ignored.
+func (t *Tailer) Commit(holds ...Pos) error {
+	for _, tf := range t.files {
+		tf.held = -1
+	}
+	for _, h := range holds {
+		if tf := t.files[h.id]; tf != nil && h.Offset >= 0 && (tf.held < 0 || h.Offset < tf.held) {
+			tf.held = h.Offset
+		}
+	}
 	st := state{Files: make([]checkpoint, 0, len(t.files)+len(t.saved))}
 	for _, tf := range t.files {
-		hl, crc := tf.head(tf.emitted)
-		st.Files = append(st.Files, checkpoint{Path: tf.path, Dev: tf.id.Dev, Ino: tf.id.Ino, Offset: tf.emitted, HeadLen: hl, HeadCRC: crc})
+		off := tf.emitted
+		if tf.held >= 0 && tf.held < off {
+			off = tf.held
+		}
+		hl, crc := tf.head(off)
+		st.Files = append(st.Files, checkpoint{Path: tf.path, Dev: tf.id.Dev, Ino: tf.id.Ino, Offset: off, HeadLen: hl, HeadCRC: crc})
 	}
 	// Keep checkpoints of files not seen yet this run (a pattern directory
 	// that is temporarily unreadable must not lose its position).
@@ -516,6 +557,21 @@ func equalCheckpoints(a, b []checkpoint) bool {
 			return false
 		}
 	}
+	return true
+}
+
+// Rewind makes the next Poll read p's file again from p.Offset, for a
+// caller that could not keep the records from there on (a full buffer). A
+// pending multiline record is dropped (it is read again). It reports false
+// when the file is no longer followed or p is not behind the read position.
+func (t *Tailer) Rewind(p Pos) bool {
+	tf := t.files[p.id]
+	if tf == nil || p.Offset < 0 || p.Offset >= tf.readPos {
+		return false
+	}
+	tf.readPos = p.Offset
+	tf.emitted = min(tf.emitted, p.Offset)
+	tf.pending, tf.skipping = tf.pending[:0], false
 	return true
 }
 
