@@ -7,6 +7,7 @@
 //
 //	go run ./bench/peers                        # 1 M rows, all systems
 //	go run ./bench/peers -rows 200000 -systems custos,duckdb
+//	go run ./bench/peers -profile /tmp/qp -data-dir /var/tmp/peers1m -runs 20   # CPU profile per question
 //
 // Peers are installed by the harness (ClickHouse from Debian, VictoriaLogs
 // with `go install`, DuckDB through its Go bindings in the separate module
@@ -51,8 +52,16 @@ func main() {
 	binDir := flag.String("bin-dir", filepath.Join("bench", "data", "peers-bin"), "where built peer binaries are kept between runs")
 	out := flag.String("out", "", "results file (default bench/results/peers-<date>.md)")
 	docs := flag.Bool("docs", false, "also write the results into docs/benchmarks.md")
+	profile := flag.String("profile", "", "profile mode: Custos alone, in process, one CPU profile per question written into this directory (needs -data-dir)")
+	dataDir := flag.String("data-dir", "", "with -profile: Custos's data directory, loaded once and reused")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
+	if *profile != "" {
+		if err := profileQuestions(context.Background(), *profile, *dataDir, *rows, *clients, *runs); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 
 	machine := gen.ReadMachine() // before anything of ours runs
 	ctx := context.Background()
