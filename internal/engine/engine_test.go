@@ -67,6 +67,7 @@ type testEnv struct {
 	src    store.Queryable
 	ws     string
 	db     *store.DB
+	dbDir  string
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -155,6 +156,8 @@ func TestEngine(t *testing.T) {
 			switch d.Cmd {
 			case "load":
 				return env.load(t, d)
+			case "store":
+				return env.storeCmd(t, d)
 			case "query":
 				return env.query(d)
 			case "explain":

@@ -19,7 +19,12 @@ import (
 // openStore opens a real store in a temporary directory with a platform key.
 func openStore(t testing.TB) *store.DB {
 	t.Helper()
-	dir := t.TempDir()
+	return openStoreAt(t, t.TempDir())
+}
+
+// openStoreAt opens (or reopens) the store kept under dir.
+func openStoreAt(t testing.TB, dir string) *store.DB {
+	t.Helper()
 	key, err := crypt.OpenPlatformKey(filepath.Join(dir, "platform.key"))
 	if err != nil {
 		t.Fatalf("open platform key: %v", err)
@@ -32,6 +37,36 @@ func openStore(t testing.TB) *store.DB {
 	return db
 }
 
+// storeCmd runs a lifecycle step on the store of the loaded tables:
+//
+//	store flush    (memtable → encrypted parts)
+//	store merge    (parts → merged parts)
+//	store reopen   (close and open again: the WAL is replayed)
+func (env *testEnv) storeCmd(t *testing.T, d *datadriven.TestData) string {
+	if env.db == nil {
+		d.Fatalf(t, "store before load")
+	}
+	ctx := context.Background()
+	var err error
+	switch op := d.CmdArgs[0].Key; op {
+	case "flush":
+		err = env.db.Flush(ctx)
+	case "merge":
+		err = env.db.Merge(ctx)
+	case "reopen":
+		if err = env.db.Close(); err == nil {
+			env.db = openStoreAt(t, env.dbDir)
+			env.src = env.db
+		}
+	default:
+		d.Fatalf(t, "unknown store step %q", op)
+	}
+	if err != nil {
+		return "error: " + err.Error() + "\n"
+	}
+	return "ok\n"
+}
+
 // load appends rows to a table of the real store:
 //
 //	load table=T [batches=N]
@@ -42,7 +77,8 @@ func openStore(t testing.TB) *store.DB {
 func (env *testEnv) load(t *testing.T, d *datadriven.TestData) string {
 	ctx := context.Background()
 	if env.db == nil {
-		env.db = openStore(t)
+		env.dbDir = t.TempDir()
+		env.db = openStoreAt(t, env.dbDir)
 		env.src = env.db
 	}
 	var table string
@@ -126,8 +162,13 @@ func parseCell(s string, t store.ColumnType) (kql.Value, error) {
 		v.Bool, err = strconv.ParseBool(s)
 	case store.TypeInt, store.TypeLong:
 		v.Int, err = strconv.ParseInt(s, 10, 64)
-	case store.TypeReal, store.TypeDecimal:
+	case store.TypeReal:
 		v.Real, err = strconv.ParseFloat(s, 64)
+	case store.TypeDecimal:
+		var dec Decimal
+		if dec, err = ParseDecimal(s); err == nil {
+			v.Real, v.Str = dec.Float64(), dec.String() // exact, as the engine keeps it
+		}
 	case store.TypeDatetime:
 		var ok bool
 		if v.Int, ok = kql.ParseDatetime(s); !ok {

@@ -128,10 +128,14 @@ func appendStr(dst []byte, s string) []byte {
 //	          tokens: uvarint d, d uvarint lengths, the d tokens' bytes, n uvarint token
 //	          counts (one per row), then one uvarint token index per token of every row;
 //	          a row is the concatenation of its tokens (see appendTokens)
+//	decimal text (flag bit3, decimal columns only): after the reals, the exact
+//	          text of every value as plain strings ("" where the real alone holds
+//	          it); columns written before the flag existed simply lack it
 const (
-	colFlagNulls  = 1 << 0
-	colFlagDict   = 1 << 1
-	colFlagTokens = 1 << 2
+	colFlagNulls   = 1 << 0
+	colFlagDict    = 1 << 1
+	colFlagTokens  = 1 << 2
+	colFlagDecText = 1 << 3
 )
 
 type storageClass uint8
@@ -207,6 +211,9 @@ func encodeChunk(dst []byte, v *Vector, lo, hi int, compact bool, bloomScratch m
 		flags |= colFlagNulls
 	}
 	cls := classOf(v.Type)
+	if v.Type == TypeDecimal && hasDecText(v, hi) && slices.ContainsFunc(v.Str[lo:hi], func(s string) bool { return s != "" }) {
+		flags |= colFlagDecText
+	}
 	var dictIdx map[string]uint32
 	var dictVals []string
 	if cls == classStr && compact && n >= 16 {
@@ -264,6 +271,9 @@ func encodeChunk(dst []byte, v *Vector, lo, hi int, compact bool, bloomScratch m
 	case classReal:
 		for _, x := range v.Real[lo:hi] {
 			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(x))
+		}
+		if flags&colFlagDecText != 0 {
+			dst = appendStrings(dst, v.Str[lo:hi])
 		}
 	case classStr:
 		switch {
@@ -384,8 +394,11 @@ func decodeColumn(d *decoder, t ColumnType, n int) (*Vector, error) {
 	}
 	v := &Vector{Type: t}
 	flags := d.byte1()
-	if flags&^(colFlagNulls|colFlagDict|colFlagTokens) != 0 {
+	if flags&^(colFlagNulls|colFlagDict|colFlagTokens|colFlagDecText) != 0 {
 		return nil, fmt.Errorf("unknown column flags %#x", flags)
+	}
+	if flags&colFlagDecText != 0 && t != TypeDecimal {
+		return nil, fmt.Errorf("decimal text flag on %s column", t)
 	}
 	if flags&colFlagNulls != 0 {
 		v.Nulls = d.bitmap(n)
@@ -422,6 +435,15 @@ func decodeColumn(d *decoder, t ColumnType, n int) (*Vector, error) {
 		v.Real = make([]float64, n)
 		for i := range v.Real {
 			v.Real[i] = math.Float64frombits(binary.LittleEndian.Uint64(p[8*i:]))
+		}
+		if flags&colFlagDecText != 0 {
+			v.Str = d.strings(n)
+			for _, s := range v.Str {
+				if !decTextOK(s) {
+					d.fail(fmt.Errorf("bad decimal text %q", s))
+					break
+				}
+			}
 		}
 	case classStr:
 		if flags&colFlagDict != 0 {

@@ -18,6 +18,9 @@ func emptyVecCap(t ColumnType, n int) *Vector {
 		v.Int = make([]int64, 0, n)
 	case classReal:
 		v.Real = make([]float64, 0, n)
+		if t == TypeDecimal {
+			v.Str = make([]string, 0, n)
+		}
 	default:
 		v.Str = make([]string, 0, n)
 	}
@@ -37,6 +40,9 @@ func viewVec(v *Vector, lo, hi int) *Vector {
 		out.Int = v.Int[lo:hi:hi]
 	case classReal:
 		out.Real = v.Real[lo:hi:hi]
+		if hasDecText(v, hi) {
+			out.Str = v.Str[lo:hi:hi]
+		}
 	default:
 		out.Str = v.Str[lo:hi:hi]
 		if v.Codes != nil {
@@ -70,6 +76,12 @@ func gatherVec(v *Vector, idx []int32) *Vector {
 		out.Real = make([]float64, len(idx))
 		for i, j := range idx {
 			out.Real[i] = v.Real[j]
+		}
+		if hasDecText(v, len(v.Real)) {
+			out.Str = make([]string, len(idx))
+			for i, j := range idx {
+				out.Str[i] = v.Str[j]
+			}
 		}
 	default:
 		out.Str = make([]string, len(idx))
@@ -112,6 +124,10 @@ func appendNulls(dst *Vector, have, n int) {
 	case classInt:
 		dst.Int = append(dst.Int, make([]int64, n)...)
 	case classReal:
+		if dst.Type == TypeDecimal {
+			padDecText(dst, have)
+			dst.Str = append(dst.Str, make([]string, n)...)
+		}
 		dst.Real = append(dst.Real, make([]float64, n)...)
 	default:
 		dst.Str = append(dst.Str, make([]string, n)...)
@@ -192,6 +208,19 @@ func appendVec(dst *Vector, have int, src *Vector, lo, hi int, idx []int32) {
 				dst.Real = append(dst.Real, src.Real[j])
 			}
 		}
+		if dst.Type == TypeDecimal {
+			padDecText(dst, have)
+			switch {
+			case !hasDecText(src, len(src.Real)):
+				dst.Str = append(dst.Str, make([]string, n)...)
+			case idx == nil:
+				dst.Str = append(dst.Str, src.Str[lo:hi]...)
+			default:
+				for _, j := range idx {
+					dst.Str = append(dst.Str, src.Str[j])
+				}
+			}
+		}
 	default:
 		if idx == nil {
 			dst.Str = append(dst.Str, src.Str[lo:hi]...)
@@ -222,7 +251,13 @@ func estimateBytes(v *Vector, lo, hi int) int64 {
 	case classBool:
 		return int64(hi - lo)
 	case classInt, classReal:
-		return 8 * int64(hi-lo)
+		n := 8 * int64(hi-lo)
+		if hasDecText(v, hi) {
+			for _, s := range v.Str[lo:hi] {
+				n += 16 + int64(len(s))
+			}
+		}
+		return n
 	default:
 		n := int64(16 * (hi - lo))
 		for _, s := range v.Str[lo:hi] {
@@ -230,4 +265,44 @@ func estimateBytes(v *Vector, lo, hi int) int64 {
 		}
 		return n
 	}
+}
+
+// A decimal vector (TypeDecimal) may carry each value's exact text in Str
+// beside the nearest float64 in Real (the query engine keeps 29 significant
+// digits and the scale there); "" in a row means Real alone holds the value.
+// The store keeps and encodes that text (colFlagDecText) so a stored decimal
+// reads back exactly.
+
+// hasDecText reports whether decimal vector v carries text for its first n rows.
+func hasDecText(v *Vector, n int) bool {
+	return v.Type == TypeDecimal && len(v.Str) >= n && len(v.Str) > 0 && len(v.Str) <= len(v.Real)
+}
+
+// padDecText extends the text of decimal vector dst, which holds have
+// values, to have entries before more rows are appended.
+func padDecText(dst *Vector, have int) {
+	if len(dst.Str) < have {
+		dst.Str = append(dst.Str, make([]string, have-len(dst.Str))...)
+	}
+}
+
+// decTextOK reports whether s may be the stored text of a decimal: empty, or
+// at most 40 characters of sign, digits and one point (the engine writes
+// what System.Decimal prints). Anything else in a part is corruption.
+func decTextOK(s string) bool {
+	if len(s) > 40 {
+		return false
+	}
+	dots := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+		case c == '-' && i == 0:
+		case c == '.':
+			dots++
+		default:
+			return false
+		}
+	}
+	return dots <= 1
 }
