@@ -618,3 +618,16 @@ func decCompareRows(a *store.Vector, i int, b *store.Vector, j int) int {
 	}
 	return x.Cmp(y)
 }
+
+// decValueText returns the canonical exact text of a decimal Value (a
+// literal's Str is the digits as written, "1e5" or 30 decimal places), or
+// "" for a null or a Value that carries no text.
+func decValueText(val kql.Value) string {
+	if val.Null || val.Type != store.TypeDecimal || val.Str == "" {
+		return ""
+	}
+	if d, err := ParseDecimal(val.Str); err == nil {
+		return d.String()
+	}
+	return ""
+}

@@ -33,8 +33,22 @@ type evaluator struct {
 type valueSet struct {
 	ints  map[int64]struct{}
 	reals map[float64]struct{}
+	decs  map[string]struct{} // decimal constants, by decKey (exact)
 	strs  map[string]struct{}
 	bools [2]bool
+}
+
+// addDec adds a decimal constant to the set, exactly: a decimal compares
+// with the decimals of the list by value, not by its float64.
+func (s *valueSet) addDec(v kql.Value) {
+	d, ok := decimalValue(v)
+	if !ok {
+		return
+	}
+	if s.decs == nil {
+		s.decs = map[string]struct{}{}
+	}
+	s.decs[d.trimZeros(0).String()] = struct{}{}
 }
 
 func newEvaluator(now int64) *evaluator {
@@ -123,6 +137,8 @@ func (ev *evaluator) prepare(e kql.Scalar) error {
 					set.ints = map[int64]struct{}{}
 				}
 				set.ints[k.Int] = struct{}{}
+			case k.Type == store.TypeDecimal:
+				set.addDec(k)
 			case kql.IsRealHeld(k.Type):
 				if set.reals == nil {
 					set.reals = map[float64]struct{}{}
@@ -578,6 +594,17 @@ func inSet(set *valueSet, x *store.Vector, n int, ci bool) *store.Vector {
 		for i := range n {
 			_, ok := set.ints[x.Int[i]]
 			out.Bool[i] = ok && !x.IsNull(i)
+		}
+	case x.Type == store.TypeDecimal && set.decs != nil:
+		for i := range n {
+			if x.IsNull(i) {
+				continue
+			}
+			_, ok := set.decs[decKey(x, i)]
+			if !ok {
+				_, ok = set.reals[x.Real[i]]
+			}
+			out.Bool[i] = ok
 		}
 	case kql.IsRealHeld(x.Type):
 		for i := range n {

@@ -137,6 +137,8 @@ func (x *executor) subqueries(ctx context.Context, n kql.PlanNode) error {
 						set.ints = map[int64]struct{}{}
 					}
 					set.ints[v.Int] = struct{}{}
+				case v.Type == store.TypeDecimal:
+					set.addDec(v) // exact (eval.go)
 				case kql.IsRealHeld(v.Type):
 					if set.reals == nil {
 						set.reals = map[float64]struct{}{}

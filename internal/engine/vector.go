@@ -82,9 +82,9 @@ func constVector(val kql.Value, n int) *store.Vector {
 				v.Real[i] = val.Real
 			}
 		}
-		if val.Type == store.TypeDecimal && kql.IsDecimalText(val.Str) {
+		if text := decValueText(val); text != "" {
 			for i := range v.Str {
-				v.Str[i] = val.Str
+				v.Str[i] = text
 			}
 		}
 	default:
@@ -169,11 +169,7 @@ func appendValue(v *store.Vector, val kql.Value) {
 		}
 		if v.Type == store.TypeDecimal {
 			padDecText(v, len(v.Real))
-			text := val.Str
-			if val.Null || !kql.IsDecimalText(text) {
-				text = ""
-			}
-			v.Str = append(v.Str, text)
+			v.Str = append(v.Str, decValueText(val))
 		}
 		v.Real = append(v.Real, x)
 	default:

@@ -794,7 +794,7 @@ func resolveIn(ci bool, x Scalar, list []Scalar) (Scalar, error) {
 		}
 		v := c.V
 		switch {
-		case IsNumeric(target) && IsNumeric(v.Type):
+		case IsNumeric(target) && IsNumeric(v.Type) && v.Type != target: // (a decimal keeps its exact Str)
 			v, _ = convertValue(v, target)
 		case IsStringLike(target) && IsStringLike(v.Type):
 			v.Type = target
