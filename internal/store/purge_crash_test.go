@@ -1,0 +1,249 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const purgeCrashEnv = "CUSTOS_STORE_PURGE_CRASH_CHILD"
+
+// Three days of purgeCrashRows rows each, one part per day; every 50th row
+// is a victim.
+const (
+	purgeCrashDays = 3
+	purgeCrashRows = 30000
+)
+
+var purgeCrashRef = TableRef{WorkspaceID: testWS, Table: "PurgeCrash"}
+
+func purgeCrashVictim(i int) bool { return i%50 == 0 }
+
+func purgeCrashOptions(dir string) Options {
+	return Options{Dir: filepath.Join(dir, "data"), DisableBackground: true, BlockRows: 256, MaxPartsPerDay: 16, QueryWorkers: 2}
+}
+
+// TestPurgeCrashChild is the child process of TestPurgeKillMidRewrite: it
+// purges the victims and says when it starts and when it is done.
+func TestPurgeCrashChild(t *testing.T) {
+	dir := os.Getenv(purgeCrashEnv)
+	if dir == "" {
+		t.Skip("child process of TestPurgeKillMidRewrite")
+	}
+	o := purgeCrashOptions(dir)
+	o.Keys = testKeys(t, dir)
+	db, err := Open(o)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	fmt.Println("purging")
+	res, err := db.Purge(context.Background(), purgeCrashRef, ColumnIn{Column: "User", Values: []string{"victim"}})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(3)
+	}
+	fmt.Println("done", res.RowsPurged, res.PartsRewritten)
+	os.Exit(0)
+}
+
+// TestPurgeKillMidRewrite kills a process at random moments while it purges
+// a table of three large parts (about 117 blocks each), then reopens the
+// store and checks the promise of Purge's doc: each part is either the old
+// one or its replacement, never both and never a mixture — every other row
+// is present exactly once, and each day's victims are either all there or
+// all gone. The next round purges again from that state; at the end a purge
+// runs to completion and no victim is left. Temporary files of a rewrite cut
+// short are removed when the store opens.
+func TestPurgeKillMidRewrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	dir := t.TempDir()
+	ctx := context.Background()
+	// fill (re)creates the store with one large part per day.
+	fill := func() {
+		t.Helper()
+		if err := os.RemoveAll(filepath.Join(dir, "data")); err != nil {
+			t.Fatal(err)
+		}
+		o := purgeCrashOptions(dir)
+		o.Keys = testKeys(t, dir)
+		db, err := Open(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.EnsureTable(ctx, purgeCrashRef, purgeSchema, 0); err != nil {
+			t.Fatal(err)
+		}
+		for d := range purgeCrashDays {
+			commit(t, db, purgeCrashRef, purgeBatch(d*purgeCrashRows, purgeCrashRows, d, purgeCrashVictim))
+			if err := db.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fill()
+	victimsPerDay := 0
+	for i := range purgeCrashRows {
+		if purgeCrashVictim(i) {
+			victimsPerDay++
+		}
+	}
+
+	// check opens the store and verifies the either-old-or-new property; it
+	// returns how many days still hold their victims.
+	tmpGlob := filepath.Join(dir, "data", "workspaces", "*", "tables", "*", ".tmp-*")
+	check := func(when string) int {
+		t.Helper()
+		o := purgeCrashOptions(dir)
+		o.Keys = testKeys(t, dir)
+		db, err := Open(o)
+		if err != nil {
+			t.Fatalf("%s: reopen: %v", when, err)
+		}
+		defer db.Close()
+		tmps, _ := filepath.Glob(tmpGlob)
+		if len(tmps) != 0 {
+			t.Fatalf("%s: temporary files left after open: %v", when, tmps)
+		}
+		q, err := db.Querier(ctx, purgeCrashRef, AllTime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		it := q.Select(ctx, SelectHints{})
+		defer it.Close()
+		seen := make(map[int64]int, purgeCrashDays*purgeCrashRows)
+		victims := make([]int, purgeCrashDays)
+		for it.Next() {
+			b := it.Batch()
+			nc, uc := b.Cols[b.Schema.Index("N")], b.Cols[b.Schema.Index("User")]
+			for r := range b.Len {
+				n := nc.Int[r]
+				if uc.Str[r] == "victim" {
+					victims[n/purgeCrashRows]++
+				}
+				seen[n]++
+			}
+		}
+		if err := it.Err(); err != nil {
+			t.Fatalf("%s: query: %v", when, err)
+		}
+		for i := range purgeCrashDays * purgeCrashRows {
+			want := 1
+			if purgeCrashVictim(i % purgeCrashRows) {
+				if victims[i/purgeCrashRows] == 0 {
+					want = 0
+				}
+			}
+			if seen[int64(i)] != want {
+				t.Fatalf("%s: row %d seen %d times; want %d (day victims %v)", when, i, seen[int64(i)], want, victims)
+			}
+		}
+		left := 0
+		for d, v := range victims {
+			if v != 0 && v != victimsPerDay {
+				t.Fatalf("%s: day %d holds %d of its %d victims: a part was half purged", when, d, v, victimsPerDay)
+			}
+			if v != 0 {
+				left++
+			}
+		}
+		return left
+	}
+
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	killed := 0
+	for round := range 6 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestPurgeCrashChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), purgeCrashEnv+"="+dir)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		started := make(chan struct{})
+		done := make(chan []string)
+		go func() {
+			var lines []string
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				lines = append(lines, sc.Text())
+				if sc.Text() == "purging" {
+					close(started)
+				}
+			}
+			done <- lines
+		}()
+		select {
+		case <-started:
+		case <-time.After(2 * time.Minute):
+			_ = cmd.Process.Kill()
+			t.Fatalf("round %d: the child did not start purging within 2 minutes: %q", round, <-done)
+		}
+		// Early rounds kill soon after the start, later ones anywhere in a
+		// purge that takes a second or more on a shared machine.
+		d := time.Duration(rng.IntN(300+round*300)) * time.Millisecond
+		time.Sleep(d)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		var lines []string
+		select {
+		case lines = <-done:
+		case <-time.After(time.Minute):
+			t.Fatalf("round %d: the child's output did not end within a minute of SIGKILL", round)
+		}
+		_ = cmd.Wait()
+		cut, _ := filepath.Glob(tmpGlob) // rewrites the kill cut short
+		finished := false
+		for _, l := range lines {
+			if strings.HasPrefix(l, "error") {
+				t.Fatalf("round %d: child: %s", round, l)
+			}
+			if strings.HasPrefix(l, "done") {
+				finished = true
+			}
+		}
+		left := check(fmt.Sprintf("round %d (killed after %v, finished %v)", round, d, finished))
+		if !finished {
+			killed++
+		}
+		t.Logf("round %d: killed %v after the purge started (finished before the kill: %v, %d part rewrites cut short); %d of %d days still hold victims",
+			round, d, finished, len(cut), left, purgeCrashDays)
+		if left == 0 {
+			fill() // nothing left to purge: start again from large parts
+		}
+	}
+	if killed == 0 {
+		t.Fatal("every purge finished before its kill: the test did not interrupt a rewrite")
+	}
+	// A purge that runs to the end removes every victim.
+	o := purgeCrashOptions(dir)
+	o.Keys = testKeys(t, dir)
+	db, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Purge(ctx, purgeCrashRef, ColumnIn{Column: "User", Values: []string{"victim"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left := check("after a complete purge"); left != 0 {
+		t.Fatalf("after a complete purge %d days hold victims", left)
+	}
+}
