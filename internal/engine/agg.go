@@ -385,6 +385,8 @@ func (a *minMaxAgg) result(nGroups int) *store.Vector {
 type dcountAgg struct {
 	p, exact int
 	sets     []*hll
+	hashes   []uint64 // dictHashes's buffer
+	seen     []uint8  // addDictOnce's buffer
 }
 
 func (a *dcountAgg) grow(n int) {
@@ -400,12 +402,81 @@ func (a *dcountAgg) update(gids []int32, args []*store.Vector, nGroups int) {
 	if len(args) > 1 {
 		pred = args[1]
 	}
+	if nGroups == 1 && a.addDictOnce(x, pred, len(gids)) {
+		return
+	}
+	if hs := a.dictHashes(x, len(gids)); hs != nil {
+		// A dictionary-encoded string vector: each distinct value is
+		// hashed once per vector instead of once per row.
+		for i, g := range gids {
+			if x.IsNull(i) || !keep(pred, i) {
+				continue
+			}
+			c := x.Codes[i]
+			if int(c) < len(hs) && x.Dict[c] == x.Str[i] {
+				a.sets[g].add(hs[c])
+			} else {
+				a.sets[g].add(hashString(x.Str[i]))
+			}
+		}
+		return
+	}
 	for i, g := range gids {
 		if x.IsNull(i) || !keep(pred, i) {
 			continue
 		}
 		a.sets[g].add(hashValue(x, i))
 	}
+}
+
+// addDictOnce is update for one group over a dictionary-encoded string
+// vector of n rows: adding a value to a distinct counter twice changes
+// nothing, so each dictionary entry some kept row holds is hashed and added
+// once. It reports false (having done nothing) for other vectors.
+func (a *dcountAgg) addDictOnce(x *store.Vector, pred *store.Vector, n int) bool {
+	if !kql.IsStringLike(x.Type) || len(x.Codes) < n || len(x.Dict) == 0 || len(x.Dict) > n || len(x.Str) < n {
+		return false
+	}
+	if cap(a.seen) < len(x.Dict) {
+		a.seen = make([]uint8, len(x.Dict))
+	}
+	seen := a.seen[:len(x.Dict)]
+	clear(seen)
+	set := a.sets[0]
+	for i, c := range x.Codes[:n] {
+		if x.IsNull(i) || !keep(pred, i) {
+			continue
+		}
+		if int(c) >= len(seen) || x.Dict[c] != x.Str[i] {
+			set.add(hashString(x.Str[i])) // a code that does not match its value
+			continue
+		}
+		seen[c] = 1
+	}
+	for c, s := range seen {
+		if s != 0 {
+			set.add(hashString(x.Dict[c]))
+		}
+	}
+	return true
+}
+
+// dictHashes returns the hashes of x's block dictionary when x is a
+// dictionary-encoded string vector of n rows whose dictionary is no larger
+// than its rows (so hashing it is never more work), else nil. The slice is
+// reused by the next call.
+func (a *dcountAgg) dictHashes(x *store.Vector, n int) []uint64 {
+	if !kql.IsStringLike(x.Type) || len(x.Codes) < n || len(x.Dict) == 0 || len(x.Dict) > n || len(x.Str) < n {
+		return nil
+	}
+	if cap(a.hashes) < len(x.Dict) {
+		a.hashes = make([]uint64, len(x.Dict))
+	}
+	hs := a.hashes[:len(x.Dict)]
+	for i, s := range x.Dict {
+		hs[i] = hashString(s)
+	}
+	return hs
 }
 
 func hashValue(x *store.Vector, i int) uint64 {

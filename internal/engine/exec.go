@@ -875,6 +875,9 @@ func (x *executor) scan(ctx context.Context, s *kql.Scan, emit func(*store.Batch
 	}
 	it := q.Select(ctx, hints)
 	defer it.Close()
+	// A batch the store hands over (see store's iterator Stable) is used as
+	// is, like inline input; other batches are copied out of its buffers.
+	owner, _ := it.(interface{ Stable() bool })
 	for it.Next() {
 		b := it.Batch()
 		if b == nil {
@@ -882,7 +885,7 @@ func (x *executor) scan(ctx context.Context, s *kql.Scan, emit func(*store.Batch
 		}
 		x.batchesScanned.Add(1)
 		x.rowsScanned.Add(int64(b.Len))
-		nb, err := x.conform(s, b, tr, restricted, true)
+		nb, err := x.conform(s, b, tr, restricted, owner == nil || !owner.Stable())
 		if err != nil {
 			return err
 		}

@@ -321,6 +321,9 @@ func (a *percentileAgg) value(d *tdigest, p float64) kql.Value {
 // radixScratch holds sortFloats' key buffers (2·tdBuffer uint64s).
 var radixScratch = sync.Pool{New: func() any { b := make([]uint64, 0, 2*tdBuffer); return &b }}
 
+// radixCounts holds sortFloats's digit counts (48 KiB, so not on the stack).
+var radixCounts = sync.Pool{New: func() any { return new([6][1 << 11]uint32) }}
+
 // sortFloats sorts vs (no NaNs) ascending. Large buffers are radix-sorted:
 // each float64 maps to a uint64 with the same order (sign bit flipped for
 // positives, all bits for negatives), then six stable 11-bit passes, each
@@ -348,17 +351,24 @@ func sortFloats(vs []float64) {
 		}
 		a[i] = u
 	}
+	// One read pass counts the digits of all six passes.
 	const digit = 11
-	var cnt [1 << digit]int
-	for shift := uint(0); shift < 64; shift += digit {
-		clear(cnt[:])
-		for _, u := range a {
-			cnt[(u>>shift)&(1<<digit-1)]++
+	const passes = (64 + digit - 1) / digit
+	cnts := radixCounts.Get().(*[passes][1 << digit]uint32)
+	defer radixCounts.Put(cnts)
+	*cnts = [passes][1 << digit]uint32{}
+	for _, u := range a {
+		for p := range passes {
+			cnts[p][(u>>(p*digit))&(1<<digit-1)]++
 		}
-		if cnt[(a[0]>>shift)&(1<<digit-1)] == n {
+	}
+	for p := range passes {
+		shift := uint(p * digit)
+		cnt := &cnts[p]
+		if int(cnt[(a[0]>>shift)&(1<<digit-1)]) == n {
 			continue // every key has this digit
 		}
-		sum := 0
+		var sum uint32
 		for i, c := range cnt {
 			cnt[i] = sum
 			sum += c

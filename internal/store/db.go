@@ -146,6 +146,8 @@ type DB struct {
 	activateMu sync.Mutex // one activation of a pending workspace at a time
 
 	quar quarantine // corrupt parts moved aside (quarantine.go)
+
+	rcache chunkCache // decoded chunks of live parts, for queries (query.go)
 }
 
 var (

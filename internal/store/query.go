@@ -48,8 +48,11 @@ func (db *DB) Querier(ctx context.Context, ref TableRef, tr TimeRange) (Querier,
 		return nil, err
 	}
 	if _, err := t.ws.requireKeys(ctx); err != nil {
+		// Nothing of the workspace is readable now: neither is its cache.
+		db.rcache.dropWorkspace(t.ws.id)
 		return nil, err
 	}
+	db.rcache.sweep()
 	q := &querier{db: db, wsID: t.ws.id, table: t.name, tr: tr, workers: db.opts.QueryWorkers}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -295,8 +298,9 @@ type colTerm struct {
 }
 
 type result struct {
-	b   *Batch
-	err error
+	b     *Batch
+	err   error
+	owned bool // see iterator.Stable
 }
 
 // iterator runs the tasks of one Select. Next, Batch, Err and Close must be
@@ -318,6 +322,7 @@ type iterator struct {
 	started bool
 
 	cur      *Batch
+	curOwned bool
 	err      error
 	done     bool
 	returned int
@@ -365,7 +370,7 @@ func (it *iterator) work() {
 			continue
 		}
 		select {
-		case it.results <- result{b, err}:
+		case it.results <- result{b: b, err: err, owned: it.tasks[i].p != nil}:
 		case <-it.ctx.Done():
 			return
 		}
@@ -400,6 +405,7 @@ func (it *iterator) Next() bool {
 			} else {
 				var buf []byte
 				r.b, r.err = it.runOrSkip(&it.tasks[i], &buf)
+				r.owned = it.tasks[i].p != nil
 			}
 		} else {
 			var ok bool
@@ -421,7 +427,7 @@ func (it *iterator) Next() bool {
 		if r.b == nil || r.b.Len == 0 {
 			continue
 		}
-		it.cur = r.b
+		it.cur, it.curOwned = r.b, r.owned
 		it.returned += r.b.Len
 		return true
 	}
@@ -440,7 +446,16 @@ func (it *iterator) finish() {
 }
 
 func (it *iterator) Batch() *Batch { return it.cur }
-func (it *iterator) Err() error    { return it.err }
+
+// Stable reports whether the vectors of the current batch stay as they are
+// after the next call to Next, so the caller may keep them without copying
+// (and must not modify them): true for a block of a part file (vectors
+// decoded for this call or kept in the decoded-chunk cache, which nothing
+// modifies), false for memtable rows, which are views of the memtable's
+// growing buffers.
+func (it *iterator) Stable() bool { return it.cur != nil && it.curOwned }
+
+func (it *iterator) Err() error { return it.err }
 
 // Close implements BatchIterator; it stops the workers and waits for them.
 func (it *iterator) Close() error {
@@ -513,10 +528,17 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 	bm := &p.meta.blocks[bi]
 	it.blocksRead.Add(1)
 	lo, hi := 0, bm.rows
+	cache := &it.q.db.rcache
 	read := func(j int) (*Vector, error) {
+		it.bytesRead.Add(int64(bm.cols[j].size))
+		if v := cache.get(p, bi, j); v != nil {
+			return sharedVec(v), nil
+		}
 		v, nb, err := p.readChunk(bi, j, it.q.db.dec, *buf)
 		*buf = nb
-		it.bytesRead.Add(int64(bm.cols[j].size))
+		if err == nil && cache.put(p, bi, j, v) {
+			v = sharedVec(v)
+		}
 		return v, err
 	}
 	tcol := p.meta.cols.Index(ColTimeGenerated)
@@ -599,7 +621,7 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 				return nil, err
 			}
 		}
-		v.Type = oc.col.Type
+		v.Type = oc.col.Type // v is this batch's own header (sharedVec)
 		switch {
 		case keep != nil:
 			v = gatherVec(v, keep)
@@ -649,4 +671,163 @@ func intersectVals(a, b []int32, vals []string) []string {
 		}
 	}
 	return out
+}
+
+// Decoded-chunk cache. A warm query of a part's block would otherwise read,
+// authenticate, decrypt, decompress and decode every chunk it needs again,
+// which is most of the CPU of a scan-heavy query. The cache keeps decoded
+// chunks of narrow columns (at most cacheMaxRowBytes per row: numbers, times,
+// dictionary-encoded and other short strings; not free text) of live parts
+// only, up to cacheMaxBytes in all:
+//   - entries of a part that is obsolete (merged away, purged, its table or
+//     workspace dropped) or released (its key destroyed) are dropped at the
+//     next query of the DB (sweep), and no entry is added for such a part;
+//   - a workspace whose key refuses loses its entries at its next query, and
+//     its queries fail before reading anything (Querier checks the key first);
+//   - once full, nothing more is added until dead parts free room (a scan
+//     pattern larger than the cache then keeps a stable share cached instead
+//     of evicting what the next query needs first).
+//
+// Cached vectors are shared by concurrent queries and never modified: run
+// copies a Vector header before changing its type, views use full slice
+// expressions, and batches built from them report Stable.
+
+const (
+	cacheMaxBytes    = 256 << 20
+	cacheMaxRowBytes = 40
+)
+
+type chunkID struct{ block, col int32 }
+
+type cachedChunk struct {
+	v     *Vector
+	bytes int64
+}
+
+// chunkCache is the decoded-chunk cache of one DB; the zero value is empty
+// and ready. Safe for concurrent use.
+type chunkCache struct {
+	mu    sync.Mutex
+	parts map[*part]map[chunkID]cachedChunk
+	bytes int64
+}
+
+func (c *chunkCache) get(p *part, block, col int) *Vector {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.parts[p][chunkID{int32(block), int32(col)}]; ok {
+		return e.v
+	}
+	return nil
+}
+
+// put adds a decoded chunk and reports whether v is now shared (cached).
+func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
+	n := vectorBytes(v)
+	rows := max(v.Len(), 1)
+	if n > int64(rows)*cacheMaxRowBytes {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p.obsolete.Load() || p.refs.Load() <= 0 {
+		return false
+	}
+	if c.bytes+n > cacheMaxBytes {
+		c.sweepLocked()
+		if c.bytes+n > cacheMaxBytes {
+			return false
+		}
+	}
+	if c.parts == nil {
+		c.parts = map[*part]map[chunkID]cachedChunk{}
+	}
+	m := c.parts[p]
+	if m == nil {
+		m = map[chunkID]cachedChunk{}
+		c.parts[p] = m
+	}
+	id := chunkID{int32(block), int32(col)}
+	if _, ok := m[id]; ok {
+		return false // another query decoded it at the same time
+	}
+	m[id] = cachedChunk{v: v, bytes: n}
+	c.bytes += n
+	return true
+}
+
+// sharedVec returns a new header for cached vector v whose slices end at
+// their length, so that neither a change of the header nor an append by a
+// reader reaches the cached vector.
+func sharedVec(v *Vector) *Vector {
+	c := *v
+	c.Int = c.Int[:len(c.Int):len(c.Int)]
+	c.Real = c.Real[:len(c.Real):len(c.Real)]
+	c.Bool = c.Bool[:len(c.Bool):len(c.Bool)]
+	c.Nulls = c.Nulls[:len(c.Nulls):len(c.Nulls)]
+	c.Str = c.Str[:len(c.Str):len(c.Str)]
+	c.Dict = c.Dict[:len(c.Dict):len(c.Dict)]
+	c.Codes = c.Codes[:len(c.Codes):len(c.Codes)]
+	return &c
+}
+
+// sweep drops the entries of parts that are obsolete or released.
+func (c *chunkCache) sweep() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sweepLocked()
+}
+
+func (c *chunkCache) sweepLocked() {
+	for p := range c.parts {
+		if p.obsolete.Load() || p.refs.Load() <= 0 {
+			c.dropLocked(p)
+		}
+	}
+}
+
+// dropWorkspace drops the entries of every part of workspace wsID.
+func (c *chunkCache) dropWorkspace(wsID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for p := range c.parts {
+		if p.wsID == wsID {
+			c.dropLocked(p)
+		}
+	}
+}
+
+func (c *chunkCache) dropLocked(p *part) {
+	for _, e := range c.parts[p] {
+		c.bytes -= e.bytes
+	}
+	delete(c.parts, p)
+}
+
+// size returns the number of cached chunks and their bytes.
+func (c *chunkCache) size() (chunks int, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.parts {
+		chunks += len(m)
+	}
+	return chunks, c.bytes
+}
+
+// vectorBytes estimates the memory of a decoded vector: its slices, string
+// headers and string bytes (a dictionary's entries once).
+func vectorBytes(v *Vector) int64 {
+	n := int64(len(v.Int))*8 + int64(len(v.Real))*8 + int64(len(v.Bool)) + int64(len(v.Nulls)) +
+		int64(len(v.Codes))*4 + int64(len(v.Str))*16
+	if v.Dict != nil {
+		n += int64(len(v.Dict)) * 16
+		for _, s := range v.Dict {
+			n += int64(len(s))
+		}
+		return n
+	}
+	for _, s := range v.Str {
+		n += int64(len(s))
+	}
+	return n
 }

@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"testing"
+)
+
+// TestChunkCache checks the decoded-chunk cache of the read path: a warm
+// query answers the same from cached chunks, what a reader does to the
+// vectors it was handed never reaches the cache, and the chunks of purged
+// parts and dropped tables leave the cache at the next query.
+func TestChunkCache(t *testing.T) {
+	env := newEnv(t)
+	db := env.open(t, nil)
+	defer db.Close()
+	ctx := context.Background()
+	ref := TableRef{WorkspaceID: testWS, Table: "Cache_CL"}
+	other := TableRef{WorkspaceID: testWS, Table: "Other_CL"}
+	for _, r := range []TableRef{ref, other} {
+		if err := db.EnsureTable(ctx, r, allTypesSchema, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(t, db, ref, allTypesBatch(0, 300))
+	commit(t, db, other, allTypesBatch(0, 10))
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := db.rcache.size(); n != 0 {
+		t.Fatalf("%d chunks cached before any query", n)
+	}
+	cold, _ := selectRows(t, db, ref, AllTime, SelectHints{})
+	chunks, bytes := db.rcache.size()
+	if chunks == 0 || bytes <= 0 {
+		t.Fatalf("nothing cached after a query of a part (%d chunks, %d bytes)", chunks, bytes)
+	}
+	// Free text (the JSON column Dyn: ~50 bytes a row) is not cached.
+	for p, m := range db.rcache.parts {
+		for id := range m {
+			if name := p.meta.cols[id.col].Name; name == "Dyn" {
+				t.Errorf("column %s cached: wider than %d bytes a row", name, cacheMaxRowBytes)
+			}
+		}
+	}
+
+	// A reader that scribbles over the batch it was handed (headers and
+	// appends) changes nothing for the next query.
+	q, err := db.Querier(ctx, ref, AllTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := q.Select(ctx, SelectHints{})
+	for it.Next() {
+		if !it.(interface{ Stable() bool }).Stable() {
+			t.Fatal("a batch of a part is not Stable")
+		}
+		for _, v := range it.Batch().Cols {
+			v.Type = TypeBool
+			v.Int = append(v.Int, 1)
+			v.Str = append(v.Str, "scribble")
+			v.Nulls = nil
+		}
+	}
+	it.Close()
+	q.Close()
+	warm, _ := selectRows(t, db, ref, AllTime, SelectHints{})
+	if !slices.Equal(cold, warm) {
+		t.Fatalf("warm query differs from the cold one:\n%v\n%v", cold[:3], warm[:3])
+	}
+	if n, _ := db.rcache.size(); n != chunks {
+		t.Fatalf("warm query changed the cache: %d chunks, was %d", n, chunks)
+	}
+
+	// Purge rewrites the part: the old part's chunks go at the next query,
+	// and the answer has the row removed.
+	if _, err := db.Purge(ctx, ref, ColumnIn{Column: "S", Values: []string{"row 7 alpha-Beta"}}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := selectRows(t, db, ref, AllTime, SelectHints{})
+	if len(after) != len(cold)-1 {
+		t.Fatalf("%d rows after purging one of %d", len(after), len(cold))
+	}
+	for p := range db.rcache.parts {
+		if p.obsolete.Load() {
+			t.Fatalf("part %s is obsolete (purged) and still cached", p.id)
+		}
+	}
+
+	// Dropping the table: its chunks go at the next query of the DB.
+	if err := db.DropTable(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	selectRows(t, db, other, AllTime, SelectHints{})
+	for p := range db.rcache.parts {
+		if p.table == ref.Table {
+			t.Fatalf("part %s of dropped table %s still cached", p.id, p.table)
+		}
+	}
+	if _, b := db.rcache.size(); b != func() int64 {
+		var n int64
+		for _, m := range db.rcache.parts {
+			for _, e := range m {
+				n += e.bytes
+			}
+		}
+		return n
+	}() {
+		t.Fatalf("cache byte count %d does not match its entries", b)
+	}
+}
+
+// TestChunkCacheWorkspaceDropped checks that a dropped workspace's chunks
+// leave the cache.
+func TestChunkCacheWorkspaceDropped(t *testing.T) {
+	env := newEnv(t)
+	db := env.open(t, nil)
+	defer db.Close()
+	ctx := context.Background()
+	ref := TableRef{WorkspaceID: testWS, Table: "Cache_CL"}
+	if err := db.EnsureTable(ctx, ref, allTypesSchema, 0); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, db, ref, allTypesBatch(0, 100))
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	selectRows(t, db, ref, AllTime, SelectHints{})
+	if n, _ := db.rcache.size(); n == 0 {
+		t.Fatal("nothing cached")
+	}
+	if err := db.DropWorkspace(ctx, testWS); err != nil {
+		t.Fatal(err)
+	}
+	db.rcache.sweep()
+	if n, b := db.rcache.size(); n != 0 || b != 0 {
+		t.Fatalf("%d chunks (%d bytes) cached after the workspace was dropped", n, b)
+	}
+}
