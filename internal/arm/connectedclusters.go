@@ -2,7 +2,6 @@ package arm
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"time"
 	"unicode"
 
 	"custos/internal/api"
@@ -145,11 +143,7 @@ func (a *API) deleteConnectedCluster(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	if deleted {
-		w.WriteHeader(http.StatusOK)
-	} else {
-		w.WriteHeader(http.StatusNoContent)
-	}
+	writeDelete(w, deleted)
 	return nil
 }
 
@@ -183,45 +177,7 @@ func truncateArm(s string, n int) string {
 }
 
 func (a *API) createClusterEnrollmentToken(w http.ResponseWriter, r *http.Request) error {
-	var req enrollmentTokenRequest
-	if r.ContentLength != 0 {
-		body, err := readBody(r, a.maxBody)
-		if err != nil {
-			return err
-		}
-		if len(strings.TrimSpace(string(body))) > 0 {
-			if err := api.UnmarshalStrict(body, &req); err != nil {
-				return err
-			}
-		}
-	}
-	life := identity.DefaultEnrollmentTokenLifetime
-	if req.ExpiresInSeconds != nil {
-		life = time.Duration(*req.ExpiresInSeconds) * time.Second
-		if life < identity.MinEnrollmentTokenLifetime || life > identity.MaxEnrollmentTokenLifetime {
-			return catalog.Invalid("InvalidParameter", "expiresInSeconds",
-				"The property 'expiresInSeconds' must be between %d and %d.", int64(identity.MinEnrollmentTokenLifetime.Seconds()),
-				int64(identity.MaxEnrollmentTokenLifetime.Seconds()))
-		}
-	}
-	tok, hash, err := identity.NewEnrollmentToken(rand.Reader)
-	if err != nil {
-		return err
-	}
-	et, err := a.cat.CreateClusterEnrollmentToken(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"), hash,
-		time.Now().Add(life), actor(r))
-	if err != nil {
-		return err
-	}
-	base := a.endpoint
-	if base == "" {
-		base = "https://" + r.Host
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	api.WriteJSON(w, http.StatusOK, enrollmentTokenWire{ID: et.ID, Token: tok,
-		ResourceGroupID: catalog.ResourceGroupResourceID(et.SubscriptionID, et.ResourceGroup),
-		ExpiresOn:       et.Expires.UTC().Format(time.RFC3339), EnrollmentEndpoint: base + enroll.ClusterPath})
-	return nil
+	return a.writeEnrollmentToken(w, r, a.cat.CreateClusterEnrollmentToken, enroll.ClusterPath)
 }
 
 type clusterAssocWire struct {
@@ -292,11 +248,7 @@ func (a *API) deleteClusterAssociation(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	if deleted {
-		w.WriteHeader(http.StatusOK)
-	} else {
-		w.WriteHeader(http.StatusNoContent)
-	}
+	writeDelete(w, deleted)
 	return nil
 }
 

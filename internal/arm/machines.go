@@ -1,6 +1,7 @@
 package arm
 
 import (
+	"context"
 	"crypto/rand"
 	"io"
 	"net/http"
@@ -220,6 +221,16 @@ type enrollmentTokenWire struct {
 }
 
 func (a *API) createEnrollmentToken(w http.ResponseWriter, r *http.Request) error {
+	return a.writeEnrollmentToken(w, r, a.cat.CreateEnrollmentToken, enroll.Path)
+}
+
+// writeEnrollmentToken serves POST …/createEnrollmentToken for machines and
+// connected clusters: it reads the optional lifetime, stores the hash of a
+// new one-time token with create, and answers the token (shown once) with
+// the enrollment endpoint (the server's base URL plus path).
+func (a *API) writeEnrollmentToken(w http.ResponseWriter, r *http.Request,
+	create func(ctx context.Context, sub, rg string, hash []byte, expires time.Time, by catalog.Actor) (catalog.EnrollmentToken, error),
+	path string) error {
 	var req enrollmentTokenRequest
 	if r.ContentLength != 0 {
 		body, err := readBody(r, a.maxBody)
@@ -245,8 +256,7 @@ func (a *API) createEnrollmentToken(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	et, err := a.cat.CreateEnrollmentToken(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"), hash,
-		time.Now().Add(life), actor(r))
+	et, err := create(r.Context(), r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"), hash, time.Now().Add(life), actor(r))
 	if err != nil {
 		return err
 	}
@@ -257,7 +267,7 @@ func (a *API) createEnrollmentToken(w http.ResponseWriter, r *http.Request) erro
 	w.Header().Set("Cache-Control", "no-store")
 	api.WriteJSON(w, http.StatusOK, enrollmentTokenWire{ID: et.ID, Token: tok,
 		ResourceGroupID: catalog.ResourceGroupResourceID(et.SubscriptionID, et.ResourceGroup),
-		ExpiresOn:       et.Expires.UTC().Format(time.RFC3339), EnrollmentEndpoint: base + enroll.Path})
+		ExpiresOn:       et.Expires.UTC().Format(time.RFC3339), EnrollmentEndpoint: base + path})
 	return nil
 }
 

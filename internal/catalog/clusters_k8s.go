@@ -70,33 +70,7 @@ type ClusterEnrollment struct {
 // enrollment token for resource group rg, valid until expires. Cluster and
 // machine tokens are stored apart: neither enrolls the other kind.
 func (c *DB) CreateClusterEnrollmentToken(ctx context.Context, sub, rg string, hash []byte, expires time.Time, by Actor) (EnrollmentToken, error) {
-	if len(hash) < 32 {
-		return EnrollmentToken{}, Invalid("InvalidParameter", "token", "An enrollment token hash is required.")
-	}
-	id, err := c.newGUID()
-	if err != nil {
-		return EnrollmentToken{}, err
-	}
-	var out EnrollmentToken
-	err = c.inTx(ctx, func(r run) error {
-		g, err := requireResourceGroup(ctx, r, sub, rg)
-		if err != nil {
-			return err
-		}
-		now := c.nowUTC()
-		if !expires.After(now) {
-			return Invalid("InvalidParameter", "expires", "An enrollment token must expire in the future.")
-		}
-		_, err = r.exec(ctx, `INSERT INTO cluster_enrollment_tokens (token_hash, id, rg_key, expires_at, used_at, cluster_key, created_at,
-			created_by, created_by_type) VALUES (?, ?, ?, ?, '', '', ?, ?, ?)`, hash, id, key(g.ID()), fmtTime(expires),
-			fmtTime(now), by.ID, by.Type)
-		if err != nil {
-			return fmt.Errorf("create cluster enrollment token: %w", err)
-		}
-		out = EnrollmentToken{ID: id, SubscriptionID: g.SubscriptionID, ResourceGroup: g.Name, Expires: expires.UTC(), Created: now}
-		return nil
-	})
-	return out, err
+	return clusterEnrollment.createToken(ctx, c, sub, rg, hash, expires, by)
 }
 
 // EnrollCluster consumes a cluster enrollment token and, in the same
@@ -213,16 +187,9 @@ func (c *DB) ConnectedCluster(ctx context.Context, sub, rg, name string) (Connec
 // one of its resource groups when rg is not empty.
 func (c *DB) ConnectedClusters(ctx context.Context, sub, rg string) ([]ConnectedCluster, error) {
 	r := c.r()
-	where, arg := `k.sub_key = ?`, key(sub)
-	if rg == "" {
-		if _, err := getSubscription(ctx, r, sub); err != nil {
-			return nil, err
-		}
-	} else {
-		if _, err := requireResourceGroup(ctx, r, sub, rg); err != nil {
-			return nil, err
-		}
-		where, arg = `k.rg_key = ?`, key(ResourceGroupResourceID(sub, rg))
+	where, arg, err := subOrRGFilter(ctx, r, "k", sub, rg)
+	if err != nil {
+		return nil, err
 	}
 	return queryAll(ctx, r, "list connected clusters", scanConnectedCluster,
 		`SELECT `+connectedClusterColumns+connectedClusterFrom+`WHERE `+where+` ORDER BY k.cluster_key`, arg)
@@ -259,26 +226,15 @@ func (c *DB) SetConnectedClusterIdentityEnabled(ctx context.Context, sub, rg, na
 // managed identity (credentials and role assignments go with it). It
 // reports false when there was nothing to delete.
 func (c *DB) DeleteConnectedCluster(ctx context.Context, sub, rg, name string, pre Precondition) (bool, error) {
-	deleted := false
-	err := c.inTx(ctx, func(r run) error {
-		old, err := getConnectedCluster(ctx, r, sub, rg, name)
-		exists := err == nil
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		if err := pre.check(exists, old.ETag); err != nil {
-			return err
-		}
-		if !exists {
-			return nil
-		}
-		if _, err := r.exec(ctx, `DELETE FROM connected_clusters WHERE cluster_key = ?`, key(old.ID())); err != nil {
+	return c.deleteGuarded(ctx, pre, func(r run) (string, error) {
+		cl, err := getConnectedCluster(ctx, r, sub, rg, name)
+		return cl.ETag, err
+	}, func(r run) error {
+		if _, err := r.exec(ctx, `DELETE FROM connected_clusters WHERE cluster_key = ?`, key(ConnectedClusterResourceID(sub, rg, name))); err != nil {
 			return fmt.Errorf("delete connected cluster: %w", err)
 		}
-		deleted = true
 		return nil
 	})
-	return deleted, err
 }
 
 // ClusterDCRAssociation links a data collection rule to a connected cluster

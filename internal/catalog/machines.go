@@ -66,33 +66,7 @@ type EnrollmentToken struct {
 // CreateEnrollmentToken stores the hash of a new one-time enrollment token
 // for resource group rg, valid until expires.
 func (c *DB) CreateEnrollmentToken(ctx context.Context, sub, rg string, hash []byte, expires time.Time, by Actor) (EnrollmentToken, error) {
-	if len(hash) < 32 {
-		return EnrollmentToken{}, Invalid("InvalidParameter", "token", "An enrollment token hash is required.")
-	}
-	id, err := c.newGUID()
-	if err != nil {
-		return EnrollmentToken{}, err
-	}
-	var out EnrollmentToken
-	err = c.inTx(ctx, func(r run) error {
-		g, err := requireResourceGroup(ctx, r, sub, rg)
-		if err != nil {
-			return err
-		}
-		now := c.nowUTC()
-		if !expires.After(now) {
-			return Invalid("InvalidParameter", "expires", "An enrollment token must expire in the future.")
-		}
-		_, err = r.exec(ctx, `INSERT INTO enrollment_tokens (token_hash, id, rg_key, expires_at, used_at, machine_key, created_at,
-			created_by, created_by_type) VALUES (?, ?, ?, ?, '', '', ?, ?, ?)`, hash, id, key(g.ID()), fmtTime(expires),
-			fmtTime(now), by.ID, by.Type)
-		if err != nil {
-			return fmt.Errorf("create enrollment token: %w", err)
-		}
-		out = EnrollmentToken{ID: id, SubscriptionID: g.SubscriptionID, ResourceGroup: g.Name, Expires: expires.UTC(), Created: now}
-		return nil
-	})
-	return out, err
+	return machineEnrollment.createToken(ctx, c, sub, rg, hash, expires, by)
 }
 
 // EnrollMachine implements identity.Store: in one transaction it consumes
@@ -210,16 +184,9 @@ func (c *DB) Machine(ctx context.Context, sub, rg, name string) (Machine, error)
 // groups when rg is not empty.
 func (c *DB) Machines(ctx context.Context, sub, rg string) ([]Machine, error) {
 	r := c.r()
-	where, arg := `m.sub_key = ?`, key(sub)
-	if rg == "" {
-		if _, err := getSubscription(ctx, r, sub); err != nil {
-			return nil, err
-		}
-	} else {
-		if _, err := requireResourceGroup(ctx, r, sub, rg); err != nil {
-			return nil, err
-		}
-		where, arg = `m.rg_key = ?`, key(ResourceGroupResourceID(sub, rg))
+	where, arg, err := subOrRGFilter(ctx, r, "m", sub, rg)
+	if err != nil {
+		return nil, err
 	}
 	return queryAll(ctx, r, "list machines", scanMachine, `SELECT `+machineColumns+machineFrom+`WHERE `+where+` ORDER BY m.machine_key`, arg)
 }
@@ -286,24 +253,13 @@ func (c *DB) UpdateMachine(ctx context.Context, sub, rg, name string, u MachineU
 // identity's tokens stop working. It reports false when there was nothing to
 // delete.
 func (c *DB) DeleteMachine(ctx context.Context, sub, rg, name string, pre Precondition) (bool, error) {
-	deleted := false
-	err := c.inTx(ctx, func(r run) error {
-		old, err := getMachine(ctx, r, sub, rg, name)
-		exists := err == nil
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		if err := pre.check(exists, old.ETag); err != nil {
-			return err
-		}
-		if !exists {
-			return nil
-		}
-		if _, err := r.exec(ctx, `DELETE FROM machines WHERE machine_key = ?`, key(old.ID())); err != nil {
+	return c.deleteGuarded(ctx, pre, func(r run) (string, error) {
+		m, err := getMachine(ctx, r, sub, rg, name)
+		return m.ETag, err
+	}, func(r run) error {
+		if _, err := r.exec(ctx, `DELETE FROM machines WHERE machine_key = ?`, key(MachineResourceID(sub, rg, name))); err != nil {
 			return fmt.Errorf("delete machine: %w", err)
 		}
-		deleted = true
 		return nil
 	})
-	return deleted, err
 }
