@@ -61,7 +61,13 @@ type ruleRequest struct {
 func (s *Service) toRuleWire(ctx context.Context, stored *catalog.AlertResource) (ruleWire, error) {
 	res, err := s.openStoredRule(ctx, stored)
 	if err != nil {
-		return ruleWire{}, err
+		if skipReason(err) == "" {
+			return ruleWire{}, err
+		}
+		// The query is sealed under a key that is unavailable: show the
+		// rule without it, so that its evaluationStatus can say why its
+		// evaluations are skipped.
+		res = *stored
 	}
 	var p ruleProperties
 	if err := json.Unmarshal(res.Properties, &p); err != nil {
@@ -103,7 +109,12 @@ func (s *Service) evaluationStatus(ctx context.Context, id string, enabled bool)
 		var rs ruleState
 		plain, err := s.openState(ctx, id, raw)
 		if err != nil {
-			st.LastResult, st.LastError = resultFailed, err.Error()
+			if reason := skipReason(err); reason != "" {
+				st.LastResult, st.LastError, st.SkipReason = resultSkipped, skipMessages[reason], reason
+			} else {
+				st.LastResult, st.LastError = resultFailed, err.Error()
+			}
+			s.applySkip(id, st)
 			return st, nil
 		}
 		if err := json.Unmarshal(plain, &rs); err == nil {
@@ -122,6 +133,7 @@ func (s *Service) evaluationStatus(ctx context.Context, id string, enabled bool)
 			}
 		}
 	}
+	s.applySkip(id, st)
 	return st, nil
 }
 

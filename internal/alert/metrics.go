@@ -28,6 +28,8 @@ func (s *Service) WriteMetrics(w io.Writer) error {
 		fmt.Sprintf("custos_alert_evaluation_lag_seconds{quantile=\"0.5\"} %g\n", st.LagP50.Seconds()) +
 		fmt.Sprintf("custos_alert_evaluation_lag_seconds{quantile=\"0.99\"} %g\n", st.LagP99.Seconds()) +
 		fmt.Sprintf("custos_alert_evaluation_lag_seconds{quantile=\"1\"} %g\n", st.LagMax.Seconds())
-	_, err := io.WriteString(w, out)
-	return err
+	if _, err := io.WriteString(w, out); err != nil {
+		return err
+	}
+	return s.skips.writeMetric(w)
 }

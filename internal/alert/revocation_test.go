@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -90,9 +91,33 @@ func TestCustomerKeyRevocationStopsEvaluation(t *testing.T) {
 	if calls := h.received(); len(calls) != 1 {
 		t.Fatalf("while revoked: %d webhook calls; want none new", len(calls))
 	}
-	code, _, raw := e.call("GET", e.ruleID("cmk-rule")+"?api-version=2023-12-01", "")
-	if code != 503 || !strings.Contains(raw, `"CustomerManagedKeyUnavailable"`) || strings.Contains(raw, marker) {
-		t.Fatalf("GET rule while revoked: %d %s; want 503 CustomerManagedKeyUnavailable", code, raw)
+	// The rule's status says the evaluations were skipped and why; its
+	// sealed query stays withheld.
+	code, m, raw := e.call("GET", e.ruleID("cmk-rule")+"?api-version=2023-12-01", "")
+	if code != 200 || strings.Contains(raw, marker) {
+		t.Fatalf("GET rule while revoked: %d %s; want 200 without the sealed query", code, raw)
+	}
+	es := m["properties"].(map[string]any)["evaluationStatus"].(map[string]any)
+	if es["lastResult"] != "Skipped" || es["skipReason"] != SkipKeyUnavailable ||
+		!strings.Contains(es["lastError"].(string), "customer-managed key is unavailable") {
+		t.Fatalf("evaluationStatus while revoked: %v; want lastResult Skipped, skipReason %s and the reason", es, SkipKeyUnavailable)
+	}
+	if n, _ := es["skippedEvaluations"].(float64); n < 2 {
+		t.Fatalf("evaluationStatus.skippedEvaluations = %v; want at least 2 (two ticks while revoked)", es["skippedEvaluations"])
+	}
+	if _, err := time.Parse(time.RFC3339Nano, es["lastSkippedTime"].(string)); err != nil {
+		t.Fatalf("evaluationStatus.lastSkippedTime: %v", err)
+	}
+	// The list shows the same status rather than failing.
+	if code, _, raw := e.call("GET", strings.TrimSuffix(e.ruleID("x"), "/x")+"?api-version=2023-12-01", ""); code != 200 || !strings.Contains(raw, `"Skipped"`) || strings.Contains(raw, marker) {
+		t.Fatalf("list rules while revoked: %d %s", code, raw)
+	}
+	var metrics bytes.Buffer
+	if err := e.svc.WriteMetrics(&metrics); err != nil {
+		t.Fatal(err)
+	}
+	if n := metricValue(t, metrics.String(), `custos_alert_skipped_evaluations_total{reason="CustomerManagedKeyUnavailable"}`); n < 2 {
+		t.Fatalf("custos_alert_skipped_evaluations_total = %v; want at least 2:\n%s", n, metrics.String())
 	}
 	if l := logs.String(); !strings.Contains(l, "load alert rule state") || !strings.Contains(l, "customer-managed key") {
 		t.Fatalf("the evaluator logged no error naming the customer-managed key:\n%s", l)
@@ -108,9 +133,26 @@ func TestCustomerKeyRevocationStopsEvaluation(t *testing.T) {
 	if len(calls) != 2 || !bytes.Contains(calls[1].body, []byte("Resolved")) || !bytes.Contains(calls[1].body, []byte(marker)) {
 		t.Fatalf("after restore: %d webhook calls; want the resolution with the query", len(calls))
 	}
-	code, m, raw := e.call("GET", e.ruleID("cmk-rule")+"?api-version=2023-12-01", "")
-	if code != 200 || !strings.Contains(raw, marker) ||
-		m["properties"].(map[string]any)["evaluationStatus"].(map[string]any)["lastResult"] != "Succeeded" {
-		t.Fatalf("GET rule after restore: %d %s", code, raw)
+	code, m, raw = e.call("GET", e.ruleID("cmk-rule")+"?api-version=2023-12-01", "")
+	es = m["properties"].(map[string]any)["evaluationStatus"].(map[string]any)
+	if code != 200 || !strings.Contains(raw, marker) || es["lastResult"] != "Succeeded" || es["skipReason"] != nil || es["skippedEvaluations"] != nil {
+		t.Fatalf("GET rule after restore: %d %s; want Succeeded and no skips", code, raw)
 	}
+}
+
+// metricValue returns the value of one sample line of a Prometheus text
+// exposition (the line that starts with series followed by a space).
+func metricValue(t *testing.T, text, series string) float64 {
+	t.Helper()
+	for _, l := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", series, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no sample %s in:\n%s", series, text)
+	return 0
 }

@@ -123,12 +123,17 @@ type evaluationStatus struct {
 	LastEvaluationTime     string `json:"lastEvaluationTime,omitempty"`
 	LastWindowEndTime      string `json:"lastWindowEndTime,omitempty"`
 	LastEvaluationDuration string `json:"lastEvaluationDurationMs,omitempty"`
-	LastResult             string `json:"lastResult,omitempty"` // "Succeeded" | "Failed"
+	LastResult             string `json:"lastResult,omitempty"` // "Succeeded" | "Failed" | "Skipped"
 	LastError              string `json:"lastError,omitempty"`
-	NextWindowEndTime      string `json:"nextWindowEndTime,omitempty"`
-	ConsecutiveFailures    int    `json:"consecutiveFailures,omitempty"`
-	MissedEvaluations      int64  `json:"missedEvaluations,omitempty"`
-	FiredSeries            int    `json:"firedSeries"`
+	// SkipReason, SkippedEvaluations and LastSkippedTime describe the
+	// evaluations skipped since the last committed one (see skipped.go).
+	SkipReason          string `json:"skipReason,omitempty"`
+	SkippedEvaluations  int64  `json:"skippedEvaluations,omitempty"`
+	LastSkippedTime     string `json:"lastSkippedTime,omitempty"`
+	NextWindowEndTime   string `json:"nextWindowEndTime,omitempty"`
+	ConsecutiveFailures int    `json:"consecutiveFailures,omitempty"`
+	MissedEvaluations   int64  `json:"missedEvaluations,omitempty"`
+	FiredSeries         int    `json:"firedSeries"`
 }
 
 // rule is a validated scheduled query rule, ready to evaluate.

@@ -288,6 +288,9 @@ func (s *Service) runEntry(ctx context.Context, e *schedEntry) {
 	r := e.r
 	st, raw, err := s.loadState(ctx, r.ID)
 	if err != nil {
+		if reason := skipReason(err); reason != "" {
+			s.skips.record(r.ID, reason, s.now())
+		}
 		s.log.LogAttrs(ctx, slog.LevelError, "load alert rule state", slog.String("rule_id", r.ID), slog.Any("error", err))
 		return
 	}
@@ -334,10 +337,14 @@ func (s *Service) runEntry(ctx context.Context, e *schedEntry) {
 			if ctx.Err() != nil {
 				return
 			}
+			if reason := skipReason(err); reason != "" {
+				s.skips.record(r.ID, reason, s.now())
+			}
 			s.log.LogAttrs(ctx, slog.LevelError, "commit alert rule evaluation", slog.String("rule_id", r.ID), slog.Any("error", err))
 			next, retryAt = st.NextWindowEnd, s.now().Add(5*time.Second)
 			return
 		}
+		s.skips.clear(r.ID)
 		st, raw = nextSt, nextRaw
 	}
 	next = st.NextWindowEnd

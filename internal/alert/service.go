@@ -187,6 +187,7 @@ type Service struct {
 	rand  io.Reader
 	http  *http.Client
 	stats stats
+	skips skipLog // evaluations skipped while they could not run
 
 	content ContentSealer // nil: content stored in the clear
 
