@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
+	"unsafe"
 )
 
 // errShort is the sticky error of a decoder that ran out of input.
@@ -216,21 +218,29 @@ func encodeChunk(dst []byte, v *Vector, lo, hi int, compact bool, bloomScratch m
 	}
 	var dictIdx map[string]uint32
 	var dictVals []string
+	var dictCodes []uint32 // per row, in the first pass
 	if cls == classStr && compact && n >= 16 {
 		dictIdx = make(map[string]uint32)
 		limit := dictLimit(v.Str[lo:hi])
+		dictCodes = getCodes(n)
 		for _, s := range v.Str[lo:hi] {
-			if _, ok := dictIdx[s]; !ok {
+			c, ok := dictIdx[s]
+			if !ok {
 				if len(dictVals) >= limit {
 					dictIdx = nil
 					break
 				}
-				dictIdx[s] = uint32(len(dictVals))
+				c = uint32(len(dictVals))
+				dictIdx[s] = c
 				dictVals = append(dictVals, s)
 			}
+			dictCodes = append(dictCodes, c)
 		}
 		if dictIdx != nil {
 			flags |= colFlagDict
+		} else {
+			putCodes(dictCodes)
+			dictCodes = nil
 		}
 	}
 	var tok *tokenEncoder
@@ -279,9 +289,10 @@ func encodeChunk(dst []byte, v *Vector, lo, hi int, compact bool, bloomScratch m
 		switch {
 		case dictIdx != nil:
 			dst = appendStrings(dst, dictVals)
-			for _, s := range v.Str[lo:hi] {
-				dst = binary.AppendUvarint(dst, uint64(dictIdx[s]))
+			for _, c := range dictCodes {
+				dst = binary.AppendUvarint(dst, uint64(c))
 			}
+			putCodes(dictCodes)
 		case tok != nil:
 			dst = tok.appendTableTo(dst)
 			if v.Type == TypeString {
@@ -294,6 +305,19 @@ func encodeChunk(dst []byte, v *Vector, lo, hi int, compact bool, bloomScratch m
 		}
 	}
 	return dst, bl, split
+}
+
+// codePool recycles the per-row dictionary codes of encodeChunk.
+var codePool = sync.Pool{New: func() any { return new([]uint32) }}
+
+func getCodes(n int) []uint32 {
+	p := codePool.Get().(*[]uint32)
+	return slices.Grow((*p)[:0], n)
+}
+
+func putCodes(c []uint32) {
+	c = c[:0]
+	codePool.Put(&c)
 }
 
 func nullsOf(v *Vector, lo, hi int) []bool {
@@ -482,14 +506,15 @@ func decodeColumn(d *decoder, t ColumnType, n int) (*Vector, error) {
 // tokenEncoder is the write path of the token encoding (see tokens.go for the
 // layout and tokenCoder (tokencoder_ref_test.go), the reference it must match byte for
 // byte): it tokenizes a chunk's strings and numbers the distinct tokens in
-// order of first occurrence. Tokens of one or two bytes are numbered through a
-// direct index; longer ones through an open-addressing table keyed by a hash
-// computed while the token is scanned, so a token costs one probe and, on a
-// hash match, one comparison — not a Go map lookup with its own hashing.
+// order of first occurrence. Token boundaries are found eight bytes at a time
+// (alnumMask). Tokens of one or two bytes are numbered through a direct index;
+// longer ones through an open-addressing table whose slots hold the token's
+// length and key: for tokens of up to eight bytes the bytes themselves, so a
+// lookup is one probe and one integer comparison, without touching the token
+// text; for longer tokens a hash, confirmed by comparing the text.
 // Reused through tokenEncoders.
 type tokenEncoder struct {
 	toks   []string
-	hashes []uint64 // per token ID (long tokens only; 0 for short ones)
 	counts []uint32 // occurrences per token ID
 	rows   []uint32 // tokens per row
 	seq    []uint32 // token IDs, rows in order
@@ -499,8 +524,18 @@ type tokenEncoder struct {
 	// 256 + b0<<8 | b1 for two.
 	short     []uint32
 	shortUsed []int
-	slots     []uint32 // long tokens: ID+1 or 0 (free); len is a power of two
-	longs     int      // long tokens in slots
+	slots     []tokSlot // long tokens; len is a power of two
+	shift     uint      // 64 - log2(len(slots))
+	longs     int       // long tokens in slots
+	buckets   []uint32  // frequency sort scratch
+}
+
+// tokSlot is one entry of the long-token table: id is the token ID + 1 (0:
+// free), n its length and key its bytes (n ≤ 8, little-endian) or hash.
+type tokSlot struct {
+	key uint64
+	id  uint32
+	n   uint32
 }
 
 var tokenEncoders = sync.Pool{New: func() any { return &tokenEncoder{} }}
@@ -520,52 +555,120 @@ func putTokenEncoder(t *tokenEncoder) {
 	}
 	t.longs = 0
 	clear(t.toks) // drop references to the column's strings
-	t.toks, t.hashes, t.counts, t.rows, t.seq = t.toks[:0], t.hashes[:0], t.counts[:0], t.rows[:0], t.seq[:0]
+	t.toks, t.counts, t.rows, t.seq = t.toks[:0], t.counts[:0], t.rows[:0], t.seq[:0]
 	tokenEncoders.Put(t)
 }
 
 const (
-	tokHashSeed  = 0x9e3779b97f4a7c15
-	tokHashMul   = 0xff51afd7ed558ccd
+	tokHashMul   = 0x9e3779b97f4a7c15
 	minTokenSlot = 1 << 12
+	swarOnes     = 0x0101010101010101
+	swarHigh     = 0x8080808080808080
 )
 
-// longID returns the ID of the long token tok with hash h, adding it if new.
-func (t *tokenEncoder) longID(tok string, h uint64) (id uint32, added bool) {
+// alnumMask returns, for the eight bytes of w (little-endian), 0x80 in each
+// byte that is an ASCII letter or digit and 0 elsewhere. Every lane stays
+// within 0..0xff, so no carry or borrow crosses lanes.
+func alnumMask(w uint64) uint64 {
+	x := w &^ swarHigh
+	digit := (x + (0x80-'0')*swarOnes) & ((0x80+'9')*swarOnes - x)
+	l := x | 0x20*swarOnes
+	letter := (l + (0x80-'a')*swarOnes) & ((0x80+'z')*swarOnes - l)
+	return (digit | letter) &^ w & swarHigh
+}
+
+// load8 returns the eight bytes of s at i, little-endian; i+8 <= len(s).
+func load8(s string, i int) uint64 {
+	return binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+}
+
+// tokenEnd returns the end of the token of s starting at i: the end of the
+// run of bytes of the same class (alphanumeric or not) as s[i].
+func tokenEnd(s string, i int) int {
+	a := alnum[s[i]]
+	j := i + 1
+	for j+8 <= len(s) {
+		m := alnumMask(load8(s, j))
+		if a {
+			m ^= swarHigh
+		}
+		if m != 0 {
+			return j + bits.TrailingZeros64(m)>>3
+		}
+		j += 8
+	}
+	for j < len(s) && alnum[s[j]] == a {
+		j++
+	}
+	return j
+}
+
+// tokenKey returns the key of a token of 3 to 8 bytes (its bytes) or, for a
+// longer one, a hash of its bytes.
+func tokenKey(tok string) uint64 {
+	n := len(tok)
+	if n <= 8 {
+		var k uint64
+		if n == 8 {
+			return load8(tok, 0)
+		}
+		for i := n - 1; i >= 0; i-- {
+			k = k<<8 | uint64(tok[i])
+		}
+		return k
+	}
+	h := uint64(n)
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		h = (h ^ load8(tok, i)) * tokHashMul
+		h ^= h >> 32
+	}
+	if i < n {
+		h = (h ^ load8(tok, n-8)) * tokHashMul
+		h ^= h >> 32
+	}
+	return h
+}
+
+// longID returns the ID of the token tok (longer than two bytes) with key k,
+// adding it if new.
+func (t *tokenEncoder) longID(tok string, k uint64) (id uint32, added bool) {
 	if 2*(t.longs+1) > len(t.slots) {
 		t.grow()
 	}
+	n := uint32(len(tok))
 	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		s := t.slots[i]
-		if s == 0 {
+	for i := ((k + uint64(n)) * tokHashMul) >> t.shift; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.id == 0 {
 			id = uint32(len(t.toks))
-			t.slots[i] = id + 1
+			*s = tokSlot{key: k, id: id + 1, n: n}
 			t.longs++
 			t.toks = append(t.toks, tok)
-			t.hashes = append(t.hashes, h)
 			t.counts = append(t.counts, 0)
 			return id, true
 		}
-		if t.hashes[s-1] == h && t.toks[s-1] == tok {
-			return s - 1, false
+		if s.key == k && s.n == n && (n <= 8 || t.toks[s.id-1] == tok) {
+			return s.id - 1, false
 		}
 	}
 }
 
 func (t *tokenEncoder) grow() {
 	n := max(minTokenSlot, 2*len(t.slots))
-	t.slots = make([]uint32, n)
+	old := t.slots
+	t.slots = make([]tokSlot, n)
+	t.shift = uint(64 - bits.TrailingZeros(uint(n)))
 	mask := uint64(n - 1)
-	for id, h := range t.hashes {
-		if len(t.toks[id]) <= 2 {
+	for _, s := range old {
+		if s.id == 0 {
 			continue
 		}
-		i := h & mask
-		for t.slots[i] != 0 {
+		i := ((s.key + uint64(s.n)) * tokHashMul) >> t.shift
+		for t.slots[i].id != 0 {
 			i = (i + 1) & mask
 		}
-		t.slots[i] = uint32(id) + 1
+		t.slots[i] = s
 	}
 }
 
@@ -588,13 +691,7 @@ func (t *tokenEncoder) analyze(ss []string) bool {
 	for _, s := range ss {
 		k := 0
 		for i := 0; i < len(s); {
-			a := alnum[s[i]]
-			h := uint64(tokHashSeed)
-			j := i
-			for j < len(s) && alnum[s[j]] == a {
-				h = (h ^ uint64(s[j])) * tokHashMul
-				j++
-			}
+			j := tokenEnd(s, i)
 			var id uint32
 			if j-i <= 2 {
 				x := int(s[i])
@@ -608,14 +705,18 @@ func (t *tokenEncoder) analyze(ss []string) bool {
 					t.short[x] = id + 1
 					t.shortUsed = append(t.shortUsed, x)
 					t.toks = append(t.toks, s[i:j])
-					t.hashes = append(t.hashes, 0)
 					t.counts = append(t.counts, 0)
 					table += j - i
 				}
 			} else {
+				var key uint64
+				if j-i <= 8 && i+8 <= len(s) {
+					key = load8(s, i) & (1<<(8*uint(j-i)) - 1) // a shift by 64 gives 0: all ones
+				} else {
+					key = tokenKey(s[i:j])
+				}
 				var added bool
-				h ^= h >> 29
-				if id, added = t.longID(s[i:j], h); added {
+				if id, added = t.longID(s[i:j], key); added {
 					table += j - i
 				}
 			}
@@ -636,12 +737,51 @@ func (t *tokenEncoder) analyze(ss []string) bool {
 	if float64(table) > tokenMaxTableShare*float64(text) {
 		return false
 	}
-	// Most frequent first, so common tokens get one-byte indexes.
-	t.order = t.order[:0]
-	for i := range t.toks {
-		t.order = append(t.order, uint32(i))
+	t.sortByFrequency()
+	t.rank = slices.Grow(t.rank[:0], len(t.toks))[:len(t.toks)]
+	for r, id := range t.order {
+		t.rank[id] = uint32(r)
 	}
-	slices.SortStableFunc(t.order, func(a, b uint32) int {
+	return true
+}
+
+// freqBuckets: tokens seen fewer times than this are ordered by a counting
+// sort; the (few) more frequent ones by a stable comparison sort.
+const freqBuckets = 256
+
+// sortByFrequency fills order with the token IDs, most frequent first, ties
+// in ID order (a stable sort by descending count).
+func (t *tokenEncoder) sortByFrequency() {
+	t.order = slices.Grow(t.order[:0], len(t.toks))[:len(t.toks)]
+	// buckets[c] = the first position of the tokens seen c times (c <
+	// freqBuckets); the frequent ones take the positions before them all.
+	t.buckets = slices.Grow(t.buckets[:0], freqBuckets+1)[:freqBuckets+1]
+	clear(t.buckets)
+	frequent := 0
+	for _, c := range t.counts {
+		if c >= freqBuckets {
+			frequent++
+		} else {
+			t.buckets[c]++
+		}
+	}
+	pos := uint32(frequent)
+	for c := freqBuckets - 1; c >= 0; c-- {
+		n := t.buckets[c]
+		t.buckets[c] = pos
+		pos += n
+	}
+	f := 0
+	for id, c := range t.counts {
+		if c >= freqBuckets {
+			t.order[f] = uint32(id)
+			f++
+		} else {
+			t.order[t.buckets[c]] = uint32(id)
+			t.buckets[c]++
+		}
+	}
+	slices.SortStableFunc(t.order[:frequent], func(a, b uint32) int {
 		ca, cb := t.counts[a], t.counts[b]
 		switch {
 		case ca > cb:
@@ -651,11 +791,6 @@ func (t *tokenEncoder) analyze(ss []string) bool {
 		}
 		return 0
 	})
-	t.rank = slices.Grow(t.rank[:0], len(t.toks))[:len(t.toks)]
-	for r, id := range t.order {
-		t.rank[id] = uint32(r)
-	}
-	return true
 }
 
 // appendTableTo appends the token table: the count, lengths and bytes.
@@ -670,18 +805,30 @@ func (t *tokenEncoder) appendTableTo(dst []byte) []byte {
 	return dst
 }
 
-// appendRowsTo appends the per-row token counts and the token indexes.
+// appendRowsTo appends the per-row token counts and the token indexes. The
+// indexes are written into room grown once for the worst case (five bytes
+// per uint32 rank), most of them one or two bytes at a time.
 func (t *tokenEncoder) appendRowsTo(dst []byte) []byte {
-	dst = slices.Grow(dst, len(t.rows)+2*len(t.seq))
+	dst = slices.Grow(dst, binary.MaxVarintLen32*(len(t.rows)+len(t.seq)))
 	for _, k := range t.rows {
 		dst = binary.AppendUvarint(dst, uint64(k))
 	}
+	out := dst[len(dst) : len(dst)+binary.MaxVarintLen32*len(t.seq)]
+	rank := t.rank
+	p := 0
 	for _, id := range t.seq {
-		if r := t.rank[id]; r < 0x80 {
-			dst = append(dst, byte(r))
-		} else {
-			dst = binary.AppendUvarint(dst, uint64(r))
+		r := rank[id]
+		switch {
+		case r < 0x80:
+			out[p] = byte(r)
+			p++
+		case r < 0x4000:
+			out[p] = byte(r) | 0x80
+			out[p+1] = byte(r >> 7)
+			p += 2
+		default:
+			p += binary.PutUvarint(out[p:], uint64(r))
 		}
 	}
-	return dst
+	return dst[:len(dst)+p]
 }

@@ -1,5 +1,7 @@
 package store
 
+import "sync"
+
 // Tokenize splits s into the terms that Kusto's has operator matches and that
 // the store's bloom filters index: maximal runs of ASCII letters and digits
 // ([0-9A-Za-z]), lower-cased. Every other byte, including all non-ASCII
@@ -177,10 +179,17 @@ func (b bloom) has(h uint64) bool {
 }
 
 // buildBloom indexes the tokens of ss (the non-null strings of one column
-// block). dynamic selects the JSON-aware tokeniser.
-func buildBloom(ss []string, nulls []bool, dynamic bool, scratch map[uint64]struct{}) bloom {
-	clear(scratch)
-	add := func(h uint64) { scratch[h] = struct{}{} }
+// block). dynamic selects the JSON-aware tokeniser. The distinct hashes are
+// collected in a pooled open-addressing set (hashSet), not a Go map: a chunk
+// adds tens of thousands. The scratch map is no longer used; the parameter
+// stays until purge.go's callers drop it.
+func buildBloom(ss []string, nulls []bool, dynamic bool, _ map[uint64]struct{}) bloom {
+	set := hashSets.Get().(*hashSet)
+	defer func() {
+		set.reset()
+		hashSets.Put(set)
+	}()
+	add := set.add
 	for i, s := range ss {
 		if nulls != nil && nulls[i] {
 			continue
@@ -191,11 +200,79 @@ func buildBloom(ss []string, nulls []bool, dynamic bool, scratch map[uint64]stru
 			forEachTokenHash(s, add)
 		}
 	}
-	b := newBloom(len(scratch))
-	for h := range scratch {
-		b.add(h)
-	}
+	b := newBloom(set.len())
+	set.each(b.add)
 	return b
+}
+
+// hashSet is a set of 64-bit hashes: open addressing, linear probing, at most
+// half full. Zero, the free-slot marker, is tracked apart.
+type hashSet struct {
+	slots []uint64
+	n     int
+	zero  bool
+}
+
+var hashSets = sync.Pool{New: func() any { return new(hashSet) }}
+
+func (s *hashSet) add(h uint64) {
+	if h == 0 {
+		s.zero = true
+		return
+	}
+	if 2*(s.n+1) > len(s.slots) {
+		s.grow()
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := (h * tokHashMul) >> 32 & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case 0:
+			s.slots[i] = h
+			s.n++
+			return
+		case h:
+			return
+		}
+	}
+}
+
+func (s *hashSet) grow() {
+	old := s.slots
+	s.slots = make([]uint64, max(1024, 2*len(old)))
+	s.n = 0
+	for _, h := range old {
+		if h != 0 {
+			s.add(h)
+		}
+	}
+}
+
+func (s *hashSet) len() int {
+	if s.zero {
+		return s.n + 1
+	}
+	return s.n
+}
+
+func (s *hashSet) each(fn func(uint64)) {
+	if s.zero {
+		fn(0)
+	}
+	for _, h := range s.slots {
+		if h != 0 {
+			fn(h)
+		}
+	}
+}
+
+// reset empties the set, keeping its table unless it grew past 1 Mi slots.
+func (s *hashSet) reset() {
+	if len(s.slots) > 1<<20 {
+		s.slots = nil
+	} else if s.n > 0 {
+		clear(s.slots)
+	}
+	s.n, s.zero = 0, false
 }
 
 // termHashes returns the hashes of the tokens of a term hint.
