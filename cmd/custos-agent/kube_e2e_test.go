@@ -107,7 +107,12 @@ func TestKubernetesEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := kubetest.New(kubetest.Options{Tokens: map[string]kubetest.Rules{saToken: nodeRules, clusterToken: clusterRules}})
+	leaseRules, err := kubetest.RoleRulesFromManifest("../../deploy/kubernetes/rbac.yaml", "custos-agent-cluster-leader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := kubetest.New(kubetest.Options{Tokens: map[string]kubetest.Rules{saToken: nodeRules, clusterToken: clusterRules},
+		Roles: map[string]kubetest.RoleRules{clusterToken: leaseRules}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +141,13 @@ func TestKubernetesEndToEnd(t *testing.T) {
 		mkPod("shop", "api-7", "5e5e5e5e-0000-1111-2222-333344445555", "api", map[string]string{"app": "api"}, nil),
 		mkPod("default", "secret-job-1", "7c7c7c7c-0000-1111-2222-333344445555", "job", nil,
 			map[string]string{"fluentbit.io/exclude": "true", "prometheus.io/scrape": "true"}),
+		// The pods of the kubelet fixture: coredns is opted out, so its
+		// kubelet Perf counters must not be sent either.
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-6d4cf56db6-x7k2p", UID: "7f1b8c1e-0a3c-4b5d-9e6f-112233445566"},
+			Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "web", Image: "registry.example.io/web:2"}}}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "coredns-5d78c9869d-abcde", UID: "0f3e1b2a-1111-2222-3333-444455556666",
+			Annotations: map[string]string{"fluentbit.io/exclude": "true"}},
+			Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "coredns", Image: "registry.example.io/coredns:1"}}}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api-svc", Annotations: map[string]string{"prometheus.io/scrape": "true"}},
 			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: "127.0.0.1", Selector: map[string]string{"app": "api"},
 				Ports: []corev1.ServicePort{{Port: int32(promPort)}}}},
@@ -159,6 +171,7 @@ func TestKubernetesEndToEnd(t *testing.T) {
 	os.WriteFile(filepath.Join(saDir, "ca.crt"), append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: kubelet.Certificate().Raw}),
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: api.Certificate()})...), 0o600)
 	os.WriteFile(filepath.Join(saDir, "cluster-token"), []byte(clusterToken+"\n"), 0o600)
+	os.WriteFile(filepath.Join(saDir, "namespace"), []byte("custos-system"), 0o600) // the leases' namespace
 	logRoot := filepath.Join(root, "node", "var", "log", "pods")
 	write := func(rel, content string, flag int) {
 		p := filepath.Join(logRoot, rel)
@@ -344,6 +357,9 @@ func TestKubernetesEndToEnd(t *testing.T) {
 	if rows := e.query(`ContainerLogV2 | where PodName == "web-1" | summarize count() by k = tostring(KubernetesMetadata.controllerKind), c = tostring(KubernetesMetadata.controllerName), l = tostring(KubernetesMetadata.podLabels.app), i = tostring(KubernetesMetadata.image), id = ContainerId`); len(rows) != 1 ||
 		rows[0][0] != "ReplicaSet" || rows[0][1] != "web-1-rs" || rows[0][2] != "web" || rows[0][3] != "registry.example.io/app:1.0" || rows[0][4] != "1a2b3c4d" {
 		t.Errorf("KubernetesMetadata of web-1: %v", rows)
+	}
+	if n := e.count(`Perf | where InstanceName has "0f3e1b2a-1111-2222-3333-444455556666"`); n != 0 {
+		t.Errorf("%d kubelet Perf rows of the opted-out pod coredns-5d78c9869d-abcde", n)
 	}
 	// The opted-out pod: nothing of its logs, its metrics or its environment.
 	if n := e.count(`ContainerLogV2 | where PodName == "secret-job-1" or tostring(LogMessage) has "opted-out-pod-line"`); n != 0 {

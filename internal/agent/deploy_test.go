@@ -165,7 +165,15 @@ type podSpec struct {
 		RunAsUser    int   `yaml:"runAsUser"`
 	} `yaml:"securityContext"`
 	Containers []struct {
-		Args            []string
+		Args []string
+		Env  []struct {
+			Name      string
+			ValueFrom *struct {
+				FieldRef struct {
+					FieldPath string `yaml:"fieldPath"`
+				} `yaml:"fieldRef"`
+			} `yaml:"valueFrom"`
+		}
 		SecurityContext struct {
 			AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
 			ReadOnlyRootFilesystem   bool  `yaml:"readOnlyRootFilesystem"`
@@ -217,8 +225,19 @@ func checkClusterDeployment(t *testing.T, dir, clusterYAML string) {
 		t.Fatal(err)
 	}
 	ps := dep.Spec.Template.Spec
-	if dep.Kind != "Deployment" || dep.Spec.Replicas != 1 || dep.Spec.Strategy.Type != "Recreate" || len(ps.Containers) != 1 {
+	// Two replicas: leader election (a Lease in the pod's namespace) lets
+	// only one collect, so a rolling update or a lost node leaves a standby.
+	if dep.Kind != "Deployment" || dep.Spec.Replicas != 2 || dep.Spec.Strategy.Type != "RollingUpdate" || len(ps.Containers) != 1 {
 		t.Fatalf("deployment: %+v", dep)
+	}
+	env := map[string]string{}
+	for _, e := range ps.Containers[0].Env {
+		if e.ValueFrom != nil {
+			env[e.Name] = e.ValueFrom.FieldRef.FieldPath
+		}
+	}
+	if env["POD_NAMESPACE"] != "metadata.namespace" || env["POD_NAME"] != "metadata.name" {
+		t.Errorf("deployment env %v: want POD_NAMESPACE and POD_NAME from the downward API (the leases' namespace, the candidate's identity)", env)
 	}
 	if ps.ServiceAccountName != "custos-agent-cluster" {
 		t.Errorf("deployment runs as %q, want its own ServiceAccount custos-agent-cluster", ps.ServiceAccountName)
@@ -284,6 +303,65 @@ func checkRBAC(t *testing.T, dir string) {
 	}
 	if len(roles) != len(want) {
 		t.Errorf("ClusterRoles %v", roles)
+	}
+	checkLeaseRole(t, dir+"/rbac.yaml")
+}
+
+// checkLeaseRole: the cluster agent's leader election may get, create and
+// update leases, in its own namespace only (a Role bound by a RoleBinding
+// there), and nothing else is namespaced.
+func checkLeaseRole(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var roles, bindings []string
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	for {
+		var doc struct {
+			Kind     string
+			Metadata struct{ Name, Namespace string }
+			Rules    []struct {
+				APIGroups     []string `yaml:"apiGroups"`
+				Resources     []string
+				Verbs         []string
+				ResourceNames []string `yaml:"resourceNames"`
+			}
+			RoleRef  struct{ Kind, Name string } `yaml:"roleRef"`
+			Subjects []struct{ Kind, Name, Namespace string }
+		}
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		switch doc.Kind {
+		case "Role":
+			for _, r := range doc.Rules {
+				for _, g := range r.APIGroups {
+					for _, res := range r.Resources {
+						for _, v := range r.Verbs {
+							roles = append(roles, doc.Metadata.Namespace+"/"+doc.Metadata.Name+": "+v+" "+g+"/"+res)
+						}
+					}
+				}
+			}
+		case "RoleBinding":
+			for _, s := range doc.Subjects {
+				bindings = append(bindings, doc.Metadata.Namespace+": "+s.Kind+" "+s.Namespace+"/"+s.Name+" → "+doc.RoleRef.Kind+" "+doc.RoleRef.Name)
+			}
+		}
+	}
+	wantRoles := []string{
+		"custos-system/custos-agent-cluster-leader: get coordination.k8s.io/leases",
+		"custos-system/custos-agent-cluster-leader: create coordination.k8s.io/leases",
+		"custos-system/custos-agent-cluster-leader: update coordination.k8s.io/leases",
+	}
+	if strings.Join(roles, "\n") != strings.Join(wantRoles, "\n") {
+		t.Errorf("Roles grant\n%s\nwant exactly\n%s", strings.Join(roles, "\n"), strings.Join(wantRoles, "\n"))
+	}
+	want := "custos-system: ServiceAccount custos-system/custos-agent-cluster → Role custos-agent-cluster-leader"
+	if len(bindings) != 1 || bindings[0] != want {
+		t.Errorf("RoleBindings %q; want %q", bindings, want)
 	}
 }
 

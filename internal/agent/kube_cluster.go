@@ -63,6 +63,11 @@ func envVarsEnabled(ext ExtensionSource) (bool, error) {
 // apiClient returns a client of the API server authenticated with the
 // ServiceAccount token.
 func (a *Agent) apiClient() (inventory.Source, error) {
+	return inventory.NewClient(a.apiClientOptions())
+}
+
+// apiClientOptions locate the API server and the ServiceAccount token and CA.
+func (a *Agent) apiClientOptions() inventory.ClientOptions {
 	k := a.cfg.Kubernetes
 	tok, ca := k.TokenFile, k.CAFile
 	if tok == "" {
@@ -71,7 +76,7 @@ func (a *Agent) apiClient() (inventory.Source, error) {
 	if ca == "" {
 		ca = kube.DefaultCAFile
 	}
-	return inventory.NewClient(inventory.ClientOptions{URL: k.APIServerURL, TokenFile: tok, CAFile: ca, UserAgent: "custos-agent (" + k.Role + ")"})
+	return inventory.ClientOptions{URL: k.APIServerURL, TokenFile: tok, CAFile: ca, UserAgent: "custos-agent (" + k.Role + ")"}
 }
 
 // podLookup adapts the API server's pod cache to kube.MetadataLookup.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"custos/internal/agent/kube"
@@ -107,7 +108,9 @@ func (a *Agent) startKube(ctx context.Context, r *DCR, ext ExtensionSource, targ
 			return nil
 		}
 		if len(invT)+len(imT) > 0 {
-			start(func() { a.runKubeCluster(ctx, ks, invT, imT, envOn) })
+			start(func() {
+				a.whileLeading(ctx, ks, func(lctx context.Context) { a.runKubeCluster(lctx, ks, invT, imT, envOn) })
+			})
 			sources = append(sources, "containerInsights:"+ext.Name+":inventory")
 			if len(imT) > 0 {
 				sources = append(sources, "containerInsights:"+ext.Name+":prometheus")
@@ -115,8 +118,12 @@ func (a *Agent) startKube(ctx context.Context, r *DCR, ext ExtensionSource, targ
 		}
 		return sources
 	}
+	pods := &nodePods{}
+	if !a.cfg.Kubernetes.DisablePodMetadata && len(logT)+len(perfT)+len(imT) > 0 {
+		start(func() { <-ctx.Done(); pods.stop() })
+	}
 	if len(logT) > 0 {
-		start(func() { a.runKubeLogs(ctx, ks, logT) })
+		start(func() { a.runKubeLogs(ctx, ks, logT, pods) })
 		sources = append(sources, "containerInsights:"+ext.Name+":logs")
 	}
 	if len(auditT) > 0 {
@@ -128,10 +135,43 @@ func (a *Agent) startKube(ctx context.Context, r *DCR, ext ExtensionSource, targ
 		}
 	}
 	if len(perfT)+len(imT) > 0 {
-		start(func() { a.runKubelet(ctx, ks, perfT, imT) })
+		start(func() { a.runKubelet(ctx, ks, perfT, imT, pods) })
 		sources = append(sources, "containerInsights:"+ext.Name+":kubelet")
 	}
 	return sources
+}
+
+// nodePods is one watch of the node's pods, shared by the container log
+// and kubelet collectors of an extension, started by the first that needs it.
+type nodePods struct {
+	once sync.Once
+	md   kube.MetadataLookup
+	wait func()
+	ok   bool
+}
+
+// get starts the watch (once) and waits for its first list; false when ctx
+// ended or the watch cannot be set up (reported).
+func (n *nodePods) get(ctx context.Context, a *Agent, lg *slog.Logger) (kube.MetadataLookup, bool) {
+	n.once.Do(func() { n.md, n.wait, n.ok = a.podMetadata(ctx, lg) })
+	return n.md, n.ok
+}
+
+// stop waits for the watch to end; call it after ctx ended.
+func (n *nodePods) stop() {
+	n.once.Do(func() {})
+	if n.wait != nil {
+		n.wait()
+	}
+}
+
+// optedOut reports whether the pod is annotated fluentbit.io/exclude: "true"
+// or unknown to the watch (its annotation cannot be checked: fail closed).
+func optedOut(md kube.MetadataLookup) func(namespace, pod string) bool {
+	return func(namespace, pod string) bool {
+		m, ok := md.Pod(namespace, pod)
+		return !ok || strings.EqualFold(m.Annotations[kube.ExcludeAnnotation], "true")
+	}
 }
 
 // kubeLogPattern is the glob of container log files under root.
@@ -169,18 +209,17 @@ const kubeLogChunk = 1000
 
 // runKubeLogs tails the container log files into ContainerLogV2 rows until
 // ctx ends. Positions are committed after the rows are in the disk queue.
-func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target) {
+func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target, pods *nodePods) {
 	k := a.cfg.Kubernetes
 	lg := a.log.With(slog.String("extension", ks.name))
 	lo := kube.LogOptions{Computer: a.node, ResourceID: k.ClusterResourceID, Namespaces: ks.filter, Logger: lg, Now: a.now}
 	if k.DisablePodMetadata {
 		lg.Warn("kubernetes.disablePodMetadata is set: container logs carry no KubernetesMetadata and the fluentbit.io/exclude opt-out annotation is NOT honoured")
 	} else {
-		md, wait, ok := a.podMetadata(ctx, lg)
+		md, ok := pods.get(ctx, a, lg)
 		if !ok {
 			return
 		}
-		defer wait()
 		lo.Metadata, lo.FilterUsingAnnotations, lo.IncludeMetadata, lo.RequireMetadata = md, true, true, true
 	}
 	lc, err := kube.NewLogCollector(lo)
@@ -339,7 +378,9 @@ func (a *Agent) kubeletURL() (string, error) {
 
 // runKubelet scrapes the kubelet's /stats/summary every interval into Perf
 // and InsightsMetrics rows until ctx ends.
-func (a *Agent) runKubelet(ctx context.Context, ks kubeSettings, perfT, imT []target) {
+// Pods opted out with fluentbit.io/exclude (and pods the node's pod watch
+// does not know yet) are left out, unless kubernetes.disablePodMetadata.
+func (a *Agent) runKubelet(ctx context.Context, ks kubeSettings, perfT, imT []target, pods *nodePods) {
 	k := a.cfg.Kubernetes
 	lg := a.log.With(slog.String("extension", ks.name))
 	u, err := a.kubeletURL()
@@ -356,6 +397,15 @@ func (a *Agent) runKubelet(ctx context.Context, ks kubeSettings, perfT, imT []ta
 	defer kc.Close()
 	lg.Info("collecting kubelet metrics", slog.String("kubelet_url", u), slog.Duration("interval", ks.interval))
 	mo := kube.MetricsOptions{ClusterID: k.ClusterResourceID, ClusterName: k.ClusterName}
+	if k.DisablePodMetadata {
+		lg.Warn("kubernetes.disablePodMetadata is set: kubelet metrics of pods annotated fluentbit.io/exclude are NOT left out")
+	} else {
+		md, ok := pods.get(ctx, a, lg)
+		if !ok {
+			return
+		}
+		mo.Exclude = optedOut(md)
+	}
 	var prev *kube.Summary
 	tick := time.NewTicker(ks.interval)
 	defer tick.Stop()

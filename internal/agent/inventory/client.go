@@ -52,9 +52,29 @@ func (s RESTSource) ListerWatcher(resource string, tweak func(*metav1.ListOption
 }
 
 // NewClient returns a Source for the API server. It reads nothing from the
-// server yet. The client knows only the core/v1 types (not client-go's full
-// clientset and scheme, which would add ~15 MB to every agent's memory).
+// server yet. The client knows only the core/v1 types (its own small
+// scheme, not client-go's full clientset scheme).
 func NewClient(o ClientOptions) (Source, error) {
+	cfg, err := restConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	sch := runtime.NewScheme()
+	if err := corev1.AddToScheme(sch); err != nil {
+		return nil, fmt.Errorf("kubernetes API server client: %w", err)
+	}
+	cfg.APIPath = "/api"
+	cfg.ContentConfig = rest.ContentConfig{GroupVersion: &corev1.SchemeGroupVersion, ContentType: runtime.ContentTypeJSON,
+		NegotiatedSerializer: serializer.NewCodecFactory(sch).WithoutConversion()}
+	rc, err := rest.RESTClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes API server client: %w", err)
+	}
+	return RESTSource{Client: rc}, nil
+}
+
+// restConfig resolves and checks the API server's URL and credentials.
+func restConfig(o ClientOptions) (*rest.Config, error) {
 	u := o.URL
 	if u == "" {
 		host, port := os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")
@@ -72,19 +92,8 @@ func NewClient(o ClientOptions) (Source, error) {
 	if _, err := os.Stat(o.CAFile); err != nil {
 		return nil, fmt.Errorf("kubernetes API server CA: %w", err)
 	}
-	sch := runtime.NewScheme()
-	if err := corev1.AddToScheme(sch); err != nil {
-		return nil, fmt.Errorf("kubernetes API server client: %w", err)
-	}
-	cfg := &rest.Config{Host: u, BearerTokenFile: o.TokenFile, TLSClientConfig: rest.TLSClientConfig{CAFile: o.CAFile},
-		UserAgent: o.UserAgent, QPS: 5, Burst: 10, APIPath: "/api",
-		ContentConfig: rest.ContentConfig{GroupVersion: &corev1.SchemeGroupVersion, ContentType: runtime.ContentTypeJSON,
-			NegotiatedSerializer: serializer.NewCodecFactory(sch).WithoutConversion()}}
-	rc, err := rest.RESTClientFor(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes API server client: %w", err)
-	}
-	return RESTSource{Client: rc}, nil
+	return &rest.Config{Host: u, BearerTokenFile: o.TokenFile, TLSClientConfig: rest.TLSClientConfig{CAFile: o.CAFile},
+		UserAgent: o.UserAgent, QPS: 5, Burst: 10}, nil
 }
 
 // PodCache watches the pods of one node (a spec.nodeName field selector, so

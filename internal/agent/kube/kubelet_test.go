@@ -204,3 +204,42 @@ func TestPerfAndInsightsMetricsRows(t *testing.T) {
 		t.Error("truncated summary accepted")
 	}
 }
+
+// TestMetricsExcludeOptedOutPods: a pod for which Exclude is true (opted
+// out, or not known yet) has no K8SContainer Perf rows and no pv
+// InsightsMetrics rows; the node's rows and the other pods' stay.
+func TestMetricsExcludeOptedOutPods(t *testing.T) {
+	f, err := os.Open("testdata/stats_summary.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := DecodeSummary(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := MetricsOptions{ClusterID: testCluster, ClusterName: "c1",
+		Exclude: func(ns, pod string) bool { return ns == "shop" && pod == "web-6d4cf56db6-x7k2p" }}
+	var node, dns int
+	for _, p := range PerfRows(s, nil, o) {
+		switch {
+		case strings.Contains(p.InstanceName, "7f1b8c1e"):
+			t.Errorf("opted-out pod's row: %+v", p)
+		case p.ObjectName == ObjectNode:
+			node++
+		case strings.Contains(p.InstanceName, "/coredns"):
+			dns++
+		}
+	}
+	if node == 0 || dns == 0 {
+		t.Errorf("%d node rows, %d coredns rows; want some of each", node, dns)
+	}
+	for _, m := range InsightsMetricsRows(s, o) {
+		if m.Namespace == "container.azm.ms/pv" {
+			t.Errorf("opted-out pod's volume: %+v", m)
+		}
+	}
+	if n := len(InsightsMetricsRows(s, o)); n != 3 {
+		t.Errorf("%d InsightsMetrics rows; want the 3 node disk rows", n)
+	}
+}

@@ -45,6 +45,14 @@ type InsightsMetrics struct {
 type MetricsOptions struct {
 	ClusterID   string // the cluster's resource ID: InstanceName prefix, clusterId tag, _ResourceId
 	ClusterName string // clusterName tag
+	// Exclude, if set, leaves out the pods (containers and volumes) for
+	// which it returns true: pods opted out with fluentbit.io/exclude, and
+	// pods whose annotations are not known yet (fail closed).
+	Exclude func(namespace, pod string) bool
+}
+
+func (o MetricsOptions) excluded(p PodStats) bool {
+	return o.Exclude != nil && o.Exclude(p.PodRef.Namespace, p.PodRef.Name)
 }
 
 // PerfRows maps a kubelet summary to Perf rows with Azure's counter names:
@@ -98,7 +106,7 @@ func PerfRows(s, prev *Summary, o MetricsOptions) []Perf {
 		add(sampleTime(n.CPU, n.Memory, n.StartTime), ObjectNode, inst, "restartTimeEpoch", float64(n.StartTime.Unix()))
 	}
 	for _, p := range s.Pods {
-		if p.PodRef.UID == "" {
+		if p.PodRef.UID == "" || o.excluded(p) {
 			continue
 		}
 		for _, c := range p.Containers {
@@ -147,6 +155,9 @@ func InsightsMetricsRows(s *Summary, o MetricsOptions) []InsightsMetrics {
 			Name: name, Val: v, Tags: string(b), SourceSystem: "Insights", ResourceID: o.ClusterID})
 	}
 	for _, p := range s.Pods {
+		if o.excluded(p) {
+			continue
+		}
 		for _, v := range p.Volumes {
 			if v.PVCRef == nil || v.UsedBytes == nil {
 				continue

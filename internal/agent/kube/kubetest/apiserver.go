@@ -6,7 +6,9 @@
 // semantics: resource versions, watches resumed from a resource version,
 // the watch-list protocol (sendInitialEvents with the initial-events-end
 // bookmark) that client-go's reflectors use by default, spec.nodeName field
-// selectors, and watch timeouts. It is not imported by custos-agent itself.
+// selectors, and watch timeouts; and coordination.k8s.io/v1 leases (get,
+// create, update with resource-version conflicts) for leader election,
+// authorized by namespaced Roles. It is not imported by custos-agent itself.
 package kubetest
 
 import (
@@ -20,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -36,6 +39,11 @@ type Options struct {
 	// other token is refused with 401, a request its rules do not allow
 	// with 403. At least one is required.
 	Tokens map[string]Rules
+	// Roles are what tokens may do with namespaced resources of other API
+	// groups (coordination.k8s.io leases), as Roles bound in a namespace.
+	// A token without Roles may do nothing there, unless its Tokens rules
+	// are nil (everything allowed).
+	Roles map[string]RoleRules
 }
 
 // Server is a running API server substitute. Safe for concurrent use.
@@ -51,6 +59,7 @@ type Server struct {
 	history  []change
 	watchers map[*watcher]struct{}
 	requests map[string]int // "verb resource" → count
+	leases   map[string]*coordinationv1.Lease
 }
 
 type object struct {
@@ -92,7 +101,8 @@ func New(o Options) (*Server, error) {
 	if len(o.Tokens) == 0 {
 		return nil, errors.New("kubetest: at least one token is required")
 	}
-	s := &Server{o: o, objects: map[string]map[string]object{}, watchers: map[*watcher]struct{}{}, requests: map[string]int{}}
+	s := &Server{o: o, objects: map[string]map[string]object{}, watchers: map[*watcher]struct{}{}, requests: map[string]int{},
+		leases: map[string]*coordinationv1.Lease{}}
 	for r := range resources {
 		s.objects[r] = map[string]object{}
 	}
@@ -263,6 +273,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	rules, known := s.o.Tokens[tok]
 	if !ok || !known {
 		writeStatus(w, http.StatusUnauthorized, "Unauthorized", "Unauthorized")
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, leasePrefix) {
+		s.serveLease(w, r, tok)
 		return
 	}
 	res, ns, ok := route(r.URL.Path)
