@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"math"
 	"math/big"
 
@@ -8,12 +9,37 @@ import (
 )
 
 // sumDecAgg is sum()/sumif() over decimal values, computed exactly with
-// .NET decimal arithmetic. A group whose sum leaves the decimal range
-// answers null (the aggregation interface has no error path).
+// .NET decimal arithmetic. A sum that leaves the decimal range fails the
+// query (failure, through aggResult), as Kusto fails a query whose
+// aggregation overflows ("An overflow occurs when the result of a
+// computation is too large for the destination type. The overflow usually
+// leads to a partial query failure.").
 type sumDecAgg struct {
 	sums     []Decimal
 	overflow []bool
+	err      error // the first overflow
 }
+
+// aggFailer is an aggregation state whose computation can fail.
+type aggFailer interface {
+	// failure returns the error that invalidates the state's results, or nil.
+	failure() error
+}
+
+// aggResult is st.result(groups), or the state's failure.
+func aggResult(st aggState, groups int) (*store.Vector, error) {
+	v := st.result(groups)
+	if f, ok := st.(aggFailer); ok {
+		if err := f.failure(); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+func (a *sumDecAgg) failure() error { return a.err }
+
+func (a *avgDecAgg) failure() error { return a.sum.err }
 
 func (a *sumDecAgg) grow(n int) {
 	for len(a.sums) < n {
@@ -29,6 +55,9 @@ func (a *sumDecAgg) add(g int32, d Decimal) {
 	s, err := a.sums[g].Add(d)
 	if err != nil {
 		a.overflow[g] = true
+		if a.err == nil {
+			a.err = &ExecError{Msg: fmt.Sprintf("arithmetic overflow in a decimal sum or average: %s + %s: %v", a.sums[g], d, err)}
+		}
 		return
 	}
 	a.sums[g] = s
@@ -57,6 +86,9 @@ func (a *sumDecAgg) merge(o aggState, m []int32, nGroups int) {
 	for i, s := range ob.sums {
 		if ob.overflow[i] {
 			a.overflow[m[i]] = true
+			if a.err == nil {
+				a.err = ob.err
+			}
 			continue
 		}
 		a.add(m[i], s)

@@ -250,8 +250,12 @@ func (x *executor) pivot(ctx context.Context, n *kql.Pivot) ([]*store.Batch, err
 			g[j] = gids[r]
 		}
 		st.update(g, gathered, groups)
+		v, err := aggResult(st, groups)
+		if err != nil {
+			return nil, err
+		}
 		schema = append(schema, store.Column{Name: name, Type: n.Agg.T})
-		cols = append(cols, retype(st.result(groups), n.Agg.T))
+		cols = append(cols, retype(v, n.Agg.T))
 	}
 	out := &store.Batch{Schema: schema, Cols: cols, Len: groups}
 	if n.Declared != nil {

@@ -46,14 +46,18 @@ func (x *executor) topNested(ctx context.Context, n *kql.NestedTop) ([]*store.Ba
 		out[i] = emptyVector(c.Type, 16)
 	}
 	prefix := make([]kql.Value, 0, 2*levels)
-	aggOver := func(lv int, rows []int32, gids []int32, groups int) *store.Vector {
+	aggOver := func(lv int, rows []int32, gids []int32, groups int) (*store.Vector, error) {
 		st := newAggState(n.Levels[lv].Agg)
 		gathered := make([]*store.Vector, len(args[lv]))
 		for j, a := range args[lv] {
 			gathered[j] = gather(a, rows)
 		}
 		st.update(gids, gathered, groups)
-		return retype(st.result(groups), n.Levels[lv].Agg.T)
+		v, err := aggResult(st, groups) // agg_decimal.go: a decimal sum can overflow
+		if err != nil {
+			return nil, err
+		}
+		return retype(v, n.Levels[lv].Agg.T), nil
 	}
 	var rec func(lv int, rows []int32) error
 	rec = func(lv int, rows []int32) error {
@@ -83,7 +87,10 @@ func (x *executor) topNested(ctx context.Context, n *kql.NestedTop) ([]*store.Ba
 			gids[k] = g
 			members[g] = append(members[g], r)
 		}
-		res := aggOver(lv, rows, gids, len(firsts))
+		res, err := aggOver(lv, rows, gids, len(firsts))
+		if err != nil {
+			return err
+		}
 		order := make([]int, len(firsts))
 		for i := range order {
 			order[i] = i
@@ -117,7 +124,10 @@ func (x *executor) topNested(ctx context.Context, n *kql.NestedTop) ([]*store.Ba
 				rest = append(rest, members[g]...)
 			}
 			sort.Slice(rest, func(i, j int) bool { return rest[i] < rest[j] })
-			r := aggOver(lv, rest, make([]int32, len(rest)), 1)
+			r, err := aggOver(lv, rest, make([]int32, len(rest)), 1)
+			if err != nil {
+				return err
+			}
 			prefix = append(prefix, *level.Others, valueAt(r, 0))
 			if err := rec(lv+1, rest); err != nil {
 				return err

@@ -115,7 +115,11 @@ func (x *executor) aggregate(ctx context.Context, n *kql.Aggregate) ([]*store.Ba
 		out.Cols = append(out.Cols, sliceVector(k, 0, groups))
 	}
 	for _, s := range global.states {
-		out.Cols = append(out.Cols, s.result(groups))
+		v, err := aggResult(s, groups) // agg_decimal.go: a decimal sum can overflow
+		if err != nil {
+			return nil, err
+		}
+		out.Cols = append(out.Cols, v)
 	}
 	for i, c := range out.Schema {
 		if out.Cols[i].Type != c.Type {

@@ -32,7 +32,7 @@ var scalarFunctions = []FuncInfo{
 	{Name: "toint", Family: "conversion"},
 	{Name: "tolong", Family: "conversion"},
 	{Name: "todouble", Aliases: []string{"toreal"}, Family: "conversion"},
-	{Name: "todecimal", Family: "conversion", Notes: "exact .NET decimal (96-bit, 0–28 places); the query API encodes a decimal cell from its nearest float64, so use tostring() to see more than 15 significant digits or trailing zeros"},
+	{Name: "todecimal", Family: "conversion", Notes: "exact .NET decimal (96-bit, 0–28 places), kept exactly through operators, storage and the query API"},
 	{Name: "tobool", Aliases: []string{"toboolean"}, Family: "conversion"},
 	{Name: "todatetime", Family: "conversion"},
 	{Name: "totimespan", Aliases: []string{"totime"}, Family: "conversion"},
