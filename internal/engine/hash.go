@@ -16,9 +16,11 @@ import (
 // key's 64-bit hash (the tag) with ID+1 (0 marks an empty slot). The slot
 // index is the tag's top bits, so growing moves slots by their tag alone; a
 // tag match is confirmed by comparing the strings, so colliding hashes only
-// cost a comparison.
+// cost a comparison. A key of up to 15 bytes is also kept in its slot, so
+// confirming it reads no other memory (high-cardinality keys such as user
+// names: the stored key's header and bytes would be two more cache misses).
 type strTable struct {
-	slots []uint64
+	slots []strSlot
 	bits  uint // len(slots) == 1<<bits
 	// chunks hold the keys by ID, strChunk per chunk: appending never
 	// copies the keys already stored.
@@ -31,8 +33,29 @@ type strTable struct {
 	hashMask uint64
 }
 
+// strSlot is one slot of a strTable: meta is tag<<32 | ID+1 (0: empty);
+// inl holds a key of up to strInline bytes with its length in inl[15], or
+// strLong in inl[15] for a longer key.
+type strSlot struct {
+	meta uint64
+	inl  [16]byte
+}
+
+const (
+	strInline = 15
+	strLong   = 0xff
+)
+
+// matches reports whether the slot's key, known to have the same tag, is s.
+func (t *strTable) matches(sl *strSlot, s string) bool {
+	if len(s) <= strInline {
+		return sl.inl[15] == byte(len(s)) && string(sl.inl[:len(s)]) == s
+	}
+	return sl.inl[15] == strLong && t.key(uint32(sl.meta)-1) == s
+}
+
 func newStrTable() *strTable {
-	return &strTable{slots: make([]uint64, 16), bits: 4, seed: maphash.MakeSeed(), hashMask: ^uint64(0)}
+	return &strTable{slots: make([]strSlot, 16), bits: 4, seed: maphash.MakeSeed(), hashMask: ^uint64(0)}
 }
 
 const strChunkBits = 12
@@ -52,7 +75,7 @@ func (t *strTable) keys() []string {
 
 // memBytes is the table's memory: slots, string headers and string bytes.
 func (t *strTable) memBytes() int64 {
-	return int64(len(t.slots))*8 + int64(len(t.chunks))<<strChunkBits*int64(unsafe.Sizeof("")) + t.bytes
+	return int64(len(t.slots))*int64(unsafe.Sizeof(strSlot{})) + int64(len(t.chunks))<<strChunkBits*int64(unsafe.Sizeof("")) + t.bytes
 }
 
 func (t *strTable) tag(s string) uint32 {
@@ -64,12 +87,12 @@ func (t *strTable) find(s string) int32 {
 	tag := t.tag(s)
 	mask := uint64(len(t.slots) - 1)
 	for i := uint64(tag >> (32 - t.bits)); ; i = (i + 1) & mask {
-		sl := t.slots[i]
-		if sl == 0 {
+		sl := &t.slots[i]
+		if sl.meta == 0 {
 			return -1
 		}
-		if uint32(sl>>32) == tag && t.key(uint32(sl)-1) == s {
-			return int32(uint32(sl) - 1)
+		if uint32(sl.meta>>32) == tag && t.matches(sl, s) {
+			return int32(uint32(sl.meta) - 1)
 		}
 	}
 }
@@ -80,12 +103,12 @@ func (t *strTable) id(s string) uint32 {
 	mask := uint64(len(t.slots) - 1)
 	i := uint64(tag >> (32 - t.bits))
 	for {
-		sl := t.slots[i]
-		if sl == 0 {
+		sl := &t.slots[i]
+		if sl.meta == 0 {
 			break
 		}
-		if uint32(sl>>32) == tag && t.key(uint32(sl)-1) == s {
-			return uint32(sl) - 1
+		if uint32(sl.meta>>32) == tag && t.matches(sl, s) {
+			return uint32(sl.meta) - 1
 		}
 		i = (i + 1) & mask
 	}
@@ -97,7 +120,14 @@ func (t *strTable) id(s string) uint32 {
 	*c = append(*c, s)
 	t.n++
 	t.bytes += int64(len(s))
-	t.slots[i] = uint64(tag)<<32 | uint64(id+1)
+	sl := &t.slots[i]
+	sl.meta = uint64(tag)<<32 | uint64(id+1)
+	if len(s) <= strInline {
+		copy(sl.inl[:], s)
+		sl.inl[15] = byte(len(s))
+	} else {
+		sl.inl[15] = strLong
+	}
 	if 2*t.n > len(t.slots) {
 		t.grow()
 	}
@@ -110,17 +140,18 @@ func (t *strTable) grow() {
 	}
 	old := t.slots
 	t.bits++
-	t.slots = make([]uint64, 1<<t.bits)
+	t.slots = make([]strSlot, 1<<t.bits)
 	mask := uint64(len(t.slots) - 1)
-	for _, sl := range old {
-		if sl == 0 {
+	for j := range old {
+		sl := &old[j]
+		if sl.meta == 0 {
 			continue
 		}
-		i := uint64(uint32(sl>>32) >> (32 - t.bits))
-		for t.slots[i] != 0 {
+		i := uint64(uint32(sl.meta>>32) >> (32 - t.bits))
+		for t.slots[i].meta != 0 {
 			i = (i + 1) & mask
 		}
-		t.slots[i] = sl
+		t.slots[i] = *sl
 	}
 }
 

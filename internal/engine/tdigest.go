@@ -81,8 +81,11 @@ func (d *tdigest) add(v float64, w float64) {
 		}
 		// Past tdExact values (or at the first weighted centroid): the
 		// exact values become the first buffer of the digest.
+		// The buffer is allocated once at its full size: growing it by
+		// appends cost more than sorting it.
 		d.digest = true
-		d.vals, d.exact = d.exact, nil
+		d.vals = append(make([]float64, 0, tdBuffer), d.exact...)
+		d.exact = nil
 		if w == 1 {
 			d.compress()
 			return
@@ -121,6 +124,9 @@ func (d *tdigest) compress() {
 		})
 	}
 	out := d.spare[:0]
+	if need := len(d.cents) + tdCompression; cap(out) < need {
+		out = make([]centroid, 0, 2*need) // once or twice per digest: appends would regrow it
+	}
 	cs, vs, ws := d.cents, d.vals, d.wbuf
 	var cur centroid
 	have := false

@@ -139,7 +139,27 @@ func New(opts Options) *API {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	opts.Workspaces = withCatalogCache(opts.Workspaces)
 	return &API{opts: opts, log: log}
+}
+
+// withCatalogCache puts a generation-checked cache (cachedCatalog) in front
+// of a CatalogWorkspaces whose catalog says when it changed and has
+// everything the cache forwards (*catalog.DB); other Workspaces are used as
+// they are.
+func withCatalogCache(w Workspaces) Workspaces {
+	cw, ok := w.(CatalogWorkspaces)
+	if !ok {
+		return w
+	}
+	_, isFn := cw.C.(functionCatalog)
+	_, isRes := cw.C.(resolverCatalog)
+	g, isGen := cw.C.(Generational)
+	if !isFn || !isRes || !isGen {
+		return w
+	}
+	cw.C = newCachedCatalog(cw.C, g, time.Now)
+	return cw
 }
 
 // Routes returns the query endpoints.

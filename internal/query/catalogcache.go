@@ -1,0 +1,142 @@
+package query
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"custos/internal/catalog"
+)
+
+// Generational is a catalog that says when anything in it changed:
+// *catalog.DB's Generation changes after every write it commits.
+type Generational interface {
+	Generation() uint64
+}
+
+// catalogCacheMaxAge bounds how long an entry is used even when the
+// generation did not change: a catalog shared by several processes
+// (PostgreSQL) does not see the other processes' writes in its generation.
+const catalogCacheMaxAge = 2 * time.Second
+
+// maxCatalogCacheEntries bounds each map of the cache; on overflow it starts
+// over.
+const maxCatalogCacheEntries = 4096
+
+// cachedCatalog is a Catalog that reads each workspace, table list and
+// function list once and reuses it until the catalog's generation changes
+// (any committed write: a table created, changed or deleted, a workspace
+// deleted, a saved search changed) or catalogCacheMaxAge passes. Every query
+// otherwise prepared and ran three SQL statements before reading any data.
+// It caches what the catalog says, never an authorization: RBAC, table
+// access and row conditions are still decided per request. Errors are not
+// cached. Safe for concurrent use.
+type cachedCatalog struct {
+	c   Catalog
+	gen Generational
+	now func() time.Time
+
+	mu     sync.Mutex // guards the fields below
+	at     uint64     // generation the entries were read under
+	wss    map[string]cacheEntry[catalog.Workspace]
+	tables map[string]cacheEntry[[]catalog.Table]
+	funcs  map[string]cacheEntry[[]catalog.SavedSearch]
+}
+
+type cacheEntry[V any] struct {
+	v    V
+	read time.Time
+}
+
+var (
+	_ Catalog         = (*cachedCatalog)(nil)
+	_ functionCatalog = (*cachedCatalog)(nil)
+	_ resolverCatalog = (*cachedCatalog)(nil)
+)
+
+func newCachedCatalog(c Catalog, gen Generational, now func() time.Time) *cachedCatalog {
+	return &cachedCatalog{c: c, gen: gen, now: now, wss: map[string]cacheEntry[catalog.Workspace]{},
+		tables: map[string]cacheEntry[[]catalog.Table]{}, funcs: map[string]cacheEntry[[]catalog.SavedSearch]{}}
+}
+
+// current returns the generation to read under, dropping every entry read
+// under an older one. The caller holds m.mu.
+func (m *cachedCatalog) current() uint64 {
+	g := m.gen.Generation()
+	if g != m.at {
+		clear(m.wss)
+		clear(m.tables)
+		clear(m.funcs)
+		m.at = g
+	}
+	return g
+}
+
+// cached serves key from entries, or reads it with load and remembers it if
+// the generation did not change meanwhile. The generation is read before
+// the data, so a write committing in between leaves nothing stale behind.
+func cached[V any](m *cachedCatalog, entries map[string]cacheEntry[V], key string, load func() (V, error)) (V, error) {
+	m.mu.Lock()
+	g := m.current()
+	if e, ok := entries[key]; ok && m.now().Sub(e.read) < catalogCacheMaxAge {
+		m.mu.Unlock()
+		return e.v, nil
+	}
+	m.mu.Unlock()
+	read := m.now()
+	v, err := load()
+	if err != nil {
+		return v, err
+	}
+	m.mu.Lock()
+	if m.current() == g {
+		if len(entries) >= maxCatalogCacheEntries {
+			clear(entries)
+		}
+		entries[key] = cacheEntry[V]{v: v, read: read}
+	}
+	m.mu.Unlock()
+	return v, nil
+}
+
+// WorkspaceByCustomerID implements Catalog.
+func (m *cachedCatalog) WorkspaceByCustomerID(ctx context.Context, customerID string) (catalog.Workspace, error) {
+	return cached(m, m.wss, customerID, func() (catalog.Workspace, error) { return m.c.WorkspaceByCustomerID(ctx, customerID) })
+}
+
+// WorkspaceTables implements Catalog. The slice is the caller's.
+func (m *cachedCatalog) WorkspaceTables(ctx context.Context, customerID string) ([]catalog.Table, error) {
+	ts, err := cached(m, m.tables, customerID, func() ([]catalog.Table, error) { return m.c.WorkspaceTables(ctx, customerID) })
+	return slices.Clone(ts), err
+}
+
+// WorkspaceFunctions implements functionCatalog (none when the catalog has
+// no functions). The slice is the caller's.
+func (m *cachedCatalog) WorkspaceFunctions(ctx context.Context, customerID string) ([]catalog.SavedSearch, error) {
+	fc, ok := m.c.(functionCatalog)
+	if !ok {
+		return nil, nil
+	}
+	fs, err := cached(m, m.funcs, customerID, func() ([]catalog.SavedSearch, error) { return fc.WorkspaceFunctions(ctx, customerID) })
+	return slices.Clone(fs), err
+}
+
+// WorkspaceByResourceID implements resolverCatalog, uncached (cross-workspace
+// references by resource ID are rare).
+func (m *cachedCatalog) WorkspaceByResourceID(ctx context.Context, id string) (catalog.Workspace, error) {
+	rc, ok := m.c.(resolverCatalog)
+	if !ok {
+		return catalog.Workspace{}, ErrWorkspaceNotFound
+	}
+	return rc.WorkspaceByResourceID(ctx, id)
+}
+
+// AllWorkspaces implements resolverCatalog, uncached.
+func (m *cachedCatalog) AllWorkspaces(ctx context.Context) ([]catalog.Workspace, error) {
+	rc, ok := m.c.(resolverCatalog)
+	if !ok {
+		return nil, ErrWorkspaceNotFound
+	}
+	return rc.AllWorkspaces(ctx)
+}

@@ -1,0 +1,122 @@
+package query
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"custos/internal/catalog"
+	"custos/internal/store"
+)
+
+// countingCatalog counts the reads that reach the real catalog.
+type countingCatalog struct {
+	*catalog.DB
+	reads atomic.Int64
+}
+
+func (c *countingCatalog) WorkspaceTables(ctx context.Context, id string) ([]catalog.Table, error) {
+	c.reads.Add(1)
+	return c.DB.WorkspaceTables(ctx, id)
+}
+
+func (c *countingCatalog) WorkspaceByCustomerID(ctx context.Context, id string) (catalog.Workspace, error) {
+	c.reads.Add(1)
+	return c.DB.WorkspaceByCustomerID(ctx, id)
+}
+
+// TestCachedCatalog checks the query API's catalog cache against a real
+// catalog: repeated reads are served from the cache, any catalog write (a
+// new table) is seen by the next read, entries expire after
+// catalogCacheMaxAge, errors are not cached, and callers cannot change what
+// the cache holds.
+func TestCachedCatalog(t *testing.T) {
+	ctx := context.Background()
+	cat, err := catalog.Open(ctx, catalog.Options{Path: filepath.Join(t.TempDir(), "catalog.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	boot, err := cat.Bootstrap(ctx, catalog.BootstrapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &countingCatalog{DB: cat}
+	now := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
+	c := newCachedCatalog(cc, cat, func() time.Time { return now })
+	ws := boot.Workspace.CustomerID
+
+	first, err := c.WorkspaceTables(ctx, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WorkspaceByCustomerID(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	before := cc.reads.Load()
+	for range 5 {
+		ts, err := c.WorkspaceTables(ctx, ws)
+		if err != nil || len(ts) != len(first) {
+			t.Fatalf("cached read: %d tables, %v; want %d", len(ts), err, len(first))
+		}
+		ts[0].Name = "Changed_CL" // the caller's copy
+		if _, err := c.WorkspaceByCustomerID(ctx, ws); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := cc.reads.Load() - before; n != 0 {
+		t.Fatalf("%d catalog reads for cached entries; want 0", n)
+	}
+	if ts, _ := c.WorkspaceTables(ctx, ws); ts[0].Name != first[0].Name {
+		t.Fatalf("a caller changed the cached table list: %q", ts[0].Name)
+	}
+
+	// A write to the catalog: the next read sees it.
+	if _, _, err := cat.PutTable(ctx, boot.Subscription.ID, boot.ResourceGroup.Name, boot.Workspace.Name, catalog.TableSpec{
+		Name: "New_CL", Columns: []catalog.Column{{Name: "TimeGenerated", Type: store.TypeDatetime}, {Name: "A", Type: store.TypeString}},
+	}, catalog.Precondition{}, catalog.Actor{ID: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := c.WorkspaceTables(ctx, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, tb := range ts {
+		found = found || tb.Name == "New_CL"
+	}
+	if !found || len(ts) != len(first)+1 {
+		t.Fatalf("after PutTable: %d tables (New_CL found: %v); want %d", len(ts), found, len(first)+1)
+	}
+
+	// Entries expire even without a write (a catalog shared by processes).
+	before = cc.reads.Load()
+	now = now.Add(catalogCacheMaxAge)
+	if _, err := c.WorkspaceTables(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	if cc.reads.Load() == before {
+		t.Fatal("an entry older than catalogCacheMaxAge was served")
+	}
+
+	// Errors are not cached: an unknown workspace is asked every time.
+	before = cc.reads.Load()
+	for range 2 {
+		if _, err := c.WorkspaceByCustomerID(ctx, "00000000-0000-4000-8000-000000000000"); err == nil {
+			t.Fatal("unknown workspace found")
+		}
+	}
+	if n := cc.reads.Load() - before; n != 2 {
+		t.Fatalf("%d catalog reads for two lookups of an unknown workspace; want 2", n)
+	}
+
+	// New wraps a CatalogWorkspaces over *catalog.DB, nothing else.
+	if _, ok := withCatalogCache(CatalogWorkspaces{C: cat}).(CatalogWorkspaces).C.(*cachedCatalog); !ok {
+		t.Fatal("CatalogWorkspaces over *catalog.DB is not cached")
+	}
+	if _, ok := withCatalogCache(CatalogWorkspaces{C: cc}).(CatalogWorkspaces).C.(*cachedCatalog); !ok {
+		t.Fatal("CatalogWorkspaces over a catalog with every method is not cached")
+	}
+}
