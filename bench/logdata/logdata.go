@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -74,7 +75,26 @@ type Generator struct {
 	// by random bits: drawing from them costs one lookup.
 	wordTable []uint16
 	userTable []uint32
+	// words[sep][i] is vocab[i] followed by seps[sep].
+	words [len(seps)][]string
 }
+
+// seps are the separators after a message word; the k-th word (from 0) is
+// followed by ". " when k%11 == 10, else by ", " when k%7 == 6, else by a
+// space. sepCycle gives the index into seps for k modulo 77.
+var seps = [...]string{" ", ", ", ". "}
+
+var sepCycle = func() (c [77]uint8) {
+	for k := range c {
+		switch {
+		case k%11 == 10:
+			c[k] = 2
+		case k%7 == 6:
+			c[k] = 1
+		}
+	}
+	return
+}()
 
 const (
 	wordTableBits = 16
@@ -103,6 +123,12 @@ func New(o Options) *Generator {
 		vocab[i] = string(w)
 	}
 	g := &Generator{o: o, vocab: vocab, start: o.End.Add(-o.Span)}
+	for sep := range seps {
+		g.words[sep] = make([]string, len(vocab))
+		for i, w := range vocab {
+			g.words[sep][i] = w + seps[sep]
+		}
+	}
 	words := rand.NewZipf(rng, 1.05, 2, uint64(len(vocab)-1))
 	g.wordTable = make([]uint16, 1<<wordTableBits)
 	for i := range g.wordTable {
@@ -132,6 +158,7 @@ func (g *Generator) AppendBatch(dst []byte, first, n int) ([]byte, Batch) {
 	b := Batch{Rows: n}
 	start := len(dst)
 	rng := rand.New(rand.NewPCG(g.o.Seed, uint64(first)))
+	dst = slices.Grow(dst, n*1024)
 	dst = append(dst, '[')
 	for i := first; i < first+n; i++ {
 		if i > first {
@@ -213,18 +240,13 @@ func (g *Generator) appendRecord(dst []byte, i int, rng *rand.Rand) ([]byte, boo
 		rarePos = 1 + rng.IntN(60)
 	}
 	for k := 0; len(dst)-msgStart < 700+rng.IntN(100); k++ {
+		sep := sepCycle[k%len(sepCycle)]
 		if k == rarePos {
 			dst = append(dst, RareTerm...)
+			dst = append(dst, seps[sep]...)
 		} else {
-			dst = append(dst, g.vocab[g.wordTable[rng.Uint32()>>(32-wordTableBits)]]...)
-		}
-		switch {
-		case k%11 == 10:
-			dst = append(dst, ". "...)
-		case k%7 == 6:
-			dst = append(dst, ", "...)
-		default:
-			dst = append(dst, ' ')
+			// The word and its separator in one append.
+			dst = append(dst, g.words[sep][g.wordTable[rng.Uint32()>>(32-wordTableBits)]]...)
 		}
 	}
 	if rare && rarePos >= 0 && !containsTerm(dst[msgStart:]) {
