@@ -34,7 +34,8 @@ func addClientCommands(root *cobra.Command) {
 	addMachineCommands(root)
 	addIdentityCommands(root) // client_principal.go: principal, group, access, login, logout
 	root.AddCommand(newAlertCmd())
-	addProtectionCommands(root) // client_protection.go: export, pls, saved-search
+	addProtectionCommands(root)   // client_protection.go: export, pls, saved-search
+	addLogAnalyticsCommands(root) // client_loganalytics.go: la-cluster, diagnostic-setting, purge
 }
 
 // Output formats of the client verbs.

@@ -24,15 +24,18 @@ import (
 // subscription and resource group.
 type armPath func(m *mgmtClient) (string, error)
 
-// armDo sends one management request to the path and returns the body of a
-// 2xx answer and its status code. body is marshalled unless nil; a
-// json.RawMessage is sent as is.
-func armDo(cmd *cobra.Command, f *clientFlags, method string, path armPath, apiVersion string, body any) ([]byte, int, error) {
+// armRequest builds one management request once the client is known: its
+// path and body (nil for none; a json.RawMessage is sent as is).
+type armRequest func(m *mgmtClient) (path string, body any, err error)
+
+// armSend sends one management request and returns the body of a 2xx
+// answer and its status code.
+func armSend(cmd *cobra.Command, f *clientFlags, method, apiVersion string, build armRequest) ([]byte, int, error) {
 	m, err := newMgmtClient(cmd, f)
 	if err != nil {
 		return nil, 0, err
 	}
-	p, err := path(m)
+	p, body, err := build(m)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -41,11 +44,27 @@ func armDo(cmd *cobra.Command, f *clientFlags, method string, path armPath, apiV
 	return m.call(ctx, method, p, apiVersion, body)
 }
 
+// armDo is armSend with a fixed body.
+func armDo(cmd *cobra.Command, f *clientFlags, method string, path armPath, apiVersion string, body any) ([]byte, int, error) {
+	return armSend(cmd, f, method, apiVersion, func(m *mgmtClient) (string, any, error) {
+		p, err := path(m)
+		return p, body, err
+	})
+}
+
 // armCall sends one request and prints the answer: indented JSON, or for a
 // DELETE "deleted" (or "nothing to delete" when the resource did not exist,
 // ARM's 204).
 func armCall(cmd *cobra.Command, f *clientFlags, method string, path armPath, apiVersion string, body any) error {
-	data, code, err := armDo(cmd, f, method, path, apiVersion, body)
+	return armCallBuilt(cmd, f, method, apiVersion, func(m *mgmtClient) (string, any, error) {
+		p, err := path(m)
+		return p, body, err
+	})
+}
+
+// armCallBuilt is armCall for a request whose body needs the client.
+func armCallBuilt(cmd *cobra.Command, f *clientFlags, method, apiVersion string, build armRequest) error {
+	data, code, err := armSend(cmd, f, method, apiVersion, build)
 	if err != nil {
 		return err
 	}

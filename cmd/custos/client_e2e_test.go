@@ -29,6 +29,13 @@ import (
 // stops the server and waits for it, which also runs at test cleanup.
 func startCustos(t *testing.T, dir string) (stop func()) {
 	t.Helper()
+	return startCustosWith(t, dir, nil)
+}
+
+// startCustosWith is startCustos with configure applied to the server's
+// configuration (when not nil).
+func startCustosWith(t *testing.T, dir string, configure func(*server.Config)) (stop func()) {
+	t.Helper()
 	cfg := server.DefaultConfig()
 	cfg.DataDir = dir
 	cfg.Listen = "127.0.0.1:0"
@@ -37,6 +44,9 @@ func startCustos(t *testing.T, dir string) (stop func()) {
 	// catalog), so just-in-time mode, the default, is off here; e2e's
 	// TestCLISmoke runs the CLI flow with it on.
 	cfg.Identity.JustInTimeAccess = false
+	if configure != nil {
+		configure(&cfg)
+	}
 	s, err := server.New(context.Background(), server.Options{Config: cfg, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("start server: %v", err)

@@ -129,26 +129,14 @@ func suffixed(path armPath, suffix string) armPath {
 // associate creates the association of a data collection rule with a
 // machine or cluster (name "" means RULE-association) and prints it.
 func associate(cmd *cobra.Command, f *clientFlags, resource armPath, dcr, name, description string) error {
-	m, err := newMgmtClient(cmd, f)
-	if err != nil {
-		return err
-	}
-	id, err := resource(m)
-	if err != nil {
-		return err
-	}
-	p, ruleID, err := associationPath(m, id, dcr, name)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := f.context(cmd)
-	defer cancel()
-	data, _, err := m.call(ctx, http.MethodPut, p, apiVersionAssocs,
-		map[string]any{"properties": map[string]any{"dataCollectionRuleId": ruleID, "description": description}})
-	if err != nil {
-		return err
-	}
-	return writeIndented(cmd, data)
+	return armCallBuilt(cmd, f, http.MethodPut, apiVersionAssocs, func(m *mgmtClient) (string, any, error) {
+		id, err := resource(m)
+		if err != nil {
+			return "", nil, err
+		}
+		p, ruleID, err := associationPath(m, id, dcr, name)
+		return p, map[string]any{"properties": map[string]any{"dataCollectionRuleId": ruleID, "description": description}}, err
+	})
 }
 
 // call sends one management request and returns the body of a 2xx answer.

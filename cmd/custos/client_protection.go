@@ -32,7 +32,8 @@ func addProtectionCommands(root *cobra.Command) {
 	root.AddCommand(newExportCmd(), newPLSCmd(), newSavedSearchCmd())
 }
 
-// workspaceChild returns the path of a workspace's child collection or item;
+// workspaceChild returns the path of a workspace's child collection or item
+// (the workspace itself for typ "");
 // workspace "" means the configured default workspace.
 func workspaceChild(m *mgmtClient, workspace, typ, name string) (string, error) {
 	rg, err := m.rgID()
@@ -45,7 +46,10 @@ func workspaceChild(m *mgmtClient, workspace, typ, name string) (string, error) 
 	if workspace == "" {
 		return "", fmt.Errorf("%w: no workspace; pass --workspace NAME or set workspaceName in admin.json", cli.ErrNoConfig)
 	}
-	p := rg + "/providers/Microsoft.OperationalInsights/workspaces/" + url.PathEscape(workspace) + "/" + typ
+	p := rg + "/providers/Microsoft.OperationalInsights/workspaces/" + url.PathEscape(workspace)
+	if typ != "" {
+		p += "/" + typ
+	}
 	if name != "" {
 		p += "/" + url.PathEscape(name)
 	}

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"custos/internal/cli"
 	"custos/internal/server"
@@ -16,30 +13,7 @@ import (
 // allowed under exportDir.
 func startCustosExporting(t *testing.T, dir, exportDir string) {
 	t.Helper()
-	cfg := server.DefaultConfig()
-	cfg.DataDir = dir
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Timeouts.Shutdown = 5 * time.Second
-	cfg.Identity.JustInTimeAccess = false // as startCustos: the bootstrap admin queries
-	cfg.Export.AllowedDirectories = []string{exportDir}
-	s, err := server.New(context.Background(), server.Options{Config: cfg, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server stopped with %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("server did not stop within 20s")
-		}
-	})
+	startCustosWith(t, dir, func(c *server.Config) { c.Export.AllowedDirectories = []string{exportDir} })
 }
 
 // TestProtectionVerbs drives `custos export`, `custos pls` and `custos
