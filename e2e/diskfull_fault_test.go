@@ -49,16 +49,21 @@ func fillFS(t *testing.T, path string) int64 {
 	defer f.Close()
 	buf := make([]byte, 256<<10)
 	var n int64
-	for {
-		w, err := f.Write(buf)
-		n += int64(w)
-		if errors.Is(err, syscall.ENOSPC) {
-			return n
-		}
-		if err != nil {
-			t.Fatalf("fill the filesystem: %v", err)
+	// Large writes first, then single blocks: a filesystem may refuse a
+	// large write while a few blocks are still free.
+	for _, size := range []int{256 << 10, 4 << 10} {
+		for {
+			w, err := f.Write(buf[:size])
+			n += int64(w)
+			if errors.Is(err, syscall.ENOSPC) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("fill the filesystem: %v", err)
+			}
 		}
 	}
+	return n
 }
 
 // uploadRaw posts one batch to the Logs Ingestion API without the SDK, so
@@ -79,14 +84,16 @@ func TestDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: starts the custos binary")
 	}
-	runDiskFull(t, mountTmpfs(t, 64))
+	runDiskFull(t, mountTmpfs(t, 64), false)
 }
 
 // runDiskFull is the body of the disk-full tests: the server's data
 // directory lives on the small filesystem mounted at fs, which the test fills
-// with a ballast file (fs/ballast) while it uploads. It returns the server
-// (stopped, or killed at cleanup) for checks of its log.
-func runDiskFull(t *testing.T, fs string) *Server {
+// with a ballast file (fs/ballast) while it uploads. With stopWhileFull the
+// server is also stopped gracefully while the disk is still full (its
+// shutdown flush meets ENOSPC) and started again once space returns. It
+// returns the server (running; killed at cleanup) for checks of its log.
+func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
 	ctx := testCtx(t, 170*time.Second)
 	s, c := StartServer(t, ctx, Options{Binary: custosBin, DataDir: filepath.Join(fs, "data"), LogPath: filepath.Join(t.TempDir(), "server.log")})
 	if err := c.GrantDataRoles(ctx); err != nil {
@@ -179,6 +186,46 @@ func runDiskFull(t *testing.T, fs string) *Server {
 	}
 	// Queries still answer while the disk is full.
 	verifyCrashLedger(t, ctx, c, led, "with the disk full")
+
+	if stopWhileFull {
+		// SIGTERM with the disk full: the shutdown flush of the memtable
+		// cannot write its part. The server must still exit in time (an
+		// error exit is allowed) and lose nothing acknowledged: the WAL
+		// keeps the rows and the next start replays them.
+		// Fill until nothing more fits even after writeback (ext4 hands
+		// back blocks it reserved for delayed allocation once it has
+		// written them).
+		for range 10 {
+			n := fillFS(t, ballast)
+			syscall.Sync()
+			if n == 0 {
+				break
+			}
+		}
+		var st syscall.Statfs_t
+		_ = syscall.Statfs(fs, &st)
+		t.Logf("before the stop: %d bytes free for the server", st.Bavail*uint64(st.Bsize))
+		before, _ := s.Log()
+		err := s.Stop(60 * time.Second)
+		if err != nil && strings.Contains(err.Error(), "did not exit") {
+			t.Fatalf("graceful stop with the disk full: %v", err)
+		}
+		after, _ := s.Log()
+		exit := "status 0"
+		if err != nil {
+			exit, _, _ = strings.Cut(err.Error(), "; log tail")
+		}
+		t.Logf("graceful stop with the disk full: %s; the shutdown logged ENOSPC %d times",
+			exit, strings.Count(string(after[len(before):]), "no space left on device"))
+		if err := os.Remove(ballast); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(ctx); err != nil {
+			t.Fatalf("start after a stop on a full disk: %v", err)
+		}
+		verifyCrashLedger(t, ctx, c, led, "after a graceful stop on the full disk and a start with space")
+		fillFS(t, ballast) // full again for the recovery phase below
+	}
 
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
