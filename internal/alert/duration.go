@@ -67,6 +67,11 @@ func ParseISODuration(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("%q is not an ISO 8601 duration: %s appears twice", s, tag)
 		}
 		seen += "|" + tag + "|"
+		// Compare before multiplying: nine digits of days overflow int64
+		// nanoseconds (and used to wrap to a negative duration).
+		if time.Duration(n) > (maxISODuration-total)/d {
+			return 0, fmt.Errorf("%q is longer than %d days", truncate(s, 40), int(maxISODuration/(24*time.Hour)))
+		}
 		total += time.Duration(n) * d
 		if total > maxISODuration {
 			return 0, fmt.Errorf("%q is longer than %d days", truncate(s, 40), int(maxISODuration/(24*time.Hour)))
