@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -95,6 +96,11 @@ func TestKubernetesEndToEnd(t *testing.T) {
 	promSrv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	t.Cleanup(promSrv.Close)
 	promPort, _ := strconv.Atoi(promSrv.URL[strings.LastIndexByte(promSrv.URL, ':')+1:])
+	// An https endpoint whose certificate is signed by the cluster CA (the
+	// ServiceAccount ca.crt below), not by a system CA.
+	promTLS := httptest.NewTLSServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	t.Cleanup(promTLS.Close)
+	promTLSPort := promTLS.URL[strings.LastIndexByte(promTLS.URL, ':')+1:]
 
 	// The API server substitute: the DaemonSet's and the Deployment's
 	// tokens, each limited to its ClusterRole in deploy/kubernetes.
@@ -134,9 +140,13 @@ func TestKubernetesEndToEnd(t *testing.T) {
 	for _, o := range []any{
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node, Labels: map[string]string{"kubernetes.io/os": "linux"}},
 			Status: corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{KubeletVersion: "v1.33.1"},
-				Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}},
+				Capacity:    corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("16Gi")},
+				Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3800m"), corev1.ResourceMemory: resource.MustParse("15Gi")},
+				Conditions:  []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}},
 		mkPod("default", "web-1", "1a2b3c4d-0000-1111-2222-333344445555", "app", map[string]string{"app": "web"},
 			map[string]string{"prometheus.io/scrape": "true", "prometheus.io/path": "/metrics"}),
+		mkPod("default", "tls-1", "3d3d3d3d-0000-1111-2222-333344445555", "tls", nil,
+			map[string]string{"prometheus.io/scrape": "true", "prometheus.io/scheme": "https", "prometheus.io/port": promTLSPort}),
 		mkPod("kube-system", "coredns-1", "9a9a9a9a-0000-1111-2222-333344445555", "coredns", nil, map[string]string{"prometheus.io/scrape": "true"}),
 		mkPod("shop", "api-7", "5e5e5e5e-0000-1111-2222-333344445555", "api", map[string]string{"app": "api"}, nil),
 		mkPod("default", "secret-job-1", "7c7c7c7c-0000-1111-2222-333344445555", "job", nil,
@@ -144,7 +154,9 @@ func TestKubernetesEndToEnd(t *testing.T) {
 		// The pods of the kubelet fixture: coredns is opted out, so its
 		// kubelet Perf counters must not be sent either.
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-6d4cf56db6-x7k2p", UID: "7f1b8c1e-0a3c-4b5d-9e6f-112233445566"},
-			Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "web", Image: "registry.example.io/web:2"}}}},
+			Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "web", Image: "registry.example.io/web:2",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+					Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")}}}}}},
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "coredns-5d78c9869d-abcde", UID: "0f3e1b2a-1111-2222-3333-444455556666",
 			Annotations: map[string]string{"fluentbit.io/exclude": "true"}},
 			Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "coredns", Image: "registry.example.io/coredns:1"}}}},
@@ -386,17 +398,38 @@ func TestKubernetesEndToEnd(t *testing.T) {
 		t.Errorf("KubeEvents: %v", rows)
 	}
 	for q, want := range map[string]int{
-		`KubePodInventory | where Namespace == "kube-system"`:                                                                                                     0,
-		`KubeEvents | where Namespace == "kube-system"`:                                                                                                           0,
-		`ContainerInventory | where ContainerHostname == "coredns-1"`:                                                                                             0,
-		`KubeNodeInventory | where Computer == "aks-node-e2e"`:                                                                                                    -1, // nodes are not namespaced: present
-		`InsightsMetrics | where Namespace == "prometheus" and Tags has "coredns"`:                                                                                0,
-		`InsightsMetrics | where Namespace == "prometheus" and Tags has "secret-job-1"`:                                                                           0,
-		`InsightsMetrics | where Namespace == "prometheus" and tostring(parse_json(Tags).pod_name) == "web-1" and Val == 5`:                                       -1,
-		`InsightsMetrics | where Namespace == "prometheus" and tostring(parse_json(Tags).service_name) == "api-svc" and tostring(parse_json(Tags).code) == "200"`: -1,
+		`KubePodInventory | where Namespace == "kube-system"`:                                                                                                           0,
+		`KubeEvents | where Namespace == "kube-system"`:                                                                                                                 0,
+		`ContainerInventory | where ContainerHostname == "coredns-1"`:                                                                                                   0,
+		`KubeNodeInventory | where Computer == "aks-node-e2e"`:                                                                                                          -1, // nodes are not namespaced: present
+		`InsightsMetrics | where Namespace == "prometheus" and Tags has "coredns"`:                                                                                      0,
+		`InsightsMetrics | where Namespace == "prometheus" and Tags has "secret-job-1"`:                                                                                 0,
+		`InsightsMetrics | where Namespace == "prometheus" and tostring(parse_json(Tags).pod_name) == "web-1" and Val == 5`:                                             -1,
+		`InsightsMetrics | where Namespace == "prometheus" and tostring(parse_json(Tags).pod_name) == "tls-1" and tostring(parse_json(Tags).url) startswith "https://"`: -1,
+		`InsightsMetrics | where Namespace == "prometheus" and tostring(parse_json(Tags).service_name) == "api-svc" and tostring(parse_json(Tags).code) == "200"`:       -1,
 	} {
 		if n := e.count(q); want >= 0 && n != want || want < 0 && n == 0 {
 			t.Errorf("%d rows; want %v: %s", n, map[bool]string{true: "some", false: fmt.Sprint(want)}[want < 0], q)
+		}
+	}
+	// Requests and limits from the pod specs, allocatable and capacity from
+	// the node (a missing CPU limit is the node's allocatable), sent by the
+	// cluster agent; nothing of the opted-out pod.
+	waitFor(t, "request/limit Perf rows", 30*time.Second, func() bool {
+		return e.count(`Perf | where CounterName == "cpuRequestNanoCores"`) > 0
+	})
+	webInst := clusterID + "/7f1b8c1e-0a3c-4b5d-9e6f-112233445566/web"
+	for q, want := range map[string]float64{
+		`Perf | where ObjectName == "K8SContainer" and InstanceName =~ "` + webInst + `" and CounterName == "cpuRequestNanoCores"`: 1e8,
+		`Perf | where ObjectName == "K8SContainer" and InstanceName =~ "` + webInst + `" and CounterName == "memoryRequestBytes"`:  64 << 20,
+		`Perf | where ObjectName == "K8SContainer" and InstanceName =~ "` + webInst + `" and CounterName == "memoryLimitBytes"`:    128 << 20,
+		`Perf | where ObjectName == "K8SContainer" and InstanceName =~ "` + webInst + `" and CounterName == "cpuLimitNanoCores"`:   3.8e9,
+		`Perf | where ObjectName == "K8SNode" and CounterName == "memoryCapacityBytes"`:                                            16 << 30,
+		`Perf | where ObjectName == "K8SNode" and CounterName == "cpuAllocatableNanoCores"`:                                        3.8e9,
+	} {
+		rows := e.query(q + ` | summarize min(CounterValue), max(CounterValue)`)
+		if len(rows) != 1 || rows[0][0] != want || rows[0][1] != want {
+			t.Errorf("%s: min/max %v; want %v", q, rows, want)
 		}
 	}
 	// Environment variables: not collected unless the rule enables them.

@@ -139,6 +139,7 @@ func (a *Agent) runKubeCluster(ctx context.Context, ks kubeSettings, tables map[
 	}
 	col, err := inventory.New(inventory.Options{Source: client, ClusterID: k.ClusterResourceID, ClusterName: k.ClusterName,
 		ResourceID: a.cfg.ResourceID, Snapshot: ks.interval, CollectEnvVars: envOn, Namespaces: ks.filter.Allows, Now: a.now, Logger: lg,
+		ResourceCounters: len(tables[inventory.TablePerf]) > 0,
 		Emit: func(table string, recs [][]byte) error {
 			ts := tables[table]
 			if len(ts) == 0 {
@@ -169,7 +170,17 @@ func (a *Agent) runKubeCluster(ctx context.Context, ks kubeSettings, tables map[
 // InsightsMetrics (Namespace "prometheus") until ctx ends.
 func (a *Agent) runPrometheus(ctx context.Context, ks kubeSettings, col *inventory.Collector, ts []target) {
 	lg := a.log.With(slog.String("extension", ks.name), slog.String("source", "prometheus"))
-	sc := kube.NewScraper(kube.ScrapeOptions{})
+	// https targets are verified against the system CAs plus the cluster's
+	// CA (kubernetes.caFile, by default the ServiceAccount's ca.crt), which
+	// signs in-cluster serving certificates.
+	so := kube.ScrapeOptions{}
+	caFile := a.apiClientOptions().CAFile
+	if pool, err := kube.LoadCAPool(caFile); err != nil {
+		lg.Warn("https scrape targets are verified against the system CAs only", slog.Any("error", err))
+	} else {
+		so.RootCAs = pool
+	}
+	sc := kube.NewScraper(so)
 	defer sc.Close()
 	if !col.WaitSynced(ctx) {
 		return

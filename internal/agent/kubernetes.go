@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"custos/internal/agent/inventory"
 	"custos/internal/agent/kube"
 	"custos/internal/agent/tail"
 )
@@ -82,6 +83,10 @@ func (a *Agent) startKube(ctx context.Context, r *DCR, ext ExtensionSource, targ
 		switch {
 		case isInv && cluster:
 			invT[table] = append(invT[table], t)
+		case cluster && strings.EqualFold(t.Stream, StreamPerf):
+			// The request, limit, allocatable and capacity counters come from
+			// the API server's pods and nodes; usage from each node's kubelet.
+			invT[inventory.TablePerf] = append(invT[inventory.TablePerf], t)
 		case isInv, cluster && !strings.EqualFold(t.Stream, StreamInsightsMetrics):
 			// The other role collects it: inventory and events once per
 			// cluster (the Deployment), files and kubelet per node (the DaemonSet).

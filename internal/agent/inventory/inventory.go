@@ -61,6 +61,10 @@ type Options struct {
 	// services and events are reported (the DCR's namespaceFilteringMode);
 	// nodes are always reported. nil reports every namespace.
 	Namespaces func(namespace string) bool
+	// ResourceCounters adds the Perf table (TablePerf): the containers'
+	// request and limit and the nodes' allocatable and capacity counters,
+	// with every snapshot.
+	ResourceCounters bool
 	// Emit receives each table's records (JSON objects). Required. It is
 	// called from one goroutine at a time.
 	Emit   func(table string, records [][]byte) error
@@ -271,6 +275,9 @@ func (c *Collector) snapshot() {
 	c.emit(TableContainers, ctRecs)
 	c.emit(TableNodes, nodeRecs)
 	c.emit(TableServices, svcRecs)
+	if c.o.ResourceCounters {
+		c.emit(TablePerf, c.resourceRows(pods, nodes, now))
+	}
 }
 
 func (c *Collector) flushEvents() {

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"sort"
 	"time"
 
@@ -38,8 +40,30 @@ type ScrapeOptions struct {
 	// InsecureSkipTLSVerify skips verification of https targets (pods
 	// usually serve self-signed certificates, and are addressed by IP).
 	// Off by default: https targets must then present a certificate valid
-	// for the IP from a CA in the system pool.
+	// for the IP from a CA in RootCAs.
 	InsecureSkipTLSVerify bool
+	// RootCAs verify https targets; nil → the system pool. LoadCAPool
+	// adds a CA bundle (the cluster's CA) to the system pool.
+	RootCAs *x509.CertPool
+}
+
+// LoadCAPool returns the system CA pool plus the PEM certificates of file
+// (for example the ServiceAccount's ca.crt, the cluster CA that signs
+// in-cluster serving certificates). A file without a certificate is an
+// error.
+func LoadCAPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("prometheus CA bundle: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("prometheus CA bundle %s: no PEM certificate", file)
+	}
+	return pool, nil
 }
 
 // Scraper reads Prometheus exposition-format endpoints. Safe for
@@ -60,7 +84,7 @@ func NewScraper(o ScrapeOptions) *Scraper {
 	if o.MaxSamples <= 0 {
 		o.MaxSamples = DefaultMaxScrapeSamples
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.InsecureSkipTLSVerify}, //nolint:gosec // opt-in, logged by the caller
+	tr := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: o.RootCAs, InsecureSkipVerify: o.InsecureSkipTLSVerify}, //nolint:gosec // opt-in, logged by the caller
 		MaxIdleConnsPerHost: 1, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: o.Timeout}
 	return &Scraper{o: o, client: &http.Client{Transport: tr, Timeout: o.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
