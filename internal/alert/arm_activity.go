@@ -75,17 +75,7 @@ func (s *Service) putActivityAlert(w http.ResponseWriter, r *http.Request) error
 
 // patchActivityAlert updates tags and enabled, as Azure's PATCH does.
 func (s *Service) patchActivityAlert(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Tags       map[string]string `json:"tags"`
-		Properties *struct {
-			Enabled *bool `json:"enabled"`
-		} `json:"properties"`
-	}
-	if err := api.DecodeJSON(r, &req, s.opts.MaxBodyBytes); err != nil {
-		return err
-	}
-	res, err := s.cat.AlertResource(r.Context(), catalog.TypeActivityLogAlert, r.PathValue("subscriptionId"),
-		r.PathValue("resourceGroupName"), r.PathValue("ruleName"))
+	req, res, err := s.readRulePatch(r, catalog.TypeActivityLogAlert, false)
 	if err != nil {
 		return err
 	}
@@ -93,17 +83,7 @@ func (s *Service) patchActivityAlert(w http.ResponseWriter, r *http.Request) err
 	if err := json.Unmarshal(res.Properties, &p); err != nil {
 		return fmt.Errorf("decode stored activity log alert: %w", err)
 	}
-	tags := res.Tags
-	if req.Tags != nil {
-		tags = req.Tags
-	}
-	if req.Properties != nil && req.Properties.Enabled != nil {
-		p.Enabled = req.Properties.Enabled
-	}
-	if r.Header.Get("If-Match") == "" {
-		r.Header.Set("If-Match", res.ETag)
-	}
-	return s.saveActivityAlert(w, r, res.Location, tags, p)
+	return s.saveActivityAlert(w, r, res.Location, req.apply(res.Tags, &p.Enabled), p)
 }
 
 func (s *Service) saveActivityAlert(w http.ResponseWriter, r *http.Request, location string, tags map[string]string, p activityAlertProperties) error {

@@ -113,18 +113,7 @@ func (s *Service) putMetricAlert(w http.ResponseWriter, r *http.Request) error {
 
 // patchMetricAlert updates tags, enabled and the identity.
 func (s *Service) patchMetricAlert(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Tags       map[string]string `json:"tags"`
-		Identity   *identityWire     `json:"identity"`
-		Properties *struct {
-			Enabled *bool `json:"enabled"`
-		} `json:"properties"`
-	}
-	if err := api.DecodeJSON(r, &req, s.opts.MaxBodyBytes); err != nil {
-		return err
-	}
-	res, err := s.cat.AlertResource(r.Context(), catalog.TypeMetricAlert, r.PathValue("subscriptionId"),
-		r.PathValue("resourceGroupName"), r.PathValue("ruleName"))
+	req, res, err := s.readRulePatch(r, catalog.TypeMetricAlert, true)
 	if err != nil {
 		return err
 	}
@@ -132,22 +121,13 @@ func (s *Service) patchMetricAlert(w http.ResponseWriter, r *http.Request) error
 	if err := json.Unmarshal(res.Properties, &p); err != nil {
 		return fmt.Errorf("decode stored metric alert: %w", err)
 	}
-	tags := res.Tags
-	if req.Tags != nil {
-		tags = req.Tags
-	}
-	if req.Properties != nil && req.Properties.Enabled != nil {
-		p.Enabled = req.Properties.Enabled
-	}
+	tags := req.apply(res.Tags, &p.Enabled)
 	ident := req.Identity
 	if ident == nil {
 		ident = &identityWire{Type: IdentityNone}
 		if cur := identityToWire(res.Identity); cur != nil {
 			ident = &identityWire{Type: cur.Type, UserAssignedIdentities: cur.UserAssignedIdentities}
 		}
-	}
-	if r.Header.Get("If-Match") == "" {
-		r.Header.Set("If-Match", res.ETag)
 	}
 	return s.saveMetricAlert(w, r, res.Location, tags, ident, p)
 }

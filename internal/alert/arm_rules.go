@@ -151,18 +151,7 @@ func (s *Service) putRule(w http.ResponseWriter, r *http.Request) error {
 // patchRule updates tags, enabled and the identity, as Azure's
 // scheduledQueryRules PATCH does.
 func (s *Service) patchRule(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Tags       map[string]string `json:"tags"`
-		Identity   *identityWire     `json:"identity"`
-		Properties *struct {
-			Enabled *bool `json:"enabled"`
-		} `json:"properties"`
-	}
-	if err := api.DecodeJSON(r, &req, s.opts.MaxBodyBytes); err != nil {
-		return err
-	}
-	stored, err := s.cat.AlertResource(r.Context(), catalog.TypeScheduledQueryRule, r.PathValue("subscriptionId"),
-		r.PathValue("resourceGroupName"), r.PathValue("ruleName"))
+	req, stored, err := s.readRulePatch(r, catalog.TypeScheduledQueryRule, true)
 	if err != nil {
 		return err
 	}
@@ -174,13 +163,7 @@ func (s *Service) patchRule(w http.ResponseWriter, r *http.Request) error {
 	if err := json.Unmarshal(res.Properties, &p); err != nil {
 		return fmt.Errorf("decode stored rule: %w", err)
 	}
-	tags := res.Tags
-	if req.Tags != nil {
-		tags = req.Tags
-	}
-	if req.Properties != nil && req.Properties.Enabled != nil {
-		p.Enabled = req.Properties.Enabled
-	}
+	tags := req.apply(res.Tags, &p.Enabled)
 	var ident *identityWire
 	if req.Identity != nil {
 		ident = req.Identity
@@ -189,9 +172,6 @@ func (s *Service) patchRule(w http.ResponseWriter, r *http.Request) error {
 		if err := json.Unmarshal(res.Identity, &id); err == nil {
 			ident = &identityWire{Type: id.Type}
 		}
-	}
-	if r.Header.Get("If-Match") == "" {
-		r.Header.Set("If-Match", res.ETag) // no lost update between our read and write
 	}
 	return s.saveRule(w, r, res.Location, tags, res.Kind, ident, p)
 }

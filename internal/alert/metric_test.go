@@ -271,6 +271,17 @@ func TestMetricAlertTagsAndMapping(t *testing.T) {
 	if got := byRule["vm-cpu"]; len(got) != 1 || got[0] != "" {
 		t.Fatalf("vm-cpu alerts: %v; want one without dimensions", got)
 	}
+
+	// PATCH changes tags and enabled, keeps the rest and the identity.
+	code, m, raw := e.call("PATCH", e.metricID("vm-cpu")+"?api-version=2018-03-01", `{"tags":{"team":"ops"},"properties":{"enabled":false}}`)
+	if code != 200 || m["tags"].(map[string]any)["team"] != "ops" || m["properties"].(map[string]any)["enabled"] != false ||
+		m["properties"].(map[string]any)["severity"] != float64(2) || m["identity"].(map[string]any)["type"] != "SystemAssigned" {
+		t.Fatalf("PATCH metric alert: %d %s", code, raw)
+	}
+	// An activity log alert has no identity to patch.
+	if code, _, raw := e.call("PATCH", e.activityAlertID("nope")+"?api-version=2020-10-01", `{"identity":{"type":"SystemAssigned"}}`); code != 400 {
+		t.Fatalf("PATCH activity log alert with an identity: %d %s; want 400", code, raw)
+	}
 }
 
 // TestMetricAlertValidation: bodies Custos cannot evaluate are refused
