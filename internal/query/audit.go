@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -184,6 +185,11 @@ type LAQueryLogs struct {
 	st     store.Appendable
 	log    *slog.Logger
 	schema store.Schema
+	// cache holds the destinations per queried workspace while the
+	// catalog's generation stays (when Destinations is Generational): a
+	// diagnostic setting that is created, changed or deleted is a catalog
+	// write, so the next query sees it.
+	cache *cachedCatalog
 }
 
 // LAQueryLogsTable is the audit table.
@@ -199,6 +205,9 @@ func NewLAQueryLogs(o LAQueryLogsOptions) (*LAQueryLogs, error) {
 		return nil, errors.New("query: the catalog has no LAQueryLogs table definition")
 	}
 	l := &LAQueryLogs{dest: o.Destinations, st: o.Store, log: o.Logger, schema: schema}
+	if g, ok := o.Destinations.(Generational); ok {
+		l.cache = newCachedCatalog(nil, g, time.Now)
+	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -213,7 +222,7 @@ func (l *LAQueryLogs) AuditQuery(ctx context.Context, rec AuditRecord) {
 	if rec.WorkspaceResourceID == "" {
 		return
 	}
-	dests, err := l.dest.QueryAuditDestinations(ctx, rec.WorkspaceResourceID)
+	dests, err := l.destinations(ctx, rec.WorkspaceResourceID)
 	if err != nil {
 		l.log.LogAttrs(ctx, slog.LevelError, "query audit: diagnostic settings unavailable", slog.Any("error", err))
 		return
@@ -232,6 +241,18 @@ func (l *LAQueryLogs) AuditQuery(ctx context.Context, rec AuditRecord) {
 				slog.String("workspace", ws), slog.Any("error", err))
 		}
 	}
+}
+
+// destinations returns the audit destinations of a workspace, cached while
+// the catalog's generation stays.
+func (l *LAQueryLogs) destinations(ctx context.Context, workspaceResourceID string) ([]string, error) {
+	if l.cache == nil {
+		return l.dest.QueryAuditDestinations(ctx, workspaceResourceID)
+	}
+	d, err := cached(l.cache, l.cache.dests, workspaceResourceID, func() ([]string, error) {
+		return l.dest.QueryAuditDestinations(ctx, workspaceResourceID)
+	})
+	return slices.Clone(d), err
 }
 
 func (l *LAQueryLogs) append(ctx context.Context, ws string, b *store.Batch) error {

@@ -42,6 +42,7 @@ type cachedCatalog struct {
 	wss    map[string]cacheEntry[catalog.Workspace]
 	tables map[string]cacheEntry[[]catalog.Table]
 	funcs  map[string]cacheEntry[[]catalog.SavedSearch]
+	dests  map[string]cacheEntry[[]string] // LAQueryLogs's audit destinations
 }
 
 type cacheEntry[V any] struct {
@@ -57,7 +58,8 @@ var (
 
 func newCachedCatalog(c Catalog, gen Generational, now func() time.Time) *cachedCatalog {
 	return &cachedCatalog{c: c, gen: gen, now: now, wss: map[string]cacheEntry[catalog.Workspace]{},
-		tables: map[string]cacheEntry[[]catalog.Table]{}, funcs: map[string]cacheEntry[[]catalog.SavedSearch]{}}
+		tables: map[string]cacheEntry[[]catalog.Table]{}, funcs: map[string]cacheEntry[[]catalog.SavedSearch]{},
+		dests: map[string]cacheEntry[[]string]{}}
 }
 
 // current returns the generation to read under, dropping every entry read
@@ -68,6 +70,7 @@ func (m *cachedCatalog) current() uint64 {
 		clear(m.wss)
 		clear(m.tables)
 		clear(m.funcs)
+		clear(m.dests)
 		m.at = g
 	}
 	return g

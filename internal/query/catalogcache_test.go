@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -112,6 +113,24 @@ func TestCachedCatalog(t *testing.T) {
 		t.Fatalf("%d catalog reads for two lookups of an unknown workspace; want 2", n)
 	}
 
+	// The query audit's destinations: cached, and a new diagnostic setting
+	// (a catalog write) is seen by the next query's audit.
+	lq, err := NewLAQueryLogs(LAQueryLogsOptions{Destinations: cat, Store: nopAppendable{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsID := boot.Workspace.ID()
+	if d, err := lq.destinations(ctx, wsID); err != nil || len(d) != 0 {
+		t.Fatalf("destinations before any setting: %v, %v", d, err)
+	}
+	if _, _, err := cat.PutDiagnosticSetting(ctx, catalog.DiagnosticSetting{ResourceID: wsID, Name: "audit", WorkspaceID: wsID,
+		Logs: []catalog.DiagnosticLog{{Category: "Audit", Enabled: true}}}, catalog.Actor{ID: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := lq.destinations(ctx, wsID); err != nil || len(d) != 1 || d[0] != ws {
+		t.Fatalf("destinations after the setting: %v, %v; want [%s]", d, err, ws)
+	}
+
 	// New wraps a CatalogWorkspaces over *catalog.DB, nothing else.
 	if _, ok := withCatalogCache(CatalogWorkspaces{C: cat}).(CatalogWorkspaces).C.(*cachedCatalog); !ok {
 		t.Fatal("CatalogWorkspaces over *catalog.DB is not cached")
@@ -119,4 +138,12 @@ func TestCachedCatalog(t *testing.T) {
 	if _, ok := withCatalogCache(CatalogWorkspaces{C: cc}).(CatalogWorkspaces).C.(*cachedCatalog); !ok {
 		t.Fatal("CatalogWorkspaces over a catalog with every method is not cached")
 	}
+}
+
+// nopAppendable is a store.Appendable that is never reached: destinations
+// does not write.
+type nopAppendable struct{}
+
+func (nopAppendable) Appender(context.Context, store.TableRef) (store.Appender, error) {
+	return nil, errors.New("not used")
 }
