@@ -50,6 +50,7 @@ func BenchmarkEncodeChunk(b *testing.B) {
 	names, vecs := encodeBenchBlock(b)
 	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderCRC(false))
 	fast, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(false))
+	fastLit, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(false), zstd.WithAllLitEntropyCompression(true))
 	scratch0 := map[uint64]struct{}{}
 	for j, v := range vecs {
 		b.Run(names[j], func(b *testing.B) {
@@ -77,12 +78,50 @@ func BenchmarkEncodeChunk(b *testing.B) {
 			b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/4096, "cpu-ns/row")
 			b.ReportMetric(float64(len(comp))/4096, "B/row")
 		})
+		b.Run(names[j]+"/zstd-split-lit", func(b *testing.B) {
+			raw, _, split := encodeChunk(nil, v, 0, v.Len(), true, scratch0)
+			if split == 0 {
+				b.Skip("not split")
+			}
+			var comp []byte
+			c0 := processCPU(b)
+			for b.Loop() {
+				comp = fastLit.EncodeAll(raw[:split], comp[:0])
+				comp = fastLit.EncodeAll(raw[split:], comp)
+			}
+			b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/4096, "cpu-ns/row")
+			b.ReportMetric(float64(len(comp))/4096, "B/row")
+		})
+		b.Run(names[j]+"/zstd-split-litA", func(b *testing.B) {
+			raw, _, split := encodeChunk(nil, v, 0, v.Len(), true, scratch0)
+			if split == 0 {
+				b.Skip("not split")
+			}
+			var comp []byte
+			c0 := processCPU(b)
+			for b.Loop() {
+				comp = fastLit.EncodeAll(raw[:split], comp[:0])
+				comp = fast.EncodeAll(raw[split:], comp)
+			}
+			b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/4096, "cpu-ns/row")
+			b.ReportMetric(float64(len(comp))/4096, "B/row")
+		})
 		b.Run(names[j]+"/zstd-fastest", func(b *testing.B) {
 			raw, _, _ := encodeChunk(nil, v, 0, v.Len(), true, scratch0)
 			var comp []byte
 			c0 := processCPU(b)
 			for b.Loop() {
 				comp = fast.EncodeAll(raw, comp[:0])
+			}
+			b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/4096, "cpu-ns/row")
+			b.ReportMetric(float64(len(comp))/4096, "B/row")
+		})
+		b.Run(names[j]+"/zstd-fastest-lit", func(b *testing.B) {
+			raw, _, _ := encodeChunk(nil, v, 0, v.Len(), true, scratch0)
+			var comp []byte
+			c0 := processCPU(b)
+			for b.Loop() {
+				comp = fastLit.EncodeAll(raw, comp[:0])
 			}
 			b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/4096, "cpu-ns/row")
 			b.ReportMetric(float64(len(comp))/4096, "B/row")
