@@ -38,11 +38,7 @@ resource, and everything below it. --scope defaults to the configured resource g
 		Short: "List the role definitions usable at the scope",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := scopeOf(c)
+			c, s, err := clientAtScope(cmd, f, scopeOf)
 			if err != nil {
 				return err
 			}
@@ -82,11 +78,7 @@ func newRoleAssignmentCreateCmd(f *clientFlags, scopeOf func(*cli.Client) (strin
 			if role == "" || assignee == "" {
 				return fmt.Errorf("pass --role and --assignee")
 			}
-			c, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := scopeOf(c)
+			c, s, err := clientAtScope(cmd, f, scopeOf)
 			if err != nil {
 				return err
 			}
@@ -137,11 +129,7 @@ func newRoleAssignmentListCmd(f *clientFlags, scopeOf func(*cli.Client) (string,
 		Short: "List the role assignments that apply at the scope",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := scopeOf(c)
+			c, s, err := clientAtScope(cmd, f, scopeOf)
 			if err != nil {
 				return err
 			}
@@ -207,4 +195,14 @@ func newRoleAssignmentDeleteCmd(f *clientFlags, scopeOf func(*cli.Client) (strin
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
+}
+
+// clientAtScope returns the client of a role verb and the scope it works at.
+func clientAtScope(cmd *cobra.Command, f *clientFlags, scopeOf func(*cli.Client) (string, error)) (*cli.Client, string, error) {
+	c, err := f.client(cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := scopeOf(c)
+	return c, s, err
 }
