@@ -93,28 +93,28 @@ func (ev *evaluator) prepare(e kql.Scalar) error {
 		}
 	case kql.OpMatchesRegex:
 		s, _ := constStr(1)
-		re, err := regexp.Compile(s)
+		re, err := kql.CompileRegex(s)
 		if err != nil {
-			return fmt.Errorf("invalid regular expression %q: %w", s, err)
+			return &ExecError{Msg: err.Error()}
 		}
 		ev.regexps[c] = re
 	case kql.FnParse:
 		s, _ := constStr(1)
 		re, err := regexp.Compile(s)
 		if err != nil {
-			return fmt.Errorf("invalid parse pattern %q: %w", s, err)
+			return &ExecError{Msg: "invalid parse pattern: " + (&kql.RegexError{Pattern: s, Problem: "the pattern does not compile"}).Error()}
 		}
 		ev.regexps[c] = re
 	case kql.FnExtract, kql.FnTrim:
 		s, _ := constStr(0)
-		re, err := regexp.Compile(s)
+		re, err := kql.CompileRegex(s)
 		if err != nil {
-			return fmt.Errorf("invalid regular expression %q: %w", s, err)
+			return &ExecError{Msg: err.Error()}
 		}
 		if c.Fn == kql.FnTrim {
 			re, err = regexp.Compile("^(?:" + s + ")|(?:" + s + ")$")
 			if err != nil {
-				return fmt.Errorf("invalid regular expression %q: %w", s, err)
+				return &ExecError{Msg: (&kql.RegexError{Pattern: s, Problem: "the pattern does not compile"}).Error()}
 			}
 		}
 		ev.regexps[c] = re

@@ -38,7 +38,7 @@ func (ev *evaluator) prepareExt(c *kql.FnCall) error {
 	}
 	re, err := regexp.Compile(pattern)
 	if err != nil {
-		return fmt.Errorf("invalid regular expression %q: %w", k.V.Str, err)
+		return &ExecError{Msg: (&kql.RegexError{Pattern: k.V.Str, Problem: "the pattern does not compile"}).Error()}
 	}
 	ev.regexps[c] = re
 	return nil

@@ -21,7 +21,7 @@ func (x *executor) parseKV(p *kql.ParseKV, b *store.Batch) (*store.Batch, error)
 	var re *regexp.Regexp
 	if p.Mode == kql.KVRegex {
 		if re, err = regexp.Compile(p.Regex); err != nil {
-			return nil, &ExecError{Msg: "parse-kv: invalid regex: " + err.Error()}
+			return nil, &ExecError{Msg: "parse-kv: " + (&kql.RegexError{Pattern: p.Regex, Problem: "the pattern does not compile"}).Error()}
 		}
 	}
 	want := make(map[string]int, len(p.Keys))

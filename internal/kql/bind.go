@@ -1225,6 +1225,9 @@ func (b *binder) bindParse(in PlanNode, op *ParseOp) (PlanNode, error) {
 			}
 		case part.Lit != nil:
 			if kind == "regex" {
+				if _, err := CompileRegex(part.Lit.Str); err != nil {
+					return nil, semErr(part, "invalid parse pattern: %v", err)
+				}
 				re.WriteString("(?:" + part.Lit.Str + ")")
 			} else {
 				re.WriteString(regexp.QuoteMeta(part.Lit.Str))
@@ -1260,7 +1263,7 @@ func (b *binder) bindParse(in PlanNode, op *ParseOp) (PlanNode, error) {
 	}
 	expr := re.String()
 	if _, err := regexp.Compile(expr); err != nil {
-		return nil, semErr(op, "invalid parse pattern: %v", err)
+		return nil, semErr(op, "invalid parse pattern: the pattern does not compile as a regular expression (%s)", regexProblem(err, ""))
 	}
 	if len(caps) == 0 {
 		return nil, semErr(op, "the parse pattern has no columns")

@@ -1,7 +1,6 @@
 package kql
 
 import (
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -230,9 +229,9 @@ func (b *binder) bindParseKv(in PlanNode, op *ParseKv) (PlanNode, error) {
 		case "greedy":
 			p.Greedy = strings.EqualFold(v, "true")
 		case "regex":
-			re, err := regexp.Compile(v)
+			re, err := CompileRegex(v)
 			if err != nil {
-				return nil, semErr(o, "invalid parse-kv regex: %v", err)
+				return nil, semErr(o, "parse-kv: %v", err)
 			}
 			if re.NumSubexp() != 2 {
 				return nil, semErr(o, "the parse-kv regex must have exactly two capturing groups (key and value)")

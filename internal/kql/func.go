@@ -752,8 +752,12 @@ func resolveStringOp(op FuncID, l, r Scalar) (Scalar, error) {
 		return nil, fmt.Errorf("operator '%s' expects a string on its right, got %s", opSymbol(op), r.Type())
 	}
 	if op == OpMatchesRegex {
-		if _, ok := r.(*Const); !ok {
+		c, ok := r.(*Const)
+		if !ok {
 			return nil, fmt.Errorf("operator 'matches regex' expects a constant pattern")
+		}
+		if _, err := CompileRegex(c.V.Str); err != nil {
+			return nil, fmt.Errorf("operator 'matches regex': %v", err)
 		}
 	}
 	if !IsStringLike(l.Type()) || l.Type() == store.TypeDynamic {
@@ -1170,16 +1174,24 @@ func ResolveFunction(name string, args []Scalar) (Scalar, error) {
 		if err := arity(2, 2); err != nil {
 			return nil, err
 		}
-		if _, ok := args[0].(*Const); !ok {
+		c, ok := args[0].(*Const)
+		if !ok {
 			return nil, fmt.Errorf("function 'trim' expects a constant regular expression")
+		}
+		if _, err := CompileRegex(c.V.String()); err != nil {
+			return nil, fmt.Errorf("function 'trim': %v", err)
 		}
 		return call(FnTrim, store.TypeString, toStr(args[0]), toStr(args[1])), nil
 	case "extract":
 		if err := arity(3, 3); err != nil {
 			return nil, err
 		}
-		if _, ok := args[0].(*Const); !ok {
+		c, ok := args[0].(*Const)
+		if !ok {
 			return nil, fmt.Errorf("function 'extract' expects a constant regular expression")
+		}
+		if _, err := CompileRegex(c.V.String()); err != nil {
+			return nil, fmt.Errorf("function 'extract': %v", err)
 		}
 		if err := argType(1, IsInteger(args[1].Type()), "an integer"); err != nil {
 			return nil, err

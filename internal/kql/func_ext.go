@@ -153,8 +153,8 @@ func (a argChecker) constRegex(i int) (Scalar, error) {
 	if !ok || !IsStringLike(c.V.Type) {
 		return nil, fmt.Errorf("function '%s' expects a constant regular expression as argument %d", a.name, i+1)
 	}
-	if _, err := regexp.Compile(c.V.Str); err != nil {
-		return nil, fmt.Errorf("function '%s': invalid regular expression: %v", a.name, err)
+	if _, err := CompileRegex(c.V.Str); err != nil {
+		return nil, fmt.Errorf("function '%s': %v", a.name, err)
 	}
 	return &Const{V: StringValue(c.V.Str)}, nil
 }
