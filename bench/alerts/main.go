@@ -110,6 +110,21 @@ func run(nRules int, dur time.Duration, rate, conc int, out string) error {
 		})
 	}
 	ws := boot.Workspace.ID()
+	// createRule PUTs one rule of type typ from its ARM body and grants its
+	// system-assigned identity Log Analytics Reader on the workspace
+	// (assignment name raName), so that it may read the data.
+	createRule := func(typ, name, apiVersion, body, raName string) error {
+		path := catalog.AlertResourceID(typ, boot.Subscription.ID, boot.ResourceGroup.Name, name) + "?api-version=" + apiVersion
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPut, path, strings.NewReader(body)))
+		if rec.Code != http.StatusCreated {
+			return fmt.Errorf("create %s: %d %s", name, rec.Code, rec.Body.String())
+		}
+		pid := strings.SplitN(strings.SplitN(rec.Body.String(), `"principalId":"`, 2)[1], `"`, 2)[0]
+		return cat.CreateRoleAssignment(ctx, rbac.RoleAssignment{ID: ws + "/providers/Microsoft.Authorization/roleAssignments/" + raName,
+			Name: raName, Scope: rbac.Scope(ws), RoleDefinitionID: rbac.RoleLogAnalyticsReader, PrincipalID: pid,
+			PrincipalType: "ServicePrincipal", Created: time.Now().UTC()})
+	}
 	started := time.Now()
 	for i := 0; i < nRules; i++ {
 		q := fmt.Sprintf(`Perf | where Computer == "host-%d"`, i%50)
@@ -121,19 +136,8 @@ func run(nRules int, dur time.Duration, rate, conc int, out string) error {
 		body := fmt.Sprintf(`{"location":"eastus","identity":{"type":"SystemAssigned"},"properties":{"severity":3,"enabled":true,
 			"scopes":[%q],"evaluationFrequency":"PT1M","windowSize":"PT5M","criteria":{"allOf":[{"query":%q,"timeAggregation":%q,%s
 			"dimensions":%s,"operator":"GreaterThan","threshold":90}]}}}`, ws, q, agg, measure, dims)
-		path := catalog.AlertResourceID(catalog.TypeScheduledQueryRule, boot.Subscription.ID, boot.ResourceGroup.Name, fmt.Sprintf("rule-%04d", i)) +
-			"?api-version=2023-12-01"
-		req := httptest.NewRequest(http.MethodPut, path, strings.NewReader(body))
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
-		if rec.Code != http.StatusCreated {
-			return fmt.Errorf("create rule %d: %d %s", i, rec.Code, rec.Body.String())
-		}
-		pid := strings.SplitN(strings.SplitN(rec.Body.String(), `"principalId":"`, 2)[1], `"`, 2)[0]
-		name := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
-		if err := cat.CreateRoleAssignment(ctx, rbac.RoleAssignment{ID: ws + "/providers/Microsoft.Authorization/roleAssignments/" + name,
-			Name: name, Scope: rbac.Scope(ws), RoleDefinitionID: rbac.RoleLogAnalyticsReader, PrincipalID: pid,
-			PrincipalType: "ServicePrincipal", Created: time.Now().UTC()}); err != nil {
+		if err := createRule(catalog.TypeScheduledQueryRule, fmt.Sprintf("rule-%04d", i), "2023-12-01", body,
+			fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)); err != nil {
 			return err
 		}
 	}
@@ -146,19 +150,8 @@ func run(nRules int, dur time.Duration, rate, conc int, out string) error {
 		}
 		body := fmt.Sprintf(`{"location":"global","properties":{"severity":3,"enabled":true,"scopes":[%q],"evaluationFrequency":"PT1M",
 			"windowSize":"PT5M","criteria":{"odata.type":"Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria","allOf":[%s]}}}`, ws, crit)
-		path := catalog.AlertResourceID(catalog.TypeMetricAlert, boot.Subscription.ID, boot.ResourceGroup.Name, fmt.Sprintf("metric-%04d", i)) +
-			"?api-version=2018-03-01"
-		req := httptest.NewRequest(http.MethodPut, path, strings.NewReader(body))
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
-		if rec.Code != http.StatusCreated {
-			return fmt.Errorf("create metric rule %d: %d %s", i, rec.Code, rec.Body.String())
-		}
-		pid := strings.SplitN(strings.SplitN(rec.Body.String(), `"principalId":"`, 2)[1], `"`, 2)[0]
-		name := fmt.Sprintf("%08x-0000-4000-9000-%012x", i, i)
-		if err := cat.CreateRoleAssignment(ctx, rbac.RoleAssignment{ID: ws + "/providers/Microsoft.Authorization/roleAssignments/" + name,
-			Name: name, Scope: rbac.Scope(ws), RoleDefinitionID: rbac.RoleLogAnalyticsReader, PrincipalID: pid,
-			PrincipalType: "ServicePrincipal", Created: time.Now().UTC()}); err != nil {
+		if err := createRule(catalog.TypeMetricAlert, fmt.Sprintf("metric-%04d", i), "2018-03-01", body,
+			fmt.Sprintf("%08x-0000-4000-9000-%012x", i, i)); err != nil {
 			return err
 		}
 	}
