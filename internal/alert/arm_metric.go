@@ -188,18 +188,5 @@ func (s *Service) saveMetricAlert(w http.ResponseWriter, r *http.Request, locati
 }
 
 func (s *Service) deleteMetricAlert(w http.ResponseWriter, r *http.Request) error {
-	old, deleted, err := s.cat.DeleteAlertResource(r.Context(), catalog.TypeMetricAlert, r.PathValue("subscriptionId"),
-		r.PathValue("resourceGroupName"), r.PathValue("ruleName"), precondition(r))
-	if err != nil {
-		return err
-	}
-	if deleted {
-		s.ruleChanged(old.ID(), nil)
-		var id ruleIdentity
-		if len(old.Identity) > 0 && json.Unmarshal(old.Identity, &id) == nil && id.Type == IdentitySystemAssigned {
-			s.retireIdentity(r.Context(), old.ID(), &id)
-		}
-	}
-	writeDelete(w, deleted)
-	return nil
+	return s.deleteEvaluatedRule(w, r, catalog.TypeMetricAlert)
 }

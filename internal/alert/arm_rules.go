@@ -422,13 +422,21 @@ func (s *Service) newGUID() (string, error) {
 }
 
 func (s *Service) deleteRule(w http.ResponseWriter, r *http.Request) error {
-	old, deleted, err := s.cat.DeleteAlertResource(r.Context(), catalog.TypeScheduledQueryRule, r.PathValue("subscriptionId"),
+	return s.deleteEvaluatedRule(w, r, catalog.TypeScheduledQueryRule)
+}
+
+// deleteEvaluatedRule deletes a log search or metric alert rule of type
+// typ: it leaves the scheduler, its skip record goes, and its
+// system-assigned identity is retired.
+func (s *Service) deleteEvaluatedRule(w http.ResponseWriter, r *http.Request, typ string) error {
+	old, deleted, err := s.cat.DeleteAlertResource(r.Context(), typ, r.PathValue("subscriptionId"),
 		r.PathValue("resourceGroupName"), r.PathValue("ruleName"), precondition(r))
 	if err != nil {
 		return err
 	}
 	if deleted {
 		s.ruleChanged(old.ID(), nil)
+		s.skips.clear(old.ID())
 		var id ruleIdentity
 		if len(old.Identity) > 0 && json.Unmarshal(old.Identity, &id) == nil && id.Type == IdentitySystemAssigned {
 			s.retireIdentity(r.Context(), old.ID(), &id)

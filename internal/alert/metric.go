@@ -248,22 +248,9 @@ func parseMetricRule(res *catalog.AlertResource) (*rule, error) {
 func (r *rule) validateMetric(p *metricAlertProperties) error {
 	r.Type = catalog.TypeMetricAlert
 	r.Enabled = p.Enabled == nil || *p.Enabled
-	if p.Severity == nil {
-		return invalid("properties.severity", "The severity property is required for metric alert rules (0 to 4).")
-	}
-	if *p.Severity < 0 || *p.Severity > 4 {
-		return invalid("properties.severity", "The severity %d is invalid: it must be between 0 and 4.", *p.Severity)
-	}
-	r.Severity = *p.Severity
-	if len(p.Scopes) == 0 || len(p.Scopes) > maxScopes {
-		return invalid("properties.scopes", "A metric alert rule needs 1 to %d scopes.", maxScopes)
-	}
-	for i, sc := range p.Scopes {
-		if _, _, _, ok := catalog.ParseWorkspaceResourceID(sc); !ok {
-			return invalid(fmt.Sprintf("properties.scopes[%d]", i),
-				"The scope '%s' is not supported: Custos metric alert rules evaluate the metric tables (Perf, InsightsMetrics) of Log Analytics workspaces (/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{name}).",
-				truncate(sc, 300))
-		}
+	if err := r.validateSeverityAndScopes(p.Severity, p.Scopes, "metric alert",
+		"evaluate the metric tables (Perf, InsightsMetrics) of Log Analytics workspaces"); err != nil {
+		return err
 	}
 	var err error
 	if r.Frequency, err = requiredDuration(p.EvaluationFrequency, "properties.evaluationFrequency", time.Minute, time.Hour); err != nil {

@@ -193,25 +193,36 @@ func parseRule(res *catalog.AlertResource) (*rule, error) {
 	return r, nil
 }
 
+// validateSeverityAndScopes checks what log search and metric alert rules
+// share: a severity from 0 to 4 (required), and 1 to maxScopes workspace
+// scopes. kind names the rule type in messages ("metric alert"); scopesDo
+// says what the rule does with its workspaces.
+func (r *rule) validateSeverityAndScopes(severity *int, scopes []string, kind, scopesDo string) error {
+	if severity == nil {
+		return invalid("properties.severity", "The severity property is required for %s rules (0 to 4).", kind)
+	}
+	if *severity < 0 || *severity > 4 {
+		return invalid("properties.severity", "The severity %d is invalid: it must be between 0 and 4.", *severity)
+	}
+	r.Severity = *severity
+	if len(scopes) == 0 || len(scopes) > maxScopes {
+		return invalid("properties.scopes", "A %s rule needs 1 to %d scopes.", kind, maxScopes)
+	}
+	for i, sc := range scopes {
+		if _, _, _, ok := catalog.ParseWorkspaceResourceID(sc); !ok {
+			return invalid(fmt.Sprintf("properties.scopes[%d]", i),
+				"The scope '%s' is not supported: Custos %s rules %s (/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{name}).",
+				truncate(sc, 300), kind, scopesDo)
+		}
+	}
+	return nil
+}
+
 func (r *rule) validate() error {
 	p := &r.Props
 	r.Enabled = p.Enabled == nil || *p.Enabled
-	if p.Severity == nil {
-		return invalid("properties.severity", "The severity property is required for log search alert rules (0 to 4).")
-	}
-	if *p.Severity < 0 || *p.Severity > 4 {
-		return invalid("properties.severity", "The severity %d is invalid: it must be between 0 and 4.", *p.Severity)
-	}
-	r.Severity = *p.Severity
-	if len(p.Scopes) == 0 || len(p.Scopes) > maxScopes {
-		return invalid("properties.scopes", "A log search alert rule needs 1 to %d scopes.", maxScopes)
-	}
-	for i, sc := range p.Scopes {
-		if _, _, _, ok := catalog.ParseWorkspaceResourceID(sc); !ok {
-			return invalid(fmt.Sprintf("properties.scopes[%d]", i),
-				"The scope '%s' is not supported: Custos log search alert rules target Log Analytics workspaces (/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{name}).",
-				truncate(sc, 300))
-		}
+	if err := r.validateSeverityAndScopes(p.Severity, p.Scopes, "log search alert", "target Log Analytics workspaces"); err != nil {
+		return err
 	}
 	var err error
 	if r.Frequency, err = requiredDuration(p.EvaluationFrequency, "properties.evaluationFrequency", minFrequency, maxFrequency); err != nil {
