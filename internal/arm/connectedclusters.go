@@ -234,11 +234,7 @@ func (a *API) putClusterAssociation(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	api.WriteJSON(w, status, toClusterAssocWire(&x))
+	WritePut(w, created, "", toClusterAssocWire(&x))
 	return nil
 }
 
