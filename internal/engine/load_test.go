@@ -16,13 +16,8 @@ import (
 	"custos/internal/store"
 )
 
-// openStore opens a real store in a temporary directory with a platform key.
-func openStore(t testing.TB) *store.DB {
-	t.Helper()
-	return openStoreAt(t, t.TempDir())
-}
-
-// openStoreAt opens (or reopens) the store kept under dir.
+// openStoreAt opens (or reopens) a real store kept under dir, with a
+// platform key.
 func openStoreAt(t testing.TB, dir string) *store.DB {
 	t.Helper()
 	key, err := crypt.OpenPlatformKey(filepath.Join(dir, "platform.key"))
