@@ -6,28 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"custos/internal/logtest"
 )
-
-// lockedBuffer is a log sink safe for the server's goroutines and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestServeCommand runs `custos serve` in-process: it bootstraps the data
 // directory, serves until its context ends, and shuts down cleanly.
@@ -36,7 +19,7 @@ func TestServeCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	root := newRootCmd()
-	stderr := &lockedBuffer{}
+	stderr := &logtest.Buffer{}
 	root.SetErr(stderr)
 	root.SetArgs([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-format", "text", "--shutdown-timeout", "5s"})
 	done := make(chan error, 1)

@@ -8,31 +8,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"custos/internal/crypt"
+	"custos/internal/logtest"
 	"custos/internal/store"
 )
-
-// lockedBuffer is a log sink safe for the service's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestCustomerKeyRevocationStopsEvaluation links the workspace to a
 // customer-managed key (a real file key) and fires a rule whose query and
@@ -59,7 +41,7 @@ func TestCustomerKeyRevocationStopsEvaluation(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.opts.Source = e.st
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	e.opts.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	e.openService()
 	cmkPath := filepath.Join(t.TempDir(), "customer.key")

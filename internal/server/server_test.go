@@ -15,33 +15,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"custos/internal/logtest"
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testServer is a real server on 127.0.0.1:0 in a goroutine.
 type testServer struct {
 	*Server
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -65,9 +48,9 @@ func testConfig(dir string) Config {
 }
 
 // newServer creates (without running) a server on dir.
-func newServer(t *testing.T, cfg Config) (*Server, *syncBuffer) {
+func newServer(t *testing.T, cfg Config) (*Server, *logtest.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := New(context.Background(), Options{Config: cfg, Logger: log})
 	if err != nil {
@@ -83,7 +66,7 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	return runServer(t, s, logs)
 }
 
-func runServer(t *testing.T, s *Server, logs *syncBuffer) *testServer {
+func runServer(t *testing.T, s *Server, logs *logtest.Buffer) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{Server: s, logs: logs, cancel: cancel, done: make(chan error, 1)}
