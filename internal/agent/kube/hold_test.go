@@ -156,3 +156,45 @@ func TestHeldLinesFullRewinds(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldLinesFullAcrossRotation: a file rotated away and its successor
+// share a path (and so the held lines); when the held lines are full, each
+// file is read again from its own first line not kept, and every line of
+// both arrives once, in order.
+func TestHeldLinesFullAcrossRotation(t *testing.T) {
+	r := newHoldRig(t)
+	rel := "shop_rot_u4/app/0.log"
+	const na, nb = maxHeldEntries + 100, 200
+	var a, b []string
+	for i := range na {
+		a = append(a, fmt.Sprintf("stdout F a%05d", i))
+	}
+	for i := range nb {
+		b = append(b, fmt.Sprintf("stdout F b%05d", i))
+	}
+	r.write(rel, a...)
+	p := filepath.Join(r.root, "log", "pods", rel)
+	r.poll()
+	if err := os.Rename(p, p+".20261127-070000"); err != nil {
+		t.Fatal(err)
+	}
+	r.write(rel, b...)
+	r.poll()
+	r.poll()
+	if len(r.order) != 0 || r.lc.Dropped() != 0 {
+		t.Fatalf("sent %d, dropped %d while the pod is unknown", len(r.order), r.lc.Dropped())
+	}
+	r.known("shop", "rot")
+	for range 4 {
+		r.poll()
+	}
+	want := append(a, b...)
+	if len(r.order) != len(want) {
+		t.Fatalf("%d rows; want %d", len(r.order), len(want))
+	}
+	for i, m := range r.order {
+		if w := `"` + want[i][len("stdout F "):] + `"`; m != w {
+			t.Fatalf("row %d = %s; want %s", i, m, w)
+		}
+	}
+}

@@ -167,10 +167,10 @@ type logFile struct {
 	heldFrom []tail.Pos
 	// pendAt is where the pending partial message of each stream starts.
 	pendAt [2]tail.Pos
-	// rewind, if set, is where the tailer must read again because the held
-	// entries were full (Rewinds); lines of that file past it are ignored
-	// until then.
-	rewind tail.Pos
+	// rewinds are where the tailer must read again (at most one per file)
+	// because the held entries were full (Rewinds); lines of that file past
+	// it are ignored until then.
+	rewinds []tail.Pos
 }
 
 // NewLogCollector validates opts and returns a LogCollector.
@@ -233,8 +233,10 @@ func (c *LogCollector) AddAt(path string, at tail.Pos, line []byte) ([]Container
 	if f.refErr != nil {
 		return nil, f.refErr
 	}
-	if !f.rewind.IsZero() && f.rewind.SameFile(at) && at.Offset >= f.rewind.Offset {
-		return nil, nil // read again after the rewind
+	for _, r := range f.rewinds {
+		if r.SameFile(at) && at.Offset >= r.Offset {
+			return nil, nil // read again after the rewind
+		}
 	}
 	if !c.opts.Namespaces.Allows(f.ref.Namespace) {
 		return nil, nil
@@ -289,10 +291,8 @@ func (c *LogCollector) Holds() []tail.Pos {
 func (c *LogCollector) Rewinds() []tail.Pos {
 	var out []tail.Pos
 	for _, f := range c.files {
-		if !f.rewind.IsZero() {
-			out = append(out, f.rewind)
-			f.rewind = tail.Pos{}
-		}
+		out = append(out, f.rewinds...)
+		f.rewinds = nil
 	}
 	return out
 }
@@ -407,8 +407,10 @@ func (c *LogCollector) rows(f *logFile, entries []Entry) []ContainerLogV2 {
 			rest := entries[max(room, 0):]
 			entries = entries[:max(room, 0)]
 			if at := rest[0].at; !at.IsZero() {
-				if f.rewind.IsZero() || !f.rewind.SameFile(at) || at.Offset < f.rewind.Offset {
-					f.rewind = at
+				if i := slices.IndexFunc(f.rewinds, at.SameFile); i < 0 {
+					f.rewinds = append(f.rewinds, at)
+				} else if at.Offset < f.rewinds[i].Offset {
+					f.rewinds[i] = at
 				}
 			} else {
 				c.dropped += uint64(len(rest))
