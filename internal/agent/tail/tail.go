@@ -2,8 +2,9 @@
 // glob patterns, one record per line or multiline records that start with a
 // timestamp, rotation by rename and by copy-truncate, and a checkpoint file
 // (file identity dev+inode and offset) so that a restart resumes exactly where
-// the last committed record ended. The package imports only the standard
-// library.
+// the last committed record ended — or where the first record the caller
+// still keeps in memory begins (Commit's holds). The package imports only the
+// standard library.
 package tail
 
 import (
