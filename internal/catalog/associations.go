@@ -274,27 +274,15 @@ func (c *DB) MachineConfigurationFor(ctx context.Context, sub, rg, name string) 
 		if err != nil {
 			return err
 		}
-		out = MachineConfiguration{Machine: m, Associations: as, DataCollectionRules: []DataCollectionRule{}}
-		seen := map[string]bool{}
-		for _, a := range as {
-			k := key(a.DataCollectionRuleID)
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			dsub, drg, dname, ok := ParseDataCollectionRuleResourceID(a.DataCollectionRuleID)
-			if !ok {
-				continue
-			}
-			d, err := getDataCollectionRule(ctx, r, dsub, drg, dname)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			out.DataCollectionRules = append(out.DataCollectionRules, d)
+		ids := make([]string, len(as))
+		for i := range as {
+			ids[i] = as[i].DataCollectionRuleID
 		}
+		rules, err := associatedRules(ctx, r, ids)
+		if err != nil {
+			return err
+		}
+		out = MachineConfiguration{Machine: m, Associations: as, DataCollectionRules: rules}
 		return nil
 	}(c.r())
 	return out, err

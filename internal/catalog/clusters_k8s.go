@@ -378,28 +378,15 @@ func (c *DB) ClusterConfigurationFor(ctx context.Context, sub, rg, name string) 
 	if err != nil {
 		return ClusterConfiguration{}, err
 	}
-	out := ClusterConfiguration{Cluster: cl, DataCollectionRules: []DataCollectionRule{}}
-	seen := map[string]bool{}
-	for _, a := range as {
-		k := key(a.DataCollectionRuleID)
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		dsub, drg, dname, ok := ParseDataCollectionRuleResourceID(a.DataCollectionRuleID)
-		if !ok {
-			continue
-		}
-		d, err := getDataCollectionRule(ctx, r, dsub, drg, dname)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return ClusterConfiguration{}, err
-		}
-		out.DataCollectionRules = append(out.DataCollectionRules, d)
+	ids := make([]string, len(as))
+	for i := range as {
+		ids[i] = as[i].DataCollectionRuleID
 	}
-	return out, nil
+	rules, err := associatedRules(ctx, r, ids)
+	if err != nil {
+		return ClusterConfiguration{}, err
+	}
+	return ClusterConfiguration{Cluster: cl, DataCollectionRules: rules}, nil
 }
 
 // Container insights' inventory and event tables, and the API server audit

@@ -88,3 +88,30 @@ func (c *DB) deleteGuarded(ctx context.Context, pre Precondition, get func(r run
 	})
 	return deleted, err
 }
+
+// associatedRules returns the data collection rules that associations name
+// (ruleIDs, in order, each once); rules deleted since are left out.
+func associatedRules(ctx context.Context, r run, ruleIDs []string) ([]DataCollectionRule, error) {
+	out := []DataCollectionRule{}
+	seen := map[string]bool{}
+	for _, id := range ruleIDs {
+		k := key(id)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		dsub, drg, dname, ok := ParseDataCollectionRuleResourceID(id)
+		if !ok {
+			continue
+		}
+		d, err := getDataCollectionRule(ctx, r, dsub, drg, dname)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
