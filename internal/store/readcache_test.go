@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -135,5 +136,44 @@ func TestChunkCacheWorkspaceDropped(t *testing.T) {
 	db.rcache.sweep()
 	if n, b := db.rcache.size(); n != 0 || b != 0 {
 		t.Fatalf("%d chunks (%d bytes) cached after the workspace was dropped", n, b)
+	}
+}
+
+// TestChunkCacheConcurrent runs queries of one part at the same time (run it
+// with -race): they fill and read the cache together and all answer alike.
+func TestChunkCacheConcurrent(t *testing.T) {
+	env := newEnv(t)
+	db := env.open(t, func(o *Options) { o.BlockRows = 64 })
+	defer db.Close()
+	ctx := context.Background()
+	ref := TableRef{WorkspaceID: testWS, Table: "Cache_CL"}
+	if err := db.EnsureTable(ctx, ref, allTypesSchema, 0); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, db, ref, allTypesBatch(0, 1000))
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := selectRows(t, db, ref, AllTime, SelectHints{})
+	db.rcache.dropWorkspace(testWS) // start cold
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 3 {
+				got, _ := selectRows(t, db, ref, AllTime, SelectHints{Columns: nil})
+				if !slices.Equal(got, want) {
+					errs <- "a concurrent query answered differently"
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
 	}
 }
