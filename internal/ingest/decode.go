@@ -53,6 +53,7 @@ func DecodeRecords(r io.Reader, schema store.Schema, opts DecodeOptions) (*store
 		}
 		d.b.Cols[i] = &store.Vector{Type: c.Type}
 	}
+	d.distinct = len(d.exact) == len(schema)
 	if err := d.decode(); err != nil {
 		return nil, err
 	}
@@ -72,6 +73,12 @@ type recordDecoder struct {
 	max         int
 	s           *bodyScanner
 	key         []byte // the current property name, unquoted
+	// next is the column the next property probably names (the one after
+	// the last match: records of one body share their key order); only
+	// used when the schema's names are distinct, so it finds what exact
+	// would.
+	next     int
+	distinct bool
 }
 
 const bodyWhat = "the body is not valid JSON"
@@ -260,7 +267,12 @@ func (d *recordDecoder) propertyWhat(rec int) string {
 
 // column returns the schema index a property name maps to, or -1.
 func (d *recordDecoder) column(key []byte) int {
+	if g := d.next; d.distinct && g < len(d.schema) && d.schema[g].Name == string(key) {
+		d.next = g + 1
+		return g
+	}
 	if i, ok := d.exact[string(key)]; ok {
+		d.next = i + 1
 		return i
 	}
 	if i, ok := d.fold[strings.ToLower(string(key))]; ok {
