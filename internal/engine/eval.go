@@ -205,6 +205,8 @@ func (ev *evaluator) eval(e kql.Scalar, b *store.Batch) (*store.Vector, error) {
 			return nil, fmt.Errorf("BUG: subquery not computed")
 		}
 		return constValueVector(v, b.Len), nil
+	case *kql.PartitionKey:
+		return constValueVector(e.Slot.Get(e.T), b.Len), nil
 	}
 	return nil, fmt.Errorf("BUG: unknown expression %T", e)
 }

@@ -113,12 +113,35 @@ func (x *executor) partitionEach(ctx context.Context, n *kql.PartitionEach) ([]*
 		}
 		groups[g] = append(groups[g], int32(r))
 	}
+	if n.Slot != nil && len(groups) > kql.MaxLegacyPartitions {
+		return nil, &ExecError{Msg: fmt.Sprintf("partition: the legacy strategy supports at most %d key values, the input has %d; use a transformation subquery: partition by %s (...)", kql.MaxLegacyPartitions, len(groups), n.Key)}
+	}
 	var out []*store.Batch
 	var held int64
 	defer func() { x.release(held) }()
 	for _, rows := range groups {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if n.Slot != nil {
+			// Legacy form: the subquery reads its own source, with the key.
+			n.Slot.Set(valueAt(key, int(rows[0])))
+			res, err := x.run(ctx, n.Sub)
+			if err != nil {
+				return nil, err
+			}
+			for _, rb := range res {
+				grow := batchBytes(rb)
+				if err := x.reserve(grow); err != nil {
+					x.release(grow)
+					return nil, err
+				}
+				held += grow
+				if rb.Len > 0 {
+					out = append(out, rb)
+				}
+			}
+			continue
 		}
 		part := gatherBatch(b, rows)
 		part.Schema = n.Row.Out

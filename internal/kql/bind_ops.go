@@ -883,7 +883,10 @@ func (b *binder) bindPartition(in PlanNode, op *Partition) (PlanNode, error) {
 		return nil, semErr(op.By, "partition by a dynamic column is not supported")
 	}
 	pl, ok := unparen(op.Query).(*Pipeline)
-	if !ok || pl.Source != nil {
+	if (ok && pl.Source != nil) || (!ok && b.isTabular(unparen(op.Query))) {
+		return b.bindPartitionLegacy(in, op, schema[i])
+	}
+	if !ok {
 		return nil, semErr(op.Query, "partition supports the (operators on each partition) form, such as partition by Computer (top 1 by TimeGenerated)")
 	}
 	row := &RowSource{Out: append(store.Schema{}, schema...)}
@@ -892,6 +895,36 @@ func (b *binder) bindPartition(in PlanNode, op *Partition) (PlanNode, error) {
 		return nil, err
 	}
 	return &PartitionEach{Input: in, Key: op.By.Name, Row: row, Sub: sub}, nil
+}
+
+// MaxLegacyPartitions is the most key values of the legacy partition
+// strategy, as in Kusto ("64 or less key partition values").
+const MaxLegacyPartitions = 64
+
+// bindPartitionLegacy binds "partition [hint.strategy=legacy] by Col {
+// SubQueryWithSource }": the subquery has its own source and may reference
+// only the key column, as toscalar(Col); it runs once per distinct key.
+func (b *binder) bindPartitionLegacy(in PlanNode, op *Partition, key store.Column) (PlanNode, error) {
+	for _, o := range op.Options {
+		if strings.EqualFold(o.Name, "hint.strategy") {
+			if v, _ := optionText(o); !strings.EqualFold(v, "legacy") {
+				return nil, semErr(o, "a partition subquery with its own source needs hint.strategy=legacy (got '%s')", v)
+			}
+		}
+	}
+	slot := &KeySlot{}
+	prev, had := b.lets[key.Name]
+	b.lets[key.Name] = letValue{scalar: &PartitionKey{Name: key.Name, T: key.Type, Slot: slot}}
+	sub, err := b.bindTabular(op.Query)
+	if had {
+		b.lets[key.Name] = prev
+	} else {
+		delete(b.lets, key.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &PartitionEach{Input: in, Key: key.Name, Sub: sub, Slot: slot}, nil
 }
 
 // bindFork binds fork at the end of a statement: one result table per

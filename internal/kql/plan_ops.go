@@ -392,11 +392,15 @@ func explainComposite(b *strings.Builder, n PlanNode, ind string) bool {
 // PartitionEach is partition by Key (subquery): the subquery runs on the
 // rows of each distinct Key value (reading them through Row), and the
 // results are concatenated (partitions in order of first appearance).
+// In the legacy form, partition by Key { subquery with its own source },
+// Row is nil and Slot is set: the subquery runs once per distinct key with
+// the key in Slot (a PartitionKey in its expressions).
 type PartitionEach struct {
 	Input PlanNode
 	Key   string
 	Row   *RowSource
 	Sub   PlanNode
+	Slot  *KeySlot
 }
 
 // Schema implements PlanNode.
