@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"custos/bench/internal/procstat"
 	"custos/internal/catalog"
 	"custos/internal/identity"
 	"custos/internal/rbac"
@@ -186,7 +187,7 @@ func bench(ctx context.Context, name string, n int, a *rbac.Authorizer, f *fixtu
 
 func run(extra, n int, out string) error {
 	ctx := context.Background()
-	load0 := loadavg()
+	load0 := procstat.LoadAvg()
 	var rows []measure
 	var propagation []time.Duration
 	for _, size := range []int{10, extra} {
@@ -245,19 +246,7 @@ func run(extra, n int, out string) error {
 		}
 		f.close()
 	}
-	return report(out, extra, rows, propagation, load0, loadavg())
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "n/a"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "n/a"
-	}
-	return strings.Join(f[:3], " ")
+	return report(out, extra, rows, propagation, load0, procstat.LoadAvg())
 }
 
 func report(out string, extra int, rows []measure, prop []time.Duration, load0, load1 string) error {

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"custos/bench/internal/procstat"
 )
 
 // Machine describes where a benchmark ran.
@@ -94,17 +96,7 @@ func busyCores(d time.Duration) float64 {
 }
 
 // LoadAvg returns the 1, 5 and 15 minute load averages, or "unknown".
-func LoadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
+func LoadAvg() string { return procstat.LoadAvg() }
 
 // Markdown renders the machine as a bullet list, with a warning when the
 // machine was busy (load average above the CPU count).

@@ -1,6 +1,6 @@
 // Package procstat reads a process's CPU time and memory from Linux's /proc
 // for the benchmarks that measure a child process (bench/agent, bench/kube),
-// and the machine's load average for their reports.
+// and the machine's load average for every benchmark report.
 package procstat
 
 import (
@@ -66,15 +66,15 @@ func StatusKB(pid int, key string) int64 {
 func PeakRSSMB(pid int) float64 { return float64(StatusKB(pid, "VmHWM")) / 1024 }
 
 // LoadAvg is the 1, 5 and 15 minute load averages from /proc/loadavg,
-// space-separated, or "?" when it cannot be read.
+// space-separated, or "unknown" when it cannot be read.
 func LoadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
-		return "?"
+		return "unknown"
 	}
 	f := strings.Fields(string(b))
 	if len(f) < 3 {
-		return "?"
+		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
 }
