@@ -43,6 +43,11 @@ func kustoHash(v kql.Value, buf []byte) uint64 {
 	case store.TypeReal:
 		buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(v.Real))
 	case store.TypeDecimal:
+		// Equal decimals hash alike whatever their scale (1.1 and 1.10):
+		// the canonical digits without trailing fractional zeros.
+		if d, ok := decimalValue(v); ok {
+			return xxhash.Sum64String(d.trimZeros(0).String())
+		}
 		return xxhash.Sum64String(v.String())
 	case store.TypeGUID:
 		raw, err := hex.DecodeString(strings.ReplaceAll(v.Str, "-", ""))
