@@ -1,11 +1,8 @@
 package main
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"custos/internal/cli"
 )
 
 // TestAlertVerbs drives `custos alert` against a real server: an action
@@ -15,15 +12,8 @@ func TestAlertVerbs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server")
 	}
-	clearClientEnv(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	startCustos(t, dir)
-	admin, _, err := cli.LoadFile(filepath.Join(dir, cli.AdminFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, admin, ws := startAdminServer(t, nil)
 	rg := "/subscriptions/" + admin.SubscriptionID + "/resourceGroups/" + admin.ResourceGroup
-	ws := rg + "/providers/Microsoft.OperationalInsights/workspaces/" + admin.WorkspaceName
 
 	out := custos(t, dir, `{"location":"Global","properties":{"groupShortName":"ops","webhookReceivers":[
 		{"name":"hook","serviceUri":"https://hooks.example.com/custos","useCommonAlertSchema":true}]}}`,

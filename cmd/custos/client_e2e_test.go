@@ -72,6 +72,22 @@ func startCustosWith(t *testing.T, dir string, configure func(*server.Config)) (
 	return stop
 }
 
+// startAdminServer starts a real server (startCustosWith) on a new data
+// directory with a clean client environment, and returns the directory, the
+// admin.json configuration it wrote and the resource ID of its workspace.
+func startAdminServer(t *testing.T, configure func(*server.Config)) (dir string, admin cli.Config, workspaceID string) {
+	t.Helper()
+	clearClientEnv(t)
+	dir = filepath.Join(t.TempDir(), "data")
+	startCustosWith(t, dir, configure)
+	admin, _, err := cli.LoadFile(filepath.Join(dir, cli.AdminFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, admin, "/subscriptions/" + admin.SubscriptionID + "/resourceGroups/" + admin.ResourceGroup +
+		"/providers/Microsoft.OperationalInsights/workspaces/" + admin.WorkspaceName
+}
+
 // custos runs one CLI command against the server whose data directory is
 // dir, failing the test on error.
 func custos(t *testing.T, dir, stdin string, args ...string) string {

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"custos/internal/cli"
 	"custos/internal/crypt"
 	"custos/internal/server"
 )
@@ -25,19 +24,11 @@ func TestLogAnalyticsVerbs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server")
 	}
-	clearClientEnv(t)
-	dir := filepath.Join(t.TempDir(), "data")
 	keyDir := t.TempDir()
 	if _, err := crypt.CreateFileKey(filepath.Join(keyDir, "custos")); err != nil {
 		t.Fatal(err)
 	}
-	startCustosWith(t, dir, func(c *server.Config) { c.Keys.FileKeyDir = keyDir })
-	admin, _, err := cli.LoadFile(filepath.Join(dir, cli.AdminFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wsID := "/subscriptions/" + admin.SubscriptionID + "/resourceGroups/" + admin.ResourceGroup +
-		"/providers/Microsoft.OperationalInsights/workspaces/" + admin.WorkspaceName
+	dir, admin, wsID := startAdminServer(t, func(c *server.Config) { c.Keys.FileKeyDir = keyDir })
 
 	t.Run("la-cluster", func(t *testing.T) {
 		out := custos(t, dir, "", "la-cluster", "create", "cmk-1", "--key-vault-uri", "file://"+keyDir, "--key-name", "custos", "--double-encryption")

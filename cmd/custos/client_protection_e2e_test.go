@@ -5,16 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"custos/internal/cli"
 	"custos/internal/server"
 )
-
-// startCustosExporting is startCustos with directory export destinations
-// allowed under exportDir.
-func startCustosExporting(t *testing.T, dir, exportDir string) {
-	t.Helper()
-	startCustosWith(t, dir, func(c *server.Config) { c.Export.AllowedDirectories = []string{exportDir} })
-}
 
 // TestProtectionVerbs drives `custos export`, `custos pls` and `custos
 // saved-search` against a real server: create, list, show, validation
@@ -23,16 +15,8 @@ func TestProtectionVerbs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server")
 	}
-	clearClientEnv(t)
-	dir := filepath.Join(t.TempDir(), "data")
 	exportDir := t.TempDir()
-	startCustosExporting(t, dir, exportDir)
-	admin, _, err := cli.LoadFile(filepath.Join(dir, cli.AdminFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wsID := "/subscriptions/" + admin.SubscriptionID + "/resourceGroups/" + admin.ResourceGroup +
-		"/providers/Microsoft.OperationalInsights/workspaces/" + admin.WorkspaceName
+	dir, admin, wsID := startAdminServer(t, func(c *server.Config) { c.Export.AllowedDirectories = []string{exportDir} })
 
 	// Data export rules.
 	out := custos(t, dir, "", "export", "create", "to-dir", "--table", "Heartbeat", "--table", "Syslog",
