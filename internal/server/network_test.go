@@ -319,6 +319,11 @@ func TestPublicNetworkAccessEnforced(t *testing.T) {
 	if code, m, raw := f.runQuery(t, c, f.public, "Net_CL | count"); code != 200 || strings.Join(rowsOf(m), ",") != "4" {
 		t.Fatalf("public query after enabling: %d %s", code, raw)
 	}
+	// The gate remembers open workspaces per catalog generation: closing
+	// the workspace again must take effect at the next query.
+	f.setAccess(t, "Enabled", "Disabled")
+	code, m, raw = f.runQuery(t, c, f.public, "Net_CL | count")
+	wantNetworkDenied(t, "public query after closing again", code, m, raw)
 }
 
 // TestPrivateNetworkCIDR: a request on the public listener whose source
