@@ -479,8 +479,13 @@ func (a *dcountAgg) dictHashes(x *store.Vector, n int) []uint64 {
 	return hs
 }
 
+// hashValue is row i's hash for a distinct counter. A decimal hashes its
+// exact, scale-normalised digits (decKey): decimals that round to the same
+// float64 count apart, and 1.0 and 1.00 count once.
 func hashValue(x *store.Vector, i int) uint64 {
 	switch {
+	case x.Type == store.TypeDecimal:
+		return hashString(decKey(x, i))
 	case x.Type == store.TypeBool:
 		return hashInt(boolInt(x.Bool[i]))
 	case kql.IsIntHeld(x.Type):
