@@ -181,3 +181,27 @@ func (a *minMaxAgg) updateDec(gids []int32, x, pred *store.Vector) {
 		setRow(a.vals, int(g), x, i)
 	}
 }
+
+// decCumsum is row_cumsum over a decimal column: the running sum computed
+// exactly with decimal arithmetic (restarting to 0 where restarts says), so
+// the result is decimal as its argument. A null row adds nothing and gets
+// the running sum, as for the other types. A sum that leaves the decimal
+// range fails the query, as sum() does.
+func decCumsum(x, r *store.Vector, restarts func(*store.Vector, int) bool, n int) (*store.Vector, error) {
+	out := newDecVector(n)
+	sum := Decimal{c: new(big.Int)}
+	for i := range n {
+		if restarts(r, i) {
+			sum = Decimal{c: new(big.Int)}
+		}
+		if d, ok := decAt(x, i); ok {
+			s, err := sum.Add(d)
+			if err != nil {
+				return nil, &ExecError{Msg: fmt.Sprintf("arithmetic overflow in row_cumsum: %s + %s: %v", sum, d, err)}
+			}
+			sum = s
+		}
+		setDec(out, i, sum)
+	}
+	return out, nil
+}

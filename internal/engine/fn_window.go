@@ -65,8 +65,11 @@ func (ev *evaluator) windowFunction(c *kql.FnCall, args []*store.Vector, n int) 
 		}
 		return out, nil
 	case kql.FnRowCumsum:
-		out := newVector(t, n)
 		r := restartAt(1)
+		if t == store.TypeDecimal {
+			return decCumsum(args[0], r, restarts, n)
+		}
+		out := newVector(t, n)
 		var si int64
 		var sr float64
 		for i := range n {
