@@ -650,10 +650,11 @@ func (a *listAgg) add(g int32, v kql.Value) {
 		return
 	}
 	if a.set {
-		if _, ok := a.seen[g][v]; ok {
+		k := setKey(v) // agg_decimal.go: decimals by exact value
+		if _, ok := a.seen[g][k]; ok {
 			return
 		}
-		a.seen[g][v] = struct{}{}
+		a.seen[g][k] = struct{}{}
 	}
 	a.lists[g] = append(a.lists[g], v)
 }

@@ -315,7 +315,7 @@ func (a *distinctAgg) update(gids []int32, args []*store.Vector, nGroups int) {
 		if x.IsNull(i) || !keep(pred, i) {
 			continue
 		}
-		a.sets[g][valueAt(x, i)] = struct{}{}
+		a.sets[g][setKey(valueAt(x, i))] = struct{}{} // decimals by exact value
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 
+	"custos/internal/kql"
 	"custos/internal/store"
 )
 
@@ -204,4 +205,19 @@ func decCumsum(x, r *store.Vector, restarts func(*store.Vector, int) bool, n int
 		setDec(out, i, sum)
 	}
 	return out, nil
+}
+
+// setKey is the key under which make_set and count_distinct remember a
+// value: the value itself, except that a decimal is keyed by its exact
+// digits without trailing fractional zeros, so equal decimals of different
+// scale (1.0, 1.00) are one member and decimals that round to the same
+// float64 are two, whether or not the row carries exact text.
+func setKey(v kql.Value) kql.Value {
+	if v.Type != store.TypeDecimal || v.Null {
+		return v
+	}
+	if d, ok := decimalValue(v); ok {
+		return kql.Value{Type: store.TypeDecimal, Str: d.trimZeros(0).String()}
+	}
+	return v
 }
