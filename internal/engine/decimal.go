@@ -631,3 +631,70 @@ func decValueText(val kql.Value) string {
 	}
 	return ""
 }
+
+// Floor returns the largest integer not above a, at scale 0 as .NET's
+// Math.Floor(decimal) does.
+func (a Decimal) Floor() Decimal {
+	// big.Int's Div is Euclidean: for the positive divisor 10^scale it
+	// rounds toward negative infinity.
+	return Decimal{c: new(big.Int).Div(a.c, pow10(a.scale))}
+}
+
+// Abs returns |a| with a's scale.
+func (a Decimal) Abs() Decimal { return Decimal{c: new(big.Int).Abs(a.c), scale: a.scale} }
+
+// decNumAt returns row i of a numeric vector as a decimal: decimals
+// exactly, integers exactly, reals by their shortest round-trip text (so
+// 0.1 is 0.1); ok is false for a null or a non-finite real.
+func decNumAt(v *store.Vector, i int) (Decimal, bool) {
+	switch {
+	case v.IsNull(i):
+		return Decimal{}, false
+	case v.Type == store.TypeDecimal:
+		return decAt(v, i)
+	case kql.IsIntHeld(v.Type):
+		return DecimalFromInt(v.Int[i]), true
+	case kql.IsRealHeld(v.Type):
+		return decimalFromReal(v.Real[i])
+	}
+	return Decimal{}, false
+}
+
+// decBin evaluates bin(x, size) (and floor(x, size)) for a decimal result
+// exactly, as .NET computes Math.Floor(x / size) * size: the floor of the
+// exact quotient times size, so the result has size's scale. A size that
+// is null, not positive, or not finite gives null; a result outside the
+// decimal range fails the query.
+func decBin(x, size *store.Vector, n int) (*store.Vector, error) {
+	out := newDecVector(n)
+	for i := range n {
+		a, aok := decAt(x, i)
+		s, sok := decNumAt(size, i)
+		if !aok || !sok || s.c.Sign() <= 0 {
+			setNullAt(out, i, n)
+			continue
+		}
+		xc, sc, _ := align(a, s)
+		q := new(big.Int).Div(xc, sc) // Euclidean = floor for sc > 0
+		d, err := Decimal{c: q}.Mul(s)
+		if err != nil {
+			return nil, &ExecError{Msg: fmt.Sprintf("bin(%s, %s): %v", a, s, err)}
+		}
+		setDec(out, i, d)
+	}
+	return out, nil
+}
+
+// decMap applies f to each row of a decimal vector (nulls stay null).
+func decMap(x *store.Vector, n int, f func(Decimal) Decimal) *store.Vector {
+	out := newDecVector(n)
+	for i := range n {
+		a, ok := decAt(x, i)
+		if !ok {
+			setNullAt(out, i, n)
+			continue
+		}
+		setDec(out, i, f(a))
+	}
+	return out
+}

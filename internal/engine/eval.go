@@ -993,8 +993,14 @@ func (ev *evaluator) function(c *kql.FnCall, args []*store.Vector, n int) (*stor
 		}
 		return out, nil
 	case kql.FnBin:
+		if c.T == store.TypeDecimal && args[0].Type == store.TypeDecimal {
+			return decBin(args[0], args[1], n) // decimal.go: exact
+		}
 		return binVector(args[0], args[1], c.T, n), nil
 	case kql.FnFloor:
+		if c.T == store.TypeDecimal && args[0].Type == store.TypeDecimal {
+			return decMap(args[0], n, Decimal.Floor), nil
+		}
 		if kql.IsRealHeld(args[0].Type) {
 			return mapReal(args[0], n, math.Floor), nil
 		}
@@ -1172,6 +1178,9 @@ func (ev *evaluator) function(c *kql.FnCall, args []*store.Vector, n int) (*stor
 		return out, nil
 	case kql.FnAbs:
 		x := args[0]
+		if c.T == store.TypeDecimal && x.Type == store.TypeDecimal {
+			return decMap(x, n, Decimal.Abs), nil
+		}
 		if kql.IsRealHeld(x.Type) {
 			return mapReal(x, n, math.Abs), nil
 		}
