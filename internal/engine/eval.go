@@ -889,6 +889,15 @@ func convertOne(v kql.Value, t store.ColumnType, out *store.Vector, i int) bool 
 			x = v.Int + kustoEpochOffset
 		case kql.IsIntHeld(v.Type):
 			x = v.Int
+		case v.Type == store.TypeDecimal:
+			// Truncated from the exact value (decimal.go), not its float64.
+			d, ok := decimalValue(v)
+			if !ok {
+				return false
+			}
+			if x, ok = d.Int64(); !ok {
+				return false
+			}
 		case kql.IsRealHeld(v.Type):
 			f := math.Trunc(v.Real)
 			if math.IsNaN(f) || f > math.MaxInt64 || f < math.MinInt64 {
