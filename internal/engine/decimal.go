@@ -698,3 +698,33 @@ func decMap(x *store.Vector, n int, f func(Decimal) Decimal) *store.Vector {
 	}
 	return out
 }
+
+// decBinAt evaluates bin_at(x, size, fixed) for a decimal result exactly:
+// fixed + Math.Floor((x - fixed) / size) * size in decimal arithmetic, so
+// the bins are aligned to fixed. A null argument or a size that is not
+// positive gives null; a result outside the decimal range fails the query.
+func decBinAt(x, size, fixed *store.Vector, n int) (*store.Vector, error) {
+	out := newDecVector(n)
+	for i := range n {
+		a, aok := decAt(x, i)
+		s, sok := decNumAt(size, i)
+		f, fok := decNumAt(fixed, i)
+		if !aok || !sok || !fok || s.c.Sign() <= 0 {
+			setNullAt(out, i, n)
+			continue
+		}
+		d, err := a.Sub(f)
+		if err == nil {
+			xc, sc, _ := align(d, s)
+			q := new(big.Int).Div(xc, sc) // Euclidean = floor for sc > 0
+			if d, err = (Decimal{c: q}).Mul(s); err == nil {
+				d, err = d.Add(f)
+			}
+		}
+		if err != nil {
+			return nil, &ExecError{Msg: fmt.Sprintf("bin_at(%s, %s, %s): %v", a, s, f, err)}
+		}
+		setDec(out, i, d)
+	}
+	return out, nil
+}

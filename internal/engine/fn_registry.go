@@ -54,6 +54,10 @@ func (ev *evaluator) extFunctions(c *kql.FnCall, args []*store.Vector, n int) (*
 	if out, ok, err := ev.stringFunctions(c, args, n); ok {
 		return out, true, err
 	}
+	if c.Fn == kql.FnBinAt && c.T == store.TypeDecimal && args[0].Type == store.TypeDecimal {
+		out, err := decBinAt(args[0], args[1], args[2], n) // decimal.go: exact
+		return out, true, err
+	}
 	if out, ok := ev.datetimeFunctions(c, args, n); ok {
 		return out, true, nil
 	}
