@@ -255,7 +255,29 @@ func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target, p
 	tick := time.NewTicker(a.cfg.Files.PollInterval)
 	defer tick.Stop()
 	var bad uint64
+	var u unqueued
+	commit := func() {
+		// Lines still in memory (held for their pod's metadata, pieces of a
+		// partial message) hold their files' checkpoints: a restart reads
+		// them again.
+		if err := tl.Commit(lc.Holds()...); err != nil {
+			a.collectError("save container log checkpoints", err)
+		}
+	}
 	for {
+		if !u.empty() {
+			// The queue refused rows: neither read on nor commit until they
+			// are queued (a restart meanwhile reads them again).
+			if !a.retry(&u, "container logs") {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				continue
+			}
+			commit()
+		}
 		recs, err := tl.Poll()
 		if err != nil {
 			a.collectError("read container log files", err)
@@ -265,10 +287,7 @@ func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target, p
 		rows := make([]kube.ContainerLogV2, 0, kubeLogChunk)
 		flush := func() {
 			if len(rows) > 0 {
-				out := marshalRows(rows)
-				if a.enqueueAll(ts, out, "container logs") {
-					a.c.FileRecords.Add(uint64(len(out)))
-				}
+				a.queueOrKeep(&u, ts, marshalRows(rows), "container logs")
 				clear(rows)
 				rows = rows[:0]
 			}
@@ -295,11 +314,8 @@ func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target, p
 		for _, p := range lc.Rewinds() {
 			tl.Rewind(p) // the held lines were full: read the rest again later
 		}
-		// Lines still in memory (held for their pod's metadata, pieces of a
-		// partial message) hold their files' checkpoints: a restart reads
-		// them again.
-		if err := tl.Commit(lc.Holds()...); err != nil {
-			a.collectError("save container log checkpoints", err)
+		if u.empty() {
+			commit()
 		}
 		select {
 		case <-ctx.Done():
@@ -334,38 +350,53 @@ func (a *Agent) runKubeAudit(ctx context.Context, ks kubeSettings, ts []target) 
 	tick := time.NewTicker(a.cfg.Files.PollInterval)
 	defer tick.Stop()
 	var bad uint64
+	var u unqueued
 	for {
-		recs, err := tl.Poll()
-		if err != nil {
-			a.collectError("read audit log files", err)
-		}
-		rows := make([]kube.AuditRow, 0, len(recs))
-		now := a.now()
-		for _, r := range recs {
-			row, err := kube.ParseAuditLine([]byte(r.Text), pod, k.ClusterResourceID, now)
-			if err != nil {
-				a.c.CollectErrors.Add(1)
-				if bad++; bad%1000 == 1 {
-					lg.Warn("audit log line skipped", slog.Any("error", err), slog.Uint64("skipped_total", bad))
-				}
-				continue
+		switch {
+		case u.empty():
+			a.pollAudit(tl, ts, pod, &u, &bad, lg)
+		case a.retry(&u, "audit events"):
+			if err := tl.Commit(); err != nil { // what the retry just queued
+				a.collectError("save audit log checkpoints", err)
 			}
-			rows = append(rows, row)
-		}
-		if len(rows) > 0 {
-			out := marshalRows(rows)
-			if a.enqueueAll(ts, out, "audit events") {
-				a.c.FileRecords.Add(uint64(len(out)))
-			}
-		}
-		if err := tl.Commit(); err != nil {
-			a.collectError("save audit log checkpoints", err)
+			a.pollAudit(tl, ts, pod, &u, &bad, lg)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// pollAudit reads what the audit files gained and queues it; the
+// checkpoints are committed only when every row is in the queue.
+func (a *Agent) pollAudit(tl *tail.Tailer, ts []target, pod string, u *unqueued, bad *uint64, lg *slog.Logger) {
+	recs, err := tl.Poll()
+	if err != nil {
+		a.collectError("read audit log files", err)
+	}
+	rows := make([]kube.AuditRow, 0, len(recs))
+	now := a.now()
+	for _, r := range recs {
+		row, err := kube.ParseAuditLine([]byte(r.Text), pod, a.cfg.Kubernetes.ClusterResourceID, now)
+		if err != nil {
+			a.c.CollectErrors.Add(1)
+			if *bad++; *bad%1000 == 1 {
+				lg.Warn("audit log line skipped", slog.Any("error", err), slog.Uint64("skipped_total", *bad))
+			}
+			continue
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) > 0 {
+		a.queueOrKeep(u, ts, marshalRows(rows), "audit events")
+	}
+	if !u.empty() {
+		return // not committed: retried from memory, or read again after a restart
+	}
+	if err := tl.Commit(); err != nil {
+		a.collectError("save audit log checkpoints", err)
 	}
 }
 

@@ -339,37 +339,51 @@ func (a *Agent) runFiles(ctx context.Context, rule *DCR, src LogFileSource, t ta
 	defer tl.Close()
 	tick := time.NewTicker(a.cfg.Files.PollInterval)
 	defer tick.Stop()
+	var u unqueued
 	for {
-		recs, err := tl.Poll()
-		if err != nil {
-			a.collectError("read log files", err)
-		}
-		if len(recs) > 0 {
-			now := a.now()
-			out := make([][]byte, 0, len(recs))
-			for _, r := range recs {
-				b, err := a.fileRecord(src.Format, r.Path, r.Text, now)
-				if err != nil {
-					a.c.CollectErrors.Add(1)
-					continue
-				}
-				out = append(out, b)
+		switch {
+		case u.empty():
+			a.pollFiles(tl, src, t, &u)
+		case a.retry(&u, "log records"):
+			if err := tl.Commit(); err != nil { // what the retry just queued
+				a.collectError("save log file checkpoints", err)
 			}
-			if err := a.enqueue(t, out); err != nil {
-				// Not committed: the same records are read again after a restart.
-				a.collectError("queue log records", err)
-			} else {
-				a.c.FileRecords.Add(uint64(len(out)))
-			}
-		}
-		if err := tl.Commit(); err != nil {
-			a.collectError("save log file checkpoints", err)
+			a.pollFiles(tl, src, t, &u)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// pollFiles reads what the files gained and queues it; the checkpoints are
+// committed only when every record is in the queue (u empty). Called with u
+// empty.
+func (a *Agent) pollFiles(tl *tail.Tailer, src LogFileSource, t target, u *unqueued) {
+	recs, err := tl.Poll()
+	if err != nil {
+		a.collectError("read log files", err)
+	}
+	if len(recs) > 0 {
+		now := a.now()
+		out := make([][]byte, 0, len(recs))
+		for _, r := range recs {
+			b, err := a.fileRecord(src.Format, r.Path, r.Text, now)
+			if err != nil {
+				a.c.CollectErrors.Add(1)
+				continue
+			}
+			out = append(out, b)
+		}
+		a.queueOrKeep(u, []target{t}, out, "log records")
+	}
+	if !u.empty() {
+		return // not committed: retried from memory, or read again after a restart
+	}
+	if err := tl.Commit(); err != nil {
+		a.collectError("save log file checkpoints", err)
 	}
 }
 
@@ -397,4 +411,115 @@ func (a *Agent) runHeartbeat(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// unqueued keeps the batches a file collector could not put in the disk
+// queue (a full disk, an I/O error), in order per target. While it holds
+// any, the collector neither reads further nor commits its checkpoints: the
+// records are retried from memory until the queue accepts them (queued
+// once, no duplicates), and a restart in between reads them again from the
+// last committed checkpoint (at-least-once).
+type unqueued struct {
+	items []unqueuedBatch
+}
+
+type unqueuedBatch struct {
+	t    target
+	recs [][]byte
+	n    int // records counted in FileRecords once queued (first target only)
+}
+
+func (u *unqueued) empty() bool { return len(u.items) == 0 }
+
+func (u *unqueued) has(t target) bool {
+	for _, it := range u.items {
+		if it.t == t {
+			return true
+		}
+	}
+	return false
+}
+
+// enqueueRest is enqueue, returning the records not queued when it fails
+// part way (the groups before the failure are in the queue).
+func (a *Agent) enqueueRest(t target, records [][]byte) ([][]byte, error) {
+	groups, tooLarge := split(records)
+	if tooLarge > 0 {
+		a.c.RecordsTooLarge.Add(uint64(tooLarge))
+		a.log.Warn("records larger than a batch dropped", slog.Int("records", tooLarge), slog.String("stream", t.Stream))
+	}
+	for i, g := range groups {
+		p, err := encodePayload(t, g, a.now())
+		if err == nil {
+			err = a.q.Append(p)
+		}
+		if err != nil {
+			var rest [][]byte
+			for _, r := range groups[i:] {
+				rest = append(rest, r...)
+			}
+			return rest, err
+		}
+		a.c.BatchesQueued.Add(1)
+	}
+	return nil, nil
+}
+
+// queueOrKeep queues recs for every target; what a target's queue refuses
+// (and everything after it for that target) is kept in u for retry.
+func (a *Agent) queueOrKeep(u *unqueued, ts []target, recs [][]byte, what string) {
+	if len(recs) == 0 {
+		return
+	}
+	for i, t := range ts {
+		if u.has(t) {
+			u.items = append(u.items, unqueuedBatch{t: t, recs: recs, n: firstCount(i, recs)})
+			continue
+		}
+		rest, err := a.enqueueRest(t, recs)
+		if err != nil {
+			a.collectError("queue "+what+" (kept in memory, checkpoint not advanced)", err)
+			u.items = append(u.items, unqueuedBatch{t: t, recs: rest, n: firstCount(i, recs)})
+		} else if i == 0 {
+			a.c.FileRecords.Add(uint64(len(recs)))
+		}
+	}
+}
+
+func firstCount(i int, recs [][]byte) int {
+	if i == 0 {
+		return len(recs)
+	}
+	return 0
+}
+
+// retry queues the kept batches in order; it reports whether none is left.
+func (a *Agent) retry(u *unqueued, what string) bool {
+	var failed map[target]bool
+	kept := u.items[:0]
+	for _, it := range u.items {
+		if failed[it.t] {
+			kept = append(kept, it)
+			continue
+		}
+		rest, err := a.enqueueRest(it.t, it.recs)
+		if err != nil {
+			if failed == nil {
+				failed = map[target]bool{}
+			}
+			failed[it.t] = true
+			it.recs = rest
+			kept = append(kept, it)
+			continue
+		}
+		a.c.FileRecords.Add(uint64(it.n))
+	}
+	clear(u.items[len(kept):])
+	u.items = kept
+	if len(failed) > 0 {
+		a.c.CollectErrors.Add(1)
+		return false
+	}
+	a.log.Info(what + ": the queue accepts records again; the kept records are queued")
+	return true
 }
