@@ -728,3 +728,53 @@ func decBinAt(x, size, fixed *store.Vector, n int) (*store.Vector, error) {
 	}
 	return out, nil
 }
+
+// numValueDec returns a numeric constant as a decimal: decimals exactly,
+// integers exactly, reals by their shortest round-trip text; ok is false
+// for a null or a non-finite real.
+func numValueDec(v kql.Value) (Decimal, bool) {
+	switch {
+	case v.Null:
+		return Decimal{}, false
+	case v.Type == store.TypeDecimal:
+		return decimalValue(v)
+	case kql.IsIntHeld(v.Type):
+		return DecimalFromInt(v.Int), true
+	case kql.IsRealHeld(v.Type):
+		return decimalFromReal(v.Real)
+	}
+	return Decimal{}, false
+}
+
+// decSequence is range over decimals: from, from+step, ... while not past
+// to, each value the exact sum of the previous and step (no float drift,
+// so 0.1 to 0.3 step 0.1 ends at 0.3). More than maxRows values is
+// tooMany; a zero step is an error.
+func decSequence(from, to, step kql.Value, maxRows int, tooMany error) (*store.Vector, error) {
+	f, fok := numValueDec(from)
+	t, tok := numValueDec(to)
+	s, sok := numValueDec(step)
+	if !fok || !tok || !sok || s.c.Sign() == 0 {
+		return nil, &ExecError{Msg: "range: step must be a non-zero number"}
+	}
+	if cnt := (t.Float64()-f.Float64())/s.Float64() + 1; cnt > float64(maxRows) {
+		return nil, tooMany
+	}
+	out := &store.Vector{Type: store.TypeDecimal}
+	for v := f; ; {
+		if c := v.Cmp(t); (s.c.Sign() > 0 && c > 0) || (s.c.Sign() < 0 && c < 0) {
+			break
+		}
+		if len(out.Real) >= maxRows {
+			return nil, tooMany
+		}
+		out.Real = append(out.Real, v.Float64())
+		out.Str = append(out.Str, v.String())
+		next, err := v.Add(s)
+		if err != nil {
+			break // the next value is outside the decimal range, so past to
+		}
+		v = next
+	}
+	return out, nil
+}

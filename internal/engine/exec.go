@@ -747,6 +747,18 @@ func (x *executor) sequence(n *kql.Sequence) ([]*store.Batch, error) {
 			cur = emptyVector(n.T, 1024)
 		}
 	}
+	if n.T == store.TypeDecimal {
+		// decimal.go: exact steps (0.1 to 0.3 step 0.1 ends at 0.3).
+		vals, err := decSequence(from, to, step, maxRangeRows, tooMany)
+		if err != nil {
+			return nil, err
+		}
+		for lo := 0; lo < vals.Len(); lo += batchRows {
+			hi := min(lo+batchRows, vals.Len())
+			out = append(out, &store.Batch{Schema: n.Schema(), Cols: []*store.Vector{sliceVector(vals, lo, hi)}, Len: hi - lo})
+		}
+		return out, nil
+	}
 	if kql.IsRealHeld(n.T) {
 		f, t, s := from.Real, to.Real, step.Real
 		if s == 0 || math.IsNaN(s) || math.IsNaN(f) || math.IsNaN(t) {
