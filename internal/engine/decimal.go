@@ -778,3 +778,117 @@ func decSequence(from, to, step kql.Value, maxRows int, tooMany error) (*store.V
 	}
 	return out, nil
 }
+
+// decSeries is make-series' bin layout over a decimal axis, computed
+// exactly: with float64, the bin count ceil((1.1 - 0) / 0.1) is 12 and the
+// third bin start from 0.1 step 0.1 prints 0.30000000000000004.
+type decSeries struct {
+	start, last, step, from, to Decimal
+	hasFrom                     bool
+}
+
+// newDecSeries reads the exact first and last bin of bins (start is 0, an
+// offset, when from is given) and the constants; ok is false when a
+// constant is not a finite number or step is not positive (the caller's
+// float checks report those).
+func newDecSeries(bins *store.Vector, n int, step, from, to kql.Value, hasFrom, hasTo bool) (decSeries, bool) {
+	var (
+		s  decSeries
+		ok bool
+	)
+	if s.step, ok = numValueDec(step); !ok || s.step.c.Sign() <= 0 {
+		return s, false
+	}
+	s.hasFrom = hasFrom
+	if hasFrom {
+		if s.from, ok = numValueDec(from); !ok {
+			return s, false
+		}
+	}
+	if hasTo {
+		if s.to, ok = numValueDec(to); !ok {
+			return s, false
+		}
+	}
+	s.start, s.last = Decimal{c: new(big.Int)}, Decimal{c: new(big.Int)}
+	seen := false
+	for i := range n {
+		d, ok := decAt(bins, i)
+		if !ok {
+			continue
+		}
+		if !seen || d.Cmp(s.last) > 0 {
+			s.last = d
+		}
+		if !hasFrom && (!seen || d.Cmp(s.start) < 0) {
+			s.start = d
+		}
+		seen = true
+	}
+	return s, true
+}
+
+// quotient returns (a - b) / step rounded down (up with ceil), or false
+// when it does not fit an int64.
+func (s decSeries) quotient(a, b Decimal, ceil bool) (int64, bool) {
+	d, err := a.Sub(b)
+	if err != nil {
+		return 0, false
+	}
+	x, y, _ := align(d, s.step)
+	q, r := new(big.Int).DivMod(x, y, new(big.Int)) // Euclidean: floor for y > 0
+	if ceil && r.Sign() != 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	if !q.IsInt64() {
+		return 0, false
+	}
+	return q.Int64(), true
+}
+
+// nBins is the number of bins, as series computes it in float64.
+func (s decSeries) nBins(hasFrom, hasTo bool) float64 {
+	var (
+		q  int64
+		ok bool
+	)
+	switch {
+	case hasTo && hasFrom:
+		q, ok = s.quotient(s.to, s.from, true)
+	case hasTo:
+		q, ok = s.quotient(s.to, s.start, true)
+	default:
+		q, ok = s.quotient(s.last, s.start, false)
+		q++
+	}
+	if !ok {
+		return math.Inf(1)
+	}
+	return float64(q)
+}
+
+// index returns the bin of row i of bins (not null), or -1 if it does not
+// fit an int.
+func (s decSeries) index(bins *store.Vector, i int) int {
+	d, _ := decAt(bins, i)
+	q, ok := s.quotient(d, s.start, false)
+	if !ok || q > math.MaxInt32 || q < math.MinInt32 {
+		return -1
+	}
+	return int(q)
+}
+
+// axis returns the start of bin j: start + j*step (+ from), exact.
+func (s decSeries) axis(j int) kql.Value {
+	d, err := DecimalFromInt(int64(j)).Mul(s.step)
+	if err == nil {
+		d, err = d.Add(s.start)
+	}
+	if err == nil && s.hasFrom {
+		d, err = d.Add(s.from)
+	}
+	if err != nil {
+		return kql.NullValue(store.TypeDecimal)
+	}
+	return kql.Value{Type: store.TypeDecimal, Real: d.Float64(), Str: d.String()}
+}

@@ -96,6 +96,14 @@ func (x *executor) series(ctx context.Context, n *kql.SeriesPack) ([]*store.Batc
 	default:
 		return nil, nil
 	}
+	// A decimal axis lays its bins out exactly (decimal.go).
+	dec, decOK := decSeries{}, false
+	if bins.Type == store.TypeDecimal && n.AxisT == store.TypeDecimal {
+		dec, decOK = newDecSeries(bins, b.Len, step, from, to, n.From != nil, n.To != nil)
+		if decOK {
+			nBins = dec.nBins(n.From != nil, n.To != nil)
+		}
+	}
 	if nBins < 0 || math.IsNaN(nBins) {
 		nBins = 0
 	}
@@ -146,8 +154,12 @@ func (x *executor) series(ctx context.Context, n *kql.SeriesPack) ([]*store.Batc
 		if bins.IsNull(i) {
 			continue
 		}
-		idx := (binAt(i) - start) / stepF
-		j := int(math.Round(idx))
+		var j int
+		if decOK {
+			j = dec.index(bins, i)
+		} else {
+			j = int(math.Round((binAt(i) - start) / stepF))
+		}
 		if j < 0 || j >= nb {
 			continue
 		}
@@ -213,6 +225,9 @@ func (x *executor) series(ctx context.Context, n *kql.SeriesPack) ([]*store.Batc
 					v.Int = int64(math.Round(off + from.Real))
 				}
 			}
+		}
+		if decOK {
+			v = dec.axis(j)
 		}
 		axis[j] = v
 	}
