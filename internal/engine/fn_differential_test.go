@@ -51,6 +51,10 @@ var diffTemplates = []string{
 	`strcat_array(parse_json({j}), "-")`, `regex_quote({s})`, `to_utf8({s})`, `string_size({s})`, `parse_csv({s})`,
 	`bitset_count_ones({l})`, `has_ipv4({s}, "10.1.2.3")`, `array_rotate_left(parse_json({j}), {l} % 5)`,
 	`series_add(parse_json({j}), {r})`, `jaccard_index(parse_json({j}), dynamic([1, "x"]))`, `make_string({l} % 1000)`,
+	// Exact decimal kernels (decimal.go): bin, bin_at, floor, abs, tolong.
+	`tostring(bin(todecimal({r}), todecimal({l}) % 7))`, `tostring(bin_at(todecimal({r}), 0.25, todecimal({l})))`,
+	`tostring(floor(todecimal({r}) / 3))`, `tostring(abs(todecimal({s})))`, `tolong(todecimal({s}))`,
+	`toint(todecimal({r}))`,
 }
 
 func kqlString(s string) string {
