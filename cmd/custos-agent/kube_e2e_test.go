@@ -149,6 +149,7 @@ func TestKubernetesEndToEnd(t *testing.T) {
 			map[string]string{"prometheus.io/scrape": "true", "prometheus.io/scheme": "https", "prometheus.io/port": promTLSPort}),
 		mkPod("kube-system", "coredns-1", "9a9a9a9a-0000-1111-2222-333344445555", "coredns", nil, map[string]string{"prometheus.io/scrape": "true"}),
 		mkPod("shop", "api-7", "5e5e5e5e-0000-1111-2222-333344445555", "api", map[string]string{"app": "api"}, nil),
+		mkPod("batch", "report-1", "6f6f6f6f-0000-1111-2222-333344445555", "report", nil, nil),
 		mkPod("default", "secret-job-1", "7c7c7c7c-0000-1111-2222-333344445555", "job", nil,
 			map[string]string{"fluentbit.io/exclude": "true", "prometheus.io/scrape": "true"}),
 		// The pods of the kubelet fixture: coredns is opted out, so its
@@ -212,6 +213,9 @@ func TestKubernetesEndToEnd(t *testing.T) {
 		`{"log":"docker-hello INFO ready\n","stream":"stdout","time":"`+dockerTime+`"}`+"\n"+
 			`{"log":"docker-split-first ","stream":"stderr","time":"`+dockerTime+`"}`+"\n"+
 			`{"log":"docker-split-second\n","stream":"stderr","time":"`+dockerTime+`"}`+"\n", os.O_APPEND)
+	// kubernetes.logCollection.stderr.excludeNamespaces: [batch] (per-stream exclusion).
+	write("batch_report-1_6f6f6f6f-0000-1111-2222-333344445555/report/0.log",
+		now()+" stderr F per-stream-dropped\n"+now()+" stdout F per-stream-kept\n", os.O_APPEND)
 
 	// The API server's audit log (JSON lines), rotated by rename below.
 	auditDir := filepath.Join(root, "apiserver")
@@ -239,6 +243,9 @@ func TestKubernetesEndToEnd(t *testing.T) {
   auditLogPaths: [%s]
   auditPodName: kube-apiserver-cp1
   apiServerURL: %s
+  logCollection:
+    stderr:
+      excludeNamespaces: [batch]
 `, logRoot, kubelet.URL, filepath.Join(saDir, "token"), filepath.Join(saDir, "ca.crt"), clusterID, filepath.Join(auditDir, "audit*.log"), api.URL))
 	cfgPath := filepath.Join(agentDir, "config.yaml")
 	os.WriteFile(cfgPath, []byte(cfg), 0o600)
@@ -305,6 +312,13 @@ func TestKubernetesEndToEnd(t *testing.T) {
 	}
 	if n := e.count(`ContainerLogV2 | where PodNamespace == "kube-system"`); n != 0 {
 		t.Errorf("%d ContainerLogV2 rows of the excluded namespace", n)
+	}
+	// Per-stream exclusion: batch's stdout arrives, its stderr does not.
+	waitFor(t, "the batch namespace's stdout line", 30*time.Second, func() bool {
+		return e.count(`ContainerLogV2 | where PodNamespace == "batch" and tostring(LogMessage) == "per-stream-kept" and LogSource == "stdout"`) == 1
+	})
+	if n := e.count(`ContainerLogV2 | where tostring(LogMessage) has "per-stream-dropped" or (PodNamespace == "batch" and LogSource == "stderr")`); n != 0 {
+		t.Errorf("%d stderr rows of namespace batch, excluded by kubernetes.logCollection.stderr.excludeNamespaces", n)
 	}
 
 	// The JSON line: LogMessage is an object, LogLevel from its level field.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -133,6 +134,46 @@ type KubeConfig struct {
 	AuditLogPaths []string `yaml:"auditLogPaths"`
 	// AuditPodName fills KubeAudit.PodName (the API server pod); "" → the node name.
 	AuditPodName string `yaml:"auditPodName"`
+	// LogCollection holds Container insights' per-stream settings
+	// (ConfigMap [log_collection_settings.stdout] and .stderr: enabled,
+	// exclude_namespaces), applied to container logs after the namespace
+	// filter.
+	LogCollection struct {
+		Stdout KubeStreamConfig `yaml:"stdout"`
+		Stderr KubeStreamConfig `yaml:"stderr"`
+	} `yaml:"logCollection"`
+}
+
+// KubeStreamConfig is the collection setting of one container log stream.
+type KubeStreamConfig struct {
+	// Enabled turns the stream's collection on or off; unset → on.
+	Enabled *bool `yaml:"enabled"`
+	// ExcludeNamespaces are namespaces whose lines of this stream are not
+	// collected (only meaningful while the stream is enabled).
+	ExcludeNamespaces []string `yaml:"excludeNamespaces"`
+}
+
+// On reports whether the stream is collected.
+func (s KubeStreamConfig) On() bool { return s.Enabled == nil || *s.Enabled }
+
+// namespaceName is a Kubernetes namespace name (an RFC 1123 label).
+var namespaceName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// validateStream reports the problems of one stream's settings.
+func validateStream(name string, s KubeStreamConfig, bad func(string, ...any)) {
+	seen := map[string]bool{}
+	for _, ns := range s.ExcludeNamespaces {
+		switch {
+		case len(ns) > 63 || !namespaceName.MatchString(ns):
+			bad("kubernetes.logCollection.%s.excludeNamespaces: %q is not a namespace name (lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit)", name, ns)
+		case seen[ns]:
+			bad("kubernetes.logCollection.%s.excludeNamespaces lists %q twice", name, ns)
+		}
+		seen[ns] = true
+	}
+	if !s.On() && len(s.ExcludeNamespaces) > 0 {
+		bad("kubernetes.logCollection.%s: excludeNamespaces has no effect while enabled is false; remove one of them", name)
+	}
 }
 
 // Kubernetes defaults.
@@ -363,6 +404,8 @@ func (c *Config) Validate() error {
 				bad("kubernetes.apiServerURL %q must be an https:// URL", k.APIServerURL)
 			}
 		}
+		validateStream("stdout", k.LogCollection.Stdout, bad)
+		validateStream("stderr", k.LogCollection.Stderr, bad)
 	} else if k.CollectEnvVars {
 		bad("kubernetes.collectEnvVars: custos-agent does not collect container environment variables; remove the setting")
 	}

@@ -217,7 +217,12 @@ const kubeLogChunk = 1000
 func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target, pods *nodePods) {
 	k := a.cfg.Kubernetes
 	lg := a.log.With(slog.String("extension", ks.name))
-	lo := kube.LogOptions{Computer: a.node, ResourceID: k.ClusterResourceID, Namespaces: ks.filter, Logger: lg, Now: a.now}
+	lo := kube.LogOptions{Computer: a.node, ResourceID: k.ClusterResourceID, Namespaces: ks.filter, Logger: lg, Now: a.now,
+		DisableStdout: !k.LogCollection.Stdout.On(), DisableStderr: !k.LogCollection.Stderr.On(),
+		StdoutExcludeNamespaces: k.LogCollection.Stdout.ExcludeNamespaces, StderrExcludeNamespaces: k.LogCollection.Stderr.ExcludeNamespaces}
+	if lo.DisableStdout && lo.DisableStderr {
+		lg.Warn("kubernetes.logCollection turns off both stdout and stderr: no container log line is collected")
+	}
 	if k.DisablePodMetadata {
 		lg.Warn("kubernetes.disablePodMetadata is set: container logs carry no KubernetesMetadata and the fluentbit.io/exclude opt-out annotation is NOT honoured")
 	} else {
@@ -251,7 +256,9 @@ func (a *Agent) runKubeLogs(ctx context.Context, ks kubeSettings, ts []target, p
 	}
 	defer tl.Close()
 	lg.Info("collecting container logs", slog.String("pattern", kubeLogPattern(k.LogRoot)),
-		slog.String("namespace_filter", string(ks.filter.Mode)), slog.Any("namespaces", ks.filter.Namespaces))
+		slog.String("namespace_filter", string(ks.filter.Mode)), slog.Any("namespaces", ks.filter.Namespaces),
+		slog.Bool("stdout", !lo.DisableStdout), slog.Any("stdout_exclude_namespaces", lo.StdoutExcludeNamespaces),
+		slog.Bool("stderr", !lo.DisableStderr), slog.Any("stderr_exclude_namespaces", lo.StderrExcludeNamespaces))
 	tick := time.NewTicker(a.cfg.Files.PollInterval)
 	defer tick.Stop()
 	var bad uint64

@@ -111,6 +111,10 @@ type LogOptions struct {
 	// DisableStdout / DisableStderr turn off one stream
 	// ([log_collection_settings.stdout|stderr] enabled = false).
 	DisableStdout, DisableStderr bool
+	// StdoutExcludeNamespaces / StderrExcludeNamespaces drop one stream's
+	// lines of the namespaces listed ([log_collection_settings.stdout|stderr]
+	// exclude_namespaces).
+	StdoutExcludeNamespaces, StderrExcludeNamespaces []string
 	// FilterUsingAnnotations drops pods annotated fluentbit.io/exclude: "true".
 	// It needs Metadata.
 	FilterUsingAnnotations bool
@@ -251,7 +255,7 @@ func (c *LogCollector) AddAt(path string, at tail.Pos, line []byte) ([]Container
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if (l.Stream == "stdout" && c.opts.DisableStdout) || (l.Stream == "stderr" && c.opts.DisableStderr) {
+	if !c.opts.streamAllows(l.Stream, f.ref.Namespace) {
 		return nil, nil
 	}
 	si := streamIndex(l.Stream)
@@ -265,6 +269,17 @@ func (c *LogCollector) AddAt(path string, at tail.Pos, line []byte) ([]Container
 	e.at = f.pendAt[si]
 	f.pendAt[si] = tail.Pos{}
 	return c.rows(f, []Entry{e}), nil
+}
+
+// streamAllows applies the per-stream settings to a line of stream in ns.
+func (o *LogOptions) streamAllows(stream, ns string) bool {
+	switch stream {
+	case "stdout":
+		return !o.DisableStdout && !slices.Contains(o.StdoutExcludeNamespaces, ns)
+	case "stderr":
+		return !o.DisableStderr && !slices.Contains(o.StderrExcludeNamespaces, ns)
+	}
+	return true
 }
 
 // Holds returns, per file, the earliest position of a line the collector
