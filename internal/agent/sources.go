@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"custos/internal/agent/perf"
+	"custos/internal/agent/queue"
 	"custos/internal/agent/syslog"
 	"custos/internal/agent/tail"
 )
@@ -452,6 +453,13 @@ func (a *Agent) enqueueRest(t target, records [][]byte) ([][]byte, error) {
 		p, err := encodePayload(t, g, a.now())
 		if err == nil {
 			err = a.q.Append(p)
+		}
+		if errors.Is(err, queue.ErrTooLarge) {
+			// Permanent (split keeps batches far below the entry limit, so
+			// this does not happen): dropped and counted, not retried forever.
+			a.c.RecordsTooLarge.Add(uint64(len(g)))
+			a.log.Warn("batch larger than a queue entry dropped", slog.Int("records", len(g)), slog.String("stream", t.Stream))
+			continue
 		}
 		if err != nil {
 			var rest [][]byte
