@@ -17,6 +17,8 @@ var knownDifferences = []string{
 	"hll and tdigest sketches are Custos's own encoding; they are not interchangeable with sketches produced by Kusto.",
 	"The \"In DCR transformations\" column is Azure's list of functions allowed in data collection rule transformations (plus `replace_regex`, `coalesce`, `trim` and `not`); a transformation calling any other built-in function is refused with a `SemanticError` naming it. Functions the transformation defines with `let` are allowed. `columnifexists`, `parse_xml`, `parse_cef_dictionary` and `geo_location` are not implemented.",
 	"Kusto's external data operators (`externaldata`, `evaluate http_request`, SQL and Cosmos DB plugins) are refused: they would reach outside Custos.",
+	"Decimal corners still computed on float64: `ceiling()` and `sign()` of a decimal return `real`, `max_of`/`min_of` of a decimal and a long return `real`, `percentile_tdigest(t, p, typeof(decimal))` is refused, and `decimal(-0.0)` prints as `0.0`.",
+	"Not implemented: `hash_combine()` and `hash_many()` (Kusto documents one example value and not the combining function, so a result could not be checked), the `reduce` operator, and the optional `sequence_detect` plugin. The legacy `partition ... { subquery }` form computes a `toscalar()` of a table inside the subquery once, not per partition. `mv-apply` runs its subquery once per row (correct, slower than Kusto on many rows).",
 }
 
 // Doc renders docs/kql.md from the registries and the results of the
