@@ -669,3 +669,53 @@ func TestPurgeActivity(t *testing.T) {
 		t.Errorf("purge filter values found on disk after the purge in %v", hits)
 	}
 }
+
+// TestPurgeQuarantinedPartFails: a part that fails its integrity check is
+// quarantined by the purge, which still purges the other parts but ends
+// "failed" with a message naming the part: matching rows in it are still on
+// disk, so "completed" would be a false promise.
+func TestPurgeQuarantinedPartFails(t *testing.T) {
+	dir := t.TempDir()
+	e := open(t, dir, purge.Options{}, nil, true, false)
+	e.createTable()
+	rows := fixtures()
+	for _, half := range [][]row{rows[:5], rows[5:]} {
+		e.insert(half)
+		if err := e.st.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.close()
+	var parts []string
+	filepath.WalkDir(filepath.Join(dir, "store"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".part") {
+			parts = append(parts, p)
+		}
+		return nil
+	})
+	if len(parts) < 2 {
+		t.Fatalf("want two parts, have %v", parts)
+	}
+	raw, err := os.ReadFile(parts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)/3] ^= 0x40
+	if err := os.WriteFile(parts[0], raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badID := strings.TrimSuffix(filepath.Base(parts[0]), ".part")
+
+	e = open(t, dir, purge.Options{}, nil, true, false)
+	r := e.must("purger", "POST", e.wsPath+"/purge"+purgeVer, `{"table":"`+table+`","filters":[{"column":"Count","operator":">=","value":0}]}`, 202)
+	id, _ := r.body["operationId"].(string)
+	path := e.wsPath + "/operations/" + id + purgeVer
+	if s := e.waitStatus("purger", path); s != "failed" {
+		t.Fatalf("purge with a quarantined part ended %q; want failed", s)
+	}
+	st := e.must("purger", "GET", path, "", 200).body
+	msg, _ := st["error"].(string)
+	if !strings.Contains(msg, badID) || !strings.Contains(msg, "quarantined") {
+		t.Fatalf("status %v: want a message naming quarantined part %s", st, badID)
+	}
+}

@@ -260,6 +260,13 @@ func (s *Service) runOne(ctx context.Context, op catalog.PurgeOperation) (retry 
 			errText = perm.msg
 		}
 	}
+	if err == nil && len(res.Quarantined) > 0 {
+		// The purge could not read quarantined parts: matching rows in them
+		// are still on disk, so the operation must not say it completed.
+		status, errText = catalog.PurgeStatusFailed, quarantineText(op.Table, res)
+		log.LogAttrs(ctx, slog.LevelWarn, "purge incomplete: quarantined parts were not purged",
+			slog.Int64("rows", res.RowsPurged), slog.Int("quarantined_parts", len(res.Quarantined)))
+	}
 	if ferr := s.cat.FinishPurgeOperation(ctx, op.ID, status, errText, res.RowsPurged); ferr != nil {
 		log.LogAttrs(ctx, slog.LevelError, "purge finish record failed", slog.Any("error", ferr))
 		return ctx.Err() == nil
@@ -272,6 +279,23 @@ func (s *Service) runOne(ctx context.Context, op catalog.PurgeOperation) (retry 
 			slog.Int("parts_rewritten", res.PartsRewritten), slog.Int("parts_deleted", res.PartsDeleted))
 	}
 	return false
+}
+
+// quarantineText is the client-facing error of a purge that left
+// quarantined parts unread.
+func quarantineText(table string, res store.PurgeResult) string {
+	var ids []string
+	for _, q := range res.Quarantined[:min(len(res.Quarantined), 5)] {
+		ids = append(ids, q.PartID)
+	}
+	more := ""
+	if n := len(res.Quarantined) - len(ids); n > 0 {
+		more = fmt.Sprintf(" and %d more", n)
+	}
+	return fmt.Sprintf("The purge removed %d rows but could not read %d quarantined part(s) of table '%s' (%s%s); "+
+		"matching rows in them were not removed. Restore or delete the quarantined parts "+
+		"(GET /providers/Custos.Admin/quarantinedParts) and purge again.",
+		res.RowsPurged, len(res.Quarantined), table, strings.Join(ids, ", "), more)
 }
 
 // permanentError is a failure that retrying cannot fix; msg is client-facing.
