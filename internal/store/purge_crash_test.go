@@ -166,7 +166,11 @@ func TestPurgeKillMidRewrite(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	killed := 0
-	for round := range 6 {
+	// est is how long a whole purge took when one last ran to the end (the
+	// child prints "done"); kills land at a random moment within it, so the
+	// test interrupts rewrites on an idle machine as on a loaded one.
+	est := 100 * time.Millisecond
+	for round := 0; round < 6 || (killed == 0 && round < 20); round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestPurgeCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), purgeCrashEnv+"="+dir)
 		stdout, err := cmd.StdoutPipe()
@@ -178,13 +182,18 @@ func TestPurgeKillMidRewrite(t *testing.T) {
 		}
 		started := make(chan struct{})
 		done := make(chan []string)
+		var startedAt, doneAt time.Time // written by the reader before done is sent
 		go func() {
 			var lines []string
 			sc := bufio.NewScanner(stdout)
 			for sc.Scan() {
 				lines = append(lines, sc.Text())
 				if sc.Text() == "purging" {
+					startedAt = time.Now()
 					close(started)
+				}
+				if strings.HasPrefix(sc.Text(), "done") {
+					doneAt = time.Now()
 				}
 			}
 			done <- lines
@@ -195,9 +204,7 @@ func TestPurgeKillMidRewrite(t *testing.T) {
 			_ = cmd.Process.Kill()
 			t.Fatalf("round %d: the child did not start purging within 2 minutes: %q", round, <-done)
 		}
-		// Early rounds kill soon after the start, later ones anywhere in a
-		// purge that takes a second or more on a shared machine.
-		d := time.Duration(rng.IntN(300+round*300)) * time.Millisecond
+		d := time.Duration(rng.Int64N(int64(est)))
 		time.Sleep(d)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		var lines []string
@@ -220,6 +227,8 @@ func TestPurgeKillMidRewrite(t *testing.T) {
 		left := check(fmt.Sprintf("round %d (killed after %v, finished %v)", round, d, finished))
 		if !finished {
 			killed++
+		} else if !doneAt.IsZero() && !startedAt.IsZero() {
+			est = max(doneAt.Sub(startedAt), time.Millisecond)
 		}
 		t.Logf("round %d: killed %v after the purge started (finished before the kill: %v, %d part rewrites cut short); %d of %d days still hold victims",
 			round, d, finished, len(cut), left, purgeCrashDays)

@@ -678,7 +678,7 @@ func intersectVals(a, b []int32, vals []string) []string {
 // which is most of the CPU of a scan-heavy query. The cache keeps decoded
 // chunks of narrow columns (at most cacheMaxRowBytes per row: numbers, times,
 // dictionary-encoded and other short strings; not free text) of live parts
-// only, up to cacheMaxBytes in all:
+// only, up to Options.ReadCacheBytes in all (0, the default, turns it off):
 //   - entries of a part that is obsolete (merged away, purged, its table or
 //     workspace dropped) or released (its key destroyed) are dropped at the
 //     next query of the DB (sweep), and no entry is added for such a part;
@@ -692,10 +692,7 @@ func intersectVals(a, b []int32, vals []string) []string {
 // copies a Vector header before changing its type, views use full slice
 // expressions, and batches built from them report Stable.
 
-const (
-	cacheMaxBytes    = 256 << 20
-	cacheMaxRowBytes = 40
-)
+const cacheMaxRowBytes = 40
 
 type chunkID struct{ block, col int32 }
 
@@ -707,6 +704,7 @@ type cachedChunk struct {
 // chunkCache is the decoded-chunk cache of one DB; the zero value is empty
 // and ready. Safe for concurrent use.
 type chunkCache struct {
+	limit int64 // bytes; 0: off (set once by Open)
 	mu    sync.Mutex
 	parts map[*part]map[chunkID]cachedChunk
 	bytes int64
@@ -723,6 +721,9 @@ func (c *chunkCache) get(p *part, block, col int) *Vector {
 
 // put adds a decoded chunk and reports whether v is now shared (cached).
 func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
+	if c.limit <= 0 {
+		return false
+	}
 	n := vectorBytes(v)
 	rows := max(v.Len(), 1)
 	if n > int64(rows)*cacheMaxRowBytes {
@@ -733,9 +734,9 @@ func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
 	if p.obsolete.Load() || p.refs.Load() <= 0 {
 		return false
 	}
-	if c.bytes+n > cacheMaxBytes {
+	if c.bytes+n > c.limit {
 		c.sweepLocked()
-		if c.bytes+n > cacheMaxBytes {
+		if c.bytes+n > c.limit {
 			return false
 		}
 	}

@@ -11,9 +11,12 @@ import (
 // query answers the same from cached chunks, what a reader does to the
 // vectors it was handed never reaches the cache, and the chunks of purged
 // parts and dropped tables leave the cache at the next query.
+// withReadCache turns the decoded-chunk cache on (it is off by default).
+func withReadCache(o *Options) { o.ReadCacheBytes = 256 << 20 }
+
 func TestChunkCache(t *testing.T) {
 	env := newEnv(t)
-	db := env.open(t, nil)
+	db := env.open(t, withReadCache)
 	defer db.Close()
 	ctx := context.Background()
 	ref := TableRef{WorkspaceID: testWS, Table: "Cache_CL"}
@@ -115,7 +118,7 @@ func TestChunkCache(t *testing.T) {
 // leave the cache.
 func TestChunkCacheWorkspaceDropped(t *testing.T) {
 	env := newEnv(t)
-	db := env.open(t, nil)
+	db := env.open(t, withReadCache)
 	defer db.Close()
 	ctx := context.Background()
 	ref := TableRef{WorkspaceID: testWS, Table: "Cache_CL"}
@@ -143,7 +146,7 @@ func TestChunkCacheWorkspaceDropped(t *testing.T) {
 // with -race): they fill and read the cache together and all answer alike.
 func TestChunkCacheConcurrent(t *testing.T) {
 	env := newEnv(t)
-	db := env.open(t, func(o *Options) { o.BlockRows = 64 })
+	db := env.open(t, func(o *Options) { o.BlockRows = 64; withReadCache(o) })
 	defer db.Close()
 	ctx := context.Background()
 	ref := TableRef{WorkspaceID: testWS, Table: "Cache_CL"}
