@@ -62,69 +62,38 @@ func BenchmarkEncodeChunk(b *testing.B) {
 			}
 			b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/4096, "cpu-ns/row")
 		})
-		b.Run(names[j]+"/zstd", func(b *testing.B) {
-			scratch := map[uint64]struct{}{}
-			raw, _, split := encodeChunk(nil, v, 0, v.Len(), true, scratch)
-			var comp []byte
-			c0 := processCPU(b)
-			for b.Loop() {
-				if split > 0 {
-					comp = enc.EncodeAll(raw[:split], comp[:0])
-					comp = fast.EncodeAll(raw[split:], comp)
-				} else {
-					comp = enc.EncodeAll(raw, comp[:0])
+		// zstd settings for the block: head compresses the chunk (or, with
+		// a tail encoder and a split token chunk, the part before the split,
+		// tail the rest); "zstd" is the former production setting.
+		for _, z := range []struct {
+			name       string
+			head, tail *zstd.Encoder
+			needSplit  bool
+		}{
+			{"zstd", enc, fast, false},
+			{"zstd-split-lit", fastLit, fastLit, true},
+			{"zstd-split-litA", fastLit, fast, true},
+			{"zstd-fastest", fast, nil, false},
+			{"zstd-fastest-lit", fastLit, nil, false},
+		} {
+			b.Run(names[j]+"/"+z.name, func(b *testing.B) {
+				raw, _, split := encodeChunk(nil, v, 0, v.Len(), true, scratch0)
+				if z.needSplit && split == 0 {
+					b.Skip("not split")
 				}
-			}
-			b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/4096, "cpu-ns/row")
-			b.ReportMetric(float64(len(comp))/4096, "B/row")
-		})
-		b.Run(names[j]+"/zstd-split-lit", func(b *testing.B) {
-			raw, _, split := encodeChunk(nil, v, 0, v.Len(), true, scratch0)
-			if split == 0 {
-				b.Skip("not split")
-			}
-			var comp []byte
-			c0 := processCPU(b)
-			for b.Loop() {
-				comp = fastLit.EncodeAll(raw[:split], comp[:0])
-				comp = fastLit.EncodeAll(raw[split:], comp)
-			}
-			b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/4096, "cpu-ns/row")
-			b.ReportMetric(float64(len(comp))/4096, "B/row")
-		})
-		b.Run(names[j]+"/zstd-split-litA", func(b *testing.B) {
-			raw, _, split := encodeChunk(nil, v, 0, v.Len(), true, scratch0)
-			if split == 0 {
-				b.Skip("not split")
-			}
-			var comp []byte
-			c0 := processCPU(b)
-			for b.Loop() {
-				comp = fastLit.EncodeAll(raw[:split], comp[:0])
-				comp = fast.EncodeAll(raw[split:], comp)
-			}
-			b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/4096, "cpu-ns/row")
-			b.ReportMetric(float64(len(comp))/4096, "B/row")
-		})
-		b.Run(names[j]+"/zstd-fastest", func(b *testing.B) {
-			raw, _, _ := encodeChunk(nil, v, 0, v.Len(), true, scratch0)
-			var comp []byte
-			c0 := processCPU(b)
-			for b.Loop() {
-				comp = fast.EncodeAll(raw, comp[:0])
-			}
-			b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/4096, "cpu-ns/row")
-			b.ReportMetric(float64(len(comp))/4096, "B/row")
-		})
-		b.Run(names[j]+"/zstd-fastest-lit", func(b *testing.B) {
-			raw, _, _ := encodeChunk(nil, v, 0, v.Len(), true, scratch0)
-			var comp []byte
-			c0 := processCPU(b)
-			for b.Loop() {
-				comp = fastLit.EncodeAll(raw, comp[:0])
-			}
-			b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/4096, "cpu-ns/row")
-			b.ReportMetric(float64(len(comp))/4096, "B/row")
-		})
+				var comp []byte
+				c0 := processCPU(b)
+				for b.Loop() {
+					if z.tail != nil && split > 0 {
+						comp = z.head.EncodeAll(raw[:split], comp[:0])
+						comp = z.tail.EncodeAll(raw[split:], comp)
+					} else {
+						comp = z.head.EncodeAll(raw, comp[:0])
+					}
+				}
+				b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/4096, "cpu-ns/row")
+				b.ReportMetric(float64(len(comp))/4096, "B/row")
+			})
+		}
 	}
 }
