@@ -26,7 +26,7 @@ func TestClusterEnrollment(t *testing.T) {
 	root := t.TempDir()
 	e, _ := startEnv(t, root)
 	adm := e.adm
-	wsID := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.OperationalInsights/workspaces/%s", adm.SubscriptionID, adm.ResourceGroup, adm.WorkspaceName)
+	wsID := e.workspaceID()
 	rule := map[string]any{"kind": "Linux", "properties": map[string]any{
 		"dataSources": map[string]any{"extensions": []map[string]any{{
 			"name": "ContainerInsightsExtension", "streams": []string{"Microsoft-ContainerLogV2"}, "extensionName": "ContainerInsights",
@@ -34,11 +34,7 @@ func TestClusterEnrollment(t *testing.T) {
 		"destinations": map[string]any{"logAnalytics": []map[string]string{{"name": "la", "workspaceResourceId": wsID}}},
 		"dataFlows":    []map[string]any{{"streams": []string{"Microsoft-ContainerLogV2"}, "destinations": []string{"la"}}},
 	}}
-	rb, _ := json.Marshal(rule)
-	ruleFile := filepath.Join(root, "cluster-rule.json")
-	os.WriteFile(ruleFile, rb, 0o600)
-	e.cli("dcr", "create", "cluster-rule", "-f", ruleFile)
-	ruleID := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Insights/dataCollectionRules/cluster-rule", adm.SubscriptionID, adm.ResourceGroup)
+	ruleID := e.putRule("cluster-rule", rule).id
 
 	// The token, as an administrator would put it in a Secret.
 	out, err := exec.Command(e.bins.custos, "cluster", "enroll-token", "--expires", "10m", "--data-dir", e.srv.dataDir).Output()

@@ -348,10 +348,9 @@ type ruleInfo struct {
 func (e *env) createRule(name string, patterns []string) ruleInfo {
 	t := e.t
 	t.Helper()
-	adm := e.adm
 	e.cli("table", "create", "AgentApp_CL", "--column", "TimeGenerated:datetime", "--column", "RawData:string",
 		"--column", "FilePath:string", "--column", "Computer:string")
-	wsID := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.OperationalInsights/workspaces/%s", adm.SubscriptionID, adm.ResourceGroup, adm.WorkspaceName)
+	wsID := e.workspaceID()
 	rule := map[string]any{
 		"kind": "Linux",
 		"properties": map[string]any{
@@ -374,9 +373,26 @@ func (e *env) createRule(name string, patterns []string) ruleInfo {
 			},
 		},
 	}
-	ruleFile := filepath.Join(t.TempDir(), "rule.json")
+	return e.putRule(name, rule)
+}
+
+// workspaceID is the ARM ID of the bootstrap workspace.
+func (e *env) workspaceID() string {
+	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.OperationalInsights/workspaces/%s",
+		e.adm.SubscriptionID, e.adm.ResourceGroup, e.adm.WorkspaceName)
+}
+
+// putRule creates the data collection rule name from its ARM body through
+// `custos dcr create` and reads it back.
+func (e *env) putRule(name string, rule map[string]any) ruleInfo {
+	t := e.t
+	t.Helper()
+	adm := e.adm
+	ruleFile := filepath.Join(t.TempDir(), name+".json")
 	rb, _ := json.Marshal(rule)
-	os.WriteFile(ruleFile, rb, 0o600)
+	if err := os.WriteFile(ruleFile, rb, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	e.cli("dcr", "create", name, "-f", ruleFile)
 	dcrURL := adm.Endpoint + fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Insights/dataCollectionRules/%s", adm.SubscriptionID, adm.ResourceGroup, name)
 	status, dcrJSON := e.do("GET", dcrURL+"?api-version=2022-06-01", "https://management.azure.com/.default", nil, nil)

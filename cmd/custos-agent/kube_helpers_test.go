@@ -1,11 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -17,8 +14,7 @@ import (
 func (e *env) createKubeRule(name string, streams []string, settings map[string]any, assignment string) ruleInfo {
 	t := e.t
 	t.Helper()
-	adm := e.adm
-	wsID := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.OperationalInsights/workspaces/%s", adm.SubscriptionID, adm.ResourceGroup, adm.WorkspaceName)
+	wsID := e.workspaceID()
 	rule := map[string]any{
 		"kind": "Linux",
 		"properties": map[string]any{
@@ -30,38 +26,22 @@ func (e *env) createKubeRule(name string, streams []string, settings map[string]
 			"dataFlows":    []map[string]any{{"streams": streams, "destinations": []string{"la"}}},
 		},
 	}
-	ruleFile := filepath.Join(t.TempDir(), name+".json")
-	rb, _ := json.Marshal(rule)
-	if err := os.WriteFile(ruleFile, rb, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e.cli("dcr", "create", name, "-f", ruleFile)
-	dcrURL := adm.Endpoint + fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Insights/dataCollectionRules/%s", adm.SubscriptionID, adm.ResourceGroup, name)
-	status, dcrJSON := e.do("GET", dcrURL+"?api-version=2022-06-01", "https://management.azure.com/.default", nil, nil)
-	if status != 200 {
-		t.Fatalf("get DCR: %d %s", status, dcrJSON)
-	}
-	var dcr struct {
-		ID         string `json:"id"`
-		Properties struct {
-			ImmutableID string `json:"immutableId"`
-		} `json:"properties"`
-	}
-	json.Unmarshal(dcrJSON, &dcr)
-	e.grantPublisher(dcr.ID, jwtClaim(e.token("https://management.azure.com/.default"), "oid"), assignment)
+	info := e.putRule(name, rule)
+	e.grantPublisher(info.id, jwtClaim(e.token("https://management.azure.com/.default"), "oid"), assignment)
 	// An empty array is a valid no-op batch: it tells when the assignment
 	// takes effect (and that the server resolves the undeclared built-in
 	// Microsoft-<Table> streams of rules read from the catalog).
+	var status int
 	var body []byte
 	waitFor(t, "the role assignment to take effect", 20*time.Second, func() bool {
-		status, body = e.do("POST", adm.Endpoint+"/dataCollectionRules/"+dcr.Properties.ImmutableID+"/streams/"+streams[0]+"?api-version=2023-01-01",
+		status, body = e.do("POST", e.adm.Endpoint+"/dataCollectionRules/"+info.immutableID+"/streams/"+streams[0]+"?api-version=2023-01-01",
 			"https://monitor.azure.com//.default", []byte("[]"), nil)
 		return status != http.StatusForbidden
 	})
 	if status != http.StatusNoContent {
 		t.Fatalf("empty batch to the undeclared built-in stream %s: %d %s; want 204", streams[0], status, body)
 	}
-	return ruleInfo{json: dcrJSON, id: dcr.ID, immutableID: dcr.Properties.ImmutableID}
+	return info
 }
 
 // kubeAgentConfig is a custos-agent configuration in Kubernetes mode for the
