@@ -126,31 +126,16 @@ func (x *executor) partitionEach(ctx context.Context, n *kql.PartitionEach) ([]*
 		if n.Slot != nil {
 			// Legacy form: the subquery reads its own source, with the key.
 			n.Slot.Set(valueAt(key, int(rows[0])))
-			res, err := x.run(ctx, n.Sub)
-			if err != nil {
-				return nil, err
+		} else {
+			part := gatherBatch(b, rows)
+			part.Schema = n.Row.Out
+			x.shared.mu.Lock()
+			if x.shared.rows == nil {
+				x.shared.rows = map[*kql.RowSource][]*store.Batch{}
 			}
-			for _, rb := range res {
-				grow := batchBytes(rb)
-				if err := x.reserve(grow); err != nil {
-					x.release(grow)
-					return nil, err
-				}
-				held += grow
-				if rb.Len > 0 {
-					out = append(out, rb)
-				}
-			}
-			continue
+			x.shared.rows[n.Row] = []*store.Batch{part}
+			x.shared.mu.Unlock()
 		}
-		part := gatherBatch(b, rows)
-		part.Schema = n.Row.Out
-		x.shared.mu.Lock()
-		if x.shared.rows == nil {
-			x.shared.rows = map[*kql.RowSource][]*store.Batch{}
-		}
-		x.shared.rows[n.Row] = []*store.Batch{part}
-		x.shared.mu.Unlock()
 		res, err := x.run(ctx, n.Sub)
 		if err != nil {
 			return nil, err
