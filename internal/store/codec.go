@@ -166,7 +166,7 @@ func classOf(t ColumnType) storageClass {
 // allows the dictionary and token encodings of strings when they pay off
 // (parts; the WAL keeps the cheaper plain encoding).
 func encodeColumn(dst []byte, v *Vector, lo, hi int, compact bool) []byte {
-	dst, _, _ = encodeChunk(dst, v, lo, hi, compact, nil)
+	dst, _, _ = encodeChunk(dst, v, lo, hi, compact, false)
 	return dst
 }
 
@@ -188,15 +188,14 @@ func dictLimit(ss []string) int {
 	return n / 4
 }
 
-// encodeChunk is encodeColumn for part chunks. When bloomScratch is not nil
-// and v is a string-class vector, it also returns the chunk's token bloom
+// encodeChunk is encodeColumn for part chunks. With withBloom, when v is a string-class vector, it also returns the chunk's token bloom
 // filter, built from the distinct values or tokens the encoding found (so
 // each distinct token is hashed once rather than once per occurrence). For a
 // token-encoded string column, split is the offset (from the start of what
 // was appended) where the token table ends and the per-row token counts
 // begin; parts compress the two halves separately so a term search can read
 // the table alone (see chunkFlagSplit). Otherwise split is 0.
-func encodeChunk(dst []byte, v *Vector, lo, hi int, compact bool, bloomScratch map[uint64]struct{}) (out []byte, bl bloom, split int) {
+func encodeChunk(dst []byte, v *Vector, lo, hi int, compact, withBloom bool) (out []byte, bl bloom, split int) {
 	start := len(dst)
 	n := hi - lo
 	var flags byte
@@ -253,16 +252,16 @@ func encodeChunk(dst []byte, v *Vector, lo, hi int, compact bool, bloomScratch m
 			tok = nil
 		}
 	}
-	if bloomScratch != nil && cls == classStr {
+	if withBloom && cls == classStr {
 		switch {
 		case dictIdx != nil:
 			// Null slots hold "" (no tokens), so the distinct values cover every row.
-			bl = buildBloom(dictVals, nil, v.Type == TypeDynamic, bloomScratch)
+			bl = buildBloom(dictVals, nil, v.Type == TypeDynamic)
 		case tok != nil && v.Type == TypeString:
 			// Strings are never null, and a value's tokens are table entries.
-			bl = buildBloom(tok.toks, nil, false, bloomScratch)
+			bl = buildBloom(tok.toks, nil, false)
 		default:
-			bl = buildBloom(v.Str[lo:hi], nullsOf(v, lo, hi), v.Type == TypeDynamic, bloomScratch)
+			bl = buildBloom(v.Str[lo:hi], nullsOf(v, lo, hi), v.Type == TypeDynamic)
 		}
 	}
 	dst = append(dst, flags)

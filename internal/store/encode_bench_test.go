@@ -51,14 +51,12 @@ func BenchmarkEncodeChunk(b *testing.B) {
 	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderCRC(false))
 	fast, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(false))
 	fastLit, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(false), zstd.WithAllLitEntropyCompression(true))
-	scratch0 := map[uint64]struct{}{}
 	for j, v := range vecs {
 		b.Run(names[j], func(b *testing.B) {
-			scratch := map[uint64]struct{}{}
 			var raw []byte
 			c0 := processCPU(b)
 			for b.Loop() {
-				raw, _, _ = encodeChunk(raw[:0], v, 0, v.Len(), true, scratch)
+				raw, _, _ = encodeChunk(raw[:0], v, 0, v.Len(), true, true)
 			}
 			b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/4096, "cpu-ns/row")
 		})
@@ -77,7 +75,7 @@ func BenchmarkEncodeChunk(b *testing.B) {
 			{"zstd-fastest-lit", fastLit, nil, false},
 		} {
 			b.Run(names[j]+"/"+z.name, func(b *testing.B) {
-				raw, _, split := encodeChunk(nil, v, 0, v.Len(), true, scratch0)
+				raw, _, split := encodeChunk(nil, v, 0, v.Len(), true, true)
 				if z.needSplit && split == 0 {
 					b.Skip("not split")
 				}

@@ -480,7 +480,6 @@ type encodedBlock struct {
 type blockEncoder struct {
 	raw, comp, aad []byte
 	half           []byte
-	scratch        map[uint64]struct{}
 	vecs           []*Vector
 }
 
@@ -489,7 +488,6 @@ func (e *blockEncoder) encode(s *partWriteSpec, perm []int32, id string, key lay
 	hi := min(lo+s.blockRows, s.n)
 	if e.vecs == nil {
 		e.vecs = make([]*Vector, len(s.vecs))
-		e.scratch = make(map[uint64]struct{})
 	}
 	for j, v := range s.vecs {
 		if perm != nil {
@@ -508,7 +506,7 @@ func (e *blockEncoder) encode(s *partWriteSpec, perm []int32, id string, key lay
 		v := e.vecs[j]
 		var bl bloom
 		var split int
-		e.raw, bl, split = encodeChunk(e.raw[:0], v, 0, hi-lo, true, e.scratch)
+		e.raw, bl, split = encodeChunk(e.raw[:0], v, 0, hi-lo, true, true)
 		if split > 0 {
 			e.half = s.enc.EncodeAll(e.raw[:split], e.half[:0])
 			e.comp = binary.AppendUvarint(e.comp[:0], uint64(len(e.half)))
@@ -636,7 +634,6 @@ func rowsOf(blocks []blockMeta) int {
 // encoding path stays for merges of small blocks (see mergeDay).
 func copyBlocks(ctx context.Context, s partWriteSpec, id string, key layers, write func(*encodedBlock) error) error {
 	var aad, buf, raw, comp []byte
-	var scratch map[uint64]struct{}
 	bi := 0
 	for _, p := range s.from {
 		src := make([]int, len(s.schema))
@@ -660,12 +657,9 @@ func copyBlocks(ctx context.Context, s partWriteSpec, id string, key layers, wri
 				aad = blockAAD(aad[:0], s.wsID, s.table, id, bi, c.Name)
 				k := src[j]
 				if k < 0 {
-					if scratch == nil {
-						scratch = make(map[uint64]struct{})
-					}
 					v := nullVec(c.Type, bm.rows)
 					var bl bloom
-					raw, bl, _ = encodeChunk(raw[:0], v, 0, bm.rows, true, scratch)
+					raw, bl, _ = encodeChunk(raw[:0], v, 0, bm.rows, true, true)
 					comp = s.enc.EncodeAll(raw, comp[:0])
 					sealed, err := key.Seal(make([]byte, 0, len(comp)+64), comp, aad)
 					if err != nil {

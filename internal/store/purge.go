@@ -339,10 +339,9 @@ func runBlocks(ctx context.Context, sem chan struct{}, n int, fn func(bi int) er
 // purgeScratch is one block rewrite's reusable buffers.
 type purgeScratch struct {
 	buf, raw, comp, half, aad []byte
-	bloom                     map[uint64]struct{}
 }
 
-var purgeScratches = sync.Pool{New: func() any { return &purgeScratch{bloom: make(map[uint64]struct{})} }}
+var purgeScratches = sync.Pool{New: func() any { return &purgeScratch{} }}
 
 // rewritePart writes a new part holding the rows of p that masks do not
 // select, under a new data key, and returns it open. Blocks without a match
@@ -577,7 +576,7 @@ func (db *DB) filterBlock(p *part, bi int, drop []bool, wsID, table, id string, 
 		var v *Vector
 		var bl bloom
 		var split int
-		sc.raw, v, bl, split, err = filterChunk(sc.raw[:0], raw, c.Type, bm.rows, keep, bm.cols[j].bloom, sc.bloom)
+		sc.raw, v, bl, split, err = filterChunk(sc.raw[:0], raw, c.Type, bm.rows, keep, bm.cols[j].bloom)
 		if err != nil {
 			return nil, p.corrupt(bi, j, err)
 		}
@@ -624,7 +623,7 @@ func (db *DB) filterBlock(p *part, bi int, drop []bool, wsID, table, id string, 
 // chunk's filter, when every entry is still used, since the filter is a
 // function of the set of entries. Other columns are decoded, gathered and
 // encoded again.
-func filterChunk(dst, raw []byte, t ColumnType, n int, keep []int32, old bloom, scratch map[uint64]struct{}) (out []byte, kept *Vector, bl bloom, split int, err error) {
+func filterChunk(dst, raw []byte, t ColumnType, n int, keep []int32, old bloom) (out []byte, kept *Vector, bl bloom, split int, err error) {
 	if len(raw) == 0 {
 		return dst, nil, nil, 0, errShort
 	}
@@ -639,7 +638,7 @@ func filterChunk(dst, raw []byte, t ColumnType, n int, keep []int32, old bloom, 
 			return dst, nil, nil, 0, err
 		}
 		v = gatherVec(v, keep)
-		dst, bl, _ = encodeChunk(dst, v, 0, len(keep), false, scratch)
+		dst, bl, _ = encodeChunk(dst, v, 0, len(keep), false, true)
 		if classOf(t) == classStr {
 			return dst, nil, bl, 0, nil
 		}
@@ -708,7 +707,7 @@ func filterChunk(dst, raw []byte, t ColumnType, n int, keep []int32, old bloom, 
 		if len(used) == nd && old != nil {
 			return dst, nil, old, 0, nil
 		}
-		return dst, nil, buildBloom(used, nil, t == TypeDynamic, scratch), 0, nil
+		return dst, nil, buildBloom(used, nil, t == TypeDynamic), 0, nil
 	}
 	// Tokens: table, per-row counts, indexes (see tokens.go).
 	nt := d.count("token count", len(d.b))
@@ -794,7 +793,7 @@ func filterChunk(dst, raw []byte, t ColumnType, n int, keep []int32, old bloom, 
 		if len(used) == nt && old != nil {
 			return dst, nil, old, split, nil
 		}
-		return dst, nil, buildBloom(used, nil, false, scratch), split, nil
+		return dst, nil, buildBloom(used, nil, false), split, nil
 	}
 	// Dynamic text is tokenized differently (JSON escapes), so hash the values.
 	vals := make([]string, len(keep))
@@ -808,5 +807,5 @@ func filterChunk(dst, raw []byte, t ColumnType, n int, keep []int32, old bloom, 
 		o += int(c)
 		vals[k] = string(sb)
 	}
-	return dst, nil, buildBloom(vals, nulls, true, scratch), 0, nil
+	return dst, nil, buildBloom(vals, nulls, true), 0, nil
 }

@@ -460,7 +460,6 @@ func TestPurgeEncodings(t *testing.T) {
 			// 16 blocks, 4 of victims only: 12 remain; each string chunk's
 			// bloom is exactly what its values give.
 			blocks := 0
-			scratch := map[uint64]struct{}{}
 			eachChunk(t, db, func(p *part, bi, ci int, raw []byte) {
 				if ci == 0 {
 					blocks++
@@ -475,7 +474,7 @@ func TestPurgeEncodings(t *testing.T) {
 					t.Fatal(err)
 				}
 				got := p.meta.blocks[bi].cols[ci].bloom
-				if exp := buildBloom(v.Str, v.Nulls, c.Type == TypeDynamic, scratch); !slices.Equal(got, exp) {
+				if exp := buildBloom(v.Str, v.Nulls, c.Type == TypeDynamic); !slices.Equal(got, exp) {
 					t.Fatalf("block %d column %s: bloom differs from its values' (%d vs %d words)", bi, c.Name, len(got), len(exp))
 				}
 			})
@@ -595,8 +594,7 @@ func FuzzFilterChunk(f *testing.F) {
 				}
 			}
 		}
-		scratch := map[uint64]struct{}{}
-		raw, bl, _ := encodeChunk(nil, v, 0, n, true, scratch)
+		raw, bl, _ := encodeChunk(nil, v, 0, n, true, true)
 		var keep []int32
 		for i := range n {
 			if mask&(1<<(i%64)) == 0 {
@@ -606,7 +604,7 @@ func FuzzFilterChunk(f *testing.F) {
 		if len(keep) == 0 {
 			keep = []int32{int32(n - 1)}
 		}
-		out, _, gotBl, split, err := filterChunk(nil, raw, typ, n, keep, bl, scratch)
+		out, _, gotBl, split, err := filterChunk(nil, raw, typ, n, keep, bl)
 		if err != nil {
 			t.Fatalf("filterChunk: %v", err)
 		}
@@ -621,7 +619,7 @@ func FuzzFilterChunk(f *testing.F) {
 				t.Fatalf("row %d: got %q (null %v), want %q (null %v)", i, got.Str[i], got.IsNull(i), want.Str[i], want.IsNull(i))
 			}
 		}
-		if exp := buildBloom(want.Str, want.Nulls, typ == TypeDynamic, scratch); !slices.Equal(gotBl, exp) {
+		if exp := buildBloom(want.Str, want.Nulls, typ == TypeDynamic); !slices.Equal(gotBl, exp) {
 			t.Fatalf("bloom differs from the kept values' (%d vs %d words)", len(gotBl), len(exp))
 		}
 		if split > 0 {

@@ -197,7 +197,7 @@ func TestCountUvarintEnds(t *testing.T) {
 // halves of its split chunk encoding.
 func splitSample(t testing.TB) (rawA, rawB []byte, rows int) {
 	v := tokenSampleVectors()[0]
-	enc, _, split := encodeChunk(nil, v, 0, len(v.Str), true, nil)
+	enc, _, split := encodeChunk(nil, v, 0, len(v.Str), true, false)
 	if split == 0 {
 		t.Fatal("sample is not split token-encoded")
 	}

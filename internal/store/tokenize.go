@@ -181,9 +181,8 @@ func (b bloom) has(h uint64) bool {
 // buildBloom indexes the tokens of ss (the non-null strings of one column
 // block). dynamic selects the JSON-aware tokeniser. The distinct hashes are
 // collected in a pooled open-addressing set (hashSet), not a Go map: a chunk
-// adds tens of thousands. The scratch map is no longer used; the parameter
-// stays until purge.go's callers drop it.
-func buildBloom(ss []string, nulls []bool, dynamic bool, _ map[uint64]struct{}) bloom {
+// adds tens of thousands.
+func buildBloom(ss []string, nulls []bool, dynamic bool) bloom {
 	set := hashSets.Get().(*hashSet)
 	defer func() {
 		set.reset()
