@@ -19,5 +19,14 @@
 // MaxBytes, whole segments are dropped from the head (oldest first), and the
 // entries lost are counted in Stats.
 //
+// Damage is skipped, never a reason to stop delivering: Open verifies every
+// entry of the last segment and cuts it at the first bad one, and checks
+// only the headers of the others; an entry found damaged when it is read (a
+// checksum mismatch or a length out of range) gives up the rest of its
+// segment, counted as dropped and logged at ERROR, and reading goes on with
+// the next segment (a new one if the damage is in the last). A length over
+// MaxEntryBytes is damage, so a corrupt header never causes a large
+// allocation. FuzzSegments checks all of this on arbitrary segment files.
+//
 // The package imports only the standard library.
 package queue

@@ -63,7 +63,7 @@ type Entry struct {
 type Stats struct {
 	Entries      int    // unacknowledged entries
 	Bytes        int64  // bytes of segment files on disk
-	Dropped      uint64 // entries dropped because the queue was full (ever, persisted)
+	Dropped      uint64 // entries dropped because the queue was full or their segment was damaged (ever, persisted)
 	DroppedBytes uint64
 }
 
@@ -476,17 +476,57 @@ func (q *Queue) head() (Entry, bool, error) {
 		}
 		ln := int64(binary.LittleEndian.Uint32(hdr[:4]))
 		if ln > MaxEntryBytes || q.cur.Offset+headerBytes+ln > s.size {
-			return Entry{}, false, fmt.Errorf("queue segment %d is corrupt at offset %d", s.id, q.cur.Offset)
+			if err := q.skipDamaged(s, "entry length out of range"); err != nil {
+				return Entry{}, false, err
+			}
+			continue
 		}
 		p := make([]byte, ln)
 		if _, err := f.ReadAt(p, q.cur.Offset+headerBytes); err != nil {
 			return Entry{}, false, fmt.Errorf("read queue entry: %w", err)
 		}
 		if crc32.Checksum(p, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
-			return Entry{}, false, fmt.Errorf("queue segment %d: checksum mismatch at offset %d", s.id, q.cur.Offset)
+			if err := q.skipDamaged(s, "checksum mismatch"); err != nil {
+				return Entry{}, false, err
+			}
+			continue
 		}
 		return Entry{Payload: p, seg: s.id, off: q.cur.Offset, next: q.cur.Offset + headerBytes + ln}, true, nil
 	}
+}
+
+// skipDamaged gives up the rest of segment s, whose entry at the cursor is
+// damaged (Open checks only the headers of segments other than the last,
+// and a file can be damaged after Open): its remaining entries are counted
+// as dropped, logged, and the cursor moves to the next segment — a new one
+// when s is the last, so that appends go on behind the damage. Without
+// this every read would fail on the damaged entry, and delivery would stop
+// for good (also after a restart). Called with q.mu held.
+func (q *Queue) skipDamaged(s *segment, why string) error {
+	lost := max(s.entries-q.curIdx, 1)
+	lostBytes := max(s.size-q.cur.Offset, 0)
+	q.log.Error("queue segment damaged; skipping the rest of it", slog.String("segment", q.path(s.id)),
+		slog.String("damage", why), slog.Int64("offset", q.cur.Offset), slog.Int("entries_lost", lost), slog.Int64("bytes_lost", lostBytes))
+	if s == q.segs[len(q.segs)-1] {
+		if err := q.newSegment(s.id + 1); err != nil {
+			return err
+		}
+	}
+	q.cur.Dropped += uint64(lost)
+	q.cur.DroppedBytes += uint64(lostBytes)
+	for _, n := range q.segs {
+		if n.id > s.id {
+			q.cur.Segment, q.cur.Offset, q.curIdx = n.id, 0, 0
+			break
+		}
+	}
+	if err := q.saveCursor(); err != nil {
+		return err
+	}
+	for len(q.segs) > 1 && q.segs[0].id < q.cur.Segment {
+		q.removeSegment(q.segs[0])
+	}
+	return nil
 }
 
 // Ack removes the head entry e for good: the new cursor is on stable storage
