@@ -239,7 +239,9 @@ func (m *Manager) Prepare(clusterID string, spec KeySpec, prev *catalog.Cluster)
 	needSecret := true
 	switch provider {
 	case ProviderAzureKeyVault:
-		if u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		// The host needs a domain: the token audience is https://{domain}
+		// (Provider derives it), so https://localhost could never be used.
+		if u.Scheme != "https" || !strings.Contains(u.Hostname(), ".") || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 			return "", "", nil, invalid("properties.keyVaultProperties.keyVaultUri", "keyVaultUri must be https://{vault}.vault.azure.net for Azure Key Vault.")
 		}
 		a := spec.Config.Azure
