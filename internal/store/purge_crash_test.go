@@ -16,8 +16,10 @@ import (
 
 const purgeCrashEnv = "CUSTOS_STORE_PURGE_CRASH_CHILD"
 
-// Three days of purgeCrashRows rows each, one part per day; every 50th row
-// is a victim.
+// Three batches of purgeCrashRows rows each, one per day; every 50th row is
+// a victim. The third batch's rows run past midnight (baseTime is 03:04:05
+// and row i is i seconds later), so it lands in two store days and two
+// parts: the check counts victims per store day, which is what a part holds.
 const (
 	purgeCrashDays = 3
 	purgeCrashRows = 30000
@@ -56,11 +58,11 @@ func TestPurgeCrashChild(t *testing.T) {
 }
 
 // TestPurgeKillMidRewrite kills a process at random moments while it purges
-// a table of three large parts (about 117 blocks each), then reopens the
-// store and checks the promise of Purge's doc: each part is either the old
-// one or its replacement, never both and never a mixture — every other row
-// is present exactly once, and each day's victims are either all there or
-// all gone. The next round purges again from that state; at the end a purge
+// a table of four parts (three days of about 117 blocks, the third running
+// into a fourth day), then reopens the store and checks the promise of
+// Purge's doc: each part is either the old one or its replacement, never both
+// and never a mixture — every other row is present exactly once, and each
+// store day's victims are either all there or all gone. The next round purges again from that state; at the end a purge
 // runs to completion and no victim is left. Temporary files of a rewrite cut
 // short are removed when the store opens.
 func TestPurgeKillMidRewrite(t *testing.T) {
@@ -95,15 +97,22 @@ func TestPurgeKillMidRewrite(t *testing.T) {
 		}
 	}
 	fill()
-	victimsPerDay := 0
-	for i := range purgeCrashRows {
-		if purgeCrashVictim(i) {
-			victimsPerDay++
+	// The store partitions by the day of TimeGenerated; rowDay is that day
+	// (as the store computes it) of row i, and victimsPerDay counts the
+	// victims each store day holds after fill.
+	rowDay := func(i int) int64 {
+		d := i / purgeCrashRows
+		return dayOf(TicksFromTime(baseTime.AddDate(0, 0, d)) + int64(i)*TicksPerSecond)
+	}
+	victimsPerDay := make(map[int64]int)
+	for i := range purgeCrashDays * purgeCrashRows {
+		if purgeCrashVictim(i % purgeCrashRows) {
+			victimsPerDay[rowDay(i)]++
 		}
 	}
 
 	// check opens the store and verifies the either-old-or-new property; it
-	// returns how many days still hold their victims.
+	// returns how many store days still hold their victims.
 	tmpGlob := filepath.Join(dir, "data", "workspaces", "*", "tables", "*", ".tmp-*")
 	check := func(when string) int {
 		t.Helper()
@@ -126,14 +135,14 @@ func TestPurgeKillMidRewrite(t *testing.T) {
 		it := q.Select(ctx, SelectHints{})
 		defer it.Close()
 		seen := make(map[int64]int, purgeCrashDays*purgeCrashRows)
-		victims := make([]int, purgeCrashDays)
+		victims := make(map[int64]int, len(victimsPerDay))
 		for it.Next() {
 			b := it.Batch()
 			nc, uc := b.Cols[b.Schema.Index("N")], b.Cols[b.Schema.Index("User")]
 			for r := range b.Len {
 				n := nc.Int[r]
 				if uc.Str[r] == "victim" {
-					victims[n/purgeCrashRows]++
+					victims[rowDay(int(n))]++
 				}
 				seen[n]++
 			}
@@ -143,10 +152,8 @@ func TestPurgeKillMidRewrite(t *testing.T) {
 		}
 		for i := range purgeCrashDays * purgeCrashRows {
 			want := 1
-			if purgeCrashVictim(i % purgeCrashRows) {
-				if victims[i/purgeCrashRows] == 0 {
-					want = 0
-				}
+			if purgeCrashVictim(i%purgeCrashRows) && victims[rowDay(i)] == 0 {
+				want = 0
 			}
 			if seen[int64(i)] != want {
 				t.Fatalf("%s: row %d seen %d times; want %d (day victims %v)", when, i, seen[int64(i)], want, victims)
@@ -154,12 +161,10 @@ func TestPurgeKillMidRewrite(t *testing.T) {
 		}
 		left := 0
 		for d, v := range victims {
-			if v != 0 && v != victimsPerDay {
-				t.Fatalf("%s: day %d holds %d of its %d victims: a part was half purged", when, d, v, victimsPerDay)
+			if v != victimsPerDay[d] {
+				t.Fatalf("%s: day %d holds %d of its %d victims: a part was half purged", when, d, v, victimsPerDay[d])
 			}
-			if v != 0 {
-				left++
-			}
+			left++
 		}
 		return left
 	}
@@ -170,7 +175,11 @@ func TestPurgeKillMidRewrite(t *testing.T) {
 	// child prints "done"); kills land at a random moment within it, so the
 	// test interrupts rewrites on an idle machine as on a loaded one.
 	est := 100 * time.Millisecond
-	for round := 0; round < 6 || (killed == 0 && round < 20); round++ {
+	// partial counts rounds whose kill fell between two part replacements
+	// (some days purged, others not): the states the test is for.
+	partial := 0
+	prevLeft := len(victimsPerDay)
+	for round := 0; round < 6 || ((killed == 0 || partial == 0) && round < 30); round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestPurgeCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), purgeCrashEnv+"="+dir)
 		stdout, err := cmd.StdoutPipe()
@@ -225,19 +234,34 @@ func TestPurgeKillMidRewrite(t *testing.T) {
 			}
 		}
 		left := check(fmt.Sprintf("round %d (killed after %v, finished %v)", round, d, finished))
-		if !finished {
-			killed++
-		} else if !doneAt.IsZero() && !startedAt.IsZero() {
+		switch {
+		case finished && !doneAt.IsZero() && !startedAt.IsZero():
 			est = max(doneAt.Sub(startedAt), time.Millisecond)
+		case finished:
+		case left == prevLeft:
+			// Killed before any part was replaced: on a loaded machine a
+			// purge takes longer than the last estimate, so aim later.
+			killed++
+			est = est * 3 / 2
+		default:
+			killed++
+			if left > 0 {
+				partial++
+			}
 		}
+		prevLeft = left
 		t.Logf("round %d: killed %v after the purge started (finished before the kill: %v, %d part rewrites cut short); %d of %d days still hold victims",
-			round, d, finished, len(cut), left, purgeCrashDays)
+			round, d, finished, len(cut), left, len(victimsPerDay))
 		if left == 0 {
 			fill() // nothing left to purge: start again from large parts
+			prevLeft = len(victimsPerDay)
 		}
 	}
 	if killed == 0 {
 		t.Fatal("every purge finished before its kill: the test did not interrupt a rewrite")
+	}
+	if partial == 0 {
+		t.Fatal("no kill fell between two part replacements: the test did not see a partly purged table")
 	}
 	// A purge that runs to the end removes every victim.
 	o := purgeCrashOptions(dir)
