@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,14 +18,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
-	"custos/internal/api"
-	"custos/internal/catalog"
-	"custos/internal/crypt"
 	"custos/internal/engine"
-	"custos/internal/identity"
 	"custos/internal/query"
 	"custos/internal/rbac"
-	"custos/internal/store"
+	"custos/internal/stacktest"
 )
 
 // apiStack is Custos's query path assembled from the real packages —
@@ -42,47 +37,14 @@ type apiStack struct {
 func newAPIStack(t *testing.T) *apiStack {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	key, err := crypt.OpenPlatformKey(filepath.Join(dir, "platform.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.Open(ctx, catalog.Options{Path: filepath.Join(dir, "catalog.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	boot, err := cat.Bootstrap(ctx, catalog.BootstrapOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(store.Options{Dir: filepath.Join(dir, "data"), Keys: key, DisableBackground: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-
-	mux := http.NewServeMux()
-	srv := httptest.NewUnstartedServer(mux)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	ts, err := identity.NewTokenService(identity.TokenServiceOptions{Store: cat, Keys: key, Issuer: srv.URL,
-		Tenants: identity.StaticTenants{boot.Tenant.ID}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := stacktest.Open(t)
+	cat, boot, st := base.Cat, base.Boot, base.Store
+	srv, mux, ts := base.Serve(t)
 	sp, secret, err := ts.CreateServicePrincipal(ctx, boot.Tenant.ID, "conformance")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cat.CreateRoleAssignment(ctx, rbac.RoleAssignment{
-		ID:    boot.Workspace.ID() + "/providers/Microsoft.Authorization/roleAssignments/33333333-3333-4333-8333-333333333333",
-		Name:  "33333333-3333-4333-8333-333333333333",
-		Scope: rbac.Scope(boot.Workspace.ID()), RoleDefinitionID: rbac.RoleLogAnalyticsReader, PrincipalID: sp.ObjectID,
-		PrincipalType: string(identity.KindServicePrincipal), Created: time.Now(),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	stacktest.Assign(t, cat, boot.Workspace.ID(), rbac.RoleLogAnalyticsReader, sp.ObjectID, "33333333-3333-4333-8333-333333333333")
 	authz := rbac.New(rbac.Options{Store: cat})
 	q := query.New(query.Options{
 		Workspaces: query.CatalogWorkspaces{C: cat},
@@ -90,7 +52,7 @@ func newAPIStack(t *testing.T) *apiStack {
 		Authorizer: authz,
 	})
 	for _, rt := range q.Routes() {
-		mux.HandleFunc(rt.Method+" "+rt.Pattern, serveRoute(ts, authz, rt))
+		mux.HandleFunc(rt.Method+" "+rt.Pattern, stacktest.ServeRoute(ts, authz, rt))
 	}
 	mux.Handle("/", ts.Handler())
 
@@ -110,24 +72,6 @@ func newAPIStack(t *testing.T) *apiStack {
 		t.Fatalf("get token: %v", err)
 	}
 	return &apiStack{srv: srv, ws: boot.Workspace.CustomerID, token: tok.Token}
-}
-
-// serveRoute is the server's per-route chain: authenticate, authorize, handle.
-func serveRoute(ts *identity.TokenService, authz *rbac.Authorizer, rt api.Route) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := ts.Authenticate(r, rt.Audience)
-		if err != nil {
-			api.WriteError(w, r, nil, err)
-			return
-		}
-		r = r.WithContext(api.WithPrincipal(r.Context(), p))
-		d, err := authz.Authorize(r.Context(), p, rt.Action, rt.Scope(r))
-		if err != nil || !d.Allowed {
-			api.WriteError(w, r, nil, api.Errorf(http.StatusForbidden, "InsufficientAccessError", "insufficient access"))
-			return
-		}
-		rt.Handler(w, r, d)
-	}
 }
 
 // runner posts each query to /v1/workspaces/{id}/query and renders the

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,11 +14,10 @@ import (
 
 	"custos/internal/arm"
 	"custos/internal/catalog"
-	"custos/internal/crypt"
 	"custos/internal/engine"
-	"custos/internal/identity"
 	"custos/internal/query"
 	"custos/internal/rbac"
+	"custos/internal/stacktest"
 	"custos/internal/store"
 )
 
@@ -35,25 +32,8 @@ type langEnv struct {
 func newLangEnv(t *testing.T) *langEnv {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	key, err := crypt.OpenPlatformKey(filepath.Join(dir, "platform.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.Open(ctx, catalog.Options{Path: filepath.Join(dir, "catalog.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	boot, err := cat.Bootstrap(ctx, catalog.BootstrapOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(store.Options{Dir: filepath.Join(dir, "data"), Keys: key, DisableBackground: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	base := stacktest.Open(t)
+	cat, boot, st := base.Cat, base.Boot, base.Store
 	sub, rg := boot.Subscription.ID, boot.ResourceGroup.Name
 	other, _, err := cat.PutWorkspace(ctx, catalog.Workspace{SubscriptionID: sub, ResourceGroup: rg, Name: "second", Location: "local"},
 		catalog.Precondition{}, catalog.Actor{ID: "test"})
@@ -66,28 +46,13 @@ func newLangEnv(t *testing.T) *langEnv {
 			t.Fatal(err)
 		}
 	}
-	tables, err := cat.AllTables(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range tables {
-		if err := st.EnsureTable(ctx, tables[i].Ref(), tables[i].StoreSchema(), tables[i].EffectiveRetentionInDays()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	base.EnsureTables(t)
 	e := &langEnv{env: &env{t: t, cat: cat, boot: boot, ws: boot.Workspace.CustomerID, tenant: boot.Tenant.ID}, st: st, other: other}
 	e.append(boot.Workspace.CustomerID, "web-1", 1, "web-2", 2)
 	e.append(other.CustomerID, "far-1", 10)
 
-	mux := http.NewServeMux()
-	e.srv = httptest.NewUnstartedServer(mux)
-	e.srv.StartTLS()
-	t.Cleanup(e.srv.Close)
-	ts, err := identity.NewTokenService(identity.TokenServiceOptions{Store: cat, Keys: key, Issuer: e.srv.URL,
-		Tenants: identity.StaticTenants{boot.Tenant.ID}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, mux, ts := base.Serve(t)
+	e.srv = srv
 	sp, secret, err := ts.CreateServicePrincipal(ctx, boot.Tenant.ID, "language tester")
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +68,7 @@ func newLangEnv(t *testing.T) *langEnv {
 	})
 	ss := arm.NewSavedSearches(arm.SavedSearchOptions{Catalog: cat, Content: st})
 	for _, rt := range append(q.Routes(), ss.Routes()...) {
-		mux.HandleFunc(rt.Method+" "+rt.Pattern, serveRoute(ts, authz, rt))
+		mux.HandleFunc(rt.Method+" "+rt.Pattern, stacktest.ServeRoute(ts, authz, rt))
 	}
 	mux.Handle("/", ts.Handler())
 	e.cred, err = azidentity.NewClientSecretCredential(boot.Tenant.ID, sp.AppID, secret, &azidentity.ClientSecretCredentialOptions{

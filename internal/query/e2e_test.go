@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,14 +19,12 @@ import (
 	ingestlogs "github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs"
 	"github.com/Azure/azure-sdk-for-go/sdk/monitor/query/azlogs"
 
-	"custos/internal/api"
 	"custos/internal/catalog"
-	"custos/internal/crypt"
 	"custos/internal/engine"
-	"custos/internal/identity"
 	"custos/internal/ingest"
 	"custos/internal/query"
 	"custos/internal/rbac"
+	"custos/internal/stacktest"
 	"custos/internal/store"
 )
 
@@ -48,25 +45,8 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	key, err := crypt.OpenPlatformKey(filepath.Join(dir, "platform.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.Open(ctx, catalog.Options{Path: filepath.Join(dir, "catalog.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	boot, err := cat.Bootstrap(ctx, catalog.BootstrapOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(store.Options{Dir: filepath.Join(dir, "data"), Keys: key, DisableBackground: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	base := stacktest.Open(t)
+	cat, boot, st := base.Cat, base.Boot, base.Store
 	e := &env{t: t, cat: cat, boot: boot, ws: boot.Workspace.CustomerID, tenant: boot.Tenant.ID}
 	sub, rg := boot.Subscription.ID, boot.ResourceGroup.Name
 	if _, _, err := cat.PutTable(ctx, sub, rg, boot.Workspace.Name, catalog.TableSpec{Name: "App_CL", Columns: []catalog.Column{
@@ -76,15 +56,8 @@ func newEnv(t *testing.T) *env {
 	}}, catalog.Precondition{}, catalog.Actor{ID: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	tables, err := cat.AllTables(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range tables {
-		if err := st.EnsureTable(ctx, tables[i].Ref(), tables[i].StoreSchema(), tables[i].EffectiveRetentionInDays()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	base.EnsureTables(t)
+	var err error
 	e.rule, _, err = cat.PutDataCollectionRule(ctx, catalog.DataCollectionRule{
 		SubscriptionID: sub, ResourceGroup: rg, Name: "app-rule", Location: "local", Kind: "Direct",
 		Properties: catalog.DCRProperties{
@@ -102,15 +75,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 
-	mux := http.NewServeMux()
-	e.srv = httptest.NewUnstartedServer(mux)
-	e.srv.StartTLS()
-	t.Cleanup(e.srv.Close)
-	ts, err := identity.NewTokenService(identity.TokenServiceOptions{Store: cat, Keys: key, Issuer: e.srv.URL,
-		Tenants: identity.StaticTenants{boot.Tenant.ID}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, mux, ts := base.Serve(t)
+	e.srv = srv
 	sp, secret, err := ts.CreateServicePrincipal(ctx, boot.Tenant.ID, "query tester")
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +93,7 @@ func newEnv(t *testing.T) *env {
 		Authorizer: authz,
 	})
 	for _, rt := range append(ing.Routes(), q.Routes()...) {
-		mux.HandleFunc(rt.Method+" "+rt.Pattern, serveRoute(ts, authz, rt))
+		mux.HandleFunc(rt.Method+" "+rt.Pattern, stacktest.ServeRoute(ts, authz, rt))
 	}
 	mux.Handle("/", ts.Handler())
 	e.cred, err = azidentity.NewClientSecretCredential(boot.Tenant.ID, sp.AppID, secret, &azidentity.ClientSecretCredentialOptions{
@@ -142,13 +108,7 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) assign(scope, role, name string) {
 	e.t.Helper()
-	if err := e.cat.CreateRoleAssignment(context.Background(), rbac.RoleAssignment{
-		ID: strings.TrimSuffix(scope, "/") + "/providers/Microsoft.Authorization/roleAssignments/" + name, Name: name,
-		Scope: rbac.Scope(scope), RoleDefinitionID: role, PrincipalID: e.objID,
-		PrincipalType: string(identity.KindServicePrincipal), Created: time.Now(),
-	}); err != nil {
-		e.t.Fatal(err)
-	}
+	stacktest.Assign(e.t, e.cat, scope, role, e.objID, name)
 }
 
 func (e *env) clientOptions(services map[cloud.ServiceName]cloud.ServiceConfiguration) azcore.ClientOptions {
@@ -156,25 +116,6 @@ func (e *env) clientOptions(services map[cloud.ServiceName]cloud.ServiceConfigur
 		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: e.srv.URL + "/", Services: services},
 		Transport: e.srv.Client(),
 		Retry:     policy.RetryOptions{MaxRetries: -1},
-	}
-}
-
-// serveRoute is the server's per-route chain: authenticate, authorize once, handle.
-func serveRoute(ts *identity.TokenService, authz *rbac.Authorizer, rt api.Route) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := ts.Authenticate(r, rt.Audience)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", ts.Challenge(r, err))
-			api.WriteError(w, r, nil, err)
-			return
-		}
-		r = r.WithContext(api.WithPrincipal(r.Context(), p))
-		d, err := authz.Authorize(r.Context(), p, rt.Action, rt.Scope(r))
-		if err != nil || !d.Allowed {
-			api.WriteError(w, r, nil, api.Errorf(http.StatusForbidden, "InsufficientAccessError", "The provided credentials have insufficient access to perform the requested operation"))
-			return
-		}
-		rt.Handler(w, r, d)
 	}
 }
 

@@ -7,18 +7,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"custos/internal/catalog"
-	"custos/internal/crypt"
 	"custos/internal/engine"
 	"custos/internal/identity"
 	"custos/internal/query"
 	"custos/internal/rbac"
+	"custos/internal/stacktest"
 	"custos/internal/store"
 )
 
@@ -42,25 +41,8 @@ const machineType = "/providers/Microsoft.HybridCompute/machines/"
 func newResEnv(t *testing.T) *resEnv {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	key, err := crypt.OpenPlatformKey(filepath.Join(dir, "platform.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.Open(ctx, catalog.Options{Path: filepath.Join(dir, "catalog.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	boot, err := cat.Bootstrap(ctx, catalog.BootstrapOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(store.Options{Dir: filepath.Join(dir, "data"), Keys: key, DisableBackground: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	base := stacktest.Open(t)
+	cat, boot, st := base.Cat, base.Boot, base.Store
 	e := &resEnv{t: t, cat: cat, boot: boot, rg: boot.ResourceGroup.ID()}
 	put := func(name string, resourcePerms bool) catalog.Workspace {
 		w, _, err := cat.PutWorkspace(ctx, catalog.Workspace{SubscriptionID: boot.Subscription.ID, ResourceGroup: boot.ResourceGroup.Name,
@@ -71,15 +53,7 @@ func newResEnv(t *testing.T) *resEnv {
 		return w
 	}
 	e.open, e.strict = put("open", true), put("strict", false)
-	tables, err := cat.AllTables(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range tables {
-		if err := st.EnsureTable(ctx, tables[i].Ref(), tables[i].StoreSchema(), tables[i].EffectiveRetentionInDays()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	base.EnsureTables(t)
 	// Heartbeat rows: m1 and m2 in "open", m1 and m3 in "strict", plus
 	// a record of m10 (a prefix sibling of m1) and a Syslog row of m1.
 	write := func(ws catalog.Workspace, table string, rows [][2]string) {
@@ -107,14 +81,8 @@ func newResEnv(t *testing.T) *resEnv {
 	write(e.strict, "Heartbeat", [][2]string{{"m1", strings.ToUpper(m("m1"))}, {"m3", m("m3")}})
 	write(e.open, "Syslog", [][2]string{{"m1", m("m1")}})
 
-	mux := http.NewServeMux()
-	e.srv = httptest.NewTLSServer(mux)
-	t.Cleanup(e.srv.Close)
-	e.ts, err = identity.NewTokenService(identity.TokenServiceOptions{Store: cat, Keys: key, Issuer: e.srv.URL,
-		Tenants: identity.StaticTenants{boot.Tenant.ID}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var mux *http.ServeMux
+	e.srv, mux, e.ts = base.Serve(t)
 	authz := rbac.New(rbac.Options{Store: cat, CacheTTL: -1})
 	q := query.New(query.Options{
 		Workspaces:  query.CatalogWorkspaces{C: cat},
@@ -125,7 +93,7 @@ func newResEnv(t *testing.T) *resEnv {
 	for _, rt := range append(q.Routes(), q.ResourceRoutes()...) {
 		// The server's router matches literal segments case-insensitively.
 		pattern := strings.Replace(rt.Pattern, "resourceGroups", "resourcegroups", 1)
-		mux.HandleFunc(rt.Method+" "+pattern, serveRoute(e.ts, authz, rt))
+		mux.HandleFunc(rt.Method+" "+pattern, stacktest.ServeRoute(e.ts, authz, rt))
 	}
 	return e
 }
