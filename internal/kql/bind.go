@@ -1661,13 +1661,7 @@ func (b *binder) bindSummarize(in PlanNode, op *Summarize) (PlanNode, error) {
 				if len(a.Names) > 0 {
 					name = a.Names[0].Name
 				} else {
-					name = aggNamePrefix(call, fn)
-					if len(call.Args) > 0 && fn != AggCountIf {
-						if id, ok := unparen(call.Args[0]).(*Ident); ok {
-							name += id.Name
-						}
-					}
-					name = uniqueName(name, names)
+					name = uniqueName(defaultAggName(call, fn), names)
 				}
 				ac.Name = name
 				names = append(names, NamedScalar{Name: name})
@@ -1872,16 +1866,9 @@ func (b *binder) bindMakeSeries(in PlanNode, op *MakeSeries) (PlanNode, error) {
 		if err != nil {
 			return nil, err
 		}
-		name := ""
+		name := defaultAggName(call, fn)
 		if len(a.Names) > 0 {
 			name = a.Names[0].Name
-		} else {
-			name = aggNamePrefix(call, fn)
-			if len(call.Args) > 0 && fn != AggCountIf {
-				if id, ok := unparen(call.Args[0]).(*Ident); ok {
-					name += id.Name
-				}
-			}
 		}
 		name = uniqueName(name, names)
 		ac.Name = name
@@ -2656,6 +2643,20 @@ func (b *binder) checkTransformFunction(c *Call) error {
 		return nil
 	}
 	return semErr(c.Name, "function '%s' is not allowed in a transformation; only the functions Azure lists for transformations are (conversions such as tostring and todatetime, datetime, math, string functions such as extract, split and hash_sha256, iff/case, pack_array, bag_pack, parse_json, isnull/isnotnull, ...)", c.Name.Name)
+}
+
+// defaultAggName is Kusto's name for an unnamed aggregation column: the
+// function's prefix, then the argument's name when the first argument is a
+// column (count_, sum_Bytes, percentiles_…); countif's argument is a
+// predicate, so it keeps the bare prefix.
+func defaultAggName(call *Call, fn AggID) string {
+	name := aggNamePrefix(call, fn)
+	if len(call.Args) > 0 && fn != AggCountIf {
+		if id, ok := unparen(call.Args[0]).(*Ident); ok {
+			name += id.Name
+		}
+	}
+	return name
 }
 
 // aggNamePrefix is the start of the default name of an unnamed aggregation
