@@ -691,7 +691,7 @@ func literalText(l *Literal) string {
 	case store.TypeDatetime:
 		v = formatDatetimeLit(l.Int)
 	case store.TypeTimespan:
-		v = formatTimespanLit(l.Int)
+		v = FormatTimespan(l.Int)
 	case store.TypeString:
 		v = strconv.Quote(l.Str)
 	default:

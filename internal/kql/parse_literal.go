@@ -628,7 +628,7 @@ func writeDynamicScalar(b *strings.Builder, lit *Literal) {
 	case store.TypeDatetime:
 		writeJSONString(b, formatDatetimeLit(lit.Int))
 	case store.TypeTimespan:
-		writeJSONString(b, formatTimespanLit(lit.Int))
+		writeJSONString(b, FormatTimespan(lit.Int))
 	default:
 		writeJSONString(b, lit.Str)
 	}
@@ -640,30 +640,4 @@ func formatDatetimeLit(ticks int64) string {
 	t := store.TimeFromTicks(ticks)
 	frac := (ticks%store.TicksPerSecond + store.TicksPerSecond) % store.TicksPerSecond
 	return fmt.Sprintf("%s.%07dZ", t.Format("2006-01-02T15:04:05"), frac)
-}
-
-// formatTimespanLit renders ticks as Kusto does: [-][d.]hh:mm:ss[.fffffff].
-func formatTimespanLit(ticks int64) string {
-	var b strings.Builder
-	u := uint64(ticks)
-	if ticks < 0 {
-		b.WriteByte('-')
-		u = uint64(-ticks) // also right for MinInt64 as uint64
-	}
-	days := u / store.TicksPerDay
-	rem := u % store.TicksPerDay
-	if days > 0 {
-		fmt.Fprintf(&b, "%d.", days)
-	}
-	h := rem / store.TicksPerHour
-	rem %= store.TicksPerHour
-	m := rem / store.TicksPerMinute
-	rem %= store.TicksPerMinute
-	s := rem / store.TicksPerSecond
-	frac := rem % store.TicksPerSecond
-	fmt.Fprintf(&b, "%02d:%02d:%02d", h, m, s)
-	if frac != 0 {
-		fmt.Fprintf(&b, ".%07d", frac)
-	}
-	return b.String()
 }

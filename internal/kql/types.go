@@ -161,7 +161,7 @@ func FormatTimespan(ticks int64) string {
 	u := uint64(ticks)
 	if ticks < 0 {
 		b.WriteByte('-')
-		u = uint64(-ticks)
+		u = uint64(-ticks) // also right for MinInt64 as uint64
 	}
 	days := u / store.TicksPerDay
 	rem := u % store.TicksPerDay
