@@ -74,7 +74,16 @@ type wal struct {
 	next    uint64        // next sequence number
 	written uint64        // highest seq written to cur
 	err     error         // sticky: after a failed write or fsync the WAL refuses appends
-	buf     []byte
+
+	// Records are sealed outside mu (appendFramed) and written in sequence
+	// order: wturn is the next sequence number to write, cond (on mu) wakes
+	// writers waiting for their turn. epoch changes when the reservations
+	// not yet written are refused (abortFrom, rollbackUnsynced); epochErr
+	// says why.
+	cond     *sync.Cond
+	wturn    uint64
+	epoch    uint64
+	epochErr error
 
 	// After an fsync failed for lack of space (walnospace.go): the sequence
 	// ranges cut off, and whether appends must start a new segment first.
@@ -83,6 +92,9 @@ type wal struct {
 	needSeg   bool
 	// fsync syncs cur's file; nil means (*os.File).Sync. Tests inject faults.
 	fsync func(*os.File) error
+	// writeFault, when set by a test, fails the write of record seq as a
+	// rolled-back ENOSPC write does.
+	writeFault func(seq uint64) error
 
 	syncMu sync.Mutex    // one fsync at a time; waiters share its result
 	synced atomic.Uint64 // highest seq known durable
@@ -145,63 +157,178 @@ func (w *wal) createSegment(ctx context.Context, firstSeq uint64) (*walSegment, 
 	return &walSegment{firstSeq: firstSeq, lastSeq: firstSeq - 1, path: path, key: key, f: f, writtenOff: n, syncedOff: n}, nil
 }
 
+// walHeadroom is the number of bytes appendFramed's buffer holds before the
+// payload: room for the frame header and the envelope header, so the record
+// is sealed in place (AES-GCM over the payload's own bytes) without a copy.
+// walTailroom is the spare capacity after the payload the GCM tag needs.
+const (
+	walHeadroom = 64
+	walTailroom = 64
+)
+
 // append seals payload as the next record of the active segment and writes it
 // (without fsync). It returns the record's sequence number.
 func (w *wal) append(payload []byte) (uint64, error) {
+	buf := make([]byte, walHeadroom, walHeadroom+len(payload)+walTailroom)
+	return w.appendFramed(append(buf, payload...))
+}
+
+// appendFramed is append for a payload at buf[walHeadroom:]; the bytes before
+// it and buf's spare capacity are scratch space, and buf is overwritten.
+//
+// Only the reservation of a sequence number and the write itself happen under
+// w.mu: the record is sealed (AES-GCM) and checksummed in the caller's
+// goroutine, so concurrent commits encrypt in parallel. Writes still happen in
+// sequence order (a writer waits for its turn, w.wturn), so the segment format
+// is unchanged. When a reserved record cannot be written (its write was rolled
+// back for lack of space, sealing failed, or an fsync failure cut the
+// unsynced records off), the reservations after it in the same epoch fail too
+// — none of them was written or acknowledged — and numbering resumes at the
+// first record not written.
+func (w *wal) appendFramed(buf []byte) (uint64, error) {
+	if len(buf) < walHeadroom {
+		return 0, fmt.Errorf("append WAL record: buffer of %d bytes has no room for the frame header", len(buf))
+	}
+	payload := buf[walHeadroom:]
+
+	// Reserve a sequence number (and the segment and key it is sealed for).
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.err != nil {
-		return 0, w.err
+		err := w.err
+		w.mu.Unlock()
+		return 0, err
 	}
 	if w.needSeg {
 		if err := w.startSegmentLocked(); err != nil {
+			w.mu.Unlock()
 			return 0, fmt.Errorf("append WAL record: %w", err)
 		}
 	}
+	if w.cond == nil {
+		w.cond = sync.NewCond(&w.mu)
+		w.wturn = w.next
+	}
 	seg := w.cur
-	seq := w.next
-	var aadBuf [96]byte
-	aad := recordAAD(aadBuf[:0], w.wsID, seg.firstSeq, seq)
-	frame := append(w.buf[:0], make([]byte, walFrameHeader)...)
-	frame, err := seg.key.Seal(frame, payload, aad)
-	if err != nil {
-		return 0, fmt.Errorf("append WAL record: %w", err)
+	if n := len(payload) + sealOverhead(seg.key); n > maxRecordBytes {
+		w.mu.Unlock()
+		return 0, fmt.Errorf("append WAL record: %d bytes exceeds the %d-byte limit", n, maxRecordBytes)
 	}
-	if len(frame)-walFrameHeader > maxRecordBytes {
-		return 0, fmt.Errorf("append WAL record: %d bytes exceeds the %d-byte limit", len(frame), maxRecordBytes)
+	seq, epoch := w.next, w.epoch
+	w.next++
+	w.mu.Unlock()
+
+	// Seal outside the lock.
+	frame, sealErr := sealFrame(seg.key, w.wsID, seg.firstSeq, seq, buf)
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.err == nil && w.epoch == epoch && w.wturn != seq {
+		w.cond.Wait()
 	}
-	binary.LittleEndian.PutUint32(frame[0:], uint32(len(frame)-walFrameHeader))
-	binary.LittleEndian.PutUint64(frame[4:], seq)
-	binary.LittleEndian.PutUint32(frame[12:], crc32.Update(crc32.Checksum(frame[4:12], castagnoli), castagnoli, frame[walFrameHeader:]))
-	if cap(frame) <= 4<<20 {
-		w.buf = frame
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.epoch != epoch {
+		return 0, fmt.Errorf("append WAL record: an earlier record was not written: %w", w.epochErr)
+	}
+	if sealErr != nil {
+		w.abortFrom(seq, sealErr)
+		return 0, fmt.Errorf("append WAL record: %w", sealErr)
+	}
+	if w.writeFault != nil {
+		if err := w.writeFault(seq); err != nil {
+			werr := fmt.Errorf("write WAL segment %s (rolled back): %w", seg.path, err)
+			w.abortFrom(seq, werr)
+			return 0, werr
+		}
 	}
 	// The offset before the write, to roll a failed write back (below).
 	off, offErr := seg.f.Seek(0, io.SeekCurrent)
 	if _, err := seg.f.Write(frame); err != nil {
 		// A full or over-quota filesystem (added by the e2e disk-full fault
 		// test): cut the partial record off so the segment ends on a whole
-		// record, and refuse only this append — nothing of it was
-		// acknowledged — instead of poisoning the WAL until a restart.
-		// Truncating frees space, so it works on a full disk; if it fails,
-		// the error stays sticky as for any other write failure.
+		// record, and refuse only this append and the ones reserved after
+		// it — nothing of them was acknowledged — instead of poisoning the
+		// WAL until a restart. Truncating frees space, so it works on a full
+		// disk; if it fails, the error stays sticky as for any other write
+		// failure.
 		if offErr == nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
 			if terr := seg.f.Truncate(off); terr == nil {
 				if _, serr := seg.f.Seek(off, io.SeekStart); serr == nil {
-					return 0, fmt.Errorf("write WAL segment %s (rolled back): %w", seg.path, err)
+					werr := fmt.Errorf("write WAL segment %s (rolled back): %w", seg.path, err)
+					w.abortFrom(seq, werr)
+					return 0, werr
 				}
 			}
 		}
-		w.err = fmt.Errorf("write WAL segment %s: %w", seg.path, err)
+		w.setErr(fmt.Errorf("write WAL segment %s: %w", seg.path, err))
 		return 0, w.err
 	}
-	w.next++
+	w.wturn = seq + 1
 	w.written = seq
 	if offErr == nil {
 		seg.writtenOff = off + int64(len(frame))
 	}
 	seg.lastSeq = seq
+	w.cond.Broadcast()
 	return seq, nil
+}
+
+// sealOverhead is the number of bytes sealing adds to a record payload.
+func sealOverhead(key layers) int {
+	n := 0
+	for _, k := range key {
+		n += k.Overhead()
+	}
+	return n
+}
+
+// sealFrame seals the payload at buf[walHeadroom:] as record seq of the
+// segment starting at firstSeq and returns the whole frame (header, CRC and
+// envelope). With room in buf it is sealed in place: the frame starts inside
+// the headroom and the ciphertext overwrites the payload.
+func sealFrame(key layers, wsID string, firstSeq, seq uint64, buf []byte) ([]byte, error) {
+	payload := buf[walHeadroom:]
+	var aadBuf [96]byte
+	aad := recordAAD(aadBuf[:0], wsID, firstSeq, seq)
+	outer := key[len(key)-1]
+	start := walHeadroom - walFrameHeader - (outer.Overhead() - crypt.TagSize)
+	var dst []byte
+	if start >= 0 {
+		dst = buf[start : start+walFrameHeader]
+	} else {
+		dst = make([]byte, walFrameHeader, walFrameHeader+len(payload)+sealOverhead(key))
+	}
+	frame, err := key.Seal(dst, payload, aad)
+	if err != nil {
+		return nil, err
+	}
+	binary.LittleEndian.PutUint32(frame[0:], uint32(len(frame)-walFrameHeader))
+	binary.LittleEndian.PutUint64(frame[4:], seq)
+	binary.LittleEndian.PutUint32(frame[12:], crc32.Update(crc32.Checksum(frame[4:12], castagnoli), castagnoli, frame[walFrameHeader:]))
+	return frame, nil
+}
+
+// abortFrom refuses record seq and every reservation after it in the current
+// epoch: numbering resumes at seq (nothing from seq on was written, and no
+// caller waits for those records' fsync). Callers hold w.mu.
+func (w *wal) abortFrom(seq uint64, cause error) {
+	w.epoch++
+	w.epochErr = cause
+	w.next = seq
+	w.wturn = seq
+	if w.cond != nil {
+		w.cond.Broadcast()
+	}
+}
+
+// setErr makes err sticky and wakes writers waiting for their turn. Callers
+// hold w.mu.
+func (w *wal) setErr(err error) {
+	w.err = err
+	if w.cond != nil {
+		w.cond.Broadcast()
+	}
 }
 
 // sync returns once record seq is durable. Concurrent callers share fsyncs
@@ -237,7 +364,7 @@ func (w *wal) sync(seq uint64) error {
 			}
 		}
 		if w.err == nil {
-			w.err = fmt.Errorf("fsync WAL: %w", err)
+			w.setErr(fmt.Errorf("fsync WAL: %w", err))
 		}
 		return w.err
 	}
@@ -265,7 +392,7 @@ func (w *wal) rotate(ctx context.Context) (uint64, error) {
 		return last, nil // empty: keep using it
 	}
 	if err := w.cur.f.Sync(); err != nil {
-		w.err = fmt.Errorf("fsync WAL: %w", err)
+		w.setErr(fmt.Errorf("fsync WAL: %w", err))
 		return 0, w.err
 	}
 	seg, err := w.createSegment(ctx, w.next)
@@ -321,7 +448,7 @@ func (w *wal) close() error {
 	}
 	w.cur.f = nil
 	if w.err == nil {
-		w.err = ErrClosed
+		w.setErr(ErrClosed)
 	}
 	return err
 }
