@@ -171,9 +171,28 @@ func (ws *workspace) flush(ctx context.Context) error {
 		}
 	}
 	if remaining {
+		ws.retryFlushSoon()
 		return errors.Join(errs...)
 	}
 	return ws.wal.deleteOld(seq)
+}
+
+// flushRetryDelay is how soon the background loop retries a flush that
+// froze memtables and could not write all of their parts (a full disk).
+const flushRetryDelay = 5 * time.Second
+
+// retryFlushSoon makes the background loop retry the flush within
+// flushRetryDelay even if no row arrives: the freeze cleared oldestMem, and
+// frozen memtables would otherwise wait in memory (their WAL kept) for the
+// next commit or the shutdown. It marks the oldest unflushed row as due.
+func (ws *workspace) retryFlushSoon() {
+	due := ws.db.opts.Now().Add(flushRetryDelay - ws.db.opts.MaxMemtableAge).UnixNano()
+	for {
+		cur := ws.oldestMem.Load()
+		if cur != 0 && cur <= due || ws.oldestMem.CompareAndSwap(cur, due) {
+			return
+		}
+	}
 }
 
 // flushMem writes one frozen memtable as a part and swaps it in.
