@@ -165,7 +165,9 @@ func TestBackgroundFlushNoSpace(t *testing.T) {
 		return n
 	}
 	walBefore := namesIn(t, walDir)
-	walKept := func() bool { return slices.ContainsFunc(namesIn(t, walDir), func(n string) bool { return slices.Contains(walBefore, n) }) }
+	walKept := func() bool {
+		return slices.ContainsFunc(namesIn(t, walDir), func(n string) bool { return slices.Contains(walBefore, n) })
+	}
 	if parts() != 0 || len(walBefore) == 0 {
 		t.Fatalf("before the flush: %d parts, WAL %v; want no part and a WAL", parts(), walBefore)
 	}
