@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	azingest "github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs"
+	azquery "github.com/Azure/azure-sdk-for-go/sdk/monitor/query/azlogs"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -38,6 +41,24 @@ func sdkClient(t *testing.T, caFile string) *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: caPool(t, filepath.Dir(filepath.Dir(caFile))), MinVersion: tls.VersionTLS12},
 	}}
+}
+
+// dataPlaneOptions are Azure SDK client options for the server's ingestion
+// and query APIs (the query client needs the /v1 endpoint), trusting only
+// the server's CA and never retrying, so a test sees every answer.
+func dataPlaneOptions(t *testing.T, adm AdminCredentials) azcore.ClientOptions {
+	t.Helper()
+	return azcore.ClientOptions{
+		Cloud: cloud.Configuration{
+			ActiveDirectoryAuthorityHost: adm.Endpoint + "/",
+			Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
+				azingest.ServiceNameIngestion: {Audience: identity.AudienceIngestion},
+				azquery.ServiceName:           {Audience: identity.AudienceQuery, Endpoint: adm.Endpoint + "/v1"},
+			},
+		},
+		Transport: sdkClient(t, adm.CAFile),
+		Retry:     policy.RetryOptions{MaxRetries: -1},
+	}
 }
 
 // credential is an azidentity client-secret credential against the server.

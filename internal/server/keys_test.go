@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	azingest "github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs"
 	azquery "github.com/Azure/azure-sdk-for-go/sdk/monitor/query/azlogs"
 
@@ -86,17 +84,7 @@ func TestCustomerManagedKeyCluster(t *testing.T) {
 	}
 	ts.rbac.Invalidate()
 
-	sdkOpts := azcore.ClientOptions{
-		Cloud: cloud.Configuration{
-			ActiveDirectoryAuthorityHost: adm.Endpoint + "/",
-			Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
-				azingest.ServiceNameIngestion: {Audience: identity.AudienceIngestion},
-				azquery.ServiceName:           {Audience: identity.AudienceQuery, Endpoint: adm.Endpoint + "/v1"},
-			},
-		},
-		Transport: sdkClient(t, adm.CAFile),
-		Retry:     policy.RetryOptions{MaxRetries: -1},
-	}
+	sdkOpts := dataPlaneOptions(t, adm)
 	ing, err := azingest.NewClient(adm.Endpoint, cred, &azingest.ClientOptions{ClientOptions: sdkOpts})
 	if err != nil {
 		t.Fatal(err)
