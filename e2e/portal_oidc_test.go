@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"bufio"
-	"context"
+	"custos/internal/oidctest"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,46 +19,8 @@ import (
 // for redirect, and returns its issuer and CA file.
 func startTestOIDC(t *testing.T, redirect string) (issuer, caFile string) {
 	t.Helper()
-	bin, err := exec.LookPath("custos-test-oidc")
-	if err != nil {
-		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-		bin = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "custos-test-oidc")
-		if _, serr := os.Stat(bin); serr != nil {
-			t.Fatalf("custos-test-oidc is not installed: run test/install-oidc.sh (builds the zitadel/oidc example provider from the Go module proxy)")
-		}
-	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-dir", dir, "-portal-redirect", redirect, "-portal-secret", "portal-secret-for-tests")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "ISSUER" {
-				lines <- f[1]
-				return
-			}
-		}
-		close(lines)
-	}()
-	select {
-	case issuer = <-lines:
-	case <-time.After(30 * time.Second):
-		t.Fatal("custos-test-oidc did not start")
-	}
-	if issuer == "" {
-		t.Fatal("custos-test-oidc exited without an issuer line")
-	}
-	return issuer, filepath.Join(dir, "ca.pem")
+	p := oidctest.Start(t, "-portal-redirect", redirect, "-portal-secret", "portal-secret-for-tests")
+	return p.Issuer, p.CAFile
 }
 
 // TestPortalExternalOIDCSignIn signs in to the portal in Chromium with a

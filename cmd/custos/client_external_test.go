@@ -5,12 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"custos/internal/oidctest"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,42 +28,13 @@ import (
 // role there, and not before.
 func TestExternalIssuerQueryAPI(t *testing.T) {
 	clearClientEnv(t)
-	bin, err := exec.LookPath("custos-test-oidc")
-	if err != nil {
-		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-		bin = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "custos-test-oidc")
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatal("custos-test-oidc is not installed: run test/install-oidc.sh")
-		}
-	}
-	provDir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	prov := exec.CommandContext(ctx, bin, "-dir", provDir, "-groups", "oidc-readers")
-	stdout, err := prov.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := prov.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); _ = prov.Wait() })
-	sc := bufio.NewScanner(stdout)
-	issuer := ""
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "ISSUER" {
-			issuer = f[1]
-			break
-		}
-	}
-	if issuer == "" {
-		t.Fatal("custos-test-oidc printed no issuer")
-	}
+	prov := oidctest.Start(t, "-groups", "oidc-readers")
+	issuer := prov.Issuer
 
 	dir := t.TempDir()
 	cfg := server.DefaultConfig()
 	cfg.DataDir, cfg.Listen, cfg.Timeouts.Shutdown = dir, "127.0.0.1:0", 5*time.Second
-	cfg.Identity.ExternalIssuers = []server.ExternalIssuerConfig{{Issuer: issuer, Audience: "sid1", CAFile: filepath.Join(provDir, "ca.pem")}}
+	cfg.Identity.ExternalIssuers = []server.ExternalIssuerConfig{{Issuer: issuer, Audience: "sid1", CAFile: prov.CAFile}}
 	s, err := server.New(context.Background(), server.Options{Config: cfg, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("start server: %v", err)
@@ -79,7 +50,7 @@ func TestExternalIssuerQueryAPI(t *testing.T) {
 	}
 
 	// A token from the provider.
-	caPEM, _ := os.ReadFile(filepath.Join(provDir, "ca.pem"))
+	caPEM, _ := os.ReadFile(prov.CAFile)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(caPEM)
 	pc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}

@@ -1,15 +1,14 @@
 package identity_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"custos/internal/oidctest"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,49 +32,9 @@ type oidcProvider struct {
 // (never skips) when the program is not installed.
 func startOIDCProvider(t *testing.T, groups string) *oidcProvider {
 	t.Helper()
-	bin, err := exec.LookPath("custos-test-oidc")
-	if err != nil {
-		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-		cand := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "custos-test-oidc")
-		if _, serr := os.Stat(cand); serr != nil {
-			t.Fatalf("custos-test-oidc is not installed: run test/install-oidc.sh (builds the zitadel/oidc example provider from the Go module proxy)")
-		}
-		bin = cand
-	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-dir", dir, "-groups", groups)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = nil
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "ISSUER" {
-				lines <- f[1]
-				return
-			}
-		}
-		close(lines)
-	}()
-	var issuer string
-	select {
-	case issuer = <-lines:
-	case <-time.After(30 * time.Second):
-		t.Fatal("custos-test-oidc did not start")
-	}
-	if issuer == "" {
-		t.Fatal("custos-test-oidc exited without an issuer line")
-	}
-	pemBytes, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	prov := oidctest.Start(t, "-groups", groups)
+	issuer := prov.Issuer
+	pemBytes, err := os.ReadFile(prov.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
