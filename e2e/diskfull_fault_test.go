@@ -87,15 +87,26 @@ func TestDiskFull(t *testing.T) {
 	runDiskFull(t, mountTmpfs(t, 64), false)
 }
 
-// runDiskFull is the body of the disk-full tests: the server's data
-// directory lives on the small filesystem mounted at fs, which the test fills
-// with a ballast file (fs/ballast) while it uploads. With stopWhileFull the
-// server is also stopped gracefully while the disk is still full (its
-// shutdown flush meets ENOSPC) and started again once space returns. It
-// returns the server (running; killed at cleanup) for checks of its log.
-func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
-	ctx := testCtx(t, 170*time.Second)
-	s, c := StartServer(t, ctx, Options{Binary: custosBin, DataDir: filepath.Join(fs, "data"), LogPath: filepath.Join(t.TempDir(), "server.log")})
+// diskFullRig is the set-up the disk-full tests share: a server whose data
+// directory is on a small filesystem, a table and a rule to ingest through,
+// and the ledger of every batch sent.
+type diskFullRig struct {
+	t    *testing.T
+	ctx  context.Context
+	s    *Server
+	c    *Client
+	rule string
+	led  *crashLedger
+	base time.Time
+	n    int
+}
+
+// newDiskFullRig starts the server with its data directory at dataDir,
+// grants the admin the data roles, creates Crash_CL and its rule, and
+// fetches the ingestion token (the token service may need the disk).
+func newDiskFullRig(t *testing.T, dataDir string, timeout time.Duration) *diskFullRig {
+	ctx := testCtx(t, timeout)
+	s, c := StartServer(t, ctx, Options{Binary: custosBin, DataDir: dataDir, LogPath: filepath.Join(t.TempDir(), "server.log")})
 	if err := c.GrantDataRoles(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -106,60 +117,98 @@ func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Fetch the ingestion token now: the token service may need the disk.
 	if _, err := c.Token(ctx, audienceIngestion); err != nil {
 		t.Fatal(err)
 	}
+	return &diskFullRig{t: t, ctx: ctx, s: s, c: c, rule: rule, led: &crashLedger{sent: map[string]int{}, acked: map[string]bool{}},
+		base: time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)}
+}
 
-	led := &crashLedger{sent: map[string]int{}, acked: map[string]bool{}}
-	base := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
-	n := 0
-	// send uploads one batch of 500 rows (~100 KB of JSON) and returns the
-	// outcome; a refusal must be a retryable status in the Azure envelope.
-	send := func(phase string) (status int, code string) {
-		t.Helper()
-		batch := fmt.Sprintf("%s-b%d", phase, n)
-		recs := make([]map[string]any, 500)
-		for i := range recs {
-			recs[i] = map[string]any{
-				"TimeGenerated": base.Add(time.Duration(n*1000+i) * time.Millisecond).Format(time.RFC3339Nano),
-				"RowId":         fmt.Sprintf("%s-%d", batch, i),
-				"BatchId":       batch,
-				"Client":        0,
-				"Payload":       fmt.Sprintf("row %d of %s %s", i, batch, strings.Repeat("disk full payload ", 8)),
-			}
+// send uploads one batch of 500 rows (~100 KB of JSON) and returns the
+// outcome; a refusal must be a retryable 503 or 507 in the Azure envelope.
+func (r *diskFullRig) send(phase string) (status int, code string) {
+	t := r.t
+	t.Helper()
+	batch := fmt.Sprintf("%s-b%d", phase, r.n)
+	recs := make([]map[string]any, 500)
+	for i := range recs {
+		recs[i] = map[string]any{
+			"TimeGenerated": r.base.Add(time.Duration(r.n*1000+i) * time.Millisecond).Format(time.RFC3339Nano),
+			"RowId":         fmt.Sprintf("%s-%d", batch, i),
+			"BatchId":       batch,
+			"Client":        0,
+			"Payload":       fmt.Sprintf("row %d of %s %s", i, batch, strings.Repeat("disk full payload ", 8)),
 		}
-		n++
-		body, _ := json.Marshal(recs)
-		uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		status, code, resp, err := uploadRaw(uctx, c, rule, "Custom-Crash", body)
-		if err != nil {
-			t.Fatalf("%s: upload %s: %v (the server must answer, not hang or crash, when the disk is full)", phase, batch, err)
-		}
-		led.record(batch, len(recs), status/100 == 2)
-		if status/100 == 2 {
-			return status, code
-		}
-		var env struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if jerr := json.Unmarshal(resp, &env); jerr != nil || env.Error.Code == "" || env.Error.Message == "" {
-			t.Fatalf("%s: upload %s refused with HTTP %d but not in the Azure error envelope: %.300s", phase, batch, status, resp)
-		}
-		if status != http.StatusServiceUnavailable && status != http.StatusInsufficientStorage {
-			t.Fatalf("%s: upload %s refused with HTTP %d %s (%q); want a retryable 503 or 507 when the disk is full",
-				phase, batch, status, env.Error.Code, env.Error.Message)
-		}
-		return status, env.Error.Code
 	}
+	r.n++
+	body, _ := json.Marshal(recs)
+	uctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	defer cancel()
+	status, code, resp, err := uploadRaw(uctx, r.c, r.rule, "Custom-Crash", body)
+	if err != nil {
+		t.Fatalf("%s: upload %s: %v (the server must answer, not hang or crash, when the disk is full)", phase, batch, err)
+	}
+	r.led.record(batch, len(recs), status/100 == 2)
+	if status/100 == 2 {
+		return status, code
+	}
+	var env struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if jerr := json.Unmarshal(resp, &env); jerr != nil || env.Error.Code == "" || env.Error.Message == "" {
+		t.Fatalf("%s: upload %s refused with HTTP %d but not in the Azure error envelope: %.300s", phase, batch, status, resp)
+	}
+	if status != http.StatusServiceUnavailable && status != http.StatusInsufficientStorage {
+		t.Fatalf("%s: upload %s refused with HTTP %d %s (%q); want a retryable 503 or 507 when the disk is full",
+			phase, batch, status, env.Error.Code, env.Error.Message)
+	}
+	return status, env.Error.Code
+}
 
+// verify checks the ledger property through queries.
+func (r *diskFullRig) verify(when string) {
+	r.t.Helper()
+	verifyCrashLedger(r.t, r.ctx, r.c, r.led, when)
+}
+
+// recover waits (30 s at most) for an upload to be acknowledged after the
+// space returned, then sends three more that must be acknowledged.
+func (r *diskFullRig) recover() {
+	r.t.Helper()
+	recovered := false
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		if st, _ := r.send("after"); st/100 == 2 {
+			recovered = true
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if !recovered {
+		r.t.Fatal("ingestion did not recover within 30 s of the space returning")
+	}
+	for range 3 {
+		if st, code := r.send("after"); st/100 != 2 {
+			r.t.Fatalf("after recovery: HTTP %d %s", st, code)
+		}
+	}
+	r.verify("after space returned")
+}
+
+// runDiskFull is the body of the disk-full tests: the server's data
+// directory lives on the small filesystem mounted at fs, which the test fills
+// with a ballast file (fs/ballast) while it uploads. With stopWhileFull the
+// server is also stopped gracefully while the disk is still full (its
+// shutdown flush meets ENOSPC) and started again once space returns. It
+// returns the server (running; killed at cleanup) for checks of its log.
+func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
+	r := newDiskFullRig(t, filepath.Join(fs, "data"), 170*time.Second)
+	s, ctx, led, send := r.s, r.ctx, r.led, r.send
 	for range 5 {
 		if st, code := send("before"); st/100 != 2 {
 			t.Fatalf("before filling the disk: HTTP %d %s", st, code)
 		}
 	}
-	verifyCrashLedger(t, ctx, c, led, "before filling the disk")
+	r.verify("before filling the disk")
 
 	ballast := filepath.Join(fs, "ballast")
 	filled := fillFS(t, ballast)
@@ -185,7 +234,7 @@ func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
 		t.Fatal("the server exited on a full disk")
 	}
 	// Queries still answer while the disk is full.
-	verifyCrashLedger(t, ctx, c, led, "with the disk full")
+	r.verify("with the disk full")
 
 	if stopWhileFull {
 		// SIGTERM with the disk full: the shutdown flush of the memtable
@@ -223,47 +272,40 @@ func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
 		if err := s.Start(ctx); err != nil {
 			t.Fatalf("start after a stop on a full disk: %v", err)
 		}
-		verifyCrashLedger(t, ctx, c, led, "after a graceful stop on the full disk and a start with space")
+		r.verify("after a graceful stop on the full disk and a start with space")
 		fillFS(t, ballast) // full again for the recovery phase below
 	}
 
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
 	}
-	// Ingestion recovers once space returns (allow a short back-off).
-	recovered := false
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		if st, _ := send("after"); st/100 == 2 {
-			recovered = true
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if !recovered {
-		t.Fatal("ingestion did not recover within 30 s of the space returning")
-	}
-	for range 3 {
-		if st, code := send("after"); st/100 != 2 {
-			t.Fatalf("after recovery: HTTP %d %s", st, code)
-		}
-	}
-	verifyCrashLedger(t, ctx, c, led, "after space returned")
+	r.recover()
 
-	// Nothing acknowledged depends on memory: a kill and a graceful restart
-	// keep every acknowledged batch.
-	if err := s.Kill(); err != nil {
+	r.restarts(nil)
+	return s
+}
+
+// restarts checks that nothing acknowledged depends on memory: SIGKILL,
+// then (when not nil) afterKill with the server down, a start, the ledger;
+// a graceful stop and start, the ledger.
+func (r *diskFullRig) restarts(afterKill func()) {
+	t := r.t
+	t.Helper()
+	if err := r.s.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(ctx); err != nil {
+	if afterKill != nil {
+		afterKill()
+	}
+	if err := r.s.Start(r.ctx); err != nil {
 		t.Fatalf("restart after the disk-full episode: %v", err)
 	}
-	verifyCrashLedger(t, ctx, c, led, "after SIGKILL and restart")
-	if err := s.Stop(60 * time.Second); err != nil {
+	r.verify("after SIGKILL and restart")
+	if err := r.s.Stop(60 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(ctx); err != nil {
+	if err := r.s.Start(r.ctx); err != nil {
 		t.Fatal(err)
 	}
-	verifyCrashLedger(t, ctx, c, led, "after a graceful stop and start")
-	return s
+	r.verify("after a graceful stop and start")
 }
