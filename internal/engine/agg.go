@@ -66,22 +66,22 @@ func keep(pred *store.Vector, i int) bool {
 }
 
 func growInt(s []int64, n int) []int64 {
-	for len(s) < n {
-		s = append(s, 0)
+	if len(s) < n {
+		s = append(s, make([]int64, n-len(s))...) // one growth, zeroed
 	}
 	return s
 }
 
 func growReal(s []float64, n int) []float64 {
-	for len(s) < n {
-		s = append(s, 0)
+	if len(s) < n {
+		s = append(s, make([]float64, n-len(s))...) // one growth, zeroed
 	}
 	return s
 }
 
 func growBool(s []bool, n int) []bool {
-	for len(s) < n {
-		s = append(s, false)
+	if len(s) < n {
+		s = append(s, make([]bool, n-len(s))...) // one growth, zeroed
 	}
 	return s
 }

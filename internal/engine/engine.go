@@ -117,6 +117,7 @@ type Engine struct {
 	limits  Limits
 	workers int
 	clock   func() time.Time
+	slots   *slotPool
 }
 
 // New returns an Engine.
@@ -133,7 +134,7 @@ func New(opts Options) *Engine {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Engine{log: log, limits: opts.Limits.withDefaults(), workers: w, clock: clock}
+	return &Engine{log: log, limits: opts.Limits.withDefaults(), workers: w, clock: clock, slots: newSlotPool(tablePoolBytes)}
 }
 
 // Request is one query to run.
@@ -257,5 +258,6 @@ func (e *Engine) newExecutor(req *Request, now int64) *executor {
 		workers:  e.workers,
 		subTypes: map[*kql.Subquery]store.ColumnType{},
 		fold:     true,
+		slots:    e.slots,
 	}
 }

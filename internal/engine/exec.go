@@ -36,6 +36,8 @@ type executor struct {
 	// (it is rewritten in place); a transformation's plan is shared by
 	// concurrent runs and is not.
 	fold bool
+	// slots is the engine's pool of group-by hash table arrays (nil: none).
+	slots *slotPool
 
 	rowsScanned    atomic.Int64
 	batchesScanned atomic.Int64

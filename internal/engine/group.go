@@ -26,6 +26,10 @@ type colDict struct {
 	// IDs plus one (0: not yet seen); reset for every vector, since the
 	// store may reuse dictionary buffers between blocks.
 	codeIDs []uint32
+	// firstKeys and firstIDs are codeIDsOf's scratch: a vector's distinct
+	// strings in first-seen order and their IDs.
+	firstKeys []string
+	firstIDs  []uint32
 }
 
 func newColDict(t store.ColumnType) *colDict {
@@ -91,17 +95,7 @@ func (d *colDict) ids(v *store.Vector, n int, out []uint32) []uint32 {
 		return d.codeIDsOf(v, n, out)
 	}
 	if d.strs != nil {
-		t := d.strs
-		for _, s := range v.Str[:n] {
-			if d.hasLast && s == d.lastStr {
-				out = append(out, d.lastID)
-				continue
-			}
-			id := t.id(s)
-			d.hasLast, d.lastStr, d.lastID = true, s, id
-			out = append(out, id)
-		}
-		return out
+		return d.stringIDs(v, n, out)
 	}
 	for i := range n {
 		if v.Nulls != nil && v.Nulls[i] {
@@ -149,31 +143,56 @@ func (d *colDict) intID(id uint32) uint32 {
 }
 
 // codeIDsOf is ids for a dictionary-encoded string vector: each distinct
-// code is hashed once per vector instead of each row. A code outside the
-// dictionary (a broken block) falls back to the row's string.
+// code is hashed once per vector instead of each row. The codes are first
+// listed in the order their rows come, so the table assigns IDs in the same
+// first-seen order as row by row, and looked up together (strTable.idBatch).
+// A vector with a code outside its dictionary (a broken block) is taken row
+// by row, by its strings.
 func (d *colDict) codeIDsOf(v *store.Vector, n int, out []uint32) []uint32 {
 	if cap(d.codeIDs) < len(v.Dict) {
 		d.codeIDs = make([]uint32, len(v.Dict))
 	}
 	m := d.codeIDs[:len(v.Dict)]
 	clear(m)
-	t := d.strs
-	for i, c := range v.Codes[:n] {
-		if int(c) < len(m) {
-			if id := m[c]; id != 0 {
-				out = append(out, id-1)
-				continue
-			}
+	first := d.firstKeys[:0]
+	codes := v.Codes[:n]
+	for _, c := range codes {
+		if int(c) >= len(m) {
+			return d.stringIDs(v, n, out)
 		}
-		s := v.Str[i]
-		id := t.id(s)
-		if int(c) < len(m) && v.Dict[c] == s {
-			m[c] = id + 1
+		if m[c] == 0 {
+			m[c] = 1
+			first = append(first, v.Dict[c])
 		}
-		out = append(out, id)
+	}
+	ids := d.strs.idBatch(first, d.firstIDs[:0])
+	clear(first) // drop the references to the block's strings
+	d.firstKeys, d.firstIDs = first[:0], ids[:0]
+	k := 0
+	for _, c := range codes {
+		if m[c] == 1 {
+			m[c] = ids[k] + 2
+			k++
+		}
+		out = append(out, m[c]-2)
 	}
 	// The one-value cache of the string path may be stale now.
 	d.hasLast = false
+	return out
+}
+
+// stringIDs is ids for a string vector, row by row.
+func (d *colDict) stringIDs(v *store.Vector, n int, out []uint32) []uint32 {
+	t := d.strs
+	for _, s := range v.Str[:n] {
+		if d.hasLast && s == d.lastStr {
+			out = append(out, d.lastID)
+			continue
+		}
+		id := t.id(s)
+		d.hasLast, d.lastStr, d.lastID = true, s, id
+		out = append(out, id)
+	}
 	return out
 }
 
@@ -289,6 +308,44 @@ func (g *groupTable) ids(keys []*store.Vector, n int, out []int32) []int32 {
 		}
 	}
 	return out
+}
+
+// idsOfDistinct is ids for key vectors whose rows are distinct keys (another
+// table's groups, in a merge): a single string key is looked up in batches
+// (strTable.idBatch), with no run cache to check.
+func (g *groupTable) idsOfDistinct(keys []*store.Vector, n int) []int32 {
+	if len(g.dicts) != 1 || g.dicts[0].strs == nil || keys[0].Codes != nil {
+		return g.ids(keys, n, nil)
+	}
+	d := g.dicts[0]
+	ids := d.strs.idBatch(keys[0].Str[:n], make([]uint32, 0, n))
+	d.hasLast = false
+	g.n = d.size()
+	out := make([]int32, n)
+	for i, id := range ids {
+		out[i] = int32(id)
+	}
+	return out
+}
+
+// usePool makes the string dictionaries of the table take their slot
+// arrays from p (nil: allocate them).
+func (g *groupTable) usePool(p *slotPool) {
+	for _, d := range g.dicts {
+		if d.strs != nil {
+			d.strs.pool = p
+		}
+	}
+}
+
+// release returns the pooled slot arrays; the table must not assign IDs
+// afterwards, but keyVectors still works.
+func (g *groupTable) release() {
+	for _, d := range g.dicts {
+		if d.strs != nil && d.strs.pool != nil {
+			d.strs.release()
+		}
+	}
 }
 
 // keyVectors returns the key values of all groups, one vector per key column.

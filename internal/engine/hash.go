@@ -31,6 +31,12 @@ type strTable struct {
 	// hashMask is ANDed into every hash: all ones, except in tests that
 	// force collisions.
 	hashMask uint64
+	// touched sums the slots idBatch loads ahead, so that the loads are
+	// kept; its value means nothing.
+	touched uint64
+	// pool, if not nil, supplies the slot arrays and takes them back on
+	// growth and release.
+	pool *slotPool
 }
 
 // strSlot is one slot of a strTable: meta is tag<<32 | ID+1 (0: empty);
@@ -40,6 +46,8 @@ type strSlot struct {
 	meta uint64
 	inl  [16]byte
 }
+
+const strSlotSize = int64(unsafe.Sizeof(strSlot{}))
 
 const (
 	strInline = 15
@@ -98,8 +106,42 @@ func (t *strTable) find(s string) int32 {
 }
 
 // id returns the ID of s, adding s if it is new.
-func (t *strTable) id(s string) uint32 {
-	tag := t.tag(s)
+func (t *strTable) id(s string) uint32 { return t.idTagged(s, t.tag(s)) }
+
+// strBatch is how many keys idBatch hashes, then touches, then looks up at
+// a time: enough cache misses in flight to overlap, few enough that the
+// touched slots are still cached when they are looked up.
+const strBatch = 64
+
+// idBatch appends the ID of every key to out, adding new keys in order: the
+// same IDs as calling id for each key in turn. On a table larger than the
+// CPU caches, most lookups of a high-cardinality key are a cache miss on its
+// slot; idBatch hashes a run of keys first and loads their slots in a tight
+// loop of independent reads, so the CPU waits for the misses together
+// instead of one after the other, then does the lookups on cached slots.
+func (t *strTable) idBatch(keys []string, out []uint32) []uint32 {
+	var tags [strBatch]uint32
+	for len(keys) > 0 {
+		run := keys[:min(len(keys), strBatch)]
+		keys = keys[len(run):]
+		for j, s := range run {
+			tags[j] = t.tag(s)
+		}
+		var touch uint64
+		shift := 32 - t.bits
+		for _, tag := range tags[:len(run)] {
+			touch += t.slots[tag>>shift].meta
+		}
+		t.touched += touch
+		for j, s := range run {
+			out = append(out, t.idTagged(s, tags[j]))
+		}
+	}
+	return out
+}
+
+// idTagged is id for a key whose tag is known.
+func (t *strTable) idTagged(s string, tag uint32) uint32 {
 	mask := uint64(len(t.slots) - 1)
 	i := uint64(tag >> (32 - t.bits))
 	for {
@@ -140,7 +182,7 @@ func (t *strTable) grow() {
 	}
 	old := t.slots
 	t.bits++
-	t.slots = make([]strSlot, 1<<t.bits)
+	t.slots = t.pool.get(t.bits)
 	mask := uint64(len(t.slots) - 1)
 	for j := range old {
 		sl := &old[j]
@@ -153,6 +195,14 @@ func (t *strTable) grow() {
 		}
 		t.slots[i] = *sl
 	}
+	t.pool.put(old)
+}
+
+// release gives the slot array back to the pool; the table must not be
+// used for lookups afterwards (its keys stay readable).
+func (t *strTable) release() {
+	t.pool.put(t.slots)
+	t.slots = nil
 }
 
 // intTable maps 64-bit keys to dense IDs.

@@ -28,6 +28,7 @@ func newAggSink(x *executor, n *kql.Aggregate) *aggSink {
 		types[i] = k.X.Type()
 	}
 	s := &aggSink{x: x, node: n, table: newGroupTable(types), states: make([]aggState, len(n.Aggs))}
+	s.table.usePool(x.slots)
 	for i, a := range n.Aggs {
 		s.states[i] = newAggState(a)
 	}
@@ -92,6 +93,7 @@ func (x *executor) aggregate(ctx context.Context, n *kql.Aggregate) ([]*store.Ba
 	err := x.drive(ctx, p, sinks)
 	for _, s := range as {
 		defer x.release(s.bytes)
+		defer s.table.release()
 	}
 	if err != nil {
 		return nil, err
@@ -101,7 +103,7 @@ func (x *executor) aggregate(ctx context.Context, n *kql.Aggregate) ([]*store.Ba
 		if o.table.n == 0 {
 			continue
 		}
-		mapping := global.table.ids(o.table.keyVectors(), o.table.n, nil)
+		mapping := global.table.idsOfDistinct(o.table.keyVectors(), o.table.n)
 		for i := range global.states {
 			global.states[i].merge(o.states[i], mapping, global.table.n)
 		}

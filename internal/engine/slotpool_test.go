@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+
+	"custos/internal/store"
+)
+
+// TestIDBatchMatchesID checks that batched lookups assign the same IDs as
+// one-by-one lookups, across growth, with pooled slot arrays and with
+// colliding hashes.
+func TestIDBatchMatchesID(t *testing.T) {
+	for _, mask := range []uint64{^uint64(0), 0xff << 56} {
+		pool := newSlotPool(64 << 20)
+		for round := range 3 { // later rounds reuse pooled arrays
+			a, b := newStrTable(), newStrTable()
+			a.hashMask, b.hashMask = mask, mask
+			b.pool = pool
+			var keys []string
+			for i := range 70_000 {
+				k := "u" + strconv.Itoa((i*7919)%50_000) // repeats
+				if i%3 == 0 {
+					k += "-a-key-longer-than-fifteen-bytes"
+				}
+				keys = append(keys, k)
+			}
+			var want []uint32
+			for _, k := range keys {
+				want = append(want, a.id(k))
+			}
+			got := b.idBatch(keys, nil)
+			if !slices.Equal(got, want) {
+				t.Fatalf("mask %x round %d: idBatch IDs differ from id", mask, round)
+			}
+			for i, k := range keys {
+				if b.find(k) != int32(want[i]) || b.key(want[i]) != k {
+					t.Fatalf("mask %x round %d: key %q lost", mask, round, k)
+				}
+			}
+			b.release()
+		}
+		if pool.bytes == 0 || pool.bytes > pool.maxBytes {
+			t.Fatalf("pool holds %d bytes (max %d)", pool.bytes, pool.maxBytes)
+		}
+	}
+}
+
+// TestSlotPoolLimit checks that the pool never holds more than its limit,
+// prefers large arrays and hands out cleared arrays.
+func TestSlotPoolLimit(t *testing.T) {
+	small := slotsBytes(1 << minPooledBits)
+	p := newSlotPool(2 * small)
+	for range 3 {
+		s := p.get(minPooledBits)
+		s[5].meta = 42
+		p.put(s)
+	}
+	if p.bytes != small {
+		t.Fatalf("pool holds %d bytes, want %d (one array reused)", p.bytes, small)
+	}
+	if s := p.get(minPooledBits); s[5].meta != 0 {
+		t.Fatal("pooled array not cleared")
+	}
+	p.put(make([]strSlot, 1<<minPooledBits))
+	p.put(make([]strSlot, 2<<minPooledBits)) // evicts the small one
+	if p.bytes != 2*small || len(p.free[minPooledBits]) != 0 {
+		t.Fatalf("pool holds %d bytes, %d small arrays", p.bytes, len(p.free[minPooledBits]))
+	}
+	p.put(make([]strSlot, 4<<minPooledBits)) // too large even after eviction
+	if p.bytes > p.maxBytes {
+		t.Fatalf("pool holds %d bytes past its limit %d", p.bytes, p.maxBytes)
+	}
+	p.put(make([]strSlot, 100)) // not a pooled size
+	var nilPool *slotPool
+	if len(nilPool.get(minPooledBits)) != 1<<minPooledBits {
+		t.Fatal("nil pool get")
+	}
+	nilPool.put(make([]strSlot, 1<<minPooledBits))
+}
+
+// TestCodeIDsOrder checks that dictionary-encoded vectors get the group IDs
+// of their strings in first-seen row order, that a reused dictionary buffer
+// is not trusted across vectors, and that a code outside the dictionary
+// falls back to the strings.
+func TestCodeIDsOrder(t *testing.T) {
+	mk := func(dict []string, codes []uint32) *store.Vector {
+		v := &store.Vector{Type: store.TypeString, Dict: dict, Codes: codes}
+		for _, c := range codes {
+			if int(c) < len(dict) {
+				v.Str = append(v.Str, dict[c])
+			} else {
+				v.Str = append(v.Str, "broken")
+			}
+		}
+		return v
+	}
+	d := newColDict(store.TypeString)
+	got := d.ids(mk([]string{"a", "b", "c"}, []uint32{2, 2, 0, 1, 0}), 5, nil)
+	got = d.ids(mk([]string{"b", "d"}, []uint32{1, 0, 1}), 3, got)
+	got = d.ids(mk([]string{"d", "e"}, []uint32{1, 5, 0}), 3, got)
+	want := []uint32{0, 0, 1, 2, 1, 3, 2, 3, 4, 5, 3}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ids %v, want %v", got, want)
+	}
+	if k := d.vector().Str; !slices.Equal(k, []string{"c", "a", "b", "d", "e", "broken"}) {
+		t.Fatalf("keys %v", k)
+	}
+}
