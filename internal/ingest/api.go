@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"custos/internal/api"
@@ -85,6 +86,10 @@ type API struct {
 
 	scopeMu sync.RWMutex      // guards scopes
 	scopes  map[string]string // rule resource ID by immutable ID, for scope
+
+	// lastRecords is the record count of the last decoded body: the next
+	// body's column vectors are allocated for that many records.
+	lastRecords atomic.Int64
 }
 
 type transformKey struct {
@@ -258,7 +263,14 @@ func (a *API) ingest(r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	in, err := DecodeRecords(body, schema, DecodeOptions{MaxFieldBytes: a.opts.MaxFieldBytes})
+	capHint := int(a.lastRecords.Load())
+	if r.ContentLength > 0 {
+		capHint = min(capHint, int(min(r.ContentLength, 1<<30)/16))
+	}
+	in, err := DecodeRecords(body, schema, DecodeOptions{MaxFieldBytes: a.opts.MaxFieldBytes, Capacity: capHint})
+	if err == nil {
+		a.lastRecords.Store(int64(in.Len))
+	}
 	wire, plain := sizes()
 	a.limiter.charge(limiterKey, max(wire, plain))
 	if err != nil {
@@ -271,6 +283,9 @@ func (a *API) ingest(r *http.Request) error {
 	// Convert everything before writing anything.
 	var out []*pending
 	byRef := map[store.TableRef]*pending{}
+	// The decoded vectors can be handed to the store without a copy when
+	// they go, untransformed, into exactly one batch.
+	owned, uses := true, 0
 	for _, fi := range flows {
 		flow := rule.DataFlows[fi]
 		tr, err := a.transform(rule, fi, stream, schema, flow.TransformKQL)
@@ -279,6 +294,7 @@ func (a *API) ingest(r *http.Request) error {
 		}
 		res := in
 		if tr != nil {
+			owned = false
 			if res, err = tr.Run(ctx, in); err != nil {
 				return errorf(api.KindInvalid, codeInvalidContent, "The transformation of data flow %d failed: %v.", fi, err)
 			}
@@ -315,14 +331,17 @@ func (a *API) ingest(r *http.Request) error {
 				out = append(out, p)
 			}
 			p.batches = append(p.batches, cb)
+			uses++
 		}
 	}
-	return a.write(ctx, out)
+	return a.write(ctx, out, owned && uses == 1)
 }
 
 // write appends every pending batch through one appender per table and
 // commits them. Append validates; nothing is committed unless all appends pass.
-func (a *API) write(ctx context.Context, out []*pending) error {
+// With owned (one batch whose vectors nothing else uses) the store may keep
+// the batch's vectors instead of copying them.
+func (a *API) write(ctx context.Context, out []*pending, owned bool) error {
 	apps := make([]store.Appender, 0, len(out))
 	rollback := func() {
 		for _, ap := range apps {
@@ -339,7 +358,11 @@ func (a *API) write(ctx context.Context, out []*pending) error {
 		}
 		apps = append(apps, ap)
 		for _, b := range p.batches {
-			if err := ap.Append(b); err != nil {
+			appendFn := ap.Append
+			if oa, ok := ap.(store.OwnedAppender); ok && owned {
+				appendFn = oa.AppendOwned
+			}
+			if err := appendFn(b); err != nil {
 				rollback()
 				var c api.Coded
 				if errors.As(err, &c) {

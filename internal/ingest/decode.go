@@ -18,7 +18,14 @@ type DecodeOptions struct {
 	// MaxRecords bounds the number of records; 0 means no bound beyond the
 	// body size limit.
 	MaxRecords int
+	// Capacity is the number of records to allocate the column vectors for
+	// up front (capped at MaxCapacityHint); 0 lets them grow from empty. A
+	// good guess saves the repeated growing of every vector.
+	Capacity int
 }
+
+// MaxCapacityHint caps DecodeOptions.Capacity.
+const MaxCapacityHint = 8192
 
 // DecodeRecords reads an ingestion body, a JSON array of objects, from r and
 // converts it into one column vector per column of schema. It streams: besides
@@ -51,13 +58,32 @@ func DecodeRecords(r io.Reader, schema store.Schema, opts DecodeOptions) (*store
 		if _, dup := d.fold[strings.ToLower(c.Name)]; !dup {
 			d.fold[strings.ToLower(c.Name)] = i
 		}
-		d.b.Cols[i] = &store.Vector{Type: c.Type}
+		d.b.Cols[i] = newVector(c.Type, min(opts.Capacity, MaxCapacityHint))
 	}
 	d.distinct = len(d.exact) == len(schema)
 	if err := d.decode(); err != nil {
 		return nil, err
 	}
 	return d.b, nil
+}
+
+// newVector returns an empty vector of type t with room for n values.
+func newVector(t store.ColumnType, n int) *store.Vector {
+	v := &store.Vector{Type: t}
+	if n <= 0 {
+		return v
+	}
+	switch t {
+	case store.TypeBool:
+		v.Bool = make([]bool, 0, n)
+	case store.TypeInt, store.TypeLong, store.TypeDatetime, store.TypeTimespan:
+		v.Int = make([]int64, 0, n)
+	case store.TypeReal, store.TypeDecimal:
+		v.Real = make([]float64, 0, n)
+	default:
+		v.Str = make([]string, 0, n)
+	}
+	return v
 }
 
 // recordDecoder is the state of one DecodeRecords call. Its control flow

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -378,8 +379,57 @@ func compatible(table, batch ColumnType) bool {
 	return false
 }
 
+// OwnedAppender is implemented by the store's appenders. AppendOwned is
+// Append for a batch the caller gives up: on success the appender may keep
+// b's vectors (and change them) instead of copying the rows, so the caller
+// must neither read nor write them afterwards, and no two columns of b may
+// share a vector or its backing arrays.
+type OwnedAppender interface {
+	AppendOwned(b *Batch) error
+}
+
 // Append implements Appender.
-func (a *appender) Append(b *Batch) error {
+func (a *appender) Append(b *Batch) error { return a.append(b, false) }
+
+// AppendOwned implements OwnedAppender: the first batch's vectors become the
+// appender's where their type is the column's (no copy of the rows).
+func (a *appender) AppendOwned(b *Batch) error { return a.append(b, true) }
+
+// adoptVec returns v ready to be the appender's vector of a column of type t
+// (it holds n rows), or nil if it must be copied instead.
+func adoptVec(t ColumnType, v *Vector, n int) *Vector {
+	if v.Type != t || t == TypeDecimal || v.Dict != nil || v.Codes != nil {
+		return nil
+	}
+	if v.Nulls != nil {
+		if t == TypeString {
+			for i, null := range v.Nulls { // a null string is the empty string
+				if null {
+					v.Str[i] = ""
+				}
+			}
+			v.Nulls = nil
+		} else if !slices.Contains(v.Nulls, true) {
+			v.Nulls = nil
+		} else {
+			v.Nulls = v.Nulls[:n:n]
+		}
+	}
+	// Clip, so later appends never write into memory the caller held.
+	switch classOf(t) {
+	case classBool:
+		v.Bool = v.Bool[:n:n]
+	case classInt:
+		v.Int = v.Int[:n:n]
+	case classReal:
+		v.Real = v.Real[:n:n]
+	default:
+		v.Str = v.Str[:n:n]
+	}
+	return v
+}
+
+func (a *appender) append(b *Batch, owned bool) error {
 	if a.done {
 		return ErrAppenderDone
 	}
@@ -416,8 +466,15 @@ func (a *appender) Append(b *Batch) error {
 		}
 		src[j] = k
 	}
-	if a.n == 0 {
+	first := a.n == 0
+	if first {
 		for j, c := range a.schema { // one allocation per column for the usual single Append
+			if k := src[j]; owned && k >= 0 && !slices.Contains(a.vecs[:j], b.Cols[k]) {
+				if v := adoptVec(c.Type, b.Cols[k], b.Len); v != nil {
+					a.vecs[j] = v
+					continue
+				}
+			}
 			a.vecs[j] = emptyVecCap(c.Type, b.Len)
 		}
 	}
@@ -425,6 +482,9 @@ func (a *appender) Append(b *Batch) error {
 		if k < 0 {
 			appendNulls(a.vecs[j], a.n, b.Len)
 			continue
+		}
+		if first && a.vecs[j] == b.Cols[k] {
+			continue // adopted
 		}
 		appendVec(a.vecs[j], a.n, b.Cols[k], 0, b.Len, nil)
 	}
