@@ -3,68 +3,17 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"custos/test/fsfault"
 )
-
-// mountTmpfs mounts a tmpfs of sizeMB megabytes at a new directory under the
-// test's temporary directory and unmounts it at cleanup. It needs root (or
-// CAP_SYS_ADMIN); without it the test fails saying so — it never skips.
-func mountTmpfs(t *testing.T, sizeMB int) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "small-fs")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm,mode=0700", sizeMB), "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("mount a %d MB tmpfs at %s for the disk-full test: %v: %s (run the e2e tests as root, or with CAP_SYS_ADMIN, so that the test can give the server a small filesystem)",
-			sizeMB, dir, err, strings.TrimSpace(string(out)))
-	}
-	// Registered after t.TempDir, so it runs before the directory is removed.
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// fillFS writes path until the filesystem reports ENOSPC and returns the
-// bytes written. Any other error fails the test.
-func fillFS(t *testing.T, path string) int64 {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 256<<10)
-	var n int64
-	// Large writes first, then single blocks: a filesystem may refuse a
-	// large write while a few blocks are still free.
-	for _, size := range []int{256 << 10, 4 << 10} {
-		for {
-			w, err := f.Write(buf[:size])
-			n += int64(w)
-			if errors.Is(err, syscall.ENOSPC) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("fill the filesystem: %v", err)
-			}
-		}
-	}
-	return n
-}
 
 // uploadRaw posts one batch to the Logs Ingestion API without the SDK, so
 // that the status, x-ms-error-code and Azure error envelope are visible.
@@ -84,7 +33,7 @@ func TestDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: starts the custos binary")
 	}
-	runDiskFull(t, mountTmpfs(t, 64), false)
+	runDiskFull(t, fsfault.MountTmpfs(t, 64), false)
 }
 
 // diskFullRig is the set-up the disk-full tests share: a server whose data
@@ -211,7 +160,7 @@ func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
 	r.verify("before filling the disk")
 
 	ballast := filepath.Join(fs, "ballast")
-	filled := fillFS(t, ballast)
+	filled := fsfault.Fill(t, ballast)
 	t.Logf("ballast of %d MB fills the filesystem", filled>>20)
 	refused := 0
 	var lastCode string
@@ -224,7 +173,7 @@ func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
 		}
 		// Take what little space the server freed (a flush or merge may
 		// release WAL segments), so that it stays full.
-		fillFS(t, ballast)
+		fsfault.Fill(t, ballast)
 	}
 	if refused == 0 {
 		t.Fatalf("40 uploads of ~100 KB each were all acknowledged on a full filesystem")
@@ -245,7 +194,7 @@ func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
 		// back blocks it reserved for delayed allocation once it has
 		// written them).
 		for range 10 {
-			n := fillFS(t, ballast)
+			n := fsfault.Fill(t, ballast)
 			syscall.Sync()
 			if n == 0 {
 				break
@@ -273,7 +222,7 @@ func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
 			t.Fatalf("start after a stop on a full disk: %v", err)
 		}
 		r.verify("after a graceful stop on the full disk and a start with space")
-		fillFS(t, ballast) // full again for the recovery phase below
+		fsfault.Fill(t, ballast) // full again for the recovery phase below
 	}
 
 	if err := os.Remove(ballast); err != nil {

@@ -8,60 +8,16 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"custos/test/fsfault"
 )
-
-// mountSmallTmpfs mounts a tmpfs of sizeMB megabytes under the test's
-// temporary directory and unmounts it at cleanup. It needs root (or
-// CAP_SYS_ADMIN); without it the test fails saying so — it never skips.
-func mountSmallTmpfs(t *testing.T, sizeMB int) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "small-fs")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm,mode=0700", sizeMB), "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("mount a %d MB tmpfs at %s: %v: %s (run the store tests as root, or with CAP_SYS_ADMIN, so that the disk-full test gets a small real filesystem)",
-			sizeMB, dir, err, strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// fillUp writes path until the filesystem answers ENOSPC.
-func fillUp(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for _, size := range []int{64 << 10, 4 << 10} {
-		for {
-			_, err := f.Write(buf[:size])
-			if errors.Is(err, syscall.ENOSPC) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("fill the filesystem: %v", err)
-			}
-		}
-	}
-}
 
 // lockedBuf is a log sink the background goroutines write to.
 type lockedBuf struct {
@@ -105,7 +61,7 @@ func noisyBatch(base int64, n int) *Batch {
 	return b
 }
 
-// TestBackgroundFlushNoSpace: the data directory is on a 16 MB tmpfs.
+// TestBackgroundFlushNoSpace: the data directory is on a small filesystem.
 // Rows are committed (in the WAL and the memtable), then the filesystem is
 // filled and the memtable ages past MaxMemtableAge, so the background flush
 // runs on a full disk: first it cannot even start its WAL segment, then
@@ -117,8 +73,24 @@ func noisyBatch(base int64, n int) *Batch {
 // and succeed: the parts appear, the WAL segment they cover is deleted, and
 // every row is present exactly once, also after a restart (the WAL replay
 // must not bring flushed rows back twice).
+//
+// It runs twice: on a 16 MB tmpfs (ENOSPC at write) and on a
+// thin-provisioned XFS volume whose pool is filled (writes succeed, the
+// WAL's and the parts' fsyncs fail with ENOSPC; see fsfault.ThinXFS).
 func TestBackgroundFlushNoSpace(t *testing.T) {
-	fs := mountSmallTmpfs(t, 16)
+	t.Run("tmpfs", func(t *testing.T) {
+		fs := fsfault.MountTmpfs(t, 16)
+		testBackgroundFlushNoSpace(t, fs, fs)
+	})
+	t.Run("thin-xfs", func(t *testing.T) {
+		x := fsfault.MountThinXFS(t, 128, 512)
+		testBackgroundFlushNoSpace(t, x.Dir, x.Pool)
+	})
+}
+
+// testBackgroundFlushNoSpace runs the scenario with the data directory
+// under fs and the ballast file that exhausts the space in pool.
+func testBackgroundFlushNoSpace(t *testing.T, fs, pool string) {
 	env := newEnv(t)
 	// The store's clock runs in real time from env.now, plus a jump.
 	var jump atomic.Int64
@@ -172,8 +144,8 @@ func TestBackgroundFlushNoSpace(t *testing.T) {
 		t.Fatalf("before the flush: %d parts, WAL %v; want no part and a WAL", parts(), walBefore)
 	}
 
-	ballast := filepath.Join(fs, "ballast")
-	fillUp(t, ballast)
+	ballast := filepath.Join(pool, "ballast")
+	fsfault.Fill(t, ballast)
 	jump.Add(int64(2 * time.Hour)) // the memtable is now older than MaxMemtableAge
 	waitFor := func(what string, d time.Duration, cond func() bool) {
 		t.Helper()
@@ -201,6 +173,9 @@ func TestBackgroundFlushNoSpace(t *testing.T) {
 		return strings.Contains(logs.String(), "flush table "+crashRef.Table)
 	})
 	t.Logf("flush refused on the full disk %d times; %d of 3 parts written", strings.Count(logs.String(), "store flush failed"), parts())
+	if fs != pool && !strings.Contains(logs.String(), "fsync") {
+		t.Fatalf("on the thin-provisioned volume the flush failed, but not at fsync; store log:\n%s", logs.String())
+	}
 	for _, name := range namesIn(t, tableDir) {
 		if strings.HasPrefix(name, ".tmp-") {
 			t.Fatalf("temporary file %s left in the table directory by a failed flush", name)
