@@ -463,6 +463,16 @@ func safeCause(err error) string {
 	case errors.Is(err, crypt.ErrAuth):
 		return "the key rejected the test wrapping"
 	}
+	// An answer the providers do not classify (Vault answers a wrong AppRole
+	// secret ID with 400): its status, never its text.
+	var te *crypt.TransitError
+	var ae *crypt.AzureKeyVaultError
+	switch {
+	case errors.As(err, &te):
+		return fmt.Sprintf("the key service refused the request: HTTP %d", te.Status)
+	case errors.As(err, &ae):
+		return fmt.Sprintf("the key service refused the request: HTTP %d", ae.Status)
+	}
 	return "provider error"
 }
 

@@ -13,7 +13,7 @@ import (
 	"custos/internal/store"
 )
 
-func newManager(t *testing.T) (*Manager, string) {
+func newManager(t testing.TB) (*Manager, string) {
 	t.Helper()
 	dir := t.TempDir()
 	pk, err := crypt.OpenPlatformKey(filepath.Join(dir, "platform.key"))

@@ -47,11 +47,13 @@ func FuzzPrepare(f *testing.F) {
 	f.Add("pkcs11", "pkcs11:token", "k", "", []byte(`{"pkcs11":{"module":"/tmp/evil.so","tokenLabel":"t"}}`), []byte("1234"))
 	f.Add("hsm9000", "https://x", "k", "", []byte(`{}`), []byte(nil))
 	f.Add("", "%zz", "k", "", []byte(`{}`), []byte(nil))
+	// One manager for every input (opening a store per input made the
+	// target run a few executions a second): Prepare keeps no state.
+	m, keyDir := newManager(f)
+	if _, err := crypt.CreateFileKey(filepath.Join(keyDir, "k1")); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, provider, uri, name, version string, cfgJSON, secret []byte) {
-		m, keyDir := newManager(t)
-		if _, err := crypt.CreateFileKey(filepath.Join(keyDir, "k1")); err != nil {
-			t.Fatal(err)
-		}
 		uri = strings.ReplaceAll(uri, "KEYDIR", keyDir)
 		var cfg Config
 		_ = json.Unmarshal(cfgJSON, &cfg)
@@ -203,14 +205,17 @@ func FuzzKeyServiceAnswers(f *testing.F) {
 	f.Add(true, uint8(0), []byte(`{"data":{"ciphertext":"plain"}}`), uint8(6), []byte(`{"errors":["permission denied"]}`), uint8(0), login, []byte(nil))
 	f.Add(true, uint8(0), trWrap, uint8(0), []byte(`{"data":{"plaintext":"%%%"}}`), uint8(4), []byte(`{"errors":["invalid role or secret ID"]}`), []byte(nil))
 	f.Add(true, uint8(0), trWrap, uint8(0), trUnwrap, uint8(0), []byte(`{"auth":null}`), []byte(nil))
+	// One manager for every input; each input sets the answers of the
+	// shared key service (inputs run one after another in a worker).
+	kms := &kmsAnswers{}
+	m, _ := newManager(f)
+	m.opts.HTTPClient = &http.Client{Transport: kms}
 	f.Fuzz(func(t *testing.T, transit bool, ws uint8, wrapBody []byte, us uint8, unwrapBody []byte, ls uint8, loginBody []byte, wrapped []byte) {
-		kms := &kmsAnswers{
+		*kms = kmsAnswers{
 			wrap:   answer{fuzzStatuses[int(ws)%len(fuzzStatuses)], wrapBody},
 			unwrap: answer{fuzzStatuses[int(us)%len(fuzzStatuses)], unwrapBody},
 			login:  answer{fuzzStatuses[int(ls)%len(fuzzStatuses)], loginBody},
 		}
-		m, _ := newManager(t)
-		m.opts.HTTPClient = &http.Client{Transport: kms}
 		const secret = "cmk-fuzz-client-secret-8d1f"
 		spec := KeySpec{KeyVaultURI: "https://contoso.vault.azure.net", KeyName: "custos",
 			Config: Config{Azure: &AzureConfig{TenantID: fuzzTenant, ClientID: "app"}}, Secret: crypt.Secret(secret)}
@@ -337,5 +342,32 @@ func TestPrepareRefusesKeyVaultHostWithoutDomain(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Target != "properties.keyVaultProperties.keyVaultUri" {
 			t.Errorf("%s: %v; want InvalidParameter on keyVaultUri", uri, err)
 		}
+	}
+}
+
+// TestProbeNamesAnUnclassifiedRefusal: FuzzKeyServiceAnswers showed that a
+// Transit AppRole login refused with 400 (what Vault answers for a wrong
+// secret ID) is not classified by the provider; the cluster validation
+// said only "provider error". It now names the HTTP status (never the
+// answer's text).
+func TestProbeNamesAnUnclassifiedRefusal(t *testing.T) {
+	kms := &kmsAnswers{login: answer{400, []byte(`{"errors":["invalid role or secret ID"]}`)}}
+	m, _ := newManager(t)
+	m.opts.HTTPClient = &http.Client{Transport: kms}
+	spec := KeySpec{Provider: ProviderTransit, KeyVaultURI: "https://vault.example:8200", KeyName: "custos",
+		Config: Config{Transit: &TransitConfig{RoleID: "role"}}, Secret: crypt.Secret("wrong-secret-id")}
+	prov, cfg, sealed, err := m.Prepare(fuzzClusterID, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.Provider(&catalog.Cluster{SubscriptionID: "s", ResourceGroup: "rg", Name: "c1", KeyVaultURI: spec.KeyVaultURI,
+		KeyName: "custos", KeyProvider: prov, KeyConfig: cfg, KeySecretSealed: sealed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Probe(context.Background(), p)
+	var ce *Error
+	if !errors.As(err, &ce) || !strings.Contains(ce.Message, "HTTP 400") || strings.Contains(ce.Message, "invalid role") {
+		t.Fatalf("Probe: %v; want KeyVaultKeyNotAccessible naming HTTP 400 and not the answer's text", err)
 	}
 }
