@@ -48,6 +48,17 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// errNoRollback marks a failed WAL write that was not rolled back.
+var errNoRollback = errors.New("WAL write not rolled back")
+
+// waitWrite waits until no record is being written outside w.mu. Callers
+// hold w.mu.
+func (w *wal) waitWrite() {
+	for w.writing {
+		w.cond.Wait()
+	}
+}
+
 type walSegment struct {
 	firstSeq uint64
 	lastSeq  uint64 // highest record seq in the segment; firstSeq-1 when empty
@@ -81,6 +92,7 @@ type wal struct {
 	// not yet written are refused (abortFrom, rollbackUnsynced); epochErr
 	// says why.
 	cond     *sync.Cond
+	writing  bool // a writer is writing outside mu (appendFramed)
 	wturn    uint64
 	epoch    uint64
 	epochErr error
@@ -242,9 +254,25 @@ func (w *wal) appendFramed(buf []byte) (uint64, error) {
 			return 0, werr
 		}
 	}
+	// The write itself runs without w.mu (this writer holds the turn, so no
+	// other record is written meanwhile): a write that waits behind a running
+	// fsync does not hold up reservations or the group commit. w.writing
+	// makes rollbackUnsynced, rotate and close wait for it.
+	w.writing = true
+	w.mu.Unlock()
 	// The offset before the write, to roll a failed write back (below).
 	off, offErr := seg.f.Seek(0, io.SeekCurrent)
-	if _, err := seg.f.Write(frame); err != nil {
+	_, err := seg.f.Write(frame)
+	var rollErr error = errNoRollback
+	if err != nil && offErr == nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
+		if rollErr = seg.f.Truncate(off); rollErr == nil {
+			_, rollErr = seg.f.Seek(off, io.SeekStart)
+		}
+	}
+	w.mu.Lock()
+	w.writing = false
+	w.cond.Broadcast()
+	if err != nil {
 		// A full or over-quota filesystem (added by the e2e disk-full fault
 		// test): cut the partial record off so the segment ends on a whole
 		// record, and refuse only this append and the ones reserved after
@@ -252,14 +280,10 @@ func (w *wal) appendFramed(buf []byte) (uint64, error) {
 		// WAL until a restart. Truncating frees space, so it works on a full
 		// disk; if it fails, the error stays sticky as for any other write
 		// failure.
-		if offErr == nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
-			if terr := seg.f.Truncate(off); terr == nil {
-				if _, serr := seg.f.Seek(off, io.SeekStart); serr == nil {
-					werr := fmt.Errorf("write WAL segment %s (rolled back): %w", seg.path, err)
-					w.abortFrom(seq, werr)
-					return 0, werr
-				}
-			}
+		if rollErr == nil {
+			werr := fmt.Errorf("write WAL segment %s (rolled back): %w", seg.path, err)
+			w.abortFrom(seq, werr)
+			return 0, werr
 		}
 		w.setErr(fmt.Errorf("write WAL segment %s: %w", seg.path, err))
 		return 0, w.err
@@ -358,6 +382,7 @@ func (w *wal) sync(seq uint64) error {
 	if err := w.syncFile(f); err != nil {
 		w.mu.Lock()
 		defer w.mu.Unlock()
+		w.waitWrite() // rollbackUnsynced truncates the file
 		if w.err == nil && w.cur.f == f && isNoSpace(err) {
 			if rerr := w.rollbackUnsynced(err); rerr == nil {
 				return fmt.Errorf("fsync WAL (unsynced records rolled back): %w", err)
@@ -384,6 +409,7 @@ func (w *wal) sync(seq uint64) error {
 func (w *wal) rotate(ctx context.Context) (uint64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.waitWrite()
 	if w.err != nil {
 		return 0, w.err
 	}
@@ -439,6 +465,7 @@ func (w *wal) deleteOld(seq uint64) error {
 func (w *wal) close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.waitWrite()
 	if w.cur == nil || w.cur.f == nil {
 		return nil
 	}
