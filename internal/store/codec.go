@@ -687,6 +687,9 @@ func (t *tokenEncoder) analyze(ss []string) bool {
 	if t.short == nil {
 		t.short = make([]uint32, shortTokenSlots)
 	}
+	// Room for about one token per four bytes of text (log text averages
+	// five or six), so the sequence is not grown a dozen times per chunk.
+	t.seq = slices.Grow(t.seq[:0], total/4)
 	for _, s := range ss {
 		k := 0
 		for i := 0; i < len(s); {
