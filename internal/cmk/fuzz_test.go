@@ -217,21 +217,7 @@ func FuzzKeyServiceAnswers(f *testing.F) {
 			login:  answer{fuzzStatuses[int(ls)%len(fuzzStatuses)], loginBody},
 		}
 		const secret = "cmk-fuzz-client-secret-8d1f"
-		spec := KeySpec{KeyVaultURI: "https://contoso.vault.azure.net", KeyName: "custos",
-			Config: Config{Azure: &AzureConfig{TenantID: fuzzTenant, ClientID: "app"}}, Secret: crypt.Secret(secret)}
-		if transit {
-			spec = KeySpec{Provider: ProviderTransit, KeyVaultURI: "https://vault.example:8200", KeyName: "custos",
-				Config: Config{Transit: &TransitConfig{RoleID: "role"}}, Secret: crypt.Secret(secret)}
-		}
-		prov, cfg, sealed, err := m.Prepare(fuzzClusterID, spec, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := m.Provider(&catalog.Cluster{SubscriptionID: "s", ResourceGroup: "rg", Name: "c1", KeyVaultURI: spec.KeyVaultURI,
-			KeyName: "custos", KeyProvider: prov, KeyConfig: cfg, KeySecretSealed: sealed})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := remoteProvider(t, m, transit, secret)
 		answers := string(wrapBody) + string(unwrapBody) + string(loginBody)
 		check := func(op string, err error) {
 			t.Helper()
@@ -297,26 +283,14 @@ func TestKeyServiceAnswersReachTheProviders(t *testing.T) {
 			wrap:   answer{200, fmt.Appendf(nil, `{"kid":%q,"value":"cnNh"}`, kid)},
 			unwrap: answer{200, fmt.Appendf(nil, `{"kid":%q,"value":%q}`, kid, base64.RawURLEncoding.EncodeToString(bound))},
 		}
-		spec := KeySpec{KeyVaultURI: "https://contoso.vault.azure.net", KeyName: "custos",
-			Config: Config{Azure: &AzureConfig{TenantID: fuzzTenant, ClientID: "app"}}, Secret: crypt.Secret("s3cret-value")}
 		if transit {
 			kms.wrap.body = []byte(`{"data":{"ciphertext":"vault:v1:abcd"}}`)
 			kms.unwrap.body = fmt.Appendf(nil, `{"data":{"plaintext":%q}}`, base64.StdEncoding.EncodeToString(bound))
 			kms.login = answer{200, []byte(`{"auth":{"client_token":"hvs.x","lease_duration":60}}`)}
-			spec = KeySpec{Provider: ProviderTransit, KeyVaultURI: "https://vault.example:8200", KeyName: "custos",
-				Config: Config{Transit: &TransitConfig{RoleID: "role"}}, Secret: crypt.Secret("s3cret-value")}
 		}
 		m, _ := newManager(t)
 		m.opts.HTTPClient = &http.Client{Transport: kms}
-		prov, cfg, sealed, err := m.Prepare(fuzzClusterID, spec, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := m.Provider(&catalog.Cluster{SubscriptionID: "s", ResourceGroup: "rg", Name: "c1", KeyVaultURI: spec.KeyVaultURI,
-			KeyName: "custos", KeyProvider: prov, KeyConfig: cfg, KeySecretSealed: sealed})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := remoteProvider(t, m, transit, "s3cret-value")
 		w, err := p.WrapKey(context.Background(), key, aad)
 		if err != nil {
 			t.Fatalf("transit=%v: wrap: %v", transit, err)
@@ -354,8 +328,25 @@ func TestProbeNamesAnUnclassifiedRefusal(t *testing.T) {
 	kms := &kmsAnswers{login: answer{400, []byte(`{"errors":["invalid role or secret ID"]}`)}}
 	m, _ := newManager(t)
 	m.opts.HTTPClient = &http.Client{Transport: kms}
-	spec := KeySpec{Provider: ProviderTransit, KeyVaultURI: "https://vault.example:8200", KeyName: "custos",
-		Config: Config{Transit: &TransitConfig{RoleID: "role"}}, Secret: crypt.Secret("wrong-secret-id")}
+	p := remoteProvider(t, m, true, "wrong-secret-id")
+	err := m.Probe(context.Background(), p)
+	var ce *Error
+	if !errors.As(err, &ce) || !strings.Contains(ce.Message, "HTTP 400") || strings.Contains(ce.Message, "invalid role") {
+		t.Fatalf("Probe: %v; want KeyVaultKeyNotAccessible naming HTTP 400 and not the answer's text", err)
+	}
+}
+
+// remoteProvider prepares a cluster whose key is remote — an Azure Key
+// Vault key (a service principal's client secret), or with transit a Vault
+// Transit key (an AppRole secret ID) — and builds its provider through m.
+func remoteProvider(t testing.TB, m *Manager, transit bool, secret string) crypt.KeyProvider {
+	t.Helper()
+	spec := KeySpec{KeyVaultURI: "https://contoso.vault.azure.net", KeyName: "custos",
+		Config: Config{Azure: &AzureConfig{TenantID: fuzzTenant, ClientID: "app"}}, Secret: crypt.Secret(secret)}
+	if transit {
+		spec = KeySpec{Provider: ProviderTransit, KeyVaultURI: "https://vault.example:8200", KeyName: "custos",
+			Config: Config{Transit: &TransitConfig{RoleID: "role"}}, Secret: crypt.Secret(secret)}
+	}
 	prov, cfg, sealed, err := m.Prepare(fuzzClusterID, spec, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -365,9 +356,5 @@ func TestProbeNamesAnUnclassifiedRefusal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = m.Probe(context.Background(), p)
-	var ce *Error
-	if !errors.As(err, &ce) || !strings.Contains(ce.Message, "HTTP 400") || strings.Contains(ce.Message, "invalid role") {
-		t.Fatalf("Probe: %v; want KeyVaultKeyNotAccessible naming HTTP 400 and not the answer's text", err)
-	}
+	return p
 }
