@@ -58,10 +58,11 @@ func main() {
 	only := flag.String("only", "", "run only the queries whose name matches this regular expression")
 	memLimit := flag.Int64("mem-limit", 0, "engine per-query memory limit in bytes (0: the engine default, 2 GiB)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the query phase")
+	readCache := flag.Int64("read-cache", 0, "the store's decoded-chunk cache in bytes during the query phase (store.Options.ReadCacheBytes; 0: off)")
 	out := flag.String("out", "", "results file (default bench/results/kql-<date>.md; - for stdout only)")
 	flag.Parse()
 	if err := run(options{rows: *rows, tagRows: *tagRows, msgBytes: *msgBytes, seed: *seed, dataDir: *dataDir, keep: *keep,
-		runs: *runs, only: *only, memLimit: *memLimit, cpuProfile: *cpuProfile, out: *out}); err != nil {
+		runs: *runs, only: *only, memLimit: *memLimit, cpuProfile: *cpuProfile, out: *out, readCache: *readCache}); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -72,7 +73,7 @@ type options struct {
 	dataDir, only, cpuProfile     string
 	out                           string
 	keep                          bool
-	memLimit                      int64
+	memLimit, readCache           int64
 }
 
 const infoFile = "kqlbench.json"
@@ -113,7 +114,7 @@ func run(o options) error {
 		return err
 	}
 	db, err := store.Open(store.Options{Dir: filepath.Join(dir, "store"), Keys: key, DisableBackground: true,
-		Logger: slog.New(slog.DiscardHandler)})
+		Logger: slog.New(slog.DiscardHandler), ReadCacheBytes: o.readCache})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}

@@ -532,7 +532,7 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 	read := func(j int) (*Vector, error) {
 		it.bytesRead.Add(int64(bm.cols[j].size))
 		if v := cache.get(p, bi, j); v != nil {
-			return sharedVec(v), nil
+			return v, nil // a new header; its slices are capped
 		}
 		v, nb, err := p.readChunk(bi, j, it.q.db.dec, *buf)
 		*buf = nb
@@ -688,16 +688,18 @@ func intersectVals(a, b []int32, vals []string) []string {
 //     pattern larger than the cache then keeps a stable share cached instead
 //     of evicting what the next query needs first).
 //
-// Cached vectors are shared by concurrent queries and never modified: run
-// copies a Vector header before changing its type, views use full slice
-// expressions, and batches built from them report Stable.
+// Chunks are kept packed outside the Go heap (chunkcache_pack.go: a cache
+// in the heap slowed queries that did not use it) and every get copies one
+// into a new vector, so a reader owns what it gets. A chunk decoded by a
+// query and added to the cache is still handed to that query (as sharedVec:
+// capped slices), and batches of part blocks report Stable.
 
 const cacheMaxRowBytes = 40
 
 type chunkID struct{ block, col int32 }
 
 type cachedChunk struct {
-	v     *Vector
+	v     *packedChunk // chunkcache_pack.go: no string header per row
 	bytes int64
 }
 
@@ -710,11 +712,13 @@ type chunkCache struct {
 	bytes int64
 }
 
+// get returns a new vector with a cached chunk's values, or nil.
 func (c *chunkCache) get(p *part, block, col int) *Vector {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.parts[p][chunkID{int32(block), int32(col)}]; ok {
-		return e.v
+	e, ok := c.parts[p][chunkID{int32(block), int32(col)}]
+	c.mu.Unlock()
+	if ok {
+		return e.v.unpack()
 	}
 	return nil
 }
@@ -724,11 +728,15 @@ func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
 	if c.limit <= 0 {
 		return false
 	}
-	n := vectorBytes(v)
 	rows := max(v.Len(), 1)
-	if n > int64(rows)*cacheMaxRowBytes {
+	if vectorBytes(v) > int64(rows)*cacheMaxRowBytes {
 		return false
 	}
+	pc, ok := packChunk(v)
+	if !ok {
+		return false
+	}
+	n := pc.bytes()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p.obsolete.Load() || p.refs.Load() <= 0 {
@@ -752,7 +760,7 @@ func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
 	if _, ok := m[id]; ok {
 		return false // another query decoded it at the same time
 	}
-	m[id] = cachedChunk{v: v, bytes: n}
+	m[id] = cachedChunk{v: pc, bytes: n}
 	c.bytes += n
 	return true
 }

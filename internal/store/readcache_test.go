@@ -180,3 +180,41 @@ func TestChunkCacheConcurrent(t *testing.T) {
 		t.Fatal(e)
 	}
 }
+
+// TestPackChunk checks that a cached chunk unpacks to the vector it was
+// packed from: plain and dictionary-encoded strings (empty ones included),
+// numbers, nulls; and that a dictionary without codes is not cached.
+func TestPackChunk(t *testing.T) {
+	vecs := []*Vector{
+		{Type: TypeString, Str: []string{"a", "", "ccc", "", "dd"}, Nulls: []bool{false, true, false, false, false}},
+		{Type: TypeString, Str: []string{"x", "y", "x", "x"}, Dict: []string{"x", "y"}, Codes: []uint32{0, 1, 0, 0}},
+		{Type: TypeString, Str: []string{}},
+		{Type: TypeLong, Int: []int64{1, -2, 3}},
+		{Type: TypeReal, Real: []float64{1.5, 2}},
+		{Type: TypeBool, Bool: []bool{true, false}, Nulls: []bool{false, true}},
+	}
+	for i, v := range vecs {
+		p, ok := packChunk(v)
+		if !ok {
+			t.Fatalf("vector %d not packed", i)
+		}
+		u := p.unpack()
+		if u.Type != v.Type || !slices.Equal(u.Str, v.Str) || !slices.Equal(u.Dict, v.Dict) ||
+			!slices.Equal(u.Codes, v.Codes) || !slices.Equal(u.Int, v.Int) || !slices.Equal(u.Real, v.Real) ||
+			!slices.Equal(u.Bool, v.Bool) || !slices.Equal(u.Nulls, v.Nulls) || (u.Str == nil) != (v.Str == nil) {
+			t.Fatalf("vector %d: unpacked %+v, packed %+v", i, u, v)
+		}
+		// Appending to what a reader got never reaches the cache.
+		u.Int = append(u.Int, 99)
+		u.Codes = append(u.Codes, 7)
+		if len(u.Str) > 0 {
+			u.Str[0] = "changed"
+		}
+		if w := p.unpack(); !slices.Equal(w.Int, v.Int) || !slices.Equal(w.Codes, v.Codes) || !slices.Equal(w.Str, v.Str) {
+			t.Fatalf("vector %d: a reader's change reached the cache", i)
+		}
+	}
+	if _, ok := packChunk(&Vector{Type: TypeString, Str: []string{"a"}, Dict: []string{"a"}}); ok {
+		t.Fatal("a dictionary without codes was packed")
+	}
+}
