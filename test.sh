@@ -41,8 +41,10 @@ bash test/install-axe.sh
 # programs in their own modules under test/, built from the module proxy.
 bash test/install-oidc.sh
 bash test/install-s3.sh
-# The disk-full test on a real block device makes an ext4 filesystem on a
-# loop device (mkfs.ext4, losetup, mount; the e2e fault tests run as root).
+# The disk-full tests on real block devices make an ext4 filesystem and a
+# thin-provisioned XFS volume on loop devices (mkfs.ext4, mkfs.xfs, losetup,
+# mount; the e2e fault tests and the store's flush/merge disk-full tests run
+# as root).
 bash test/install-fstools.sh
 
 # go test prints one "ok"/"FAIL" summary line per package.
