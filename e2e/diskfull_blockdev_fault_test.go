@@ -20,7 +20,8 @@ func TestDiskFullBlockDevice(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: starts the custos binary")
 	}
-	s := runDiskFull(t, fsfault.MountLoopExt4(t, 96), true)
+	fs := fsfault.MountLoopExt4(t, 96)
+	s := runDiskFull(t, diskFullCase{Data: fs, Pool: fs, StopWhileFull: true})
 	// The refusals came from the filesystem itself: the server logged them.
 	b, err := s.Log()
 	if err != nil {

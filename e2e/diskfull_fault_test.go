@@ -33,7 +33,8 @@ func TestDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: starts the custos binary")
 	}
-	runDiskFull(t, fsfault.MountTmpfs(t, 64), false)
+	fs := fsfault.MountTmpfs(t, 64)
+	runDiskFull(t, diskFullCase{Data: fs, Pool: fs})
 }
 
 // diskFullRig is the set-up the disk-full tests share: a server whose data
@@ -143,14 +144,30 @@ func (r *diskFullRig) recover() {
 	r.verify("after space returned")
 }
 
+// diskFullCase describes one disk-full scenario for runDiskFull.
+type diskFullCase struct {
+	// Data is the filesystem the server's data directory (Data/data) is on.
+	Data string
+	// Pool is the filesystem the ballast file fills (Pool/ballast): Data
+	// itself, or the pool behind a thin-provisioned volume.
+	Pool string
+	// StopWhileFull also stops the server gracefully while the disk is
+	// full (its shutdown flush meets ENOSPC) and starts it once space
+	// returns.
+	StopWhileFull bool
+	// WhileFull, when set, checks the server's log of the full phase.
+	WhileFull func(t *testing.T, log string)
+	// AfterKill, when set, runs with the server down after the final
+	// SIGKILL (a remount, say).
+	AfterKill func()
+}
+
 // runDiskFull is the body of the disk-full tests: the server's data
-// directory lives on the small filesystem mounted at fs, which the test fills
-// with a ballast file (fs/ballast) while it uploads. With stopWhileFull the
-// server is also stopped gracefully while the disk is still full (its
-// shutdown flush meets ENOSPC) and started again once space returns. It
-// returns the server (running; killed at cleanup) for checks of its log.
-func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
-	r := newDiskFullRig(t, filepath.Join(fs, "data"), 170*time.Second)
+// directory lives on the small filesystem c.Data, and the test fills c.Pool
+// with a ballast file while it uploads. It returns the server (running;
+// killed at cleanup) for checks of its log.
+func runDiskFull(t *testing.T, dc diskFullCase) *Server {
+	r := newDiskFullRig(t, filepath.Join(dc.Data, "data"), 170*time.Second)
 	s, ctx, led, send := r.s, r.ctx, r.led, r.send
 	for range 5 {
 		if st, code := send("before"); st/100 != 2 {
@@ -159,9 +176,10 @@ func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
 	}
 	r.verify("before filling the disk")
 
-	ballast := filepath.Join(fs, "ballast")
+	ballast := filepath.Join(dc.Pool, "ballast")
 	filled := fsfault.Fill(t, ballast)
-	t.Logf("ballast of %d MB fills the filesystem", filled>>20)
+	t.Logf("ballast of %d MB fills the filesystem; the data directory's filesystem reports %d MB free", filled>>20, fsfault.Free(t, dc.Data)>>20)
+	logBefore, _ := s.Log()
 	refused := 0
 	var lastCode string
 	var lastStatus int
@@ -182,10 +200,14 @@ func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
 	if !s.Running() {
 		t.Fatal("the server exited on a full disk")
 	}
+	if dc.WhileFull != nil {
+		logFull, _ := s.Log()
+		dc.WhileFull(t, string(logFull[len(logBefore):]))
+	}
 	// Queries still answer while the disk is full.
 	r.verify("with the disk full")
 
-	if stopWhileFull {
+	if dc.StopWhileFull {
 		// SIGTERM with the disk full: the shutdown flush of the memtable
 		// cannot write its part. The server must still exit in time (an
 		// error exit is allowed) and lose nothing acknowledged: the WAL
@@ -200,9 +222,7 @@ func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
 				break
 			}
 		}
-		var st syscall.Statfs_t
-		_ = syscall.Statfs(fs, &st)
-		t.Logf("before the stop: %d bytes free for the server", st.Bavail*uint64(st.Bsize))
+		t.Logf("before the stop: %d bytes free in the pool", fsfault.Free(t, dc.Pool))
 		before, _ := s.Log()
 		err := s.Stop(60 * time.Second)
 		if err != nil && strings.Contains(err.Error(), "did not exit") {
@@ -213,8 +233,11 @@ func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
 		if err != nil {
 			exit, _, _ = strings.Cut(err.Error(), "; log tail")
 		}
-		t.Logf("graceful stop with the disk full: %s; the shutdown logged ENOSPC %d times",
-			exit, strings.Count(string(after[len(before):]), "no space left on device"))
+		shutdown := linesWith(string(after[len(before):]), "no space left on device")
+		t.Logf("graceful stop with the disk full: %s; the shutdown logged ENOSPC %d times", exit, len(shutdown))
+		for _, line := range head(shutdown) {
+			t.Logf("shutdown ENOSPC: %.400s", line)
+		}
 		if err := os.Remove(ballast); err != nil {
 			t.Fatal(err)
 		}
@@ -230,7 +253,7 @@ func runDiskFull(t *testing.T, fs string, stopWhileFull bool) *Server {
 	}
 	r.recover()
 
-	r.restarts(nil)
+	r.restarts(dc.AfterKill)
 	return s
 }
 
