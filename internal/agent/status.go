@@ -122,7 +122,7 @@ func (c *counters) register(reg *prometheus.Registry, queue func() QueueStatus) 
 			func() float64 { return float64(queue().Entries) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "custos_agent", Name: "queue_bytes", Help: "Bytes of the on-disk queue."},
 			func() float64 { return float64(queue().Bytes) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "custos_agent", Name: "queue_dropped_total", Help: "Batches dropped because the on-disk queue was full."},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "custos_agent", Name: "queue_dropped_total", Help: "Batches dropped because the on-disk queue was full or a queue segment was damaged."},
 			func() float64 { return float64(queue().Dropped) }),
 	}
 	for _, col := range cs {
