@@ -572,9 +572,7 @@ func (a *appender) Commit(ctx context.Context) error {
 	for i, c := range a.schema {
 		size += int64(len(c.Name)) + 16 + estimateBytes(a.vecs[i], 0, a.n)
 	}
-	// The record is encoded after walHeadroom spare bytes, so the WAL seals
-	// it in place (appendFramed).
-	payload := rec.appendTo(make([]byte, walHeadroom, walHeadroom+size+walTailroom))
+	payload := rec.appendTo(make([]byte, 0, size))
 
 	if _, err := ws.requireKeys(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -587,7 +585,7 @@ func (a *appender) Commit(ctx context.Context) error {
 	if ws.dropped || t.dropped {
 		return fmt.Errorf("commit: %w: %s", ErrTableNotFound, t.name)
 	}
-	seq, err := ws.wal.appendFramed(payload)
+	seq, err := ws.wal.append(payload)
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}

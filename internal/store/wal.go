@@ -86,13 +86,13 @@ type wal struct {
 	written uint64        // highest seq written to cur
 	err     error         // sticky: after a failed write or fsync the WAL refuses appends
 
-	// Records are sealed outside mu (appendFramed) and written in sequence
+	// Records are sealed outside mu (append) and written in sequence
 	// order: wturn is the next sequence number to write, cond (on mu) wakes
 	// writers waiting for their turn. epoch changes when the reservations
 	// not yet written are refused (abortFrom, rollbackUnsynced); epochErr
 	// says why.
 	cond     *sync.Cond
-	writing  bool // a writer is writing outside mu (appendFramed)
+	writing  bool // a writer is writing outside mu (append)
 	wturn    uint64
 	epoch    uint64
 	epochErr error
@@ -169,39 +169,20 @@ func (w *wal) createSegment(ctx context.Context, firstSeq uint64) (*walSegment, 
 	return &walSegment{firstSeq: firstSeq, lastSeq: firstSeq - 1, path: path, key: key, f: f, writtenOff: n, syncedOff: n}, nil
 }
 
-// walHeadroom is the number of bytes appendFramed's buffer holds before the
-// payload: room for the frame header and the envelope header, so the record
-// is sealed in place (AES-GCM over the payload's own bytes) without a copy.
-// walTailroom is the spare capacity after the payload the GCM tag needs.
-const (
-	walHeadroom = 64
-	walTailroom = 64
-)
-
 // append seals payload as the next record of the active segment and writes it
 // (without fsync). It returns the record's sequence number.
-func (w *wal) append(payload []byte) (uint64, error) {
-	buf := make([]byte, walHeadroom, walHeadroom+len(payload)+walTailroom)
-	return w.appendFramed(append(buf, payload...))
-}
-
-// appendFramed is append for a payload at buf[walHeadroom:]; the bytes before
-// it and buf's spare capacity are scratch space, and buf is overwritten.
 //
-// Only the reservation of a sequence number and the write itself happen under
-// w.mu: the record is sealed (AES-GCM) and checksummed in the caller's
-// goroutine, so concurrent commits encrypt in parallel. Writes still happen in
-// sequence order (a writer waits for its turn, w.wturn), so the segment format
-// is unchanged. When a reserved record cannot be written (its write was rolled
-// back for lack of space, sealing failed, or an fsync failure cut the
-// unsynced records off), the reservations after it in the same epoch fail too
-// — none of them was written or acknowledged — and numbering resumes at the
-// first record not written.
-func (w *wal) appendFramed(buf []byte) (uint64, error) {
-	if len(buf) < walHeadroom {
-		return 0, fmt.Errorf("append WAL record: buffer of %d bytes has no room for the frame header", len(buf))
-	}
-	payload := buf[walHeadroom:]
+// Only the reservation of a sequence number and the bookkeeping after the
+// write happen under w.mu: the record is sealed (AES-GCM) and checksummed in
+// the caller's goroutine, so concurrent commits encrypt in parallel, and the
+// write runs while this writer holds the turn. Writes happen in sequence order
+// (a writer waits for its turn, w.wturn), so the segment format is unchanged.
+// When a reserved record cannot be written (its write was rolled back for lack
+// of space, sealing failed, or an fsync failure cut the unsynced records off),
+// the reservations after it in the same epoch fail too — none of them was
+// written or acknowledged — and numbering resumes at the first record not
+// written.
+func (w *wal) append(payload []byte) (uint64, error) {
 
 	// Reserve a sequence number (and the segment and key it is sealed for).
 	w.mu.Lock()
@@ -229,8 +210,17 @@ func (w *wal) appendFramed(buf []byte) (uint64, error) {
 	w.next++
 	w.mu.Unlock()
 
-	// Seal outside the lock.
-	frame, sealErr := sealFrame(seg.key, w.wsID, seg.firstSeq, seq, buf)
+	// Seal outside the lock, into a reused frame buffer: writing from a
+	// freshly allocated buffer (sealing in place in the commit's payload)
+	// made the write syscall about four times as expensive.
+	fb := framePool.Get().(*[]byte)
+	frame, sealErr := sealFrame(seg.key, w.wsID, seg.firstSeq, seq, payload, (*fb)[:0])
+	defer func() {
+		if cap(frame) <= maxPooledFrame {
+			*fb = frame[:0]
+			framePool.Put(fb)
+		}
+	}()
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -307,31 +297,28 @@ func sealOverhead(key layers) int {
 	return n
 }
 
-// sealFrame seals the payload at buf[walHeadroom:] as record seq of the
-// segment starting at firstSeq and returns the whole frame (header, CRC and
-// envelope). With room in buf it is sealed in place: the frame starts inside
-// the headroom and the ciphertext overwrites the payload.
-func sealFrame(key layers, wsID string, firstSeq, seq uint64, buf []byte) ([]byte, error) {
-	payload := buf[walHeadroom:]
+// sealFrame seals payload as record seq of the segment starting at firstSeq
+// and appends the whole frame (header, CRC and envelope) to dst.
+func sealFrame(key layers, wsID string, firstSeq, seq uint64, payload, dst []byte) ([]byte, error) {
 	var aadBuf [96]byte
 	aad := recordAAD(aadBuf[:0], wsID, firstSeq, seq)
-	outer := key[len(key)-1]
-	start := walHeadroom - walFrameHeader - (outer.Overhead() - crypt.TagSize)
-	var dst []byte
-	if start >= 0 {
-		dst = buf[start : start+walFrameHeader]
-	} else {
-		dst = make([]byte, walFrameHeader, walFrameHeader+len(payload)+sealOverhead(key))
-	}
-	frame, err := key.Seal(dst, payload, aad)
+	start := len(dst)
+	dst = slices.Grow(dst, walFrameHeader+len(payload)+sealOverhead(key))
+	frame, err := key.Seal(append(dst, make([]byte, walFrameHeader)...), payload, aad)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	binary.LittleEndian.PutUint32(frame[0:], uint32(len(frame)-walFrameHeader))
-	binary.LittleEndian.PutUint64(frame[4:], seq)
-	binary.LittleEndian.PutUint32(frame[12:], crc32.Update(crc32.Checksum(frame[4:12], castagnoli), castagnoli, frame[walFrameHeader:]))
+	f := frame[start:]
+	binary.LittleEndian.PutUint32(f[0:], uint32(len(f)-walFrameHeader))
+	binary.LittleEndian.PutUint64(f[4:], seq)
+	binary.LittleEndian.PutUint32(f[12:], crc32.Update(crc32.Checksum(f[4:12], castagnoli), castagnoli, f[walFrameHeader:]))
 	return frame, nil
 }
+
+// framePool recycles WAL frame buffers of up to maxPooledFrame bytes.
+var framePool = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledFrame = 4 << 20
 
 // abortFrom refuses record seq and every reservation after it in the current
 // epoch: numbering resumes at seq (nothing from seq on was written, and no

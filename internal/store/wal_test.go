@@ -24,8 +24,7 @@ type walAppendResult struct {
 }
 
 // appendConcurrently runs workers × perWorker appends of distinct payloads
-// of random sizes, through append and through appendFramed with and without
-// spare capacity (sealing in place and by copy), each followed by sync.
+// of random sizes, each followed by sync.
 func appendConcurrently(t *testing.T, w *wal, workers, perWorker int) []walAppendResult {
 	t.Helper()
 	res := make([]walAppendResult, workers*perWorker)
@@ -38,18 +37,7 @@ func appendConcurrently(t *testing.T, w *wal, workers, perWorker int) []walAppen
 				payload := bytes.Repeat([]byte{byte(k)}, 1+r.IntN(70_000))
 				copy(payload, fmt.Sprintf("payload %d/", k))
 				res[k].payload = payload
-				var seq uint64
-				var err error
-				switch i % 3 {
-				case 0:
-					seq, err = w.append(payload)
-				case 1: // in place, with tailroom
-					buf := append(make([]byte, walHeadroom, walHeadroom+len(payload)+walTailroom), payload...)
-					seq, err = w.appendFramed(buf)
-				default: // no spare capacity: GCM must allocate
-					buf := append(make([]byte, walHeadroom, walHeadroom+len(payload)), payload...)
-					seq, err = w.appendFramed(buf[:len(buf):len(buf)])
-				}
+				seq, err := w.append(payload)
 				if err == nil {
 					err = w.sync(seq)
 				}
