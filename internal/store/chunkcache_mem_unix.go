@@ -12,7 +12,9 @@ import (
 func allocRegion(n int) ([]byte, func([]byte), error) {
 	const page = 4096
 	size := (n + page - 1) &^ (page - 1)
-	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	// mapPopulate (Linux) faults the pages in with the mapping, in one
+	// call, instead of one page fault per 4 KiB as the copy touches them.
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE|mapPopulate)
 	if err != nil {
 		return nil, nil, fmt.Errorf("map %d bytes for the read cache: %w", size, err)
 	}

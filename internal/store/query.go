@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // SelectStats counts what one Select read and skipped.
@@ -710,6 +711,7 @@ type chunkCache struct {
 	mu    sync.Mutex
 	parts map[*part]map[chunkID]cachedChunk
 	bytes int64
+	seen  map[seenKey]struct{} // chunks read once since (admit)
 }
 
 // get returns a new vector with a cached chunk's values, or nil.
@@ -724,12 +726,20 @@ func (c *chunkCache) get(p *part, block, col int) *Vector {
 }
 
 // put adds a decoded chunk and reports whether v is now shared (cached).
+// A chunk is admitted on its second read only: a scan larger than the
+// cache or a one-off query then costs no packing, and once the cache is
+// full a chunk costs one map lookup.
 func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
 	if c.limit <= 0 {
 		return false
 	}
 	rows := max(v.Len(), 1)
-	if vectorBytes(v) > int64(rows)*cacheMaxRowBytes {
+	est := vectorBytes(v) // at least the packed size: 16 bytes a string header, 4 packed
+	if est > int64(rows)*cacheMaxRowBytes {
+		return false
+	}
+	id := chunkID{int32(block), int32(col)}
+	if !c.admit(p, id, est) {
 		return false
 	}
 	pc, ok := packChunk(v)
@@ -739,14 +749,8 @@ func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
 	n := pc.bytes()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if p.obsolete.Load() || p.refs.Load() <= 0 {
+	if p.obsolete.Load() || p.refs.Load() <= 0 || c.bytes+n > c.limit {
 		return false
-	}
-	if c.bytes+n > c.limit {
-		c.sweepLocked()
-		if c.bytes+n > c.limit {
-			return false
-		}
 	}
 	if c.parts == nil {
 		c.parts = map[*part]map[chunkID]cachedChunk{}
@@ -756,12 +760,50 @@ func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
 		m = map[chunkID]cachedChunk{}
 		c.parts[p] = m
 	}
-	id := chunkID{int32(block), int32(col)}
 	if _, ok := m[id]; ok {
 		return false // another query decoded it at the same time
 	}
 	m[id] = cachedChunk{v: pc, bytes: n}
 	c.bytes += n
+	return true
+}
+
+// seenKey names a chunk read once; the part is by address only (a reused
+// address at worst admits a chunk one read early).
+type seenKey struct {
+	part uintptr
+	id   chunkID
+}
+
+// maxSeen bounds the chunks remembered as read once (~10 MB).
+const maxSeen = 1 << 18
+
+// admit reports whether a chunk of about est bytes may be packed and added:
+// it was read before, is not cached, its part is live and it fits.
+func (c *chunkCache) admit(p *part, id chunkID, est int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p.obsolete.Load() || p.refs.Load() <= 0 {
+		return false
+	}
+	if _, ok := c.parts[p][id]; ok {
+		return false
+	}
+	if c.bytes+est > c.limit {
+		c.sweepLocked()
+		if c.bytes+est > c.limit {
+			return false
+		}
+	}
+	k := seenKey{uintptr(unsafe.Pointer(p)), id}
+	if _, ok := c.seen[k]; !ok {
+		if c.seen == nil || len(c.seen) >= maxSeen {
+			c.seen = map[seenKey]struct{}{}
+		}
+		c.seen[k] = struct{}{}
+		return false
+	}
+	delete(c.seen, k)
 	return true
 }
 

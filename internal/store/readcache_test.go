@@ -35,6 +35,13 @@ func TestChunkCache(t *testing.T) {
 		t.Fatalf("%d chunks cached before any query", n)
 	}
 	cold, _ := selectRows(t, db, ref, AllTime, SelectHints{})
+	// A chunk is admitted on its second read.
+	if n, _ := db.rcache.size(); n != 0 {
+		t.Fatalf("%d chunks cached after their first read", n)
+	}
+	if again, _ := selectRows(t, db, ref, AllTime, SelectHints{}); !slices.Equal(cold, again) {
+		t.Fatal("second query differs from the first")
+	}
 	chunks, bytes := db.rcache.size()
 	if chunks == 0 || bytes <= 0 {
 		t.Fatalf("nothing cached after a query of a part (%d chunks, %d bytes)", chunks, bytes)
@@ -130,6 +137,7 @@ func TestChunkCacheWorkspaceDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	selectRows(t, db, ref, AllTime, SelectHints{})
+	selectRows(t, db, ref, AllTime, SelectHints{}) // admitted on the second read
 	if n, _ := db.rcache.size(); n == 0 {
 		t.Fatal("nothing cached")
 	}
