@@ -94,6 +94,7 @@ type QueryConfig struct {
 	MaxResultRows  int           `yaml:"maxResultRows"`  // rows a query may return
 	MaxResultBytes int64         `yaml:"maxResultBytes"` // result size a query may return
 	MaxMemoryBytes int64         `yaml:"maxMemoryBytes"` // working memory of one query
+	ReadCacheBytes int64         `yaml:"readCacheBytes"` // the store's decoded-chunk cache, shared by queries; 0: off
 }
 
 // ActivityConfig configures where the activity log is copied besides its
@@ -150,6 +151,7 @@ func DefaultConfig() Config {
 			MaxResultRows:  500_000,
 			MaxResultBytes: 64 << 20,
 			MaxMemoryBytes: 2 << 30,
+			ReadCacheBytes: 256 << 20,
 		},
 		Identity: IdentityConfig{TokenLifetime: time.Hour, JustInTimeAccess: true},
 	}
@@ -265,7 +267,7 @@ func (c Config) Validate() error {
 	if c.Timeouts.Write <= c.Query.MaxTimeout {
 		return bad("timeouts.write", "%v must exceed query.maxTimeout %v, or long queries lose their answers", c.Timeouts.Write, c.Query.MaxTimeout)
 	}
-	if c.Query.MaxResultRows < 0 || c.Query.MaxResultBytes < 0 || c.Query.MaxMemoryBytes < 0 {
+	if c.Query.MaxResultRows < 0 || c.Query.MaxResultBytes < 0 || c.Query.MaxMemoryBytes < 0 || c.Query.ReadCacheBytes < 0 {
 		return bad("query", "limits must not be negative")
 	}
 	if c.Identity.TokenLifetime < 5*time.Minute || c.Identity.TokenLifetime > 24*time.Hour {
@@ -510,6 +512,13 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error {
 				n, err := strconv.ParseInt(v, 10, 64)
 				c.Query.MaxMemoryBytes = n
+				return err
+			}},
+		{Key: "query.readCacheBytes", Flag: "query-read-cache-bytes", Env: "CUSTOS_QUERY_READ_CACHE_BYTES", Default: strconv.FormatInt(d.Query.ReadCacheBytes, 10),
+			Usage: "memory for decoded chunks of narrow columns that queries re-read, outside the Go heap, in bytes; 0 turns the cache off",
+			set: func(c *Config, v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				c.Query.ReadCacheBytes = n
 				return err
 			}},
 		{Key: "identity.tokenLifetime", Flag: "token-lifetime", Env: "CUSTOS_TOKEN_LIFETIME", Default: d.Identity.TokenLifetime.String(),

@@ -31,6 +31,8 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 
 		KeyCacheTTL: s.cfg.Keys.CacheTTL, KeyRetryInterval: s.cfg.Keys.RetryInterval,
 		OnCommit: s.exportHook.onCommit,
+
+		ReadCacheBytes: s.cfg.Query.ReadCacheBytes,
 	})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
