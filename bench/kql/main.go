@@ -58,7 +58,7 @@ func main() {
 	only := flag.String("only", "", "run only the queries whose name matches this regular expression")
 	memLimit := flag.Int64("mem-limit", 0, "engine per-query memory limit in bytes (0: the engine default, 2 GiB)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the query phase")
-	readCache := flag.Int64("read-cache", 0, "the store's decoded-chunk cache in bytes during the query phase (store.Options.ReadCacheBytes; 0: off)")
+	readCache := flag.Int64("read-cache", 256<<20, "the store's decoded-chunk cache in bytes during the query phase (store.Options.ReadCacheBytes; the server's default query.readCacheBytes; 0: off)")
 	out := flag.String("out", "", "results file (default bench/results/kql-<date>.md; - for stdout only)")
 	flag.Parse()
 	if err := run(options{rows: *rows, tagRows: *tagRows, msgBytes: *msgBytes, seed: *seed, dataDir: *dataDir, keep: *keep,
