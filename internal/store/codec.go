@@ -219,7 +219,9 @@ func encodeChunk(dst []byte, v *Vector, lo, hi int, compact, withBloom bool) (ou
 	var dictVals []string
 	var dictCodes []uint32 // per row, in the first pass
 	if cls == classStr && compact && n >= 16 {
-		dictIdx = make(map[string]uint32)
+		dm := dictMaps.Get().(map[string]uint32)
+		defer putDictMap(dm)
+		dictIdx = dm
 		limit := dictLimit(v.Str[lo:hi])
 		dictCodes = getCodes(n)
 		for _, s := range v.Str[lo:hi] {
@@ -304,6 +306,19 @@ func encodeChunk(dst []byte, v *Vector, lo, hi int, compact, withBloom bool) (ou
 		}
 	}
 	return dst, bl, split
+}
+
+// dictMaps recycles encodeChunk's dictionary maps: a map that keeps its
+// buckets is filled without growing, which was most of the cost of trying a
+// dictionary on high-cardinality columns.
+var dictMaps = sync.Pool{New: func() any { return make(map[string]uint32, 1024) }}
+
+func putDictMap(m map[string]uint32) {
+	if len(m) > 1<<16 {
+		return // rare; do not keep a huge map alive
+	}
+	clear(m) // drops the references to the column's strings
+	dictMaps.Put(m)
 }
 
 // codePool recycles the per-row dictionary codes of encodeChunk.
