@@ -1,10 +1,15 @@
 package engine
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 
+	"custos/internal/kql"
 	"custos/internal/store"
 )
 
@@ -106,5 +111,61 @@ func TestCodeIDsOrder(t *testing.T) {
 	}
 	if k := d.vector().Str; !slices.Equal(k, []string{"c", "a", "b", "d", "e", "broken"}) {
 		t.Fatalf("keys %v", k)
+	}
+}
+
+// TestConcurrentPooledGroupBy runs group-bys over a high-cardinality key at
+// the same time on one Engine, so their tables take and return the pool's
+// arrays concurrently, and checks every answer.
+func TestConcurrentPooledGroupBy(t *testing.T) {
+	data := makeZipfUserBatches(150_000)
+	distinct := map[string]bool{}
+	for _, b := range data {
+		for _, s := range b.Col("UserId").Str {
+			distinct[s] = true
+		}
+	}
+	e := New(Options{Parallelism: 2})
+	const query = "Logs | summarize count() by UserId | summarize Groups=count(), Rows=sum(count_)"
+	run := func() (int64, int64, error) {
+		plan, err := kql.Compile(query, kql.MapCatalog{"Logs": benchSchema}, kql.BindOptions{})
+		if err != nil {
+			return 0, 0, err
+		}
+		req := &Request{Query: query, Now: time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)}
+		x := e.newExecutor(req, store.TicksFromTime(req.Now))
+		x.inline = map[string][]*store.Batch{"Logs": data}
+		res, err := x.execute(context.Background(), plan)
+		if err != nil {
+			return 0, 0, err
+		}
+		b := res.Tables[0].Batches[0]
+		return b.Cols[0].Int[0], b.Cols[1].Int[0], nil
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 3 {
+				g, r, err := run()
+				if err == nil && (g != int64(len(distinct)) || r != 150_000) {
+					err = fmt.Errorf("%d groups of %d rows, want %d of 150000", g, r, len(distinct))
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if e.slots.bytes == 0 {
+		t.Fatal("no slot array was returned to the pool")
 	}
 }
