@@ -64,6 +64,11 @@ func DecodeRecords(r io.Reader, schema store.Schema, opts DecodeOptions) (*store
 	if err := d.decode(); err != nil {
 		return nil, err
 	}
+	if d.b.Len == 0 && opts.Capacity > 0 {
+		for i, c := range schema { // an empty body gives empty vectors, preallocated or not
+			d.b.Cols[i] = &store.Vector{Type: c.Type}
+		}
+	}
 	return d.b, nil
 }
 

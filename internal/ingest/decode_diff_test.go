@@ -24,7 +24,8 @@ var diffSchema = append(append(store.Schema{}, testSchema...),
 // checkSameAsReference decodes body with DecodeRecords and with the former
 // encoding/json implementation and fails unless both give the same batch or
 // the same error (code, kind and message, offsets included). It reads the
-// body in chunks of every size in chunks, so values straddle buffer refills.
+// body in chunks of every size in chunks, so values straddle buffer refills,
+// every other read with preallocated column vectors (DecodeOptions.Capacity).
 func checkSameAsReference(t *testing.T, body []byte, opts DecodeOptions, chunks ...int) {
 	t.Helper()
 	want, wantErr := decodeRecordsStd(bytes.NewReader(body), diffSchema, opts)
@@ -32,8 +33,12 @@ func checkSameAsReference(t *testing.T, body []byte, opts DecodeOptions, chunks 
 	for _, n := range chunks {
 		readers = append(readers, &chunkReader{data: body, n: n})
 	}
-	for _, r := range readers {
-		got, err := DecodeRecords(r, diffSchema, opts)
+	for i, r := range readers {
+		o := opts
+		if i%2 == 1 {
+			o.Capacity = 3 // preallocated vectors (the API passes the last body's record count)
+		}
+		got, err := DecodeRecords(r, diffSchema, o)
 		if (err == nil) != (wantErr == nil) {
 			t.Fatalf("body %q (%T): err = %v; want %v", clip(body), r, err, wantErr)
 		}
