@@ -76,11 +76,12 @@ type Options struct {
 	// export queues the batch).
 	OnCommit func(ref TableRef, b *Batch)
 	// ReadCacheBytes bounds the decoded-chunk cache of query reads (see
-	// chunkCache in query.go); 0 turns it off, the default. It makes warm
-	// queries over data that fits in it several times cheaper, but on this
-	// 2-core VM a full 256 MiB cache slowed 10 M-row scans that do not fit by
-	// 40–120 % (bench/kql, 2026-11-27): the larger heap made the decoders'
-	// fresh allocations fault pages in. Off until that is understood.
+	// chunkCache in query.go and chunkcache_pack.go); 0, the zero value,
+	// turns it off (the server's default is 256 MiB). It makes warm queries
+	// over data that fits in it several times cheaper. Cached chunks live
+	// outside the Go heap: inside it, a full cache doubled the GC's heap goal
+	// and the decoders re-faulted scavenged pages, slowing 10 M-row scans by
+	// 40–120 % (bench/kql, 2026-11-27). The memory counts towards RSS.
 	ReadCacheBytes int64
 }
 
