@@ -181,7 +181,16 @@ func (t *strTable) grow() {
 		panic("BUG: strTable beyond 2^30 keys")
 	}
 	old := t.slots
-	t.bits++
+	// Between 4K and 1M slots the table grows fourfold: a high-cardinality
+	// group-by reaches its final size with a third of the rehashing (and of
+	// the fresh arrays, costly to fault in on a cold start) that doubling
+	// takes, for at most twice the memory of a table of that size. Small
+	// tables, and large ones where memory counts more, double.
+	step := uint(1)
+	if t.bits >= 12 && t.bits < 20 {
+		step = 2
+	}
+	t.bits += step
 	t.slots = t.pool.get(t.bits)
 	mask := uint64(len(t.slots) - 1)
 	for j := range old {

@@ -169,3 +169,33 @@ func TestConcurrentPooledGroupBy(t *testing.T) {
 		t.Fatal("no slot array was returned to the pool")
 	}
 }
+
+// TestSlotPoolMapped checks the arrays mapped outside the heap: they come
+// back zeroed, are reused, and are unmapped (and forgotten) when the pool
+// drops them.
+func TestSlotPoolMapped(t *testing.T) {
+	one := slotsBytes(1 << minMappedBits)
+	p := newSlotPool(one)
+	a := p.get(minMappedBits)
+	for i := range a {
+		if a[i] != (strSlot{}) {
+			t.Fatalf("fresh array: slot %d not empty", i)
+		}
+	}
+	a[len(a)-1].meta = 7
+	p.put(a)
+	b := p.get(minMappedBits)
+	if &b[0] != &a[0] || b[len(b)-1].meta != 0 {
+		t.Fatal("pooled mapped array not reused or not cleared")
+	}
+	c := p.get(minMappedBits) // the pool is empty: a second mapping
+	p.put(b)
+	p.put(c) // no room: unmapped
+	if p.bytes != one || len(p.mapped) > 1 {
+		t.Fatalf("pool holds %d bytes and %d mapped arrays; want %d and at most 1", p.bytes, len(p.mapped), one)
+	}
+	p.put(make([]strSlot, 2<<minMappedBits)) // evicts b: unmapped too
+	if len(p.mapped) != 0 {
+		t.Fatalf("%d mapped arrays left after eviction", len(p.mapped))
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -79,7 +80,8 @@ func testClockFromEnv(log *slog.Logger) func() time.Time {
 }
 
 // TestPprofEnv names a loopback address ("127.0.0.1:0" picks a port) on
-// which the server serves runtime/pprof profiles (GET /debug/pprof/{heap,allocs,goroutine,...}[?gc=1]), and the port it picked is written
+// which the server serves runtime/pprof profiles (GET /debug/pprof/{heap,allocs,goroutine,...}[?gc=1],
+// and a CPU profile: GET /debug/pprof/profile?seconds=N), and the port it picked is written
 // to the file named by TestPprofEnv + "_FILE" (if set).
 //
 // TEST ONLY: the soak test (test/soak -soak.heapprofile) takes heap profiles
@@ -110,6 +112,24 @@ func startTestPprof(log *slog.Logger) {
 	// runtime/pprof rather than net/http/pprof, whose import would register
 	// handlers on http.DefaultServeMux in every binary.
 	mux := http.NewServeMux()
+	// A CPU profile of the next ?seconds=N (default 5, at most 60): the
+	// benchmarks' cold-start probes profile the real binary with it.
+	mux.HandleFunc("GET /debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
+		secs, err := strconv.Atoi(r.URL.Query().Get("seconds"))
+		if err != nil || secs <= 0 {
+			secs = 5
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if err := pprof.StartCPUProfile(w); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		select {
+		case <-time.After(time.Duration(min(secs, 60)) * time.Second):
+		case <-r.Context().Done():
+		}
+		pprof.StopCPUProfile()
+	})
 	mux.HandleFunc("GET /debug/pprof/{name}", func(w http.ResponseWriter, r *http.Request) {
 		p := pprof.Lookup(r.PathValue("name"))
 		if p == nil {
