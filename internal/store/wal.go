@@ -48,17 +48,6 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// errNoRollback marks a failed WAL write that was not rolled back.
-var errNoRollback = errors.New("WAL write not rolled back")
-
-// waitWrite waits until no record is being written outside w.mu. Callers
-// hold w.mu.
-func (w *wal) waitWrite() {
-	for w.writing {
-		w.cond.Wait()
-	}
-}
-
 type walSegment struct {
 	firstSeq uint64
 	lastSeq  uint64 // highest record seq in the segment; firstSeq-1 when empty
@@ -85,17 +74,7 @@ type wal struct {
 	next    uint64        // next sequence number
 	written uint64        // highest seq written to cur
 	err     error         // sticky: after a failed write or fsync the WAL refuses appends
-
-	// Records are sealed outside mu (append) and written in sequence
-	// order: wturn is the next sequence number to write, cond (on mu) wakes
-	// writers waiting for their turn. epoch changes when the reservations
-	// not yet written are refused (abortFrom, rollbackUnsynced); epochErr
-	// says why.
-	cond     *sync.Cond
-	writing  bool // a writer is writing outside mu (append)
-	wturn    uint64
-	epoch    uint64
-	epochErr error
+	buf     []byte
 
 	// After an fsync failed for lack of space (walnospace.go): the sequence
 	// ranges cut off, and whether appends must start a new segment first.
@@ -171,124 +150,69 @@ func (w *wal) createSegment(ctx context.Context, firstSeq uint64) (*walSegment, 
 
 // append seals payload as the next record of the active segment and writes it
 // (without fsync). It returns the record's sequence number.
-//
-// Only the reservation of a sequence number and the bookkeeping after the
-// write happen under w.mu: the record is sealed (AES-GCM) and checksummed in
-// the caller's goroutine, so concurrent commits encrypt in parallel, and the
-// write runs while this writer holds the turn. Writes happen in sequence order
-// (a writer waits for its turn, w.wturn), so the segment format is unchanged.
-// When a reserved record cannot be written (its write was rolled back for lack
-// of space, sealing failed, or an fsync failure cut the unsynced records off),
-// the reservations after it in the same epoch fail too — none of them was
-// written or acknowledged — and numbering resumes at the first record not
-// written.
 func (w *wal) append(payload []byte) (uint64, error) {
-
-	// Reserve a sequence number (and the segment and key it is sealed for).
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.err != nil {
-		err := w.err
-		w.mu.Unlock()
-		return 0, err
+		return 0, w.err
 	}
 	if w.needSeg {
 		if err := w.startSegmentLocked(); err != nil {
-			w.mu.Unlock()
 			return 0, fmt.Errorf("append WAL record: %w", err)
 		}
 	}
-	if w.cond == nil {
-		w.cond = sync.NewCond(&w.mu)
-		w.wturn = w.next
-	}
 	seg := w.cur
-	if n := len(payload) + sealOverhead(seg.key); n > maxRecordBytes {
-		w.mu.Unlock()
-		return 0, fmt.Errorf("append WAL record: %d bytes exceeds the %d-byte limit", n, maxRecordBytes)
+	seq := w.next
+	var aadBuf [96]byte
+	aad := recordAAD(aadBuf[:0], w.wsID, seg.firstSeq, seq)
+	frame := append(w.buf[:0], make([]byte, walFrameHeader)...)
+	frame, err := seg.key.Seal(frame, payload, aad)
+	if err != nil {
+		return 0, fmt.Errorf("append WAL record: %w", err)
 	}
-	seq, epoch := w.next, w.epoch
-	w.next++
-	w.mu.Unlock()
-
-	// Seal outside the lock, into a reused frame buffer: writing from a
-	// freshly allocated buffer (sealing in place in the commit's payload)
-	// made the write syscall about four times as expensive.
-	fb := framePool.Get().(*[]byte)
-	frame, sealErr := sealFrame(seg.key, w.wsID, seg.firstSeq, seq, payload, (*fb)[:0])
-	defer func() {
-		if cap(frame) <= maxPooledFrame {
-			*fb = frame[:0]
-			framePool.Put(fb)
-		}
-	}()
-
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for w.err == nil && w.epoch == epoch && w.wturn != seq {
-		w.cond.Wait()
+	if len(frame)-walFrameHeader > maxRecordBytes {
+		return 0, fmt.Errorf("append WAL record: %d bytes exceeds the %d-byte limit", len(frame), maxRecordBytes)
 	}
-	if w.err != nil {
-		return 0, w.err
-	}
-	if w.epoch != epoch {
-		return 0, fmt.Errorf("append WAL record: an earlier record was not written: %w", w.epochErr)
-	}
-	if sealErr != nil {
-		w.abortFrom(seq, sealErr)
-		return 0, fmt.Errorf("append WAL record: %w", sealErr)
+	binary.LittleEndian.PutUint32(frame[0:], uint32(len(frame)-walFrameHeader))
+	binary.LittleEndian.PutUint64(frame[4:], seq)
+	binary.LittleEndian.PutUint32(frame[12:], crc32.Update(crc32.Checksum(frame[4:12], castagnoli), castagnoli, frame[walFrameHeader:]))
+	if cap(frame) <= maxPooledFrame {
+		w.buf = frame
 	}
 	if w.writeFault != nil {
 		if err := w.writeFault(seq); err != nil {
-			werr := fmt.Errorf("write WAL segment %s (rolled back): %w", seg.path, err)
-			w.abortFrom(seq, werr)
-			return 0, werr
+			return 0, fmt.Errorf("write WAL segment %s (rolled back): %w", seg.path, err)
 		}
 	}
-	// The write itself runs without w.mu (this writer holds the turn, so no
-	// other record is written meanwhile): a write that waits behind a running
-	// fsync does not hold up reservations or the group commit. w.writing
-	// makes rollbackUnsynced, rotate and close wait for it.
-	w.writing = true
-	w.mu.Unlock()
 	// The offset before the write, to roll a failed write back (below).
 	off, offErr := seg.f.Seek(0, io.SeekCurrent)
-	_, err := seg.f.Write(frame)
-	var rollErr error = errNoRollback
-	if err != nil && offErr == nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
-		if rollErr = seg.f.Truncate(off); rollErr == nil {
-			_, rollErr = seg.f.Seek(off, io.SeekStart)
-		}
-	}
-	w.mu.Lock()
-	w.writing = false
-	w.cond.Broadcast()
-	if err != nil {
+	if _, err := seg.f.Write(frame); err != nil {
 		// A full or over-quota filesystem (added by the e2e disk-full fault
 		// test): cut the partial record off so the segment ends on a whole
-		// record, and refuse only this append and the ones reserved after
-		// it — nothing of them was acknowledged — instead of poisoning the
-		// WAL until a restart. Truncating frees space, so it works on a full
-		// disk; if it fails, the error stays sticky as for any other write
-		// failure.
-		if rollErr == nil {
-			werr := fmt.Errorf("write WAL segment %s (rolled back): %w", seg.path, err)
-			w.abortFrom(seq, werr)
-			return 0, werr
+		// record, and refuse only this append — nothing of it was
+		// acknowledged — instead of poisoning the WAL until a restart.
+		// Truncating frees space, so it works on a full disk; if it fails,
+		// the error stays sticky as for any other write failure.
+		if offErr == nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
+			if terr := seg.f.Truncate(off); terr == nil {
+				if _, serr := seg.f.Seek(off, io.SeekStart); serr == nil {
+					return 0, fmt.Errorf("write WAL segment %s (rolled back): %w", seg.path, err)
+				}
+			}
 		}
-		w.setErr(fmt.Errorf("write WAL segment %s: %w", seg.path, err))
+		w.err = fmt.Errorf("write WAL segment %s: %w", seg.path, err)
 		return 0, w.err
 	}
-	w.wturn = seq + 1
+	w.next++
 	w.written = seq
 	if offErr == nil {
 		seg.writtenOff = off + int64(len(frame))
 	}
 	seg.lastSeq = seq
-	w.cond.Broadcast()
 	return seq, nil
 }
 
-// sealOverhead is the number of bytes sealing adds to a record payload.
+// sealOverhead is the number of bytes sealing adds to a plaintext.
 func sealOverhead(key layers) int {
 	n := 0
 	for _, k := range key {
@@ -297,50 +221,9 @@ func sealOverhead(key layers) int {
 	return n
 }
 
-// sealFrame seals payload as record seq of the segment starting at firstSeq
-// and appends the whole frame (header, CRC and envelope) to dst.
-func sealFrame(key layers, wsID string, firstSeq, seq uint64, payload, dst []byte) ([]byte, error) {
-	var aadBuf [96]byte
-	aad := recordAAD(aadBuf[:0], wsID, firstSeq, seq)
-	start := len(dst)
-	dst = slices.Grow(dst, walFrameHeader+len(payload)+sealOverhead(key))
-	frame, err := key.Seal(append(dst, make([]byte, walFrameHeader)...), payload, aad)
-	if err != nil {
-		return dst, err
-	}
-	f := frame[start:]
-	binary.LittleEndian.PutUint32(f[0:], uint32(len(f)-walFrameHeader))
-	binary.LittleEndian.PutUint64(f[4:], seq)
-	binary.LittleEndian.PutUint32(f[12:], crc32.Update(crc32.Checksum(f[4:12], castagnoli), castagnoli, f[walFrameHeader:]))
-	return frame, nil
-}
-
-// framePool recycles WAL frame buffers of up to maxPooledFrame bytes.
-var framePool = sync.Pool{New: func() any { return new([]byte) }}
-
+// maxPooledFrame bounds the record buffers kept for reuse (w.buf, Commit's
+// payload pool).
 const maxPooledFrame = 4 << 20
-
-// abortFrom refuses record seq and every reservation after it in the current
-// epoch: numbering resumes at seq (nothing from seq on was written, and no
-// caller waits for those records' fsync). Callers hold w.mu.
-func (w *wal) abortFrom(seq uint64, cause error) {
-	w.epoch++
-	w.epochErr = cause
-	w.next = seq
-	w.wturn = seq
-	if w.cond != nil {
-		w.cond.Broadcast()
-	}
-}
-
-// setErr makes err sticky and wakes writers waiting for their turn. Callers
-// hold w.mu.
-func (w *wal) setErr(err error) {
-	w.err = err
-	if w.cond != nil {
-		w.cond.Broadcast()
-	}
-}
 
 // sync returns once record seq is durable. Concurrent callers share fsyncs
 // (group commit): one fsync covers every record written before it started.
@@ -369,14 +252,13 @@ func (w *wal) sync(seq uint64) error {
 	if err := w.syncFile(f); err != nil {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		w.waitWrite() // rollbackUnsynced truncates the file
 		if w.err == nil && w.cur.f == f && isNoSpace(err) {
 			if rerr := w.rollbackUnsynced(err); rerr == nil {
 				return fmt.Errorf("fsync WAL (unsynced records rolled back): %w", err)
 			}
 		}
 		if w.err == nil {
-			w.setErr(fmt.Errorf("fsync WAL: %w", err))
+			w.err = fmt.Errorf("fsync WAL: %w", err)
 		}
 		return w.err
 	}
@@ -396,7 +278,6 @@ func (w *wal) sync(seq uint64) error {
 func (w *wal) rotate(ctx context.Context) (uint64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.waitWrite()
 	if w.err != nil {
 		return 0, w.err
 	}
@@ -405,7 +286,7 @@ func (w *wal) rotate(ctx context.Context) (uint64, error) {
 		return last, nil // empty: keep using it
 	}
 	if err := w.cur.f.Sync(); err != nil {
-		w.setErr(fmt.Errorf("fsync WAL: %w", err))
+		w.err = fmt.Errorf("fsync WAL: %w", err)
 		return 0, w.err
 	}
 	seg, err := w.createSegment(ctx, w.next)
@@ -452,7 +333,6 @@ func (w *wal) deleteOld(seq uint64) error {
 func (w *wal) close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.waitWrite()
 	if w.cur == nil || w.cur.f == nil {
 		return nil
 	}
@@ -462,7 +342,7 @@ func (w *wal) close() error {
 	}
 	w.cur.f = nil
 	if w.err == nil {
-		w.setErr(ErrClosed)
+		w.err = ErrClosed
 	}
 	return err
 }

@@ -84,9 +84,9 @@ func newTestWAL(t *testing.T, keys *wsKeys) *wal {
 	return w
 }
 
-// TestWALParallelSeal: records sealed concurrently outside the WAL mutex are
-// written in sequence order, each exactly once, with single and double
-// encryption, and read back unchanged.
+// TestWALParallelSeal: records appended concurrently are written in sequence
+// order, each exactly once, with single and double encryption, and read back
+// unchanged.
 func TestWALParallelSeal(t *testing.T) {
 	for _, double := range []bool{false, true} {
 		t.Run(fmt.Sprintf("double=%v", double), func(t *testing.T) {
@@ -114,9 +114,8 @@ func TestWALParallelSeal(t *testing.T) {
 }
 
 // TestWALParallelSealWriteFault: when the write of one record fails (rolled
-// back, as for ENOSPC), the records reserved after it and still unwritten are
-// refused too, numbering resumes without a gap, and every acknowledged record
-// is on disk exactly once while no refused one is.
+// back, as for ENOSPC) under concurrent appends, numbering continues without a
+// gap, every acknowledged record is on disk exactly once and no refused one is.
 func TestWALParallelSealWriteFault(t *testing.T) {
 	k0, _ := crypt.GenerateKey("ws")
 	keys := &wsKeys{service: k0}

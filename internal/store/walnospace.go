@@ -68,14 +68,6 @@ func (w *wal) rollbackUnsynced(cause error) error {
 	}
 	seg.lastSeq = min(seg.lastSeq, lo-1)
 	w.written = lo - 1
-	// Reservations not yet written (sealing outside w.mu) are in [lo, hi)
-	// too: refuse them; numbering continues at hi in the next segment.
-	w.epoch++
-	w.epochErr = fmt.Errorf("fsync WAL: unsynced records rolled back: %w", cause)
-	w.wturn = hi
-	if w.cond != nil {
-		w.cond.Broadcast()
-	}
 	seg.writtenOff = seg.syncedOff
 	w.needSeg = true
 	if w.log != nil {
@@ -102,7 +94,6 @@ func (w *wal) startSegmentLocked() error {
 	w.old = append(w.old, old)
 	w.cur = seg
 	w.written = w.next - 1
-	w.wturn = w.next
 	w.needSeg = false
 	return nil
 }
