@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,12 +20,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs"
 
-	"custos/internal/api"
 	"custos/internal/catalog"
-	"custos/internal/crypt"
 	"custos/internal/identity"
 	"custos/internal/ingest"
 	"custos/internal/rbac"
+	"custos/internal/stacktest"
 	"custos/internal/store"
 )
 
@@ -62,25 +60,8 @@ func (c countingRules) RuleByImmutableID(ctx context.Context, id string) (*inges
 func newEnv(t *testing.T, opts ingest.Options) *env {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	key, err := crypt.OpenPlatformKey(filepath.Join(dir, "platform.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.Open(ctx, catalog.Options{Path: filepath.Join(dir, "catalog.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	boot, err := cat.Bootstrap(ctx, catalog.BootstrapOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(store.Options{Dir: filepath.Join(dir, "data"), Keys: key, DisableBackground: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	base := stacktest.Open(t)
+	cat, boot, st := base.Cat, base.Boot, base.Store
 	e := &env{t: t, cat: cat, st: st, boot: boot, ws: boot.Workspace.CustomerID}
 
 	sub, rg, wsName := boot.Subscription.ID, boot.ResourceGroup.Name, boot.Workspace.Name
@@ -91,15 +72,7 @@ func newEnv(t *testing.T, opts ingest.Options) *env {
 	}}, catalog.Precondition{}, catalog.Actor{ID: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	tables, err := cat.AllTables(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range tables {
-		if err := st.EnsureTable(ctx, tables[i].Ref(), tables[i].StoreSchema(), tables[i].EffectiveRetentionInDays()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	base.EnsureTables(t)
 	rule, _, err := cat.PutDataCollectionRule(ctx, catalog.DataCollectionRule{
 		SubscriptionID: sub, ResourceGroup: rg, Name: "app-rule", Location: "local", Kind: "Direct",
 		Properties: catalog.DCRProperties{
@@ -118,27 +91,14 @@ func newEnv(t *testing.T, opts ingest.Options) *env {
 	}
 	e.rule = rule
 
-	mux := http.NewServeMux()
-	e.srv = httptest.NewUnstartedServer(mux)
-	e.srv.StartTLS()
-	t.Cleanup(e.srv.Close)
-	e.ts, err = identity.NewTokenService(identity.TokenServiceOptions{Store: cat, Keys: key, Issuer: e.srv.URL,
-		Tenants: identity.StaticTenants{boot.Tenant.ID}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var mux *http.ServeMux
+	e.srv, mux, e.ts = base.Serve(t)
 	sp, secret, err := e.ts.CreateServicePrincipal(ctx, boot.Tenant.ID, "ingest tester")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.appID, e.secret, e.objID = sp.AppID, secret, sp.ObjectID
-	if err := cat.CreateRoleAssignment(ctx, rbac.RoleAssignment{
-		ID: rule.ID() + "/providers/Microsoft.Authorization/roleAssignments/11111111-1111-4111-8111-111111111111", Name: "11111111-1111-4111-8111-111111111111",
-		Scope: rbac.Scope(rule.ID()), RoleDefinitionID: rbac.RoleMonitoringMetricsPublisher, PrincipalID: sp.ObjectID,
-		PrincipalType: string(identity.KindServicePrincipal), Created: time.Now(),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	stacktest.Assign(t, cat, rule.ID(), rbac.RoleMonitoringMetricsPublisher, sp.ObjectID, "11111111-1111-4111-8111-111111111111")
 	authz := rbac.New(rbac.Options{Store: cat})
 
 	e.lookups = new(atomic.Int64)
@@ -147,30 +107,10 @@ func newEnv(t *testing.T, opts ingest.Options) *env {
 	opts.Store = st
 	e.ingestO = opts
 	for _, rt := range ingest.New(opts).Routes() {
-		mux.HandleFunc(rt.Method+" "+rt.Pattern, serveRoute(e.ts, authz, rt))
+		mux.HandleFunc(rt.Method+" "+rt.Pattern, stacktest.ServeRoute(e.ts, authz, rt))
 	}
 	mux.Handle("/", e.ts.Handler())
 	return e
-}
-
-// serveRoute is the server's per-route chain: bearer authentication for the
-// route's audience, then one Authorize call, then the handler.
-func serveRoute(ts *identity.TokenService, authz *rbac.Authorizer, rt api.Route) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := ts.Authenticate(r, rt.Audience)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", ts.Challenge(r, err))
-			api.WriteError(w, r, nil, err)
-			return
-		}
-		r = r.WithContext(api.WithPrincipal(r.Context(), p))
-		d, err := authz.Authorize(r.Context(), p, rt.Action, rt.Scope(r))
-		if err != nil || !d.Allowed {
-			api.WriteError(w, r, nil, api.Errorf(http.StatusForbidden, "AuthorizationFailed", "The client does not have authorization to perform action '%s'.", rt.Action))
-			return
-		}
-		rt.Handler(w, r, d)
-	}
 }
 
 func (e *env) credential() *azidentity.ClientSecretCredential {
