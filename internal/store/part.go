@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -366,31 +365,11 @@ func writePart(ctx context.Context, s partWriteSpec) (*part, error) {
 		})
 	}
 
-	final := filepath.Join(s.dir, id+".part")
-	tmp := filepath.Join(s.dir, ".tmp-"+id+".part")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	pf, err := createPartFile("write part", s.dir, id, key, wrapped)
 	if err != nil {
-		key.Destroy()
-		return nil, fmt.Errorf("write part: %w", err)
+		return nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-			key.Destroy()
-		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	var off int64
-	write := func(b []byte) error {
-		n, err := w.Write(b)
-		off += int64(n)
-		return err
-	}
-	if err := write(partHeader(wrapped)); err != nil {
-		return nil, fmt.Errorf("write part %s: %w", id, err)
-	}
+	defer pf.abort() // a no-op once finish has put the part in place
 
 	meta := &partMeta{
 		incarnation: s.incarnation, day: s.day, walSeq: s.walSeq, rows: s.n,
@@ -404,68 +383,14 @@ func writePart(ctx context.Context, s partWriteSpec) (*part, error) {
 			return copyBlocks(ctx, s, id, key, write)
 		}
 	}
-	err = blocks(ctx, s, perm, id, key, func(eb *encodedBlock) error {
-		bm := eb.meta
-		for j := range bm.cols {
-			bm.cols[j].off = off
-			if err := write(eb.chunks[j]); err != nil {
-				return err
-			}
-		}
-		meta.minT, meta.maxT = min(meta.minT, bm.minT), max(meta.maxT, bm.maxT)
-		meta.blocks = append(meta.blocks, bm)
-		return nil
-	})
+	err = blocks(ctx, s, perm, id, key, func(eb *encodedBlock) error { return pf.addBlock(meta, eb) })
 	if err != nil {
-		return nil, fmt.Errorf("write part %s: %w", id, err)
+		return nil, pf.errorf("%w", err)
 	}
 	if total := rowsOf(meta.blocks); total != s.n {
-		return nil, fmt.Errorf("write part %s: BUG: blocks hold %d rows, want %d", id, total, s.n)
+		return nil, pf.errorf("BUG: blocks hold %d rows, want %d", total, s.n)
 	}
-	var raw, comp, sealed []byte
-	raw = meta.appendTo(raw[:0])
-	comp = s.enc.EncodeAll(raw, comp[:0])
-	sealed, err = key.Seal(sealed[:0], comp, partMetaAAD(s.wsID, s.table, id))
-	if err != nil {
-		return nil, fmt.Errorf("write part %s: %w", id, err)
-	}
-	footerOff := off
-	if err := write(sealed); err != nil {
-		return nil, fmt.Errorf("write part %s: %w", id, err)
-	}
-	tr := binary.LittleEndian.AppendUint64(nil, uint64(footerOff))
-	tr = binary.LittleEndian.AppendUint32(tr, uint32(len(sealed)))
-	tr = binary.LittleEndian.AppendUint32(tr, crc32.Checksum(sealed, castagnoli))
-	tr = append(tr, partEndMagic...)
-	if err := write(tr); err != nil {
-		return nil, fmt.Errorf("write part %s: %w", id, err)
-	}
-	if err := w.Flush(); err != nil {
-		return nil, fmt.Errorf("write part %s: %w", id, err)
-	}
-	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("write part %s: fsync: %w", id, err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("write part %s: %w", id, err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return nil, fmt.Errorf("write part %s: %w", id, err)
-	}
-	ok = true
-	if err := syncDir(s.dir); err != nil {
-		os.Remove(final)
-		key.Destroy()
-		return nil, fmt.Errorf("write part %s: fsync dir: %w", id, err)
-	}
-	rf, err := os.Open(final)
-	if err != nil {
-		key.Destroy()
-		return nil, fmt.Errorf("write part %s: reopen: %w", id, err)
-	}
-	p := &part{id: id, path: final, wsID: s.wsID, table: s.table, meta: meta, key: key, f: rf, size: off}
-	p.refs.Store(1)
-	return p, nil
+	return pf.finish(meta, s.enc, s.wsID, s.table)
 }
 
 // encodedBlock is one block of a part being written: its meta (offsets not

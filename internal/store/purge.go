@@ -1,17 +1,13 @@
 package store
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"log/slog"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 
@@ -361,31 +357,11 @@ func (db *DB) rewritePart(ctx context.Context, ws *workspace, table, dir string,
 	if err != nil {
 		return nil, fmt.Errorf("rewrite part: %w", err)
 	}
-	final := filepath.Join(dir, id+".part")
-	tmp := filepath.Join(dir, ".tmp-"+id+".part")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	pf, err := createPartFile("rewrite part", dir, id, key, wrapped)
 	if err != nil {
-		key.Destroy()
-		return nil, fmt.Errorf("rewrite part: %w", err)
+		return nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-			key.Destroy()
-		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	var off int64
-	write := func(b []byte) error {
-		n, err := w.Write(b)
-		off += int64(n)
-		return err
-	}
-	if err := write(partHeader(wrapped)); err != nil {
-		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
-	}
+	defer pf.abort() // a no-op once finish has put the part in place
 	meta := &partMeta{
 		incarnation: inc, day: p.meta.day, walSeq: p.meta.walSeq, replaces: []string{p.id},
 		cols: p.meta.cols, minT: math.MaxInt64, maxT: math.MinInt64,
@@ -405,62 +381,13 @@ func (db *DB) rewritePart(ctx context.Context, ws *workspace, table, dir string,
 		}
 		return db.filterBlock(p, bi, masks[bi], ws.id, table, id, nbi, key, sc)
 	}, func(eb *encodedBlock) error {
-		bm := eb.meta
-		for j := range bm.cols {
-			bm.cols[j].off = off
-			if err := write(eb.chunks[j]); err != nil {
-				return err
-			}
-		}
-		meta.rows += bm.rows
-		meta.minT, meta.maxT = min(meta.minT, bm.minT), max(meta.maxT, bm.maxT)
-		meta.blocks = append(meta.blocks, bm)
-		return nil
+		meta.rows += eb.meta.rows
+		return pf.addBlock(meta, eb)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
+		return nil, pf.errorf("%w", err)
 	}
-	sealed, err := key.Seal(nil, db.enc.EncodeAll(meta.appendTo(nil), nil), partMetaAAD(ws.id, table, id))
-	if err != nil {
-		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
-	}
-	footerOff := off
-	if err := write(sealed); err != nil {
-		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
-	}
-	tr := binary.LittleEndian.AppendUint64(nil, uint64(footerOff))
-	tr = binary.LittleEndian.AppendUint32(tr, uint32(len(sealed)))
-	tr = binary.LittleEndian.AppendUint32(tr, crc32.Checksum(sealed, castagnoli))
-	tr = append(tr, partEndMagic...)
-	if err := write(tr); err != nil {
-		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
-	}
-	if err := w.Flush(); err != nil {
-		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
-	}
-	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("rewrite part %s: fsync: %w", id, err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return nil, fmt.Errorf("rewrite part %s: %w", id, err)
-	}
-	ok = true
-	if err := syncDir(dir); err != nil {
-		os.Remove(final)
-		key.Destroy()
-		return nil, fmt.Errorf("rewrite part %s: fsync dir: %w", id, err)
-	}
-	rf, err := os.Open(final)
-	if err != nil {
-		key.Destroy()
-		return nil, fmt.Errorf("rewrite part %s: reopen: %w", id, err)
-	}
-	np := &part{id: id, path: final, wsID: ws.id, table: table, meta: meta, key: key, f: rf, size: off}
-	np.refs.Store(1)
-	return np, nil
+	return pf.finish(meta, db.enc, ws.id, table)
 }
 
 // orderedBlocks runs produce for 0..n-1 concurrently, each while holding a

@@ -1,0 +1,136 @@
+package store
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// partFile is a part file being written (by a flush, a merge or a purge's
+// rewrite): a temporary file in the table directory holding the header with
+// the wrapped data keys, then each block's chunks in order; finish seals the
+// footer, fsyncs the file, renames it into place and reopens it, so a crash
+// leaves either no part or a whole one. Until finish succeeds, abort removes
+// the temporary file and destroys the data key.
+type partFile struct {
+	id, dir, tmp, final string
+	what                string // "write part" or "rewrite part", for errors
+	key                 layers
+	f                   *os.File
+	w                   *bufio.Writer
+	off                 int64
+	done                bool
+}
+
+// createPartFile creates the temporary file of part id and writes its
+// header. On error the key is destroyed.
+func createPartFile(what, dir, id string, key layers, wrapped [][]byte) (*partFile, error) {
+	pf := &partFile{id: id, dir: dir, what: what, key: key,
+		final: filepath.Join(dir, id+".part"), tmp: filepath.Join(dir, ".tmp-"+id+".part")}
+	f, err := os.OpenFile(pf.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		key.Destroy()
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	pf.f, pf.w = f, bufio.NewWriterSize(f, 1<<20)
+	if err := pf.write(partHeader(wrapped)); err != nil {
+		pf.abort()
+		return nil, pf.errorf("%w", err)
+	}
+	return pf, nil
+}
+
+func (pf *partFile) errorf(format string, args ...any) error {
+	return fmt.Errorf("%s %s: "+format, append([]any{pf.what, pf.id}, args...)...)
+}
+
+func (pf *partFile) write(b []byte) error {
+	n, err := pf.w.Write(b)
+	pf.off += int64(n)
+	return err
+}
+
+// addBlock writes a block's chunks at the current offset, records their
+// offsets in its metadata and appends it to meta (time range included; the
+// row count is the caller's).
+func (pf *partFile) addBlock(meta *partMeta, eb *encodedBlock) error {
+	bm := eb.meta
+	for j := range bm.cols {
+		bm.cols[j].off = pf.off
+		if err := pf.write(eb.chunks[j]); err != nil {
+			return err
+		}
+	}
+	meta.minT, meta.maxT = min(meta.minT, bm.minT), max(meta.maxT, bm.maxT)
+	meta.blocks = append(meta.blocks, bm)
+	return nil
+}
+
+// finish writes the sealed, compressed footer (meta) and the trailer,
+// fsyncs, renames the file into place, fsyncs the directory and returns the
+// part, open, holding the key.
+func (pf *partFile) finish(meta *partMeta, enc *zstd.Encoder, wsID, table string) (*part, error) {
+	sealed, err := pf.key.Seal(nil, enc.EncodeAll(meta.appendTo(nil), nil), partMetaAAD(wsID, table, pf.id))
+	if err != nil {
+		pf.abort()
+		return nil, pf.errorf("%w", err)
+	}
+	footerOff := pf.off
+	tr := binary.LittleEndian.AppendUint64(nil, uint64(footerOff))
+	tr = binary.LittleEndian.AppendUint32(tr, uint32(len(sealed)))
+	tr = binary.LittleEndian.AppendUint32(tr, crc32.Checksum(sealed, castagnoli))
+	tr = append(tr, partEndMagic...)
+	for _, b := range [][]byte{sealed, tr} {
+		if err := pf.write(b); err != nil {
+			pf.abort()
+			return nil, pf.errorf("%w", err)
+		}
+	}
+	if err := pf.w.Flush(); err != nil {
+		pf.abort()
+		return nil, pf.errorf("%w", err)
+	}
+	if err := pf.f.Sync(); err != nil {
+		pf.abort()
+		return nil, pf.errorf("fsync: %w", err)
+	}
+	if err := pf.f.Close(); err != nil {
+		pf.abort()
+		return nil, pf.errorf("%w", err)
+	}
+	if err := os.Rename(pf.tmp, pf.final); err != nil {
+		pf.abort()
+		return nil, pf.errorf("%w", err)
+	}
+	pf.done = true
+	if err := syncDir(pf.dir); err != nil {
+		os.Remove(pf.final)
+		pf.key.Destroy()
+		return nil, pf.errorf("fsync dir: %w", err)
+	}
+	rf, err := os.Open(pf.final)
+	if err != nil {
+		pf.key.Destroy()
+		return nil, pf.errorf("reopen: %w", err)
+	}
+	p := &part{id: pf.id, path: pf.final, wsID: wsID, table: table, meta: meta, key: pf.key, f: rf, size: pf.off}
+	p.refs.Store(1)
+	return p, nil
+}
+
+// abort gives up an unfinished file: closes and removes it and destroys the
+// key. It does nothing once finish has renamed the file.
+func (pf *partFile) abort() {
+	if pf.done {
+		return
+	}
+	pf.done = true
+	pf.f.Close() // may already be closed
+	os.Remove(pf.tmp)
+	pf.key.Destroy()
+}
