@@ -1,6 +1,7 @@
 package store
 
 import (
+	"custos/internal/offheap"
 	"runtime"
 	"unsafe"
 )
@@ -25,9 +26,8 @@ import (
 // points into the region, and a region is unmapped by a cleanup once its
 // packedChunk is unreachable (dropped from the cache and no get copying).
 type packedChunk struct {
-	typ  ColumnType
-	mem  []byte // the region; nil when the chunk has no values
-	free func([]byte)
+	typ ColumnType
+	mem []byte // the region (offheap.Alloc); nil when the chunk has no values
 	// Offsets into mem and lengths (in elements) of each part.
 	nullsOff, nullsN int
 	boolsOff, boolsN int
@@ -95,11 +95,11 @@ func packChunk(v *Vector) (p *packedChunk, ok bool) {
 	if off == 0 {
 		return p, true
 	}
-	mem, free, err := allocRegion(off)
+	mem, err := offheap.Alloc(off)
 	if err != nil {
 		return nil, false
 	}
-	p.mem, p.free = mem, free
+	p.mem = mem
 	copy(regionSlice[int64](mem, p.intsOff, p.intsN), v.Int)
 	copy(regionSlice[float64](mem, p.realsOff, p.realsN), v.Real)
 	copy(regionSlice[uint32](mem, p.codesOff, p.codesN), v.Codes)
@@ -112,13 +112,8 @@ func packChunk(v *Vector) (p *packedChunk, ok bool) {
 		at += copy(blob[at:], s)
 		ends[i] = uint32(at)
 	}
-	runtime.AddCleanup(p, func(r region) { r.free(r.mem) }, region{mem, free})
+	runtime.AddCleanup(p, offheap.Free, mem)
 	return p, true
-}
-
-type region struct {
-	mem  []byte
-	free func([]byte)
 }
 
 // regionSlice views n elements of type T at byte offset off of mem.

@@ -1,5 +1,5 @@
 //go:build unix && !linux
 
-package store
+package offheap
 
 const mapPopulate = 0
