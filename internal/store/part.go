@@ -445,7 +445,7 @@ func (e *blockEncoder) encode(s *partWriteSpec, perm []int32, id string, key lay
 			e.comp = s.enc.EncodeAll(e.raw, e.comp[:0])
 		}
 		e.aad = blockAAD(e.aad[:0], s.wsID, s.table, id, bi, c.Name)
-		sealed, err := key.Seal(make([]byte, 0, len(e.comp)+sealOverhead(key)), e.comp, e.aad)
+		sealed, err := sealExact(key, e.comp, e.aad)
 		if err != nil {
 			eb.err = err
 			return eb
@@ -586,7 +586,7 @@ func copyBlocks(ctx context.Context, s partWriteSpec, id string, key layers, wri
 					var bl bloom
 					raw, bl, _ = encodeChunk(raw[:0], v, 0, bm.rows, true, true)
 					comp = s.enc.EncodeAll(raw, comp[:0])
-					sealed, err := key.Seal(make([]byte, 0, len(comp)+sealOverhead(key)), comp, aad)
+					sealed, err := sealExact(key, comp, aad)
 					if err != nil {
 						return err
 					}
@@ -600,7 +600,7 @@ func copyBlocks(ctx context.Context, s partWriteSpec, id string, key layers, wri
 				if plain, buf, err = p.openChunk(pb, k, buf); err != nil {
 					return err
 				}
-				sealed, err := key.Seal(make([]byte, 0, len(plain)+sealOverhead(key)), plain, aad)
+				sealed, err := sealExact(key, plain, aad)
 				if err != nil {
 					return err
 				}

@@ -221,6 +221,12 @@ func sealOverhead(key layers) int {
 	return n
 }
 
+// sealExact seals plain under key into a new buffer of exactly the sealed
+// size: a guessed margin too small makes AES-GCM allocate and copy again.
+func sealExact(key layers, plain, aad []byte) ([]byte, error) {
+	return key.Seal(make([]byte, 0, len(plain)+sealOverhead(key)), plain, aad)
+}
+
 // maxPooledFrame bounds the record buffers kept for reuse (w.buf, Commit's
 // payload pool).
 const maxPooledFrame = 4 << 20
