@@ -290,7 +290,17 @@ func (c *Client) QueryRows(ctx context.Context, kql string) ([]string, [][]any, 
 // QueryRaw posts kql to /v1/workspaces/{id}/query and returns the status,
 // the x-ms-error-code header and the raw body.
 func (c *Client) QueryRaw(ctx context.Context, kql string) (int, string, []byte, error) {
-	body, _ := json.Marshal(map[string]string{"query": kql})
+	return c.QueryRawTimespan(ctx, kql, "")
+}
+
+// QueryRawTimespan is QueryRaw with the request body's timespan (an ISO 8601
+// duration or interval; empty sends none).
+func (c *Client) QueryRawTimespan(ctx context.Context, kql, timespan string) (int, string, []byte, error) {
+	req := map[string]string{"query": kql}
+	if timespan != "" {
+		req["timespan"] = timespan
+	}
+	body, _ := json.Marshal(req)
 	return c.Do(ctx, audienceQuery, http.MethodPost, "/v1/workspaces/"+c.Admin.WorkspaceID+"/query", body)
 }
 
