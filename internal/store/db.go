@@ -83,6 +83,11 @@ type Options struct {
 	// and the decoders re-faulted scavenged pages, slowing 10 M-row scans by
 	// 40–120 % (bench/kql, 2026-11-27). The memory counts towards RSS.
 	ReadCacheBytes int64
+	// BloomCacheBytes bounds the cache of the parts' token bloom filters,
+	// which queries with term hints read from the part files on demand (see
+	// bloomCache in bloomcache.go); kept outside the Go heap. 0 means the
+	// default, 64 MiB; negative keeps none (every check reads the file).
+	BloomCacheBytes int64
 }
 
 func (o *Options) setDefaults() {
@@ -161,6 +166,7 @@ type DB struct {
 	quar quarantine // corrupt parts moved aside (quarantine.go)
 
 	rcache chunkCache // decoded chunks of live parts, for queries (query.go)
+	bcache bloomCache // bloom sections of live parts, for term hints (bloomcache.go)
 }
 
 var (
@@ -205,6 +211,10 @@ func Open(opts Options) (*DB, error) {
 		workspaces: make(map[string]*workspace), nudge: make(chan struct{}, 1),
 	}
 	db.rcache.limit = opts.ReadCacheBytes
+	db.bcache.limit = opts.BloomCacheBytes
+	if db.bcache.limit == 0 {
+		db.bcache.limit = 64 << 20
+	}
 	db.loadQuarantine()
 	ents, err := os.ReadDir(filepath.Join(opts.Dir, "workspaces"))
 	if err != nil {

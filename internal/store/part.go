@@ -32,17 +32,24 @@ import (
 //	         CRC-32C (u32) of the preceding header bytes
 //	chunks:  one per block and column: crypt envelope (part key) of zstd(column encoding),
 //	         AAD "custos/block/v1" | workspace | table | part ID | block index (u32) | column name
+//	blooms:  one per string-class column (meta version 2): crypt envelope (part key) of the
+//	         column's bloom section (see bloom.go), AAD "custos/bloom/v1" | workspace | table |
+//	         part ID | column name
 //	footer:  crypt envelope (part key) of zstd(part meta), AAD "custos/part-meta/v1" | workspace | table | part ID
 //	trailer: footer offset (u64) | footer length (u32) | CRC-32C (u32) of the footer | magic "CSTPEND\x01"
 //
-// Part meta: version (uvarint, 1) | table incarnation (16 bytes) | day (varint, days since
+// Part meta: version (uvarint, 2; 1 is still read) | table incarnation (16 bytes) | day (varint, days since
 // 1970-01-01) | WAL seq (uvarint: every WAL record of this table and day with a seq at or
 // below it is in this part or an older one) | rows (uvarint) | min, max TimeGenerated
 // (varints) | uvarint r, r replaced part IDs (strings): parts this part supersedes (a merge) |
 // uvarint c, c columns: name (string), type (byte) | uvarint b, b blocks: rows (uvarint), min,
 // max TimeGenerated (varints), then per column: offset (uvarint), sealed length (uvarint),
 // raw length (uvarint), flags (byte: bit0 int min/max follow as varints, bit1 real min/max
-// follow as 2×u64, bit2 bloom follows as uvarint w and w u64 words).
+// follow as 2×u64, bit2 the chunk has a token bloom filter: in version 2 in its column's
+// bloom section, in version 1 following here as uvarint w and w u64 words, bit3 split) |
+// version 2 only: uvarint s, s bloom sections: column index (uvarint), offset (uvarint),
+// sealed length (uvarint). Version-1 blooms are not kept in memory: they are read from the
+// footer again when a query needs them (see part.loadBlooms).
 //
 // With double encryption the header is version 2: magic "CSTPART\x02" | layer count
 // (byte, 2) | per layer: uvarint n, n bytes wrapped data key (layer 1 by the workspace's
@@ -56,7 +63,8 @@ const (
 	partMagicV2    = "CSTPART\x02"
 	partEndMagic   = "CSTPEND\x01"
 	partTrailerLen = 24
-	partMetaVer    = 1
+	partMetaVer    = 2
+	partMetaVer1   = 1 // blooms in the footer
 	maxFooterBytes = 256 << 20
 	maxChunkBytes  = 256 << 20
 	maxPartColumns = 10000
@@ -80,7 +88,6 @@ type chunkMeta struct {
 	flags      byte
 	minI, maxI int64
 	minF, maxF float64
-	bloom      bloom
 }
 
 type blockMeta struct {
@@ -98,6 +105,17 @@ type partMeta struct {
 	replaces    []string
 	cols        Schema
 	blocks      []blockMeta
+	// ver is the meta version read (partMetaVer for parts written now).
+	ver int
+	// blooms locates each column's bloom section (version 2; aligned with
+	// cols, size 0 for columns without one; nil for version 1).
+	blooms []bloomSection
+}
+
+// bloomSection is where a column's sealed bloom section is in the part file.
+type bloomSection struct {
+	off  int64
+	size int
 }
 
 func (m *partMeta) appendTo(dst []byte) []byte {
@@ -135,22 +153,35 @@ func (m *partMeta) appendTo(dst []byte) []byte {
 				dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(c.minF))
 				dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(c.maxF))
 			}
-			if c.flags&chunkFlagBloom != 0 {
-				dst = binary.AppendUvarint(dst, uint64(len(c.bloom)))
-				for _, w := range c.bloom {
-					dst = binary.LittleEndian.AppendUint64(dst, w)
-				}
-			}
+		}
+	}
+	ns := 0
+	for _, bs := range m.blooms {
+		if bs.size > 0 {
+			ns++
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(ns))
+	for j, bs := range m.blooms {
+		if bs.size > 0 {
+			dst = binary.AppendUvarint(dst, uint64(j))
+			dst = binary.AppendUvarint(dst, uint64(bs.off))
+			dst = binary.AppendUvarint(dst, uint64(bs.size))
 		}
 	}
 	return dst
 }
 
-// decodePartMeta parses part meta; fileSize bounds chunk offsets.
-func decodePartMeta(b []byte, fileSize int64) (*partMeta, error) {
+// decodePartMeta parses part meta; fileSize bounds chunk offsets. The bloom
+// words of a version-1 meta are handed to v1Bloom, when set, and not kept.
+func decodePartMeta(b []byte, fileSize int64, v1Bloom func(block, col int, words []byte)) (*partMeta, error) {
 	d := decoder{b: b}
 	m := &partMeta{}
-	if v := d.uvarint(); d.err == nil && v != partMetaVer {
+	switch v := d.uvarint(); {
+	case d.err != nil:
+	case v == partMetaVer || v == partMetaVer1:
+		m.ver = int(v)
+	default:
 		return nil, fmt.Errorf("part meta version %d", v)
 	}
 	copy(m.incarnation[:], d.bytes(16))
@@ -210,13 +241,39 @@ func decodePartMeta(b []byte, fileSize int64) (*partMeta, error) {
 			if c.flags&chunkFlagRealMinMax != 0 {
 				c.minF, c.maxF = math.Float64frombits(d.u64()), math.Float64frombits(d.u64())
 			}
-			if c.flags&chunkFlagBloom != 0 {
+			if c.flags&chunkFlagBloom != 0 && m.ver == partMetaVer1 {
 				w := d.count("bloom words", maxBloomWords)
-				p := d.bytes(8 * w)
-				if p != nil {
-					c.bloom = make(bloom, w)
-					for k := range c.bloom {
-						c.bloom[k] = binary.LittleEndian.Uint64(p[8*k:])
+				if p := d.bytes(8 * w); p != nil && v1Bloom != nil {
+					v1Bloom(i, j, p)
+				}
+			}
+		}
+	}
+	if m.ver == partMetaVer {
+		ns := d.count("bloom sections", nc)
+		if d.err == nil {
+			m.blooms = make([]bloomSection, nc)
+		}
+		for range ns {
+			j := d.count("bloom section column", nc-1)
+			off := d.uvarint()
+			size := d.count("bloom section size", maxBloomSectionBytes)
+			if d.err != nil {
+				return nil, d.err
+			}
+			if m.blooms[j].size != 0 || size == 0 {
+				return nil, fmt.Errorf("column %d: bad or repeated bloom section", j)
+			}
+			if off > uint64(fileSize) || int64(off)+int64(size) > fileSize {
+				return nil, fmt.Errorf("column %d: bloom section [%d+%d] outside the file", j, off, size)
+			}
+			m.blooms[j] = bloomSection{off: int64(off), size: size}
+		}
+		if d.err == nil {
+			for i := range m.blocks {
+				for j := range m.blocks[i].cols {
+					if m.blocks[i].cols[j].flags&chunkFlagBloom != 0 && m.blooms[j].size == 0 {
+						return nil, fmt.Errorf("block %d column %d: bloom flag without a bloom section", i, j)
 					}
 				}
 			}
@@ -398,7 +455,16 @@ func writePart(ctx context.Context, s partWriteSpec) (*part, error) {
 type encodedBlock struct {
 	meta   blockMeta
 	chunks [][]byte
+	blooms []bloom // per column: the chunk's bloom (chunkFlagBloom), written to the column's bloom section
 	err    error
+}
+
+// setBloom records the bloom of string-class column j (see fillChunkStats).
+func (eb *encodedBlock) setBloom(j int, bl bloom) {
+	if eb.blooms == nil {
+		eb.blooms = make([]bloom, len(eb.chunks))
+	}
+	eb.blooms[j] = bl
 }
 
 // blockEncoder holds one worker's scratch buffers.
@@ -454,7 +520,10 @@ func (e *blockEncoder) encode(s *partWriteSpec, perm []int32, id string, key lay
 		if split > 0 {
 			cm.flags |= chunkFlagSplit
 		}
-		fillChunkStats(&cm, v, c.Type, bl)
+		fillChunkStats(&cm, v, c.Type)
+		if cm.flags&chunkFlagBloom != 0 {
+			eb.setBloom(j, bl)
+		}
 		eb.meta.cols[j] = cm
 		eb.chunks[j] = sealed
 	}
@@ -552,72 +621,112 @@ func rowsOf(blocks []blockMeta) int {
 // kept. A column of s.schema that a part lacks, or holds in another storage
 // class, becomes a chunk of nulls. Rows stay sorted by TimeGenerated within
 // each block, which is what queries rely on (per-block min/max); the part as
-// a whole is the concatenation of the merged parts.
+// a whole is the concatenation of the merged parts. The blooms of each input
+// part are read from its bloom sections (once per part and column, not kept)
+// and go to the new part's sections.
 //
 // A merge so costs an AES-GCM open and seal of the compressed bytes, where
 // decoding and re-encoding cost about 50 times more CPU; writePart's
 // encoding path stays for merges of small blocks (see mergeDay).
 func copyBlocks(ctx context.Context, s partWriteSpec, id string, key layers, write func(*encodedBlock) error) error {
-	var aad, buf, raw, comp []byte
+	var sc copyScratch
 	bi := 0
 	for _, p := range s.from {
 		src := make([]int, len(s.schema))
+		var bcols []int
 		for j, c := range s.schema {
 			k := p.meta.cols.Index(c.Name)
 			if k >= 0 && classOf(p.meta.cols[k].Type) != classOf(c.Type) {
 				k = -1
 			}
 			src[j] = k
+			if k >= 0 && classOf(c.Type) == classStr {
+				bcols = append(bcols, k)
+			}
 		}
-		for pb := range p.meta.blocks {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			bm := &p.meta.blocks[pb]
-			eb := &encodedBlock{
-				meta:   blockMeta{rows: bm.rows, minT: bm.minT, maxT: bm.maxT, cols: make([]chunkMeta, len(s.schema))},
-				chunks: make([][]byte, len(s.schema)),
-			}
-			for j, c := range s.schema {
-				aad = blockAAD(aad[:0], s.wsID, s.table, id, bi, c.Name)
-				k := src[j]
-				if k < 0 {
-					v := nullVec(c.Type, bm.rows)
-					var bl bloom
-					raw, bl, _ = encodeChunk(raw[:0], v, 0, bm.rows, true, true)
-					comp = s.enc.EncodeAll(raw, comp[:0])
-					sealed, err := sealExact(key, comp, aad)
-					if err != nil {
-						return err
-					}
-					cm := chunkMeta{size: len(sealed), rawSize: len(raw)}
-					fillChunkStats(&cm, v, c.Type, bl)
-					eb.meta.cols[j], eb.chunks[j] = cm, sealed
-					continue
-				}
-				var plain []byte
-				var err error
-				if plain, buf, err = p.openChunk(pb, k, buf); err != nil {
-					return err
-				}
-				sealed, err := sealExact(key, plain, aad)
-				if err != nil {
-					return err
-				}
-				cm := bm.cols[k]
-				cm.off, cm.size = 0, len(sealed)
-				eb.meta.cols[j], eb.chunks[j] = cm, sealed
-			}
-			if err := write(eb); err != nil {
-				return err
-			}
-			bi++
+		blooms, err := p.loadBlooms(bcols)
+		if err != nil {
+			return err
+		}
+		err = copyPartBlocks(ctx, s, p, src, blooms, id, key, &bi, &sc, write)
+		freeBlooms(blooms)
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func fillChunkStats(cm *chunkMeta, v *Vector, t ColumnType, bl bloom) {
+// copyScratch is copyBlocks' reusable buffers.
+type copyScratch struct{ aad, buf, raw, comp []byte }
+
+// copyPartBlocks copies the blocks of one input part p for copyBlocks; src
+// maps the new schema's columns to p's (-1: none), blooms holds p's bloom
+// sections by p's column index.
+func copyPartBlocks(ctx context.Context, s partWriteSpec, p *part, src []int, blooms []*bloomBlock, id string, key layers, bi *int, sc *copyScratch, write func(*encodedBlock) error) error {
+	aad, buf, raw, comp := sc.aad, sc.buf, sc.raw, sc.comp
+	defer func() { sc.aad, sc.buf, sc.raw, sc.comp = aad, buf, raw, comp }()
+	for pb := range p.meta.blocks {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		bm := &p.meta.blocks[pb]
+		eb := &encodedBlock{
+			meta:   blockMeta{rows: bm.rows, minT: bm.minT, maxT: bm.maxT, cols: make([]chunkMeta, len(s.schema))},
+			chunks: make([][]byte, len(s.schema)),
+		}
+		for j, c := range s.schema {
+			aad = blockAAD(aad[:0], s.wsID, s.table, id, *bi, c.Name)
+			k := src[j]
+			if k < 0 {
+				v := nullVec(c.Type, bm.rows)
+				var bl bloom
+				raw, bl, _ = encodeChunk(raw[:0], v, 0, bm.rows, true, true)
+				comp = s.enc.EncodeAll(raw, comp[:0])
+				sealed, err := sealExact(key, comp, aad)
+				if err != nil {
+					return err
+				}
+				cm := chunkMeta{size: len(sealed), rawSize: len(raw)}
+				fillChunkStats(&cm, v, c.Type)
+				if cm.flags&chunkFlagBloom != 0 {
+					eb.setBloom(j, bl)
+				}
+				eb.meta.cols[j], eb.chunks[j] = cm, sealed
+				continue
+			}
+			var plain []byte
+			var err error
+			if plain, buf, err = p.openChunk(pb, k, buf); err != nil {
+				return err
+			}
+			sealed, err := sealExact(key, plain, aad)
+			if err != nil {
+				return err
+			}
+			cm := bm.cols[k]
+			cm.off, cm.size = 0, len(sealed)
+			if cm.flags&chunkFlagBloom != 0 {
+				bb := blooms[k]
+				if bb == nil {
+					return p.corrupt(pb, k, errors.New("bloom flag on a column without blooms"))
+				}
+				eb.setBloom(j, bb.copyOf(pb))
+			}
+			eb.meta.cols[j], eb.chunks[j] = cm, sealed
+		}
+		if err := write(eb); err != nil {
+			return err
+		}
+		*bi++
+	}
+	return nil
+}
+
+// fillChunkStats sets the statistics of a chunk of v: int or real min/max,
+// or, for string-class columns, the bloom flag (the caller keeps the bloom
+// with the block: encodedBlock.setBloom).
+func fillChunkStats(cm *chunkMeta, v *Vector, t ColumnType) {
 	switch classOf(t) {
 	case classInt:
 		first := true
@@ -650,7 +759,6 @@ func fillChunkStats(cm *chunkMeta, v *Vector, t ColumnType, bl bloom) {
 			cm.flags |= chunkFlagRealMinMax
 		}
 	case classStr:
-		cm.bloom = bl
 		cm.flags |= chunkFlagBloom
 	}
 }
@@ -692,7 +800,7 @@ func openPart(ctx context.Context, path, wsID, table string, keys *wsKeys) (*par
 	if err != nil {
 		return nil, corrupt(err)
 	}
-	meta, err := readPartFooter(f, size, key, partMetaAAD(wsID, table, id))
+	meta, err := readPartFooter(f, size, key, partMetaAAD(wsID, table, id), nil)
 	if err != nil {
 		key.Destroy()
 		return nil, corrupt(err)
@@ -727,7 +835,9 @@ func parsePartHeader(b []byte) ([][]byte, error) {
 	return wrapped, nil
 }
 
-func readPartFooter(f io.ReaderAt, size int64, key layers, aad []byte) (*partMeta, error) {
+// readPartFooter reads, authenticates and decodes a part's meta; v1Bloom
+// receives the bloom words of a version-1 meta (see decodePartMeta).
+func readPartFooter(f io.ReaderAt, size int64, key layers, aad []byte, v1Bloom func(block, col int, words []byte)) (*partMeta, error) {
 	var tr [partTrailerLen]byte
 	if _, err := f.ReadAt(tr[:], size-partTrailerLen); err != nil {
 		return nil, fmt.Errorf("read trailer: %w", err)
@@ -755,7 +865,7 @@ func readPartFooter(f io.ReaderAt, size int64, key layers, aad []byte) (*partMet
 	if err != nil {
 		return nil, fmt.Errorf("footer: %w", err)
 	}
-	return decodePartMeta(raw, int64(off))
+	return decodePartMeta(raw, int64(off), v1Bloom)
 }
 
 // zstdDecodeBounded decodes a zstd frame whose content may not exceed limit.

@@ -25,6 +25,9 @@ type partFile struct {
 	w                   *bufio.Writer
 	off                 int64
 	done                bool
+	// blooms holds, per column, the blooms of the blocks written so far
+	// (indexed by block), for the column's bloom section (see finish).
+	blooms [][]bloom
 }
 
 // createPartFile creates the temporary file of part id and writes its
@@ -60,6 +63,26 @@ func (pf *partFile) write(b []byte) error {
 // row count is the caller's).
 func (pf *partFile) addBlock(meta *partMeta, eb *encodedBlock) error {
 	bm := eb.meta
+	bi := len(meta.blocks)
+	for j := range bm.cols {
+		if bm.cols[j].flags&chunkFlagBloom == 0 {
+			continue
+		}
+		if pf.blooms == nil {
+			pf.blooms = make([][]bloom, len(bm.cols))
+		}
+		for len(pf.blooms[j]) < bi {
+			pf.blooms[j] = append(pf.blooms[j], nil)
+		}
+		var bl bloom
+		if j < len(eb.blooms) {
+			bl = eb.blooms[j]
+		}
+		if bl == nil {
+			bl = bloom{} // an empty bloom matches every term
+		}
+		pf.blooms[j] = append(pf.blooms[j], bl)
+	}
 	for j := range bm.cols {
 		bm.cols[j].off = pf.off
 		if err := pf.write(eb.chunks[j]); err != nil {
@@ -71,10 +94,31 @@ func (pf *partFile) addBlock(meta *partMeta, eb *encodedBlock) error {
 	return nil
 }
 
-// finish writes the sealed, compressed footer (meta) and the trailer,
-// fsyncs, renames the file into place, fsyncs the directory and returns the
-// part, open, holding the key.
+// finish writes the bloom section of each column with blooms, the sealed,
+// compressed footer (meta) and the trailer, fsyncs, renames the file into
+// place, fsyncs the directory and returns the part, open, holding the key.
 func (pf *partFile) finish(meta *partMeta, enc *zstd.Encoder, wsID, table string) (*part, error) {
+	meta.ver = partMetaVer
+	meta.blooms = make([]bloomSection, len(meta.cols))
+	var aad []byte
+	for j, bls := range pf.blooms {
+		if bls == nil {
+			continue
+		}
+		aad = bloomAAD(aad[:0], wsID, table, pf.id, meta.cols[j].Name)
+		sealed, err := pf.key.Seal(nil, encodeBloomSection(bls, len(meta.blocks)), aad)
+		if err != nil {
+			pf.abort()
+			return nil, pf.errorf("%w", err)
+		}
+		meta.blooms[j] = bloomSection{off: pf.off, size: len(sealed)}
+		if err := pf.write(sealed); err != nil {
+			pf.abort()
+			return nil, pf.errorf("%w", err)
+		}
+		pf.blooms[j] = nil
+	}
+	pf.blooms = nil
 	sealed, err := pf.key.Seal(nil, enc.EncodeAll(meta.appendTo(nil), nil), partMetaAAD(wsID, table, pf.id))
 	if err != nil {
 		pf.abort()

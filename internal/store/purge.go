@@ -372,14 +372,27 @@ func (db *DB) rewritePart(ctx context.Context, ws *workspace, table, dir string,
 			src = append(src, bi)
 		}
 	}
+	// The old part's blooms, read once (not through the query cache): kept
+	// for copied blocks, the starting point of filtered ones.
+	var bcols []int
+	for j, c := range p.meta.cols {
+		if classOf(c.Type) == classStr {
+			bcols = append(bcols, j)
+		}
+	}
+	blooms, err := p.loadBlooms(bcols)
+	if err != nil {
+		return nil, err
+	}
+	defer freeBlooms(blooms)
 	err = orderedBlocks(ctx, sem, len(src), func(nbi int) (*encodedBlock, error) {
 		sc := purgeScratches.Get().(*purgeScratch)
 		defer purgeScratches.Put(sc)
 		bi := src[nbi]
 		if matched[bi] == 0 {
-			return db.copyBlock(p, bi, ws.id, table, id, nbi, key, sc)
+			return db.copyBlock(p, bi, blooms, ws.id, table, id, nbi, key, sc)
 		}
-		return db.filterBlock(p, bi, masks[bi], ws.id, table, id, nbi, key, sc)
+		return db.filterBlock(p, bi, masks[bi], blooms, ws.id, table, id, nbi, key, sc)
 	}, func(eb *encodedBlock) error {
 		meta.rows += eb.meta.rows
 		return pf.addBlock(meta, eb)
@@ -451,7 +464,7 @@ func orderedBlocks(ctx context.Context, sem chan struct{}, n int, produce func(i
 
 // copyBlock re-seals block bi of p, which loses no row, as block nbi of the
 // new part id under key, without decompressing it.
-func (db *DB) copyBlock(p *part, bi int, wsID, table, id string, nbi int, key layers, sc *purgeScratch) (*encodedBlock, error) {
+func (db *DB) copyBlock(p *part, bi int, blooms []*bloomBlock, wsID, table, id string, nbi int, key layers, sc *purgeScratch) (*encodedBlock, error) {
 	bm := &p.meta.blocks[bi]
 	eb := &encodedBlock{
 		meta:   blockMeta{rows: bm.rows, minT: bm.minT, maxT: bm.maxT, cols: make([]chunkMeta, len(bm.cols))},
@@ -468,8 +481,14 @@ func (db *DB) copyBlock(p *part, bi int, wsID, table, id string, nbi int, key la
 		if err != nil {
 			return nil, err
 		}
-		cm := bm.cols[j] // statistics and bloom are unchanged (the bloom is never modified)
+		cm := bm.cols[j] // statistics and bloom are unchanged
 		cm.off, cm.size = 0, len(sealed)
+		if cm.flags&chunkFlagBloom != 0 {
+			if blooms[j] == nil {
+				return nil, p.corrupt(bi, j, errors.New("bloom flag on a column without blooms"))
+			}
+			eb.setBloom(j, blooms[j].copyOf(bi))
+		}
 		eb.meta.cols[j] = cm
 		eb.chunks[j] = sealed
 	}
@@ -478,7 +497,7 @@ func (db *DB) copyBlock(p *part, bi int, wsID, table, id string, nbi int, key la
 
 // filterBlock rewrites block bi of p without the rows drop selects, as block
 // nbi of the new part id under key.
-func (db *DB) filterBlock(p *part, bi int, drop []bool, wsID, table, id string, nbi int, key layers, sc *purgeScratch) (*encodedBlock, error) {
+func (db *DB) filterBlock(p *part, bi int, drop []bool, blooms []*bloomBlock, wsID, table, id string, nbi int, key layers, sc *purgeScratch) (*encodedBlock, error) {
 	bm := &p.meta.blocks[bi]
 	keep := make([]int32, 0, bm.rows)
 	for i, x := range drop {
@@ -501,9 +520,12 @@ func (db *DB) filterBlock(p *part, bi int, drop []bool, wsID, table, id string, 
 			return nil, err
 		}
 		var v *Vector
-		var bl bloom
+		var bl, old bloom
 		var split int
-		sc.raw, v, bl, split, err = filterChunk(sc.raw[:0], raw, c.Type, bm.rows, keep, bm.cols[j].bloom)
+		if bm.cols[j].flags&chunkFlagBloom != 0 && blooms[j] != nil {
+			old = blooms[j].copyOf(bi)
+		}
+		sc.raw, v, bl, split, err = filterChunk(sc.raw[:0], raw, c.Type, bm.rows, keep, old)
 		if err != nil {
 			return nil, p.corrupt(bi, j, err)
 		}
@@ -524,7 +546,10 @@ func (db *DB) filterBlock(p *part, bi int, drop []bool, wsID, table, id string, 
 		if split > 0 {
 			cm.flags |= chunkFlagSplit
 		}
-		fillChunkStats(&cm, v, c.Type, bl)
+		fillChunkStats(&cm, v, c.Type)
+		if cm.flags&chunkFlagBloom != 0 {
+			eb.setBloom(j, bl)
+		}
 		if c.Name == ColTimeGenerated {
 			eb.meta.minT, eb.meta.maxT = math.MaxInt64, math.MinInt64
 			for _, t := range v.Int {

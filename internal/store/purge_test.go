@@ -473,7 +473,12 @@ func TestPurgeEncodings(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got := p.meta.blocks[bi].cols[ci].bloom
+				bb, err := p.loadBloom(ci)
+				if err != nil || bb == nil {
+					t.Fatalf("block %d column %s: bloom section: %v", bi, c.Name, err)
+				}
+				got := bb.copyOf(bi)
+				bb.free()
 				if exp := buildBloom(v.Str, v.Nulls, c.Type == TypeDynamic); !slices.Equal(got, exp) {
 					t.Fatalf("block %d column %s: bloom differs from its values' (%d vs %d words)", bi, c.Name, len(got), len(exp))
 				}

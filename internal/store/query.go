@@ -51,9 +51,11 @@ func (db *DB) Querier(ctx context.Context, ref TableRef, tr TimeRange) (Querier,
 	if _, err := t.ws.requireKeys(ctx); err != nil {
 		// Nothing of the workspace is readable now: neither is its cache.
 		db.rcache.dropWorkspace(t.ws.id)
+		db.bcache.dropWorkspace(t.ws.id)
 		return nil, err
 	}
 	db.rcache.sweep()
+	db.bcache.sweep()
 	q := &querier{db: db, wsID: t.ws.id, table: t.name, tr: tr, workers: db.opts.QueryWorkers}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -161,13 +163,10 @@ func (q *querier) Select(ctx context.Context, h SelectHints) BatchIterator {
 		schema[i] = oc.col
 	}
 
-	// Term hints: hashed once. A hint on a virtual column is decided here.
-	type hint struct {
-		column string
-		hashes []uint64
-		virtOK bool // the term may match a virtual column (column-less hints)
-	}
-	var hints []hint
+	// Term hints: hashed once. A hint on a virtual column is decided here;
+	// the others are checked against the blooms of each block when its task
+	// runs (blockMayMatch), which reads the part's bloom sections on demand.
+	var hints []termHint
 	for _, th := range h.Terms {
 		hs := termHashes(th.Term)
 		if len(hs) == 0 {
@@ -197,47 +196,17 @@ func (q *querier) Select(ctx context.Context, h SelectHints) BatchIterator {
 			}
 			continue
 		case "":
-			hints = append(hints, hint{hashes: hs, virtOK: hasAllIn(q.wsID) || hasAllIn(q.table)})
+			if !hasAllIn(q.wsID) && !hasAllIn(q.table) { // else the term may match a virtual column
+				hints = append(hints, termHint{hashes: hs})
+			}
 		default:
 			if i := q.full.Index(th.Column); i < 0 || classOf(q.full[i].Type) != classStr {
 				continue
 			}
-			hints = append(hints, hint{column: th.Column, hashes: hs})
+			hints = append(hints, termHint{column: th.Column, hashes: hs})
 		}
 	}
-	blockMayMatch := func(p *part, b int) bool {
-		bm := &p.meta.blocks[b]
-		for _, hn := range hints {
-			if hn.virtOK {
-				continue
-			}
-			if hn.column != "" {
-				j := p.meta.cols.Index(hn.column)
-				if j < 0 {
-					return false // column absent from the part: empty everywhere
-				}
-				if cm := &bm.cols[j]; cm.flags&chunkFlagBloom != 0 && !bloomHasAll(cm.bloom, hn.hashes) {
-					return false
-				}
-				continue
-			}
-			any := false
-			for j, c := range p.meta.cols {
-				if classOf(c.Type) != classStr {
-					continue
-				}
-				if cm := &bm.cols[j]; cm.flags&chunkFlagBloom == 0 || bloomHasAll(cm.bloom, hn.hashes) {
-					any = true
-					break
-				}
-			}
-			if !any {
-				return false
-			}
-		}
-		return true
-	}
-
+	it.hints = hints
 	// Column hints on string columns: a block whose chunk of the column is
 	// split token-encoded is filtered row by row through its token table.
 	colTerms := map[string][]string{}
@@ -267,10 +236,6 @@ func (q *querier) Select(ctx context.Context, h SelectHints) BatchIterator {
 				it.stats.BlocksSkippedTime++
 				continue
 			}
-			if !blockMayMatch(p, b) {
-				it.stats.BlocksSkippedTerms++
-				continue
-			}
 			tasks = append(tasks, task{p: p, block: b})
 		}
 	}
@@ -290,6 +255,61 @@ func (q *querier) countBlocks() int64 {
 		n += int64(len(p.meta.blocks))
 	}
 	return n
+}
+
+// termHint is a term hint checked against the blocks' blooms: its token
+// hashes, in one column or (column "") any string column.
+type termHint struct {
+	column string
+	hashes []uint64
+}
+
+// blockMayMatch reports whether block b of p may hold every term hint, by
+// the blooms of its chunks (loaded through the DB's bloom cache).
+func (it *iterator) blockMayMatch(p *part, b int) (bool, error) {
+	bm := &p.meta.blocks[b]
+	cache := &it.q.db.bcache
+	for _, hn := range it.hints {
+		if hn.column != "" {
+			j := p.meta.cols.Index(hn.column)
+			if j < 0 {
+				return false, nil // column absent from the part: empty everywhere
+			}
+			if bm.cols[j].flags&chunkFlagBloom == 0 {
+				continue
+			}
+			bb, err := cache.get(p, j)
+			if err != nil {
+				return false, err
+			}
+			if bb != nil && !bb.mayHaveAll(b, hn.hashes) {
+				return false, nil
+			}
+			continue
+		}
+		any := false
+		for j, c := range p.meta.cols {
+			if classOf(c.Type) != classStr {
+				continue
+			}
+			if bm.cols[j].flags&chunkFlagBloom == 0 {
+				any = true
+				break
+			}
+			bb, err := cache.get(p, j)
+			if err != nil {
+				return false, err
+			}
+			if bb == nil || bb.mayHaveAll(b, hn.hashes) {
+				any = true
+				break
+			}
+		}
+		if !any {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // colTerm is the lower-case terms every kept row holds in one column.
@@ -313,7 +333,8 @@ type iterator struct {
 	tasks  []task
 	limit  int
 
-	colTerms []colTerm // set by Select before init
+	colTerms []colTerm  // set by Select before init
+	hints    []termHint // set by Select before init
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -333,6 +354,7 @@ type iterator struct {
 	bytesRead   atomic.Int64
 	memRows     atomic.Int64
 	tokenSkips  atomic.Int64 // blocks whose token tables lack a term
+	bloomSkips  atomic.Int64 // blocks whose blooms lack a term
 	rowsMatched atomic.Int64
 }
 
@@ -473,7 +495,7 @@ func (it *iterator) Stats() SelectStats {
 	s.BlocksRead = it.blocksRead.Load()
 	s.BytesRead = it.bytesRead.Load()
 	s.MemRowsScanned = it.memRows.Load()
-	s.BlocksSkippedTerms += it.tokenSkips.Load()
+	s.BlocksSkippedTerms += it.tokenSkips.Load() + it.bloomSkips.Load()
 	s.BlocksRead -= it.tokenSkips.Load()
 	s.RowsReturned = int64(it.returned)
 	return s
@@ -527,6 +549,16 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 
 	p, bi := tk.p, tk.block
 	bm := &p.meta.blocks[bi]
+	if len(it.hints) > 0 {
+		ok, err := it.blockMayMatch(p, bi)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			it.bloomSkips.Add(1)
+			return nil, nil
+		}
+	}
 	it.blocksRead.Add(1)
 	lo, hi := 0, bm.rows
 	cache := &it.q.db.rcache
