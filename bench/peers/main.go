@@ -8,6 +8,7 @@
 //	go run ./bench/peers                        # 1 M rows, all systems
 //	go run ./bench/peers -rows 200000 -systems custos,duckdb
 //	go run ./bench/peers -profile /tmp/qp -data-dir /var/tmp/peers1m -runs 20   # CPU profile per question
+//	go run ./bench/peers -cold-probe 20 -data-dir /var/tmp/peers1m             # where a cold query's time goes
 //
 // Peers are installed by the harness (ClickHouse from Debian, VictoriaLogs
 // with `go install`, DuckDB through its Go bindings in the separate module
@@ -54,8 +55,17 @@ func main() {
 	docs := flag.Bool("docs", false, "also write the results into docs/benchmarks.md")
 	profile := flag.String("profile", "", "profile mode: Custos alone, in process, one CPU profile per question written into this directory (needs -data-dir)")
 	dataDir := flag.String("data-dir", "", "with -profile: Custos's data directory, loaded once and reused")
+	coldN := flag.Int("cold-probe", 0, "cold probe: restart the custos binary on -data-dir (a -profile load) this many times and time the first query's phases")
+	coldQ := flag.Int("cold-question", 6, "with -cold-probe: the question (1-6, the order of the report)")
+	coldProf := flag.String("cold-profile", "", "with -cold-probe: write the server's CPU profile around each cold query into this directory")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
+	if *coldN > 0 {
+		if err := coldProbe(context.Background(), *binary, *dataDir, *coldProf, *coldN, *coldQ); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if *profile != "" {
 		if err := profileQuestions(context.Background(), *profile, *dataDir, *rows, *clients, *runs); err != nil {
 			log.Fatal(err)
