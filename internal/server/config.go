@@ -95,6 +95,8 @@ type QueryConfig struct {
 	MaxResultBytes int64         `yaml:"maxResultBytes"` // result size a query may return
 	MaxMemoryBytes int64         `yaml:"maxMemoryBytes"` // working memory of one query
 	ReadCacheBytes int64         `yaml:"readCacheBytes"` // the store's decoded-chunk cache, shared by queries; 0: off
+	// BloomCacheBytes is the store's cache of part bloom filters read by term-hint queries; 0: off.
+	BloomCacheBytes int64 `yaml:"bloomCacheBytes"`
 }
 
 // ActivityConfig configures where the activity log is copied besides its
@@ -146,12 +148,13 @@ func DefaultConfig() Config {
 			Shutdown:   30 * time.Second,
 		},
 		Query: QueryConfig{
-			Timeout:        3 * time.Minute,
-			MaxTimeout:     10 * time.Minute,
-			MaxResultRows:  500_000,
-			MaxResultBytes: 64 << 20,
-			MaxMemoryBytes: 2 << 30,
-			ReadCacheBytes: 256 << 20,
+			Timeout:         3 * time.Minute,
+			MaxTimeout:      10 * time.Minute,
+			MaxResultRows:   500_000,
+			MaxResultBytes:  64 << 20,
+			MaxMemoryBytes:  2 << 30,
+			ReadCacheBytes:  256 << 20,
+			BloomCacheBytes: 64 << 20,
 		},
 		Identity: IdentityConfig{TokenLifetime: time.Hour, JustInTimeAccess: true},
 	}
@@ -267,7 +270,7 @@ func (c Config) Validate() error {
 	if c.Timeouts.Write <= c.Query.MaxTimeout {
 		return bad("timeouts.write", "%v must exceed query.maxTimeout %v, or long queries lose their answers", c.Timeouts.Write, c.Query.MaxTimeout)
 	}
-	if c.Query.MaxResultRows < 0 || c.Query.MaxResultBytes < 0 || c.Query.MaxMemoryBytes < 0 || c.Query.ReadCacheBytes < 0 {
+	if c.Query.MaxResultRows < 0 || c.Query.MaxResultBytes < 0 || c.Query.MaxMemoryBytes < 0 || c.Query.ReadCacheBytes < 0 || c.Query.BloomCacheBytes < 0 {
 		return bad("query", "limits must not be negative")
 	}
 	if c.Identity.TokenLifetime < 5*time.Minute || c.Identity.TokenLifetime > 24*time.Hour {
@@ -519,6 +522,13 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error {
 				n, err := strconv.ParseInt(v, 10, 64)
 				c.Query.ReadCacheBytes = n
+				return err
+			}},
+		{Key: "query.bloomCacheBytes", Flag: "query-bloom-cache-bytes", Env: "CUSTOS_QUERY_BLOOM_CACHE_BYTES", Default: strconv.FormatInt(d.Query.BloomCacheBytes, 10),
+			Usage: "memory for the parts' token bloom filters that term searches read, outside the Go heap, in bytes; 0 keeps none (every search reads them from the files)",
+			set: func(c *Config, v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				c.Query.BloomCacheBytes = n
 				return err
 			}},
 		{Key: "identity.tokenLifetime", Flag: "token-lifetime", Env: "CUSTOS_TOKEN_LIFETIME", Default: d.Identity.TokenLifetime.String(),

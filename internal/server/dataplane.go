@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,8 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		OnCommit: s.exportHook.onCommit,
 
 		ReadCacheBytes: s.cfg.Query.ReadCacheBytes,
+		// The store's 0 is its default; the setting's 0 keeps no blooms.
+		BloomCacheBytes: cmp.Or(s.cfg.Query.BloomCacheBytes, -1),
 	})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
