@@ -458,3 +458,38 @@ func FuzzBloomSection(f *testing.F) {
 		}
 	})
 }
+
+// TestUpgradeParts: UpgradeParts rewrites a version-1 part with bloom
+// sections; answers and skipped blocks do not change, the old file goes,
+// and a second call has nothing to do.
+func TestUpgradeParts(t *testing.T) {
+	ctx := context.Background()
+	env := newEnv(t)
+	db, ref, _ := bloomTestDB(t, env, nil)
+	want := needles(t, db, ref)
+	p := partsOf(t, db, ref)[0]
+	old, path := rewritePartV1(t, p), p.path
+	db.Close()
+	if err := os.WriteFile(path, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db = env.open(t, nil)
+	if n, err := db.UpgradeParts(ctx); err != nil || n != 1 {
+		t.Fatalf("UpgradeParts: %d, %v; want 1 part", n, err)
+	}
+	ps := partsOf(t, db, ref)
+	if len(ps) != 1 || ps[0].meta.ver != partMetaVer || ps[0].path == path {
+		t.Fatalf("after the upgrade: %d parts, version %d", len(ps), ps[0].meta.ver)
+	}
+	sameNeedles(t, "upgraded part", needles(t, db, ref), want)
+	if n, err := db.UpgradeParts(ctx); err != nil || n != 0 {
+		t.Fatalf("second UpgradeParts: %d, %v; want 0", n, err)
+	}
+	db.Close()
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the version-1 file is still there: %v", err)
+	}
+	db = env.open(t, nil)
+	defer db.Close()
+	sameNeedles(t, "upgraded part, reopened", needles(t, db, ref), want)
+}
