@@ -233,13 +233,22 @@ func (s *Service) runQuery(ctx context.Context, r *rule, start, end time.Time) (
 		if err != nil {
 			return nil, nil, err
 		}
-		qctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
-		res, err := s.opts.Engine.Query(qctx, engine.Request{
-			Query: r.Crit.Query, Tables: cat, Source: s.opts.Source, WorkspaceID: ws.CustomerID,
-			Timespan:      store.TimeRange{From: store.TicksFromTime(start), To: store.TicksFromTime(end)},
-			RowConditions: dec.RowConditions, Now: end, Timeout: s.opts.QueryTimeout,
-		})
-		cancel()
+		run := func(query string) (*engine.Result, error) {
+			qctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
+			defer cancel()
+			return s.opts.Engine.Query(qctx, engine.Request{
+				Query: query, Tables: cat, Source: s.opts.Source, WorkspaceID: ws.CustomerID,
+				Timespan:      store.TimeRange{From: store.TicksFromTime(start), To: store.TicksFromTime(end)},
+				RowConditions: dec.RowConditions, Now: end, Timeout: s.opts.QueryTimeout,
+			})
+		}
+		res, err := run(narrowQuery(&r.Crit))
+		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+			// The narrowed query failed (a dimension or measure the query
+			// does not return, or a query the appended project does not
+			// fit): the rule's own query gives the error the user can act on.
+			res, err = run(r.Crit.Query)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("query on %s: %w", ws.Name, err)
 		}
@@ -252,6 +261,33 @@ func (s *Service) runQuery(ctx context.Context, r *rule, start, end time.Time) (
 		wss = append(wss, ws)
 	}
 	return agg.result(), wss, nil
+}
+
+// narrowQuery returns the rule's query followed by a project of the columns
+// the aggregation reads — its dimensions and measure — so that the engine
+// reads only those columns from the store, not every column of every
+// matching row (a log message column costs far more to decode than a count
+// needs). Azure, too, appends its aggregation to a rule's query. A count
+// with no dimension keeps one constant column: only the rows matter.
+func narrowQuery(c *criterion) string {
+	var cols []string
+	seen := map[string]bool{}
+	add := func(name string) {
+		if name != "" && !seen[name] {
+			seen[name] = true
+			cols = append(cols, kql.QuoteName(name))
+		}
+	}
+	for _, d := range c.Dimensions {
+		add(d.Name)
+	}
+	if c.TimeAggregation != AggCount {
+		add(c.MetricMeasureColumn)
+	}
+	if len(cols) == 0 {
+		cols = append(cols, "AlertRow__ = true")
+	}
+	return c.Query + "\n| project " + strings.Join(cols, ", ")
 }
 
 // aggregator groups result rows by dimension combination.

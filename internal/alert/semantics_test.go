@@ -229,3 +229,47 @@ func TestWriteMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestNarrowedQuery: the engine runs a rule's query followed by a project of
+// the dimensions and measure (narrowQuery); results are those of the rule's
+// own query, and where the narrowed query cannot run, the rule's own query's
+// error is what the user sees.
+func TestNarrowedQuery(t *testing.T) {
+	for _, tc := range []struct {
+		c    criterion
+		want string
+	}{
+		{criterion{Query: "Perf", TimeAggregation: AggCount}, "Perf\n| project AlertRow__ = true"},
+		{criterion{Query: "Perf // trailing comment", TimeAggregation: AggTotal, MetricMeasureColumn: "CounterValue",
+			Dimensions: []dimension{{Name: "Computer"}, {Name: "odd name"}, {Name: "Computer"}}},
+			"Perf // trailing comment\n| project Computer, ['odd name'], CounterValue"},
+		{criterion{Query: "Perf", TimeAggregation: AggCount, MetricMeasureColumn: "Ignored", Dimensions: []dimension{{Name: "Computer"}}},
+			"Perf\n| project Computer"},
+	} {
+		if got := narrowQuery(&tc.c); got != tc.want {
+			t.Errorf("narrowQuery(%+v) = %q, want %q", tc.c, got, tc.want)
+		}
+	}
+
+	e := newEnv(t, envConfig{})
+	t0 := e.start()
+	e.putRule("avg", e.ruleBody("Perf | where CounterValue > 1 // only busy ones", "Average", "CounterValue", "GreaterThan", 5, `[{"name":"Computer","operator":"Include","values":["*"]}]`, ""), true)
+	e.putRule("nodim", e.ruleBody("Perf", "Count", "", "GreaterThan", 0, `[{"name":"Nope","operator":"Include","values":["*"]}]`, ""), true)
+	e.ingest(perfRow{t0.Add(10 * time.Second), "a", 4}, perfRow{t0.Add(20 * time.Second), "a", 10},
+		perfRow{t0.Add(30 * time.Second), "b", 2}, perfRow{t0.Add(40 * time.Second), "c", 1})
+	e.tick(t0.Add(time.Minute))
+	as, _ := e.cat.Alerts(context.Background(), alertFilter(e))
+	var fired []string
+	for _, a := range as {
+		fired = append(fired, e.seriesOf(a))
+	}
+	// a: avg(4, 10) = 7 > 5 fires; b: avg(2) does not; c is filtered out.
+	if len(fired) != 1 || fired[0] != `[{"name":"Computer","value":"a"}]` {
+		t.Fatalf("fired %v, want only Computer a", fired)
+	}
+	code, m, raw := e.call("GET", e.ruleID("nodim")+"?api-version=2023-12-01", "")
+	st := m["properties"].(map[string]any)["evaluationStatus"].(map[string]any)
+	if code != 200 || st["lastResult"] != "Failed" || !strings.Contains(st["lastError"].(string), "The dimension column 'Nope' is not in the query result.") {
+		t.Fatalf("rule with an unknown dimension: %d %s", code, raw)
+	}
+}
