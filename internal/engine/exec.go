@@ -500,13 +500,7 @@ func (x *executor) applyOpsWith(ev *evaluator, ops []kql.PlanNode, b *store.Batc
 			if err != nil {
 				return nil, err
 			}
-			sel := make([]int32, 0, b.Len)
-			for i, t := range pred.Bool[:b.Len] {
-				if t && (pred.Nulls == nil || !pred.Nulls[i]) {
-					sel = append(sel, int32(i))
-				}
-			}
-			if len(sel) != b.Len {
+			if sel := selected(pred, b.Len); sel != nil {
 				b = gatherBatch(b, sel)
 			}
 		case *kql.Compute:
@@ -544,6 +538,32 @@ func (x *executor) applyOpsWith(ev *evaluator, ops []kql.PlanNode, b *store.Batc
 	return b, nil
 }
 
+// selected returns the rows of a filter's predicate that are true (not
+// null), or nil when every row is: most batches of a selective scan pass
+// whole, and need neither the selection nor the gather.
+func selected(pred *store.Vector, n int) []int32 {
+	all := 0
+	for i, t := range pred.Bool[:n] {
+		if !t || (pred.Nulls != nil && pred.Nulls[i]) {
+			break
+		}
+		all = i + 1
+	}
+	if all == n {
+		return nil
+	}
+	sel := make([]int32, all, n)
+	for i := range sel {
+		sel[i] = int32(i)
+	}
+	for i := all; i < n; i++ {
+		if pred.Bool[i] && (pred.Nulls == nil || !pred.Nulls[i]) {
+			sel = append(sel, int32(i))
+		}
+	}
+	return sel
+}
+
 // sink consumes the batches of a pipeline; each worker owns one.
 type sink interface {
 	consume(seq int, b *store.Batch) (stop bool, err error)
@@ -558,6 +578,7 @@ type seqBatch struct {
 // materialized input) is read by one goroutine; workers apply the row-wise
 // operators and feed their sink. A sink may stop the source early.
 func (x *executor) drive(ctx context.Context, p pipeline, sinks []sink) error {
+	p = x.pruneScanTimeFilters(p)
 	g, gctx := errgroup.WithContext(ctx)
 	ch := make(chan seqBatch, len(sinks))
 	stop := make(chan struct{})
