@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"runtime"
 	"unsafe"
@@ -114,7 +115,13 @@ func newBloomBlock(plain []byte) (*bloomBlock, error) {
 		return nil, err
 	}
 	copy(mem, plain)
-	all := unsafe.Slice((*uint64)(unsafe.Pointer(&mem[0])), len(plain)/8)
+	return regionBloomBlock(mem, mem[:len(plain)]), nil
+}
+
+// regionBloomBlock makes the bloomBlock of a checked section plaintext that
+// lies, 8-byte aligned, in region mem, which it then owns.
+func regionBloomBlock(mem, plain []byte) *bloomBlock {
+	all := unsafe.Slice((*uint64)(unsafe.Pointer(&plain[0])), len(plain)/8)
 	if !littleEndian {
 		for i := range all {
 			all[i] = binary.LittleEndian.Uint64(plain[8*i:])
@@ -123,7 +130,7 @@ func newBloomBlock(plain []byte) (*bloomBlock, error) {
 	n := int(all[0])
 	bb := &bloomBlock{mem: mem, offs: all[1 : n+2], words: all[n+2:]}
 	bb.clean = runtime.AddCleanup(bb, offheap.Free, mem)
-	return bb, nil
+	return bb
 }
 
 // bytes is the memory the section takes (pages of the region, and the header).
@@ -194,6 +201,15 @@ func (p *part) loadBlooms(cols []int) ([]*bloomBlock, error) {
 		if bs.size == 0 {
 			continue
 		}
+		if len(p.key) == 1 {
+			bb, err := p.loadBloomInPlace(j, bs)
+			if err != nil {
+				freeBlooms(out)
+				return nil, err
+			}
+			out[j] = bb
+			continue
+		}
 		if cap(sealed) < bs.size {
 			sealed = make([]byte, bs.size)
 		}
@@ -219,6 +235,55 @@ func (p *part) loadBlooms(cols []int) ([]*bloomBlock, error) {
 		out[j] = bb
 	}
 	return out, nil
+}
+
+// loadBloomInPlace loads column j's section (one encryption layer) straight
+// into a region outside the heap and decrypts it there: the sealed bytes are
+// read at an offset that leaves the plaintext 8-byte aligned, so nothing is
+// copied and no heap buffer is needed (a 10 M-row part's Message blooms are
+// megabytes).
+func (p *part) loadBloomInPlace(j int, bs bloomSection) (*bloomBlock, error) {
+	var head [2]byte
+	if bs.size < len(head) {
+		return nil, p.bloomCorrupt(j, fmt.Errorf("%d bytes", bs.size))
+	}
+	if _, err := p.f.ReadAt(head[:], bs.off); err != nil {
+		return nil, p.bloomCorrupt(j, fmt.Errorf("read: %w", err))
+	}
+	at := 2 + int(head[1]) + crypt.NonceSize // where the plaintext starts in the envelope
+	pad := (8 - at%8) % 8
+	mem, err := offheap.Alloc(pad + bs.size)
+	if err != nil {
+		return nil, fmt.Errorf("part %s: bloom section of column %s: %w", p.id, p.meta.cols[j].Name, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			offheap.Free(mem)
+		}
+	}()
+	sealed := mem[pad : pad+bs.size]
+	if _, err := p.f.ReadAt(sealed, bs.off); err != nil {
+		return nil, p.bloomCorrupt(j, fmt.Errorf("read: %w", err))
+	}
+	env, err := crypt.ParseEnvelope(sealed)
+	if err != nil {
+		return nil, p.bloomCorrupt(j, err)
+	}
+	if env.HeaderLen+crypt.NonceSize != at {
+		return nil, p.bloomCorrupt(j, errors.New("envelope header changed under the read"))
+	}
+	var aadBuf [256]byte
+	aad := bloomAAD(aadBuf[:0], p.wsID, p.table, p.id, p.meta.cols[j].Name)
+	plain, err := p.key[0].Open(sealed[at:at], sealed, aad)
+	if err == nil {
+		err = checkBloomSection(plain, len(p.meta.blocks))
+	}
+	if err != nil {
+		return nil, p.bloomCorrupt(j, err)
+	}
+	ok = true
+	return regionBloomBlock(mem, plain), nil
 }
 
 // openSealed decrypts a sealed envelope in place (one layer) or into a new
