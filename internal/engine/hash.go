@@ -140,6 +140,59 @@ func (t *strTable) idBatch(keys []string, out []uint32) []uint32 {
 	return out
 }
 
+// countMissing returns how many of keys, which are distinct, the table does
+// not hold, looking them up in runs like idBatch.
+func (t *strTable) countMissing(keys []string) int {
+	var tags [strBatch]uint32
+	missing := 0
+	for len(keys) > 0 {
+		run := keys[:min(len(keys), strBatch)]
+		keys = keys[len(run):]
+		for j, s := range run {
+			tags[j] = t.tag(s)
+		}
+		var touch uint64
+		shift := 32 - t.bits
+		for _, tag := range tags[:len(run)] {
+			touch += t.slots[tag>>shift].meta
+		}
+		t.touched += touch
+		for j, s := range run {
+			if t.findTagged(s, tags[j]) < 0 {
+				missing++
+			}
+		}
+	}
+	return missing
+}
+
+// findTagged is find for a key whose tag is known.
+func (t *strTable) findTagged(s string, tag uint32) int32 {
+	mask := uint64(len(t.slots) - 1)
+	for i := uint64(tag >> (32 - t.bits)); ; i = (i + 1) & mask {
+		sl := &t.slots[i]
+		if sl.meta == 0 {
+			return -1
+		}
+		if uint32(sl.meta>>32) == tag && t.matches(sl, s) {
+			return int32(uint32(sl.meta) - 1)
+		}
+	}
+}
+
+// reserve grows the table, in one step, to the smallest size that holds n
+// keys at most half full (no fourfold step beyond it): a merge that knows
+// how many keys it adds takes the size it needs instead of growing past it.
+func (t *strTable) reserve(n int) {
+	bits := t.bits
+	for 2*n > 1<<bits {
+		bits++
+	}
+	if bits > t.bits {
+		t.rehash(bits)
+	}
+}
+
 // idTagged is id for a key whose tag is known.
 func (t *strTable) idTagged(s string, tag uint32) uint32 {
 	mask := uint64(len(t.slots) - 1)
@@ -180,7 +233,6 @@ func (t *strTable) grow() {
 	if t.bits >= 31 {
 		panic("BUG: strTable beyond 2^30 keys")
 	}
-	old := t.slots
 	// Between 4K and 1M slots the table grows fourfold: a high-cardinality
 	// group-by reaches its final size with a third of the rehashing (and of
 	// the fresh arrays, costly to fault in on a cold start) that doubling
@@ -190,7 +242,16 @@ func (t *strTable) grow() {
 	if t.bits >= 12 && t.bits < 20 {
 		step = 2
 	}
-	t.bits += step
+	t.rehash(t.bits + step)
+}
+
+// rehash moves the keys into a new array of 1<<bits slots.
+func (t *strTable) rehash(bits uint) {
+	if bits > 31 {
+		panic("BUG: strTable beyond 2^30 keys")
+	}
+	old := t.slots
+	t.bits = bits
 	t.slots = t.pool.get(t.bits)
 	mask := uint64(len(t.slots) - 1)
 	for j := range old {

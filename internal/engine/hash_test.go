@@ -509,3 +509,90 @@ func TestSummarizeMemoryLimitCountsStates(t *testing.T) {
 		t.Fatalf("with a 1 MB limit: err %v; want ErrLimitExceeded", err)
 	}
 }
+
+// TestStrTableReserveMerge checks the merge path's sizing: countMissing
+// counts exactly the keys a table lacks, reserve grows once to the smallest
+// half-full size and keeps every ID, and idsOfDistinct after it assigns the
+// same IDs as without it.
+func TestStrTableReserveMerge(t *testing.T) {
+	for _, collide := range []bool{false, true} {
+		a, b := newStrTable(), newStrTable()
+		if collide {
+			a.hashMask, b.hashMask = 0xffff_0000_0000_0000, 0xffff_0000_0000_0000
+		}
+		var bKeys []string
+		for i := range 30000 {
+			a.id(fmt.Sprintf("user-%d", i))
+		}
+		for i := 20000; i < 70000; i++ {
+			k := fmt.Sprintf("user-%d", i)
+			b.id(k)
+			bKeys = append(bKeys, k)
+		}
+		if got := a.countMissing(bKeys); got != 40000 {
+			t.Fatalf("collide=%v: countMissing = %d, want 40000", collide, got)
+		}
+		a.reserve(a.len() + 40000)
+		if len(a.slots) != 1<<18 { // 70000 keys at most half full
+			t.Fatalf("collide=%v: %d slots after reserve, want %d", collide, len(a.slots), 1<<18)
+		}
+		for i := range 30000 {
+			if got := a.find(fmt.Sprintf("user-%d", i)); got != int32(i) {
+				t.Fatalf("collide=%v: user-%d has ID %d after reserve", collide, i, got)
+			}
+		}
+		ids := a.idBatch(bKeys, nil)
+		for j, id := range ids {
+			if want := uint32(20000 + j); j < 10000 && id != want {
+				t.Fatalf("collide=%v: %s has ID %d, want %d", collide, bKeys[j], id, want)
+			}
+			if want := uint32(30000 + j - 10000); j >= 10000 && id != want {
+				t.Fatalf("collide=%v: %s has ID %d, want %d", collide, bKeys[j], id, want)
+			}
+		}
+		if len(a.slots) != 1<<18 {
+			t.Fatalf("collide=%v: the merge grew the reserved table to %d slots", collide, len(a.slots))
+		}
+	}
+}
+
+// TestGroupMergeSizing checks that a summarize merge of two workers' string
+// tables takes the size it needs, not the next fourfold step, and answers
+// as the row-by-row path does.
+func TestGroupMergeSizing(t *testing.T) {
+	pool := newSlotPool(tablePoolBytes)
+	mk := func() *groupTable {
+		g := newGroupTable([]store.ColumnType{store.TypeString})
+		g.usePool(pool)
+		return g
+	}
+	vec := func(lo, hi int) *store.Vector {
+		v := &store.Vector{Type: store.TypeString}
+		for i := lo; i < hi; i++ {
+			v.Str = append(v.Str, fmt.Sprintf("u%d", i))
+		}
+		return v
+	}
+	g1, g2 := mk(), mk()
+	g1.ids([]*store.Vector{vec(0, 100000)}, 100000, nil)
+	g2.ids([]*store.Vector{vec(50000, 150000)}, 100000, nil)
+	if n := len(g1.dicts[0].strs.slots); n != 1<<18 {
+		t.Fatalf("worker table has %d slots, want %d", n, 1<<18)
+	}
+	mapping := g1.idsOfDistinct(g2.keyVectors(), g2.n)
+	if g1.n != 150000 {
+		t.Fatalf("%d groups after the merge, want 150000", g1.n)
+	}
+	// 150000 keys need 2^19 slots half full; growing key by key would have
+	// taken the fourfold step from 2^18 to 2^20.
+	if n := len(g1.dicts[0].strs.slots); n != 1<<19 {
+		t.Fatalf("merged table has %d slots, want %d", n, 1<<19)
+	}
+	for i, id := range mapping {
+		if want := int32(50000 + i); id != want {
+			t.Fatalf("key u%d merged to group %d, want %d", 50000+i, id, want)
+		}
+	}
+	g1.release()
+	g2.release()
+}
