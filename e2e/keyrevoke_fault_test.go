@@ -37,9 +37,40 @@ func TestKeyRevokedMidIngestion(t *testing.T) {
 	}
 	// Registered first, so it runs after the server is killed.
 	t.Cleanup(func() { _ = os.Chmod(keyPath, 0o600) })
+	chmod := func(mode os.FileMode) func() {
+		return func() {
+			if err := os.Chmod(keyPath, mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	runKeyRevocation(t, root, keyRevocation{
+		args: []string{"--keys-file-key-dir", keyDir},
+		keyVaultProperties: map[string]any{
+			"keyVaultUri": "file://" + keyDir, "keyName": "custos-ws", "custosProvider": "file"},
+		revoke: chmod(0), restore: chmod(0o600),
+	})
+}
+
+// keyRevocation is one key provider's part in runKeyRevocation: the server
+// arguments that allow it, the cluster's keyVaultProperties, and how the test
+// revokes and restores the key at the key store.
+type keyRevocation struct {
+	args               []string
+	keyVaultProperties map[string]any
+	revoke, restore    func()
+}
+
+// runKeyRevocation links the workspace to a double-encryption cluster whose
+// key kr names, ingests from two clients, revokes the key at its store while
+// they upload and restores it: refusals must all be 503
+// CustomerManagedKeyUnavailable, ingestion must resume, and every
+// acknowledged batch must be present exactly once, also after a SIGKILL and
+// restart.
+func runKeyRevocation(t *testing.T, root string, kr keyRevocation) {
 	ctx := testCtx(t, 170*time.Second)
 	s, c := StartServer(t, ctx, Options{Binary: custosBin, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log"),
-		Args: []string{"--keys-file-key-dir", keyDir, "--keys-cache-ttl", "1s", "--keys-retry-interval", "100ms"}})
+		Args: append(kr.args, "--keys-cache-ttl", "1s", "--keys-retry-interval", "100ms")})
 	adm := c.Admin
 	if err := c.GrantDataRoles(ctx); err != nil {
 		t.Fatal(err)
@@ -48,9 +79,8 @@ func TestKeyRevokedMidIngestion(t *testing.T) {
 	cluster := rg + "/providers/Microsoft.OperationalInsights/clusters/cmk-cluster"
 	if _, err := c.ARM(ctx, http.MethodPut, cluster+"?api-version=2022-10-01", map[string]any{
 		"location": "local", "identity": map[string]any{"type": "SystemAssigned"},
-		"sku": map[string]any{"name": "CapacityReservation", "capacity": 100},
-		"properties": map[string]any{"isDoubleEncryptionEnabled": true, "keyVaultProperties": map[string]any{
-			"keyVaultUri": "file://" + keyDir, "keyName": "custos-ws", "custosProvider": "file"}},
+		"sku":        map[string]any{"name": "CapacityReservation", "capacity": 100},
+		"properties": map[string]any{"isDoubleEncryptionEnabled": true, "keyVaultProperties": kr.keyVaultProperties},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -123,16 +153,12 @@ func TestKeyRevokedMidIngestion(t *testing.T) {
 		}
 	}
 	waitFor("20 batches acknowledged before the revocation", func() bool { return led.acks() >= 20 })
-	if err := os.Chmod(keyPath, 0); err != nil {
-		t.Fatal(err)
-	}
+	kr.revoke()
 	revokedAt := led.acks()
 	waitFor("10 uploads refused after the revocation", func() bool { return refused.Load() >= 10 })
 	t.Logf("key revoked after %d acknowledged batches; %d acknowledged and %d refused by the time the refusals were counted",
 		revokedAt, led.acks(), refused.Load())
-	if err := os.Chmod(keyPath, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kr.restore()
 	restored := led.acks()
 	waitFor("20 more batches acknowledged after the key was restored", func() bool { return led.acks() >= restored+20 })
 	stop()

@@ -30,7 +30,11 @@ var (
 // BuildBinary compiles cmd/custos into out with `go build`. It must run
 // inside the custos module (any directory of the checkout).
 func BuildBinary(ctx context.Context, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "custos/cmd/custos")
+	args := []string{"build", "-o", out}
+	if binaryTags != "" {
+		args = append(args, "-tags", binaryTags)
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "custos/cmd/custos")...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

@@ -15,4 +15,4 @@ if ! command -v softhsm2-util >/dev/null 2>&1 || [ ! -e /usr/lib/softhsm/libsoft
 		exit 1
 	fi
 fi
-CGO_ENABLED=1 go test -count=1 -tags pkcs11 -run 'PKCS11' ./internal/crypt/... ./internal/store/...
+CGO_ENABLED=1 go test -count=1 -tags pkcs11 -run 'PKCS11' ./internal/crypt/... ./internal/store/... ./e2e
