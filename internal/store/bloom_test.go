@@ -9,13 +9,16 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
 
+	"custos/internal/crypt"
 	"custos/internal/offheap"
 )
 
@@ -492,4 +495,117 @@ func TestUpgradeParts(t *testing.T) {
 	db = env.open(t, nil)
 	defer db.Close()
 	sameNeedles(t, "upgraded part, reopened", needles(t, db, ref), want)
+}
+
+// TestBloomSectionsDoubleEncryption: with double encryption the bloom
+// sections are sealed twice like the blocks (the second layer's key is the
+// workspace's infrastructure key) and needle queries still skip blocks.
+func TestBloomSectionsDoubleEncryption(t *testing.T) {
+	ctx := context.Background()
+	env := newEnv(t)
+	db := env.open(t, func(o *Options) { o.BlockRows = 1024 })
+	defer db.Close()
+	fk, err := crypt.CreateFileKey(filepath.Join(t.TempDir(), "customer.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetWorkspaceEncryption(ctx, testWS, WorkspaceEncryption{Provider: fk, DoubleEncryption: true}); err != nil {
+		t.Fatal(err)
+	}
+	ref := TableRef{testWS, "Text_CL"}
+	if err := db.EnsureTable(ctx, ref, Schema{{"Message", TypeString}, {"N", TypeLong}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := termFilterRows(5000, map[int]string{17: " quokka", 2500: " quokka koala", 4990: " koala"})
+	commit(t, db, ref, b)
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := partsOf(t, db, ref)[0]
+	if len(p.key) != 2 {
+		t.Fatal("part not double-encrypted")
+	}
+	got := needles(t, db, ref)
+	if len(got[0].rows) != 2 || got[0].stats.BlocksSkippedTerms == 0 || got[4].stats.BlocksSkippedTerms != got[4].stats.BlocksTotal {
+		t.Fatalf("needles under double encryption: %d rows, stats %+v / %+v", len(got[0].rows), got[0].stats, got[4].stats)
+	}
+	// The section opens under both layers and not under the inner one alone.
+	bs := p.meta.blooms[p.meta.cols.Index("Message")]
+	sealed := make([]byte, bs.size)
+	if _, err := p.f.ReadAt(sealed, bs.off); err != nil {
+		t.Fatal(err)
+	}
+	aad := bloomAAD(nil, p.wsID, p.table, p.id, "Message")
+	if _, err := p.key[:1].Open(nil, sealed, aad); err == nil {
+		t.Fatal("a double-encrypted bloom section opened with the inner key alone")
+	}
+	if _, err := p.key.Open(nil, sealed, aad); err != nil {
+		t.Fatalf("bloom section: %v", err)
+	}
+}
+
+// TestBloomCacheConcurrent: concurrent needle queries over parts whose
+// sections do not all fit load, share and evict sections safely (run with
+// -race) and all get the same answer.
+func TestBloomCacheConcurrent(t *testing.T) {
+	ctx := context.Background()
+	env := newEnv(t)
+	db := env.open(t, func(o *Options) { o.BlockRows = 256; o.BloomCacheBytes = 2 * 4096; o.MaxPartsPerDay = 100; o.QueryWorkers = 4 })
+	defer db.Close()
+	ref := TableRef{testWS, "Text_CL"}
+	if err := db.EnsureTable(ctx, ref, Schema{{"Message", TypeString}, {"N", TypeLong}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	for k := range 5 {
+		b, _ := termFilterRows(1000, map[int]string{k * 100: " quokka"})
+		for i := range b.Cols[0].Int {
+			b.Cols[0].Int[i] += int64(k) * 2000 * TicksPerSecond
+		}
+		commit(t, db, ref, b)
+		if err := db.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				hs := []TermHint{{Column: "Message", Term: "quokka"}}
+				if g%2 == 1 {
+					hs = []TermHint{{Term: "quokka"}}
+				}
+				q, err := db.Querier(ctx, ref, AllTime)
+				if err != nil {
+					errs <- err
+					return
+				}
+				it := q.Select(ctx, SelectHints{Terms: hs, Columns: []string{"N"}})
+				rows := 0
+				for it.Next() {
+					rows += it.Batch().Len
+				}
+				it.Close()
+				q.Close()
+				if err := it.Err(); err != nil {
+					errs <- err
+					return
+				}
+				if g%2 == 0 && rows != 5 {
+					errs <- fmt.Errorf("%d rows; want 5", rows)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if _, bytes, _ := db.bcache.stats(); bytes > 2*4096 {
+		t.Fatalf("cache holds %d bytes; limit %d", bytes, 2*4096)
+	}
 }
