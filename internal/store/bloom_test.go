@@ -550,7 +550,12 @@ func TestBloomSectionsDoubleEncryption(t *testing.T) {
 func TestBloomCacheConcurrent(t *testing.T) {
 	ctx := context.Background()
 	env := newEnv(t)
-	db := env.open(t, func(o *Options) { o.BlockRows = 256; o.BloomCacheBytes = 2 * 4096; o.MaxPartsPerDay = 100; o.QueryWorkers = 4 })
+	db := env.open(t, func(o *Options) {
+		o.BlockRows = 256
+		o.BloomCacheBytes = 2 * 4096
+		o.MaxPartsPerDay = 100
+		o.QueryWorkers = 4
+	})
 	defer db.Close()
 	ref := TableRef{testWS, "Text_CL"}
 	if err := db.EnsureTable(ctx, ref, Schema{{"Message", TypeString}, {"N", TypeLong}}, 0); err != nil {
