@@ -35,6 +35,7 @@ type Config struct {
 	Limits   LimitsConfig   `yaml:"limits"`
 	Timeouts TimeoutsConfig `yaml:"timeouts"`
 	Query    QueryConfig    `yaml:"query"`
+	Store    StoreConfig    `yaml:"store"`
 	Identity IdentityConfig `yaml:"identity"`
 	Alerts   AlertsConfig   `yaml:"alerts"`
 	Activity ActivityConfig `yaml:"activity"`
@@ -99,6 +100,17 @@ type QueryConfig struct {
 	BloomCacheBytes int64 `yaml:"bloomCacheBytes"`
 }
 
+// StoreConfig tunes the column store.
+type StoreConfig struct {
+	// MemtableBytes is the size of a workspace's in-memory rows (also kept
+	// in the WAL) at which they are written out as parts. Smaller means less
+	// memory and more, smaller parts (more merging).
+	MemtableBytes int64 `yaml:"memtableBytes"`
+}
+
+// minMemtableBytes is the smallest store.memtableBytes accepted.
+const minMemtableBytes = 64 << 10
+
 // ActivityConfig configures where the activity log is copied besides its
 // hash chain in the catalog.
 type ActivityConfig struct {
@@ -156,6 +168,7 @@ func DefaultConfig() Config {
 			ReadCacheBytes:  256 << 20,
 			BloomCacheBytes: 64 << 20,
 		},
+		Store:    StoreConfig{MemtableBytes: 64 << 20},
 		Identity: IdentityConfig{TokenLifetime: time.Hour, JustInTimeAccess: true},
 	}
 }
@@ -200,6 +213,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Query.MaxMemoryBytes == 0 {
 		c.Query.MaxMemoryBytes = d.Query.MaxMemoryBytes
+	}
+	if c.Store.MemtableBytes == 0 {
+		c.Store.MemtableBytes = d.Store.MemtableBytes
 	}
 	return c
 }
@@ -272,6 +288,9 @@ func (c Config) Validate() error {
 	}
 	if c.Query.MaxResultRows < 0 || c.Query.MaxResultBytes < 0 || c.Query.MaxMemoryBytes < 0 || c.Query.ReadCacheBytes < 0 || c.Query.BloomCacheBytes < 0 {
 		return bad("query", "limits must not be negative")
+	}
+	if c.Store.MemtableBytes < minMemtableBytes {
+		return bad("store.memtableBytes", "%d is below the minimum of %d bytes", c.Store.MemtableBytes, minMemtableBytes)
 	}
 	if c.Identity.TokenLifetime < 5*time.Minute || c.Identity.TokenLifetime > 24*time.Hour {
 		return bad("identity.tokenLifetime", "%v is outside 5m..24h", c.Identity.TokenLifetime)
@@ -529,6 +548,13 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error {
 				n, err := strconv.ParseInt(v, 10, 64)
 				c.Query.BloomCacheBytes = n
+				return err
+			}},
+		{Key: "store.memtableBytes", Flag: "store-memtable-bytes", Env: "CUSTOS_STORE_MEMTABLE_BYTES", Default: strconv.FormatInt(d.Store.MemtableBytes, 10),
+			Usage: "bytes of a workspace's newest rows held in memory (and in the WAL) before they are written out as parts; at least 65536",
+			set: func(c *Config, v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				c.Store.MemtableBytes = n
 				return err
 			}},
 		{Key: "identity.tokenLifetime", Flag: "token-lifetime", Env: "CUSTOS_TOKEN_LIFETIME", Default: d.Identity.TokenLifetime.String(),

@@ -33,6 +33,7 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		KeyCacheTTL: s.cfg.Keys.CacheTTL, KeyRetryInterval: s.cfg.Keys.RetryInterval,
 		OnCommit: s.exportHook.onCommit,
 
+		MemtableBytes:  s.cfg.Store.MemtableBytes,
 		ReadCacheBytes: s.cfg.Query.ReadCacheBytes,
 		// The store's 0 is its default; the setting's 0 keeps no blooms.
 		BloomCacheBytes: cmp.Or(s.cfg.Query.BloomCacheBytes, -1),
