@@ -329,6 +329,7 @@ func (ws *workspace) replayWAL(ctx context.Context) error {
 	}
 	ws.wal.cur = cur
 	ws.wal.written = maxSeq
+	ws.wal.publish()
 	ws.wal.synced.Store(maxSeq)
 	if added == 0 {
 		return ws.wal.deleteOld(maxSeq)

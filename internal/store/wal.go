@@ -87,8 +87,43 @@ type wal struct {
 	// rolled-back ENOSPC write does.
 	writeFault func(seq uint64) error
 
-	syncMu sync.Mutex    // one fsync at a time; waiters share its result
-	synced atomic.Uint64 // highest seq known durable
+	// Group commit (sync): one fsync runs at a time, the leader's. A
+	// committer whose record is not yet durable waits for the running fsync
+	// to end on syncDone — not on a mutex held across the fsync, which let a
+	// committer arriving later take the mutex first and start the next fsync
+	// while committers the finished one had covered still queued behind it.
+	// pos is what the last change of the active segment left (an append,
+	// a new segment, a rollback), under its own mutex so the group-commit
+	// leader reads its fsync target without queueing for w.mu behind
+	// committers that seal and write their ~500 KB records under it. The
+	// leader alone updates a segment's syncedOff.
+	posMu sync.Mutex
+	pos   walPos
+
+	syncState sync.Mutex    // guards syncing and syncDone
+	syncing   bool          // a leader's fsync is running
+	syncDone  chan struct{} // closed when that fsync ends
+	synced    atomic.Uint64 // highest seq known durable
+}
+
+// walPos is a snapshot of the WAL's write position.
+type walPos struct {
+	seg     *walSegment
+	written uint64 // highest seq written to seg
+	off     int64  // seg's offset after that record
+	err     error  // w.err
+}
+
+// publish records the write position for the group-commit leader. Callers
+// hold w.mu.
+func (w *wal) publish() {
+	p := walPos{seg: w.cur, written: w.written, err: w.err}
+	if w.cur != nil {
+		p.off = w.cur.writtenOff
+	}
+	w.posMu.Lock()
+	w.pos = p
+	w.posMu.Unlock()
 }
 
 func segmentKeyAAD(wsID string, firstSeq uint64) []byte {
@@ -201,6 +236,7 @@ func (w *wal) append(payload []byte) (uint64, error) {
 			}
 		}
 		w.err = fmt.Errorf("write WAL segment %s: %w", seg.path, err)
+		w.publish()
 		return 0, w.err
 	}
 	w.next++
@@ -209,6 +245,7 @@ func (w *wal) append(payload []byte) (uint64, error) {
 		seg.writtenOff = off + int64(len(frame))
 	}
 	seg.lastSeq = seq
+	w.publish()
 	return seq, nil
 }
 
@@ -232,23 +269,59 @@ func sealExact(key layers, plain, aad []byte) ([]byte, error) {
 const maxPooledFrame = 4 << 20
 
 // sync returns once record seq is durable. Concurrent callers share fsyncs
-// (group commit): one fsync covers every record written before it started.
+// (group commit): the first caller whose record is not durable becomes the
+// leader and fsyncs everything written so far; callers arriving meanwhile
+// wait for that fsync to end, return at once if it covered them, and
+// otherwise one of them leads the next.
 func (w *wal) sync(seq uint64) error {
+	for {
+		if err := w.cutOff(seq); err != nil {
+			return err
+		}
+		if w.synced.Load() >= seq {
+			return nil
+		}
+		w.syncState.Lock()
+		if w.syncing {
+			done := w.syncDone
+			w.syncState.Unlock()
+			<-done
+			continue
+		}
+		if w.synced.Load() >= seq {
+			w.syncState.Unlock()
+			return nil
+		}
+		w.syncing = true
+		w.syncDone = make(chan struct{})
+		w.syncState.Unlock()
+		err := w.syncLeader(seq)
+		w.syncState.Lock()
+		w.syncing = false
+		close(w.syncDone)
+		w.syncState.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// syncLeader is sync's fsync, run by one caller at a time: it makes every
+// record written before it started durable, or records why not.
+func (w *wal) syncLeader(seq uint64) error {
 	if err := w.cutOff(seq); err != nil {
 		return err
 	}
-	if w.synced.Load() >= seq {
-		return nil
+	w.posMu.Lock()
+	p := w.pos
+	w.posMu.Unlock()
+	if p.seg == nil { // nothing published (tests that set up w.cur by hand)
+		w.mu.Lock()
+		p = walPos{seg: w.cur, written: w.written, off: w.cur.writtenOff, err: w.err}
+		w.mu.Unlock()
 	}
-	w.syncMu.Lock()
-	defer w.syncMu.Unlock()
-	if err := w.cutOff(seq); err != nil {
-		return err
-	}
-	w.mu.Lock()
-	seg, target, err := w.cur, w.written, w.err
-	f, targetOff := seg.f, seg.writtenOff
-	w.mu.Unlock()
+	seg, target, err := p.seg, p.written, p.err
+	f, targetOff := seg.f, p.off
 	if w.synced.Load() >= seq {
 		return nil
 	}
@@ -265,15 +338,14 @@ func (w *wal) sync(seq uint64) error {
 		}
 		if w.err == nil {
 			w.err = fmt.Errorf("fsync WAL: %w", err)
+			w.publish()
 		}
 		return w.err
 	}
 	if w.m != nil {
 		w.m.walSyncs.Add(1)
 	}
-	w.mu.Lock()
 	seg.syncedOff = max(seg.syncedOff, targetOff)
-	w.mu.Unlock()
 	w.synced.Store(target)
 	return nil
 }
@@ -291,9 +363,14 @@ func (w *wal) rotate(ctx context.Context) (uint64, error) {
 	if w.cur.lastSeq < w.cur.firstSeq {
 		return last, nil // empty: keep using it
 	}
-	if err := w.cur.f.Sync(); err != nil {
-		w.err = fmt.Errorf("fsync WAL: %w", err)
-		return 0, w.err
+	// Every commit syncs its record before it releases the gate, so the
+	// segment is normally durable already; the fsync is for the rest.
+	if w.synced.Load() < w.written {
+		if err := w.cur.f.Sync(); err != nil {
+			w.err = fmt.Errorf("fsync WAL: %w", err)
+			w.publish()
+			return 0, w.err
+		}
 	}
 	seg, err := w.createSegment(ctx, w.next)
 	if err != nil {
@@ -303,6 +380,7 @@ func (w *wal) rotate(ctx context.Context) (uint64, error) {
 	w.cur.f = nil
 	w.old = append(w.old, w.cur)
 	w.cur = seg
+	w.publish()
 	w.synced.Store(last)
 	return last, nil
 }
@@ -364,6 +442,7 @@ func (w *wal) close() error {
 	if w.err == nil {
 		w.err = ErrClosed
 	}
+	w.publish()
 	return err
 }
 

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"custos/internal/crypt"
 )
@@ -235,4 +237,78 @@ func TestAppendOwned(t *testing.T) {
 	want = rows(refA)
 	check("parts")
 	db.Close()
+}
+
+// TestWALGroupCommitCoveredWaiter: a committer whose record the running fsync
+// covers returns when that fsync ends, even if another committer's record
+// (written after the fsync started) needs the next fsync and that one is
+// slow. Before, waiters queued on a mutex held across the fsync, so a later
+// committer could take it first and hold a covered one through a second
+// fsync.
+func TestWALGroupCommitCoveredWaiter(t *testing.T) {
+	k0, _ := crypt.GenerateKey("ws")
+	w := newTestWAL(t, &wsKeys{service: k0})
+	var calls atomic.Int32
+	started := make(chan int32, 4)
+	release := []chan struct{}{make(chan struct{}), make(chan struct{})}
+	w.fsync = func(f *os.File) error {
+		n := calls.Add(1)
+		started <- n
+		if n <= 2 {
+			<-release[n-1]
+		}
+		return f.Sync()
+	}
+	seq1, err := w.append([]byte("one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq2, err := w.append([]byte("two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 3)
+	go func() { errs <- w.sync(seq1) }() // leader: its fsync covers seq1 and seq2
+	if n := <-started; n != 1 {
+		t.Fatalf("fsync %d started first", n)
+	}
+	done2 := make(chan error, 1)
+	go func() { done2 <- w.sync(seq2) }() // covered by the running fsync
+	seq3, err := w.append([]byte("three"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done3 := make(chan error, 1)
+	go func() { done3 <- w.sync(seq3) }() // needs the next fsync
+	time.Sleep(50 * time.Millisecond)     // let both queue behind fsync 1
+	close(release[0])
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done2:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a committer covered by the finished fsync still waits behind the next one")
+	}
+	if n := <-started; n != 2 {
+		t.Fatalf("fsync %d started second", n)
+	}
+	select {
+	case <-done3:
+		t.Fatal("record 3 acknowledged before the fsync covering it ended")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release[1])
+	if err := <-done3; err != nil {
+		t.Fatal(err)
+	}
+	if got := w.synced.Load(); got != seq3 {
+		t.Fatalf("synced %d, want %d", got, seq3)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d fsyncs for three records in two groups, want 2", n)
+	}
 }

@@ -48,7 +48,7 @@ func (w *wal) cutOff(seq uint64) error {
 }
 
 // rollbackUnsynced truncates the active segment back to the last good fsync
-// and marks the records after it as cut off. Callers hold w.mu and syncMu.
+// and marks the records after it as cut off. Callers hold w.mu and lead the group commit (wal.syncLeader).
 func (w *wal) rollbackUnsynced(cause error) error {
 	seg := w.cur
 	lo := w.synced.Load() + 1 // first record not known durable
@@ -70,6 +70,7 @@ func (w *wal) rollbackUnsynced(cause error) error {
 	w.written = lo - 1
 	seg.writtenOff = seg.syncedOff
 	w.needSeg = true
+	w.publish()
 	if w.log != nil {
 		w.log.Error("WAL fsync failed for lack of space; unsynced records rolled back and refused, ingestion continues when space returns",
 			slog.String("workspace_id", w.wsID), slog.Uint64("first_seq", lo), slog.Uint64("next_seq", hi), slog.String("error", cause.Error()))
@@ -95,5 +96,6 @@ func (w *wal) startSegmentLocked() error {
 	w.cur = seg
 	w.written = w.next - 1
 	w.needSeg = false
+	w.publish()
 	return nil
 }
