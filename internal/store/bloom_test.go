@@ -301,8 +301,8 @@ func TestBloomSectionTampered(t *testing.T) {
 	}
 }
 
-// TestBloomCacheBounded: with a cache smaller than the sections, the
-// least-recently used sections leave, the kept bytes stay within the limit,
+// TestBloomCacheBounded: with a cache smaller than the sections, sections
+// leave (at random) so the kept bytes stay within the limit,
 // answers do not change, and entries of merged-away parts leave at the next
 // query.
 func TestBloomCacheBounded(t *testing.T) {
@@ -334,8 +334,8 @@ func TestBloomCacheBounded(t *testing.T) {
 			t.Fatalf("cache holds %d sections, %d bytes; limit 3 pages", n, bytes)
 		}
 	}
-	if _, _, loads := db.bcache.stats(); loads < 6*3 {
-		t.Fatalf("%d loads; want every section loaded again each round (6 sections, room for 3)", loads)
+	if _, _, loads := db.bcache.stats(); loads <= 6 || loads > 6*3 {
+		t.Fatalf("%d loads in 3 rounds over 6 sections with room for 3; want some reloads, at most 18", loads)
 	}
 	// Room for all: the second round loads nothing.
 	db.bcache.limit = 1 << 20

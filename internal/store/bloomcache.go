@@ -1,13 +1,19 @@
 package store
 
 import (
-	"container/list"
+	"math/rand/v2"
 	"sync"
 )
 
 // bloomCache keeps loaded bloom sections (bloom.go) of live parts for the
-// term hints of queries, up to limit bytes in all, least recently used out
-// first. Sections live outside the Go heap (offheap, like the decoded-chunk
+// term hints of queries, up to limit bytes in all; when full, a section
+// chosen at random leaves for a new one. Random rather than least recently
+// used: a needle over a time window whose sections exceed the cache (a whole
+// table, the last week) reads them in the same order every time, which
+// under LRU evicts each section just before it is needed again (no hit at
+// all), while random replacement keeps about the cache's share of them
+// cached; a small hot set (dashboards over the last hour) stays anyway, as
+// its sections are reloaded at once when evicted. Sections live outside the Go heap (offheap, like the decoded-chunk
 // cache, and for the same reason: memory the collector neither scans nor
 // counts in its heap goal), so the cache costs the Go heap a small entry per
 // section whatever its limit. A section is loaded once however many queries
@@ -20,7 +26,7 @@ type bloomCache struct {
 	limit int64 // bytes; <= 0: nothing is kept (every lookup loads)
 	mu    sync.Mutex
 	m     map[bloomKey]*bloomEntry
-	lru   list.List // of *bloomEntry, most recent at the front
+	kept  []*bloomEntry // the loaded entries, for picking one at random
 	bytes int64
 	// loads counts sections read from part files (for tests and stats).
 	loads int64
@@ -37,7 +43,7 @@ type bloomEntry struct {
 	bb    *bloomBlock
 	err   error
 	bytes int64
-	elem  *list.Element // nil until loaded and kept
+	idx   int // in kept; -1 until loaded and kept, and once removed
 }
 
 // get returns the bloom section of column col of p, loading it if needed;
@@ -53,9 +59,6 @@ func (c *bloomCache) get(p *part, col int) (*bloomBlock, error) {
 	k := bloomKey{p, col}
 	c.mu.Lock()
 	if e, ok := c.m[k]; ok {
-		if e.elem != nil {
-			c.lru.MoveToFront(e.elem)
-		}
 		c.mu.Unlock()
 		<-e.ready
 		return e.bb, e.err
@@ -63,7 +66,7 @@ func (c *bloomCache) get(p *part, col int) (*bloomBlock, error) {
 	if c.m == nil {
 		c.m = map[bloomKey]*bloomEntry{}
 	}
-	e := &bloomEntry{key: k, ready: make(chan struct{})}
+	e := &bloomEntry{key: k, ready: make(chan struct{}), idx: -1}
 	c.m[k] = e
 	c.loads++
 	c.mu.Unlock()
@@ -82,10 +85,15 @@ func (c *bloomCache) get(p *part, col int) (*bloomBlock, error) {
 		} else {
 			e.bytes = 64
 		}
-		e.elem = c.lru.PushFront(e)
+		e.idx = len(c.kept)
+		c.kept = append(c.kept, e)
 		c.bytes += e.bytes
-		for c.bytes > c.limit && c.lru.Len() > 0 {
-			c.removeLocked(c.lru.Back().Value.(*bloomEntry))
+		for c.bytes > c.limit && len(c.kept) > 0 {
+			v := c.kept[rand.IntN(len(c.kept))]
+			if v == e && len(c.kept) > 1 {
+				continue // another goes first; e leaves only if alone and too big
+			}
+			c.removeLocked(v)
 		}
 	}
 	c.mu.Unlock()
@@ -94,9 +102,12 @@ func (c *bloomCache) get(p *part, col int) (*bloomBlock, error) {
 }
 
 func (c *bloomCache) removeLocked(e *bloomEntry) {
-	if e.elem != nil {
-		c.lru.Remove(e.elem)
-		e.elem = nil
+	if e.idx >= 0 {
+		last := c.kept[len(c.kept)-1]
+		c.kept[e.idx], last.idx = last, e.idx
+		c.kept[len(c.kept)-1] = nil
+		c.kept = c.kept[:len(c.kept)-1]
+		e.idx = -1
 		c.bytes -= e.bytes
 	}
 	if c.m[e.key] == e {
@@ -109,7 +120,7 @@ func (c *bloomCache) sweep() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, e := range c.m {
-		if e.elem != nil && (k.p.obsolete.Load() || k.p.refs.Load() <= 0) {
+		if e.idx >= 0 && (k.p.obsolete.Load() || k.p.refs.Load() <= 0) {
 			c.removeLocked(e)
 		}
 	}
@@ -120,7 +131,7 @@ func (c *bloomCache) dropWorkspace(wsID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, e := range c.m {
-		if e.elem != nil && k.p.wsID == wsID {
+		if e.idx >= 0 && k.p.wsID == wsID {
 			c.removeLocked(e)
 		}
 	}
@@ -131,5 +142,5 @@ func (c *bloomCache) dropWorkspace(wsID string) {
 func (c *bloomCache) stats() (sections int, bytes, loads int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lru.Len(), c.bytes, c.loads
+	return len(c.kept), c.bytes, c.loads
 }
