@@ -106,6 +106,9 @@ type StoreConfig struct {
 	// in the WAL) at which they are written out as parts. Smaller means less
 	// memory and more, smaller parts (more merging).
 	MemtableBytes int64 `yaml:"memtableBytes"`
+	// MemtableMaxAge is how long rows may stay in memory (and the WAL)
+	// before they are written out as a part however few they are.
+	MemtableMaxAge time.Duration `yaml:"memtableMaxAge"`
 }
 
 // minMemtableBytes is the smallest store.memtableBytes accepted.
@@ -168,7 +171,7 @@ func DefaultConfig() Config {
 			ReadCacheBytes:  256 << 20,
 			BloomCacheBytes: 64 << 20,
 		},
-		Store:    StoreConfig{MemtableBytes: 64 << 20},
+		Store:    StoreConfig{MemtableBytes: 64 << 20, MemtableMaxAge: 5 * time.Minute},
 		Identity: IdentityConfig{TokenLifetime: time.Hour, JustInTimeAccess: true},
 	}
 }
@@ -199,7 +202,7 @@ func (c Config) withDefaults() Config {
 		{&t.ReadHeader, &d.Timeouts.ReadHeader}, {&t.Read, &d.Timeouts.Read}, {&t.Write, &d.Timeouts.Write},
 		{&t.Idle, &d.Timeouts.Idle}, {&t.Shutdown, &d.Timeouts.Shutdown},
 		{&c.Query.Timeout, &d.Query.Timeout}, {&c.Query.MaxTimeout, &d.Query.MaxTimeout},
-		{&c.Identity.TokenLifetime, &d.Identity.TokenLifetime},
+		{&c.Identity.TokenLifetime, &d.Identity.TokenLifetime}, {&c.Store.MemtableMaxAge, &d.Store.MemtableMaxAge},
 	} {
 		if *p.v == 0 {
 			*p.v = *p.d
@@ -291,6 +294,9 @@ func (c Config) Validate() error {
 	}
 	if c.Store.MemtableBytes < minMemtableBytes {
 		return bad("store.memtableBytes", "%d is below the minimum of %d bytes", c.Store.MemtableBytes, minMemtableBytes)
+	}
+	if c.Store.MemtableMaxAge < time.Second || c.Store.MemtableMaxAge > 24*time.Hour {
+		return bad("store.memtableMaxAge", "%v is outside 1s..24h", c.Store.MemtableMaxAge)
 	}
 	if c.Identity.TokenLifetime < 5*time.Minute || c.Identity.TokenLifetime > 24*time.Hour {
 		return bad("identity.tokenLifetime", "%v is outside 5m..24h", c.Identity.TokenLifetime)
@@ -555,6 +561,12 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error {
 				n, err := strconv.ParseInt(v, 10, 64)
 				c.Store.MemtableBytes = n
+				return err
+			}},
+		{Key: "store.memtableMaxAge", Flag: "store-memtable-max-age", Env: "CUSTOS_STORE_MEMTABLE_MAX_AGE", Default: d.Store.MemtableMaxAge.String(),
+			Usage: "how long a workspace's newest rows may stay in memory (and in the WAL) before they are written out as a part however few they are (1s to 24h)",
+			set: func(c *Config, v string) (err error) {
+				c.Store.MemtableMaxAge, err = time.ParseDuration(v)
 				return err
 			}},
 		{Key: "identity.tokenLifetime", Flag: "token-lifetime", Env: "CUSTOS_TOKEN_LIFETIME", Default: d.Identity.TokenLifetime.String(),

@@ -34,6 +34,7 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		OnCommit: s.exportHook.onCommit,
 
 		MemtableBytes:  s.cfg.Store.MemtableBytes,
+		MaxMemtableAge: s.cfg.Store.MemtableMaxAge,
 		ReadCacheBytes: s.cfg.Query.ReadCacheBytes,
 		// The store's 0 is its default; the setting's 0 keeps no blooms.
 		BloomCacheBytes: cmp.Or(s.cfg.Query.BloomCacheBytes, -1),
