@@ -37,6 +37,35 @@ func TestDiskFull(t *testing.T) {
 	runDiskFull(t, diskFullCase{Data: fs, Pool: fs})
 }
 
+// TestDiskFullBackgroundFlush is TestDiskFull where the full disk meets the
+// binary's background flush, not only the WAL: rows wait at most 3 s in
+// memory (store.memtableMaxAge), so the rows acknowledged just before the
+// disk fills are flushed while it is full (kept full for 12 s). A failed
+// flush is logged, keeps its rows in memory and in the WAL, and is retried
+// until space returns; nothing acknowledged is lost, also after SIGKILL and
+// restart.
+func TestDiskFullBackgroundFlush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: starts the custos binary")
+	}
+	fs := fsfault.MountTmpfs(t, 64)
+	s := runDiskFull(t, diskFullCase{Data: fs, Pool: fs, Args: []string{"--store-memtable-max-age", "3s"}, FullFor: 12 * time.Second,
+		WhileFull: func(t *testing.T, log string) {
+			failed := linesWith(log, "store flush failed")
+			t.Logf("while full: %d background flushes failed", len(failed))
+			for _, line := range head(failed) {
+				t.Logf("flush: %.400s", line)
+			}
+			if len(failed) == 0 || !strings.Contains(failed[0], "no space left on device") {
+				t.Errorf("no background flush failed with ENOSPC while the disk was full; the test did not exercise what it is for")
+			}
+		}})
+	// runDiskFull has checked that rows acknowledged while and after the
+	// disk was full are all there once, after recovery and a SIGKILL.
+	log, _ := s.Log()
+	t.Logf("server log: %d flush failures, %d merge failures in all", len(linesWith(string(log), "store flush failed")), len(linesWith(string(log), "merge failed")))
+}
+
 // diskFullRig is the set-up the disk-full tests share: a server whose data
 // directory is on a small filesystem, a table and a rule to ingest through,
 // and the ledger of every batch sent.
@@ -54,9 +83,9 @@ type diskFullRig struct {
 // newDiskFullRig starts the server with its data directory at dataDir,
 // grants the admin the data roles, creates Crash_CL and its rule, and
 // fetches the ingestion token (the token service may need the disk).
-func newDiskFullRig(t *testing.T, dataDir string, timeout time.Duration) *diskFullRig {
+func newDiskFullRig(t *testing.T, dataDir string, timeout time.Duration, args ...string) *diskFullRig {
 	ctx := testCtx(t, timeout)
-	s, c := StartServer(t, ctx, Options{Binary: custosBin, DataDir: dataDir, LogPath: filepath.Join(t.TempDir(), "server.log")})
+	s, c := StartServer(t, ctx, Options{Binary: custosBin, DataDir: dataDir, LogPath: filepath.Join(t.TempDir(), "server.log"), Args: args})
 	if err := c.GrantDataRoles(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +189,11 @@ type diskFullCase struct {
 	// AfterKill, when set, runs with the server down after the final
 	// SIGKILL (a remount, say).
 	AfterKill func()
+	// Args are extra server arguments.
+	Args []string
+	// FullFor keeps the disk full at least this long before WhileFull
+	// looks at the log (for background work that runs on a timer).
+	FullFor time.Duration
 }
 
 // runDiskFull is the body of the disk-full tests: the server's data
@@ -167,7 +201,7 @@ type diskFullCase struct {
 // with a ballast file while it uploads. It returns the server (running;
 // killed at cleanup) for checks of its log.
 func runDiskFull(t *testing.T, dc diskFullCase) *Server {
-	r := newDiskFullRig(t, filepath.Join(dc.Data, "data"), 170*time.Second)
+	r := newDiskFullRig(t, filepath.Join(dc.Data, "data"), 170*time.Second, dc.Args...)
 	s, ctx, led, send := r.s, r.ctx, r.led, r.send
 	for range 5 {
 		if st, code := send("before"); st/100 != 2 {
@@ -199,6 +233,9 @@ func runDiskFull(t *testing.T, dc diskFullCase) *Server {
 	t.Logf("disk full: %d uploads refused, the last with HTTP %d %s; %d acknowledged in all", refused, lastStatus, lastCode, led.acks())
 	if !s.Running() {
 		t.Fatal("the server exited on a full disk")
+	}
+	for deadline := time.Now().Add(dc.FullFor); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		fsfault.Fill(t, ballast)
 	}
 	if dc.WhileFull != nil {
 		logFull, _ := s.Log()
