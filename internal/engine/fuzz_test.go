@@ -17,25 +17,7 @@ import (
 // against a small in-memory table. Properties: no panic, and every failure is
 // an error value (the engine is fed untrusted queries).
 func FuzzQuery(f *testing.F) {
-	// Seed with every query of the specification files.
-	_ = filepath.Walk("testdata", func(path string, info os.FileInfo, err error) error {
-		if err != nil || info.IsDir() {
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil
-		}
-		for _, block := range strings.Split(string(data), "\n\n") {
-			cmd, rest, ok := strings.Cut(block, "\n")
-			if !ok || !strings.HasPrefix(cmd, "query") {
-				continue
-			}
-			q, _, _ := strings.Cut(rest, "----")
-			f.Add(q)
-		}
-		return nil
-	})
+	addSpecQueries(f, "testdata")
 	f.Add(`T | where s has "a-b" | summarize count(), dcount(s), avg(r) by bin(t, 1h), l | top 3 by count_`)
 	schema := store.Schema{
 		{Name: "t", Type: store.TypeDatetime}, {Name: "s", Type: store.TypeString},
@@ -64,5 +46,28 @@ func FuzzQuery(f *testing.F) {
 		if _, err := x.execute(ctx, plan); err != nil && errors.Is(err, context.DeadlineExceeded) {
 			return
 		}
+	})
+}
+
+// addSpecQueries seeds f with every query of the datadriven specification
+// files under dir.
+func addSpecQueries(f *testing.F, dir string) {
+	_ = filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		for _, block := range strings.Split(string(data), "\n\n") {
+			cmd, rest, ok := strings.Cut(block, "\n")
+			if !ok || !strings.HasPrefix(cmd, "query") {
+				continue
+			}
+			q, _, _ := strings.Cut(rest, "----")
+			f.Add(q)
+		}
+		return nil
 	})
 }

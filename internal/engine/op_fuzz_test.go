@@ -2,9 +2,6 @@ package engine
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,24 +14,7 @@ import (
 // parameters and the bind-time exploration of data-dependent plugins.
 // Properties: no panic, every failure is an error value.
 func FuzzLanguage(f *testing.F) {
-	_ = filepath.Walk("testdata_lang", func(path string, info os.FileInfo, err error) error {
-		if err != nil || info.IsDir() {
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil
-		}
-		for _, block := range strings.Split(string(data), "\n\n") {
-			cmd, rest, ok := strings.Cut(block, "\n")
-			if !ok || !strings.HasPrefix(cmd, "query") {
-				continue
-			}
-			q, _, _ := strings.Cut(rest, "----")
-			f.Add(q)
-		}
-		return nil
-	})
+	addSpecQueries(f, "testdata_lang")
 	f.Add(`let f = (T:(s:string), n:long = 2) { T | take n }; T | invoke f() | evaluate bag_unpack(d)`)
 	f.Add(`T | mv-apply x = pack_array(l, l) on (top-nested 1 of x by count())`)
 	f.Add(`Fn(3) | union workspace("w2").T | facet by s with (sample 1)`)
