@@ -140,14 +140,19 @@ func (t *strTable) idBatch(keys []string, out []uint32) []uint32 {
 	return out
 }
 
-// countMissing returns how many of keys, which are distinct, the table does
-// not hold, looking them up in runs like idBatch.
-func (t *strTable) countMissing(keys []string) int {
+// idsDistinct is idBatch for keys known to be distinct (another table's
+// keys, in a merge), sizing the table once: it looks every key up, grows
+// the table to the smallest half-full size that holds the keys it lacks
+// (reserve), then adds those in order — the same IDs as idBatch, with no
+// fourfold growth step past the size the merge needs.
+func (t *strTable) idsDistinct(keys []string, out []uint32) []uint32 {
+	const absent = ^uint32(0)
+	base := len(out)
 	var tags [strBatch]uint32
-	missing := 0
-	for len(keys) > 0 {
-		run := keys[:min(len(keys), strBatch)]
-		keys = keys[len(run):]
+	var missing []string
+	for rest := keys; len(rest) > 0; {
+		run := rest[:min(len(rest), strBatch)]
+		rest = rest[len(run):]
 		for j, s := range run {
 			tags[j] = t.tag(s)
 		}
@@ -158,12 +163,28 @@ func (t *strTable) countMissing(keys []string) int {
 		}
 		t.touched += touch
 		for j, s := range run {
-			if t.findTagged(s, tags[j]) < 0 {
-				missing++
+			id := t.findTagged(s, tags[j])
+			if id < 0 {
+				missing = append(missing, s)
+				out = append(out, absent)
+				continue
 			}
+			out = append(out, uint32(id))
 		}
 	}
-	return missing
+	if len(missing) == 0 {
+		return out
+	}
+	t.reserve(t.n + len(missing))
+	added := t.idBatch(missing, make([]uint32, 0, len(missing)))
+	k := 0
+	for i := base; i < len(out); i++ {
+		if out[i] == absent {
+			out[i] = added[k]
+			k++
+		}
+	}
+	return out
 }
 
 // findTagged is find for a key whose tag is known.

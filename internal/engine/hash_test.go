@@ -510,10 +510,9 @@ func TestSummarizeMemoryLimitCountsStates(t *testing.T) {
 	}
 }
 
-// TestStrTableReserveMerge checks the merge path's sizing: countMissing
-// counts exactly the keys a table lacks, reserve grows once to the smallest
-// half-full size and keeps every ID, and idsOfDistinct after it assigns the
-// same IDs as without it.
+// TestStrTableReserveMerge checks the merge path's sizing: idsDistinct
+// assigns the IDs idBatch does and grows once, to the smallest half-full
+// size (TestGroupMergeSizing shows a case where idBatch overgrows).
 func TestStrTableReserveMerge(t *testing.T) {
 	for _, collide := range []bool{false, true} {
 		a, b := newStrTable(), newStrTable()
@@ -529,29 +528,27 @@ func TestStrTableReserveMerge(t *testing.T) {
 			b.id(k)
 			bKeys = append(bKeys, k)
 		}
-		if got := a.countMissing(bKeys); got != 40000 {
-			t.Fatalf("collide=%v: countMissing = %d, want 40000", collide, got)
-		}
-		a.reserve(a.len() + 40000)
-		if len(a.slots) != 1<<18 { // 70000 keys at most half full
-			t.Fatalf("collide=%v: %d slots after reserve, want %d", collide, len(a.slots), 1<<18)
+		ref := newStrTable() // the IDs idBatch assigns
+		if collide {
+			ref.hashMask = a.hashMask
 		}
 		for i := range 30000 {
-			if got := a.find(fmt.Sprintf("user-%d", i)); got != int32(i) {
-				t.Fatalf("collide=%v: user-%d has ID %d after reserve", collide, i, got)
-			}
+			ref.id(fmt.Sprintf("user-%d", i))
 		}
-		ids := a.idBatch(bKeys, nil)
+		want := ref.idBatch(bKeys, nil)
+		ids := a.idsDistinct(bKeys, nil)
+		if len(a.slots) != 1<<18 { // 70000 keys at most half full, no fourfold step
+			t.Fatalf("collide=%v: %d slots after the merge, want %d", collide, len(a.slots), 1<<18)
+		}
 		for j, id := range ids {
-			if want := uint32(20000 + j); j < 10000 && id != want {
-				t.Fatalf("collide=%v: %s has ID %d, want %d", collide, bKeys[j], id, want)
-			}
-			if want := uint32(30000 + j - 10000); j >= 10000 && id != want {
-				t.Fatalf("collide=%v: %s has ID %d, want %d", collide, bKeys[j], id, want)
+			if id != want[j] {
+				t.Fatalf("collide=%v: %s has ID %d, want %d", collide, bKeys[j], id, want[j])
 			}
 		}
-		if len(a.slots) != 1<<18 {
-			t.Fatalf("collide=%v: the merge grew the reserved table to %d slots", collide, len(a.slots))
+		for i := range 70000 {
+			if got := a.find(fmt.Sprintf("user-%d", i)); got != int32(i) {
+				t.Fatalf("collide=%v: user-%d has ID %d after the merge", collide, i, got)
+			}
 		}
 	}
 }
