@@ -57,6 +57,11 @@ type walSegment struct {
 	// Offsets in the active segment: after its last written record and
 	// after the last record a good fsync covered (walnospace.go).
 	writtenOff, syncedOff int64
+	// dirSync: the header and directory entry are not yet known durable
+	// (rotate creates segments without fsyncs under the exclusive gate); the
+	// first group-commit fsync of the segment syncs the directory too. Set
+	// before the segment is published, then owned by the sync leader.
+	dirSync bool
 }
 
 // wal is one workspace's write-ahead log. Safe for concurrent use; callers
@@ -145,6 +150,14 @@ func segmentPath(dir string, firstSeq uint64) string {
 
 // createSegment writes and fsyncs a new segment's header.
 func (w *wal) createSegment(ctx context.Context, firstSeq uint64) (*walSegment, error) {
+	return w.newSegment(ctx, firstSeq, true)
+}
+
+// newSegment writes a new segment's header; with durable, it fsyncs the file
+// and the directory before returning. Without, the first fsync of a record
+// in it does (walSegment.dirSync): until then a crash may leave no file or a
+// torn header, which replay removes — it held no acknowledged record.
+func (w *wal) newSegment(ctx context.Context, firstSeq uint64, durable bool) (*walSegment, error) {
 	id := fmt.Sprintf("wal-%016x", firstSeq)
 	key, wrapped, err := newDataKeys(ctx, w.keys.Load(), id, segmentKeyAAD(w.wsID, firstSeq))
 	if err != nil {
@@ -167,10 +180,10 @@ func (w *wal) createSegment(ctx context.Context, firstSeq uint64) (*walSegment, 
 	if err != nil {
 		return nil, fmt.Errorf("create WAL segment: %w", err)
 	}
-	if _, err = f.Write(hdr); err == nil {
+	if _, err = f.Write(hdr); err == nil && durable {
 		err = f.Sync()
 	}
-	if err == nil {
+	if err == nil && durable {
 		err = syncDir(w.dir)
 	}
 	if err != nil {
@@ -180,7 +193,7 @@ func (w *wal) createSegment(ctx context.Context, firstSeq uint64) (*walSegment, 
 		return nil, fmt.Errorf("create WAL segment %s: %w", path, err)
 	}
 	n := int64(len(hdr))
-	return &walSegment{firstSeq: firstSeq, lastSeq: firstSeq - 1, path: path, key: key, f: f, writtenOff: n, syncedOff: n}, nil
+	return &walSegment{firstSeq: firstSeq, lastSeq: firstSeq - 1, path: path, key: key, f: f, writtenOff: n, syncedOff: n, dirSync: !durable}, nil
 }
 
 // append seals payload as the next record of the active segment and writes it
@@ -328,7 +341,13 @@ func (w *wal) syncLeader(seq uint64) error {
 	if err != nil {
 		return err
 	}
-	if err := w.syncFile(f); err != nil {
+	err = w.syncFile(f)
+	if err == nil && seg.dirSync {
+		if err = syncDir(w.dir); err == nil {
+			seg.dirSync = false
+		}
+	}
+	if err != nil {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if w.err == nil && w.cur.f == f && isNoSpace(err) {
@@ -372,7 +391,9 @@ func (w *wal) rotate(ctx context.Context) (uint64, error) {
 			return 0, w.err
 		}
 	}
-	seg, err := w.createSegment(ctx, w.next)
+	// No fsync under the exclusive gate, which holds every commit up: the
+	// first commit in the new segment makes its header and name durable.
+	seg, err := w.newSegment(ctx, w.next, false)
 	if err != nil {
 		return 0, err // the old segment stays active; nothing is lost
 	}
