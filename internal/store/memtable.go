@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // memSegRows bounds the rows of one memtable segment. Segments never grow
@@ -504,33 +505,50 @@ func (a *appender) Rollback() error {
 // itemIDs returns n GUID-formatted IDs: 12 random bytes per commit and a
 // 4-byte row counter, version 4 / variant 1 bits set.
 func itemIDs(n int) ([]string, error) {
-	var base [16]byte
-	if _, err := io.ReadFull(rand.Reader, base[:12]); err != nil {
+	var base [12]byte
+	if _, err := io.ReadFull(rand.Reader, base[:]); err != nil {
 		return nil, fmt.Errorf("generate _ItemId: %w", err)
+	}
+	return itemIDsFrom(base, n), nil
+}
+
+// itemIDsFrom formats the IDs of itemIDs from the commit's random bytes. The
+// first 28 characters are the same for every row: they are formatted once
+// and copied, and only the counter's 8 hex digits are formatted per row. The
+// strings share one buffer that is never written after they are made.
+func itemIDsFrom(base [12]byte, n int) []string {
+	if n == 0 {
+		return []string{}
 	}
 	base[6] = base[6]&0x0f | 0x40
 	base[8] = base[8]&0x3f | 0x80
+	var prefix [28]byte
+	hex.Encode(prefix[0:8], base[0:4])
+	prefix[8] = '-'
+	hex.Encode(prefix[9:13], base[4:6])
+	prefix[13] = '-'
+	hex.Encode(prefix[14:18], base[6:8])
+	prefix[18] = '-'
+	hex.Encode(prefix[19:23], base[8:10])
+	prefix[23] = '-'
+	hex.Encode(prefix[24:28], base[10:12])
+	const digits = "0123456789abcdef"
 	buf := make([]byte, 36*n)
 	for i := range n {
-		b := base
-		b[12], b[13], b[14], b[15] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
-		o := buf[36*i:]
-		hex.Encode(o[0:8], b[0:4])
-		o[8] = '-'
-		hex.Encode(o[9:13], b[4:6])
-		o[13] = '-'
-		hex.Encode(o[14:18], b[6:8])
-		o[18] = '-'
-		hex.Encode(o[19:23], b[8:10])
-		o[23] = '-'
-		hex.Encode(o[24:36], b[10:16])
+		o := buf[36*i : 36*i+36]
+		copy(o, prefix[:])
+		c := uint32(i)
+		for k := 35; k >= 28; k-- {
+			o[k] = digits[c&0xf]
+			c >>= 4
+		}
 	}
-	all := string(buf)
+	all := unsafe.String(&buf[0], len(buf))
 	out := make([]string, n)
 	for i := range out {
 		out[i] = all[36*i : 36*i+36]
 	}
-	return out, nil
+	return out
 }
 
 // Commit implements Appender: it stamps the system columns, seals the rows
