@@ -700,14 +700,22 @@ func TestPurgeQuarantinedPartFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw[len(raw)/3] ^= 0x40
+	// Flip a byte inside the first column chunk (TimeGenerated's, which
+	// the purge's filter reads), just past the header ("CSTPART\1" |
+	// uvarint n | wrapped key | CRC-32C): the blocks come first, then the
+	// bloom sections and the footer, and a damaged bloom section is met
+	// only by term searches, not by a purge.
+	if string(raw[:8]) != "CSTPART\x01" || raw[8] >= 0x80 {
+		t.Fatalf("part header %q is not the single-layer format this test knows", raw[:9])
+	}
+	raw[8+1+int(raw[8])+4+16] ^= 0x40
 	if err := os.WriteFile(parts[0], raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	badID := strings.TrimSuffix(filepath.Base(parts[0]), ".part")
 
 	e = open(t, dir, purge.Options{}, nil, true, false)
-	r := e.must("purger", "POST", e.wsPath+"/purge"+purgeVer, `{"table":"`+table+`","filters":[{"column":"Count","operator":">=","value":0}]}`, 202)
+	r := e.must("purger", "POST", e.wsPath+"/purge"+purgeVer, `{"table":"`+table+`","filters":[{"column":"TimeGenerated","operator":">","value":"2000-01-01T00:00:00Z"}]}`, 202)
 	id, _ := r.body["operationId"].(string)
 	path := e.wsPath + "/operations/" + id + purgeVer
 	if s := e.waitStatus("purger", path); s != "failed" {
