@@ -6,7 +6,7 @@
 // more); it reports query latency per window (timings are reported, never
 // asserted).
 //
-//	go test ./test/soak -soak.duration 30m -timeout 40m -v    # the full soak
+//	go test ./test/soak -soak.duration 30m -timeout 45m -v    # the full soak
 //	go test ./test/soak                                        # the CI version: 3 minutes
 package soak
 
