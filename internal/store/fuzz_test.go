@@ -260,7 +260,11 @@ func readFileBytes(path string) ([]byte, error) { return os.ReadFile(path) }
 
 func writeFileBytes(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }
 
-func TestWALSegmentTruncation(t *testing.T) {
+// sampleSegment writes a WAL segment of three sample records under a new
+// key in a temporary directory and returns the key, the directory and the
+// segment's bytes.
+func sampleSegment(t *testing.T) (*crypt.Key, string, []byte) {
+	t.Helper()
 	k, err := crypt.GenerateKey("ws")
 	if err != nil {
 		t.Fatal(err)
@@ -282,6 +286,11 @@ func TestWALSegmentTruncation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return k, dir, full
+}
+
+func TestWALSegmentTruncation(t *testing.T) {
+	k, dir, full := sampleSegment(t)
 	path := dir + "/trunc.wal"
 	for l := len(full) - 1; l >= 0; l-- {
 		records := 0
@@ -366,27 +375,7 @@ func TestDoubleHeaderTruncation(t *testing.T) {
 // records is damage, not a torn tail: replay must not drop the acknowledged
 // records after it.
 func TestWALBitRotMidSegment(t *testing.T) {
-	k, err := crypt.GenerateKey("ws")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	w := &wal{wsID: "ws", dir: dir, keys: keyPointer(k), next: 1}
-	seg, err := w.createSegment(context.Background(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.cur = seg
-	for range 3 {
-		if _, err := w.append(sampleRecord()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	seg.f.Close()
-	full, err := readFileBytes(seg.path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, _, full := sampleSegment(t)
 	_, _, off, err := parseSegmentHeader(full)
 	if err != nil {
 		t.Fatal(err)
