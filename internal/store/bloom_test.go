@@ -244,9 +244,18 @@ func TestBloomSections(t *testing.T) {
 		t.Fatalf("after the merge: %d parts (version %d); want one of version %d", len(ps), ps[0].meta.ver, partMetaVer)
 	}
 	got := needles(t, db, ref)
-	for i := range want {
-		if !slices.Equal(got[i].rows, want[i].rows) && i != 3 { // w1x is also in the new rows
+	for _, i := range []int{0, 1, 4} { // w1x (needle 3) is also in the new rows
+		if !slices.Equal(got[i].rows, want[i].rows) {
 			t.Fatalf("merged: needle %d: %d rows, want %d", i, len(got[i].rows), len(want[i].rows))
+		}
+	}
+	// The any-column needle also probes the _ItemId blooms, whose content
+	// (random IDs) and so false positives differ from run to run: it must
+	// return the Message needle's rows; it may return more blocks, which the
+	// engine's filter drops.
+	for _, r := range want[0].rows {
+		if !slices.Contains(got[2].rows, r) {
+			t.Fatalf("merged: the any-column needle misses row %s (%d rows)", r, len(got[2].rows))
 		}
 	}
 	if got[4].stats.BlocksSkippedTerms != got[4].stats.BlocksTotal {
