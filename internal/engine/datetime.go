@@ -87,43 +87,30 @@ func formatDatetime(ticks int64, f string) string {
 		frac += store.TicksPerSecond
 	}
 	var b strings.Builder
-	for i := 0; i < len(f); {
-		c := f[i]
-		j := i
-		for j < len(f) && f[j] == c {
-			j++
-		}
-		n := j - i
-		pad := func(v, w int) {
-			s := itoa(v)
-			for len(s) < w {
-				s = "0" + s
-			}
-			b.WriteString(s)
-		}
+	scanFormat(&b, f, func(c byte, n int) bool {
 		switch c {
 		case 'y':
 			if n <= 2 {
-				pad(t.Year()%100, n)
+				padInt(&b, t.Year()%100, n)
 			} else {
-				pad(t.Year(), n)
+				padInt(&b, t.Year(), n)
 			}
 		case 'M':
-			pad(int(t.Month()), n)
+			padInt(&b, int(t.Month()), n)
 		case 'd':
-			pad(t.Day(), n)
+			padInt(&b, t.Day(), n)
 		case 'H':
-			pad(t.Hour(), n)
+			padInt(&b, t.Hour(), n)
 		case 'h':
 			h := t.Hour() % 12
 			if h == 0 {
 				h = 12
 			}
-			pad(h, n)
+			padInt(&b, h, n)
 		case 'm':
-			pad(t.Minute(), n)
+			padInt(&b, t.Minute(), n)
 		case 's':
-			pad(t.Second(), n)
+			padInt(&b, t.Second(), n)
 		case 'f', 'F':
 			s := itoa(int(frac))
 			for len(s) < 7 {
@@ -139,11 +126,32 @@ func formatDatetime(ticks int64, f string) string {
 			} else {
 				b.WriteString("PM"[:min(n, 2)])
 			}
+		default:
+			return false
+		}
+		return true
+	})
+	return b.String()
+}
+
+// scanFormat writes format string f to b: each run of n equal characters c
+// goes to spec, which writes it and reports true if c is a specifier; other
+// characters are copied, text in single or double quotes (to the closing
+// quote or the end) and the character after a backslash are literal. It is
+// the grammar format_datetime and format_timespan share.
+func scanFormat(b *strings.Builder, f string, spec func(c byte, n int) bool) {
+	for i := 0; i < len(f); {
+		c := f[i]
+		j := i
+		for j < len(f) && f[j] == c {
+			j++
+		}
+		switch c {
 		case '\'', '"':
 			end := strings.IndexByte(f[i+1:], c)
 			if end < 0 {
 				b.WriteString(f[i+1:])
-				return b.String()
+				return
 			}
 			b.WriteString(f[i+1 : i+1+end])
 			i += end + 2
@@ -154,12 +162,21 @@ func formatDatetime(ticks int64, f string) string {
 			}
 			i += 2
 			continue
-		default:
+		}
+		if !spec(c, j-i) {
 			b.WriteString(f[i:j])
 		}
 		i = j
 	}
-	return b.String()
+}
+
+// padInt writes v in decimal, zero-padded to w digits.
+func padInt(b *strings.Builder, v, w int) {
+	s := itoa(v)
+	for len(s) < w {
+		s = "0" + s
+	}
+	b.WriteString(s)
 }
 
 func itoa(v int) string {

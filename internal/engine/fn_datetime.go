@@ -121,29 +121,16 @@ func formatTimespan(ticks int64, f string) string {
 	rem %= store.TicksPerMinute
 	secs := int(rem / store.TicksPerSecond)
 	frac := int(rem % store.TicksPerSecond)
-	pad := func(v, w int) {
-		s := itoa(v)
-		for len(s) < w {
-			s = "0" + s
-		}
-		b.WriteString(s)
-	}
-	for i := 0; i < len(f); {
-		c := f[i]
-		j := i
-		for j < len(f) && f[j] == c {
-			j++
-		}
-		n := j - i
+	scanFormat(&b, f, func(c byte, n int) bool {
 		switch c {
 		case 'd':
-			pad(days, n)
+			padInt(&b, days, n)
 		case 'h', 'H':
-			pad(hours, n)
+			padInt(&b, hours, n)
 		case 'm':
-			pad(mins, n)
+			padInt(&b, mins, n)
 		case 's':
-			pad(secs, n)
+			padInt(&b, secs, n)
 		case 'f', 'F':
 			s := itoa(frac)
 			for len(s) < 7 {
@@ -154,26 +141,11 @@ func formatTimespan(ticks int64, f string) string {
 				s = strings.TrimRight(s, "0")
 			}
 			b.WriteString(s)
-		case '\'', '"':
-			end := strings.IndexByte(f[i+1:], c)
-			if end < 0 {
-				b.WriteString(f[i+1:])
-				return b.String()
-			}
-			b.WriteString(f[i+1 : i+1+end])
-			i += end + 2
-			continue
-		case '\\':
-			if i+1 < len(f) {
-				b.WriteByte(f[i+1])
-			}
-			i += 2
-			continue
 		default:
-			b.WriteString(f[i:j])
+			return false
 		}
-		i = j
-	}
+		return true
+	})
 	return b.String()
 }
 
