@@ -404,6 +404,16 @@ func Settings() []Setting {
 	str := func(p func(c *Config) *string) func(*Config, string) error {
 		return func(c *Config, v string) error { *p(c) = v; return nil }
 	}
+	bytes := func(p func(c *Config) *int64) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			x, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return err
+			}
+			*p(c) = x
+			return nil
+		}
+	}
 	dur := func(p func(c *Config) *time.Duration) func(*Config, string) error {
 		return func(c *Config, v string) error {
 			x, err := time.ParseDuration(v)
@@ -481,14 +491,7 @@ func Settings() []Setting {
 		{Key: "limits.maxRequestBodyBytes", Flag: "max-request-body-bytes", Env: "CUSTOS_MAX_REQUEST_BODY_BYTES",
 			Default: strconv.FormatInt(d.Limits.MaxRequestBodyBytes, 10),
 			Usage:   "largest request body accepted on any endpoint, in bytes (APIs may set lower limits)",
-			set: func(c *Config, v string) error {
-				n, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					return err
-				}
-				c.Limits.MaxRequestBodyBytes = n
-				return nil
-			}},
+			set:     bytes(func(c *Config) *int64 { return &c.Limits.MaxRequestBodyBytes })},
 		{Key: "limits.maxHeaderBytes", Flag: "max-header-bytes", Env: "CUSTOS_MAX_HEADER_BYTES",
 			Default: strconv.Itoa(d.Limits.MaxHeaderBytes),
 			Usage:   "largest request header block accepted, in bytes",
@@ -530,45 +533,22 @@ func Settings() []Setting {
 			}},
 		{Key: "query.maxResultBytes", Flag: "query-max-result-bytes", Env: "CUSTOS_QUERY_MAX_RESULT_BYTES", Default: strconv.FormatInt(d.Query.MaxResultBytes, 10),
 			Usage: "largest result a query may return, in bytes",
-			set: func(c *Config, v string) error {
-				n, err := strconv.ParseInt(v, 10, 64)
-				c.Query.MaxResultBytes = n
-				return err
-			}},
+			set:   bytes(func(c *Config) *int64 { return &c.Query.MaxResultBytes })},
 		{Key: "query.maxMemoryBytes", Flag: "query-max-memory-bytes", Env: "CUSTOS_QUERY_MAX_MEMORY_BYTES", Default: strconv.FormatInt(d.Query.MaxMemoryBytes, 10),
 			Usage: "working memory one query may hold in sorts, aggregations and intermediate results, in bytes",
-			set: func(c *Config, v string) error {
-				n, err := strconv.ParseInt(v, 10, 64)
-				c.Query.MaxMemoryBytes = n
-				return err
-			}},
+			set:   bytes(func(c *Config) *int64 { return &c.Query.MaxMemoryBytes })},
 		{Key: "query.readCacheBytes", Flag: "query-read-cache-bytes", Env: "CUSTOS_QUERY_READ_CACHE_BYTES", Default: strconv.FormatInt(d.Query.ReadCacheBytes, 10),
 			Usage: "memory for decoded chunks of narrow columns that queries re-read, outside the Go heap, in bytes; 0 turns the cache off",
-			set: func(c *Config, v string) error {
-				n, err := strconv.ParseInt(v, 10, 64)
-				c.Query.ReadCacheBytes = n
-				return err
-			}},
+			set:   bytes(func(c *Config) *int64 { return &c.Query.ReadCacheBytes })},
 		{Key: "query.bloomCacheBytes", Flag: "query-bloom-cache-bytes", Env: "CUSTOS_QUERY_BLOOM_CACHE_BYTES", Default: strconv.FormatInt(d.Query.BloomCacheBytes, 10),
 			Usage: "memory for the parts' token bloom filters that term searches read, outside the Go heap, in bytes; 0 keeps none (every search reads them from the files)",
-			set: func(c *Config, v string) error {
-				n, err := strconv.ParseInt(v, 10, 64)
-				c.Query.BloomCacheBytes = n
-				return err
-			}},
+			set:   bytes(func(c *Config) *int64 { return &c.Query.BloomCacheBytes })},
 		{Key: "store.memtableBytes", Flag: "store-memtable-bytes", Env: "CUSTOS_STORE_MEMTABLE_BYTES", Default: strconv.FormatInt(d.Store.MemtableBytes, 10),
 			Usage: "bytes of a workspace's newest rows held in memory (and in the WAL) before they are written out as parts; at least 65536",
-			set: func(c *Config, v string) error {
-				n, err := strconv.ParseInt(v, 10, 64)
-				c.Store.MemtableBytes = n
-				return err
-			}},
+			set:   bytes(func(c *Config) *int64 { return &c.Store.MemtableBytes })},
 		{Key: "store.memtableMaxAge", Flag: "store-memtable-max-age", Env: "CUSTOS_STORE_MEMTABLE_MAX_AGE", Default: d.Store.MemtableMaxAge.String(),
 			Usage: "how long a workspace's newest rows may stay in memory (and in the WAL) before they are written out as a part however few they are (1s to 24h)",
-			set: func(c *Config, v string) (err error) {
-				c.Store.MemtableMaxAge, err = time.ParseDuration(v)
-				return err
-			}},
+			set:   dur(func(c *Config) *time.Duration { return &c.Store.MemtableMaxAge })},
 		{Key: "identity.tokenLifetime", Flag: "token-lifetime", Env: "CUSTOS_TOKEN_LIFETIME", Default: d.Identity.TokenLifetime.String(),
 			Usage: "lifetime of access tokens issued by the built-in token service (5m to 24h)",
 			set:   dur(func(c *Config) *time.Duration { return &c.Identity.TokenLifetime })},
