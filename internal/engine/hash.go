@@ -113,6 +113,20 @@ func (t *strTable) id(s string) uint32 { return t.idTagged(s, t.tag(s)) }
 // touched slots are still cached when they are looked up.
 const strBatch = 64
 
+// tagAndTouch computes the tags of run into tags and loads each one's slot
+// in a loop of independent reads, so that their cache misses overlap.
+func (t *strTable) tagAndTouch(run []string, tags []uint32) {
+	for j, s := range run {
+		tags[j] = t.tag(s)
+	}
+	var touch uint64
+	shift := 32 - t.bits
+	for _, tag := range tags {
+		touch += t.slots[tag>>shift].meta
+	}
+	t.touched += touch
+}
+
 // idBatch appends the ID of every key to out, adding new keys in order: the
 // same IDs as calling id for each key in turn. On a table larger than the
 // CPU caches, most lookups of a high-cardinality key are a cache miss on its
@@ -124,15 +138,7 @@ func (t *strTable) idBatch(keys []string, out []uint32) []uint32 {
 	for len(keys) > 0 {
 		run := keys[:min(len(keys), strBatch)]
 		keys = keys[len(run):]
-		for j, s := range run {
-			tags[j] = t.tag(s)
-		}
-		var touch uint64
-		shift := 32 - t.bits
-		for _, tag := range tags[:len(run)] {
-			touch += t.slots[tag>>shift].meta
-		}
-		t.touched += touch
+		t.tagAndTouch(run, tags[:len(run)])
 		for j, s := range run {
 			out = append(out, t.idTagged(s, tags[j]))
 		}
@@ -153,15 +159,7 @@ func (t *strTable) idsDistinct(keys []string, out []uint32) []uint32 {
 	for rest := keys; len(rest) > 0; {
 		run := rest[:min(len(rest), strBatch)]
 		rest = rest[len(run):]
-		for j, s := range run {
-			tags[j] = t.tag(s)
-		}
-		var touch uint64
-		shift := 32 - t.bits
-		for _, tag := range tags[:len(run)] {
-			touch += t.slots[tag>>shift].meta
-		}
-		t.touched += touch
+		t.tagAndTouch(run, tags[:len(run)])
 		for j, s := range run {
 			id := t.findTagged(s, tags[j])
 			if id < 0 {
