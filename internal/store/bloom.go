@@ -35,14 +35,7 @@ import (
 const maxBloomSectionBytes = 1 << 30
 
 func bloomAAD(dst []byte, wsID, table, partID, column string) []byte {
-	dst = append(dst, "custos/bloom/v1\x00"...)
-	dst = append(dst, wsID...)
-	dst = append(dst, 0)
-	dst = append(dst, table...)
-	dst = append(dst, 0)
-	dst = append(dst, partID...)
-	dst = append(dst, 0)
-	return append(dst, column...)
+	return append(partAADPrefix(dst, "custos/bloom/v1\x00", wsID, table, partID), column...)
 }
 
 // encodeBloomSection returns the plaintext of a bloom section over the

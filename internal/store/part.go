@@ -330,14 +330,21 @@ func partMetaAAD(wsID, table, partID string) []byte {
 	return []byte("custos/part-meta/v1\x00" + wsID + "\x00" + table + "\x00" + partID)
 }
 
-func blockAAD(dst []byte, wsID, table, partID string, block int, column string) []byte {
-	dst = append(dst, "custos/block/v1\x00"...)
+// partAADPrefix appends kind and the part's identity, NUL-separated and
+// NUL-terminated: the start of the associated data of a part's blocks and
+// bloom sections.
+func partAADPrefix(dst []byte, kind, wsID, table, partID string) []byte {
+	dst = append(dst, kind...)
 	dst = append(dst, wsID...)
 	dst = append(dst, 0)
 	dst = append(dst, table...)
 	dst = append(dst, 0)
 	dst = append(dst, partID...)
-	dst = append(dst, 0)
+	return append(dst, 0)
+}
+
+func blockAAD(dst []byte, wsID, table, partID string, block int, column string) []byte {
+	dst = partAADPrefix(dst, "custos/block/v1\x00", wsID, table, partID)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(block))
 	return append(dst, column...)
 }
