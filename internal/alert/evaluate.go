@@ -242,18 +242,26 @@ func (s *Service) runQuery(ctx context.Context, r *rule, start, end time.Time) (
 				RowConditions: dec.RowConditions, Now: end, Timeout: s.opts.QueryTimeout,
 			})
 		}
-		res, err := run(narrowQuery(&r.Crit))
+		narrowed, counted := narrowQuery(&r.Crit)
+		res, err := run(narrowed)
 		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
 			// The narrowed query failed (a dimension or measure the query
-			// does not return, or a query the appended project does not
-			// fit): the rule's own query gives the error the user can act on.
+			// does not return, a dimension summarize cannot group by, or a
+			// query the appended operator does not fit): the rule's own
+			// query gives the result or the error the user can act on.
 			res, err = run(r.Crit.Query)
+			counted = false
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("query on %s: %w", ws.Name, err)
 		}
 		if len(res.Tables) == 0 {
 			return nil, nil, invalidCode("InvalidQuery", "", "The query returned no table.")
+		}
+		if counted {
+			agg.weightColumn = countedColumn
+		} else {
+			agg.weightColumn = ""
 		}
 		if err := agg.add(&res.Tables[0]); err != nil {
 			return nil, nil, err
@@ -263,37 +271,52 @@ func (s *Service) runQuery(ctx context.Context, r *rule, start, end time.Time) (
 	return agg.result(), wss, nil
 }
 
-// narrowQuery returns the rule's query followed by a project of the columns
-// the aggregation reads — its dimensions and measure — so that the engine
-// reads only those columns from the store, not every column of every
-// matching row (a log message column costs far more to decode than a count
-// needs). Azure, too, appends its aggregation to a rule's query. A count
-// with no dimension keeps one constant column: only the rows matter.
-func narrowQuery(c *criterion) string {
-	var cols []string
+// countedColumn is the row count narrowQuery's summarize adds; a name no
+// user column is likely to have.
+const countedColumn = "AlertRowCount__"
+
+// narrowQuery returns the rule's query followed by the part of the rule's
+// aggregation the engine can do, so that the engine reads only the columns the
+// aggregation needs from the store, not every column of every matching row (a
+// log message column costs far more to decode than a count needs). Azure, too,
+// appends its aggregation to a rule's query.
+//
+// A count is done by the engine: `summarize count() by <dims>` returns a
+// row per dimension combination (counted reports this; the aggregator then
+// adds up countedColumn instead of counting rows), so no matching row is
+// materialized at all. Other aggregations project the dimensions and the
+// measure: the aggregator checks the measure's type and converts it to a
+// number as it always has.
+func narrowQuery(c *criterion) (query string, counted bool) {
+	var dims []string
 	seen := map[string]bool{}
 	add := func(name string) {
 		if name != "" && !seen[name] {
 			seen[name] = true
-			cols = append(cols, kql.QuoteName(name))
+			dims = append(dims, kql.QuoteName(name))
 		}
 	}
 	for _, d := range c.Dimensions {
 		add(d.Name)
 	}
-	if c.TimeAggregation != AggCount {
-		add(c.MetricMeasureColumn)
+	if c.TimeAggregation == AggCount {
+		q := c.Query + "\n| summarize " + countedColumn + " = count()"
+		if len(dims) > 0 {
+			q += " by " + strings.Join(dims, ", ")
+		}
+		return q, true
 	}
-	if len(cols) == 0 {
-		cols = append(cols, "AlertRow__ = true")
-	}
-	return c.Query + "\n| project " + strings.Join(cols, ", ")
+	add(c.MetricMeasureColumn)
+	return c.Query + "\n| project " + strings.Join(dims, ", "), false
 }
 
 // aggregator groups result rows by dimension combination.
 type aggregator struct {
 	c      *criterion
 	groups map[string]*aggGroup
+	// weightColumn, when set, names a long column holding how many rows each
+	// result row stands for (narrowQuery's count); otherwise a row is one.
+	weightColumn string
 }
 
 type aggGroup struct {
@@ -329,6 +352,12 @@ func (a *aggregator) add(t *engine.Table) error {
 				truncate(c.MetricMeasureColumn, 100), t.Schema[measure].Type)
 		}
 	}
+	weight := -1
+	if a.weightColumn != "" {
+		if weight = t.Schema.Index(a.weightColumn); weight < 0 || t.Schema[weight].Type != store.TypeLong {
+			return fmt.Errorf("alert: the narrowed query returned no long column %s", a.weightColumn)
+		}
+	}
 	dims := make([]dimValue, len(c.Dimensions))
 	var kb []byte // the group's map key: length-prefixed dimension values
 	for _, b := range t.Batches {
@@ -350,7 +379,11 @@ func (a *aggregator) add(t *engine.Table) error {
 				g = &aggGroup{dims: append([]dimValue(nil), dims...)}
 				a.groups[string(kb)] = g
 			}
-			g.n++
+			if weight >= 0 {
+				g.n += int(b.Cols[weight].Int[i])
+			} else {
+				g.n++
+			}
 			if measure >= 0 {
 				v, ok := cellFloat(b.Cols[measure], i)
 				if !ok {

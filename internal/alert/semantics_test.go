@@ -230,24 +230,25 @@ func TestWriteMetrics(t *testing.T) {
 	}
 }
 
-// TestNarrowedQuery: the engine runs a rule's query followed by a project of
-// the dimensions and measure (narrowQuery); results are those of the rule's
-// own query, and where the narrowed query cannot run, the rule's own query's
-// error is what the user sees.
+// TestNarrowedQuery: the engine runs a rule's query followed by its count
+// (summarize) or a project of the dimensions and measure (narrowQuery);
+// results are those of the rule's own query, and where the narrowed query
+// cannot run, the rule's own query's result or error is what the user sees.
 func TestNarrowedQuery(t *testing.T) {
 	for _, tc := range []struct {
-		c    criterion
-		want string
+		c       criterion
+		want    string
+		counted bool
 	}{
-		{criterion{Query: "Perf", TimeAggregation: AggCount}, "Perf\n| project AlertRow__ = true"},
+		{criterion{Query: "Perf", TimeAggregation: AggCount}, "Perf\n| summarize AlertRowCount__ = count()", true},
 		{criterion{Query: "Perf // trailing comment", TimeAggregation: AggTotal, MetricMeasureColumn: "CounterValue",
 			Dimensions: []dimension{{Name: "Computer"}, {Name: "odd name"}, {Name: "Computer"}}},
-			"Perf // trailing comment\n| project Computer, ['odd name'], CounterValue"},
-		{criterion{Query: "Perf", TimeAggregation: AggCount, MetricMeasureColumn: "Ignored", Dimensions: []dimension{{Name: "Computer"}}},
-			"Perf\n| project Computer"},
+			"Perf // trailing comment\n| project Computer, ['odd name'], CounterValue", false},
+		{criterion{Query: "Perf", TimeAggregation: AggCount, MetricMeasureColumn: "Ignored", Dimensions: []dimension{{Name: "Computer"}, {Name: "odd name"}}},
+			"Perf\n| summarize AlertRowCount__ = count() by Computer, ['odd name']", true},
 	} {
-		if got := narrowQuery(&tc.c); got != tc.want {
-			t.Errorf("narrowQuery(%+v) = %q, want %q", tc.c, got, tc.want)
+		if got, counted := narrowQuery(&tc.c); got != tc.want || counted != tc.counted {
+			t.Errorf("narrowQuery(%+v) = %q, %v, want %q, %v", tc.c, got, counted, tc.want, tc.counted)
 		}
 	}
 
@@ -255,19 +256,39 @@ func TestNarrowedQuery(t *testing.T) {
 	t0 := e.start()
 	e.putRule("avg", e.ruleBody("Perf | where CounterValue > 1 // only busy ones", "Average", "CounterValue", "GreaterThan", 5, `[{"name":"Computer","operator":"Include","values":["*"]}]`, ""), true)
 	e.putRule("nodim", e.ruleBody("Perf", "Count", "", "GreaterThan", 0, `[{"name":"Nope","operator":"Include","values":["*"]}]`, ""), true)
+	// Counts are summarized by the engine: per dimension, and in total.
+	e.putRule("count", e.ruleBody("Perf | where CounterValue > 1", "Count", "", "GreaterThan", 1, `[{"name":"Computer","operator":"Include","values":["*"]}]`, ""), true)
+	e.putRule("total", e.ruleBody("Perf", "Count", "", "Equals", 4, "", ""), true)
+	// A dynamic dimension: grouped by its JSON text like any other.
+	e.putRule("dyn", e.ruleBody("Perf | extend Tags = pack('c', Computer)", "Count", "", "GreaterThan", 1, `[{"name":"Tags","operator":"Include","values":["*"]}]`, ""), true)
 	e.ingest(perfRow{t0.Add(10 * time.Second), "a", 4}, perfRow{t0.Add(20 * time.Second), "a", 10},
 		perfRow{t0.Add(30 * time.Second), "b", 2}, perfRow{t0.Add(40 * time.Second), "c", 1})
 	e.tick(t0.Add(time.Minute))
 	as, _ := e.cat.Alerts(context.Background(), alertFilter(e))
-	var fired []string
+	fired := map[string][]string{}
 	for _, a := range as {
-		fired = append(fired, e.seriesOf(a))
+		id := strings.ToLower(a.RuleID) // the catalog stores rule IDs lower-cased
+		fired[id] = append(fired[id], e.seriesOf(a))
 	}
 	// a: avg(4, 10) = 7 > 5 fires; b: avg(2) does not; c is filtered out.
-	if len(fired) != 1 || fired[0] != `[{"name":"Computer","value":"a"}]` {
-		t.Fatalf("fired %v, want only Computer a", fired)
+	if f := fired[strings.ToLower(e.ruleID("avg"))]; len(f) != 1 || f[0] != `[{"name":"Computer","value":"a"}]` {
+		t.Fatalf("avg fired %v, want only Computer a", f)
 	}
-	code, m, raw := e.call("GET", e.ruleID("nodim")+"?api-version=2023-12-01", "")
+	// a has 2 rows over 1, b 1, c none.
+	if f := fired[strings.ToLower(e.ruleID("count"))]; len(f) != 1 || f[0] != `[{"name":"Computer","value":"a"}]` {
+		t.Fatalf("count fired %v, want only Computer a", f)
+	}
+	if f := fired[strings.ToLower(e.ruleID("total"))]; len(f) != 1 {
+		t.Fatalf("total count fired %v, want one alert for 4 rows", f)
+	}
+	if f := fired[strings.ToLower(e.ruleID("dyn"))]; len(f) != 1 || f[0] != `[{"name":"Tags","value":"{\"c\":\"a\"}"}]` {
+		t.Fatalf("dynamic dimension fired %v, want only Tags {c: a}", f)
+	}
+	code, m, raw := e.call("GET", e.ruleID("dyn")+"?api-version=2023-12-01", "")
+	if st := m["properties"].(map[string]any)["evaluationStatus"].(map[string]any); code != 200 || st["lastResult"] != "Succeeded" {
+		t.Fatalf("rule with a dynamic dimension: %d %s", code, raw)
+	}
+	code, m, raw = e.call("GET", e.ruleID("nodim")+"?api-version=2023-12-01", "")
 	st := m["properties"].(map[string]any)["evaluationStatus"].(map[string]any)
 	if code != 200 || st["lastResult"] != "Failed" || !strings.Contains(st["lastError"].(string), "The dimension column 'Nope' is not in the query result.") {
 		t.Fatalf("rule with an unknown dimension: %d %s", code, raw)
