@@ -139,7 +139,9 @@ func heapCopy[T any](src []T, had bool) []T {
 func (p *packedChunk) bytes() int64 { return int64(cap(p.mem)) + 160 }
 
 // unpack returns a new vector, all on the heap, with the chunk's values.
-func (p *packedChunk) unpack() *Vector {
+// With codesOnly a dictionary chunk comes back codes-only (Str nil, see
+// Vector.CodesOnly): no string header per row.
+func (p *packedChunk) unpack(codesOnly bool) *Vector {
 	m := p.mem
 	v := &Vector{
 		Type:  p.typ,
@@ -161,6 +163,10 @@ func (p *packedChunk) unpack() *Vector {
 		} else {
 			v.Dict = strs
 			v.Codes = heapCopy(regionSlice[uint32](m, p.codesOff, p.codesN), true)
+			if codesOnly {
+				runtime.KeepAlive(p)
+				return v
+			}
 			v.Str = make([]string, p.codesN)
 			for i, c := range v.Codes {
 				v.Str[i] = strs[c]

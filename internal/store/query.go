@@ -115,6 +115,9 @@ type outCol struct {
 	col     Column
 	virtual string // constant value for TenantId / Type
 	isVirt  bool
+	// codesOnly: dictionary blocks of this column are returned codes-only
+	// (SelectHints.CodesOnly).
+	codesOnly bool
 }
 
 type task struct {
@@ -161,6 +164,9 @@ func (q *querier) Select(ctx context.Context, h SelectHints) BatchIterator {
 	schema := make(Schema, len(out))
 	for i, oc := range out {
 		schema[i] = oc.col
+		if !oc.isVirt && classOf(oc.col.Type) == classStr && slices.Contains(h.CodesOnly, oc.col.Name) {
+			out[i].codesOnly = true
+		}
 	}
 
 	// Term hints: hashed once. A hint on a virtual column is decided here;
@@ -562,15 +568,20 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 	it.blocksRead.Add(1)
 	lo, hi := 0, bm.rows
 	cache := &it.q.db.rcache
-	read := func(j int) (*Vector, error) {
+	read := func(j int, codesOnly bool) (*Vector, error) {
 		it.bytesRead.Add(int64(bm.cols[j].size))
-		if v := cache.get(p, bi, j); v != nil {
+		if v := cache.get(p, bi, j, codesOnly); v != nil {
 			return v, nil // a new header; its slices are capped
 		}
 		v, nb, err := p.readChunk(bi, j, it.q.db.dec, *buf)
 		*buf = nb
 		if err == nil && cache.put(p, bi, j, v) {
 			v = sharedVec(v)
+		}
+		if err == nil && codesOnly && v.Codes != nil && len(v.Codes) == len(v.Str) {
+			// Decoded with Str (the cache packs from it); the caller gets
+			// the codes only, so no later copy or gather touches Str.
+			v.Str = nil
 		}
 		return v, err
 	}
@@ -580,7 +591,7 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 		if tcol < 0 {
 			return nil, &CorruptionError{Path: p.path, Part: p.id, Block: bi, Err: errors.New("part lacks TimeGenerated")}
 		}
-		v, err := read(tcol)
+		v, err := read(tcol, false)
 		if err != nil {
 			return nil, err
 		}
@@ -650,7 +661,7 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 			v = timeVec
 		} else {
 			var err error
-			if v, err = read(j); err != nil {
+			if v, err = read(j, oc.codesOnly); err != nil {
 				return nil, err
 			}
 		}
@@ -746,13 +757,14 @@ type chunkCache struct {
 	seen  map[seenKey]struct{} // chunks read once since (admit)
 }
 
-// get returns a new vector with a cached chunk's values, or nil.
-func (c *chunkCache) get(p *part, block, col int) *Vector {
+// get returns a new vector with a cached chunk's values, or nil; with
+// codesOnly a dictionary chunk comes back codes-only.
+func (c *chunkCache) get(p *part, block, col int, codesOnly bool) *Vector {
 	c.mu.Lock()
 	e, ok := c.parts[p][chunkID{int32(block), int32(col)}]
 	c.mu.Unlock()
 	if ok {
-		return e.v.unpack()
+		return e.v.unpack(codesOnly)
 	}
 	return nil
 }

@@ -206,7 +206,7 @@ func TestPackChunk(t *testing.T) {
 		if !ok {
 			t.Fatalf("vector %d not packed", i)
 		}
-		u := p.unpack()
+		u := p.unpack(false)
 		if u.Type != v.Type || !slices.Equal(u.Str, v.Str) || !slices.Equal(u.Dict, v.Dict) ||
 			!slices.Equal(u.Codes, v.Codes) || !slices.Equal(u.Int, v.Int) || !slices.Equal(u.Real, v.Real) ||
 			!slices.Equal(u.Bool, v.Bool) || !slices.Equal(u.Nulls, v.Nulls) || (u.Str == nil) != (v.Str == nil) {
@@ -218,8 +218,18 @@ func TestPackChunk(t *testing.T) {
 		if len(u.Str) > 0 {
 			u.Str[0] = "changed"
 		}
-		if w := p.unpack(); !slices.Equal(w.Int, v.Int) || !slices.Equal(w.Codes, v.Codes) || !slices.Equal(w.Str, v.Str) {
+		if w := p.unpack(false); !slices.Equal(w.Int, v.Int) || !slices.Equal(w.Codes, v.Codes) || !slices.Equal(w.Str, v.Str) {
 			t.Fatalf("vector %d: a reader's change reached the cache", i)
+		}
+		// Codes-only: a dictionary chunk without Str, the same codes and
+		// dictionary; any other chunk as without.
+		c := p.unpack(true)
+		if v.Codes != nil {
+			if !c.CodesOnly() || c.Len() != len(v.Str) || !slices.Equal(c.Codes, v.Codes) || !slices.Equal(c.Dict, v.Dict) {
+				t.Fatalf("vector %d: codes-only unpack %+v", i, c)
+			}
+		} else if !slices.Equal(c.Str, v.Str) || c.CodesOnly() || (c.Str == nil) != (v.Str == nil) {
+			t.Fatalf("vector %d: codes-only unpack of a chunk without codes %+v", i, c)
 		}
 	}
 	if _, ok := packChunk(&Vector{Type: TypeString, Str: []string{"a"}, Dict: []string{"a"}}); ok {

@@ -123,8 +123,12 @@ func (s Schema) Index(name string) int {
 // entries are distinct. The store sets them on dictionary-encoded part blocks
 // (low-cardinality columns such as Level or User), so a consumer can group or
 // compare by code and hash each distinct string once instead of once per row.
-// Str is always filled as well. Code that changes Str in place must set Dict
-// and Codes to nil; code that ignores them needs no change.
+// Str is filled as well, except in a codes-only vector: one that a Select
+// with SelectHints.CodesOnly naming its column returns for a dictionary
+// block, where Str is nil and row i is Dict[Codes[i]] (see CodesOnly).
+// Code that changes Str in place must set Dict and Codes to nil; code that
+// ignores them needs no change, as long as it never asks for codes-only
+// vectors.
 type Vector struct {
 	Type  ColumnType
 	Nulls []bool
@@ -146,9 +150,16 @@ func (v *Vector) Len() int {
 	case TypeReal, TypeDecimal:
 		return len(v.Real)
 	default:
+		if v.Str == nil && v.Codes != nil {
+			return len(v.Codes) // codes-only
+		}
 		return len(v.Str)
 	}
 }
+
+// CodesOnly reports whether v is a codes-only string vector: Codes and Dict
+// set, Str nil (see SelectHints.CodesOnly).
+func (v *Vector) CodesOnly() bool { return v.Str == nil && v.Codes != nil }
 
 // IsNull reports whether row i of v is null.
 func (v *Vector) IsNull(i int) bool { return v.Nulls != nil && v.Nulls[i] }
@@ -204,6 +215,13 @@ type SelectHints struct {
 	Columns []string   // projection; nil means all columns
 	Terms   []TermHint // all must hold (AND)
 	Limit   int        // 0 means no limit; a store may return more
+	// CodesOnly names string columns the caller can take as codes-only
+	// vectors (Vector.CodesOnly: Codes and Dict set, Str nil) where the
+	// store holds them dictionary-encoded, so that no per-row string header
+	// is built for rows the caller drops or only compares by code. Other
+	// vectors of these columns (not dictionary-encoded, memtable rows) come
+	// back with Str as usual; nil asks for Str everywhere.
+	CodesOnly []string
 }
 
 // Appendable starts write batches. Safe for concurrent use.

@@ -44,7 +44,9 @@ func viewVec(v *Vector, lo, hi int) *Vector {
 			out.Str = v.Str[lo:hi:hi]
 		}
 	default:
-		out.Str = v.Str[lo:hi:hi]
+		if v.Str != nil { // nil: codes-only
+			out.Str = v.Str[lo:hi:hi]
+		}
 		if v.Codes != nil {
 			out.Dict, out.Codes = v.Dict, v.Codes[lo:hi:hi]
 		}
@@ -84,9 +86,11 @@ func gatherVec(v *Vector, idx []int32) *Vector {
 			}
 		}
 	default:
-		out.Str = make([]string, len(idx))
-		for i, j := range idx {
-			out.Str[i] = v.Str[j]
+		if v.Str != nil { // nil: codes-only
+			out.Str = make([]string, len(idx))
+			for i, j := range idx {
+				out.Str[i] = v.Str[j]
+			}
 		}
 		if v.Codes != nil {
 			out.Dict, out.Codes = v.Dict, make([]uint32, len(idx))
