@@ -2,8 +2,22 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"custos/test/fsfault"
 )
 
 // StartServer is the set-up the fault and portal tests share: it fills in
@@ -49,4 +63,164 @@ func StartServer(t testing.TB, ctx context.Context, o Options) (*Server, *Client
 	}
 	t.Cleanup(c.HTTP.CloseIdleConnections)
 	return s, c
+}
+
+// MountStoreVolume gives the server's store (<dataDir>/store) a volume of its
+// own: a tmpfs of sizeMB megabytes mounted there (mode 0700) before the
+// server first starts, unmounted at cleanup (registered before the server's
+// cleanups, so it runs after the server is killed). The catalog, the keys
+// and the TLS files stay on the data directory's filesystem, so filling the
+// store's volume fails only the store's writes — the part writes of a
+// flush, a merge or a purge — and not the catalog the purge queue lives in.
+// It needs root (or CAP_SYS_ADMIN); without it the test fails saying so.
+func MountStoreVolume(t testing.TB, dataDir string, sizeMB int) string {
+	t.Helper()
+	dir := filepath.Join(dataDir, "store")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm,mode=0700", sizeMB), "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mount a %d MB tmpfs at %s for a disk-full test: %v: %s (run the test as root, or with CAP_SYS_ADMIN, so that it can give the store a small filesystem)",
+			sizeMB, dir, err, strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// LeaveFree fills the filesystem of ballast (a file on it) and then gives
+// back free bytes of it (rounded up to whole 4 KiB pages by tmpfs), so that
+// writes of up to about free bytes succeed and larger ones meet ENOSPC. It
+// returns the bytes the filesystem then reports available.
+func LeaveFree(t testing.TB, ballast string, free int64) uint64 {
+	t.Helper()
+	fsfault.Fill(t, ballast)
+	fi, err := os.Stat(ballast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(ballast, max(0, fi.Size()-free)); err != nil {
+		t.Fatal(err)
+	}
+	return fsfault.Free(t, filepath.Dir(ballast))
+}
+
+// StoreFiles lists the finished parts (<id>.part) and the unfinished writes
+// (.tmp-*) of one table under <dataDir>/store, by file name.
+func StoreFiles(t testing.TB, dataDir, table string) (parts, tmp []string) {
+	t.Helper()
+	err := filepath.WalkDir(filepath.Join(dataDir, "store"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if !d.Type().IsRegular() || filepath.Base(filepath.Dir(path)) != table {
+			return nil
+		}
+		switch n := d.Name(); {
+		case strings.HasPrefix(n, ".tmp-"):
+			tmp = append(tmp, n)
+		case strings.HasSuffix(n, ".part"):
+			parts = append(parts, n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(parts)
+	slices.Sort(tmp)
+	return parts, tmp
+}
+
+// WaitLog waits up to d for the server's log, from byte offset from on, to
+// hold a line containing every one of subs, and returns that line; it fails
+// the test (quoting the log's end) if none comes.
+func WaitLog(t testing.TB, s *Server, from int, d time.Duration, subs ...string) string {
+	t.Helper()
+	for deadline := time.Now().Add(d); ; time.Sleep(100 * time.Millisecond) {
+		b, err := s.Log()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if from <= len(b) {
+			for line := range strings.Lines(string(b[from:])) {
+				ok := true
+				for _, sub := range subs {
+					ok = ok && strings.Contains(line, sub)
+				}
+				if ok {
+					return strings.TrimSpace(line)
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no server log line with %q within %v; log tail:\n%s", subs, d, s.logTail(3000))
+		}
+	}
+}
+
+// LogLen returns the current length of the server's log, an offset for
+// WaitLog.
+func LogLen(t testing.TB, s *Server) int {
+	t.Helper()
+	b, err := s.Log()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(b)
+}
+
+// sendRandom is diskFullRig.send with 500 rows whose payloads are 256 random
+// hex digits (about 150 KB of JSON that compresses only to half), so that a
+// few batches make parts of a predictable, non-trivial size. A refusal must
+// be a retryable 503 or 507 in the Azure envelope.
+func (r *diskFullRig) sendRandom(phase string) (status int, code string) {
+	t := r.t
+	t.Helper()
+	batch := fmt.Sprintf("%s-b%d", phase, r.n)
+	recs := make([]map[string]any, 500)
+	raw := make([]byte, 128)
+	for i := range recs {
+		_, _ = rand.Read(raw)
+		recs[i] = map[string]any{
+			"TimeGenerated": r.base.Add(time.Duration(r.n*1000+i) * time.Millisecond).Format(time.RFC3339Nano),
+			"RowId":         fmt.Sprintf("%s-%d", batch, i),
+			"BatchId":       batch,
+			"Client":        0,
+			"Payload":       hex.EncodeToString(raw),
+		}
+	}
+	r.n++
+	body, _ := json.Marshal(recs)
+	uctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	defer cancel()
+	status, code, resp, err := uploadRaw(uctx, r.c, r.rule, "Custom-Crash", body)
+	if err != nil {
+		t.Fatalf("%s: upload %s: %v (the server must answer, not hang or crash, when the disk is full)", phase, batch, err)
+	}
+	r.led.record(batch, len(recs), status/100 == 2)
+	if status/100 == 2 {
+		return status, code
+	}
+	var env struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if jerr := json.Unmarshal(resp, &env); jerr != nil || env.Error.Code == "" || env.Error.Message == "" {
+		t.Fatalf("%s: upload %s refused with HTTP %d but not in the Azure error envelope: %.300s", phase, batch, status, resp)
+	}
+	if status != http.StatusServiceUnavailable && status != http.StatusInsufficientStorage {
+		t.Fatalf("%s: upload %s refused with HTTP %d %s (%q); want a retryable 503 or 507 when the disk is full",
+			phase, batch, status, env.Error.Code, env.Error.Message)
+	}
+	return status, env.Error.Code
 }

@@ -1,0 +1,196 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestDiskFullDuringPurge: a purge (POST .../workspaces/{ws}/purge) whose
+// part rewrite meets a full store volume. The store has a 32 MB tmpfs of its
+// own (MountStoreVolume), so the catalog that queues purge operations keeps
+// working; ten batches of incompressible rows are flushed into one part by a
+// graceful stop and, with the server down, the volume is filled to 32 KiB
+// short of full — far less than the rewritten part (~700 KB). The purge's
+// flush has nothing to do (the memtable is empty), so the fault lands in the
+// rewrite, deterministically.
+//
+// Documented purge semantics (internal/purge): a failed attempt is retried
+// after 5 s, three attempts in all, then the operation is `failed`; an
+// operation interrupted by a stop stays `pending` and runs again after the
+// start. The test checks, through the API and queries:
+//   - purge A: the first attempt fails with ENOSPC (logged), the status stays
+//     `pending`, the part is untouched (the purged batch wholly present, every
+//     row once, no temporary file); SIGKILL and a start on the still-full
+//     volume resume it and it fails again; once the space returns the next
+//     retry completes it: the batch is gone, every other row once;
+//   - purge B, with the volume full through all three attempts: `failed`
+//     with an `error` member, the batch wholly present; posted again after
+//     the space returns it completes;
+//   - after SIGKILL and a graceful restart the purged batches stay gone.
+func TestDiskFullDuringPurge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: starts the custos binary")
+	}
+	dataDir := filepath.Join(t.TempDir(), "data")
+	vol := MountStoreVolume(t, dataDir, 32)
+	r := newDiskFullRig(t, dataDir, 170*time.Second)
+	s, c, ctx := r.s, r.c, r.ctx
+	for range 10 {
+		if st, code := r.sendRandom("p"); st/100 != 2 {
+			t.Fatalf("with space: HTTP %d %s", st, code)
+		}
+	}
+	if err := s.Stop(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	parts, _ := StoreFiles(t, dataDir, "Crash_CL")
+	if len(parts) == 0 {
+		t.Fatal("no part after a graceful stop")
+	}
+	ballast := filepath.Join(vol, "ballast")
+	free := LeaveFree(t, ballast, 32<<10)
+	t.Logf("parts %v; the store's volume is left with %d KB free", parts, free>>10)
+	if err := s.Start(ctx); err != nil {
+		t.Fatalf("start with the store's volume nearly full: %v", err)
+	}
+	r.verify("before the purges")
+
+	purge := func(batch string) string {
+		t.Helper()
+		body := fmt.Sprintf(`{"table":"Crash_CL","filters":[{"column":"BatchId","operator":"==","value":%q}]}`, batch)
+		st, code, resp, err := c.Do(ctx, audienceManagement, http.MethodPost, c.Admin.WorkspaceResourceID()+"/purge?api-version=2020-08-01", []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st != http.StatusAccepted {
+			t.Fatalf("purge %s: HTTP %d %s: %s", batch, st, code, resp)
+		}
+		var out struct {
+			OperationID string `json:"operationId"`
+		}
+		if err := json.Unmarshal(resp, &out); err != nil || out.OperationID == "" {
+			t.Fatalf("purge response without operationId: %s (%v)", resp, err)
+		}
+		return out.OperationID
+	}
+	type opStatus struct {
+		Status string `json:"status"`
+		Error  any    `json:"error"`
+	}
+	status := func(id string) (opStatus, []byte) {
+		t.Helper()
+		st, code, resp, err := c.Do(ctx, audienceManagement, http.MethodGet, c.Admin.WorkspaceResourceID()+"/operations/purge-"+id+"?api-version=2020-08-01", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st != http.StatusOK {
+			t.Fatalf("purge status %s: HTTP %d %s: %s", id, st, code, resp)
+		}
+		var out opStatus
+		if err := json.Unmarshal(resp, &out); err != nil {
+			t.Fatalf("purge status %s: %v: %s", id, err, resp)
+		}
+		return out, resp
+	}
+	waitStatus := func(id, want string, d time.Duration) []byte {
+		t.Helper()
+		for deadline := time.Now().Add(d); ; time.Sleep(200 * time.Millisecond) {
+			got, resp := status(id)
+			if got.Status == want {
+				return resp
+			}
+			if got.Status != "pending" {
+				t.Fatalf("purge %s: status %q (%s); want %q", id, got.Status, resp, want)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("purge %s still %q after %v; want %q", id, got.Status, d, want)
+			}
+		}
+	}
+	noTemp := func(when string) {
+		t.Helper()
+		var tmp []string
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if _, tmp = StoreFiles(t, dataDir, "Crash_CL"); len(tmp) == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(tmp) != 0 {
+			t.Fatalf("%s: temporary files %v left by the failed rewrite", when, tmp)
+		}
+	}
+	unchanged := func(when string) {
+		t.Helper()
+		noTemp(when)
+		if now, _ := StoreFiles(t, dataDir, "Crash_CL"); fmt.Sprint(now) != fmt.Sprint(parts) {
+			t.Fatalf("%s: parts %v; want the original %v untouched", when, now, parts)
+		}
+		r.verify(when) // the purged batch is still acknowledged: wholly present
+	}
+
+	// Purge A: fails, stays pending, survives a SIGKILL, completes with space.
+	from := LogLen(t, s)
+	opA := purge("p-b3")
+	line := WaitLog(t, s, from, 30*time.Second, "purge attempt failed; will retry", "no space left on device")
+	t.Logf("purge A on the full volume: %.400s", line)
+	if st, resp := status(opA); st.Status != "pending" {
+		t.Fatalf("purge A after a failed attempt: %s; want pending (it is retried)", resp)
+	}
+	unchanged("after purge A's failed attempt")
+	if err := s.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	from = LogLen(t, s)
+	if err := s.Start(ctx); err != nil {
+		t.Fatalf("restart after SIGKILL with the store's volume full: %v", err)
+	}
+	line = WaitLog(t, s, from, 30*time.Second, "purge attempt failed; will retry", "no space left on device")
+	t.Logf("purge A resumed after SIGKILL and failed again: %.200s", line)
+	unchanged("after SIGKILL and a restart during purge A")
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(opA, "completed", 30*time.Second)
+	r.led.mu.Lock()
+	r.led.sent["p-b3"] = 0 // purged: no row of it may remain
+	r.led.mu.Unlock()
+	noTemp("after purge A completed")
+	r.verify("after purge A completed")
+
+	// Purge B: the volume stays full through every attempt.
+	if err := s.Stop(60 * time.Second); err != nil { // the rewritten part is the only one
+		t.Fatal(err)
+	}
+	parts, _ = StoreFiles(t, dataDir, "Crash_CL")
+	free = LeaveFree(t, ballast, 32<<10)
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("purge B: parts %v, %d KB free", parts, free>>10)
+	start := time.Now()
+	opB := purge("p-b6")
+	resp := waitStatus(opB, "failed", 60*time.Second)
+	t.Logf("purge B on a volume full throughout: %s after %v", resp, time.Since(start).Round(100*time.Millisecond))
+	if st, _ := status(opB); st.Error == nil || fmt.Sprint(st.Error) == "" {
+		t.Fatalf("purge B failed without an error member: %s", resp)
+	}
+	log, _ := s.Log()
+	t.Logf("server log: %d failed purge attempts, %d purges failed", len(linesWith(string(log), "purge attempt failed")), len(linesWith(string(log), `"msg":"purge failed"`)))
+	unchanged("after purge B failed")
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	opB2 := purge("p-b6")
+	waitStatus(opB2, "completed", 30*time.Second)
+	r.led.mu.Lock()
+	r.led.sent["p-b6"] = 0
+	r.led.mu.Unlock()
+	noTemp("after purge B posted again")
+	r.verify("after purge B posted again with space")
+	r.restarts(nil)
+}
