@@ -104,6 +104,9 @@ func encodeTDigest(t store.ColumnType, d *tdigest) string {
 		b.WriteString(jsonNumber(w))
 		b.WriteByte(']')
 	}
+	if !d.digest && len(d.exact) > tdSketchExact {
+		d.toDigest()
+	}
 	if d.digest {
 		d.compress()
 		for _, c := range d.cents {
@@ -140,7 +143,7 @@ func decodeTDigest(s string) (store.ColumnType, *tdigest, error) {
 	if !ok || !(kql.IsNumeric(t) || t == store.TypeDatetime || t == store.TypeTimespan) {
 		return 0, nil, fmt.Errorf("tdigest sketch: bad type %q", typ)
 	}
-	if len(entries) > 4*tdExact || lo > hi {
+	if len(entries) > 4*tdSketchExact || lo > hi {
 		return 0, nil, fmt.Errorf("tdigest sketch: malformed")
 	}
 	d := &tdigest{base: base, hasBase: kql.IsIntHeld(t)}

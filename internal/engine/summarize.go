@@ -32,7 +32,28 @@ func newAggSink(x *executor, n *kql.Aggregate) *aggSink {
 	for i, a := range n.Aggs {
 		s.states[i] = newAggState(a)
 	}
+	sharePercentiles(n.Aggs, s.states)
 	return s
+}
+
+// sharePercentiles lets the columns of one percentiles() call share one
+// digest: the binder makes one percentile aggregation per requested
+// percentile, all over the same argument (the same Args slice).
+func sharePercentiles(aggs []*kql.AggCall, states []aggState) {
+	for i, a := range aggs {
+		lead, ok := states[i].(*percentileAgg)
+		if !ok || lead.array || a.Fn != kql.AggPercentile || len(a.Args) == 0 || len(a.Percents) != 1 {
+			continue
+		}
+		for j := i + 1; j < len(aggs); j++ {
+			b := aggs[j]
+			if _, ok := states[j].(*percentileAgg); !ok || b.Fn != a.Fn || len(b.Args) != len(a.Args) ||
+				&b.Args[0] != &a.Args[0] || len(b.Percents) != 1 {
+				continue
+			}
+			states[j] = lead.follow(b.Percents[0])
+		}
+	}
 }
 
 func (s *aggSink) consume(_ int, b *store.Batch) (bool, error) {

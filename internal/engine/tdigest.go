@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -14,8 +15,10 @@ import (
 // nearest-rank percentiles: the smallest value v such that at least p% of
 // the values are <= v; p = 0 is the minimum, p = 100 the maximum.
 //
-// A group keeps its values exactly up to tdExact of them, so small groups get
-// the exact nearest-rank answer. Beyond that it becomes a merging T-Digest
+// A group keeps its values exactly up to tdExact of them (64 Ki values,
+// 512 KiB), so groups of that size get the exact nearest-rank answer, and
+// at less cost than a digest: the values are only appended, and sorted once
+// (sortFloats) when the first percentile is asked. Beyond that it becomes a merging T-Digest
 // (Dunning) with compression tdCompression, whose centroid sizes are bounded
 // by 4·n·q·(1−q)/δ: the rank error is then at most 0.5% at the median and
 // shrinks toward the tails, inside Kusto's documented 1% bound; the minimum
@@ -26,7 +29,10 @@ import (
 // float64 offsets from the group's first value so that exact mode returns
 // them unchanged.
 const (
-	tdExact       = 4096
+	tdExact = 1 << 16
+	// tdSketchExact is how many values a tdigest() sketch lists exactly;
+	// a group with more is encoded as its digest.
+	tdSketchExact = 4096
 	tdCompression = 200
 	// tdBuffer is how many unit values a digest collects before merging them
 	// into its centroids: one sort of float64s and one linear merge per
@@ -52,11 +58,12 @@ type tdigest struct {
 	wbuf     []centroid // digest mode: weighted centroids not yet merged
 	spare    []centroid // compress's output buffer, swapped with cents
 	digest   bool
+	sorted   bool // exact is sorted
 	min, max float64
 }
 
 func (d *tdigest) add(v float64, w float64) {
-	if d.digest && w == 1 { // the common case, first
+	if d.digest && w == 1 { // the common case of large groups, first
 		d.min, d.max = min(d.min, v), max(d.max, v)
 		d.n++
 		d.vals = append(d.vals, v)
@@ -71,26 +78,19 @@ func (d *tdigest) add(v float64, w float64) {
 	if d.n == 0 || v > d.max {
 		d.max = v
 	}
-	d.n += w
 	if !d.digest {
-		if w == 1 {
-			d.exact = append(d.exact, v)
-			if len(d.exact) <= tdExact {
-				return
+		if w == 1 && len(d.exact) < tdExact {
+			d.n++
+			if len(d.exact) == cap(d.exact) {
+				d.exact = growFloats(d.exact, len(d.exact)+1)
 			}
-		}
-		// Past tdExact values (or at the first weighted centroid): the
-		// exact values become the first buffer of the digest.
-		// The buffer is allocated once at its full size: growing it by
-		// appends cost more than sorting it.
-		d.digest = true
-		d.vals = append(make([]float64, 0, tdBuffer), d.exact...)
-		d.exact = nil
-		if w == 1 {
-			d.compress()
+			d.exact = append(d.exact, v)
+			d.sorted = false
 			return
 		}
+		d.toDigest() // past tdExact values, or at the first weighted centroid
 	}
+	d.n += w
 	if w == 1 {
 		d.vals = append(d.vals, v)
 		if len(d.vals) >= tdBuffer {
@@ -102,6 +102,59 @@ func (d *tdigest) add(v float64, w float64) {
 	if len(d.wbuf) >= 8*tdCompression {
 		d.compress()
 	}
+}
+
+// toDigest turns an exact group into a digest: its values are merged into
+// the first centroids at once (one sort), and the unit-value buffer is
+// allocated at its full size (growing it by appends cost more than sorting
+// it).
+func (d *tdigest) toDigest() {
+	if d.digest {
+		return
+	}
+	d.digest = true
+	d.vals, d.exact = d.exact, nil
+	d.compress()
+	putFloats(d.vals)
+	d.vals = growFloats(nil, tdBuffer)
+}
+
+// floatPools recycle the growing exact-value slices of digests by capacity
+// (powers of two from 256 to tdExact values): a group's slice grows by
+// doubling, and the smaller slices it leaves — and the exact slices of
+// workers' states once merged — serve the next groups and queries instead
+// of fresh memory (on a VM, first touches of fresh pages cost more than the
+// copies).
+var floatPools [17]sync.Pool
+
+const floatPoolMin = 8 // log2 of the smallest pooled capacity
+
+// growFloats returns a slice holding s with capacity for at least need
+// values, recycling s.
+func growFloats(s []float64, need int) []float64 {
+	c := max(bits.Len(uint(need-1)), floatPoolMin)
+	if c >= len(floatPools) {
+		return slices.Grow(s, need-len(s))
+	}
+	var out []float64
+	if p, ok := floatPools[c].Get().(*[]float64); ok {
+		out = (*p)[:0]
+	} else {
+		out = make([]float64, 0, 1<<c)
+	}
+	out = append(out, s...)
+	putFloats(s)
+	return out
+}
+
+// putFloats gives a slice from growFloats back; others are left alone.
+func putFloats(s []float64) {
+	c := bits.Len(uint(cap(s))) - 1
+	if c < floatPoolMin || c >= len(floatPools) || cap(s) != 1<<c {
+		return
+	}
+	s = s[:0]
+	floatPools[c].Put(&s)
 }
 
 // compress merges the waiting values and centroids into cents in one pass
@@ -178,6 +231,27 @@ func (d *tdigest) merge(o *tdigest) {
 		}
 		shift = float64(o.base - d.base)
 	}
+	if !d.digest && !o.digest && len(d.exact)+len(o.exact) <= tdExact {
+		// Two exact states (workers' partial groups): one append.
+		if need := len(d.exact) + len(o.exact); need > cap(d.exact) {
+			d.exact = growFloats(d.exact, need)
+		}
+		if shift == 0 {
+			d.exact = append(d.exact, o.exact...)
+		} else {
+			for _, x := range o.exact {
+				d.exact = append(d.exact, x+shift)
+			}
+		}
+		if d.n == 0 {
+			d.min, d.max = o.min+shift, o.max+shift
+		} else {
+			d.min, d.max = math.Min(d.min, o.min+shift), math.Max(d.max, o.max+shift)
+		}
+		d.n += o.n
+		d.sorted = false
+		return
+	}
 	for _, x := range o.exact {
 		d.add(x+shift, 1)
 	}
@@ -205,7 +279,10 @@ func (d *tdigest) quantile(p float64) float64 {
 	}
 	target := math.Ceil(p / 100 * d.n)
 	if !d.digest {
-		slices.Sort(d.exact)
+		if !d.sorted {
+			sortFloats(d.exact)
+			d.sorted = true
+		}
 		i := max(int(target)-1, 0)
 		return d.exact[min(i, len(d.exact)-1)]
 	}
@@ -226,6 +303,10 @@ type percentileAgg struct {
 	percents []float64
 	array    bool
 	groups   []*tdigest
+	// shared lists the percentiles of the columns that read this state
+	// (own first; see follow), qcache their values per group.
+	shared []float64
+	qcache []float64
 }
 
 func (a *percentileAgg) grow(n int) {
@@ -270,6 +351,10 @@ func (a *percentileAgg) merge(o aggState, m []int32, nGroups int) {
 	a.grow(nGroups)
 	for i, d := range o.(*percentileAgg).groups {
 		a.groups[m[i]].merge(d)
+		// The worker's state is dropped after the merge: its exact
+		// values' slice serves the next groups.
+		putFloats(d.exact)
+		d.exact = nil
 	}
 }
 
@@ -278,6 +363,7 @@ func (a *percentileAgg) result(nGroups int) *store.Vector {
 	if a.array {
 		out := newVector(store.TypeDynamic, nGroups)
 		var b strings.Builder
+		var qs []float64
 		for g := range nGroups {
 			d := a.groups[g]
 			if d.n == 0 {
@@ -286,20 +372,37 @@ func (a *percentileAgg) result(nGroups int) *store.Vector {
 			}
 			b.Reset()
 			b.WriteByte('[')
-			for i, p := range a.percents {
+			qs = d.quantiles(a.percents, qs)
+			for i, q := range qs {
 				if i > 0 {
 					b.WriteByte(',')
 				}
-				b.WriteString(jsonValue(a.value(d, p)))
+				b.WriteString(jsonValue(a.value(d, q)))
 			}
 			b.WriteByte(']')
 			out.Str[g] = b.String()
 		}
 		return out
 	}
+	return a.column(nGroups, 0)
+}
+
+// column is the result column of the k-th percentile that the state
+// computes (a.percents[0] alone unless columns share it, see follow).
+func (a *percentileAgg) column(nGroups, k int) *store.Vector {
+	a.grow(nGroups)
 	rt := a.t
 	if rt == store.TypeDecimal {
 		rt = store.TypeReal
+	}
+	if len(a.shared) > 1 && len(a.qcache) < nGroups*len(a.shared) {
+		// All shared percentiles of a group at once: one selection.
+		a.qcache = a.qcache[:0]
+		var qs []float64
+		for g := range nGroups {
+			qs = a.groups[g].quantiles(a.shared, qs)
+			a.qcache = append(a.qcache, qs...)
+		}
 	}
 	out := emptyVector(rt, nGroups)
 	for g := range nGroups {
@@ -308,46 +411,178 @@ func (a *percentileAgg) result(nGroups int) *store.Vector {
 			appendValue(out, kql.NullValue(rt))
 			continue
 		}
-		v := a.value(d, a.percents[0])
+		var q float64
+		if len(a.shared) > 1 {
+			q = a.qcache[g*len(a.shared)+k]
+		} else {
+			q = d.quantile(a.percents[0])
+		}
+		v := a.value(d, q)
 		v.Type = rt
 		appendValue(out, v)
 	}
 	return out
 }
 
-// value is group d's p-th percentile as a value of the input type.
-func (a *percentileAgg) value(d *tdigest, p float64) kql.Value {
-	q := d.quantile(p)
+// follow makes a column for percentile p of the same argument that reads
+// this state instead of keeping its own: percentiles(x, 50, 95, 99) binds
+// one aggregation per percentile, and without sharing each would fold
+// every value into a digest of its own.
+func (a *percentileAgg) follow(p float64) aggState {
+	if len(a.shared) == 0 {
+		a.shared = []float64{a.percents[0]}
+	}
+	a.shared = append(a.shared, p)
+	return &percentileFollower{lead: a, k: len(a.shared) - 1}
+}
+
+// percentileFollower is a percentile column computed by another column's
+// state (percentileAgg.follow): the lead folds and merges the rows.
+type percentileFollower struct {
+	lead *percentileAgg
+	k    int
+}
+
+func (f *percentileFollower) update([]int32, []*store.Vector, int) {}
+
+func (f *percentileFollower) merge(aggState, []int32, int) {}
+
+func (f *percentileFollower) result(nGroups int) *store.Vector { return f.lead.column(nGroups, f.k) }
+
+// value is a percentile q of group d as a value of the input type.
+func (a *percentileAgg) value(d *tdigest, q float64) kql.Value {
 	if kql.IsIntHeld(a.t) {
 		return kql.Value{Type: a.t, Int: d.base + int64(math.Round(q))}
 	}
 	return kql.Value{Type: a.t, Real: q}
 }
 
-// radixScratch holds sortFloats' key buffers (2·tdBuffer uint64s).
-var radixScratch = sync.Pool{New: func() any { b := make([]uint64, 0, 2*tdBuffer); return &b }}
+// quantiles returns the nearest-rank percentiles ps of d in dst. An exact
+// group of many values, asked for a few percentiles, selects them (one
+// bucket count, then a sort of only the buckets that hold the asked ranks)
+// instead of sorting all its values.
+func (d *tdigest) quantiles(ps []float64, dst []float64) []float64 {
+	dst = dst[:0]
+	if d.digest || d.sorted || len(d.exact) < 1024 || len(ps) > 8 {
+		for _, p := range ps {
+			dst = append(dst, d.quantile(p))
+		}
+		return dst
+	}
+	n := len(d.exact)
+	var ranks [8]int
+	for i, p := range ps {
+		ranks[i] = min(max(int(math.Ceil(p/100*float64(n)))-1, 0), n-1)
+	}
+	dst = selectRanks(d.exact, ranks[:len(ps)], dst)
+	for i, p := range ps { // the extremes are kept exactly
+		if p <= 0 {
+			dst[i] = d.min
+		} else if p >= 100 {
+			dst[i] = d.max
+		}
+	}
+	return dst
+}
 
-// radixCounts holds sortFloats's digit counts (48 KiB, so not on the stack).
-var radixCounts = sync.Pool{New: func() any { return new([6][1 << 11]uint32) }}
+// floatKey maps a float64 to a uint64 of the same order (no NaNs): the sign
+// bit flipped for positives, all bits for negatives.
+func floatKey(f float64) uint64 {
+	u := math.Float64bits(f)
+	if u>>63 != 0 {
+		return ^u
+	}
+	return u | 1<<63
+}
 
-// sortFloats sorts vs (no NaNs) ascending. Large buffers are radix-sorted:
-// each float64 maps to a uint64 with the same order (sign bit flipped for
-// positives, all bits for negatives), then six stable 11-bit passes, each
-// skipped when all keys share its digit. That is a few sequential sweeps
-// instead of pdqsort's ~log2(n) compare-and-swap rounds.
+// selectRanks appends the values of the 0-based ranks of vs (no NaNs), as
+// if vs were sorted, to dst; vs is left as it is. Like sortFloats it counts
+// the values into about n/2 buckets by the leading bits of their keys above
+// the smallest; each asked rank then falls in one bucket, and only the
+// values of those buckets are collected and sorted.
+func selectRanks(vs []float64, ranks []int, dst []float64) []float64 {
+	lo, hi := uint64(math.MaxUint64), uint64(0)
+	for _, f := range vs {
+		u := floatKey(f)
+		lo, hi = min(lo, u), max(hi, u)
+	}
+	bbits := min(bits.Len(uint(len(vs)))-1, sortMaxBucketBits)
+	shift := max(bits.Len64(hi-lo)-bbits, 0)
+	nb := int((hi-lo)>>shift) + 1
+	cp := sortCounts.Get().(*[]uint32)
+	defer sortCounts.Put(cp)
+	if len(*cp) < nb {
+		*cp = make([]uint32, 1<<bbits)
+	}
+	cnt := (*cp)[:nb]
+	clear(cnt)
+	for _, f := range vs {
+		cnt[(floatKey(f)-lo)>>shift]++
+	}
+	bp := sortScratch.Get().(*[]uint64)
+	defer sortScratch.Put(bp)
+	for _, r := range ranks {
+		// The bucket holding rank r, and r's rank inside it.
+		b, before := 0, 0
+		for ; before+int(cnt[b]) <= r; b++ {
+			before += int(cnt[b])
+		}
+		in := (*bp)[:0]
+		for _, f := range vs {
+			if u := floatKey(f); int((u-lo)>>shift) == b {
+				in = append(in, u)
+			}
+		}
+		slices.Sort(in)
+		u := in[r-before]
+		*bp = in
+		if u>>63 != 0 {
+			u &^= 1 << 63
+		} else {
+			u = ^u
+		}
+		dst = append(dst, math.Float64frombits(u))
+	}
+	return dst
+}
+
+// sortScratch holds sortFloats' key buffers (2·n uint64s).
+var sortScratch = sync.Pool{New: func() any { b := make([]uint64, 0, 2*tdBuffer); return &b }}
+
+// sortCounts holds sortFloats' bucket counts (up to 1<<sortMaxBucketBits).
+var sortCounts = sync.Pool{New: func() any { c := make([]uint32, 1<<13); return &c }}
+
+const (
+	// sortMaxBucketBits bounds the bucket table of sortFloats (256 KiB).
+	sortMaxBucketBits = 16
+	// sortSmallBucket is the largest bucket sortFloats insertion-sorts;
+	// larger ones (clustered values) are pdqsorted.
+	sortSmallBucket = 24
+)
+
+// sortFloats sorts vs (no NaNs) ascending. Each float64 maps to a uint64
+// with the same order (sign bit flipped for positives, all bits for
+// negatives); one pass distributes the keys into about n/2 buckets by their
+// leading bits above the smallest key (the span of the buffer's keys, so
+// buckets follow the values' magnitude: roughly logarithmic, which spreads
+// skewed data such as latencies), and each bucket is then sorted on its own
+// — insertion sort when small, pdqsort when values cluster. That is four
+// sequential sweeps instead of an LSD radix sort's six scatter passes; the
+// worst case (everything in one bucket) is pdqsort's n·log n.
 func sortFloats(vs []float64) {
 	n := len(vs)
-	if n < 512 {
+	if n < 256 {
 		slices.Sort(vs)
 		return
 	}
-	bp := radixScratch.Get().(*[]uint64)
-	defer radixScratch.Put(bp)
+	bp := sortScratch.Get().(*[]uint64)
+	defer sortScratch.Put(bp)
 	if cap(*bp) < 2*n {
 		*bp = make([]uint64, 0, 2*n)
 	}
 	buf := (*bp)[:2*n]
 	a, b := buf[:n], buf[n:]
+	lo, hi := uint64(math.MaxUint64), uint64(0)
 	for i, f := range vs {
 		u := math.Float64bits(f)
 		if u>>63 != 0 {
@@ -356,42 +591,66 @@ func sortFloats(vs []float64) {
 			u |= 1 << 63
 		}
 		a[i] = u
+		lo, hi = min(lo, u), max(hi, u)
 	}
-	// One read pass counts the digits of all six passes.
-	const digit = 11
-	const passes = (64 + digit - 1) / digit
-	cnts := radixCounts.Get().(*[passes][1 << digit]uint32)
-	defer radixCounts.Put(cnts)
-	*cnts = [passes][1 << digit]uint32{}
+	if lo == hi {
+		return // all equal
+	}
+	bbits := min(bits.Len(uint(n))-1, sortMaxBucketBits)
+	shift := max(bits.Len64(hi-lo)-bbits, 0)
+	nb := int((hi-lo)>>shift) + 1
+	cp := sortCounts.Get().(*[]uint32)
+	defer sortCounts.Put(cp)
+	if len(*cp) < nb {
+		*cp = make([]uint32, 1<<bbits)
+	}
+	cnt := (*cp)[:nb]
+	clear(cnt)
 	for _, u := range a {
-		for p := range passes {
-			cnts[p][(u>>(p*digit))&(1<<digit-1)]++
+		cnt[(u-lo)>>shift]++
+	}
+	var sum uint32
+	for i, c := range cnt {
+		cnt[i] = sum
+		sum += c
+	}
+	for _, u := range a {
+		d := (u - lo) >> shift
+		b[cnt[d]] = u
+		cnt[d]++
+	}
+	// cnt[i] is now the end of bucket i. Keys in one bucket share all bits
+	// above shift, so with shift 0 a bucket holds equal keys.
+	if shift > 0 {
+		s := uint32(0)
+		for _, e := range cnt {
+			switch k := e - s; {
+			case k < 2:
+			case k <= sortSmallBucket:
+				insertionSortU64(b[s:e])
+			default:
+				slices.Sort(b[s:e])
+			}
+			s = e
 		}
 	}
-	for p := range passes {
-		shift := uint(p * digit)
-		cnt := &cnts[p]
-		if int(cnt[(a[0]>>shift)&(1<<digit-1)]) == n {
-			continue // every key has this digit
-		}
-		var sum uint32
-		for i, c := range cnt {
-			cnt[i] = sum
-			sum += c
-		}
-		for _, u := range a {
-			d := (u >> shift) & (1<<digit - 1)
-			b[cnt[d]] = u
-			cnt[d]++
-		}
-		a, b = b, a
-	}
-	for i, u := range a {
+	for i, u := range b {
 		if u>>63 != 0 {
 			u &^= 1 << 63
 		} else {
 			u = ^u
 		}
 		vs[i] = math.Float64frombits(u)
+	}
+}
+
+func insertionSortU64(s []uint64) {
+	for i := 1; i < len(s); i++ {
+		x := s[i]
+		j := i
+		for ; j > 0 && s[j-1] > x; j-- {
+			s[j] = s[j-1]
+		}
+		s[j] = x
 	}
 }
