@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -110,7 +111,16 @@ func TestDiskFullDuringMerge(t *testing.T) {
 		t.Fatalf("restart after SIGKILL with the store's volume full: %v", err)
 	}
 	r.verify("after SIGKILL and a restart with the volume full")
-	WaitLog(t, s, from, 30*time.Second, "store merge failed", "no space left on device")
+	line = WaitLog(t, s, from, 30*time.Second, "store merge failed", "no space left on device")
+	// A merge failing for lack of space pauses the merge loop (5 s, then
+	// doubling), rather than decoding its rows again at every 1 s tick.
+	if !strings.Contains(line, `"retry_in"`) {
+		t.Errorf("the merge failure does not say when it is retried: %s", line)
+	}
+	time.Sleep(3 * time.Second)
+	if b, _ := s.Log(); len(linesWith(string(b[from:]), "store merge failed")) != 1 {
+		t.Errorf("merge failures within 3 s after the first one since the restart: %q; want none (a pause of 5 s)", linesWith(string(b[from:]), "store merge failed"))
+	}
 	_, tmp = StoreFiles(t, dataDir, "Crash_CL")
 	for _, n := range leftByKill {
 		if slices.Contains(tmp, n) {

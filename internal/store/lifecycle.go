@@ -15,20 +15,55 @@ import (
 // flushes must go on meanwhile, or commits wait for memtable room (throttle).
 // A merge encodes on one goroutine, leaving the other CPUs to ingestion and
 // flushes.
+//
+// A merge that fails for lack of space (ENOSPC, EDQUOT) is not tried again
+// at the next tick but after a pause that doubles from mergeNoSpaceBackoff
+// up to maxMergeNoSpaceBackoff while the failures go on: each attempt reads
+// and decodes up to MaxMergeRows rows before its write fails, and writes
+// until the filesystem is full, which takes the last free bytes from the
+// WAL's appends for a moment. The first merge after the pause resets it.
 func (db *DB) mergeLoop(ctx context.Context) {
 	defer db.bgDone.Done()
 	tick := time.NewTicker(db.opts.MaintenanceInterval)
 	defer tick.Stop()
+	var pause time.Duration
+	var resume time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		if err := db.Merge(ctx); err != nil && ctx.Err() == nil {
+		if time.Now().Before(resume) {
+			continue
+		}
+		err := db.Merge(ctx)
+		switch {
+		case err == nil:
+			pause = 0
+		case ctx.Err() != nil:
+			return
+		case isNoSpace(err):
+			pause = nextMergePause(pause)
+			resume = time.Now().Add(pause)
+			db.log.Error("store merge failed for lack of space; retrying later", slog.String("error", err.Error()),
+				slog.Duration("retry_in", pause))
+		default:
 			db.log.Error("store merge failed", slog.String("error", err.Error()))
 		}
 	}
+}
+
+// The pause of the merge loop after merges failing for lack of space.
+const (
+	mergeNoSpaceBackoff    = 5 * time.Second
+	maxMergeNoSpaceBackoff = time.Minute
+)
+
+// nextMergePause doubles the pause after another merge failed for lack of
+// space, from mergeNoSpaceBackoff up to maxMergeNoSpaceBackoff.
+func nextMergePause(cur time.Duration) time.Duration {
+	return min(max(2*cur, mergeNoSpaceBackoff), maxMergeNoSpaceBackoff)
 }
 
 // background runs flushes and retention until ctx is cancelled.
