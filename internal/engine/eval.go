@@ -231,6 +231,15 @@ func (ev *evaluator) evalConst(e kql.Scalar) (kql.Value, error) {
 
 func (ev *evaluator) call(c *kql.FnCall, b *store.Batch) (*store.Vector, error) {
 	n := b.Len
+	// A string predicate over a dictionary-coded column: once per entry
+	// (latemat.go); the only way a codes-only column is compared.
+	if col, ok := dictLeafCol(c); ok {
+		if v := b.Col(col); v != nil && v.Codes != nil {
+			if out, ok, err := ev.dictLeaf(c, col, v, n); ok {
+				return out, err
+			}
+		}
+	}
 	// Operators with a constant right side get scalar kernels.
 	switch c.Fn {
 	case kql.OpEq, kql.OpNe, kql.OpLt, kql.OpLe, kql.OpGt, kql.OpGe:

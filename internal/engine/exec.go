@@ -579,6 +579,15 @@ type seqBatch struct {
 // operators and feed their sink. A sink may stop the source early.
 func (x *executor) drive(ctx context.Context, p pipeline, sinks []sink) error {
 	p = x.pruneScanTimeFilters(p)
+	// Dictionary strings the pipeline can take as codes (latemat.go); the
+	// sink gets them materialized, but for an aggregation's bare keys.
+	var agg *kql.Aggregate
+	if len(sinks) > 0 {
+		if a, ok := sinks[0].(*aggSink); ok {
+			agg = a.node
+		}
+	}
+	codesOnly, codeKeys := codesOnlyColumns(p, agg)
 	g, gctx := errgroup.WithContext(ctx)
 	ch := make(chan seqBatch, len(sinks))
 	stop := make(chan struct{})
@@ -601,7 +610,7 @@ func (x *executor) drive(ctx context.Context, p pipeline, sinks []sink) error {
 		}
 		switch base := p.base.(type) {
 		case *kql.Scan:
-			return x.scan(gctx, base, emit)
+			return x.scan(gctx, base, codesOnly, emit)
 		default:
 			in, err := x.run(gctx, base)
 			if err != nil {
@@ -622,6 +631,11 @@ func (x *executor) drive(ctx context.Context, p pipeline, sinks []sink) error {
 				b, err := x.applyOps(p.ops, sb.b)
 				if err != nil {
 					return err
+				}
+				if codesOnly != nil {
+					if b, err = materializeBatch(b, codeKeys); err != nil {
+						return err
+					}
 				}
 				st, err := s.consume(sb.seq, b)
 				if err != nil {
@@ -868,7 +882,10 @@ func (x *executor) timeRange(s *kql.Scan) (tr store.TimeRange, ok bool, err erro
 
 // scan reads a table and emits batches that hold exactly the scan's columns,
 // copied out of the store's buffers and restricted to the time range.
-func (x *executor) scan(ctx context.Context, s *kql.Scan, emit func(*store.Batch) (bool, error)) error {
+//
+// codesOnly names string columns the pipeline takes codes-only
+// (store.SelectHints.CodesOnly, latemat.go).
+func (x *executor) scan(ctx context.Context, s *kql.Scan, codesOnly []string, emit func(*store.Batch) (bool, error)) error {
 	tr, ok, err := x.timeRange(s)
 	if err != nil || !ok {
 		return err
@@ -901,7 +918,7 @@ func (x *executor) scan(ctx context.Context, s *kql.Scan, emit func(*store.Batch
 		return fmt.Errorf("open table %s: %w", s.Table, err)
 	}
 	defer q.Close()
-	hints := store.SelectHints{Terms: s.Terms, Limit: s.Limit}
+	hints := store.SelectHints{Terms: s.Terms, Limit: s.Limit, CodesOnly: codesOnly}
 	if s.Columns != nil {
 		hints.Columns = append([]string{}, s.Columns...)
 		if restricted && !slices.Contains(hints.Columns, kql.TimeColumn) {

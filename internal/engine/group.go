@@ -181,9 +181,22 @@ func (d *colDict) codeIDsOf(v *store.Vector, n int, out []uint32) []uint32 {
 	return out
 }
 
-// stringIDs is ids for a string vector, row by row.
+// stringIDs is ids for a string vector, row by row. A codes-only vector
+// (a dictionary much larger than the batch, or a code outside it, whose row
+// gets the empty string: the engine's checkVector refuses such blocks) is
+// materialized for the n rows first.
 func (d *colDict) stringIDs(v *store.Vector, n int, out []uint32) []uint32 {
 	t := d.strs
+	if v.CodesOnly() {
+		m := *v
+		m.Str = make([]string, n)
+		for i, c := range v.Codes[:n] {
+			if int(c) < len(v.Dict) {
+				m.Str[i] = v.Dict[c]
+			}
+		}
+		v = &m
+	}
 	for _, s := range v.Str[:n] {
 		if d.hasLast && s == d.lastStr {
 			out = append(out, d.lastID)

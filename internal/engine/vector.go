@@ -232,6 +232,11 @@ func gather(v *store.Vector, sel []int32) *store.Vector {
 				out.Str[j] = v.Str[i]
 			}
 		}
+	case v.CodesOnly(): // the rows keep their codes; no string is built (latemat.go)
+		out.Dict, out.Codes = v.Dict, make([]uint32, len(sel))
+		for j, i := range sel {
+			out.Codes[j] = v.Codes[i]
+		}
 	default:
 		out.Str = make([]string, len(sel))
 		src := v.Str
@@ -276,6 +281,9 @@ func cloneVector(v *store.Vector, n int) *store.Vector {
 		if hasDecText(v) {
 			out.Str = append([]string(nil), v.Str[:n]...)
 		}
+	case v.CodesOnly():
+		out.Dict = append([]string(nil), v.Dict...)
+		out.Codes = append([]uint32(nil), v.Codes[:n]...)
 	default:
 		out.Str = append([]string(nil), v.Str[:n]...)
 		if len(v.Codes) >= n { // keep block codes (copied too) for a later group-by
@@ -303,7 +311,9 @@ func sliceVector(v *store.Vector, from, to int) *store.Vector {
 			out.Str = v.Str[from:to:to]
 		}
 	default:
-		out.Str = v.Str[from:to]
+		if !v.CodesOnly() {
+			out.Str = v.Str[from:to]
+		}
 		if v.Codes != nil && to <= len(v.Codes) {
 			out.Dict, out.Codes = v.Dict, v.Codes[from:to:to]
 		}
@@ -463,6 +473,8 @@ func vectorBytes(v *store.Vector, n int) int64 {
 				s += 16 + int64(len(x))
 			}
 		}
+	case v.CodesOnly():
+		s = 4 * int64(n)
 	default:
 		s = 16 * int64(n)
 		for _, x := range v.Str[:n] {
@@ -496,6 +508,13 @@ func checkVector(v *store.Vector, t store.ColumnType, n int) error {
 		l = len(v.Int)
 	case kql.IsRealHeld(t):
 		l = len(v.Real)
+	case v.CodesOnly():
+		l = len(v.Codes)
+		for _, c := range v.Codes[:min(n, l)] {
+			if int(c) >= len(v.Dict) {
+				return fmt.Errorf("dictionary code %d out of range %d", c, len(v.Dict))
+			}
+		}
 	default:
 		l = len(v.Str)
 	}
