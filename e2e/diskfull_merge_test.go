@@ -21,11 +21,12 @@ import (
 // It checks that the merge fails cleanly (logged with "no space left on
 // device", the five source parts still there, no temporary file kept), that
 // queries return every acknowledged row exactly once during the fault, after
-// a SIGKILL in the middle of it (with the volume still full: the restart
-// reclaims any temporary file the kill left, and the merge fails again) and
-// after the space returns, when the retried merge completes (one part
-// replaces the five, no temporary file). Uploads during the fault are
-// acknowledged or refused with 503/507 in the Azure envelope.
+// a SIGKILL in the middle of the merge's write (the test sees its temporary
+// file and kills at once; the restart on the still-full volume reclaims the
+// file, and the merge fails again, then pauses 5 s rather than retrying at
+// every tick) and after the space returns, when the retried merge completes
+// (one part replaces the five, no temporary file). Uploads during the fault
+// are acknowledged or refused with 503/507 in the Azure envelope.
 func TestDiskFullDuringMerge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: starts the custos binary")
@@ -97,15 +98,41 @@ func TestDiskFullDuringMerge(t *testing.T) {
 	r.expectUnmerged("after the uploads on the full volume", before)
 	r.verify("after the uploads on the full volume")
 
-	// SIGKILL in the middle of the fault (the merge is retried every second,
-	// so the kill may land while it writes), and a start on the still-full
-	// volume: any temporary file the kill left is reclaimed, the merge is
-	// tried again and fails again.
-	if err := s.Kill(); err != nil {
-		t.Fatal(err)
+	// SIGKILL in the middle of the merge's write: with three quarters of
+	// the merge's size free the failing write lasts long enough for the
+	// test, polling the table directory every millisecond, to see its
+	// temporary file and kill the server at once (up to 3 tries). Then a
+	// start on the volume full again (64 KiB free): the temporary file the
+	// kill left is reclaimed, the merge is tried again and fails again.
+	var leftByKill []string
+	for try := 0; try < 3 && len(leftByKill) == 0; try++ {
+		if err := s.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		LeaveFree(t, ballast, partBytes*3/4)
+		if err := s.Spawn(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && s.Running(); time.Sleep(time.Millisecond) {
+			if _, tmp := StoreFiles(t, dataDir, "Crash_CL"); len(tmp) > 0 {
+				break
+			}
+		}
+		if err := s.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_, leftByKill = StoreFiles(t, dataDir, "Crash_CL")
+		t.Logf("try %d: SIGKILL during the merge's write left temporary files %v", try, leftByKill)
+		if len(leftByKill) == 0 {
+			if err := s.Start(r.ctx); err != nil { // Kill above needs a running server
+				t.Fatal(err)
+			}
+		}
 	}
-	_, leftByKill := StoreFiles(t, dataDir, "Crash_CL")
-	t.Logf("SIGKILL with the volume full: %d temporary files left behind %v", len(leftByKill), leftByKill)
+	if len(leftByKill) == 0 {
+		t.Errorf("3 SIGKILLs during the merge's write left no temporary file: the reclaiming at start is not exercised")
+	}
+	LeaveFree(t, ballast, 64<<10)
 	from = LogLen(t, s)
 	if err := s.Start(r.ctx); err != nil {
 		t.Fatalf("restart after SIGKILL with the store's volume full: %v", err)
