@@ -407,6 +407,18 @@ func (a *dcountAgg) update(gids []int32, args []*store.Vector, nGroups int) {
 	if len(args) > 1 {
 		pred = args[1]
 	}
+	if x.CodesOnly() {
+		if len(x.Dict) <= 4*len(gids)+64 {
+			a.updateCodes(gids, x, pred, nGroups)
+			return
+		}
+		// A dictionary much larger than the batch: hash the rows' strings.
+		m, err := materialize(x, len(gids))
+		if err != nil {
+			panic("BUG: dcount of a codes-only vector that checkVector let through: " + err.Error())
+		}
+		x = m
+	}
 	if nGroups == 1 && a.addDictOnce(x, pred, len(gids)) {
 		return
 	}
@@ -431,6 +443,44 @@ func (a *dcountAgg) update(gids []int32, args []*store.Vector, nGroups int) {
 			continue
 		}
 		a.sets[g].add(hashValue(x, i))
+	}
+}
+
+// updateCodes is update for a codes-only string vector (latemat.go): each
+// dictionary entry is hashed once, and with one group added once. The codes
+// were checked against the dictionary when the scan took the vector in
+// (checkVector).
+func (a *dcountAgg) updateCodes(gids []int32, x, pred *store.Vector, nGroups int) {
+	n := len(gids)
+	if nGroups == 1 {
+		if cap(a.seen) < len(x.Dict) {
+			a.seen = make([]uint8, len(x.Dict))
+		}
+		seen := a.seen[:len(x.Dict)]
+		clear(seen)
+		for i, c := range x.Codes[:n] {
+			if !x.IsNull(i) && keep(pred, i) {
+				seen[c] = 1
+			}
+		}
+		for c, s := range seen {
+			if s != 0 {
+				a.sets[0].add(hashString(x.Dict[c]))
+			}
+		}
+		return
+	}
+	if cap(a.hashes) < len(x.Dict) {
+		a.hashes = make([]uint64, len(x.Dict))
+	}
+	hs := a.hashes[:len(x.Dict)]
+	for i, s := range x.Dict {
+		hs[i] = hashString(s)
+	}
+	for i, g := range gids {
+		if !x.IsNull(i) && keep(pred, i) {
+			a.sets[g].add(hs[x.Codes[i]])
+		}
 	}
 }
 

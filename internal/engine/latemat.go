@@ -25,7 +25,8 @@ import (
 //   - a bare copy of the column in project/extend (the vector moves on
 //     under its new name, and the rule follows that name);
 //   - a bare group key of the summarize that consumes the pipeline (colDict
-//     groups by code).
+//     groups by code), or the bare argument of its dcount/dcountif
+//     (dcountAgg.updateCodes hashes each dictionary entry once).
 //
 // Filters gather codes only, so the rows they drop never get a string.
 // Every other consumer gets the column materialized first, in one place:
@@ -187,7 +188,8 @@ func codeRefs(e kql.Scalar, use func(name string)) {
 
 // codesOnlyColumns returns the string columns of p's scan that the
 // pipeline can take codes-only (see the comment at the top of this file),
-// and the names under which they reach agg's bare group keys (agg is the
+// and the names under which they reach agg's bare group keys and dcount
+// arguments (agg is the
 // consuming aggregation, nil for any other sink); the sink gets every other
 // codes-only column materialized (drive).
 func codesOnlyColumns(p pipeline, agg *kql.Aggregate) (cols []string, keys map[string]bool) {
@@ -246,7 +248,13 @@ func codesOnlyColumns(p pipeline, agg *kql.Aggregate) (cols []string, keys map[s
 				codeRefs(k.X, mark)
 			}
 			for _, a := range agg.Aggs {
-				for _, e := range a.Args {
+				for j, e := range a.Args {
+					if r, ok := e.(*kql.ColRef); ok && j == 0 && (a.Fn == kql.AggDcount || a.Fn == kql.AggDcountIf) {
+						if _, ok := alias[r.Name]; ok {
+							keys[r.Name] = true // dcountAgg.updateCodes
+							continue
+						}
+					}
 					codeRefs(e, mark)
 				}
 			}
