@@ -35,11 +35,12 @@ type Options struct {
 
 // DB is the catalog. It is safe for concurrent use by multiple goroutines.
 type DB struct {
-	sql  *sql.DB
-	d    dialect
-	log  *slog.Logger
-	now  func() time.Time
-	rand io.Reader
+	sql   *sql.DB
+	stmts *stmtCache // reads through DB.r() as prepared statements (stmtcache.go)
+	d     dialect
+	log   *slog.Logger
+	now   func() time.Time
+	rand  io.Reader
 
 	writes atomic.Uint64 // bumped after every committed write; see Generation
 }
@@ -71,9 +72,8 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open catalog %s: %w", opts.Path, err)
 	}
 	sdb.SetMaxOpenConns(8)
-	sdb.SetMaxIdleConns(8)
-	sdb.SetConnMaxIdleTime(5 * time.Minute)
-	c := &DB{sql: sdb, d: d, log: opts.Logger, now: opts.Now, rand: opts.Rand}
+	sdb.SetMaxIdleConns(8) // kept without an idle expiry: a new connection parses the schema again
+	c := &DB{sql: sdb, stmts: newStmtCache(sdb), d: d, log: opts.Logger, now: opts.Now, rand: opts.Rand}
 	if err := sdb.PingContext(ctx); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", opts.Path, err)
@@ -82,6 +82,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		sdb.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", opts.Path, err)
 	}
+	c.warm(ctx)
 	return c, nil
 }
 
@@ -102,7 +103,7 @@ func prepareFile(path string) error {
 }
 
 // Close closes the database.
-func (c *DB) Close() error { return c.sql.Close() }
+func (c *DB) Close() error { c.stmts.close(); return c.sql.Close() }
 
 // querier is what *sql.DB and *sql.Tx have in common.
 type querier interface {
@@ -134,7 +135,7 @@ func (r run) row(ctx context.Context, query string, args ...any) *sql.Row {
 	return r.q.QueryRowContext(ctx, r.d.rebind(query), args...)
 }
 
-func (c *DB) r() run { return run{q: c.sql, d: c.d, writes: &c.writes} }
+func (c *DB) r() run { return run{q: c.stmts, d: c.d, writes: &c.writes} }
 
 // queryAll runs a query and scans each row with scan; what names the list in
 // errors. No rows give an empty, non-nil slice (an ARM list of "value": []).

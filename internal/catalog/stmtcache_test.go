@@ -1,0 +1,75 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// TestStmtCache checks that reads run as cached prepared statements: the
+// warm-up at open prepares the query path's lookups, a read after a write
+// sees the write, concurrent readers share one statement per text, the
+// cache stops growing at its bound (further texts still run) and Close
+// releases the statements.
+func TestStmtCache(t *testing.T) {
+	c, _ := openTest(t)
+	ctx := context.Background()
+	c.stmts.mu.RLock()
+	warmed := len(c.stmts.m)
+	c.stmts.mu.RUnlock()
+	if warmed < 4 {
+		t.Fatalf("%d statements prepared at open, want the query path's lookups", warmed)
+	}
+	const id = "11111111-2222-4333-8444-555555555555"
+	if _, err := c.Tenant(ctx, id); err == nil {
+		t.Fatal("tenant found before it was created")
+	}
+	if _, err := c.CreateTenant(ctx, Tenant{ID: id, DisplayName: "t1"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := c.Tenant(ctx, id)
+			if err == nil && got.DisplayName != "t1" {
+				err = fmt.Errorf("tenant %+v", got)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	c.stmts.mu.RLock()
+	after := len(c.stmts.m)
+	c.stmts.mu.RUnlock()
+	if after > warmed+2 { // CreateTenant's exec is not cached; Tenant's read was warmed
+		t.Errorf("%d statements after one write and 16 equal reads, %d at open", after, warmed)
+	}
+	for i := range stmtCacheMax + 10 {
+		var n int
+		if err := c.r().row(ctx, fmt.Sprintf("SELECT %d", i)).Scan(&n); err != nil || n != i {
+			t.Fatalf("SELECT %d = %d, %v", i, n, err)
+		}
+	}
+	c.stmts.mu.RLock()
+	full := len(c.stmts.m)
+	c.stmts.mu.RUnlock()
+	if full != stmtCacheMax {
+		t.Errorf("%d cached statements, want the bound %d", full, stmtCacheMax)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.stmts.m) != 0 {
+		t.Errorf("%d statements left after Close", len(c.stmts.m))
+	}
+}
