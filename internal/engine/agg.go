@@ -447,9 +447,9 @@ func (a *dcountAgg) update(gids []int32, args []*store.Vector, nGroups int) {
 }
 
 // updateCodes is update for a codes-only string vector (latemat.go): each
-// dictionary entry is hashed once, and with one group added once. The codes
-// were checked against the dictionary when the scan took the vector in
-// (checkVector).
+// dictionary entry is hashed once, and with one group added once. A code
+// outside the dictionary (a broken block) counts as the empty string, as in
+// colDict.stringIDs.
 func (a *dcountAgg) updateCodes(gids []int32, x, pred *store.Vector, nGroups int) {
 	n := len(gids)
 	if nGroups == 1 {
@@ -459,8 +459,13 @@ func (a *dcountAgg) updateCodes(gids []int32, x, pred *store.Vector, nGroups int
 		seen := a.seen[:len(x.Dict)]
 		clear(seen)
 		for i, c := range x.Codes[:n] {
-			if !x.IsNull(i) && keep(pred, i) {
+			if x.IsNull(i) || !keep(pred, i) {
+				continue
+			}
+			if int(c) < len(seen) {
 				seen[c] = 1
+			} else {
+				a.sets[0].add(hashString(""))
 			}
 		}
 		for c, s := range seen {
@@ -478,8 +483,13 @@ func (a *dcountAgg) updateCodes(gids []int32, x, pred *store.Vector, nGroups int
 		hs[i] = hashString(s)
 	}
 	for i, g := range gids {
-		if !x.IsNull(i) && keep(pred, i) {
-			a.sets[g].add(hs[x.Codes[i]])
+		if x.IsNull(i) || !keep(pred, i) {
+			continue
+		}
+		if c := x.Codes[i]; int(c) < len(hs) {
+			a.sets[g].add(hs[c])
+		} else {
+			a.sets[g].add(hashString(""))
 		}
 	}
 }

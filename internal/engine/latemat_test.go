@@ -348,3 +348,42 @@ func TestDictLeaf(t *testing.T) {
 		}
 	}
 }
+
+// TestCodesOnlyBrokenCode checks that a codes-only vector with a code
+// outside its dictionary (a broken block the store would refuse) gives an
+// error in a predicate and in materialization, never a panic.
+func TestCodesOnlyBrokenCode(t *testing.T) {
+	v := &store.Vector{Type: store.TypeString, Dict: []string{"a", "b"}, Codes: []uint32{0, 1, 7, 1, 0}}
+	p := &kql.FnCall{Fn: kql.OpEq, Args: []kql.Scalar{&kql.ColRef{Name: "S", T: store.TypeString}, &kql.Const{V: kql.Value{Type: store.TypeString, Str: "a"}}}, T: store.TypeBool}
+	ev := newEvaluator(0)
+	b := &store.Batch{Schema: store.Schema{{Name: "S", Type: store.TypeString}}, Cols: []*store.Vector{v}, Len: 5}
+	if _, err := ev.eval(p, b); err == nil || !strings.Contains(err.Error(), "out of range") {
+		t.Fatalf("predicate over a broken code: %v", err)
+	}
+	b.Len = 1 // dictionary larger than the batch: materialized, the broken row not reached
+	if out, err := ev.eval(p, b); err != nil || !out.Bool[0] {
+		t.Fatalf("one good row: %v %v", out, err)
+	}
+	if _, err := materialize(v, 5); err == nil {
+		t.Fatal("materialized a broken code")
+	}
+	if _, err := materializeBatch(&store.Batch{Schema: b.Schema, Cols: b.Cols, Len: 5}, nil); err == nil {
+		t.Fatal("materialized a batch with a broken code")
+	}
+	// Group-by and dcount read a broken code as the empty string.
+	d := newColDict(store.TypeString)
+	ids := d.ids(v, 5, nil)
+	if got := d.vector().Str; !slices.Equal(got, []string{"a", "b", ""}) || !slices.Equal(ids, []uint32{0, 1, 2, 1, 0}) {
+		t.Fatalf("group keys %q ids %v", got, ids)
+	}
+	a := &dcountAgg{p: 14, exact: 100}
+	a.update([]int32{0, 0, 0, 0, 0}, []*store.Vector{v}, 1)
+	a2 := &dcountAgg{p: 14, exact: 100}
+	a2.update([]int32{0, 1, 0, 1, 0}, []*store.Vector{v}, 2)
+	if got := a.sets[0].count(); got != 3 {
+		t.Fatalf("dcount over a broken code: %d, want 3", got)
+	}
+	if g0, g1 := a2.sets[0].count(), a2.sets[1].count(); g0 != 2 || g1 != 1 {
+		t.Fatalf("dcount by group over a broken code: %d and %d, want 2 and 1", g0, g1)
+	}
+}
