@@ -84,11 +84,18 @@ func (c *stmtCache) close() {
 	}
 }
 
+// warmConns is how many pooled connections warm prepares the statements
+// on: a query's catalog reads, the authorizer's and background work (alert
+// evaluation, retention) run at once, each on its own connection.
+const warmConns = 4
+
 // warm runs the query path's first catalog reads once at open, so that the
 // first query of a new process finds the schema parsed and the statements
-// prepared on a pooled connection (the pool keeps idle connections; see
-// Open). The lookups ask for an ID that does not exist; their results and
-// errors do not matter.
+// prepared: the lookups run once (asking for an ID that does not exist;
+// results and errors do not matter), which caches their statements, and
+// then every cached statement is prepared on warmConns connections held at
+// once (database/sql remembers a statement's preparation per connection,
+// and the pool keeps the connections; see Open).
 func (c *DB) warm(ctx context.Context) {
 	const none = "00000000-0000-0000-0000-000000000000"
 	_, _ = c.WorkspaceByCustomerID(ctx, none)
@@ -96,4 +103,25 @@ func (c *DB) warm(ctx context.Context) {
 	_, _ = c.WorkspaceFunctions(ctx, none)
 	_, _ = c.RoleAssignmentDetailsFor(ctx, []string{none})
 	_, _ = c.Tenant(ctx, none)
+	_, _, _ = c.PrivateOnlyModes(ctx, "/subscriptions/"+none)
+	_, _ = c.QueryAuditDestinations(ctx, none)
+	_, _, _ = c.ActivityAlertCursor(ctx)
+	var txs []*sql.Tx
+	for range warmConns {
+		tx, err := c.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			break
+		}
+		txs = append(txs, tx)
+	}
+	c.stmts.mu.RLock()
+	for _, st := range c.stmts.m {
+		for _, tx := range txs {
+			_ = tx.StmtContext(ctx, st).Close() // prepares st on tx's connection
+		}
+	}
+	c.stmts.mu.RUnlock()
+	for _, tx := range txs {
+		_ = tx.Rollback()
+	}
 }

@@ -21,6 +21,9 @@ func TestStmtCache(t *testing.T) {
 	if warmed < 4 {
 		t.Fatalf("%d statements prepared at open, want the query path's lookups", warmed)
 	}
+	if st := c.sql.Stats(); st.Idle < warmConns {
+		t.Errorf("%d idle connections after open, want the %d warmed ones kept", st.Idle, warmConns)
+	}
 	const id = "11111111-2222-4333-8444-555555555555"
 	if _, err := c.Tenant(ctx, id); err == nil {
 		t.Fatal("tenant found before it was created")
