@@ -17,7 +17,8 @@ import (
 // TestDiskFullPartWriteAfterRotation: the binary's background flush rotates
 // its WAL to a new segment (a few bytes: that fits) and then cannot write
 // the part file (hundreds of KB: that does not). The store has a 32 MB tmpfs
-// of its own (MountStoreVolume); rows wait at most 5 s in memory
+// of its own (MountStoreVolume; and a 32 MB ext4 image on a loop device,
+// MountStoreVolumeExt4); rows wait at most 5 s in memory
 // (--store-memtable-max-age 5s); four batches of incompressible rows are
 // acknowledged and the volume is at once filled to 32 KiB short of full, so
 // the flush that comes due fails at its part write, deterministically
@@ -36,8 +37,14 @@ func TestDiskFullPartWriteAfterRotation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: starts the custos binary")
 	}
+	for _, v := range storeVolumes {
+		t.Run(v.Name, func(t *testing.T) { testDiskFullPartWriteAfterRotation(t, v.Mount) })
+	}
+}
+
+func testDiskFullPartWriteAfterRotation(t *testing.T, mount func(t testing.TB, dataDir string, sizeMB int) string) {
 	dataDir := filepath.Join(t.TempDir(), "data")
-	vol := MountStoreVolume(t, dataDir, 32)
+	vol := mount(t, dataDir, 32)
 	r := newDiskFullRig(t, dataDir, 170*time.Second, "--store-memtable-max-age", "5s")
 	s := r.s
 	ballast := filepath.Join(vol, "ballast")

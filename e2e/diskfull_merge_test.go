@@ -10,12 +10,13 @@ import (
 	"time"
 )
 
-// TestDiskFullDuringMerge: the store's volume (a 32 MB tmpfs of its own,
-// MountStoreVolume) fills while the binary's background merge writes its
+// TestDiskFullDuringMerge: the store's volume (32 MB of its own: a tmpfs,
+// MountStoreVolume, and an ext4 image on a loop device,
+// MountStoreVolumeExt4) fills while the binary's background merge writes its
 // output part. Five graceful stops leave five parts of one day, one more
 // than the store keeps, so the next start merges them (at its first
 // maintenance tick); before that start the volume is filled to 64 KiB short
-// of full, enough for the WAL and far less than the merged part (~2 MB).
+// of full, enough for the WAL and far less than the merged part (~1.3 MB).
 // So the merge — and only the merge — meets ENOSPC, deterministically.
 //
 // It checks that the merge fails cleanly (logged with "no space left on
@@ -31,8 +32,14 @@ func TestDiskFullDuringMerge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: starts the custos binary")
 	}
+	for _, v := range storeVolumes {
+		t.Run(v.Name, func(t *testing.T) { testDiskFullDuringMerge(t, v.Mount) })
+	}
+}
+
+func testDiskFullDuringMerge(t *testing.T, mount func(t testing.TB, dataDir string, sizeMB int) string) {
 	dataDir := filepath.Join(t.TempDir(), "data")
-	vol := MountStoreVolume(t, dataDir, 32)
+	vol := mount(t, dataDir, 32)
 	r := newDiskFullRig(t, dataDir, 170*time.Second)
 	s := r.s
 	const flushes, batchesPerPart = 5, 4

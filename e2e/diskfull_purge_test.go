@@ -12,7 +12,8 @@ import (
 
 // TestDiskFullDuringPurge: a purge (POST .../workspaces/{ws}/purge) whose
 // part rewrite meets a full store volume. The store has a 32 MB tmpfs of its
-// own (MountStoreVolume), so the catalog that queues purge operations keeps
+// own (MountStoreVolume; and a 32 MB ext4 image on a loop device,
+// MountStoreVolumeExt4), so the catalog that queues purge operations keeps
 // working; ten batches of incompressible rows are flushed into one part by a
 // graceful stop and, with the server down, the volume is filled to 32 KiB
 // short of full — far less than the rewritten part (~700 KB). The purge's
@@ -36,8 +37,14 @@ func TestDiskFullDuringPurge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: starts the custos binary")
 	}
+	for _, v := range storeVolumes {
+		t.Run(v.Name, func(t *testing.T) { testDiskFullDuringPurge(t, v.Mount) })
+	}
+}
+
+func testDiskFullDuringPurge(t *testing.T, mount func(t testing.TB, dataDir string, sizeMB int) string) {
 	dataDir := filepath.Join(t.TempDir(), "data")
-	vol := MountStoreVolume(t, dataDir, 32)
+	vol := mount(t, dataDir, 32)
 	r := newDiskFullRig(t, dataDir, 170*time.Second)
 	s, c, ctx := r.s, r.c, r.ctx
 	for range 10 {

@@ -71,6 +71,47 @@ func StartServer(t testing.TB, ctx context.Context, o Options) (*Server, *Client
 // It needs root (or CAP_SYS_ADMIN); without it the test fails saying so.
 func MountStoreVolume(t testing.TB, dataDir string, sizeMB int) string {
 	t.Helper()
+	dir := storeDir(t, dataDir)
+	mountAt(t, dir, "a %d MB tmpfs", sizeMB, "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm,mode=0700", sizeMB), "tmpfs", dir)
+	return dir
+}
+
+// MountStoreVolumeExt4 is MountStoreVolume with an ext4 filesystem of sizeMB
+// megabytes (mkfs.ext4 -m 0, no reserved blocks) in an image file on a loop
+// device: ENOSPC comes from ext4's block allocator (delayed allocation, the
+// journal), not from tmpfs's page accounting. It needs root, loop devices
+// and mkfs.ext4 (e2fsprogs; test/install-fstools.sh installs it).
+func MountStoreVolumeExt4(t testing.TB, dataDir string, sizeMB int) string {
+	t.Helper()
+	mkfs, err := exec.LookPath("mkfs.ext4")
+	if err != nil {
+		t.Fatalf("mkfs.ext4 is not installed (%v): install e2fsprogs (apt-get install e2fsprogs, or test/install-fstools.sh) so that the disk-full test can give the store a small ext4 filesystem", err)
+	}
+	img := filepath.Join(t.TempDir(), "store-ext4.img")
+	f, err := os.Create(img)
+	if err == nil {
+		err = f.Truncate(int64(sizeMB) << 20)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(mkfs, "-q", "-F", "-m", "0", "-E", "lazy_itable_init=0,lazy_journal_init=0", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4 %s: %v: %s", img, err, strings.TrimSpace(string(out)))
+	}
+	dir := storeDir(t, dataDir)
+	mountAt(t, dir, "a %d MB ext4 image on a loop device", sizeMB, "-t", "ext4", "-o", "loop", img, dir)
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// storeDir creates <dataDir>/store (and dataDir), mode 0700.
+func storeDir(t testing.TB, dataDir string) string {
+	t.Helper()
 	dir := filepath.Join(dataDir, "store")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -78,17 +119,33 @@ func MountStoreVolume(t testing.TB, dataDir string, sizeMB int) string {
 	if err := os.Chmod(dataDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm,mode=0700", sizeMB), "tmpfs", dir).CombinedOutput()
+	return dir
+}
+
+// mountAt runs mount with args and unmounts dir at cleanup; what (with
+// sizeMB) names the filesystem in the failure message.
+func mountAt(t testing.TB, dir, what string, sizeMB int, args ...string) {
+	t.Helper()
+	out, err := exec.Command("mount", args...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("mount a %d MB tmpfs at %s for a disk-full test: %v: %s (run the test as root, or with CAP_SYS_ADMIN, so that it can give the store a small filesystem)",
-			sizeMB, dir, err, strings.TrimSpace(string(out)))
+		t.Fatalf("mount %s at %s for a disk-full test: %v: %s (run the test as root, with loop devices available for ext4, so that it can give the store a small filesystem)",
+			fmt.Sprintf(what, sizeMB), dir, err, strings.TrimSpace(string(out)))
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
 			t.Errorf("umount %s: %v: %s", dir, err, out)
+			_ = exec.Command("umount", "-l", dir).Run()
 		}
 	})
-	return dir
+}
+
+// storeVolumes are the filesystems the store-volume disk-full tests run on.
+var storeVolumes = []struct {
+	Name  string
+	Mount func(t testing.TB, dataDir string, sizeMB int) string
+}{
+	{"tmpfs", MountStoreVolume},
+	{"ext4", MountStoreVolumeExt4},
 }
 
 // LeaveFree fills the filesystem of ballast (a file on it) and then gives
