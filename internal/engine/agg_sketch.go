@@ -104,6 +104,7 @@ func encodeTDigest(t store.ColumnType, d *tdigest) string {
 		b.WriteString(jsonNumber(w))
 		b.WriteByte(']')
 	}
+	d.flatten()
 	if !d.digest && len(d.exact) > tdSketchExact {
 		d.toDigest()
 	}

@@ -49,16 +49,21 @@ type centroid struct{ mean, w float64 }
 // decoded sketches) in wbuf until compress merges them in. After compress,
 // cents holds everything.
 type tdigest struct {
-	n        float64
-	base     int64 // offset of integer-held values
-	hasBase  bool
-	exact    []float64  // exact mode: every value (offset by base)
-	cents    []centroid // digest mode: sorted centroids
-	vals     []float64  // digest mode: unit values not yet merged
-	wbuf     []centroid // digest mode: weighted centroids not yet merged
-	spare    []centroid // compress's output buffer, swapped with cents
-	digest   bool
-	sorted   bool // exact is sorted
+	n       float64
+	base    int64 // offset of integer-held values
+	hasBase bool
+	exact   []float64  // exact mode: every value (offset by base)
+	cents   []centroid // digest mode: sorted centroids
+	vals    []float64  // digest mode: unit values not yet merged
+	wbuf    []centroid // digest mode: weighted centroids not yet merged
+	spare   []centroid // compress's output buffer, swapped with cents
+	digest  bool
+	sorted  bool // exact is sorted (and parts empty)
+	// parts are more exact values: other workers' exact slices, kept
+	// as they are by merge instead of copied into exact (read only;
+	// flatten joins them when one slice is needed). nParts counts them.
+	parts    [][]float64
+	nParts   int
 	min, max float64
 }
 
@@ -79,7 +84,7 @@ func (d *tdigest) add(v float64, w float64) {
 		d.max = v
 	}
 	if !d.digest {
-		if w == 1 && len(d.exact) < tdExact {
+		if w == 1 && len(d.exact)+d.nParts < tdExact {
 			d.n++
 			if len(d.exact) == cap(d.exact) {
 				d.exact = growFloats(d.exact, len(d.exact)+1)
@@ -112,6 +117,7 @@ func (d *tdigest) toDigest() {
 	if d.digest {
 		return
 	}
+	d.flatten()
 	d.digest = true
 	d.vals, d.exact = d.exact, nil
 	d.compress()
@@ -220,9 +226,12 @@ func (d *tdigest) compress() {
 	d.vals, d.wbuf = d.vals[:0], d.wbuf[:0]
 }
 
-func (d *tdigest) merge(o *tdigest) {
+// merge folds o into d. It reports whether d now refers to o's exact
+// slices (so they must not be recycled); o itself is left as it was,
+// except that its exact values may be joined into one slice.
+func (d *tdigest) merge(o *tdigest) (kept bool) {
 	if o.n == 0 {
-		return
+		return false
 	}
 	shift := 0.0
 	if o.hasBase {
@@ -231,8 +240,29 @@ func (d *tdigest) merge(o *tdigest) {
 		}
 		shift = float64(o.base - d.base)
 	}
-	if !d.digest && !o.digest && len(d.exact)+len(o.exact) <= tdExact {
-		// Two exact states (workers' partial groups): one append.
+	if !d.digest && !o.digest && len(d.exact)+d.nParts+len(o.exact)+o.nParts <= tdExact && shift == 0 {
+		// Two exact states (workers' partial groups): o's slices become
+		// parts of d, uncopied (copies into fresh memory were most of a
+		// cold query's percentile time).
+		for _, p := range append([][]float64{o.exact}, o.parts...) {
+			if len(p) > 0 {
+				d.parts = append(d.parts, p)
+				d.nParts += len(p)
+			}
+		}
+		if d.n == 0 {
+			d.min, d.max = o.min, o.max
+		} else {
+			d.min, d.max = math.Min(d.min, o.min), math.Max(d.max, o.max)
+		}
+		d.n += o.n
+		d.sorted = false
+		return true
+	}
+	o.flatten()
+	if !d.digest && !o.digest && len(d.exact)+d.nParts+len(o.exact) <= tdExact {
+		// Exact states of different bases: one shifted append.
+		d.flatten()
 		if need := len(d.exact) + len(o.exact); need > cap(d.exact) {
 			d.exact = growFloats(d.exact, need)
 		}
@@ -250,7 +280,7 @@ func (d *tdigest) merge(o *tdigest) {
 		}
 		d.n += o.n
 		d.sorted = false
-		return
+		return false
 	}
 	for _, x := range o.exact {
 		d.add(x+shift, 1)
@@ -267,6 +297,22 @@ func (d *tdigest) merge(o *tdigest) {
 	// add's min/max see only means; the other side's extremes are exact.
 	d.min = math.Min(d.min, o.min+shift)
 	d.max = math.Max(d.max, o.max+shift)
+	return false
+}
+
+// flatten joins the parts into exact.
+func (d *tdigest) flatten() {
+	if len(d.parts) == 0 {
+		return
+	}
+	if need := len(d.exact) + d.nParts; need > cap(d.exact) {
+		d.exact = growFloats(d.exact, need)
+	}
+	for _, p := range d.parts {
+		d.exact = append(d.exact, p...)
+	}
+	d.parts, d.nParts = nil, 0
+	d.sorted = false
 }
 
 // quantile returns the nearest-rank p-th percentile (0–100).
@@ -280,6 +326,7 @@ func (d *tdigest) quantile(p float64) float64 {
 	target := math.Ceil(p / 100 * d.n)
 	if !d.digest {
 		if !d.sorted {
+			d.flatten()
 			sortFloats(d.exact)
 			d.sorted = true
 		}
@@ -350,11 +397,12 @@ func (a *percentileAgg) update(gids []int32, args []*store.Vector, nGroups int) 
 func (a *percentileAgg) merge(o aggState, m []int32, nGroups int) {
 	a.grow(nGroups)
 	for i, d := range o.(*percentileAgg).groups {
-		a.groups[m[i]].merge(d)
-		// The worker's state is dropped after the merge: its exact
-		// values' slice serves the next groups.
-		putFloats(d.exact)
-		d.exact = nil
+		if !a.groups[m[i]].merge(d) {
+			// The worker's state is dropped after the merge: its
+			// exact values' slice serves the next groups.
+			putFloats(d.exact)
+			d.exact = nil
+		}
 	}
 }
 
@@ -463,18 +511,18 @@ func (a *percentileAgg) value(d *tdigest, q float64) kql.Value {
 // instead of sorting all its values.
 func (d *tdigest) quantiles(ps []float64, dst []float64) []float64 {
 	dst = dst[:0]
-	if d.digest || d.sorted || len(d.exact) < 1024 || len(ps) > 8 {
+	if d.digest || d.sorted || len(d.exact)+d.nParts < 1024 || len(ps) > 8 {
 		for _, p := range ps {
 			dst = append(dst, d.quantile(p))
 		}
 		return dst
 	}
-	n := len(d.exact)
+	n := len(d.exact) + d.nParts
 	var ranks [8]int
 	for i, p := range ps {
 		ranks[i] = min(max(int(math.Ceil(p/100*float64(n)))-1, 0), n-1)
 	}
-	dst = selectRanks(d.exact, ranks[:len(ps)], dst)
+	dst = selectRanks(append([][]float64{d.exact}, d.parts...), ranks[:len(ps)], dst)
 	for i, p := range ps { // the extremes are kept exactly
 		if p <= 0 {
 			dst[i] = d.min
@@ -495,18 +543,23 @@ func floatKey(f float64) uint64 {
 	return u | 1<<63
 }
 
-// selectRanks appends the values of the 0-based ranks of vs (no NaNs), as
-// if vs were sorted, to dst; vs is left as it is. Like sortFloats it counts
+// selectRanks appends the values of the 0-based ranks of the values of
+// parts (no NaNs), as if they were one sorted slice, to dst; parts are left
+// as they are. Like sortFloats it counts
 // the values into about n/2 buckets by the leading bits of their keys above
 // the smallest; each asked rank then falls in one bucket, and only the
 // values of those buckets are collected and sorted.
-func selectRanks(vs []float64, ranks []int, dst []float64) []float64 {
+func selectRanks(parts [][]float64, ranks []int, dst []float64) []float64 {
 	lo, hi := uint64(math.MaxUint64), uint64(0)
-	for _, f := range vs {
-		u := floatKey(f)
-		lo, hi = min(lo, u), max(hi, u)
+	n := 0
+	for _, vs := range parts {
+		n += len(vs)
+		for _, f := range vs {
+			u := floatKey(f)
+			lo, hi = min(lo, u), max(hi, u)
+		}
 	}
-	bbits := min(bits.Len(uint(len(vs)))-1, sortMaxBucketBits)
+	bbits := min(bits.Len(uint(n))-1, sortMaxBucketBits)
 	shift := max(bits.Len64(hi-lo)-bbits, 0)
 	nb := int((hi-lo)>>shift) + 1
 	cp := sortCounts.Get().(*[]uint32)
@@ -516,8 +569,10 @@ func selectRanks(vs []float64, ranks []int, dst []float64) []float64 {
 	}
 	cnt := (*cp)[:nb]
 	clear(cnt)
-	for _, f := range vs {
-		cnt[(floatKey(f)-lo)>>shift]++
+	for _, vs := range parts {
+		for _, f := range vs {
+			cnt[(floatKey(f)-lo)>>shift]++
+		}
 	}
 	bp := sortScratch.Get().(*[]uint64)
 	defer sortScratch.Put(bp)
@@ -528,9 +583,11 @@ func selectRanks(vs []float64, ranks []int, dst []float64) []float64 {
 			before += int(cnt[b])
 		}
 		in := (*bp)[:0]
-		for _, f := range vs {
-			if u := floatKey(f); int((u-lo)>>shift) == b {
-				in = append(in, u)
+		for _, vs := range parts {
+			for _, f := range vs {
+				if u := floatKey(f); int((u-lo)>>shift) == b {
+					in = append(in, u)
+				}
 			}
 		}
 		slices.Sort(in)
