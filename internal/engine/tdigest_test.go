@@ -249,3 +249,62 @@ func mustAggregate(t *testing.T, query string, schema store.Schema) *kql.Aggrega
 	}
 	return found
 }
+
+// TestTDigestExactParts merges exact states as uncopied parts, also states
+// that hold parts themselves, and checks selection (quantiles), the sort
+// (quantile), the sketch and the switch to a digest read every part, and
+// that the merged states' slices are left unchanged.
+func TestTDigestExactParts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	var all []float64
+	states := make([]*tdigest, 6)
+	for i := range states {
+		states[i] = &tdigest{}
+		for range 3000 + i*1000 {
+			v := math.Exp(rng.NormFloat64() * 2)
+			states[i].add(v, 1)
+			all = append(all, v)
+		}
+	}
+	snapshot := slices.Clone(states[1].exact)
+	// Two levels: (0 ← 1, 2) and (3 ← 4, 5), then 0 ← 3.
+	for _, pair := range [][2]int{{0, 1}, {0, 2}, {3, 4}, {3, 5}, {0, 3}} {
+		if !states[pair[0]].merge(states[pair[1]]) {
+			t.Fatalf("merge %v copied instead of keeping parts", pair)
+		}
+	}
+	d := states[0]
+	if len(d.parts) == 0 || d.nParts+len(d.exact) != len(all) || d.n != float64(len(all)) {
+		t.Fatalf("merged state: %d parts, %d+%d values, n=%v; want %d values", len(d.parts), len(d.exact), d.nParts, d.n, len(all))
+	}
+	sorted := slices.Clone(all)
+	slices.Sort(sorted)
+	want := func(p float64) float64 { return sorted[max(int(math.Ceil(p/100*float64(len(sorted))))-1, 0)] }
+	ps := []float64{0, 1, 33.3, 50, 95, 99.9, 100}
+	got := d.quantiles(ps, nil)
+	for i, p := range ps {
+		if got[i] != want(p) {
+			t.Errorf("selected percentile %v = %v, want %v", p, got[i], want(p))
+		}
+	}
+	if !slices.Equal(states[1].exact, snapshot) {
+		t.Error("a merged state's values changed")
+	}
+	enc := encodeTDigest(store.TypeReal, d) // flattens, then a digest past tdSketchExact
+	if _, back, err := decodeTDigest(enc); err != nil || back.n != float64(len(all)) {
+		t.Fatalf("sketch of a state with parts: n=%v, %v", back.n, err)
+	}
+	if d.quantile(50) == 0 || d.quantile(100) != sorted[len(sorted)-1] {
+		t.Errorf("after the sketch: median %v, max %v", d.quantile(50), d.quantile(100))
+	}
+	// Past tdExact values the parts go into the digest.
+	e := &tdigest{}
+	e.merge(states[3]) // holds states 4 and 5 as parts
+	want3 := states[3].n
+	for range tdExact {
+		e.add(rng.Float64(), 1)
+	}
+	if !e.digest || e.n != want3+tdExact || len(e.parts) != 0 || e.quantile(100) != math.Max(states[3].max, e.max) {
+		t.Fatalf("digest %v with n=%v and %d parts, want a digest of %v values", e.digest, e.n, len(e.parts), want3+tdExact)
+	}
+}
