@@ -23,8 +23,11 @@ import (
 // of its dictionary codes: the engine sees plain strings only, as before
 // dictionaries existed).
 type codesSource struct {
-	db         *store.DB
-	off        bool
+	db  *store.DB
+	off bool
+	// eager drops only the hint: vectors keep Str and their codes, as the
+	// store returned them before codes-only vectors existed.
+	eager      bool
 	asked      atomic.Int64 // Select calls with CodesOnly
 	codesBatch atomic.Int64 // batches with a codes-only vector
 }
@@ -43,7 +46,7 @@ type codesQuerier struct {
 }
 
 func (q *codesQuerier) Select(ctx context.Context, h store.SelectHints) store.BatchIterator {
-	if q.src.off {
+	if q.src.off || q.src.eager {
 		h.CodesOnly = nil
 	} else if len(h.CodesOnly) > 0 {
 		q.src.asked.Add(1)
@@ -65,6 +68,9 @@ func (it *codesIter) Batch() *store.Batch {
 	b := it.BatchIterator.Batch()
 	if b == nil {
 		return nil
+	}
+	if it.src.eager {
+		return b
 	}
 	if !it.src.off {
 		if slices.ContainsFunc(b.Cols, (*store.Vector).CodesOnly) {
@@ -385,5 +391,88 @@ func TestCodesOnlyBrokenCode(t *testing.T) {
 	}
 	if g0, g1 := a2.sets[0].count(), a2.sets[1].count(); g0 != 2 || g1 != 1 {
 		t.Fatalf("dcount by group over a broken code: %d and %d, want 2 and 1", g0, g1)
+	}
+}
+
+// BenchmarkLateMaterialization runs the soak's alert query and bench/peers'
+// count by hour and top users over 240,000 rows of a real store with the
+// chunk cache warm, with codes-only columns (codes) and with the hint
+// dropped (eager: every dictionary chunk unpacked with a string per row).
+// Compare allocs and B/op; ns/op on a shared machine drifts.
+func BenchmarkLateMaterialization(b *testing.B) {
+	dir := b.TempDir()
+	key, err := crypt.OpenPlatformKey(filepath.Join(dir, "platform.key"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, err := store.Open(store.Options{Dir: filepath.Join(dir, "data"), Keys: key, ReadCacheBytes: 256 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	const ws = "00000000-0000-0000-0000-00000000000b"
+	ref := store.TableRef{WorkspaceID: ws, Table: "Bench_CL"}
+	schema := store.Schema{{Name: "TimeGenerated", Type: store.TypeDatetime}, {Name: "Level", Type: store.TypeString},
+		{Name: "Host", Type: store.TypeString}, {Name: "User", Type: store.TypeString}, {Name: "Latency", Type: store.TypeLong}}
+	if err := db.EnsureTable(ctx, ref, schema, 0); err != nil {
+		b.Fatal(err)
+	}
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for part := range 4 {
+		bt := &store.Batch{Schema: schema, Len: 60_000}
+		for _, c := range schema {
+			bt.Cols = append(bt.Cols, &store.Vector{Type: c.Type})
+		}
+		for k := range 60_000 {
+			i := part*60_000 + k
+			bt.Cols[0].Int = append(bt.Cols[0].Int, store.TicksFromTime(base.Add(time.Duration(i)*50*time.Millisecond)))
+			bt.Cols[1].Str = append(bt.Cols[1].Str, []string{"Info", "Info", "Info", "Warning", "Error", "Debug"}[(i*7)%6])
+			bt.Cols[2].Str = append(bt.Cols[2].Str, fmt.Sprintf("web-%d", (i*13)%200))
+			bt.Cols[3].Str = append(bt.Cols[3].Str, fmt.Sprintf("user%05d", (i*31)%5000))
+			bt.Cols[4].Int = append(bt.Cols[4].Int, int64(i%1000))
+		}
+		a, err := db.Appender(ctx, ref)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Append(bt); err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q, err := db.Querier(ctx, ref, store.AllTime)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tables := kql.MapCatalog{"Bench_CL": q.Schema()}
+	q.Close()
+	eng := New(Options{})
+	for _, qc := range []struct{ name, query string }{
+		{"alert", "Bench_CL | where Host == 'web-7' and Level == 'Error' | project AlertRow__ = true"},
+		{"countByHour", "Bench_CL | summarize count() by bin(TimeGenerated, 1h), Level"},
+		{"topUsers", "Bench_CL | summarize count() by User | top 10 by count_"},
+	} {
+		for _, mode := range []string{"codes", "eager"} {
+			src := &codesSource{db: db, eager: mode == "eager"}
+			run := func() {
+				if _, err := eng.Query(ctx, Request{Query: qc.query, Tables: tables, Source: src, WorkspaceID: ws, Now: testNow}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			run()
+			run() // the chunks are admitted to the cache on their second read
+			b.Run(qc.name+"/"+mode, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					run()
+				}
+			})
+		}
 	}
 }
