@@ -42,12 +42,12 @@ func TestDiskFullPartWriteAfterRotation(t *testing.T) {
 	}
 }
 
-func testDiskFullPartWriteAfterRotation(t *testing.T, mount func(t testing.TB, dataDir string, sizeMB int) string) {
+func testDiskFullPartWriteAfterRotation(t *testing.T, mount func(t testing.TB, dataDir string, sizeMB int) (store, pool string)) {
 	dataDir := filepath.Join(t.TempDir(), "data")
-	vol := mount(t, dataDir, 32)
+	vol, pool := mount(t, dataDir, 32)
 	r := newDiskFullRig(t, dataDir, 170*time.Second, "--store-memtable-max-age", "5s")
 	s := r.s
-	ballast := filepath.Join(vol, "ballast")
+	ballast := filepath.Join(pool, "ballast")
 	from := LogLen(t, s)
 	start := time.Now()
 	for range 4 {

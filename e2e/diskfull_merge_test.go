@@ -37,9 +37,9 @@ func TestDiskFullDuringMerge(t *testing.T) {
 	}
 }
 
-func testDiskFullDuringMerge(t *testing.T, mount func(t testing.TB, dataDir string, sizeMB int) string) {
+func testDiskFullDuringMerge(t *testing.T, mount func(t testing.TB, dataDir string, sizeMB int) (store, pool string)) {
 	dataDir := filepath.Join(t.TempDir(), "data")
-	vol := mount(t, dataDir, 32)
+	vol, pool := mount(t, dataDir, 32)
 	r := newDiskFullRig(t, dataDir, 170*time.Second)
 	s := r.s
 	const flushes, batchesPerPart = 5, 4
@@ -76,7 +76,7 @@ func testDiskFullDuringMerge(t *testing.T, mount func(t testing.TB, dataDir stri
 	}
 
 	// The server is down: fill the store's volume to 64 KiB short of full.
-	ballast := filepath.Join(vol, "ballast")
+	ballast := filepath.Join(pool, "ballast")
 	free := LeaveFree(t, ballast, 64<<10)
 	t.Logf("%d parts of %d KB in all; the store's volume is left with %d KB free", len(before), partBytes>>10, free>>10)
 	if int64(free) >= partBytes/2 {

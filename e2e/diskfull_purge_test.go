@@ -42,9 +42,9 @@ func TestDiskFullDuringPurge(t *testing.T) {
 	}
 }
 
-func testDiskFullDuringPurge(t *testing.T, mount func(t testing.TB, dataDir string, sizeMB int) string) {
+func testDiskFullDuringPurge(t *testing.T, mount func(t testing.TB, dataDir string, sizeMB int) (store, pool string)) {
 	dataDir := filepath.Join(t.TempDir(), "data")
-	vol := mount(t, dataDir, 32)
+	_, pool := mount(t, dataDir, 32)
 	r := newDiskFullRig(t, dataDir, 170*time.Second)
 	s, c, ctx := r.s, r.c, r.ctx
 	for range 10 {
@@ -59,7 +59,7 @@ func testDiskFullDuringPurge(t *testing.T, mount func(t testing.TB, dataDir stri
 	if len(parts) == 0 {
 		t.Fatal("no part after a graceful stop")
 	}
-	ballast := filepath.Join(vol, "ballast")
+	ballast := filepath.Join(pool, "ballast")
 	free := LeaveFree(t, ballast, 32<<10)
 	t.Logf("parts %v; the store's volume is left with %d KB free", parts, free>>10)
 	if err := s.Start(ctx); err != nil {

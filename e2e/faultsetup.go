@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -139,13 +140,22 @@ func mountAt(t testing.TB, dir, what string, sizeMB int, args ...string) {
 	})
 }
 
-// storeVolumes are the filesystems the store-volume disk-full tests run on.
-var storeVolumes = []struct {
+// storeVolume is a filesystem the store-volume disk-full tests give the
+// store: Mount mounts it at <dataDir>/store and returns that directory and
+// the directory whose filesystem a ballast file must fill to exhaust it (the
+// same, or the pool of a thin-provisioned volume).
+type storeVolume struct {
 	Name  string
-	Mount func(t testing.TB, dataDir string, sizeMB int) string
-}{
-	{"tmpfs", MountStoreVolume},
-	{"ext4", MountStoreVolumeExt4},
+	Mount func(t testing.TB, dataDir string, sizeMB int) (store, pool string)
+}
+
+// storeVolumes are the filesystems the store-volume disk-full tests run on.
+var storeVolumes = []storeVolume{
+	{"tmpfs", func(t testing.TB, d string, mb int) (string, string) { v := MountStoreVolume(t, d, mb); return v, v }},
+	{"ext4", func(t testing.TB, d string, mb int) (string, string) {
+		v := MountStoreVolumeExt4(t, d, mb)
+		return v, v
+	}},
 }
 
 // LeaveFree fills the filesystem of ballast (a file on it) and then gives
@@ -154,6 +164,12 @@ var storeVolumes = []struct {
 // returns the bytes the filesystem then reports available.
 func LeaveFree(t testing.TB, ballast string, free int64) uint64 {
 	t.Helper()
+	// Fill, sync, fill again: a sync forces the log of a filesystem
+	// mounted with discard (the thin XFS volume), whose discards of
+	// recently deleted files give their blocks back to the pool only then.
+	fsfault.Fill(t, ballast)
+	syscall.Sync()
+	time.Sleep(200 * time.Millisecond)
 	fsfault.Fill(t, ballast)
 	fi, err := os.Stat(ballast)
 	if err != nil {
