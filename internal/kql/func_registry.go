@@ -274,9 +274,9 @@ func FunctionFamilies() []string { return slices.Clone(funcFamilies) }
 
 // aggNotes are known differences from Kusto per aggregation.
 var aggNotes = map[AggID]string{
-	AggPercentile:       "exact up to 4,096 values per group, T-Digest beyond (Kusto always uses T-Digest)",
-	AggPercentiles:      "exact up to 4,096 values per group, T-Digest beyond (Kusto always uses T-Digest)",
-	AggPercentilesArray: "exact up to 4,096 values per group, T-Digest beyond (Kusto always uses T-Digest)",
+	AggPercentile:       "exact up to 65,536 values per group, T-Digest beyond (Kusto always uses T-Digest)",
+	AggPercentiles:      "exact up to 65,536 values per group, T-Digest beyond (Kusto always uses T-Digest)",
+	AggPercentilesArray: "exact up to 65,536 values per group, T-Digest beyond (Kusto always uses T-Digest)",
 	AggHLL:              "the sketch is Custos's own encoding (a dynamic value), not Kusto's binary; it merges only with Custos sketches",
 	AggTDigest:          "the sketch is Custos's own encoding (a dynamic value), not Kusto's binary; it merges only with Custos sketches",
 	AggBuildSchema:      "reports every type seen for a property as a list only when there are several",
