@@ -28,6 +28,9 @@ type partFile struct {
 	// blooms holds, per column, the blooms of the blocks written so far
 	// (indexed by block), for the column's bloom section (see finish).
 	blooms [][]bloom
+	// openRead opens the finished file for reading; nil means os.Open.
+	// Tests inject failures.
+	openRead func(name string) (*os.File, error)
 }
 
 // createPartFile creates the temporary file of part id and writes its
@@ -147,20 +150,33 @@ func (pf *partFile) finish(meta *partMeta, enc *zstd.Encoder, wsID, table string
 		pf.abort()
 		return nil, pf.errorf("%w", err)
 	}
+	// The read handle is opened before the rename (it follows the file):
+	// once the part is in place nothing may fail but the directory's fsync.
+	// A part renamed into place and then given up (a failed reopen, EMFILE)
+	// would stay on disk unknown to the table: the flush or merge would be
+	// retried and write a second part of the same rows, which the next
+	// start would load beside the first (a merged part replaces its
+	// sources, so both replacements would be kept).
+	open := pf.openRead
+	if open == nil {
+		open = os.Open
+	}
+	rf, err := open(pf.tmp)
+	if err != nil {
+		pf.abort()
+		return nil, pf.errorf("reopen: %w", err)
+	}
 	if err := os.Rename(pf.tmp, pf.final); err != nil {
+		rf.Close()
 		pf.abort()
 		return nil, pf.errorf("%w", err)
 	}
 	pf.done = true
 	if err := syncDir(pf.dir); err != nil {
+		rf.Close()
 		os.Remove(pf.final)
 		pf.key.Destroy()
 		return nil, pf.errorf("fsync dir: %w", err)
-	}
-	rf, err := os.Open(pf.final)
-	if err != nil {
-		pf.key.Destroy()
-		return nil, pf.errorf("reopen: %w", err)
 	}
 	p := &part{id: pf.id, path: pf.final, wsID: wsID, table: table, meta: meta, key: pf.key, f: rf, size: pf.off}
 	p.refs.Store(1)
