@@ -38,6 +38,11 @@ type executor struct {
 	fold bool
 	// slots is the engine's pool of group-by hash table arrays (nil: none).
 	slots *slotPool
+	// noConstBins turns off summarize's constant time bins (timebin.go),
+	// for tests comparing both ways; constBins counts the batches whose
+	// bin(TimeGenerated, size) key was taken as a constant.
+	noConstBins bool
+	constBins   atomic.Int64
 
 	rowsScanned    atomic.Int64
 	batchesScanned atomic.Int64
@@ -1016,6 +1021,13 @@ func (x *executor) conform(s *kql.Scan, b *store.Batch, tr store.TimeRange, rest
 			v = sliceVector(v, 0, b.Len)
 		}
 		out.Cols[i] = retype(v, c.Type)
+	}
+	// The store's bound on TimeGenerated holds for the rows kept, whose
+	// values are unchanged (summarize's constant bins, timebin.go).
+	if b.TimeBounded && b.Col(kql.TimeColumn) != nil {
+		if j := schema.Index(kql.TimeColumn); j >= 0 && schema[j].Type == store.TypeDatetime {
+			out.TimeBounded, out.TimeMin, out.TimeMax = true, b.TimeMin, b.TimeMax
+		}
 	}
 	return out, nil
 }

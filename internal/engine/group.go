@@ -256,6 +256,14 @@ func (g *groupTable) memBytes() int64 {
 // ids assigns the group ID of every row of the key vectors to out, creating
 // groups as needed.
 func (g *groupTable) ids(keys []*store.Vector, n int, out []int32) []int32 {
+	return g.idsConst(keys, nil, n, out)
+}
+
+// idsConst is ids where konst[j] (konst may be nil) marks key column j as
+// one value for all n rows, held in row 0 of keys[j]: its dictionary ID is
+// looked up once. The dictionary copies a new value, so keys[j] may be
+// reused afterwards.
+func (g *groupTable) idsConst(keys []*store.Vector, konst []bool, n int, out []int32) []int32 {
 	if cap(out) < n {
 		out = make([]int32, 0, n)
 	}
@@ -273,6 +281,14 @@ func (g *groupTable) ids(keys []*store.Vector, n int, out []int32) []int32 {
 	for j, d := range g.dicts {
 		if cap(g.scratch[j]) < n {
 			g.scratch[j] = make([]uint32, 0, n)
+		}
+		if konst != nil && konst[j] && n > 0 {
+			sc := d.ids(keys[j], 1, g.scratch[j][:0])
+			for range n - 1 {
+				sc = append(sc, sc[0])
+			}
+			g.scratch[j] = sc
+			continue
 		}
 		g.scratch[j] = d.ids(keys[j], n, g.scratch[j][:0])
 	}

@@ -15,7 +15,14 @@ type aggSink struct {
 	states []aggState
 	gids   []int32
 	keys   []*store.Vector
-	bytes  int64
+	// bins[i] is key i's constant time bin, if it is one (timebin.go);
+	// konst and konstVec are consume's scratch for the batch's constant
+	// keys.
+	bins     []timeBin
+	isBin    []bool
+	konst    []bool
+	konstVec []*store.Vector
+	bytes    int64
 	// stateMem is the last stateBytes total of the states; it is
 	// recomputed once at least as many rows as groups went by since.
 	stateMem  int64
@@ -29,6 +36,18 @@ func newAggSink(x *executor, n *kql.Aggregate) *aggSink {
 	}
 	s := &aggSink{x: x, node: n, table: newGroupTable(types), states: make([]aggState, len(n.Aggs))}
 	s.table.usePool(x.slots)
+	if !x.noConstBins {
+		for i, k := range n.Keys {
+			if tb, ok := timeBinOf(k.X); ok {
+				if s.bins == nil {
+					s.bins, s.isBin = make([]timeBin, len(n.Keys)), make([]bool, len(n.Keys))
+					s.konst, s.konstVec = make([]bool, len(n.Keys)), make([]*store.Vector, len(n.Keys))
+				}
+				s.bins[i], s.isBin[i] = tb, true
+				s.konstVec[i] = &store.Vector{Type: store.TypeDatetime, Int: make([]int64, 1)}
+			}
+		}
+	}
 	for i, a := range n.Aggs {
 		s.states[i] = newAggState(a)
 	}
@@ -61,14 +80,31 @@ func (s *aggSink) consume(_ int, b *store.Batch) (bool, error) {
 		return false, nil
 	}
 	s.keys = s.keys[:0]
-	for _, k := range s.node.Keys {
+	anyConst := false
+	for i, k := range s.node.Keys {
+		if s.isBin != nil {
+			s.konst[i] = false
+			if s.isBin[i] {
+				if t, ok := s.bins[i].constant(b); ok {
+					s.konst[i], anyConst = true, true
+					s.konstVec[i].Int[0] = t
+					s.keys = append(s.keys, s.konstVec[i])
+					continue
+				}
+			}
+		}
 		v, err := s.x.ev.eval(k.X, b)
 		if err != nil {
 			return true, err
 		}
 		s.keys = append(s.keys, v)
 	}
-	s.gids = s.table.ids(s.keys, b.Len, s.gids)
+	if anyConst {
+		s.x.constBins.Add(1)
+		s.gids = s.table.idsConst(s.keys, s.konst, b.Len, s.gids)
+	} else {
+		s.gids = s.table.ids(s.keys, b.Len, s.gids)
+	}
 	for i, a := range s.node.Aggs {
 		args := make([]*store.Vector, len(a.Args))
 		for j, e := range a.Args {

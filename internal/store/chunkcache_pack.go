@@ -50,12 +50,13 @@ const (
 )
 
 // packChunk packs v for the cache; ok is false for a vector it cannot keep
-// (a dictionary without codes, more than 4 GiB of strings, no memory).
+// (a dictionary without codes, more than 4 GiB of strings, no memory). A
+// dictionary vector is packed from Dict and Codes, with Str or codes-only.
 func packChunk(v *Vector) (p *packedChunk, ok bool) {
 	p = &packedChunk{typ: v.Type}
 	strs := v.Str
 	switch {
-	case v.Dict != nil && v.Codes != nil && len(v.Codes) == len(v.Str):
+	case v.Dict != nil && v.Codes != nil && (len(v.Codes) == len(v.Str) || v.Str == nil):
 		strs = v.Dict
 		p.has |= hasCodes
 	case v.Dict != nil || v.Codes != nil:
@@ -71,7 +72,7 @@ func packChunk(v *Vector) (p *packedChunk, ok bool) {
 	for _, f := range []struct {
 		set bool
 		bit uint8
-	}{{v.Nulls != nil, hasNulls}, {v.Bool != nil, hasBools}, {v.Int != nil, hasInts}, {v.Real != nil, hasReals}, {v.Str != nil, hasStrs}} {
+	}{{v.Nulls != nil, hasNulls}, {v.Bool != nil, hasBools}, {v.Int != nil, hasInts}, {v.Real != nil, hasReals}, {strs != nil, hasStrs}} {
 		if f.set {
 			p.has |= f.bit
 		}

@@ -427,6 +427,14 @@ func (d *decoder) stringsBody(n int) []string {
 
 // decodeColumn decodes n values of type t.
 func decodeColumn(d *decoder, t ColumnType, n int) (*Vector, error) {
+	return decodeColumnCodes(d, t, n, false)
+}
+
+// decodeColumnCodes decodes n values of type t; with codesOnly a
+// dictionary-encoded string chunk comes back codes-only (Codes and Dict,
+// Str nil: see Vector.CodesOnly) and no string header per row is built.
+// Every code is still checked against the dictionary.
+func decodeColumnCodes(d *decoder, t ColumnType, n int, codesOnly bool) (*Vector, error) {
 	if n < 0 || n > maxBlockRows {
 		return nil, fmt.Errorf("row count %d out of range", n)
 	}
@@ -493,18 +501,22 @@ func decodeColumn(d *decoder, t ColumnType, n int) (*Vector, error) {
 			if d.err != nil {
 				break
 			}
-			v.Str = make([]string, n)
 			codes := make([]uint32, n)
-			for i := range v.Str {
+			for i := range codes {
 				idx := d.uvarint()
 				if idx >= uint64(len(dict)) {
 					d.fail(fmt.Errorf("dictionary index %d out of range %d", idx, len(dict)))
 					break
 				}
-				v.Str[i] = dict[idx]
 				codes[i] = uint32(idx)
 			}
 			v.Dict, v.Codes = dict, codes
+			if !codesOnly && d.err == nil {
+				v.Str = make([]string, n)
+				for i, c := range codes {
+					v.Str[i] = dict[c]
+				}
+			}
 		} else if flags&colFlagTokens != 0 {
 			v.Str = d.tokens(n)
 		} else {

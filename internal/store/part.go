@@ -889,6 +889,12 @@ func zstdDecodeBounded(src []byte, limit int) ([]byte, error) {
 // readChunk reads, authenticates, decompresses and decodes one column block.
 // buf is scratch space; it returns the grown scratch.
 func (p *part) readChunk(block, col int, dec *zstd.Decoder, buf []byte) (*Vector, []byte, error) {
+	return p.readChunkCodes(block, col, dec, buf, false)
+}
+
+// readChunkCodes is readChunk; with codesOnly a dictionary-encoded string
+// block comes back codes-only (decodeColumnCodes).
+func (p *part) readChunkCodes(block, col int, dec *zstd.Decoder, buf []byte, codesOnly bool) (*Vector, []byte, error) {
 	bm := &p.meta.blocks[block]
 	c := p.meta.cols[col]
 	comp, buf, err := p.openChunk(block, col, buf)
@@ -900,7 +906,7 @@ func (p *part) readChunk(block, col int, dec *zstd.Decoder, buf []byte) (*Vector
 		return nil, buf, err
 	}
 	d := decoder{b: raw}
-	v, err := decodeColumn(&d, c.Type, bm.rows)
+	v, err := decodeColumnCodes(&d, c.Type, bm.rows, codesOnly)
 	if err == nil && len(d.b) != 0 {
 		err = fmt.Errorf("%d trailing bytes", len(d.b))
 	}

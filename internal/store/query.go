@@ -642,6 +642,11 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 		it.rowsMatched.Add(int64(n))
 	}
 	b := &Batch{Schema: it.schema, Cols: make([]*Vector, len(it.out)), Len: n}
+	if k := it.schema.Index(ColTimeGenerated); k >= 0 && tcol >= 0 && it.schema[k].Type == TypeDatetime && p.meta.cols[tcol].Type == TypeDatetime {
+		// Block rows are sorted by TimeGenerated, never null, within the
+		// block's [minT, maxT]; those kept are also within the time cut.
+		b.TimeBounded, b.TimeMin, b.TimeMax = true, max(bm.minT, tr.From), min(bm.maxT, tr.To-1)
+	}
 	for i, oc := range it.out {
 		if oc.isVirt {
 			b.Cols[i] = constStrVec(oc.virtual, n)

@@ -167,10 +167,22 @@ func (v *Vector) IsNull(i int) bool { return v.Nulls != nil && v.Nulls[i] }
 // Batch is a set of rows in columnar form: Cols[i] holds the values of Schema[i]
 // and every vector has Len values. A Batch handed out by an iterator is valid
 // until the iterator's next call to Next.
+//
+// TimeBounded, TimeMin and TimeMax optionally bound the rows' TimeGenerated:
+// when TimeBounded is set, the batch has a TimeGenerated column of type
+// datetime, none of its values is null and every one lies in [TimeMin,
+// TimeMax] (inclusive; the bounds need not be attained). Stores set them
+// where they know them without reading the column (a part block's time
+// range, after the query's time cut); zero means unknown. Code that builds a
+// batch from another may carry them over only if the new batch's
+// TimeGenerated values are a subset of the old one's rows, unchanged.
 type Batch struct {
 	Schema Schema
 	Cols   []*Vector
 	Len    int
+
+	TimeBounded      bool
+	TimeMin, TimeMax int64
 }
 
 // Col returns the vector of the named column, or nil.
