@@ -573,15 +573,13 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 		if v := cache.get(p, bi, j, codesOnly); v != nil {
 			return v, nil // a new header; its slices are capped
 		}
-		v, nb, err := p.readChunk(bi, j, it.q.db.dec, *buf)
+		// A codes-only column's dictionary block is decoded without Str
+		// (no string header per row); the cache packs Dict and Codes either
+		// way, and unpack builds Str for a later reader that wants it.
+		v, nb, err := p.readChunkCodes(bi, j, it.q.db.dec, *buf, codesOnly)
 		*buf = nb
 		if err == nil && cache.put(p, bi, j, v) {
 			v = sharedVec(v)
-		}
-		if err == nil && codesOnly && v.Codes != nil && len(v.Codes) == len(v.Str) {
-			// Decoded with Str (the cache packs from it); the caller gets
-			// the codes only, so no later copy or gather touches Str.
-			v.Str = nil
 		}
 		return v, err
 	}
@@ -784,6 +782,11 @@ func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
 	}
 	rows := max(v.Len(), 1)
 	est := vectorBytes(v) // at least the packed size: 16 bytes a string header, 4 packed
+	if v.CodesOnly() {
+		// Counted as if decoded with Str, so a chunk is admitted alike
+		// whichever reader decoded it.
+		est += int64(len(v.Codes)) * 16
+	}
 	if est > int64(rows)*cacheMaxRowBytes {
 		return false
 	}
