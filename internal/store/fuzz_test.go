@@ -56,6 +56,23 @@ func FuzzDecodeColumn(f *testing.F) {
 		if v2.Len() != n {
 			t.Fatalf("round trip length %d", v2.Len())
 		}
+		// A codes-only decode of the same bytes fails or succeeds with it
+		// and, through the dictionary, gives the same strings.
+		d3 := decoder{b: b[2:]}
+		v3, err := decodeColumnCodes(&d3, typ, n, true)
+		if err != nil {
+			t.Fatalf("codes-only decode failed where the full decode did not: %v", err)
+		}
+		if v3.Len() != n {
+			t.Fatalf("codes-only decode: %d values, want %d", v3.Len(), n)
+		}
+		if v3.CodesOnly() {
+			for i, c := range v3.Codes {
+				if v3.Dict[c] != v.Str[i] {
+					t.Fatalf("row %d: codes-only %q, full %q", i, v3.Dict[c], v.Str[i])
+				}
+			}
+		}
 	})
 }
 
