@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -124,7 +125,18 @@ func (r run) exec(ctx context.Context, query string, args ...any) (sql.Result, e
 	if r.writes != nil {
 		r.writes.Add(1)
 	}
-	return res, err
+	return res, diskFull(r.d, err)
+}
+
+// diskFull returns err with syscall.ENOSPC in its chain when the database
+// refused a write because its filesystem is full, so that callers (and the
+// API's error mapping: a retryable 503 InsufficientStorage) treat a full
+// catalog disk like a full store disk; other errors are returned as they are.
+func diskFull(d dialect, err error) error {
+	if err != nil && d.isDiskFull(err) && !errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w (%w)", err, syscall.ENOSPC)
+	}
+	return err
 }
 
 func (r run) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
@@ -160,7 +172,7 @@ func queryAll[T any](ctx context.Context, r run, what string, scan func(interfac
 func (c *DB) inTx(ctx context.Context, fn func(r run) error) error {
 	tx, err := c.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", diskFull(c.d, err))
 	}
 	if err := fn(run{q: tx, d: c.d}); err != nil {
 		_ = tx.Rollback()
@@ -169,7 +181,7 @@ func (c *DB) inTx(ctx context.Context, fn func(r run) error) error {
 	err = tx.Commit()
 	c.writes.Add(1) // also after a failed commit: the outcome may be unknown
 	if err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", diskFull(c.d, err))
 	}
 	return nil
 }

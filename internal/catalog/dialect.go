@@ -28,6 +28,8 @@ type dialect interface {
 	rebind(query string) string
 	isUniqueViolation(err error) bool
 	isForeignKeyViolation(err error) bool
+	// isDiskFull reports a write refused because the filesystem is full.
+	isDiskFull(err error) bool
 }
 
 //go:embed migrations/sqlite/*.sql
@@ -72,6 +74,12 @@ func sqliteCode(err error) int {
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	c := sqliteCode(err)
 	return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// isDiskFull: SQLite reports a write the filesystem refused (ENOSPC,
+// EDQUOT) as SQLITE_FULL, not as the errno.
+func (sqliteDialect) isDiskFull(err error) bool {
+	return sqliteCode(err)&0xff == sqlite3.SQLITE_FULL
 }
 
 func (sqliteDialect) isForeignKeyViolation(err error) bool {
