@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -725,5 +727,46 @@ func TestPurgeQuarantinedPartFails(t *testing.T) {
 	msg, _ := st["error"].(string)
 	if !strings.Contains(msg, badID) || !strings.Contains(msg, "quarantined") {
 		t.Fatalf("status %v: want a message naming quarantined part %s", st, badID)
+	}
+}
+
+// fullDiskStore fails the first n purges the way the store does on a full
+// disk (the error chain holds ENOSPC) and then purges through the real store.
+type fullDiskStore struct {
+	st    *store.DB
+	mu    sync.Mutex
+	n     int
+	tries int
+}
+
+func (f *fullDiskStore) Purge(ctx context.Context, ref store.TableRef, pred store.RowPredicate) (store.PurgeResult, error) {
+	f.mu.Lock()
+	f.tries++
+	full := f.tries <= f.n
+	f.mu.Unlock()
+	if full {
+		return store.PurgeResult{}, fmt.Errorf("rewrite part: write /data/store/tmp-part: %w", syscall.ENOSPC)
+	}
+	return f.st.Purge(ctx, ref, pred)
+}
+
+// TestPurgeWaitsForSpace: a purge that fails for lack of space more often
+// than MaxAttempts stays pending (a full disk is not counted against the
+// attempts) and completes once the space returns.
+func TestPurgeWaitsForSpace(t *testing.T) {
+	fd := &fullDiskStore{n: purge.DefaultMaxAttempts + 2}
+	e := open(t, t.TempDir(), purge.Options{RetryDelay: 10 * time.Millisecond},
+		func(st *store.DB) purge.Purger { fd.st = st; return fd }, true, false)
+	e.createTable()
+	e.insert(fixtures())
+	e.submitPurge("purger", purgeBody("needle-eq-8c1f@example.com"))
+	fd.mu.Lock()
+	tries := fd.tries
+	fd.mu.Unlock()
+	if tries != fd.n+1 {
+		t.Fatalf("%d attempts, want %d failed for space and one that purged", tries, fd.n+1)
+	}
+	if got := e.query(table + ` | where Email == "needle-eq-8c1f@example.com" | count`); got[0] != "0" {
+		t.Fatalf("row still there: %v", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"custos/internal/api"
@@ -24,8 +25,13 @@ const (
 	DefaultDeleteDataLimit = 10
 	DefaultWindow          = time.Hour
 	// DefaultMaxAttempts bounds how often an operation that fails for a
-	// reason other than shutdown is retried before it is marked failed.
+	// reason other than shutdown or a full disk is retried before it is
+	// marked failed.
 	DefaultMaxAttempts = 3
+	// maxNoSpaceDelay caps the pause between attempts while the disk is
+	// full (the pause doubles from RetryDelay): each attempt writes until
+	// the disk refuses, taking the last free bytes ingestion needs.
+	maxNoSpaceDelay = time.Minute
 )
 
 // Purger removes matching rows from a table. *store.DB implements it.
@@ -85,6 +91,10 @@ type Service struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	attempts map[string]int
+	// noSpace counts the worker's consecutive rounds in which an operation
+	// failed for lack of space; it sets the pause before the next round.
+	// Only the worker goroutine uses it.
+	noSpace int
 }
 
 // ThrottledError is returned by Submit when the workspace has used its
@@ -201,15 +211,37 @@ func (s *Service) loop(ctx context.Context, done chan struct{}) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(s.retryDelay):
+			case <-time.After(s.nextDelay()):
 			}
 		}
 	}
 }
 
+// nextDelay is the pause before the next round of retries.
+func (s *Service) nextDelay() time.Duration { return s.delayAfter(s.noSpace) }
+
+// delayAfter is the pause after noSpace consecutive rounds that failed for
+// lack of space: RetryDelay, doubled per such round past the first, up to
+// maxNoSpaceDelay (or RetryDelay if that is longer).
+func (s *Service) delayAfter(noSpace int) time.Duration {
+	d := s.retryDelay
+	for i := 1; i < noSpace && d < maxNoSpaceDelay; i++ {
+		d *= 2
+	}
+	return min(d, max(maxNoSpaceDelay, s.retryDelay))
+}
+
 // runPending runs every pending operation once and reports whether one
 // failed and should be retried.
 func (s *Service) runPending(ctx context.Context) (retry bool) {
+	noSpace := false
+	defer func() {
+		if noSpace {
+			s.noSpace++
+		} else {
+			s.noSpace = 0
+		}
+	}()
 	ops, err := s.cat.PendingPurgeOperations(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -221,27 +253,36 @@ func (s *Service) runPending(ctx context.Context) (retry bool) {
 		if ctx.Err() != nil {
 			return false
 		}
-		if s.runOne(ctx, op) {
-			retry = true
-		}
+		again, full := s.runOne(ctx, op)
+		retry = retry || again
+		noSpace = noSpace || full
+
 	}
 	return retry
 }
 
 // runOne runs one operation and records its outcome; it reports whether the
-// operation stays pending for a retry.
-func (s *Service) runOne(ctx context.Context, op catalog.PurgeOperation) (retry bool) {
+// operation stays pending for a retry, and whether it failed for lack of
+// space. A full disk (ENOSPC, EDQUOT: the store's or the catalog's) is not
+// counted against MaxAttempts: the operation stays pending until the space
+// returns, as a purge must eventually remove the data it was asked to.
+func (s *Service) runOne(ctx context.Context, op catalog.PurgeOperation) (retry, noSpace bool) {
 	log := s.log.With(slog.String("operation_id", op.ID), slog.String("kind", op.Kind),
 		slog.String("workspace_id", op.CustomerID), slog.String("table", op.Table))
 	if err := s.cat.StartPurgeOperation(ctx, op.ID); err != nil {
 		log.LogAttrs(ctx, slog.LevelError, "purge start record failed", slog.Any("error", err))
-		return ctx.Err() == nil
+		return ctx.Err() == nil, isNoSpace(err)
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, "purge started")
 	res, err := s.execute(ctx, op)
 	if err != nil && ctx.Err() != nil {
 		log.LogAttrs(ctx, slog.LevelInfo, "purge interrupted; it stays pending")
-		return false
+		return false, false
+	}
+	if err != nil && isNoSpace(err) {
+		log.LogAttrs(ctx, slog.LevelWarn, "purge attempt failed for lack of space; it stays pending and will retry",
+			slog.Duration("retry_in", s.delayAfter(s.noSpace+1)), slog.Any("error", err))
+		return true, true
 	}
 	status, errText := catalog.PurgeStatusCompleted, ""
 	if err != nil {
@@ -252,7 +293,7 @@ func (s *Service) runOne(ctx context.Context, op catalog.PurgeOperation) (retry 
 		s.mu.Unlock()
 		if !errors.As(err, &perm) && n < s.maxAttempts {
 			log.LogAttrs(ctx, slog.LevelWarn, "purge attempt failed; will retry", slog.Int("attempt", n), slog.Any("error", err))
-			return true
+			return true, false
 		}
 		log.LogAttrs(ctx, slog.LevelError, "purge failed", slog.Int("attempt", n), slog.Any("error", err))
 		status, errText = catalog.PurgeStatusFailed, "The operation failed."
@@ -269,7 +310,7 @@ func (s *Service) runOne(ctx context.Context, op catalog.PurgeOperation) (retry 
 	}
 	if ferr := s.cat.FinishPurgeOperation(ctx, op.ID, status, errText, res.RowsPurged); ferr != nil {
 		log.LogAttrs(ctx, slog.LevelError, "purge finish record failed", slog.Any("error", ferr))
-		return ctx.Err() == nil
+		return ctx.Err() == nil, isNoSpace(ferr)
 	}
 	s.mu.Lock()
 	delete(s.attempts, op.ID)
@@ -278,7 +319,13 @@ func (s *Service) runOne(ctx context.Context, op catalog.PurgeOperation) (retry 
 		log.LogAttrs(ctx, slog.LevelInfo, "purge completed", slog.Int64("rows", res.RowsPurged),
 			slog.Int("parts_rewritten", res.PartsRewritten), slog.Int("parts_deleted", res.PartsDeleted))
 	}
-	return false
+	return false, false
+}
+
+// isNoSpace reports a failure for lack of space on the store's or the
+// catalog's filesystem (the catalog reports SQLITE_FULL as ENOSPC).
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // quarantineText is the client-facing error of a purge that left
