@@ -107,6 +107,16 @@ func newDiskFullRig(t *testing.T, dataDir string, timeout time.Duration, args ..
 // send uploads one batch of 500 rows (~100 KB of JSON) and returns the
 // outcome; a refusal must be a retryable 503 or 507 in the Azure envelope.
 func (r *diskFullRig) send(phase string) (status int, code string) {
+	r.t.Helper()
+	return r.sendRows(phase, func(batch string, i int) string {
+		return fmt.Sprintf("row %d of %s %s", i, batch, strings.Repeat("disk full payload ", 8))
+	})
+}
+
+// sendRows uploads one batch of 500 rows whose Payload column payload
+// gives, records it in the ledger and returns the outcome; a refusal must
+// be a retryable 503 or 507 in the Azure envelope.
+func (r *diskFullRig) sendRows(phase string, payload func(batch string, i int) string) (status int, code string) {
 	t := r.t
 	t.Helper()
 	batch := fmt.Sprintf("%s-b%d", phase, r.n)
@@ -117,7 +127,7 @@ func (r *diskFullRig) send(phase string) (status int, code string) {
 			"RowId":         fmt.Sprintf("%s-%d", batch, i),
 			"BatchId":       batch,
 			"Client":        0,
-			"Payload":       fmt.Sprintf("row %d of %s %s", i, batch, strings.Repeat("disk full payload ", 8)),
+			"Payload":       payload(batch, i),
 		}
 	}
 	r.n++

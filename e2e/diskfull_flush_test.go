@@ -1,12 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,42 +162,10 @@ func walSegments(t *testing.T, vol string) []string {
 // few batches make parts of a predictable, non-trivial size. A refusal must
 // be a retryable 503 or 507 in the Azure envelope.
 func (r *diskFullRig) sendRandom(phase string) (status int, code string) {
-	t := r.t
-	t.Helper()
-	batch := fmt.Sprintf("%s-b%d", phase, r.n)
-	recs := make([]map[string]any, 500)
+	r.t.Helper()
 	raw := make([]byte, 128)
-	for i := range recs {
+	return r.sendRows(phase, func(string, int) string {
 		_, _ = rand.Read(raw)
-		recs[i] = map[string]any{
-			"TimeGenerated": r.base.Add(time.Duration(r.n*1000+i) * time.Millisecond).Format(time.RFC3339Nano),
-			"RowId":         fmt.Sprintf("%s-%d", batch, i),
-			"BatchId":       batch,
-			"Client":        0,
-			"Payload":       hex.EncodeToString(raw),
-		}
-	}
-	r.n++
-	body, _ := json.Marshal(recs)
-	uctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
-	defer cancel()
-	status, code, resp, err := uploadRaw(uctx, r.c, r.rule, "Custom-Crash", body)
-	if err != nil {
-		t.Fatalf("%s: upload %s: %v (the server must answer, not hang or crash, when the disk is full)", phase, batch, err)
-	}
-	r.led.record(batch, len(recs), status/100 == 2)
-	if status/100 == 2 {
-		return status, code
-	}
-	var env struct {
-		Error struct{ Code, Message string } `json:"error"`
-	}
-	if jerr := json.Unmarshal(resp, &env); jerr != nil || env.Error.Code == "" || env.Error.Message == "" {
-		t.Fatalf("%s: upload %s refused with HTTP %d but not in the Azure error envelope: %.300s", phase, batch, status, resp)
-	}
-	if status != http.StatusServiceUnavailable && status != http.StatusInsufficientStorage {
-		t.Fatalf("%s: upload %s refused with HTTP %d %s (%q); want a retryable 503 or 507 when the disk is full",
-			phase, batch, status, env.Error.Code, env.Error.Message)
-	}
-	return status, env.Error.Code
+		return hex.EncodeToString(raw)
+	})
 }
