@@ -130,16 +130,7 @@ func TestLateMaterializationDifferential(t *testing.T) {
 			b.Cols[4].Str = append(b.Cols[4].Str, fmt.Sprintf("request %d from web-%d failed", i, i%5))
 			b.Cols[5].Int = append(b.Cols[5].Int, int64(i%17))
 		}
-		a, err := db.Appender(ctx, ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Append(b); err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
+		appendCommit(t, db, ref, b)
 	}
 	load(0, 1500)
 	load(1500, 1200)
@@ -432,16 +423,7 @@ func BenchmarkLateMaterialization(b *testing.B) {
 			bt.Cols[3].Str = append(bt.Cols[3].Str, fmt.Sprintf("user%05d", (i*31)%5000))
 			bt.Cols[4].Int = append(bt.Cols[4].Int, int64(i%1000))
 		}
-		a, err := db.Appender(ctx, ref)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := a.Append(bt); err != nil {
-			b.Fatal(err)
-		}
-		if err := a.Commit(ctx); err != nil {
-			b.Fatal(err)
-		}
+		appendCommit(b, db, ref, bt)
 		if err := db.Flush(ctx); err != nil {
 			b.Fatal(err)
 		}

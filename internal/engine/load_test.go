@@ -179,3 +179,19 @@ func parseCell(s string, t store.ColumnType) (kql.Value, error) {
 	}
 	return v, err
 }
+
+// appendCommit appends b to the table ref of db in one committed batch.
+func appendCommit(t testing.TB, db *store.DB, ref store.TableRef, b *store.Batch) {
+	t.Helper()
+	ctx := context.Background()
+	a, err := db.Appender(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Append(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

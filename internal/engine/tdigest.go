@@ -559,16 +559,8 @@ func selectRanks(parts [][]float64, ranks []int, dst []float64) []float64 {
 			lo, hi = min(lo, u), max(hi, u)
 		}
 	}
-	bbits := min(bits.Len(uint(n))-1, sortMaxBucketBits)
-	shift := max(bits.Len64(hi-lo)-bbits, 0)
-	nb := int((hi-lo)>>shift) + 1
-	cp := sortCounts.Get().(*[]uint32)
+	shift, cp, cnt := bucketCounts(n, lo, hi)
 	defer sortCounts.Put(cp)
-	if len(*cp) < nb {
-		*cp = make([]uint32, 1<<bbits)
-	}
-	cnt := (*cp)[:nb]
-	clear(cnt)
 	for _, vs := range parts {
 		for _, f := range vs {
 			cnt[(floatKey(f)-lo)>>shift]++
@@ -653,16 +645,8 @@ func sortFloats(vs []float64) {
 	if lo == hi {
 		return // all equal
 	}
-	bbits := min(bits.Len(uint(n))-1, sortMaxBucketBits)
-	shift := max(bits.Len64(hi-lo)-bbits, 0)
-	nb := int((hi-lo)>>shift) + 1
-	cp := sortCounts.Get().(*[]uint32)
+	shift, cp, cnt := bucketCounts(n, lo, hi)
 	defer sortCounts.Put(cp)
-	if len(*cp) < nb {
-		*cp = make([]uint32, 1<<bbits)
-	}
-	cnt := (*cp)[:nb]
-	clear(cnt)
 	for _, u := range a {
 		cnt[(u-lo)>>shift]++
 	}
@@ -710,4 +694,20 @@ func insertionSortU64(s []uint64) {
 		}
 		s[j] = x
 	}
+}
+
+// bucketCounts sizes the buckets of a one-pass bucket sort of n keys in
+// [lo, hi]: a key k goes to bucket (k-lo)>>shift. cnt is that many zeroed
+// counters from sortCounts; the caller puts cp back when done.
+func bucketCounts(n int, lo, hi uint64) (shift int, cp *[]uint32, cnt []uint32) {
+	bbits := min(bits.Len(uint(n))-1, sortMaxBucketBits)
+	shift = max(bits.Len64(hi-lo)-bbits, 0)
+	nb := int((hi-lo)>>shift) + 1
+	cp = sortCounts.Get().(*[]uint32)
+	if len(*cp) < nb {
+		*cp = make([]uint32, 1<<bbits)
+	}
+	cnt = (*cp)[:nb]
+	clear(cnt)
+	return shift, cp, cnt
 }

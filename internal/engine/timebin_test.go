@@ -51,16 +51,7 @@ func TestConstTimeBinsDifferential(t *testing.T) {
 			b.Cols[1].Str = append(b.Cols[1].Str, levels[(i*7)%len(levels)])
 			b.Cols[2].Int = append(b.Cols[2].Int, int64(i%11))
 		}
-		a, err := db.Appender(ctx, ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Append(b); err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
+		appendCommit(t, db, ref, b)
 	}
 	h := int64(store.TicksPerHour)
 	epoch := int64(0)
