@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -11,60 +12,130 @@ import (
 // chunks of narrow columns (at most cacheMaxRowBytes per row: numbers, times,
 // dictionary-encoded and other short strings; not free text) of live parts
 // only, up to Options.ReadCacheBytes in all (0, the default, turns it off):
+//   - a chunk read by a query enters on its second read (a one-off scan costs
+//     no packing); a chunk of a column the cache already holds for the table
+//     also enters when a flush or a re-encoding merge writes it (admitFresh:
+//     the newest rows are what dashboards and alert rules read next), and the
+//     entries of the parts a copy merge combines move to the merged part
+//     (rekey), whose blocks are the same bytes;
+//   - when full, a new chunk replaces old ones chosen by a generalized CLOCK:
+//     every entry has a use count (0..cacheMaxRef) that a hit raises and the
+//     clock hand lowers as it passes; the hand evicts the first entry whose
+//     count is 0. Chunks read again and again (the last minutes, which every
+//     rule and dashboard reads) keep counts above 0; chunks read by a scan
+//     once in a while are evicted first. The cache never holds more than
+//     its limit;
 //   - entries of a part that is obsolete (merged away, purged, its table or
 //     workspace dropped) or released (its key destroyed) are dropped at the
-//     next query of the DB (sweep), and no entry is added for such a part;
+//     next query of the DB (sweep) or when the hand meets them, and no entry
+//     is added for such a part;
 //   - a workspace whose key refuses loses its entries at its next query, and
-//     its queries fail before reading anything (Querier checks the key first);
-//   - once full, nothing more is added until dead parts free room (a scan
-//     pattern larger than the cache then keeps a stable share cached instead
-//     of evicting what the next query needs first).
+//     its queries fail before reading anything (Querier checks the key first).
 //
 // Chunks are kept packed outside the Go heap (chunkcache_pack.go: a cache
 // in the heap slowed queries that did not use it) and every get copies one
 // into a new vector, so a reader owns what it gets. A chunk decoded by a
 // query and added to the cache is still handed to that query (as sharedVec:
-// capped slices), and batches of part blocks report Stable.
+// capped slices), and batches of part blocks report Stable. An evicted
+// chunk's region is unmapped by its cleanup once no get is copying it.
 
 const cacheMaxRowBytes = 40
 
+// cacheMaxRef is the highest use count of an entry: an entry not read again
+// survives that many passes of the clock hand after its last read.
+const cacheMaxRef = 3
+
 type chunkID struct{ block, col int32 }
 
+// cachedChunk is one entry of the cache.
 type cachedChunk struct {
 	v     *packedChunk // chunkcache_pack.go: no string header per row
 	bytes int64
+	p     *part
+	id    chunkID
+	ref   uint8 // use count, see cacheMaxRef
+	slot  int   // index in chunkCache.ring
 }
+
+// colKey names a column of a table, for the per-column entry counts that
+// decide fresh admission.
+type colKey struct{ ws, table, col string }
 
 // chunkCache is the decoded-chunk cache of one DB; the zero value is empty
 // and ready. Safe for concurrent use.
 type chunkCache struct {
 	limit int64 // bytes; 0: off (set once by Open)
 	mu    sync.Mutex
-	parts map[*part]map[chunkID]cachedChunk
+	parts map[*part]map[chunkID]*cachedChunk
 	bytes int64
 	seen  map[seenKey]struct{} // chunks read once since (admit)
+
+	// The clock: every entry has a slot; removed entries leave nil holes
+	// until compact. New entries take the slot the hand last freed (just
+	// behind the hand: a full turn before it is examined) or go last.
+	ring     []*cachedChunk
+	hand     int
+	holes    int
+	lastFree int
+	cols     map[colKey]int32 // entries per column of a table
+
+	st CacheStats
+}
+
+// CacheStats counts what the decoded-chunk cache did since Open.
+type CacheStats struct {
+	Hits      uint64 // chunks a query got from the cache
+	Misses    uint64 // chunks a query decoded from a part file (cache on)
+	Admitted  uint64 // chunks added after their second read
+	Fresh     uint64 // chunks added as a flush or a re-encoding merge wrote them
+	Rekeyed   uint64 // entries moved to the part a copy merge wrote
+	Evictions uint64 // entries evicted to make room (not counting dead parts')
+	Entries   uint64 // chunks cached now
+	Bytes     uint64 // their memory now
+	Limit     uint64 // the configured bound
+}
+
+// stats returns the cache's counters and size.
+func (c *chunkCache) stats() CacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.st
+	s.Entries = uint64(len(c.ring) - c.holes)
+	s.Bytes = uint64(c.bytes)
+	s.Limit = uint64(max(c.limit, 0))
+	return s
 }
 
 // get returns a new vector with a cached chunk's values, or nil; with
-// codesOnly a dictionary chunk comes back codes-only.
+// codesOnly a dictionary chunk comes back codes-only. A hit raises the
+// entry's use count.
 func (c *chunkCache) get(p *part, block, col int, codesOnly bool) *Vector {
+	if c.limit <= 0 {
+		return nil
+	}
 	c.mu.Lock()
 	e, ok := c.parts[p][chunkID{int32(block), int32(col)}]
+	var pc *packedChunk
+	if ok {
+		pc = e.v
+		if e.ref < cacheMaxRef {
+			e.ref++
+		}
+		c.st.Hits++
+	} else {
+		c.st.Misses++
+	}
 	c.mu.Unlock()
 	if ok {
-		return e.v.unpack(codesOnly)
+		return pc.unpack(codesOnly)
 	}
 	return nil
 }
 
-// put adds a decoded chunk and reports whether v is now shared (cached).
-// A chunk is admitted on its second read only: a scan larger than the
-// cache or a one-off query then costs no packing, and once the cache is
-// full a chunk costs one map lookup.
-func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
-	if c.limit <= 0 {
-		return false
-	}
+// cacheEstimate returns the bytes a chunk of v is counted as while it is
+// decided whether it may enter, and whether it is narrow enough to be
+// cached at all (at most cacheMaxRowBytes a row).
+func cacheEstimate(v *Vector) (int64, bool) {
 	rows := max(v.Len(), 1)
 	est := vectorBytes(v) // at least the packed size: 16 bytes a string header, 4 packed
 	if v.CodesOnly() {
@@ -72,7 +143,19 @@ func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
 		// whichever reader decoded it.
 		est += int64(len(v.Codes)) * 16
 	}
-	if est > int64(rows)*cacheMaxRowBytes {
+	return est, est <= int64(rows)*cacheMaxRowBytes
+}
+
+// put adds a decoded chunk and reports whether v is now shared (cached).
+// A chunk is admitted on its second read only: a scan larger than the
+// cache or a one-off query then costs no packing; a chunk read twice
+// evicts what the clock hand finds unused.
+func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
+	if c.limit <= 0 {
+		return false
+	}
+	est, ok := cacheEstimate(v)
+	if !ok {
 		return false
 	}
 	id := chunkID{int32(block), int32(col)}
@@ -86,23 +169,116 @@ func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
 	n := pc.bytes()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if p.obsolete.Load() || p.refs.Load() <= 0 || c.bytes+n > c.limit {
+	if p.obsolete.Load() || p.refs.Load() <= 0 {
 		return false
 	}
-	if c.parts == nil {
-		c.parts = map[*part]map[chunkID]cachedChunk{}
-	}
-	m := c.parts[p]
-	if m == nil {
-		m = map[chunkID]cachedChunk{}
-		c.parts[p] = m
-	}
-	if _, ok := m[id]; ok {
+	if _, ok := c.parts[p][id]; ok {
 		return false // another query decoded it at the same time
 	}
-	m[id] = cachedChunk{v: pc, bytes: n}
-	c.bytes += n
+	if !c.makeRoomLocked(n) {
+		return false
+	}
+	c.insertLocked(&cachedChunk{v: pc, bytes: n, p: p, id: id})
+	c.st.Admitted++
 	return true
+}
+
+// insertLocked adds e (not yet in the cache; room made) with use count 0.
+func (c *chunkCache) insertLocked(e *cachedChunk) {
+	if c.parts == nil {
+		c.parts = map[*part]map[chunkID]*cachedChunk{}
+		c.cols = map[colKey]int32{}
+	}
+	m := c.parts[e.p]
+	if m == nil {
+		m = map[chunkID]*cachedChunk{}
+		c.parts[e.p] = m
+	}
+	m[e.id] = e
+	if c.lastFree < len(c.ring) && c.ring[c.lastFree] == nil {
+		e.slot = c.lastFree
+		c.ring[e.slot] = e
+		c.holes--
+	} else {
+		e.slot = len(c.ring)
+		c.ring = append(c.ring, e)
+	}
+	c.lastFree = -1
+	c.bytes += e.bytes
+	c.cols[c.colKeyOf(e.p, e.id)]++
+}
+
+func (c *chunkCache) colKeyOf(p *part, id chunkID) colKey {
+	return colKey{p.wsID, p.table, p.meta.cols[id.col].Name}
+}
+
+// removeLocked takes e out of the cache.
+func (c *chunkCache) removeLocked(e *cachedChunk) {
+	m := c.parts[e.p]
+	delete(m, e.id)
+	if len(m) == 0 {
+		delete(c.parts, e.p)
+	}
+	c.ring[e.slot] = nil
+	c.holes++
+	c.bytes -= e.bytes
+	k := c.colKeyOf(e.p, e.id)
+	if c.cols[k]--; c.cols[k] <= 0 {
+		delete(c.cols, k)
+	}
+}
+
+// makeRoomLocked evicts entries until n more bytes fit, and reports whether
+// they do. Entries of dead parts go as the hand meets them; a live entry
+// with a use count above 0 loses one and stays. Every step removes an entry
+// or lowers a count, so a call ends within cacheMaxRef+1 turns.
+func (c *chunkCache) makeRoomLocked(n int64) bool {
+	if n > c.limit {
+		return false
+	}
+	for c.bytes+n > c.limit {
+		if len(c.ring) == c.holes {
+			return false // nothing left to evict (cannot happen: bytes > 0)
+		}
+		if c.hand >= len(c.ring) {
+			c.hand = 0
+		}
+		e := c.ring[c.hand]
+		switch {
+		case e == nil:
+		case e.p.obsolete.Load() || e.p.refs.Load() <= 0:
+			c.removeLocked(e)
+			c.lastFree = c.hand
+		case e.ref > 0:
+			e.ref--
+		default:
+			c.removeLocked(e)
+			c.lastFree = c.hand
+			c.st.Evictions++
+		}
+		c.hand++
+	}
+	c.compactLocked()
+	return true
+}
+
+// compactLocked closes the ring's holes once they are more than half of it.
+func (c *chunkCache) compactLocked() {
+	if c.holes < 64 || c.holes*2 < len(c.ring) {
+		return
+	}
+	ring := make([]*cachedChunk, 0, len(c.ring)-c.holes)
+	hand := 0
+	for i, e := range c.ring {
+		if i == c.hand {
+			hand = len(ring)
+		}
+		if e != nil {
+			e.slot = len(ring)
+			ring = append(ring, e)
+		}
+	}
+	c.ring, c.hand, c.holes, c.lastFree = ring, hand, 0, -1
 }
 
 // seenKey names a chunk read once; the part is by address only (a reused
@@ -116,21 +292,16 @@ type seenKey struct {
 const maxSeen = 1 << 18
 
 // admit reports whether a chunk of about est bytes may be packed and added:
-// it was read before, is not cached, its part is live and it fits.
+// it was read before, is not cached, its part is live and it is not larger
+// than the whole cache (room is made by put).
 func (c *chunkCache) admit(p *part, id chunkID, est int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if p.obsolete.Load() || p.refs.Load() <= 0 {
+	if p.obsolete.Load() || p.refs.Load() <= 0 || est > c.limit {
 		return false
 	}
 	if _, ok := c.parts[p][id]; ok {
 		return false
-	}
-	if c.bytes+est > c.limit {
-		c.sweepLocked()
-		if c.bytes+est > c.limit {
-			return false
-		}
 	}
 	k := seenKey{uintptr(unsafe.Pointer(p)), id}
 	if _, ok := c.seen[k]; !ok {
@@ -187,19 +358,198 @@ func (c *chunkCache) dropWorkspace(wsID string) {
 
 func (c *chunkCache) dropLocked(p *part) {
 	for _, e := range c.parts[p] {
-		c.bytes -= e.bytes
+		c.removeLocked(e)
 	}
-	delete(c.parts, p)
+	c.compactLocked()
+}
+
+// rekey moves the entries of the parts a copy merge combined (from, in the
+// order copyBlocks copied them) to the merged part np: block b of from[i] is
+// block b + (blocks of from[:i]) of np, and a column keeps its name (its
+// index may differ if the schema grew). An entry whose column np lacks or
+// holds with another type, or whose block does not line up, is dropped.
+// Called by the merge once np has replaced the old parts in the table.
+func (c *chunkCache) rekey(np *part, from []*part) {
+	if c.limit <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	base := 0
+	for _, p := range from {
+		base += len(p.meta.blocks)
+	}
+	aligned := base == len(np.meta.blocks)
+	dead := np.obsolete.Load() || np.refs.Load() <= 0
+	base = 0
+	for _, p := range from {
+		for id, e := range c.parts[p] {
+			old := p.meta.cols[id.col]
+			k := np.meta.cols.Index(old.Name)
+			nb := base + int(id.block)
+			if dead || !aligned || k < 0 || np.meta.cols[k].Type != old.Type ||
+				np.meta.blocks[nb].rows != p.meta.blocks[id.block].rows {
+				c.removeLocked(e)
+				continue
+			}
+			nid := chunkID{int32(nb), int32(k)}
+			if _, ok := c.parts[np][nid]; ok {
+				c.removeLocked(e)
+				continue
+			}
+			delete(c.parts[p], id)
+			e.p, e.id = np, nid
+			m := c.parts[np]
+			if m == nil {
+				m = map[chunkID]*cachedChunk{}
+				c.parts[np] = m
+			}
+			m[nid] = e
+			c.st.Rekeyed++
+		}
+		if len(c.parts[p]) == 0 {
+			delete(c.parts, p)
+		}
+		base += len(p.meta.blocks)
+	}
+	c.compactLocked()
+}
+
+// freshColumns reports, per column of schema, whether blocks of a table's
+// new part should enter the cache as they are written: the cache is on and
+// holds chunks of that column of the table (queries read it), and the type
+// is one packFresh handles. nil: none.
+func (c *chunkCache) freshColumns(wsID, table string, schema Schema) []bool {
+	if c.limit <= 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []bool
+	for j, col := range schema {
+		if c.cols[colKey{wsID, table, col.Name}] > 0 && freshType(col.Type) {
+			if out == nil {
+				out = make([]bool, len(schema))
+			}
+			out[j] = true
+		}
+	}
+	return out
+}
+
+// freshChunk is a chunk packed by a flush or a re-encoding merge as it wrote
+// block block (see partWriteSpec.cacheCols).
+type freshChunk struct {
+	block, col int
+	v          *packedChunk
+}
+
+// admitFresh adds the chunks a flush or merge packed for its new part p,
+// each with use count 0, evicting as put does. A chunk already cached (a
+// query got there first) is kept.
+func (c *chunkCache) admitFresh(p *part, chunks []freshChunk) {
+	if c.limit <= 0 || len(chunks) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p.obsolete.Load() || p.refs.Load() <= 0 {
+		return
+	}
+	for _, fc := range chunks {
+		id := chunkID{int32(fc.block), int32(fc.col)}
+		if _, ok := c.parts[p][id]; ok {
+			continue
+		}
+		n := fc.v.bytes()
+		if !c.makeRoomLocked(n) {
+			return
+		}
+		c.insertLocked(&cachedChunk{v: fc.v, bytes: n, p: p, id: id})
+		c.st.Fresh++
+	}
+}
+
+// freshType reports whether packFresh packs a column of type t the way a
+// read of the part decodes it: numbers, times, booleans, plain strings.
+// Decimals (text kept beside the float), GUIDs and dynamics are left to
+// admission on a second read.
+func freshType(t ColumnType) bool {
+	switch t {
+	case TypeBool, TypeInt, TypeLong, TypeDatetime, TypeTimespan, TypeReal, TypeString:
+		return true
+	}
+	return false
+}
+
+// packFresh packs block vector v of a part being written (a view of the
+// memtable or of a merge's rows) as a read of the written chunk would decode
+// it: no null flags when nothing is null, and strings as a dictionary (codes
+// only: unpack builds Str for a reader that wants it) when the encoder would
+// make one. ok is false for a type freshType refuses or a chunk too wide or
+// too large for the cache.
+func packFresh(v *Vector, limit int64) (*packedChunk, bool) {
+	if !freshType(v.Type) {
+		return nil, false
+	}
+	n := v.Len()
+	w := &Vector{Type: v.Type, Int: v.Int, Real: v.Real, Bool: v.Bool}
+	if slices.Contains(v.Nulls, true) {
+		w.Nulls = v.Nulls
+	}
+	if v.Type == TypeString {
+		strs := v.Str
+		if strs == nil && v.Codes != nil { // codes-only
+			strs = make([]string, len(v.Codes))
+			for i, c := range v.Codes {
+				strs[i] = v.Dict[c]
+			}
+		}
+		w.Str = strs
+		if d, codes, ok := buildDict(strs); ok {
+			w.Str, w.Dict, w.Codes = nil, d, codes
+		}
+	}
+	if w.Len() != n {
+		return nil, false
+	}
+	est, ok := cacheEstimate(w)
+	if !ok || est > limit {
+		return nil, false
+	}
+	return packChunk(w)
+}
+
+// buildDict returns the distinct values of ss in order of first use and each
+// row's code, when they fit in the dictionary the part encoder would give
+// the chunk (dictLimit).
+func buildDict(ss []string) (dict []string, codes []uint32, ok bool) {
+	if len(ss) == 0 {
+		return nil, nil, false
+	}
+	limit := dictLimit(ss)
+	idx := make(map[string]uint32, min(limit, 1024))
+	codes = make([]uint32, len(ss))
+	for i, s := range ss {
+		c, seen := idx[s]
+		if !seen {
+			if len(dict) >= limit {
+				return nil, nil, false
+			}
+			c = uint32(len(dict))
+			idx[s] = c
+			dict = append(dict, s)
+		}
+		codes[i] = c
+	}
+	return dict, codes, true
 }
 
 // size returns the number of cached chunks and their bytes.
 func (c *chunkCache) size() (chunks int, bytes int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, m := range c.parts {
-		chunks += len(m)
-	}
-	return chunks, c.bytes
+	return len(c.ring) - c.holes, c.bytes
 }
 
 // vectorBytes estimates the memory of a decoded vector: its slices, string

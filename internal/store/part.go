@@ -378,6 +378,12 @@ type partWriteSpec struct {
 	// copied in order (see copyBlocks); vecs is then unused and n must be
 	// their row count.
 	from []*part
+	// cacheCols, when set, names the columns (by index) whose blocks are
+	// packed for the decoded-chunk cache as they are encoded (not copied);
+	// writePart appends them to *fresh (chunkcache.go: admitFresh).
+	cacheCols []bool
+	cacheMax  int64
+	fresh     *[]freshChunk
 }
 
 // partHeader is the start of a part file: the magic, the part key wrapped by
@@ -447,7 +453,14 @@ func writePart(ctx context.Context, s partWriteSpec) (*part, error) {
 			return copyBlocks(ctx, s, id, key, write)
 		}
 	}
-	err = blocks(ctx, s, perm, id, key, func(eb *encodedBlock) error { return pf.addBlock(meta, eb) })
+	err = blocks(ctx, s, perm, id, key, func(eb *encodedBlock) error {
+		for j, pc := range eb.packs {
+			if pc != nil && s.fresh != nil {
+				*s.fresh = append(*s.fresh, freshChunk{block: len(meta.blocks), col: j, v: pc})
+			}
+		}
+		return pf.addBlock(meta, eb)
+	})
 	if err != nil {
 		return nil, pf.errorf("%w", err)
 	}
@@ -462,7 +475,8 @@ func writePart(ctx context.Context, s partWriteSpec) (*part, error) {
 type encodedBlock struct {
 	meta   blockMeta
 	chunks [][]byte
-	blooms []bloom // per column: the chunk's bloom (chunkFlagBloom), written to the column's bloom section
+	blooms []bloom        // per column: the chunk's bloom (chunkFlagBloom), written to the column's bloom section
+	packs  []*packedChunk // per column: packed for the chunk cache (partWriteSpec.cacheCols); nil: none
 	err    error
 }
 
@@ -502,6 +516,14 @@ func (e *blockEncoder) encode(s *partWriteSpec, perm []int32, id string, key lay
 	}
 	for j, c := range s.schema {
 		v := e.vecs[j]
+		if j < len(s.cacheCols) && s.cacheCols[j] {
+			if pc, ok := packFresh(v, s.cacheMax); ok {
+				if eb.packs == nil {
+					eb.packs = make([]*packedChunk, len(s.schema))
+				}
+				eb.packs[j] = pc
+			}
+		}
 		var bl bloom
 		var split int
 		e.raw, bl, split = encodeChunk(e.raw[:0], v, 0, hi-lo, true, true)
