@@ -54,6 +54,12 @@ type Options struct {
 	// QueryWorkers bounds the goroutines decoding blocks for one Select.
 	// Default GOMAXPROCS.
 	QueryWorkers int
+	// QuerySlots, when set, bounds the block decoding of all Selects
+	// together: each task is decoded holding one of its slots (the server
+	// shares one internal/workload pool between the store and the engine, so
+	// concurrent queries use at most its slots of CPU and ingestion keeps
+	// its share). Nil: each Select runs up to QueryWorkers tasks at once.
+	QuerySlots WorkerSlots
 	// MaintenanceInterval is how often the background loop checks for flushes
 	// and merges. Default 1 s.
 	MaintenanceInterval time.Duration

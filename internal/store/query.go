@@ -27,6 +27,16 @@ type StatsIterator interface {
 	Stats() SelectStats
 }
 
+// WorkerSlots bounds the CPU work of all queries of the process together
+// (internal/workload's *Pool implements it): Do runs fn holding one slot,
+// after waiting for a free one, and returns the context's error without
+// running fn when ctx ends first. The store holds a slot only while it
+// decodes one task (a part block or a memtable segment), never while it
+// waits to hand a batch over, so slots never nest.
+type WorkerSlots interface {
+	Do(ctx context.Context, fn func()) error
+}
+
 // querier is a snapshot of one table: memtable views and referenced parts.
 type querier struct {
 	db      *DB
@@ -393,7 +403,10 @@ func (it *iterator) work() {
 		if i >= len(it.tasks) || it.ctx.Err() != nil {
 			return
 		}
-		b, err := it.runOrSkip(&it.tasks[i], &buf)
+		b, err := it.runTask(i, &buf)
+		if err != nil && it.ctx.Err() != nil && errors.Is(err, it.ctx.Err()) {
+			return // no slot before the end: Next reports the context's error
+		}
 		if b == nil && err == nil {
 			continue
 		}
@@ -406,6 +419,20 @@ func (it *iterator) work() {
 			return
 		}
 	}
+}
+
+// runTask runs task i holding one of the DB's query worker slots
+// (Options.QuerySlots), if it has them; waiting for the slot ends with the
+// iterator's context.
+func (it *iterator) runTask(i int, buf *[]byte) (b *Batch, err error) {
+	slots := it.q.db.opts.QuerySlots
+	if slots == nil {
+		return it.runOrSkip(&it.tasks[i], buf)
+	}
+	if serr := slots.Do(it.ctx, func() { b, err = it.runOrSkip(&it.tasks[i], buf) }); serr != nil {
+		return nil, serr
+	}
+	return b, err
 }
 
 // Next implements BatchIterator.
@@ -432,7 +459,7 @@ func (it *iterator) Next() bool {
 				r.err = err
 			} else {
 				var buf []byte
-				r.b, r.err = it.runOrSkip(&it.tasks[i], &buf)
+				r.b, r.err = it.runTask(i, &buf)
 				r.owned = it.tasks[i].p != nil
 			}
 		} else {
