@@ -109,6 +109,14 @@ type Options struct {
 	// Clock returns the current time for queries whose Request.Now is zero;
 	// nil means time.Now.
 	Clock func() time.Time
+	// QuerySlots, when set, bounds the CPU work of all queries together:
+	// a pipeline worker applies the row-wise operators and its sink to one
+	// batch, and a scan conforms one batch, holding one of its slots (the
+	// server shares one internal/workload pool with the store's
+	// Options.QuerySlots). Nil: every query runs Parallelism workers
+	// unbounded. DCR transformations (CompileTransform) never take slots:
+	// they are ingestion's work.
+	QuerySlots store.WorkerSlots
 }
 
 // Engine runs KQL queries. It is safe for concurrent use.
@@ -118,6 +126,7 @@ type Engine struct {
 	workers int
 	clock   func() time.Time
 	slots   *slotPool
+	cpu     store.WorkerSlots
 }
 
 // New returns an Engine.
@@ -134,7 +143,7 @@ func New(opts Options) *Engine {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Engine{log: log, limits: opts.Limits.withDefaults(), workers: w, clock: clock, slots: newSlotPool(tablePoolBytes)}
+	return &Engine{log: log, limits: opts.Limits.withDefaults(), workers: w, clock: clock, slots: newSlotPool(tablePoolBytes), cpu: opts.QuerySlots}
 }
 
 // Request is one query to run.
@@ -259,5 +268,6 @@ func (e *Engine) newExecutor(req *Request, now int64) *executor {
 		subTypes: map[*kql.Subquery]store.ColumnType{},
 		fold:     true,
 		slots:    e.slots,
+		cpu:      e.cpu,
 	}
 }

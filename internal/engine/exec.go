@@ -38,6 +38,10 @@ type executor struct {
 	fold bool
 	// slots is the engine's pool of group-by hash table arrays (nil: none).
 	slots *slotPool
+	// cpu is the process's query worker slots (Options.QuerySlots; nil:
+	// unbounded): a goroutine holds one while it works on one batch (see
+	// onSlot), never while it waits for a batch or for another slot.
+	cpu store.WorkerSlots
 	// noConstBins turns off summarize's constant time bins (timebin.go),
 	// for tests comparing both ways; constBins counts the batches whose
 	// bin(TimeGenerated, size) key was taken as a constant.
@@ -633,16 +637,20 @@ func (x *executor) drive(ctx context.Context, p pipeline, sinks []sink) error {
 	for _, s := range sinks {
 		g.Go(func() error {
 			for sb := range ch {
-				b, err := x.applyOps(p.ops, sb.b)
-				if err != nil {
-					return err
-				}
-				if codesOnly != nil {
-					if b, err = materializeBatch(b, codeKeys); err != nil {
+				var st bool
+				err := x.onSlot(gctx, func() error {
+					b, err := x.applyOps(p.ops, sb.b)
+					if err != nil {
 						return err
 					}
-				}
-				st, err := s.consume(sb.seq, b)
+					if codesOnly != nil {
+						if b, err = materializeBatch(b, codeKeys); err != nil {
+							return err
+						}
+					}
+					st, err = s.consume(sb.seq, b)
+					return err
+				})
 				if err != nil {
 					return err
 				}
@@ -654,6 +662,21 @@ func (x *executor) drive(ctx context.Context, p pipeline, sinks []sink) error {
 		})
 	}
 	return g.Wait()
+}
+
+// onSlot runs fn, the work on one batch, holding one of the query worker
+// slots (Options.QuerySlots) if the engine has them. Waiting for the slot
+// ends with ctx (the query's timeout), with ctx's error. fn must not block
+// on other goroutines of the query nor run a pipeline: slots do not nest.
+func (x *executor) onSlot(ctx context.Context, fn func() error) error {
+	if x.cpu == nil {
+		return fn()
+	}
+	var err error
+	if serr := x.cpu.Do(ctx, func() { err = fn() }); serr != nil {
+		return serr
+	}
+	return err
 }
 
 func (x *executor) nWorkers(p pipeline) int {
@@ -942,7 +965,11 @@ func (x *executor) scan(ctx context.Context, s *kql.Scan, codesOnly []string, em
 		}
 		x.batchesScanned.Add(1)
 		x.rowsScanned.Add(int64(b.Len))
-		nb, err := x.conform(s, b, tr, restricted, owner == nil || !owner.Stable())
+		var nb *store.Batch
+		err := x.onSlot(ctx, func() (err error) {
+			nb, err = x.conform(s, b, tr, restricted, owner == nil || !owner.Stable())
+			return err
+		})
 		if err != nil {
 			return err
 		}

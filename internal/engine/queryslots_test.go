@@ -1,0 +1,182 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"custos/internal/crypt"
+	"custos/internal/kql"
+	"custos/internal/store"
+	"custos/internal/workload"
+)
+
+// slotsEnv is a real store and an engine sharing one pool of query worker
+// slots, as the server wires them.
+func slotsEnv(t *testing.T, pool *workload.Pool) (*Engine, *store.DB, kql.Catalog, string) {
+	t.Helper()
+	dir := t.TempDir()
+	key, err := crypt.OpenPlatformKey(filepath.Join(dir, "platform.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(store.Options{Dir: filepath.Join(dir, "data"), Keys: key, BlockRows: 50,
+		QueryWorkers: 4, QuerySlots: pool, DisableBackground: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	const ws = "00000000-0000-0000-0000-0000000000c1"
+	ref := store.TableRef{WorkspaceID: ws, Table: "Logs"}
+	schema := store.Schema{{Name: "TimeGenerated", Type: store.TypeDatetime}, {Name: "Level", Type: store.TypeString},
+		{Name: "Host", Type: store.TypeString}, {Name: "N", Type: store.TypeLong}}
+	if err := db.EnsureTable(ctx, ref, schema, 0); err != nil {
+		t.Fatal(err)
+	}
+	base := store.TicksFromTime(testNow.Add(-2 * time.Hour))
+	levels := []string{"Error", "Info", "Warning"}
+	load := func(lo, n int) {
+		b := &store.Batch{Schema: schema, Len: n}
+		for _, c := range schema {
+			b.Cols = append(b.Cols, &store.Vector{Type: c.Type})
+		}
+		for i := lo; i < lo+n; i++ {
+			b.Cols[0].Int = append(b.Cols[0].Int, base+int64(i)*store.TicksPerSecond)
+			b.Cols[1].Str = append(b.Cols[1].Str, levels[i%3])
+			b.Cols[2].Str = append(b.Cols[2].Str, fmt.Sprintf("web-%d", i%17))
+			b.Cols[3].Int = append(b.Cols[3].Int, int64(i%101))
+		}
+		appendCommit(t, db, ref, b)
+	}
+	load(0, 3000)
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	load(3000, 400) // memtable rows
+	q, err := db.Querier(ctx, ref, store.AllTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := kql.MapCatalog{"Logs": q.Schema()}
+	q.Close()
+	return New(Options{Parallelism: 4, QuerySlots: pool}), db, tables, ws
+}
+
+var slotsQueries = []string{
+	"Logs | summarize count() by bin(TimeGenerated, 5m), Level",
+	"Logs | where Level == 'Error' | summarize c = count(), s = sum(N) by Host | top 5 by c desc, Host asc",
+	"Logs | where N > 90 | take 20 | count",
+	"Logs | summarize avg(N), percentiles(N, 50, 95) by Level",
+	"Logs | where Host == 'web-3' | project TimeGenerated, N | order by TimeGenerated asc | take 7",
+	"Logs | summarize c = count() by Host | join kind=inner (Logs | where Level == 'Info' | summarize i = count() by Host) on Host | project Host, c, i",
+	"let m = toscalar(Logs | summarize max(N)); Logs | where N == m | count",
+	"Logs | where TimeGenerated > ago(30m) | summarize dcount(Host)",
+	"union (Logs | where Level == 'Warning' | count), (Logs | where Level == 'Error' | count)",
+}
+
+// TestQueriesOneSlot: with one worker slot shared by the store and the
+// engine, many concurrent queries of every shape (scans, aggregations, take,
+// joins, subqueries, unions) complete with the results they have alone, and
+// no two goroutines ever work at once.
+func TestQueriesOneSlot(t *testing.T) {
+	pool := workload.New(workload.Options{Slots: 1})
+	eng, db, tables, ws := slotsEnv(t, pool)
+	run := func(q string) ([]string, error) {
+		res, err := eng.Query(context.Background(), Request{Query: q, Tables: tables, Source: db, WorkspaceID: ws, Now: testNow, Timeout: time.Minute})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", q, err)
+		}
+		rows := rowsOf(res)
+		sort.Strings(rows)
+		return rows, nil
+	}
+	want := map[string][]string{}
+	for _, q := range slotsQueries {
+		rows, err := run(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 0 {
+			t.Fatalf("%s: no rows", q)
+		}
+		want[q] = rows
+	}
+	errs := make(chan error, 64)
+	var wg sync.WaitGroup
+	for g := range 24 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range slotsQueries {
+				q := slotsQueries[(g+k)%len(slotsQueries)]
+				rows, err := run(q)
+				if err == nil && !slices.Equal(rows, want[q]) {
+					err = fmt.Errorf("%s: concurrent result differs:\n%v\nalone:\n%v", q, head(rows), head(want[q]))
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("24 concurrent query loops on a 1-slot pool did not finish (deadlock?): %+v", pool.Stats())
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	s := pool.Stats()
+	if s.HighWater != 1 || s.InUse != 0 || s.Waiting != 0 {
+		t.Fatalf("pool after: %+v", s)
+	}
+	if s.Waited == 0 || s.Acquired < uint64(25*len(slotsQueries)) {
+		t.Fatalf("the queries hardly used the pool: %+v", s)
+	}
+}
+
+// TestQuerySlotTimeout: a query that cannot get a worker slot before its
+// timeout fails with the timeout (the query API answers it as Azure's
+// timeout error), in time, and leaves the pool usable.
+func TestQuerySlotTimeout(t *testing.T) {
+	pool := workload.New(workload.Options{Slots: 1})
+	eng, db, tables, ws := slotsEnv(t, pool)
+	hold, held := make(chan struct{}), make(chan struct{})
+	go pool.Do(context.Background(), func() { close(held); <-hold })
+	<-held
+	start := time.Now()
+	_, err := eng.Query(context.Background(), Request{Query: "Logs | summarize count() by Level", Tables: tables, Source: db,
+		WorkspaceID: ws, Now: testNow, Timeout: 100 * time.Millisecond})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the query's deadline", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the query took %v past a 100ms timeout", d)
+	}
+	close(hold)
+	res, err := eng.Query(context.Background(), Request{Query: "Logs | count", Tables: tables, Source: db, WorkspaceID: ws, Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := rowsOf(res); len(rows) != 1 || rows[0] != "3400|" {
+		t.Fatalf("count after the timeout: %v", rows)
+	}
+	for pool.Stats().InUse != 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if s := pool.Stats(); s.Waiting != 0 || s.Canceled == 0 {
+		t.Fatalf("pool after: %+v", s)
+	}
+}
