@@ -195,7 +195,7 @@ func (c *chunkCache) insertLocked(e *cachedChunk) {
 		c.parts[e.p] = m
 	}
 	m[e.id] = e
-	if c.lastFree < len(c.ring) && c.ring[c.lastFree] == nil {
+	if c.lastFree >= 0 && c.lastFree < len(c.ring) && c.ring[c.lastFree] == nil {
 		e.slot = c.lastFree
 		c.ring[e.slot] = e
 		c.holes--
@@ -569,3 +569,7 @@ func vectorBytes(v *Vector) int64 {
 	}
 	return n
 }
+
+// ReadCacheStats returns the decoded-chunk cache's counters and size
+// (Options.ReadCacheBytes).
+func (db *DB) ReadCacheStats() CacheStats { return db.rcache.stats() }

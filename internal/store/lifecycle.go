@@ -246,14 +246,19 @@ func (ws *workspace) flushMem(ctx context.Context, t *table, m *memPart) error {
 		t.mu.Unlock()
 		return nil
 	}
+	// The blocks of columns that queries of the table read through the
+	// chunk cache enter it as they are written (chunkcache.go: admitFresh).
+	var fresh []freshChunk
 	p, err := writePart(ctx, partWriteSpec{
 		wsID: ws.id, keys: ws.keys.Load(), table: t.name, dir: t.dir, incarnation: inc,
 		day: m.day, walSeq: m.seq, schema: v.schema, vecs: v.columns(), n: v.n,
 		blockRows: ws.db.rowsPerBlock(m), enc: ws.db.enc, encFast: ws.db.encFast,
+		cacheCols: ws.db.rcache.freshColumns(ws.id, t.name, v.schema), cacheMax: ws.db.rcache.limit, fresh: &fresh,
 	})
 	if err != nil {
 		return fmt.Errorf("flush table %s: %w", t.name, err)
 	}
+	ws.db.rcache.admitFresh(p, fresh)
 	t.mu.Lock()
 	if t.dropped {
 		t.mu.Unlock()
@@ -341,13 +346,15 @@ func (db *DB) mergeDay(ctx context.Context, ws *workspace, t *table, day int64) 
 	}
 	var np *part
 	var err error
-	if db.copyMergeable(pick) {
+	var fresh []freshChunk // blocks of a re-encoding merge packed for the chunk cache
+	copied := db.copyMergeable(pick)
+	if copied {
 		np, err = writePart(ctx, partWriteSpec{
 			wsID: ws.id, keys: ws.keys.Load(), table: t.name, dir: t.dir, incarnation: inc,
 			day: day, walSeq: walSeq, replaces: ids, schema: storage, n: rows, from: pick, enc: db.enc,
 		})
 	} else {
-		np, err = db.reencodeMerge(ctx, ws, t, day, pick, storage, inc, rows, walSeq, ids)
+		np, err = db.reencodeMerge(ctx, ws, t, day, pick, storage, inc, rows, walSeq, ids, &fresh)
 	}
 	if err != nil {
 		return err
@@ -368,6 +375,12 @@ func (db *DB) mergeDay(ctx context.Context, ws *workspace, t *table, day int64) 
 	}
 	t.parts[day] = append(slices.DeleteFunc(slices.Clone(cur), func(p *part) bool { return slices.Contains(pick, p) }), np)
 	t.mu.Unlock()
+	if copied {
+		// The merged part's blocks are the old parts' chunks: their cache
+		// entries move to it instead of leaving with the old parts.
+		db.rcache.rekey(np, pick)
+	}
+	db.rcache.admitFresh(np, fresh)
 	for _, p := range pick {
 		p.obsolete.Store(true)
 		p.release() // the table's reference; the file goes when the last reader is done
@@ -398,7 +411,7 @@ func (db *DB) copyMergeable(pick []*part) bool {
 
 // reencodeMerge decodes the rows of pick and writes them as one new part,
 // sorted by TimeGenerated and cut into blocks afresh.
-func (db *DB) reencodeMerge(ctx context.Context, ws *workspace, t *table, day int64, pick []*part, storage Schema, inc [16]byte, rows int, walSeq uint64, ids []string) (*part, error) {
+func (db *DB) reencodeMerge(ctx context.Context, ws *workspace, t *table, day int64, pick []*part, storage Schema, inc [16]byte, rows int, walSeq uint64, ids []string, fresh *[]freshChunk) (*part, error) {
 	vecs := make([]*Vector, len(storage))
 	for i, c := range storage {
 		vecs[i] = emptyVecCap(c.Type, rows)
@@ -431,6 +444,7 @@ func (db *DB) reencodeMerge(ctx context.Context, ws *workspace, t *table, day in
 		wsID: ws.id, keys: ws.keys.Load(), table: t.name, dir: t.dir, incarnation: inc,
 		day: day, walSeq: walSeq, replaces: ids, schema: storage, vecs: vecs, n: n,
 		blockRows: db.rowsPerBlock(m), enc: db.enc, encFast: db.encFast, workers: 1,
+		cacheCols: db.rcache.freshColumns(ws.id, t.name, storage), cacheMax: db.rcache.limit, fresh: fresh,
 	})
 }
 

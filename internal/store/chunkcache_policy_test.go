@@ -1,0 +1,383 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+)
+
+// ccSchema is the schema of the cache policy tests: a time, a number and a
+// dictionary-friendly string (Host) — what the soak's rules read.
+var ccSchema = Schema{{"TimeGenerated", TypeDatetime}, {"L", TypeLong}, {"Host", TypeString}}
+
+// ccBatch is rows lo..lo+n-1: one second apart, L = i, Host one of 7.
+func ccBatch(lo, n int) *Batch {
+	b := &Batch{Schema: ccSchema, Len: n, Cols: []*Vector{{Type: TypeDatetime}, {Type: TypeLong}, {Type: TypeString}}}
+	for i := lo; i < lo+n; i++ {
+		b.Cols[0].Int = append(b.Cols[0].Int, TicksFromTime(baseTime)+int64(i)*TicksPerSecond)
+		b.Cols[1].Int = append(b.Cols[1].Int, int64(i))
+		b.Cols[2].Str = append(b.Cols[2].Str, fmt.Sprintf("web-%d", i%7))
+	}
+	return b
+}
+
+// ccRange is the time range of rows lo..hi-1 of ccBatch.
+func ccRange(lo, hi int) TimeRange {
+	return TimeRange{From: TicksFromTime(baseTime) + int64(lo)*TicksPerSecond, To: TicksFromTime(baseTime) + int64(hi)*TicksPerSecond}
+}
+
+var ccCols = SelectHints{Columns: []string{"TimeGenerated", "L", "Host"}}
+
+// checkCache checks the cache's bookkeeping: every entry in the ring is in
+// the map under its own key and slot, the holes, bytes and per-column counts
+// add up, and the bytes are within the limit.
+func checkCache(t *testing.T, c *chunkCache) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	entries, holes := 0, 0
+	var bytes int64
+	cols := map[colKey]int32{}
+	for i, e := range c.ring {
+		if e == nil {
+			holes++
+			continue
+		}
+		entries++
+		bytes += e.bytes
+		if e.slot != i || c.parts[e.p][e.id] != e {
+			t.Fatalf("ring slot %d: entry (slot %d) is not in the map under its key", i, e.slot)
+		}
+		cols[c.colKeyOf(e.p, e.id)]++
+	}
+	inMap := 0
+	for _, m := range c.parts {
+		inMap += len(m)
+	}
+	if holes != c.holes || inMap != entries || bytes != c.bytes || !maps.Equal(cols, c.cols) {
+		t.Fatalf("cache bookkeeping: holes %d/%d, entries ring %d map %d, bytes %d/%d, cols %v/%v", holes, c.holes, entries, inMap, bytes, c.bytes, cols, c.cols)
+	}
+	if c.bytes > c.limit {
+		t.Fatalf("cache holds %d bytes, limit %d", c.bytes, c.limit)
+	}
+}
+
+// cachedBlocks returns the blocks of the table's parts that have every
+// column of ccSchema cached, by block min time.
+func cachedBlocks(db *DB, ref TableRef) map[int64]bool {
+	out := map[int64]bool{}
+	db.rcache.mu.Lock()
+	defer db.rcache.mu.Unlock()
+	for p, m := range db.rcache.parts {
+		if p.table != ref.Table || p.obsolete.Load() {
+			continue
+		}
+		for bi, bm := range p.meta.blocks {
+			all := true
+			for _, c := range ccSchema {
+				if _, ok := m[chunkID{int32(bi), int32(p.meta.cols.Index(c.Name))}]; !ok {
+					all = false
+				}
+			}
+			if all {
+				out[bm.minT] = true
+			}
+		}
+	}
+	return out
+}
+
+// TestChunkCacheEvictsColdFirst fills a cache of 60 chunks with a hot range
+// (the newest 5 blocks, read again and again as rules read the last
+// minutes) and then scans 40 blocks twice (120 chunks): the cache stays
+// within its limit, the scan evicts, and the hot blocks survive it — a
+// query of them afterwards decodes nothing. Before the CLOCK policy a full
+// cache admitted nothing new; an LRU would have lost the hot blocks to the
+// scan.
+func TestChunkCacheEvictsColdFirst(t *testing.T) {
+	env := newEnv(t)
+	const rows, blocks = 256, 40
+	// A chunk of 256 rows packs into one 4 KiB page (+160 bytes).
+	chunk := int64(4096 + 160)
+	db := env.open(t, func(o *Options) { o.BlockRows = rows; o.ReadCacheBytes = 60 * chunk })
+	defer db.Close()
+	ctx := context.Background()
+	ref := TableRef{WorkspaceID: testWS, Table: "Evict_CL"}
+	if err := db.EnsureTable(ctx, ref, ccSchema, 0); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, db, ref, ccBatch(0, rows*blocks))
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hot := ccRange(rows*(blocks-5), rows*blocks)
+	want, _ := selectRows(t, db, ref, hot, ccCols)
+	for range 5 {
+		if got, _ := selectRows(t, db, ref, hot, ccCols); !slices.Equal(got, want) {
+			t.Fatal("warm read of the hot range differs")
+		}
+	}
+	checkCache(t, &db.rcache)
+	if n := len(cachedBlocks(db, ref)); n != 5 {
+		t.Fatalf("%d blocks cached after reading the hot range, want 5", n)
+	}
+	all, _ := selectRows(t, db, ref, AllTime, ccCols)
+	for range 2 {
+		if got, _ := selectRows(t, db, ref, AllTime, ccCols); !slices.Equal(got, all) {
+			t.Fatal("scan under eviction answered differently")
+		}
+		checkCache(t, &db.rcache)
+	}
+	st := db.ReadCacheStats()
+	if st.Evictions == 0 || st.Bytes > st.Limit || st.Entries > 60 {
+		t.Fatalf("after scanning 120 chunks through a 60-chunk cache: %+v", st)
+	}
+	cached := cachedBlocks(db, ref)
+	for b := blocks - 5; b < blocks; b++ {
+		if !cached[TicksFromTime(baseTime)+int64(b*rows)*TicksPerSecond] {
+			t.Errorf("hot block %d evicted by the scan (cached blocks: %d)", b, len(cached))
+		}
+	}
+	before := db.ReadCacheStats()
+	if got, _ := selectRows(t, db, ref, hot, ccCols); !slices.Equal(got, want) {
+		t.Fatal("hot range after the scan differs")
+	}
+	after := db.ReadCacheStats()
+	if after.Misses != before.Misses || after.Hits-before.Hits != 15 {
+		t.Fatalf("hot range after the scan: %d misses, %d hits; want 0 and 15", after.Misses-before.Misses, after.Hits-before.Hits)
+	}
+	// The scan's newer chunks replaced older ones: the cache is full of
+	// what was read last, not of what came first.
+	if st.Entries < 50 {
+		t.Fatalf("cache holds %d chunks after the scan, want it nearly full (60)", st.Entries)
+	}
+}
+
+// TestChunkCacheCopyMergeKeeps: a copy merge of three flushed parts (full
+// blocks) moves their cached chunks to the merged part, so the next query
+// decodes nothing; also when the table's schema grew between the parts
+// (column indexes differ), and the answers are the same as a cold read.
+func TestChunkCacheCopyMergeKeeps(t *testing.T) {
+	env := newEnv(t)
+	db := env.open(t, func(o *Options) { o.BlockRows = 256; o.MaxPartsPerDay = 2; withReadCache(o) })
+	defer db.Close()
+	ctx := context.Background()
+	ref := TableRef{WorkspaceID: testWS, Table: "Merge_CL"}
+	if err := db.EnsureTable(ctx, ref, ccSchema, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if i == 2 { // the third part has a column more, at the front of the user columns
+			grown := append(Schema{{"A", TypeLong}}, ccSchema...)
+			if err := db.EnsureTable(ctx, ref, grown, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		commit(t, db, ref, ccBatch(i*512, 512))
+		if err := db.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, _ := selectRows(t, db, ref, AllTime, ccCols)
+	selectRows(t, db, ref, AllTime, ccCols) // admitted on the second read
+	n0, _ := db.rcache.size()
+	if n0 != 3*2*3 {
+		t.Fatalf("%d chunks cached before the merge, want 18 (3 parts × 2 blocks × 3 columns)", n0)
+	}
+	if err := db.Merge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if db.Stats().PartsMerged == 0 {
+		t.Fatal("no merge happened")
+	}
+	db.rcache.sweep()
+	checkCache(t, &db.rcache)
+	st := db.ReadCacheStats()
+	if st.Rekeyed != 18 || st.Entries != 18 {
+		t.Fatalf("after the merge: %+v, want 18 entries moved", st)
+	}
+	got, _ := selectRows(t, db, ref, AllTime, ccCols)
+	after := db.ReadCacheStats()
+	if !slices.Equal(got, want) {
+		t.Fatal("query after the merge answers differently")
+	}
+	if after.Misses != st.Misses || after.Hits-st.Hits != 18 {
+		t.Fatalf("query after the merge: %d misses, %d hits; want 0 and 18", after.Misses-st.Misses, after.Hits-st.Hits)
+	}
+	for p := range db.rcache.parts {
+		if p.obsolete.Load() || len(p.meta.replaces) != 3 {
+			t.Fatalf("entries of part %s (replaces %d) after the merge", p.id, len(p.meta.replaces))
+		}
+	}
+	db.rcache.dropWorkspace(testWS)
+	if cold, _ := selectRows(t, db, ref, AllTime, ccCols); !slices.Equal(cold, want) {
+		t.Fatal("cold read after the merge differs")
+	}
+}
+
+// TestChunkCacheFreshFlush: once queries read a table's columns through the
+// cache, a flush packs the blocks it writes of those columns (not of
+// others), so a query of the newest rows decodes nothing; the fresh chunks
+// answer like a decode of the part (numbers, a dictionary string read with
+// and without codes-only), and a re-encoding merge of small parts admits
+// the blocks it writes.
+func TestChunkCacheFreshFlush(t *testing.T) {
+	env := newEnv(t)
+	db := env.open(t, func(o *Options) { o.BlockRows = 256; o.MaxPartsPerDay = 2; withReadCache(o) })
+	defer db.Close()
+	ctx := context.Background()
+	ref := TableRef{WorkspaceID: testWS, Table: "Fresh_CL"}
+	if err := db.EnsureTable(ctx, ref, ccSchema, 0); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, db, ref, ccBatch(0, 512))
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A flush before any query: nothing is packed.
+	if st := db.ReadCacheStats(); st.Fresh != 0 || st.Entries != 0 {
+		t.Fatalf("flush of a table nobody read filled the cache: %+v", st)
+	}
+	twoCols := SelectHints{Columns: []string{"TimeGenerated", "Host"}}
+	selectRows(t, db, ref, AllTime, twoCols)
+	selectRows(t, db, ref, AllTime, twoCols)
+	commit(t, db, ref, ccBatch(512, 600))
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := db.ReadCacheStats()
+	if st.Fresh != 3*2 { // 600 rows: 3 blocks of TimeGenerated and Host; L is not read
+		t.Fatalf("flush admitted %d chunks, want 6: %+v", st.Fresh, st)
+	}
+	checkCache(t, &db.rcache)
+	newest := ccRange(512, 1112)
+	got, _ := selectRows(t, db, ref, newest, twoCols)
+	after := db.ReadCacheStats()
+	if after.Misses != st.Misses {
+		t.Fatalf("query of the flushed rows decoded %d chunks", after.Misses-st.Misses)
+	}
+	var kinds []string
+	codes := codesRows(t, db, ref, newest, SelectHints{Columns: []string{"TimeGenerated", "Host"}, CodesOnly: []string{"Host"}}, &kinds)
+	if !slices.Contains(kinds, "Host:codes") {
+		t.Fatalf("fresh Host chunks came back as %v to a codes-only reader, want codes", kinds)
+	}
+	db.rcache.dropWorkspace(testWS)
+	if cold, _ := selectRows(t, db, ref, newest, twoCols); !slices.Equal(cold, got) {
+		t.Fatal("fresh chunks answer differently from a decode of the part")
+	}
+	if cold := codesRows(t, db, ref, newest, SelectHints{Columns: []string{"TimeGenerated", "Host"}, CodesOnly: []string{"Host"}}, nil); !slices.Equal(cold, codes) {
+		t.Fatal("fresh chunks answer a codes-only reader differently from a decode")
+	}
+
+	// Re-encoding merge: parts of small blocks (200 rows) are decoded and
+	// written afresh; the columns the cache holds enter as they are written.
+	ref2 := TableRef{WorkspaceID: testWS, Table: "Reenc_CL"}
+	if err := db.EnsureTable(ctx, ref2, ccSchema, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		commit(t, db, ref2, ccBatch(i*200, 200))
+		if err := db.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		selectRows(t, db, ref2, AllTime, ccCols)
+	}
+	want, _ := selectRows(t, db, ref2, AllTime, ccCols)
+	st = db.ReadCacheStats()
+	if err := db.Merge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.rcache.sweep()
+	checkCache(t, &db.rcache)
+	mid := db.ReadCacheStats()
+	if mid.Fresh-st.Fresh != 3*3 { // 600 rows in blocks of 256: 3 blocks × 3 columns
+		t.Fatalf("re-encoding merge admitted %d chunks, want 9 (%+v)", mid.Fresh-st.Fresh, mid)
+	}
+	if got, _ := selectRows(t, db, ref2, AllTime, ccCols); !slices.Equal(got, want) {
+		t.Fatal("query after the re-encoding merge differs")
+	}
+	if end := db.ReadCacheStats(); end.Misses != mid.Misses {
+		t.Fatalf("query after the re-encoding merge decoded %d chunks", end.Misses-mid.Misses)
+	}
+}
+
+// TestChunkCacheConcurrentMerges runs queries of the newest rows and of the
+// whole table while a writer commits, flushes and merges, through a cache
+// small enough to evict (run with -race): every query sees every committed
+// row, and the cache's bookkeeping holds.
+func TestChunkCacheConcurrentMerges(t *testing.T) {
+	env := newEnv(t)
+	db := env.open(t, func(o *Options) { o.BlockRows = 128; o.MaxPartsPerDay = 2; o.ReadCacheBytes = 40 * (4096 + 160) })
+	defer db.Close()
+	ctx := context.Background()
+	ref := TableRef{WorkspaceID: testWS, Table: "Conc_CL"}
+	if err := db.EnsureTable(ctx, ref, ccSchema, 0); err != nil {
+		t.Fatal(err)
+	}
+	const rounds, per = 12, 300
+	commit(t, db, ref, ccBatch(0, per))
+	var mu sync.Mutex
+	committed := per
+	done := make(chan struct{})
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for g := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				mu.Lock()
+				n := committed
+				mu.Unlock()
+				tr := AllTime
+				if g > 0 {
+					tr = ccRange(max(n-400, 0), n)
+				}
+				got, _ := selectRows(t, db, ref, tr, ccCols)
+				lo := 0
+				if g > 0 {
+					lo = max(n-400, 0)
+				}
+				if len(got) < n-lo {
+					errs <- fmt.Errorf("query saw %d rows of [%d, %d)", len(got), lo, n)
+					return
+				}
+			}
+		}()
+	}
+	for i := 1; i < rounds; i++ {
+		commit(t, db, ref, ccBatch(i*per, per))
+		mu.Lock()
+		committed = (i + 1) * per
+		mu.Unlock()
+		if err := db.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Merge(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	db.rcache.sweep()
+	checkCache(t, &db.rcache)
+	st := db.ReadCacheStats()
+	if st.Hits == 0 || db.Stats().PartsMerged == 0 || st.Rekeyed+st.Fresh == 0 {
+		t.Fatalf("no hits, merges or merge-time entries: cache %+v, store %+v", st, db.Stats())
+	}
+	if got, _ := selectRows(t, db, ref, AllTime, ccCols); len(got) != rounds*per {
+		t.Fatalf("%d rows at the end, want %d", len(got), rounds*per)
+	}
+}
