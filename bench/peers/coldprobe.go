@@ -104,11 +104,14 @@ func tracedQuery(ctx context.Context, t *gen.Target, q question) (phases, error)
 // an already loaded -data-dir (a -profile load), restarted n times; after each
 // restart question qi is asked three times — cold (new process, new
 // connection), again on the same connection (warm process) and once more on a
-// new connection (the TLS handshake alone) — with the client-side phases of
-// each. With a profile directory, the server's CPU profile of the second
+// new connection (the TLS handshake alone), then runs times on that
+// connection (the harness's measured warm runs; their median is kept) — with
+// the client-side phases of each. With dropCache the data directory's files
+// leave the page cache after each restart, as before the harness's cold runs.
+// With a profile directory, the server's CPU profile of the second
 // around each cold request (and nothing else) is written there as cold-<i>.prof (merge them with
 // `go tool pprof -top DIR/cold-*.prof`).
-func coldProbe(ctx context.Context, binary, dataDir, profDir string, n, qi int) error {
+func coldProbe(ctx context.Context, binary, dataDir, profDir string, n, qi, runs int, dropCache bool) error {
 	if dataDir == "" {
 		return errors.New("-cold-probe needs -data-dir (a data directory loaded by -profile)")
 	}
@@ -140,10 +143,18 @@ func coldProbe(ctx context.Context, binary, dataDir, profDir string, n, qi int) 
 	}
 	defer func() { _ = t.Close() }()
 	settle(t)
-	var cold, again, fresh []phases
+	var cold, again, fresh, warm []phases
+	var evicted int64
 	for i := range n {
 		if err := t.Restart(ctx); err != nil {
 			return err
+		}
+		if dropCache {
+			before, after, err := evictDir(dataDir)
+			if err != nil {
+				return err
+			}
+			evicted += before - after
 		}
 		var prof chan error
 		if profDir != "" {
@@ -169,6 +180,18 @@ func coldProbe(ctx context.Context, binary, dataDir, profDir string, n, qi int) 
 		if err != nil {
 			return err
 		}
+		var ws []phases // the harness's measured warm runs, on the kept connection
+		for range runs {
+			w, err := tracedQuery(ctx, t, q)
+			if err != nil {
+				return err
+			}
+			ws = append(ws, w)
+		}
+		slices.SortFunc(ws, func(a, b phases) int { return int(a.Total - b.Total) })
+		if len(ws) > 0 {
+			warm = append(warm, ws[len(ws)/2])
+		}
 		log.Printf("%2d %d rows scanned; cold %v (connect %v, TLS %v, server %v, engine %v, %d faults, reused %v) | same conn %v (server %v, engine %v) | new conn %v (TLS %v, server %v, engine %v)",
 			i, c.Scanned, gen.Round(c.Total), gen.Round(c.Connect), gen.Round(c.TLS), gen.Round(c.TTFB), gen.Round(c.Engine), c.MinFlt, c.Reused,
 			gen.Round(a.Total), gen.Round(a.TTFB), gen.Round(a.Engine), gen.Round(f.Total), gen.Round(f.TLS), gen.Round(f.TTFB), gen.Round(f.Engine))
@@ -183,11 +206,15 @@ func coldProbe(ctx context.Context, binary, dataDir, profDir string, n, qi int) 
 		return gen.Round(v[len(v)/2]).String()
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "%s, %d restarts, medians:\n", q.Name, n)
+	fmt.Fprintf(&sb, "%s, %d restarts (page cache of the data directory dropped after each: %v, %s in all), medians:\n", q.Name, n, dropCache, gen.MB(evicted))
 	for _, r := range []struct {
 		name string
 		ps   []phases
-	}{{"cold (first after restart)", cold}, {"same connection", again}, {"new connection", fresh}} {
+	}{{"cold (first after restart)", cold}, {"same connection", again}, {"new connection", fresh},
+		{fmt.Sprintf("median of the next %d", runs), warm}} {
+		if len(r.ps) == 0 {
+			continue
+		}
 		var flt int64
 		var cpu time.Duration
 		for _, p := range r.ps {

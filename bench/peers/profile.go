@@ -8,6 +8,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -35,7 +36,7 @@ type profileMeta struct {
 //
 // The CPU figures are this process's, so they include the benchmark's own
 // HTTPS client (small beside the server's work; see the profiles).
-func profileQuestions(ctx context.Context, dir, dataDir string, rows, clients, runs int) error {
+func profileQuestions(ctx context.Context, dir, dataDir string, rows, clients, runs, only int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -94,10 +95,28 @@ func profileQuestions(ctx context.Context, dir, dataDir string, rows, clients, r
 	default:
 		return fmt.Errorf("%s holds %d rows of Bench_CL (meta %s); want an empty directory or a -profile load of %d rows", dataDir, have, metaPath, rows)
 	}
+	runtime.MemProfileRate = 16 << 10 // allocation profiles fine enough for a 1 ms query
 	var b strings.Builder
 	fmt.Fprintf(&b, "Custos in process, %d rows, %d warm runs per question (CPU: this process, server and client)\n\n", rows, runs)
 	for i, q := range qs {
+		if only != 0 && i+1 != only {
+			continue
+		}
 		n, err := (&custosPeer{t: t}).Query(ctx, q) // warm-up
+		if err != nil {
+			return fmt.Errorf("%s: %w", q.Name, err)
+		}
+		base, err := os.Create(filepath.Join(dir, fmt.Sprintf("q%d.allocs-base", i+1)))
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup("allocs").WriteTo(base, 0); err != nil {
+			base.Close()
+			return err
+		}
+		if err := base.Close(); err != nil {
+			return err
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", q.Name, err)
 		}
@@ -124,6 +143,19 @@ func profileQuestions(ctx context.Context, dir, dataDir string, rows, clients, r
 		c1, _, _, _ := t.Stats()
 		pprof.StopCPUProfile()
 		if err := f.Close(); err != nil {
+			return err
+		}
+		// The allocations since the start (all questions so far, loading
+		// included on a first load): diff two with pprof -base.
+		mf, err := os.Create(filepath.Join(dir, fmt.Sprintf("q%d.allocs", i+1)))
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup("allocs").WriteTo(mf, 0); err != nil {
+			mf.Close()
+			return err
+		}
+		if err := mf.Close(); err != nil {
 			return err
 		}
 		slices.Sort(lat)

@@ -18,10 +18,10 @@ func ratio(custos, other float64) string {
 	return fmt.Sprintf(" (%.2f×)", other/custos)
 }
 
-func render(m gen.Machine, rs []result, qs []question, d *dataset, clients, runs int) string {
+func render(m gen.Machine, rs []result, qs []question, d *dataset, clients, runs, warmup int, dropCache bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Custos beside its peers — %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&b, "Command: `go run ./bench/peers -rows %d -clients %d -runs %d`\n\n", d.rows, clients, runs)
+	fmt.Fprintf(&b, "Command: `go run ./bench/peers -rows %d -clients %d -runs %d -warmup %d -drop-cache=%v`\n\n", d.rows, clients, runs, warmup, dropCache)
 	b.WriteString(m.Markdown())
 	fmt.Fprintf(&b, "\nDataset: %d records from `bench/logdata` (seed 42), %s of JSON. Ratios in parentheses are against "+
 		"Custos in this same run (above 1 means more time, bytes or memory than Custos).\n\n", d.rows, gen.MB(d.rawBytes.Load()))
@@ -54,7 +54,12 @@ func render(m gen.Machine, rs []result, qs []question, d *dataset, clients, runs
 			gen.MB(r.PeakRSS), ratio(base(func(c *result) float64 { return float64(c.PeakRSS) }), float64(r.PeakRSS)))
 	}
 	b.WriteString("\nFor ingestion rows/s the ratio is the other system's rate over Custos's (above 1: faster than Custos).\n\n")
-	b.WriteString("## Queries (warm median / cold first run after a restart; server CPU per warm run)\n\n| Question |")
+	cold := "cold: the first run after a restart, the system's files dropped from the page cache"
+	if !dropCache {
+		cold = "cold: the first run after a restart, the page cache kept"
+	}
+	fmt.Fprintf(&b, "## Queries (warm median / cold; server CPU per warm run)\n\nPer question and system: %s; then %d unmeasured "+
+		"runs; warm: the median of the next %d runs (docs/benchmarks.md, \"How queries are timed\").\n\n| Question |", cold, warmup, runs)
 	for _, r := range rs {
 		fmt.Fprintf(&b, " %s |", r.Name)
 	}
@@ -78,6 +83,42 @@ func render(m gen.Machine, rs []result, qs []question, d *dataset, clients, runs
 			fmt.Fprintf(&b, " %v%s / %v; CPU %v; %d rows |", gen.Round(r.Warm[qi]), rc, gen.Round(r.Cold[qi]), gen.Round(r.QueryCPU[qi]), r.Rows[qi])
 		}
 		b.WriteString("\n")
+	}
+	if warmup >= 2 {
+		b.WriteString("\nClickBench's hot run (the faster of the two runs right after the cold one), for comparison with its published method:\n\n| Question |")
+		for _, r := range rs {
+			fmt.Fprintf(&b, " %s |", r.Name)
+		}
+		b.WriteString("\n|---|")
+		for range rs {
+			b.WriteString("---|")
+		}
+		b.WriteString("\n")
+		for qi, q := range qs {
+			fmt.Fprintf(&b, "| %s |", q.Name)
+			for i := range rs {
+				r := &rs[i]
+				if r.Err != nil || qi >= len(r.Hot) {
+					b.WriteString(" — |")
+					continue
+				}
+				var rc string
+				if custos != nil && qi < len(custos.Hot) {
+					rc = ratio(custos.Hot[qi].Seconds(), r.Hot[qi].Seconds())
+				}
+				fmt.Fprintf(&b, " %v%s |", gen.Round(r.Hot[qi]), rc)
+			}
+			b.WriteString("\n")
+		}
+	}
+	if dropCache {
+		var ev []string
+		for _, r := range rs {
+			if r.Err == nil {
+				ev = append(ev, r.Name+" "+gen.MB(r.Evicted))
+			}
+		}
+		b.WriteString("\nPage cache dropped before the cold runs (sum over the questions): " + strings.Join(ev, ", ") + ".\n")
 	}
 	b.WriteString("\nEach system answers the same question in its own language; the texts are in `bench/peers/questions.go`. " +
 		"The rare-term question is a case-insensitive substring match in ClickHouse and DuckDB and a word match in Custos " +
