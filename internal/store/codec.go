@@ -133,12 +133,30 @@ func appendStr(dst []byte, s string) []byte {
 //	decimal text (flag bit3, decimal columns only): after the reals, the exact
 //	          text of every value as plain strings ("" where the real alone holds
 //	          it); columns written before the flag existed simply lack it
+//	packed (flag bit4, parts only; see bitpack.go): an int column's values
+//	          are bit-packed in groups (frame of reference, of the values or of
+//	          their deltas) instead of varints; a dictionary column's codes are
+//	          one bit-packed stream of width bits.Len(d-1) instead of uvarints
 const (
 	colFlagNulls   = 1 << 0
 	colFlagDict    = 1 << 1
 	colFlagTokens  = 1 << 2
 	colFlagDecText = 1 << 3
+	colFlagPacked  = 1 << 4
 )
+
+// encMode selects the encodings encodeChunkMode may use.
+type encMode uint8
+
+const (
+	// encCompact: dictionary and token strings where they pay off.
+	encCompact encMode = 1 << iota
+	// encPacked: bit-packed integers and dictionary codes (colFlagPacked).
+	encPacked
+)
+
+// partEncoding is what parts use; the WAL uses 0 (plain strings, varints).
+const partEncoding = encCompact | encPacked
 
 type storageClass uint8
 
@@ -196,6 +214,18 @@ func dictLimit(ss []string) int {
 // begin; parts compress the two halves separately so a term search can read
 // the table alone (see chunkFlagSplit). Otherwise split is 0.
 func encodeChunk(dst []byte, v *Vector, lo, hi int, compact, withBloom bool) (out []byte, bl bloom, split int) {
+	var mode encMode
+	if compact {
+		mode = partEncoding
+	}
+	return encodeChunkMode(dst, v, lo, hi, mode, withBloom)
+}
+
+// encodeChunkMode is encodeChunk with the encodings chosen by mode (tests
+// and benchmarks write the encodings of earlier versions with it).
+func encodeChunkMode(dst []byte, v *Vector, lo, hi int, mode encMode, withBloom bool) (out []byte, bl bloom, split int) {
+	compact := mode&encCompact != 0
+	packed := mode&encPacked != 0
 	start := len(dst)
 	n := hi - lo
 	var flags byte
@@ -254,6 +284,9 @@ func encodeChunk(dst []byte, v *Vector, lo, hi int, compact, withBloom bool) (ou
 			tok = nil
 		}
 	}
+	if packed && (cls == classInt || dictIdx != nil) {
+		flags |= colFlagPacked
+	}
 	if withBloom && cls == classStr {
 		switch {
 		case dictIdx != nil:
@@ -274,6 +307,17 @@ func encodeChunk(dst []byte, v *Vector, lo, hi int, compact, withBloom bool) (ou
 	case classBool:
 		dst = appendBitmap(dst, v.Bool[lo:hi])
 	case classInt:
+		if flags&colFlagPacked != 0 {
+			sc := intScratches.Get().(*intScratch)
+			xs := v.Int[lo:hi]
+			if hasNulls {
+				sc.ints = fillNullInts(xs, v.Nulls[lo:hi], sc.ints)
+				xs = sc.ints
+			}
+			dst, sc.words = appendPackedInts(dst, xs, sc.words)
+			intScratches.Put(sc)
+			break
+		}
 		var prev int64
 		for _, x := range v.Int[lo:hi] {
 			dst = binary.AppendVarint(dst, x-prev)
@@ -290,9 +334,7 @@ func encodeChunk(dst []byte, v *Vector, lo, hi int, compact, withBloom bool) (ou
 		switch {
 		case dictIdx != nil:
 			dst = appendStrings(dst, dictVals)
-			for _, c := range dictCodes {
-				dst = binary.AppendUvarint(dst, uint64(c))
-			}
+			dst = appendCodes(dst, flags, dictCodes, len(dictVals))
 			putCodes(dictCodes)
 		case tok != nil:
 			dst = tok.appendTableTo(dst)
@@ -320,6 +362,50 @@ func putDictMap(m map[string]uint32) {
 	clear(m) // drops the references to the column's strings
 	dictMaps.Put(m)
 }
+
+// appendCodes appends the codes of a dictionary of nd entries: bit-packed
+// when flags has colFlagPacked, else uvarints.
+func appendCodes(dst []byte, flags byte, codes []uint32, nd int) []byte {
+	if flags&colFlagPacked != 0 {
+		return appendPacked(dst, codes, codeWidth(nd))
+	}
+	for _, c := range codes {
+		dst = binary.AppendUvarint(dst, uint64(c))
+	}
+	return dst
+}
+
+// dictCodes reads len(codes) codes of a dictionary of nd entries, written
+// by appendCodes with flags, and checks them against nd.
+func (d *decoder) dictCodes(flags byte, codes []uint32, nd int) {
+	if flags&colFlagPacked != 0 {
+		d.packedCodes(codes, nd)
+		return
+	}
+	for i := range codes {
+		idx := d.uvarint()
+		if d.err == nil && idx >= uint64(nd) {
+			d.fail(fmt.Errorf("dictionary index %d out of range %d", idx, nd))
+		}
+		if d.err != nil {
+			return
+		}
+		codes[i] = uint32(idx)
+	}
+}
+
+// intScratch is encodeChunk's scratch for packing an int column: the values
+// with null slots filled, and the values and deltas as uint64.
+type intScratch struct {
+	ints  []int64
+	words []uint64
+}
+
+var intScratches = sync.Pool{New: func() any { return new(intScratch) }}
+
+// codeWidth is the bit width of the packed codes of a dictionary of nd
+// entries.
+func codeWidth(nd int) uint { return uint(bits.Len(uint(max(nd, 1) - 1))) }
 
 // codePool recycles the per-row dictionary codes of encodeChunk.
 var codePool = sync.Pool{New: func() any { return new([]uint32) }}
@@ -440,8 +526,11 @@ func decodeColumnCodes(d *decoder, t ColumnType, n int, codesOnly bool) (*Vector
 	}
 	v := &Vector{Type: t}
 	flags := d.byte1()
-	if flags&^(colFlagNulls|colFlagDict|colFlagTokens|colFlagDecText) != 0 {
+	if flags&^(colFlagNulls|colFlagDict|colFlagTokens|colFlagDecText|colFlagPacked) != 0 {
 		return nil, fmt.Errorf("unknown column flags %#x", flags)
+	}
+	if flags&colFlagPacked != 0 && classOf(t) != classInt && flags&colFlagDict == 0 {
+		return nil, fmt.Errorf("packed flag on %s column without a dictionary", t)
 	}
 	if flags&colFlagDecText != 0 && t != TypeDecimal {
 		return nil, fmt.Errorf("decimal text flag on %s column", t)
@@ -463,6 +552,22 @@ func decodeColumnCodes(d *decoder, t ColumnType, n int, codesOnly bool) (*Vector
 			v.Bool = []bool{}
 		}
 	case classInt:
+		if flags&colFlagPacked != 0 {
+			// Every group of packGroup values (the n-1 deltas at least)
+			// takes at least two bytes.
+			if 1+2*((max(n-1, 0)+packGroup-1)/packGroup) > len(d.b) {
+				d.fail(errShort)
+				break
+			}
+			var s packScratch
+			v.Int = d.packedInts(n, &s)
+			for i, isNull := range v.Nulls {
+				if isNull && v.Int != nil {
+					v.Int[i] = 0
+				}
+			}
+			break
+		}
 		if n > len(d.b) { // every value takes at least one byte
 			d.fail(errShort)
 			break
@@ -502,14 +607,7 @@ func decodeColumnCodes(d *decoder, t ColumnType, n int, codesOnly bool) (*Vector
 				break
 			}
 			codes := make([]uint32, n)
-			for i := range codes {
-				idx := d.uvarint()
-				if idx >= uint64(len(dict)) {
-					d.fail(fmt.Errorf("dictionary index %d out of range %d", idx, len(dict)))
-					break
-				}
-				codes[i] = uint32(idx)
-			}
+			d.dictCodes(flags, codes, len(dict))
 			v.Dict, v.Codes = dict, codes
 			if !codesOnly && d.err == nil {
 				v.Str = make([]string, n)

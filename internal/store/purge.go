@@ -590,13 +590,15 @@ func filterChunk(dst, raw []byte, t ColumnType, n int, keep []int32, old bloom) 
 			return dst, nil, nil, 0, err
 		}
 		v = gatherVec(v, keep)
-		dst, bl, _ = encodeChunk(dst, v, 0, len(keep), false, true)
+		// Integers stay bit-packed (see bitpack.go); strings here are plain.
+		dst, bl, _ = encodeChunkMode(dst, v, 0, len(keep), encPacked, true)
 		if classOf(t) == classStr {
 			return dst, nil, bl, 0, nil
 		}
 		return dst, v, nil, 0, nil
 	}
-	if flags&^(colFlagNulls|colFlagDict|colFlagTokens) != 0 || flags&colFlagDict != 0 && flags&colFlagTokens != 0 {
+	if flags&^(colFlagNulls|colFlagDict|colFlagTokens|colFlagPacked) != 0 || flags&colFlagDict != 0 && flags&colFlagTokens != 0 ||
+		flags&colFlagPacked != 0 && flags&colFlagDict == 0 {
 		return dst, nil, nil, 0, fmt.Errorf("bad column flags %#x", flags)
 	}
 	d := decoder{b: raw[1:]}
@@ -626,13 +628,7 @@ func filterChunk(dst, raw []byte, t ColumnType, n int, keep []int32, old bloom) 
 		nd := d.count("dictionary size", n)
 		dict := d.stringsBody(nd)
 		codes := make([]uint32, n)
-		for i := range codes {
-			x := d.uvarint()
-			if d.err == nil && x >= uint64(nd) {
-				d.fail(fmt.Errorf("dictionary index %d out of range %d", x, nd))
-			}
-			codes[i] = uint32(x)
-		}
+		d.dictCodes(flags, codes, nd)
 		if d.err == nil && len(d.b) != 0 {
 			d.fail(fmt.Errorf("%d trailing bytes", len(d.b)))
 		}
@@ -653,9 +649,7 @@ func filterChunk(dst, raw []byte, t ColumnType, n int, keep []int32, old bloom) 
 			codes[k] = uint32(remap[c])
 		}
 		dst = appendStrings(dst, used)
-		for _, c := range codes[:len(keep)] {
-			dst = binary.AppendUvarint(dst, uint64(c))
-		}
+		dst = appendCodes(dst, flags, codes[:len(keep)], len(used))
 		if len(used) == nd && old != nil {
 			return dst, nil, old, 0, nil
 		}
