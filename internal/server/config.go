@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"custos/internal/store"
 )
 
 // Config is the whole server configuration. The zero value of every field
@@ -168,7 +170,7 @@ func DefaultConfig() Config {
 			MaxResultRows:   500_000,
 			MaxResultBytes:  64 << 20,
 			MaxMemoryBytes:  2 << 30,
-			ReadCacheBytes:  256 << 20,
+			ReadCacheBytes:  store.DefaultReadCacheBytes(), // an eighth of the memory, 64 MiB to 4 GiB
 			BloomCacheBytes: 64 << 20,
 		},
 		Store:    StoreConfig{MemtableBytes: 64 << 20, MemtableMaxAge: 5 * time.Minute},
@@ -537,7 +539,7 @@ func Settings() []Setting {
 		{Key: "query.maxMemoryBytes", Flag: "query-max-memory-bytes", Env: "CUSTOS_QUERY_MAX_MEMORY_BYTES", Default: strconv.FormatInt(d.Query.MaxMemoryBytes, 10),
 			Usage: "working memory one query may hold in sorts, aggregations and intermediate results, in bytes",
 			set:   bytes(func(c *Config) *int64 { return &c.Query.MaxMemoryBytes })},
-		{Key: "query.readCacheBytes", Flag: "query-read-cache-bytes", Env: "CUSTOS_QUERY_READ_CACHE_BYTES", Default: strconv.FormatInt(d.Query.ReadCacheBytes, 10),
+		{Key: "query.readCacheBytes", Flag: "query-read-cache-bytes", Env: "CUSTOS_QUERY_READ_CACHE_BYTES", Default: "an eighth of the memory (cgroup limit), 64 MiB to 4 GiB: " + strconv.FormatInt(d.Query.ReadCacheBytes, 10) + " here",
 			Usage: "memory for decoded chunks of narrow columns that queries re-read, outside the Go heap, in bytes; 0 turns the cache off",
 			set:   bytes(func(c *Config) *int64 { return &c.Query.ReadCacheBytes })},
 		{Key: "query.bloomCacheBytes", Flag: "query-bloom-cache-bytes", Env: "CUSTOS_QUERY_BLOOM_CACHE_BYTES", Default: strconv.FormatInt(d.Query.BloomCacheBytes, 10),
