@@ -100,6 +100,14 @@ type QueryConfig struct {
 	ReadCacheBytes int64         `yaml:"readCacheBytes"` // the store's decoded-chunk cache, shared by queries; 0: off
 	// BloomCacheBytes is the store's cache of part bloom filters read by term-hint queries; 0: off.
 	BloomCacheBytes int64 `yaml:"bloomCacheBytes"`
+	// MaxWorkers is the number of query worker slots shared by every query
+	// of the process (API queries, alert rules): at most this many
+	// goroutines decode blocks or process batches for queries at once
+	// (internal/workload). 0 means GOMAXPROCS.
+	MaxWorkers int `yaml:"maxWorkers"`
+	// IngestReserve is how many of those slots queries leave to ingestion
+	// while ingestion requests are being served (never the last one); 0: none.
+	IngestReserve int `yaml:"ingestReserve"`
 }
 
 // StoreConfig tunes the column store.
@@ -291,7 +299,8 @@ func (c Config) Validate() error {
 	if c.Timeouts.Write <= c.Query.MaxTimeout {
 		return bad("timeouts.write", "%v must exceed query.maxTimeout %v, or long queries lose their answers", c.Timeouts.Write, c.Query.MaxTimeout)
 	}
-	if c.Query.MaxResultRows < 0 || c.Query.MaxResultBytes < 0 || c.Query.MaxMemoryBytes < 0 || c.Query.ReadCacheBytes < 0 || c.Query.BloomCacheBytes < 0 {
+	if c.Query.MaxResultRows < 0 || c.Query.MaxResultBytes < 0 || c.Query.MaxMemoryBytes < 0 || c.Query.ReadCacheBytes < 0 || c.Query.BloomCacheBytes < 0 ||
+		c.Query.MaxWorkers < 0 || c.Query.IngestReserve < 0 {
 		return bad("query", "limits must not be negative")
 	}
 	if c.Store.MemtableBytes < minMemtableBytes {
@@ -545,6 +554,12 @@ func Settings() []Setting {
 		{Key: "query.bloomCacheBytes", Flag: "query-bloom-cache-bytes", Env: "CUSTOS_QUERY_BLOOM_CACHE_BYTES", Default: strconv.FormatInt(d.Query.BloomCacheBytes, 10),
 			Usage: "memory for the parts' token bloom filters that term searches read, outside the Go heap, in bytes; 0 keeps none (every search reads them from the files)",
 			set:   bytes(func(c *Config) *int64 { return &c.Query.BloomCacheBytes })},
+		{Key: "query.maxWorkers", Flag: "query-max-workers", Env: "CUSTOS_QUERY_MAX_WORKERS", Default: "0 (GOMAXPROCS)",
+			Usage: "query worker slots shared by all queries: goroutines decoding blocks or processing batches for queries at once; 0 means GOMAXPROCS",
+			set:   integer(func(c *Config) *int { return &c.Query.MaxWorkers })},
+		{Key: "query.ingestReserve", Flag: "query-ingest-reserve", Env: "CUSTOS_QUERY_INGEST_RESERVE", Default: strconv.Itoa(d.Query.IngestReserve),
+			Usage: "query worker slots left to ingestion while ingestion requests are served (never the last slot); 0: none",
+			set:   integer(func(c *Config) *int { return &c.Query.IngestReserve })},
 		{Key: "store.memtableBytes", Flag: "store-memtable-bytes", Env: "CUSTOS_STORE_MEMTABLE_BYTES", Default: strconv.FormatInt(d.Store.MemtableBytes, 10),
 			Usage: "bytes of a workspace's newest rows held in memory (and in the WAL) before they are written out as parts; at least 65536",
 			set:   bytes(func(c *Config) *int64 { return &c.Store.MemtableBytes })},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 
 	"custos/internal/api"
@@ -14,7 +15,9 @@ import (
 	"custos/internal/ingest"
 	"custos/internal/purge"
 	"custos/internal/query"
+	"custos/internal/rbac"
 	"custos/internal/store"
+	"custos/internal/workload"
 )
 
 // storeDir is the store's directory under the data directory.
@@ -24,6 +27,12 @@ const storeDir = "store"
 // every catalog table exists in it, and builds the KQL engine and the
 // ingestion and query APIs on them.
 func (s *Server) openDataPlane(ctx context.Context) error {
+	// One pool of query worker slots for every query of the process (API
+	// queries, log and metric alert rules): the store decodes blocks and
+	// the engine processes batches holding a slot, so concurrent queries
+	// together use at most query.maxWorkers cores and ingestion, which takes
+	// no slot, keeps its share (docs/query-api.md#query-worker-slots).
+	s.querySlots = workload.New(workload.Options{Slots: s.cfg.Query.MaxWorkers, IngestReserve: s.cfg.Query.IngestReserve})
 	st, err := store.Open(store.Options{
 		Dir:    filepath.Join(s.cfg.DataDir, storeDir),
 		Keys:   s.keys,
@@ -38,6 +47,7 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 		ReadCacheBytes: s.cfg.Query.ReadCacheBytes,
 		// The store's 0 is its default; the setting's 0 keeps no blooms.
 		BloomCacheBytes: cmp.Or(s.cfg.Query.BloomCacheBytes, -1),
+		QuerySlots:      s.querySlots,
 	})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -71,6 +81,7 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 			MaxResultRows: q.MaxResultRows, MaxResultBytes: q.MaxResultBytes, MaxMemoryBytes: q.MaxMemoryBytes,
 			Timeout: q.Timeout, MaxTimeout: q.MaxTimeout,
 		},
+		QuerySlots: s.querySlots,
 	})
 	src := ingest.NewCachedSource(s.catalog, s.catalog) // rules and schemas cached until the catalog changes
 	s.ingest = ingest.New(ingest.Options{
@@ -121,13 +132,28 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 	return s.openAlerts(ctx)
 }
 
+// ingestReserve marks the ingestion routes' requests as ingestion work
+// while they are served, so that queries leave query.ingestReserve worker
+// slots to them (workload.Pool.Ingest; a no-op without a reserve).
+func (s *Server) ingestReserve(routes []api.Route) []api.Route {
+	for i := range routes {
+		h := routes[i].Handler
+		routes[i].Handler = func(w http.ResponseWriter, r *http.Request, d rbac.Decision) {
+			end := s.querySlots.Ingest()
+			defer end()
+			h(w, r, d)
+		}
+	}
+	return routes
+}
+
 // apiRoutes returns the routes of every API, in registration order.
 func (s *Server) apiRoutes() []api.Route {
 	var routes []api.Route
 	routes = append(routes, s.arm.Routes()...)
 	routes = append(routes, s.arm.ClusterRoutes(s.cmk)...)
 	routes = append(routes, s.arm.DataExportRoutes(s.export)...)
-	routes = append(routes, s.ingest.Routes()...)
+	routes = append(routes, s.ingestReserve(s.ingest.Routes())...)
 	routes = append(routes, s.query.Routes()...)
 	routes = append(routes, arm.NewSavedSearches(arm.SavedSearchOptions{Catalog: s.catalog, Content: s.store,
 		Logger: s.log.With(slog.String("component", "arm"))}).Routes()...)

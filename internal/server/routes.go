@@ -184,4 +184,5 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if s.store != nil {
 		_ = s.store.WriteMetrics(w)
 	}
+	_ = s.querySlots.WriteMetrics(w) // nil before the data plane opens: nothing
 }

@@ -34,6 +34,7 @@ import (
 	"custos/internal/query"
 	"custos/internal/rbac"
 	"custos/internal/store"
+	"custos/internal/workload"
 )
 
 // Options configures New. Zero fields take the documented defaults.
@@ -87,6 +88,10 @@ type Server struct {
 	exportHook exportHook       // the store's commit hook, forwarding to export
 
 	activity *activity.Log // the activity log; its auditing authorizer is authz
+
+	// querySlots bounds the CPU work of all queries (query.maxWorkers),
+	// shared by the store and the engine (dataplane.go).
+	querySlots *workload.Pool
 
 	routes guardedRoutes // every route registerRoute put behind the guard, in order (routes.go)
 
