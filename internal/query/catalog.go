@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"slices"
 
 	"custos/internal/catalog"
 	"custos/internal/store"
@@ -37,15 +38,30 @@ func (c CatalogWorkspaces) WorkspaceByCustomerID(ctx context.Context, customerID
 	return Workspace{CustomerID: w.CustomerID, ResourceID: w.ID()}, nil
 }
 
+// schemaCatalog is a Catalog that also serves the query schemas of a
+// workspace's tables (cachedCatalog, which computes them once per entry).
+type schemaCatalog interface {
+	WorkspaceSchemas(ctx context.Context, customerID string) (map[string]store.Schema, error)
+}
+
 // TableSchemas implements Workspaces with the schemas queries see.
 func (c CatalogWorkspaces) TableSchemas(ctx context.Context, customerID string) (map[string]store.Schema, error) {
+	if sc, ok := c.C.(schemaCatalog); ok {
+		return sc.WorkspaceSchemas(ctx, customerID)
+	}
 	ts, err := c.C.WorkspaceTables(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
+	return querySchemas(ts), nil
+}
+
+// querySchemas maps each table's name to its query schema, each clipped to
+// its length (an append to one copies).
+func querySchemas(ts []catalog.Table) map[string]store.Schema {
 	out := make(map[string]store.Schema, len(ts))
 	for i := range ts {
-		out[ts[i].Name] = ts[i].QuerySchema()
+		out[ts[i].Name] = slices.Clip(ts[i].QuerySchema())
 	}
-	return out, nil
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -146,4 +147,76 @@ type nopAppendable struct{}
 
 func (nopAppendable) Appender(context.Context, store.TableRef) (store.Appender, error) {
 	return nil, errors.New("not used")
+}
+
+// TestCachedSchemas checks the query schemas the cache serves through
+// CatalogWorkspaces.TableSchemas against a real catalog: the same schemas as
+// the uncached adapter computes, one catalog read for repeated queries, a
+// new table (a catalog write) seen by the next query, and callers that
+// change their map or append to a schema change nothing the cache holds.
+func TestCachedSchemas(t *testing.T) {
+	ctx := context.Background()
+	cat, err := catalog.Open(ctx, catalog.Options{Path: filepath.Join(t.TempDir(), "catalog.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	boot, err := cat.Bootstrap(ctx, catalog.BootstrapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := boot.Workspace.CustomerID
+	cc := &countingCatalog{DB: cat}
+	now := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
+	cached := CatalogWorkspaces{C: newCachedCatalog(cc, cat, func() time.Time { return now })}
+	plain := CatalogWorkspaces{C: cat}
+
+	want, err := plain.TableSchemas(ctx, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) == 0 {
+		t.Fatal("a bootstrapped workspace has no tables")
+	}
+	before := cc.reads.Load()
+	for i := range 5 {
+		got, err := cached.TableSchemas(ctx, ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("read %d: %d tables; want %d", i, len(got), len(want))
+		}
+		for name, s := range want {
+			if !slices.Equal(got[name], s) {
+				t.Fatalf("read %d: schema of %s = %v; want %v", i, name, got[name], s)
+			}
+		}
+		// What a caller does with its copy stays with it.
+		for name, s := range got {
+			_ = append(s, store.Column{Name: "Extra", Type: store.TypeString})
+			delete(got, name)
+		}
+		got["Mine_CL"] = store.Schema{}
+	}
+	if n := cc.reads.Load() - before; n != 1 {
+		t.Fatalf("%d catalog reads for five queries; want 1", n)
+	}
+
+	if _, _, err := cat.PutTable(ctx, boot.Subscription.ID, boot.ResourceGroup.Name, boot.Workspace.Name, catalog.TableSpec{
+		Name: "New_CL", Columns: []catalog.Column{{Name: "TimeGenerated", Type: store.TypeDatetime}, {Name: "A", Type: store.TypeString}},
+	}, catalog.Precondition{}, catalog.Actor{ID: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cached.TableSchemas(ctx, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok := got["New_CL"]
+	if !ok || len(got) != len(want)+1 || s.Index("A") < 0 || s.Index("_ResourceId") < 0 {
+		t.Fatalf("after PutTable: %d tables, New_CL = %v; want %d tables and New_CL with A and the system columns", len(got), s, len(want)+1)
+	}
+	if _, ok := got["Mine_CL"]; ok {
+		t.Fatal("a caller's change to its map reached the cache")
+	}
 }

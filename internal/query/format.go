@@ -1,7 +1,6 @@
 package query
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
 	"math"
@@ -32,7 +31,8 @@ type Extras struct {
 // Log Analytics wire format, streaming rows to w. Values are formatted as
 // Azure formats them (see AppendValue).
 func WriteTables(w io.Writer, tables []TableData, ex Extras) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
+	// buf is written out whenever it passes 32 KiB: no bufio.Writer around w
+	// (it copied every byte once more and allocated 64 KiB per response).
 	buf := make([]byte, 0, 4096)
 	buf = append(buf, `{"tables":[`...)
 	for ti, t := range tables {
@@ -76,7 +76,7 @@ func WriteTables(w io.Writer, tables []TableData, ex Extras) error {
 				}
 				buf = append(buf, ']')
 				if len(buf) >= 32<<10 {
-					if _, err := bw.Write(buf); err != nil {
+					if _, err := w.Write(buf); err != nil {
 						return err
 					}
 					buf = buf[:0]
@@ -98,10 +98,8 @@ func WriteTables(w io.Writer, tables []TableData, ex Extras) error {
 		}
 	}
 	buf = append(buf, '}', '\n')
-	if _, err := bw.Write(buf); err != nil {
-		return err
-	}
-	return bw.Flush()
+	_, err := w.Write(buf)
+	return err
 }
 
 // AppendValue appends row i of v as Azure's Log Analytics API writes it:
