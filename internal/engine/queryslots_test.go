@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -178,5 +181,85 @@ func TestQuerySlotTimeout(t *testing.T) {
 	}
 	if s := pool.Stats(); s.Waiting != 0 || s.Canceled == 0 {
 		t.Fatalf("pool after: %+v", s)
+	}
+}
+
+// BenchmarkScanSlots compares one query at a time with and without a pool
+// of GOMAXPROCS worker slots shared by the store and the engine: on an idle
+// machine a single query must be as fast with the pool (it may use every
+// slot). Cold reads (no decoded-chunk cache), so block decoding, which takes
+// a slot per block, dominates. Reports wall and process CPU per query.
+//
+//	go test ./internal/engine -run XXX -bench ScanSlots -benchtime 10x
+//
+// SLOTS_BENCH_ROWS overrides the 1M rows.
+func BenchmarkScanSlots(b *testing.B) {
+	rows := 1_000_000
+	if n, err := strconv.Atoi(os.Getenv("SLOTS_BENCH_ROWS")); err == nil && n > 0 {
+		rows = n
+	}
+	dir := b.TempDir()
+	key, err := crypt.OpenPlatformKey(filepath.Join(dir, "platform.key"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	const ws = "00000000-0000-0000-0000-0000000000c2"
+	ref := store.TableRef{WorkspaceID: ws, Table: "Logs"}
+	open := func(pool *workload.Pool) *store.DB {
+		db, err := store.Open(store.Options{Dir: filepath.Join(dir, "data"), Keys: key, QuerySlots: pool, DisableBackground: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return db
+	}
+	ctx := context.Background()
+	db := open(nil)
+	if err := db.EnsureTable(ctx, ref, benchSchema, 0); err != nil {
+		b.Fatal(err)
+	}
+	for _, bt := range makeBenchBatches(rows) {
+		appendCommit(b, db, ref, bt)
+	}
+	if err := db.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	q, err := db.Querier(ctx, ref, store.AllTime)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tables := kql.MapCatalog{"Logs": q.Schema()}
+	q.Close()
+	db.Close()
+	now := time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)
+	for _, query := range []struct{ name, kql string }{
+		{"bin-level", "Logs | summarize count() by bin(TimeGenerated, 1h), Level"},
+		{"avg-by-service", "Logs | summarize avg(Latency), max(Latency) by Service"},
+	} {
+		for _, variant := range []string{"none", "gomaxprocs"} {
+			b.Run(query.name+"/slots="+variant, func(b *testing.B) {
+				var pool *workload.Pool
+				if variant != "none" {
+					pool = workload.New(workload.Options{})
+				}
+				db := open(pool)
+				defer db.Close()
+				eng := New(Options{QuerySlots: pool})
+				if pool == nil {
+					eng = New(Options{})
+				}
+				cpu0 := processCPU()
+				b.ResetTimer()
+				for b.Loop() {
+					if _, err := eng.Query(ctx, Request{Query: query.kql, Tables: tables, Source: db, WorkspaceID: ws, Now: now}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+				if pool != nil && pool.Stats().HighWater < min(2, runtime.GOMAXPROCS(0)) {
+					b.Fatalf("a lone query used %d slots of %d", pool.Stats().HighWater, pool.Slots())
+				}
+			})
+		}
 	}
 }
