@@ -31,7 +31,7 @@ func (s *Server) openDataPlane(ctx context.Context) error {
 	// queries, log and metric alert rules): the store decodes blocks and
 	// the engine processes batches holding a slot, so concurrent queries
 	// together use at most query.maxWorkers cores and ingestion, which takes
-	// no slot, keeps its share (docs/query-api.md#query-worker-slots).
+	// no slot, keeps its share (docs/query.md).
 	s.querySlots = workload.New(workload.Options{Slots: s.cfg.Query.MaxWorkers, IngestReserve: s.cfg.Query.IngestReserve})
 	st, err := store.Open(store.Options{
 		Dir:    filepath.Join(s.cfg.DataDir, storeDir),
