@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -137,10 +138,15 @@ func TestMetricsExposition(t *testing.T) {
 		`custos_http_request_duration_seconds_bucket{method="GET",route="GET /healthz",le="+Inf"}`,
 		`go_goroutines`, `go_memstats_alloc_bytes`, `process_start_time_seconds`,
 		`process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_open_fds`,
+		`custos_query_worker_slots`, `custos_query_worker_slots_in_use`, `custos_query_worker_slots_waiting`,
+		`custos_query_worker_slot_wait_seconds_total`,
 	} {
 		if _, ok := samples[want]; !ok {
 			t.Errorf("metric %s missing", want)
 		}
+	}
+	if v := samples[`custos_query_worker_slots`]; v != strconv.Itoa(runtime.GOMAXPROCS(0)) {
+		t.Errorf("custos_query_worker_slots %s; want GOMAXPROCS (%d)", v, runtime.GOMAXPROCS(0))
 	}
 	if v := samples[`custos_http_requests_total{method="GET",route="GET /healthz",code="200"}`]; v != "3" {
 		t.Errorf("healthz count %s; want 3", v)
