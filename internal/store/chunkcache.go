@@ -54,6 +54,7 @@ type cachedChunk struct {
 	p     *part
 	id    chunkID
 	ref   uint8 // use count, see cacheMaxRef
+	freq  uint8 // reads (aged), see admit
 	slot  int   // index in chunkCache.ring
 }
 
@@ -68,7 +69,8 @@ type chunkCache struct {
 	mu    sync.Mutex
 	parts map[*part]map[chunkID]*cachedChunk
 	bytes int64
-	seen  map[seenKey]struct{} // chunks read once since (admit)
+	seen  map[seenKey]uint8 // reads of chunks not cached (aged; admit)
+	reads int               // reads since the last aging (age)
 
 	// The clock: every entry has a slot; removed entries leave nil holes
 	// until compact. New entries take the slot the hand last freed (just
@@ -90,6 +92,7 @@ type CacheStats struct {
 	Fresh     uint64 // chunks added as a flush or a re-encoding merge wrote them
 	Rekeyed   uint64 // entries moved to the part a copy merge wrote
 	Evictions uint64 // entries evicted to make room (not counting dead parts')
+	Rejected  uint64 // chunks read twice but not added: read less than the entry they would evict
 	Entries   uint64 // chunks cached now
 	Bytes     uint64 // their memory now
 	Limit     uint64 // the configured bound
@@ -121,7 +124,11 @@ func (c *chunkCache) get(p *part, block, col int, codesOnly bool) *Vector {
 		if e.ref < cacheMaxRef {
 			e.ref++
 		}
+		if e.freq < cacheMaxFreq {
+			e.freq++
+		}
 		c.st.Hits++
+		c.ageLocked()
 	} else {
 		c.st.Misses++
 	}
@@ -159,7 +166,8 @@ func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
 		return false
 	}
 	id := chunkID{int32(block), int32(col)}
-	if !c.admit(p, id, est) {
+	freq, ok := c.admit(p, id, est)
+	if !ok {
 		return false
 	}
 	pc, ok := packChunk(v)
@@ -178,7 +186,7 @@ func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
 	if !c.makeRoomLocked(n) {
 		return false
 	}
-	c.insertLocked(&cachedChunk{v: pc, bytes: n, p: p, id: id})
+	c.insertLocked(&cachedChunk{v: pc, bytes: n, p: p, id: id, freq: freq})
 	c.st.Admitted++
 	return true
 }
@@ -240,23 +248,12 @@ func (c *chunkCache) makeRoomLocked(n int64) bool {
 		if len(c.ring) == c.holes {
 			return false // nothing left to evict (cannot happen: bytes > 0)
 		}
-		if c.hand >= len(c.ring) {
-			c.hand = 0
-		}
-		e := c.ring[c.hand]
-		switch {
-		case e == nil:
-		case e.p.obsolete.Load() || e.p.refs.Load() <= 0:
-			c.removeLocked(e)
+		if v := c.victimLocked(); v != nil {
+			c.removeLocked(v)
 			c.lastFree = c.hand
-		case e.ref > 0:
-			e.ref--
-		default:
-			c.removeLocked(e)
-			c.lastFree = c.hand
+			c.hand++
 			c.st.Evictions++
 		}
-		c.hand++
 	}
 	c.compactLocked()
 	return true
@@ -281,38 +278,111 @@ func (c *chunkCache) compactLocked() {
 	c.ring, c.hand, c.holes, c.lastFree = ring, hand, 0, -1
 }
 
-// seenKey names a chunk read once; the part is by address only (a reused
-// address at worst admits a chunk one read early).
+// seenKey names a chunk by part address and position (a reused
+// address at worst credits a chunk with reads of another).
 type seenKey struct {
 	part uintptr
 	id   chunkID
 }
 
-// maxSeen bounds the chunks remembered as read once (~10 MB).
+// maxSeen bounds the chunks remembered as read but not cached (~10 MB).
 const maxSeen = 1 << 18
 
-// admit reports whether a chunk of about est bytes may be packed and added:
-// it was read before, is not cached, its part is live and it is not larger
-// than the whole cache (room is made by put).
-func (c *chunkCache) admit(p *part, id chunkID, est int64) bool {
+// cacheMaxFreq caps the read counts of admit's frequency filter.
+const cacheMaxFreq = 15
+
+// admit reports whether a chunk of about est bytes may be packed and added,
+// and its read count. It counts the read; a chunk is admitted on its second
+// read (a one-off query costs no packing) if its part is live and it is not
+// cached. When the cache is full it must also have been read more often
+// than the entry the clock hand would evict next (TinyLFU's filter, with
+// counts halved every 16 reads per entry so that they follow the load):
+// without it, queries cycling over more chunks than the cache holds would
+// evict every chunk before its next read and pack chunks for nothing (the
+// old rule, nothing added once full, kept a stable share; this keeps one
+// too, and still lets chunks read more often than the cached ones in).
+func (c *chunkCache) admit(p *part, id chunkID, est int64) (uint8, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p.obsolete.Load() || p.refs.Load() <= 0 || est > c.limit {
-		return false
+		return 0, false
 	}
 	if _, ok := c.parts[p][id]; ok {
-		return false
+		return 0, false
 	}
 	k := seenKey{uintptr(unsafe.Pointer(p)), id}
-	if _, ok := c.seen[k]; !ok {
-		if c.seen == nil || len(c.seen) >= maxSeen {
-			c.seen = map[seenKey]struct{}{}
+	if c.seen == nil || len(c.seen) >= maxSeen {
+		c.seen = map[seenKey]uint8{}
+	}
+	n := c.seen[k]
+	if n < cacheMaxFreq {
+		n++
+	}
+	c.seen[k] = n
+	c.ageLocked()
+	if n < 2 {
+		return n, false
+	}
+	for c.bytes+est > c.limit {
+		v := c.victimLocked()
+		if v == nil {
+			continue // a dead part's entry went; look again
 		}
-		c.seen[k] = struct{}{}
-		return false
+		if n <= v.freq {
+			c.st.Rejected++
+			return n, false
+		}
+		break
 	}
 	delete(c.seen, k)
-	return true
+	return n, true
+}
+
+// victimLocked moves the clock hand to the entry it would evict next and
+// returns it; on the way it lowers use counts, and removes an entry of a
+// dead part and returns nil. The cache must not be empty.
+func (c *chunkCache) victimLocked() *cachedChunk {
+	for {
+		if c.hand >= len(c.ring) {
+			c.hand = 0
+		}
+		e := c.ring[c.hand]
+		switch {
+		case e == nil:
+		case e.p.obsolete.Load() || e.p.refs.Load() <= 0:
+			c.removeLocked(e)
+			c.lastFree = c.hand
+			c.hand++
+			return nil
+		case e.ref > 0:
+			e.ref--
+		default:
+			return e
+		}
+		c.hand++
+	}
+}
+
+// ageLocked counts a read and, every 16 reads per cached chunk (at least
+// 4096), halves every read count, so admit compares recent popularity.
+func (c *chunkCache) ageLocked() {
+	c.reads++
+	if c.reads < 16*max(len(c.ring)-c.holes, 256) {
+		return
+	}
+	c.reads = 0
+	for _, e := range c.ring {
+		if e != nil {
+			e.freq /= 2
+		}
+	}
+	for k, n := range c.seen {
+		if n /= 2; n == 0 {
+			delete(c.seen, k)
+		} else {
+			c.seen[k] = n
+		}
+	}
 }
 
 // sharedVec returns a new header for cached vector v whose slices end at
