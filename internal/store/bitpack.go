@@ -297,3 +297,16 @@ func (d *decoder) packedCodes(codes []uint32, nd int) {
 		d.fail(fmt.Errorf("dictionary index %d out of range %d", hi, nd))
 	}
 }
+
+// storedChunk returns what a part stores of a chunk whose column encoding
+// is raw and zstd frame comp, and the chunk flag that says which: the
+// encoding itself (chunkFlagRaw) when zstd saves less than a tenth of its
+// bytes, which is common for bit-packed integers and codes (the packing
+// leaves little redundancy), and saves the decompression on every read.
+// Split chunks (two frames) always keep their frames.
+func storedChunk(raw, comp []byte, split int) ([]byte, byte) {
+	if split == 0 && 10*len(comp) > 9*len(raw) {
+		return raw, chunkFlagRaw
+	}
+	return comp, 0
+}

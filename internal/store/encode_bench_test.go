@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -91,6 +92,66 @@ func BenchmarkEncodeChunk(b *testing.B) {
 				}
 				b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/4096, "cpu-ns/row")
 				b.ReportMetric(float64(len(comp))/4096, "B/row")
+			})
+		}
+	}
+}
+
+// BenchmarkIntCodec compares the varint encodings of integers and
+// dictionary codes (parts before session 8) with the bit-packed ones
+// (colFlagPacked) on one 4,096-row block of bench/gen data: TimeGenerated
+// sorted as a part stores it, Status (a narrow int) and the dictionary codes
+// of Level, Service, Host and User. Sub-benchmarks: encode (ns/row, raw and
+// zstd bytes/row with the part writer's zstd settings), decode of the raw
+// encoding (codes-only for strings, as queries read them), and zstd decode.
+func BenchmarkIntCodec(b *testing.B) {
+	names, vecs := encodeBenchBlock(b)
+	zenc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithAllLitEntropyCompression(true), zstd.WithEncoderCRC(false))
+	zdec, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	defer zdec.Close()
+	cols := []string{"TimeGenerated", "Status", "Level", "Service", "Host", "User"}
+	for _, name := range cols {
+		v := vecs[slices.Index(names, name)]
+		if name == "TimeGenerated" {
+			v = &Vector{Type: v.Type, Int: slices.Sorted(slices.Values(v.Int))}
+		}
+		n := v.Len()
+		for _, e := range []struct {
+			name string
+			mode encMode
+		}{{"varint", encCompact}, {"packed", partEncoding}} {
+			raw, _, _ := encodeChunkMode(nil, v, 0, n, e.mode, false)
+			comp := zenc.EncodeAll(raw, nil)
+			b.Run(name+"/"+e.name+"/encode", func(b *testing.B) {
+				var out []byte
+				c0 := processCPU(b)
+				for b.Loop() {
+					out, _, _ = encodeChunkMode(out[:0], v, 0, n, e.mode, false)
+				}
+				b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/row")
+				b.ReportMetric(float64(len(raw))/float64(n), "raw-B/row")
+				b.ReportMetric(float64(len(comp))/float64(n), "zstd-B/row")
+			})
+			b.Run(name+"/"+e.name+"/decode", func(b *testing.B) {
+				c0 := processCPU(b)
+				for b.Loop() {
+					d := decoder{b: raw}
+					if _, err := decodeColumnCodes(&d, v.Type, n, true); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/row")
+			})
+			b.Run(name+"/"+e.name+"/unzstd", func(b *testing.B) {
+				var out []byte
+				c0 := processCPU(b)
+				for b.Loop() {
+					var err error
+					if out, err = zdec.DecodeAll(comp, out[:0]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64((processCPU(b)-c0).Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/row")
 			})
 		}
 	}

@@ -79,6 +79,11 @@ const (
 	// counts and indexes. A term search decompresses A alone to learn whether
 	// the block holds the term at all (see part.matchTerms).
 	chunkFlagSplit = 1 << 3
+	// chunkFlagRaw: the sealed chunk holds the column encoding itself, not
+	// a zstd frame of it, because zstd gained less than a tenth of the
+	// bytes (bit-packed TimeGenerated deltas, small dictionaries' codes: see
+	// storedChunk). Never with chunkFlagSplit.
+	chunkFlagRaw = 1 << 4
 )
 
 type chunkMeta struct {
@@ -232,8 +237,11 @@ func decodePartMeta(b []byte, fileSize int64, v1Bloom func(block, col int, words
 				return nil, fmt.Errorf("block %d column %d: chunk [%d+%d] outside the file", i, j, off, c.size)
 			}
 			c.off = int64(off)
-			if c.flags&^(chunkFlagIntMinMax|chunkFlagRealMinMax|chunkFlagBloom|chunkFlagSplit) != 0 {
+			if c.flags&^(chunkFlagIntMinMax|chunkFlagRealMinMax|chunkFlagBloom|chunkFlagSplit|chunkFlagRaw) != 0 {
 				return nil, fmt.Errorf("block %d column %d: unknown flags %#x", i, j, c.flags)
+			}
+			if c.flags&chunkFlagRaw != 0 && c.flags&chunkFlagSplit != 0 {
+				return nil, fmt.Errorf("block %d column %d: raw and split flags", i, j)
 			}
 			if c.flags&chunkFlagIntMinMax != 0 {
 				c.minI, c.maxI = d.varint(), d.varint()
@@ -539,13 +547,14 @@ func (e *blockEncoder) encode(s *partWriteSpec, perm []int32, id string, key lay
 		} else {
 			e.comp = s.enc.EncodeAll(e.raw, e.comp[:0])
 		}
+		stored, rawFlag := storedChunk(e.raw, e.comp, split)
 		e.aad = blockAAD(e.aad[:0], s.wsID, s.table, id, bi, c.Name)
-		sealed, err := sealExact(key, e.comp, e.aad)
+		sealed, err := sealExact(key, stored, e.aad)
 		if err != nil {
 			eb.err = err
 			return eb
 		}
-		cm := chunkMeta{size: len(sealed), rawSize: len(e.raw)}
+		cm := chunkMeta{size: len(sealed), rawSize: len(e.raw), flags: rawFlag}
 		if split > 0 {
 			cm.flags |= chunkFlagSplit
 		}
@@ -978,6 +987,14 @@ func (p *part) decompressChunk(block, col int, dec *zstd.Decoder, comp []byte, t
 	cm := &p.meta.blocks[block].cols[col]
 	var raw []byte
 	var err error
+	if cm.flags&chunkFlagRaw != 0 {
+		// Stored without zstd: the opened bytes are the encoding (they
+		// alias the caller's buffer; decoders copy what they keep).
+		if len(comp) != cm.rawSize {
+			return nil, p.corrupt(block, col, fmt.Errorf("raw chunk of %d bytes, want %d", len(comp), cm.rawSize))
+		}
+		return comp, nil
+	}
 	if cm.flags&chunkFlagSplit != 0 {
 		n, w := binary.Uvarint(comp)
 		if w <= 0 || n > uint64(len(comp)-w) {
