@@ -110,7 +110,8 @@ func tracedQuery(ctx context.Context, t *gen.Target, q question) (phases, error)
 // leave the page cache after each restart, as before the harness's cold runs.
 // With a profile directory, the server's CPU profile of the second
 // around each cold request (and nothing else) is written there as cold-<i>.prof (merge them with
-// `go tool pprof -top DIR/cold-*.prof`).
+// `go tool pprof -top DIR/cold-*.prof`), and the second around the measured
+// warm runs as warm-<i>.prof.
 func coldProbe(ctx context.Context, binary, dataDir, profDir string, n, qi, runs int, dropCache bool) error {
 	if dataDir == "" {
 		return errors.New("-cold-probe needs -data-dir (a data directory loaded by -profile)")
@@ -180,6 +181,12 @@ func coldProbe(ctx context.Context, binary, dataDir, profDir string, n, qi, runs
 		if err != nil {
 			return err
 		}
+		var wprof chan error
+		if profDir != "" { // and one of the second around the measured warm runs
+			wprof = make(chan error, 1)
+			go func() { wprof <- fetchProfile(ctx, addrFile, filepath.Join(profDir, fmt.Sprintf("warm-%d.prof", i))) }()
+			time.Sleep(100 * time.Millisecond)
+		}
 		var ws []phases // the harness's measured warm runs, on the kept connection
 		for range runs {
 			w, err := tracedQuery(ctx, t, q)
@@ -187,6 +194,11 @@ func coldProbe(ctx context.Context, binary, dataDir, profDir string, n, qi, runs
 				return err
 			}
 			ws = append(ws, w)
+		}
+		if wprof != nil {
+			if err := <-wprof; err != nil {
+				return err
+			}
 		}
 		slices.SortFunc(ws, func(a, b phases) int { return int(a.Total - b.Total) })
 		if len(ws) > 0 {
