@@ -23,8 +23,11 @@ import (
 //     clock hand lowers as it passes; the hand evicts the first entry whose
 //     count is 0. Chunks read again and again (the last minutes, which every
 //     rule and dashboard reads) keep counts above 0; chunks read by a scan
-//     once in a while are evicted first. The cache never holds more than
-//     its limit;
+//     once in a while are evicted first. A chunk read by a query replaces
+//     that entry only if it was read more often (admit: aged read counts),
+//     so queries cycling over more than the cache holds keep a stable share
+//     cached instead of evicting each chunk before its next read. The cache
+//     never holds more than its limit;
 //   - entries of a part that is obsolete (merged away, purged, its table or
 //     workspace dropped) or released (its key destroyed) are dropped at the
 //     next query of the DB (sweep) or when the hand meets them, and no entry
@@ -154,9 +157,8 @@ func cacheEstimate(v *Vector) (int64, bool) {
 }
 
 // put adds a decoded chunk and reports whether v is now shared (cached).
-// A chunk is admitted on its second read only: a scan larger than the
-// cache or a one-off query then costs no packing; a chunk read twice
-// evicts what the clock hand finds unused.
+// A chunk is admitted on its second read only, and into a full cache only
+// past admit's frequency filter; it evicts what the clock hand finds unused.
 func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
 	if c.limit <= 0 {
 		return false

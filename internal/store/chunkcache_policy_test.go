@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -441,5 +442,46 @@ func TestChunkCacheConcurrentMerges(t *testing.T) {
 	}
 	if got, _ := selectRows(t, db, ref, AllTime, ccCols); len(got) != rounds*per {
 		t.Fatalf("%d rows at the end, want %d", len(got), rounds*per)
+	}
+}
+
+// TestReadCacheMetrics checks the cache's /metrics lines after a cold and a
+// warm query: hits, misses and the size as ReadCacheStats has them.
+func TestReadCacheMetrics(t *testing.T) {
+	env := newEnv(t)
+	db := env.open(t, withReadCache)
+	defer db.Close()
+	ctx := context.Background()
+	ref := TableRef{WorkspaceID: testWS, Table: "Metrics_CL"}
+	if err := db.EnsureTable(ctx, ref, ccSchema, 0); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, db, ref, ccBatch(0, 100))
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		selectRows(t, db, ref, AllTime, ccCols)
+	}
+	var sb strings.Builder
+	if err := db.WriteReadCacheMetrics(&sb); err != nil {
+		t.Fatal(err)
+	}
+	st := db.ReadCacheStats()
+	if st.Hits != 3 || st.Misses != 6 || st.Admitted != 3 || st.Entries != 3 || st.Limit != 256<<20 {
+		t.Fatalf("stats after a cold, an admitting and a warm query of 3 chunks: %+v", st)
+	}
+	for _, want := range []string{
+		"# TYPE custos_store_read_cache_hits_total counter\ncustos_store_read_cache_hits_total 3\n",
+		"custos_store_read_cache_misses_total 6\n",
+		"custos_store_read_cache_admitted_total 3\n",
+		"# TYPE custos_store_read_cache_entries gauge\ncustos_store_read_cache_entries 3\n",
+		fmt.Sprintf("custos_store_read_cache_bytes %d\n", st.Bytes),
+		"custos_store_read_cache_limit_bytes 268435456\n",
+		"custos_store_read_cache_evictions_total 0\n",
+	} {
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("metrics lack %q:\n%s", want, sb.String())
+		}
 	}
 }

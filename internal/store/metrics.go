@@ -1,6 +1,11 @@
 package store
 
-import "sync/atomic"
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"sync/atomic"
+)
 
 // metrics are the store's self-metrics, kept as atomic counters. The module's
 // go.sum does not yet cover prometheus/client_golang's dependencies, so the
@@ -51,4 +56,29 @@ func (m *metrics) snapshot() Stats {
 		PartsPurged:      m.partsPurged.Load(),
 		PartsQuarantined: m.partsQuarantined.Load(),
 	}
+}
+
+// WriteReadCacheMetrics writes the decoded-chunk cache's counters and size
+// (ReadCacheStats) in the Prometheus text exposition format, for /metrics.
+func (db *DB) WriteReadCacheMetrics(w io.Writer) error {
+	s := db.ReadCacheStats()
+	bw := bufio.NewWriter(w)
+	for _, m := range []struct {
+		name, kind, help string
+		v                uint64
+	}{
+		{"custos_store_read_cache_hits_total", "counter", "Chunks queries got from the decoded-chunk cache.", s.Hits},
+		{"custos_store_read_cache_misses_total", "counter", "Chunks queries decoded from part files while the cache was on.", s.Misses},
+		{"custos_store_read_cache_admitted_total", "counter", "Chunks added to the cache after their second read.", s.Admitted},
+		{"custos_store_read_cache_fresh_total", "counter", "Chunks added as a flush or a re-encoding merge wrote them.", s.Fresh},
+		{"custos_store_read_cache_rekeyed_total", "counter", "Cache entries moved to the part a copy merge wrote.", s.Rekeyed},
+		{"custos_store_read_cache_evictions_total", "counter", "Cache entries evicted to make room.", s.Evictions},
+		{"custos_store_read_cache_rejected_total", "counter", "Chunks read twice but not added: read less often than the entry they would evict.", s.Rejected},
+		{"custos_store_read_cache_entries", "gauge", "Chunks in the decoded-chunk cache.", s.Entries},
+		{"custos_store_read_cache_bytes", "gauge", "Memory of the decoded-chunk cache (outside the Go heap).", s.Bytes},
+		{"custos_store_read_cache_limit_bytes", "gauge", "The decoded-chunk cache's bound (query.readCacheBytes).", s.Limit},
+	} {
+		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", m.name, m.help, m.name, m.kind, m.name, m.v)
+	}
+	return bw.Flush()
 }
