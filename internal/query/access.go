@@ -59,10 +59,11 @@ func (a *API) resolveAccess(ctx context.Context, ws Workspace) (access, error) {
 		return access{}, insufficientAccess()
 	}
 	out := access{tables: make(map[string]store.Schema, len(tables)), rowConditions: map[string][]string{}}
+	var cols []string // reused: TableAccess.Table reads the names and keeps none
 	for name, schema := range tables {
-		cols := make([]string, len(schema))
-		for i, c := range schema {
-			cols[i] = c.Name
+		cols = cols[:0]
+		for _, c := range schema {
+			cols = append(cols, c.Name)
 		}
 		d := ta.Table(name, cols)
 		if !d.Allowed {
