@@ -183,6 +183,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.store != nil {
 		_ = s.store.WriteMetrics(w)
+		_ = s.store.WriteReadCacheMetrics(w)
 	}
 	_ = s.querySlots.WriteMetrics(w) // nil before the data plane opens: nothing
 }
