@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,5 +262,133 @@ func BenchmarkScanSlots(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkIngestUnderQueries models the soak in one process: two goroutines
+// commit 4,096-row batches into a real store (WAL, memtable, background
+// flush and merge) as fast as they can while eight closed query loops (no
+// think time, like two dashboards and a few alert rules) read the table, for
+// SLOTS_BENCH_SECONDS (default 5) per run. It reports the rows/s ingestion
+// kept and the queries/s answered, with no slot pool (every query runs its
+// own workers), a GOMAXPROCS pool, and a GOMAXPROCS pool with one slot
+// reserved while a commit is in flight.
+//
+//	go test ./internal/engine -run XXX -bench IngestUnderQueries -benchtime 1x -count 3
+func BenchmarkIngestUnderQueries(b *testing.B) {
+	secs := 5
+	if n, err := strconv.Atoi(os.Getenv("SLOTS_BENCH_SECONDS")); err == nil && n > 0 {
+		secs = n
+	}
+	src := makeBenchBatches(200_000)
+	var batches []*store.Batch
+	for _, bt := range src {
+		for lo := 0; lo < bt.Len; lo += 4096 {
+			batches = append(batches, sliceBatch(bt, lo, min(lo+4096, bt.Len)))
+		}
+	}
+	for _, variant := range []string{"none", "gomaxprocs", "gomaxprocs-reserve1"} {
+		b.Run("slots="+variant, func(b *testing.B) {
+			for b.Loop() {
+				var pool *workload.Pool
+				switch variant {
+				case "gomaxprocs":
+					pool = workload.New(workload.Options{})
+				case "gomaxprocs-reserve1":
+					pool = workload.New(workload.Options{IngestReserve: 1})
+				}
+				dir := b.TempDir()
+				key, err := crypt.OpenPlatformKey(filepath.Join(dir, "platform.key"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				opts := store.Options{Dir: filepath.Join(dir, "data"), Keys: key, MemtableBytes: 8 << 20, ReadCacheBytes: 64 << 20}
+				if pool != nil {
+					opts.QuerySlots = pool
+				}
+				db, err := store.Open(opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				const ws = "00000000-0000-0000-0000-0000000000c3"
+				ref := store.TableRef{WorkspaceID: ws, Table: "Logs"}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs)*time.Second)
+				if err := db.EnsureTable(ctx, ref, benchSchema, 0); err != nil {
+					b.Fatal(err)
+				}
+				appendCommit(b, db, ref, batches[0])
+				q, err := db.Querier(ctx, ref, store.AllTime)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tables := kql.MapCatalog{"Logs": q.Schema()}
+				q.Close()
+				eng := New(Options{})
+				if pool != nil {
+					eng = New(Options{QuerySlots: pool})
+				}
+				var rows, queries atomic.Int64
+				var wg sync.WaitGroup
+				errs := make(chan error, 16)
+				for w := range 2 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := w; ctx.Err() == nil; i += 2 {
+							bt := batches[i%len(batches)]
+							end := pool.Ingest()
+							a, err := db.Appender(ctx, ref)
+							if err == nil {
+								if err = a.Append(bt); err == nil {
+									err = a.Commit(ctx)
+								}
+							}
+							end()
+							if err != nil {
+								if ctx.Err() == nil {
+									errs <- err
+								}
+								return
+							}
+							rows.Add(int64(bt.Len))
+						}
+					}()
+				}
+				qs := []string{
+					"Logs | summarize count() by bin(TimeGenerated, 1m), Level",
+					"Logs | where Level == 'error' | summarize count() by Service | top 5 by count_",
+					"Logs | summarize avg(Latency), percentiles(Latency, 95) by Service",
+					"Logs | where Latency > 300 | take 100",
+				}
+				for l := range 8 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := l; ctx.Err() == nil; i++ {
+							_, err := eng.Query(ctx, Request{Query: qs[i%len(qs)], Tables: tables, Source: db, WorkspaceID: ws, Now: time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)})
+							if err != nil {
+								if ctx.Err() == nil {
+									errs <- err
+								}
+								return
+							}
+							queries.Add(1)
+						}
+					}()
+				}
+				cpu0 := processCPU()
+				wg.Wait()
+				cpu := processCPU() - cpu0
+				cancel()
+				db.Close()
+				close(errs)
+				for err := range errs {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(rows.Load())/float64(secs), "rows/s")
+				b.ReportMetric(float64(queries.Load())/float64(secs), "queries/s")
+				b.ReportMetric(cpu.Seconds()/float64(secs), "cores")
+			}
+		})
 	}
 }
