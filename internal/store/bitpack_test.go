@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -393,5 +394,113 @@ func TestAppendPackedWidths(t *testing.T) {
 				t.Fatalf("w %d k %d: values differ", w, k)
 			}
 		}
+	}
+}
+
+// TestRawChunks: a flushed part stores the chunks zstd barely shrinks
+// (bit-packed irregular times, a sequence's zero-width deltas) without
+// zstd, flagged chunkFlagRaw, text with zstd, and every chunk (a random
+// three-value dictionary's codes either way) reads back the values written,
+// before and after a merge copies the blocks.
+func TestRawChunks(t *testing.T) {
+	ctx := context.Background()
+	env := newEnv(t)
+	db := env.open(t, func(o *Options) { o.BlockRows = 1024; o.MaxPartsPerDay = 1 })
+	defer db.Close()
+	ref := TableRef{testWS, "Raw_CL"}
+	if err := db.EnsureTable(ctx, ref, Schema{{"N", TypeLong}, {"Level", TypeString}, {"Msg", TypeString}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	const n = 3000
+	tg, num, lvl, msg := &Vector{Type: TypeDatetime}, &Vector{Type: TypeLong}, &Vector{Type: TypeString}, &Vector{Type: TypeString}
+	x := int64(20_000) * TicksPerDay
+	for i := range n {
+		x += int64(r.IntN(1 << 20))
+		tg.Int = append(tg.Int, x)
+		num.Int = append(num.Int, int64(i))
+		lvl.Str = append(lvl.Str, []string{"Error", "Warning", "Information"}[r.IntN(3)])
+		msg.Str = append(msg.Str, fmt.Sprintf("request %d from host-%d took %d ms", i, i%7, i%100))
+	}
+	for _, half := range [][2]int{{0, n / 2}, {n / 2, n}} {
+		b := &Batch{Schema: Schema{{ColTimeGenerated, TypeDatetime}, {"N", TypeLong}, {"Level", TypeString}, {"Msg", TypeString}}, Len: half[1] - half[0]}
+		for _, v := range []*Vector{tg, num, lvl, msg} {
+			b.Cols = append(b.Cols, viewVec(v, half[0], half[1]))
+		}
+		a, err := db.Appender(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Append(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(stage string, wantParts int) {
+		q, err := db.Querier(ctx, ref, AllTime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		parts := q.(*querier).parts
+		if len(parts) != wantParts {
+			t.Fatalf("%s: %d parts, want %d", stage, len(parts), wantParts)
+		}
+		want := map[string]*Vector{ColTimeGenerated: tg, "N": num, "Level": lvl, "Msg": msg}
+		row := 0
+		for _, p := range parts {
+			for bi, bm := range p.meta.blocks {
+				for name, v := range want {
+					j := p.meta.cols.Index(name)
+					raw := bm.cols[j].flags&chunkFlagRaw != 0
+					if wantRaw := name == ColTimeGenerated || name == "N"; name != "Level" && raw != wantRaw {
+						t.Fatalf("%s: block %d column %s: raw %v, want %v", stage, bi, name, raw, wantRaw)
+					}
+					got, _, err := p.readChunk(bi, j, db.dec, nil)
+					if err != nil {
+						t.Fatalf("%s: block %d column %s: %v", stage, bi, name, err)
+					}
+					if err := sameValues(viewVec(v, row, row+bm.rows), got); err != nil {
+						t.Fatalf("%s: block %d column %s: %v", stage, bi, name, err)
+					}
+				}
+				row += bm.rows
+			}
+		}
+		if row != n {
+			t.Fatalf("%s: %d rows", stage, row)
+		}
+	}
+	check("flushed", 2)
+	if err := db.Merge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("merged", 1)
+}
+
+// TestPartMetaRawFlag: the raw chunk flag round-trips through the part meta
+// and is refused together with the split flag.
+func TestPartMetaRawFlag(t *testing.T) {
+	m := &partMeta{day: 19723, rows: 3, minT: 1, maxT: 9, cols: Schema{{"TimeGenerated", TypeDatetime}, {"S", TypeString}}}
+	m.blocks = []blockMeta{{rows: 3, minT: 1, maxT: 9, cols: []chunkMeta{
+		{off: 10, size: 5, rawSize: 7, flags: chunkFlagIntMinMax | chunkFlagRaw, minI: 1, maxI: 9},
+		{off: 15, size: 5, rawSize: 7, flags: chunkFlagRaw},
+	}}}
+	m.blooms = []bloomSection{{}, {}}
+	got, err := decodePartMeta(m.appendTo(nil), 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.blocks[0].cols[0].flags != chunkFlagIntMinMax|chunkFlagRaw || got.blocks[0].cols[1].flags != chunkFlagRaw {
+		t.Fatalf("flags %#x %#x", got.blocks[0].cols[0].flags, got.blocks[0].cols[1].flags)
+	}
+	m.blocks[0].cols[1].flags = chunkFlagRaw | chunkFlagSplit
+	if _, err := decodePartMeta(m.appendTo(nil), 1<<20, nil); err == nil || !strings.Contains(err.Error(), "raw and split") {
+		t.Fatalf("raw and split: %v", err)
 	}
 }
