@@ -82,8 +82,9 @@ type Options struct {
 	// export queues the batch).
 	OnCommit func(ref TableRef, b *Batch)
 	// ReadCacheBytes bounds the decoded-chunk cache of query reads (see
-	// chunkCache in query.go and chunkcache_pack.go); 0, the zero value,
-	// turns it off (the server's default is 256 MiB). It makes warm queries
+	// chunkCache in chunkcache.go and chunkcache_pack.go); 0, the zero value,
+	// turns it off (the server's default is DefaultReadCacheBytes: an eighth
+	// of the memory, 64 MiB to 4 GiB). It makes warm queries
 	// over data that fits in it several times cheaper. Cached chunks live
 	// outside the Go heap: inside it, a full cache doubled the GC's heap goal
 	// and the decoders re-faulted scavenged pages, slowing 10 M-row scans by
