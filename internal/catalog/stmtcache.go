@@ -100,6 +100,9 @@ func (c *DB) warm(ctx context.Context) {
 	const none = "00000000-0000-0000-0000-000000000000"
 	_, _ = c.WorkspaceByCustomerID(ctx, none)
 	_, _ = c.WorkspaceTables(ctx, none)
+	// WorkspaceTables stops at the missing workspace, so its table listing
+	// is run once on its own.
+	_, _ = listTables(ctx, c.r(), `t.ws_key = ?`, key(none))
 	_, _ = c.WorkspaceFunctions(ctx, none)
 	_, _ = c.RoleAssignmentDetailsFor(ctx, []string{none})
 	_, _ = c.Tenant(ctx, none)

@@ -76,3 +76,37 @@ func TestStmtCache(t *testing.T) {
 		t.Errorf("%d statements left after Close", len(c.stmts.m))
 	}
 }
+
+// TestStmtCacheWarmsQueryPath checks that a reopened catalog answers the
+// query path's first lookups of an existing workspace (workspace, its tables
+// and functions) with statements prepared at open, not by the first query.
+func TestStmtCacheWarmsQueryPath(t *testing.T) {
+	ctx := context.Background()
+	c, path := openTest(t)
+	b, err := c.Bootstrap(ctx, BootstrapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	c, err = Open(ctx, Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.stmts.mu.RLock()
+	warmed := len(c.stmts.m)
+	c.stmts.mu.RUnlock()
+	tables, err := c.WorkspaceTables(ctx, b.Workspace.CustomerID)
+	if err != nil || len(tables) == 0 {
+		t.Fatalf("WorkspaceTables: %d tables, %v", len(tables), err)
+	}
+	if _, err := c.WorkspaceFunctions(ctx, b.Workspace.CustomerID); err != nil {
+		t.Fatal(err)
+	}
+	c.stmts.mu.RLock()
+	after := len(c.stmts.m)
+	c.stmts.mu.RUnlock()
+	if after != warmed {
+		t.Errorf("%d statements prepared at open, %d after the first workspace lookups: the query path was not warmed", warmed, after)
+	}
+}
