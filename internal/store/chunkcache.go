@@ -27,7 +27,8 @@ import (
 //     that entry only if it was read more often (admit: aged read counts),
 //     so queries cycling over more than the cache holds keep a stable share
 //     cached instead of evicting each chunk before its next read. The cache
-//     never holds more than its limit;
+//     never holds more than its limit, and entries not read for a while
+//     leave before it is full (ageLocked);
 //   - entries of a part that is obsolete (merged away, purged, its table or
 //     workspace dropped) or released (its key destroyed) are dropped at the
 //     next query of the DB (sweep) or when the hand meets them, and no entry
@@ -96,6 +97,7 @@ type CacheStats struct {
 	Rekeyed   uint64 // entries moved to the part a copy merge wrote
 	Evictions uint64 // entries evicted to make room (not counting dead parts')
 	Rejected  uint64 // chunks read twice but not added: read less than the entry they would evict
+	Expired   uint64 // entries removed after a period without a read (ageLocked)
 	Entries   uint64 // chunks cached now
 	Bytes     uint64 // their memory now
 	Limit     uint64 // the configured bound
@@ -366,7 +368,13 @@ func (c *chunkCache) victimLocked() *cachedChunk {
 }
 
 // ageLocked counts a read and, every 16 reads per cached chunk (at least
-// 4096), halves every read count, so admit compares recent popularity.
+// 4096), halves every read count, so admit compares recent popularity, and
+// removes the entries whose count was already 0: not read during a whole
+// period (an entry admitted on its second read goes after three periods
+// without a read, a fresh one after two). So the cache holds what queries
+// re-read — the windows of rules and dashboards move on with the clock —
+// rather than filling to its limit with rows nobody asks for any more (in a
+// soak the cache would otherwise grow for as long as the table does).
 func (c *chunkCache) ageLocked() {
 	c.reads++
 	if c.reads < 16*max(len(c.ring)-c.holes, 256) {
@@ -374,10 +382,16 @@ func (c *chunkCache) ageLocked() {
 	}
 	c.reads = 0
 	for _, e := range c.ring {
-		if e != nil {
+		switch {
+		case e == nil:
+		case e.freq == 0:
+			c.removeLocked(e)
+			c.st.Expired++
+		default:
 			e.freq /= 2
 		}
 	}
+	c.compactLocked()
 	for k, n := range c.seen {
 		if n /= 2; n == 0 {
 			delete(c.seen, k)
@@ -537,7 +551,7 @@ func (c *chunkCache) admitFresh(p *part, chunks []freshChunk) {
 		if !c.makeRoomLocked(n) {
 			return
 		}
-		c.insertLocked(&cachedChunk{v: fc.v, bytes: n, p: p, id: id})
+		c.insertLocked(&cachedChunk{v: fc.v, bytes: n, p: p, id: id, freq: 1})
 		c.st.Fresh++
 	}
 }

@@ -485,3 +485,55 @@ func TestReadCacheMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestChunkCacheExpires: entries not read for a while leave before the
+// cache is full — the rows a rule's window has moved past — while entries
+// read in every period stay; a fresh (flushed) entry nobody reads goes
+// after two periods.
+func TestChunkCacheExpires(t *testing.T) {
+	env := newEnv(t)
+	db := env.open(t, func(o *Options) { o.BlockRows = 256; withReadCache(o) })
+	defer db.Close()
+	ctx := context.Background()
+	ref := TableRef{WorkspaceID: testWS, Table: "Expire_CL"}
+	if err := db.EnsureTable(ctx, ref, ccSchema, 0); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, db, ref, ccBatch(0, 512)) // blocks 0 (old) and 1 (current)
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old, cur := ccRange(0, 256), ccRange(256, 512)
+	for range 2 {
+		selectRows(t, db, ref, old, ccCols)
+	}
+	age := func() { // one period: the reads that trigger an aging
+		c := &db.rcache
+		c.mu.Lock()
+		c.reads = 1 << 30
+		c.ageLocked()
+		c.mu.Unlock()
+	}
+	for period := range 3 {
+		for range 2 {
+			selectRows(t, db, ref, cur, ccCols)
+		}
+		if period == 0 {
+			commit(t, db, ref, ccBatch(512, 256)) // a fresh part nobody reads
+			if err := db.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if st := db.ReadCacheStats(); st.Fresh != 3 {
+				t.Fatalf("flush admitted %d chunks, want 3", st.Fresh)
+			}
+		}
+		age()
+		checkCache(t, &db.rcache)
+	}
+	cached := cachedBlocks(db, ref)
+	st := db.ReadCacheStats()
+	if cached[old.From] || !cached[cur.From] || len(cached) != 1 || st.Expired != 6 {
+		t.Fatalf("after 3 periods: old block cached %v, current %v, %d blocks; %+v; want only the current block, 6 expired",
+			cached[old.From], cached[cur.From], len(cached), st)
+	}
+}

@@ -73,6 +73,7 @@ func (db *DB) WriteReadCacheMetrics(w io.Writer) error {
 		{"custos_store_read_cache_fresh_total", "counter", "Chunks added as a flush or a re-encoding merge wrote them.", s.Fresh},
 		{"custos_store_read_cache_rekeyed_total", "counter", "Cache entries moved to the part a copy merge wrote.", s.Rekeyed},
 		{"custos_store_read_cache_evictions_total", "counter", "Cache entries evicted to make room.", s.Evictions},
+		{"custos_store_read_cache_expired_total", "counter", "Cache entries removed after a period without a read.", s.Expired},
 		{"custos_store_read_cache_rejected_total", "counter", "Chunks read twice but not added: read less often than the entry they would evict.", s.Rejected},
 		{"custos_store_read_cache_entries", "gauge", "Chunks in the decoded-chunk cache.", s.Entries},
 		{"custos_store_read_cache_bytes", "gauge", "Memory of the decoded-chunk cache (outside the Go heap).", s.Bytes},
