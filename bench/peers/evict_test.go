@@ -8,15 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"custos/bench/gen"
 	"custos/bench/logdata"
 )
 
-// TestEvictDir writes files under a real directory (t.TempDir, a disk
-// filesystem: tmpfs would keep its pages), reads them into the page cache
-// and checks that evictDir reports them resident before and drops them.
+// TestEvictDir writes files under a real directory (on a disk filesystem:
+// tmpfs would keep its pages; see diskTempDir), reads them into the page
+// cache and checks that evictDir reports them resident before and drops them.
 func TestEvictDir(t *testing.T) {
-	dir := t.TempDir()
+	dir := diskTempDir(t)
 	if err := os.MkdirAll(filepath.Join(dir, "part", "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -85,4 +87,25 @@ func TestRenderMethod(t *testing.T) {
 	if strings.Contains(out, "ClickBench's hot run") || strings.Contains(out, "Page cache dropped") || !strings.Contains(out, "the page cache kept") {
 		t.Errorf("report without warm-up or eviction:\n%s", out)
 	}
+}
+
+// diskTempDir is t.TempDir when that is on a disk filesystem, and otherwise
+// (a tmpfs /tmp, as on some CI machines) a temporary directory next to the
+// test's sources, which are on disk.
+func diskTempDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type != unix.TMPFS_MAGIC {
+		return dir
+	}
+	dir, err := os.MkdirTemp(".", "evicttest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
