@@ -16,19 +16,22 @@ import (
 // rows, ~47 MB of decoded narrow columns, through a 16 MiB cache (the
 // window is 6.3 MB). It reports the process CPU seconds of the queries
 // (query-cpu-s) and of everything (cpu-s) per run, and the share of chunk
-// reads the cache answered (cache-hit-%).
+// reads the cache answered (cache-hit-%), and the cache's memory at the end
+// (cache-MiB-end: with 256 MiB, more than all the data, it shows whether the
+// cache holds the window or everything ever read).
 //
 //	go test ./internal/store -run '^$' -bench RecentWindow -benchtime 1x -count 3
 func BenchmarkRecentWindow(b *testing.B) {
 	for _, c := range []struct {
 		name  string
 		bytes int64
-	}{{"cache=off", 0}, {"cache=4MiB", 4 << 20}, {"cache=16MiB", 16 << 20}} {
+	}{{"cache=off", 0}, {"cache=4MiB", 4 << 20}, {"cache=16MiB", 16 << 20}, {"cache=256MiB", 256 << 20}} {
 		b.Run(c.name, func(b *testing.B) {
 			var qcpu, cpu time.Duration
-			var hits, reads float64
+			var hits, reads, held float64
 			for range b.N {
-				q, all, h, r := runRecentWindow(b, c.bytes)
+				q, all, h, r, m := runRecentWindow(b, c.bytes)
+				held += m
 				qcpu += q
 				cpu += all
 				hits += h
@@ -38,6 +41,7 @@ func BenchmarkRecentWindow(b *testing.B) {
 			b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s")
 			if reads > 0 {
 				b.ReportMetric(100*hits/reads, "cache-hit-%")
+				b.ReportMetric(held/float64(b.N)/(1<<20), "cache-MiB-end")
 			}
 		})
 	}
@@ -61,7 +65,7 @@ func rwBatch(lo, n int) *Batch {
 	return b
 }
 
-func runRecentWindow(b *testing.B, cacheBytes int64) (queryCPU, allCPU time.Duration, hits, reads float64) {
+func runRecentWindow(b *testing.B, cacheBytes int64) (queryCPU, allCPU time.Duration, hits, reads, held float64) {
 	b.Helper()
 	dir := b.TempDir()
 	db, err := Open(Options{Dir: filepath.Join(dir, "data"), Keys: testKeys(b, dir), DisableBackground: true, ReadCacheBytes: cacheBytes})
@@ -106,7 +110,7 @@ func runRecentWindow(b *testing.B, cacheBytes int64) (queryCPU, allCPU time.Dura
 	b.StopTimer()
 	allCPU = processCPU(b) - start
 	st := db.ReadCacheStats()
-	return queryCPU, allCPU, float64(st.Hits), float64(st.Hits + st.Misses)
+	return queryCPU, allCPU, float64(st.Hits), float64(st.Hits + st.Misses), float64(st.Bytes)
 }
 
 // countRows reads every batch of a Select and returns the row count.
