@@ -21,8 +21,11 @@ import (
 // Parquet's DELTA_BINARY_PACKED miniblocks): a group stores v - ref in
 // bits.Len64(max - min) bits. Either the values themselves are packed (mode
 // packFOR: narrow or unsorted integers) or the deltas between consecutive
-// values (mode packDelta: TimeGenerated sorted by time, counters), after the
-// first value; the encoder picks whichever takes fewer bytes. All arithmetic
+// values (mode packDelta: TimeGenerated sorted by time, counters): a start
+// value as a zigzag varint, then the groups of the n differences from the
+// value before (the first value's from the start; the encoder makes that one
+// pack as 0 by storing the first value less the first group's reference);
+// the encoder picks whichever takes fewer bytes. All arithmetic
 // is on uint64 and wraps, so the full int64 range round-trips.
 //
 // Dictionary codes are one stream of width bits.Len(len(dict)-1), without
@@ -32,7 +35,7 @@ const packGroup = 128
 // Integer packing modes: the byte after the null bitmap.
 const (
 	packFOR   = 0 // groups of values
-	packDelta = 1 // first value (varint), then groups of the n-1 deltas
+	packDelta = 1 // first value (varint), then groups of the n deltas
 )
 
 var errPackWidth = errors.New("bit width exceeds 64")
@@ -122,74 +125,105 @@ func unpackStream[T uint32 | uint64](d *decoder, dst []T, w uint, s *packScratch
 	}
 }
 
-// groupRange returns the minimum of vals (as int64) and the width of
-// max - min.
-func groupRange(vals []uint64) (ref uint64, w uint) {
-	lo, hi := int64(vals[0]), int64(vals[0])
-	for _, x := range vals[1:] {
-		lo, hi = min(lo, int64(x)), max(hi, int64(x))
-	}
-	return uint64(lo), uint(bits.Len64(uint64(hi) - uint64(lo)))
-}
-
-// packedGroupsLen is the encoded length of vals in groups (reference varint,
-// width byte, packed bits).
-func packedGroupsLen(vals []uint64) int {
-	total := 0
-	for g := 0; g < len(vals); g += packGroup {
-		grp := vals[g:min(g+packGroup, len(vals))]
-		ref, w := groupRange(grp)
-		total += varintLen(int64(ref)) + 1 + packedLen(len(grp), w)
-	}
-	return total
-}
-
 func varintLen(x int64) int {
 	ux := uint64(x<<1) ^ uint64(x>>63)
 	return (bits.Len64(ux|1) + 6) / 7
 }
 
-// appendPackedGroups appends vals in groups: per group the zigzag varint of
-// its minimum, its width byte and its values less the minimum, packed.
-func appendPackedGroups(dst []byte, vals []uint64, tmp *[packGroup]uint64) []byte {
-	for g := 0; g < len(vals); g += packGroup {
-		grp := vals[g:min(g+packGroup, len(vals))]
-		ref, w := groupRange(grp)
-		dst = binary.AppendVarint(dst, int64(ref))
-		dst = append(dst, byte(w))
-		t := tmp[:len(grp)]
-		for j, x := range grp {
-			t[j] = x - ref
-		}
-		dst = appendPacked(dst, t, w)
-	}
-	return dst
-}
+// groupSpan is the range of one group: its minimum and maximum.
+type groupSpan struct{ lo, hi int64 }
+
+// width is the bits of hi - lo (as unsigned: the full int64 range fits).
+func (g groupSpan) width() uint { return uint(bits.Len64(uint64(g.hi) - uint64(g.lo))) }
+
+// cost is the encoded length of a group of k values with this span.
+func (g groupSpan) cost(k int) int { return varintLen(g.lo) + 1 + packedLen(k, g.width()) }
 
 // appendPackedInts appends the packed encoding of xs (mode byte, then groups;
 // see the package comment above): deltas or values, whichever is shorter.
 // Null slots must already hold a value that costs nothing (fillNullInts).
-func appendPackedInts(dst []byte, xs []int64, scratch []uint64) ([]byte, []uint64) {
+// One pass gathers both modes' group spans (into spans, returned for reuse),
+// one more packs the chosen one straight from xs.
+func appendPackedInts(dst []byte, xs []int64, spans []groupSpan) ([]byte, []groupSpan) {
 	n := len(xs)
-	scratch = slices.Grow(scratch[:0], 2*n)[:2*n]
-	vals, deltas := scratch[:n], scratch[n:max(n, 2*n-1)]
-	for i, x := range xs {
-		vals[i] = uint64(x)
+	ng := (n + packGroup - 1) / packGroup
+	spans = slices.Grow(spans[:0], 2*ng)[:2*ng]
+	vs, ds := spans[:ng], spans[ng:]
+	forLen, deltaLen := 0, 0
+	for g := range ng {
+		grp := xs[g*packGroup : min((g+1)*packGroup, n)]
+		var prev int64
+		if g > 0 {
+			prev = xs[g*packGroup-1]
+		} else if len(grp) > 1 {
+			// The first value's "delta" is packed as 0, i.e. as the group's
+			// reference: the first value is stored less the reference.
+			prev = grp[0] - (grp[1] - grp[0])
+		} else {
+			prev = grp[0]
+		}
+		lo, hi := grp[0], grp[0]
+		dlo, dhi := grp[0]-prev, grp[0]-prev
+		for _, x := range grp {
+			lo, hi = min(lo, x), max(hi, x)
+			d := x - prev
+			dlo, dhi = min(dlo, d), max(dhi, d)
+			prev = x
+		}
+		vs[g], ds[g] = groupSpan{lo, hi}, groupSpan{dlo, dhi}
+		forLen += vs[g].cost(len(grp))
+		deltaLen += ds[g].cost(len(grp))
 	}
-	forLen := packedGroupsLen(vals)
-	for i := 1; i < n; i++ {
-		deltas[i-1] = vals[i] - vals[i-1]
+	var first int64
+	if n > 0 {
+		first = xs[0] - ds[0].lo
+		deltaLen += varintLen(first)
 	}
-	var tmp [packGroup]uint64
-	if n > 0 && varintLen(xs[0])+packedGroupsLen(deltas) < forLen {
-		dst = append(dst, packDelta)
-		dst = binary.AppendVarint(dst, xs[0])
-		dst = appendPackedGroups(dst, deltas, &tmp)
-	} else {
+	if n == 0 || forLen <= deltaLen {
 		dst = append(dst, packFOR)
-		dst = appendPackedGroups(dst, vals, &tmp)
+		for g := range ng {
+			dst = appendGroup(dst, xs, g, vs[g], false)
+		}
+		return dst, spans
 	}
-	return dst, scratch[:0]
+	dst = append(dst, packDelta)
+	dst = binary.AppendVarint(dst, first)
+	for g := range ng {
+		dst = appendGroup(dst, xs, g, ds[g], true)
+	}
+	return dst, spans
+}
+
+// appendGroup appends group g of xs: the zigzag varint of sp.lo, the width
+// byte, then the group's values (or, with delta, their differences from the
+// value before, 0 for the first value) less sp.lo, packed.
+func appendGroup(dst []byte, xs []int64, g int, sp groupSpan, delta bool) []byte {
+	w := sp.width()
+	dst = binary.AppendVarint(dst, sp.lo)
+	dst = append(dst, byte(w))
+	if w == 0 {
+		return dst
+	}
+	lo := g * packGroup
+	grp := xs[lo:min(lo+packGroup, len(xs))]
+	var tmp [packGroup]uint64
+	t := tmp[:len(grp)]
+	ref := uint64(sp.lo)
+	if delta {
+		prev := uint64(grp[0]) - ref // the first value packs as 0
+		if g > 0 {
+			prev = uint64(xs[lo-1])
+		}
+		for j, x := range grp {
+			t[j] = uint64(x) - prev - ref
+			prev = uint64(x)
+		}
+	} else {
+		for j, x := range grp {
+			t[j] = uint64(x) - ref
+		}
+	}
+	return appendPacked(dst, t, w)
 }
 
 // fillNullInts returns xs with every null slot holding the value before it
@@ -218,47 +252,40 @@ func fillNullInts(xs []int64, nulls []bool, buf []int64) []int64 {
 	return out
 }
 
-// decodePackedInts decodes n packed integers (after the flags and nulls).
+// packedInts decodes n packed integers (after the flags and nulls).
 func (d *decoder) packedInts(n int, s *packScratch) []int64 {
 	mode := d.byte1()
-	if d.err != nil {
-		return nil
-	}
-	out := make([]int64, n)
 	var prev uint64
-	vals := out
-	switch mode {
-	case packFOR:
-	case packDelta:
-		if n == 0 {
-			d.fail(errors.New("delta packing of no values"))
-			return nil
-		}
+	switch {
+	case d.err != nil:
+		return nil
+	case mode == packDelta && n == 0:
+		d.fail(errors.New("delta packing of no values"))
+		return nil
+	case mode == packDelta:
 		prev = uint64(d.varint())
-		out[0] = int64(prev)
-		vals = out[1:]
-	default:
+	case mode != packFOR:
 		d.fail(fmt.Errorf("unknown integer packing %d", mode))
 		return nil
 	}
+	out := make([]int64, n)
 	var u [packGroup]uint64
-	for g := 0; g < len(vals) && d.err == nil; g += packGroup {
-		grp := vals[g:min(g+packGroup, len(vals))]
+	for g := 0; g < n && d.err == nil; g += packGroup {
+		grp := out[g:min(g+packGroup, n)]
 		ref := uint64(d.varint())
 		w := uint(d.byte1())
-		if d.err != nil {
-			break
-		}
-		if w > 64 {
+		switch {
+		case d.err != nil:
+			return nil
+		case w > 64:
 			d.fail(errPackWidth)
-			break
-		}
-		if w == 0 {
+			return nil
+		case w == 0:
 			clear(u[:len(grp)])
-		} else {
+		default:
 			src := d.bytes(packedLen(len(grp), w))
 			if src == nil {
-				break
+				return nil
 			}
 			unpackGroup(u[:len(grp)], src, w, s)
 		}

@@ -314,7 +314,7 @@ func encodeChunkMode(dst []byte, v *Vector, lo, hi int, mode encMode, withBloom 
 				sc.ints = fillNullInts(xs, v.Nulls[lo:hi], sc.ints)
 				xs = sc.ints
 			}
-			dst, sc.words = appendPackedInts(dst, xs, sc.words)
+			dst, sc.spans = appendPackedInts(dst, xs, sc.spans)
 			intScratches.Put(sc)
 			break
 		}
@@ -395,10 +395,10 @@ func (d *decoder) dictCodes(flags byte, codes []uint32, nd int) {
 }
 
 // intScratch is encodeChunk's scratch for packing an int column: the values
-// with null slots filled, and the values and deltas as uint64.
+// with null slots filled, and the groups' spans.
 type intScratch struct {
 	ints  []int64
-	words []uint64
+	spans []groupSpan
 }
 
 var intScratches = sync.Pool{New: func() any { return new(intScratch) }}
@@ -553,9 +553,8 @@ func decodeColumnCodes(d *decoder, t ColumnType, n int, codesOnly bool) (*Vector
 		}
 	case classInt:
 		if flags&colFlagPacked != 0 {
-			// Every group of packGroup values (the n-1 deltas at least)
-			// takes at least two bytes.
-			if 1+2*((max(n-1, 0)+packGroup-1)/packGroup) > len(d.b) {
+			// Every group of packGroup values takes at least two bytes.
+			if 1+2*((n+packGroup-1)/packGroup) > len(d.b) {
 				d.fail(errShort)
 				break
 			}
