@@ -320,7 +320,11 @@ func (x *executor) runSerial(ctx context.Context, n kql.PlanNode) ([]*store.Batc
 	if err != nil || b == nil {
 		return nil, err
 	}
-	out, err := x.applyOpsWith(x.serialEvaluator(), []kql.PlanNode{n}, b)
+	var out *store.Batch
+	err = x.onSlot(ctx, func() (err error) {
+		out, err = x.applyOpsWith(x.serialEvaluator(), []kql.PlanNode{n}, b)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -467,7 +471,11 @@ func (x *executor) run(ctx context.Context, n kql.PlanNode) ([]*store.Batch, err
 		if b == nil || b.Len == 0 {
 			return in, nil
 		}
-		sorted, err := x.ev.sortBatch(b, n.Keys)
+		var sorted *store.Batch
+		err = x.onSlot(ctx, func() (err error) {
+			sorted, err = x.ev.sortBatch(b, n.Keys)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}

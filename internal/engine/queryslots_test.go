@@ -83,6 +83,8 @@ var slotsQueries = []string{
 	"let m = toscalar(Logs | summarize max(N)); Logs | where N == m | count",
 	"Logs | where TimeGenerated > ago(30m) | summarize dcount(Host)",
 	"union (Logs | where Level == 'Warning' | count), (Logs | where Level == 'Error' | count)",
+	"Logs | where Host == 'web-5' | order by N asc, TimeGenerated asc | project N, TimeGenerated",
+	"Logs | where Host == 'web-2' | order by TimeGenerated asc | serialize r = row_number() | where r <= 3 | project r, N",
 }
 
 // TestQueriesOneSlot: with one worker slot shared by the store and the
