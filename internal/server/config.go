@@ -183,8 +183,8 @@ func DefaultConfig() Config {
 			BloomCacheBytes: 64 << 20,
 			// One slot of query.maxWorkers is left to ingestion while it is
 			// busy (none on a 1-core machine): in 4-minute soaks on 2 cores
-			// the acknowledged rate went from 72 % of the offered rate
-			// without the reserve to 100 % with it
+			// ingestion kept 100 % of the offered rate in both runs with the
+			// reserve, 72 % and 100 % without it
 			// (bench/results/admission-2026-11-27.md).
 			IngestReserve: 1,
 		},
