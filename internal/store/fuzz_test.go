@@ -173,6 +173,12 @@ func samplePartMetaV1() []byte {
 func FuzzDecodePartMeta(f *testing.F) {
 	f.Add(samplePartMeta())
 	f.Add(samplePartMetaV1())
+	raw, err := decodePartMeta(samplePartMeta(), 1<<20, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	raw.blocks[0].cols[0].flags |= chunkFlagRaw // a raw chunk (session 8)
+	f.Add(raw.appendTo(nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := decodePartMeta(b, 1<<20, func(block, col int, words []byte) {
 			if len(words)%8 != 0 || len(words) > 8*maxBloomWords {
