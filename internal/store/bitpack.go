@@ -325,6 +325,39 @@ func (d *decoder) packedCodes(codes []uint32, nd int) {
 	}
 }
 
+// rawSkip: once a column's chunk is stored raw, a block encoder stores the
+// column's next rawSkip-1 chunks raw without trying zstd (whose trial costs
+// more than the packing: ~5.6 ns per TimeGenerated row at the part writer's
+// settings), then tries again.
+const rawSkip = 8
+
+// skipZstdTrial reports whether chunk column j (of ncols) is to be stored
+// raw without compressing it first.
+func (e *blockEncoder) skipZstdTrial(j, ncols int) bool {
+	if len(e.rawLeft) != ncols {
+		e.rawLeft = make([]uint8, ncols)
+	}
+	if e.rawLeft[j] > 0 {
+		e.rawLeft[j]--
+		return true
+	}
+	return false
+}
+
+// storedChunk is storedChunk for column j of the block being encoded: e.raw
+// when skip (skipZstdTrial's answer), else e.raw or its frame e.comp; a raw
+// result starts a run of skipped trials.
+func (e *blockEncoder) storedChunk(j, split int, skip bool) ([]byte, byte) {
+	if skip {
+		return e.raw, chunkFlagRaw
+	}
+	stored, flag := storedChunk(e.raw, e.comp, split)
+	if flag == chunkFlagRaw && j < len(e.rawLeft) {
+		e.rawLeft[j] = rawSkip - 1
+	}
+	return stored, flag
+}
+
 // storedChunk returns what a part stores of a chunk whose column encoding
 // is raw and zstd frame comp, and the chunk flag that says which: the
 // encoding itself (chunkFlagRaw) when zstd saves less than a tenth of its

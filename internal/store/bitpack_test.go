@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // legacyCodecVectors are the columns of testdata/codec/varint-v1.bin: each
@@ -502,5 +504,39 @@ func TestPartMetaRawFlag(t *testing.T) {
 	m.blocks[0].cols[1].flags = chunkFlagRaw | chunkFlagSplit
 	if _, err := decodePartMeta(m.appendTo(nil), 1<<20, nil); err == nil || !strings.Contains(err.Error(), "raw and split") {
 		t.Fatalf("raw and split: %v", err)
+	}
+}
+
+// TestZstdTrialSkip: after a raw chunk, a block encoder stores the column's
+// next rawSkip-1 chunks raw without compressing them, then tries zstd again;
+// a column zstd shrinks is tried every time.
+func TestZstdTrialSkip(t *testing.T) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	noise := make([]byte, 4096)
+	for i := range noise {
+		noise[i] = byte(r.Uint32())
+	}
+	text := bytes.Repeat([]byte("compressible "), 300)
+	var e blockEncoder
+	for b := range 2*rawSkip + 1 {
+		for j, raw := range [][]byte{noise, text} {
+			e.raw = append(e.raw[:0], raw...)
+			skip := e.skipZstdTrial(j, 2)
+			if !skip {
+				e.comp = enc.EncodeAll(e.raw, e.comp[:0])
+			}
+			stored, flag := e.storedChunk(j, 0, skip)
+			wantSkip := j == 0 && b%rawSkip != 0
+			if skip != wantSkip {
+				t.Fatalf("block %d column %d: skipped %v, want %v", b, j, skip, wantSkip)
+			}
+			if wantRaw := j == 0; (flag == chunkFlagRaw) != wantRaw || wantRaw && !bytes.Equal(stored, raw) {
+				t.Fatalf("block %d column %d: flag %#x", b, j, flag)
+			}
+		}
 	}
 }

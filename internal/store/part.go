@@ -501,6 +501,7 @@ type blockEncoder struct {
 	raw, comp, aad []byte
 	half           []byte
 	vecs           []*Vector
+	rawLeft        []uint8 // per column: chunks to store raw without a zstd trial (skipZstdTrial)
 }
 
 func (e *blockEncoder) encode(s *partWriteSpec, perm []int32, id string, key layers, bi int) *encodedBlock {
@@ -534,6 +535,7 @@ func (e *blockEncoder) encode(s *partWriteSpec, perm []int32, id string, key lay
 		}
 		var bl bloom
 		var split int
+		var skip bool
 		e.raw, bl, split = encodeChunk(e.raw[:0], v, 0, hi-lo, true, true)
 		if split > 0 {
 			e.half = s.enc.EncodeAll(e.raw[:split], e.half[:0])
@@ -544,10 +546,10 @@ func (e *blockEncoder) encode(s *partWriteSpec, perm []int32, id string, key lay
 				fast = s.enc
 			}
 			e.comp = fast.EncodeAll(e.raw[split:], e.comp)
-		} else {
+		} else if skip = e.skipZstdTrial(j, len(s.schema)); !skip {
 			e.comp = s.enc.EncodeAll(e.raw, e.comp[:0])
 		}
-		stored, rawFlag := storedChunk(e.raw, e.comp, split)
+		stored, rawFlag := e.storedChunk(j, split, skip)
 		e.aad = blockAAD(e.aad[:0], s.wsID, s.table, id, bi, c.Name)
 		sealed, err := sealExact(key, stored, e.aad)
 		if err != nil {
