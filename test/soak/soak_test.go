@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +40,21 @@ var (
 )
 
 const roleLogAnalyticsReader = "73c42c96-874c-492b-b04d-ab87d138a893"
+
+// soakBytesPerRow is a generous estimate of the store's bytes on disk per
+// soak row (227 in bench/peers' 2026-11-27 run, on the same generator).
+const soakBytesPerRow = 300
+
+// freeBytes is the space available to an unprivileged writer on dir's
+// filesystem.
+func freeBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatalf("statfs %s: %v", dir, err)
+	}
+	return int64(st.Bavail) * st.Bsize
+}
 
 // ingestClients is how many concurrent clients the soak ingests with.
 const ingestClients = 8
@@ -119,6 +135,14 @@ func TestSoak(t *testing.T) {
 	capacity := float64(res.Rows) / res.Wall.Seconds()
 	rate := max(capacity/2, 500)
 	t.Logf("measured capacity %.0f rows/s; soaking at %.0f rows/s for %v", capacity, rate, *duration)
+	// The soak stores everything it sends (about 230 bytes a row on disk,
+	// bench/peers): a data directory that fills up turns the run into a
+	// disk-full test (503s, which are right, but not a soak). Refuse to
+	// start without room for the planned rows with a margin.
+	if need, free := int64(rate*duration.Seconds()*soakBytesPerRow)+1<<30, freeBytes(t, srv.DataDir()); free < need {
+		t.Fatalf("the soak needs about %.1f GB free for its data (%.0f rows/s for %v at ~%d bytes a row, plus 1 GB), and %s has %.1f GB: free space or point TMPDIR at a larger filesystem",
+			float64(need)/1e9, rate, *duration, soakBytesPerRow, srv.DataDir(), float64(free)/1e9)
+	}
 	acked := int64(res.Rows)
 
 	// 200 log search rules, each with its own identity allowed to read the workspace.
