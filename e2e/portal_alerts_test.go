@@ -21,10 +21,26 @@ func setField(sel, value string) chromedp.Action[chromedp.Void] {
 		n.value = %q; n.dispatchEvent(new Event("input", { bubbles: true })); n.dispatchEvent(new Event("change", { bubbles: true })); return true; })()`, sel, sel, value))
 }
 
-// clickText clicks the button whose text is text inside the element sel.
+// clickText clicks the button whose text is text inside the element sel,
+// waiting for it to appear (a list is rendered after its fetch returns, so a
+// button of the previous view can still be the one visible) until the
+// action's context ends.
 func clickText(sel, text string) chromedp.Action[chromedp.Void] {
-	return JS(fmt.Sprintf(`(() => { const b = Array.from(document.querySelectorAll(%q + " button")).find((x) => x.textContent === %q);
+	click := JS(fmt.Sprintf(`(() => { const b = Array.from(document.querySelectorAll(%q + " button")).find((x) => x.textContent === %q);
 		if (!b) throw new Error("no button " + %q); b.click(); return true; })()`, sel, text, text))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		for {
+			v, err := click(ctx, t)
+			if err == nil || !strings.Contains(err.Error(), "no button") {
+				return v, err
+			}
+			select {
+			case <-ctx.Done():
+				return v, err
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // do runs actions with a one-minute bound, so a step that waits for
