@@ -77,7 +77,7 @@ func TestRenderMethod(t *testing.T) {
 	}
 	out := render(gen.Machine{}, []result{r}, qs, d, 8, 5, 2, true)
 	for _, want := range []string{"-warmup 2 -drop-cache=true", "then 2 unmeasured runs", "the median of the next 5 runs",
-		"the system's files dropped from the page cache", "ClickBench's hot run", "| last hour by service | 3ms (1.00×) |",
+		"the system's files dropped from the page cache", "ClickBench's hot run", "| last hour by service | 3ms (1.00×) |", "| last hour by service | 2ms (1.00×) / 20ms; CPU 1ms; 1 rows |",
 		"Page cache dropped before the cold runs (sum over the questions): Custos 5.2 MB."} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)

@@ -59,57 +59,13 @@ func render(m gen.Machine, rs []result, qs []question, d *dataset, clients, runs
 		cold = "cold: the first run after a restart, the page cache kept"
 	}
 	fmt.Fprintf(&b, "## Queries (warm median / cold; server CPU per warm run)\n\nPer question and system: %s; then %d unmeasured "+
-		"runs; warm: the median of the next %d runs (docs/benchmarks.md, \"How queries are timed\").\n\n| Question |", cold, warmup, runs)
-	for _, r := range rs {
-		fmt.Fprintf(&b, " %s |", r.Name)
-	}
-	b.WriteString("\n|---|")
-	for range rs {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
-	for qi, q := range qs {
-		fmt.Fprintf(&b, "| %s |", q.Name)
-		for i := range rs {
-			r := &rs[i]
-			if r.Err != nil || qi >= len(r.Warm) {
-				b.WriteString(" — |")
-				continue
-			}
-			var rc string
-			if custos != nil && qi < len(custos.Warm) {
-				rc = ratio(custos.Warm[qi].Seconds(), r.Warm[qi].Seconds())
-			}
-			fmt.Fprintf(&b, " %v%s / %v; CPU %v; %d rows |", gen.Round(r.Warm[qi]), rc, gen.Round(r.Cold[qi]), gen.Round(r.QueryCPU[qi]), r.Rows[qi])
-		}
-		b.WriteString("\n")
-	}
+		"runs; warm: the median of the next %d runs (docs/benchmarks.md, \"How queries are timed\").\n\n", cold, warmup, runs)
+	writeQuestionTable(&b, rs, qs, custos, func(r *result) []time.Duration { return r.Warm }, func(r *result, qi int) string {
+		return fmt.Sprintf("; CPU %v; %d rows", gen.Round(r.QueryCPU[qi]), r.Rows[qi])
+	}, func(r *result, qi int) string { return " / " + gen.Round(r.Cold[qi]).String() })
 	if warmup >= 2 {
-		b.WriteString("\nClickBench's hot run (the faster of the two runs right after the cold one), for comparison with its published method:\n\n| Question |")
-		for _, r := range rs {
-			fmt.Fprintf(&b, " %s |", r.Name)
-		}
-		b.WriteString("\n|---|")
-		for range rs {
-			b.WriteString("---|")
-		}
-		b.WriteString("\n")
-		for qi, q := range qs {
-			fmt.Fprintf(&b, "| %s |", q.Name)
-			for i := range rs {
-				r := &rs[i]
-				if r.Err != nil || qi >= len(r.Hot) {
-					b.WriteString(" — |")
-					continue
-				}
-				var rc string
-				if custos != nil && qi < len(custos.Hot) {
-					rc = ratio(custos.Hot[qi].Seconds(), r.Hot[qi].Seconds())
-				}
-				fmt.Fprintf(&b, " %v%s |", gen.Round(r.Hot[qi]), rc)
-			}
-			b.WriteString("\n")
-		}
+		b.WriteString("\nClickBench's hot run (the faster of the two runs right after the cold one), for comparison with its published method:\n\n")
+		writeQuestionTable(&b, rs, qs, custos, func(r *result) []time.Duration { return r.Hot }, nil, nil)
 	}
 	if dropCache {
 		var ev []string
@@ -142,4 +98,43 @@ func writeDocs(path, report string) error {
 	}
 	body := strings.Replace(report, "# ", "### ", 1)
 	return os.WriteFile(path, []byte(parts[0]+docsMarker+"\n"+body+"\n"+docsMarker+parts[2]), 0o644)
+}
+
+// writeQuestionTable writes one row per question and one column per system:
+// the time times(r)[qi] with its ratio against Custos, then what cold (after
+// the ratio) and extra add to the cell, when set.
+func writeQuestionTable(b *strings.Builder, rs []result, qs []question, custos *result, times func(*result) []time.Duration,
+	extra, cold func(r *result, qi int) string) {
+	b.WriteString("| Question |")
+	for _, r := range rs {
+		fmt.Fprintf(b, " %s |", r.Name)
+	}
+	b.WriteString("\n|---|")
+	for range rs {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for qi, q := range qs {
+		fmt.Fprintf(b, "| %s |", q.Name)
+		for i := range rs {
+			r := &rs[i]
+			if r.Err != nil || qi >= len(times(r)) {
+				b.WriteString(" — |")
+				continue
+			}
+			var rc string
+			if custos != nil && qi < len(times(custos)) {
+				rc = ratio(times(custos)[qi].Seconds(), times(r)[qi].Seconds())
+			}
+			cell := fmt.Sprintf("%v%s", gen.Round(times(r)[qi]), rc)
+			if cold != nil {
+				cell += cold(r, qi)
+			}
+			if extra != nil {
+				cell += extra(r, qi)
+			}
+			fmt.Fprintf(b, " %s |", cell)
+		}
+		b.WriteString("\n")
+	}
 }
