@@ -113,7 +113,7 @@ func runRecentWindow(b *testing.B, cacheBytes int64) (queryCPU, allCPU time.Dura
 	return queryCPU, allCPU, float64(st.Hits), float64(st.Hits + st.Misses), float64(st.Bytes)
 }
 
-// countRows reads every batch of a Select and returns the row count.
+// windowRows reads every batch of a Select over tr and returns the row count and the Select's statistics.
 func windowRows(b *testing.B, db *DB, ref TableRef, tr TimeRange, h SelectHints) (int, SelectStats) {
 	ctx := context.Background()
 	q, err := db.Querier(ctx, ref, tr)

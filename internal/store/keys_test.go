@@ -50,18 +50,7 @@ func tryCommit(db *DB, ref TableRef, b *Batch) error {
 }
 
 func tryCount(db *DB, ref TableRef) (int, error) {
-	ctx := context.Background()
-	q, err := db.Querier(ctx, ref, AllTime)
-	if err != nil {
-		return 0, err
-	}
-	defer q.Close()
-	it := q.Select(ctx, SelectHints{})
-	n := 0
-	for it.Next() {
-		n += it.Batch().Len
-	}
-	return n, it.Err()
+	return selectCount(context.Background(), db, ref, AllTime, SelectHints{})
 }
 
 // TestCustomerKeyRevocation links a workspace to a FileKey, revokes the key

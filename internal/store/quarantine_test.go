@@ -21,12 +21,17 @@ func selectAll(t *testing.T, db *DB, ref TableRef) int {
 }
 
 func quarCount(ctx context.Context, db *DB, ref TableRef) (int, error) {
-	q, err := db.Querier(ctx, ref, AllTime)
+	return selectCount(ctx, db, ref, AllTime, SelectHints{})
+}
+
+// selectCount runs one Select over tr and returns the rows it yields.
+func selectCount(ctx context.Context, db *DB, ref TableRef, tr TimeRange, h SelectHints) (int, error) {
+	q, err := db.Querier(ctx, ref, tr)
 	if err != nil {
 		return 0, err
 	}
 	defer q.Close()
-	it := q.Select(ctx, SelectHints{})
+	it := q.Select(ctx, h)
 	defer it.Close()
 	n := 0
 	for it.Next() {

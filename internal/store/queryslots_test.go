@@ -140,16 +140,5 @@ func TestSelectSlotWaitEndsWithContext(t *testing.T) {
 func slotRows(db *DB, ref TableRef, tr TimeRange) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	q, err := db.Querier(ctx, ref, tr)
-	if err != nil {
-		return 0, err
-	}
-	defer q.Close()
-	it := q.Select(ctx, SelectHints{})
-	defer it.Close()
-	n := 0
-	for it.Next() {
-		n += it.Batch().Len
-	}
-	return n, it.Err()
+	return selectCount(ctx, db, ref, tr, SelectHints{})
 }
