@@ -635,6 +635,30 @@ func inSet(set *valueSet, x *store.Vector, n int, ci bool) *store.Vector {
 	return out
 }
 
+// ringArith computes o = a op b for the operators that need no zero or sign
+// handling (+, -, *), the same for integers and reals, and reports whether op
+// was one of them. float64 and int64 are different GC shapes, so each gets its
+// own compiled loop.
+func ringArith[T int64 | float64](op kql.FuncID, a, b, o []T) bool {
+	switch op {
+	case kql.OpAdd:
+		for i := range o {
+			o[i] = a[i] + b[i]
+		}
+	case kql.OpSub:
+		for i := range o {
+			o[i] = a[i] - b[i]
+		}
+	case kql.OpMul:
+		for i := range o {
+			o[i] = a[i] * b[i]
+		}
+	default:
+		return false
+	}
+	return true
+}
+
 // arith evaluates + - * / % on operands of one storage class. Integer
 // overflow wraps (two's complement, as .NET's unchecked arithmetic); integer
 // division or modulo by zero is null; real division follows IEEE 754. Modulo
@@ -644,19 +668,10 @@ func arith(op kql.FuncID, t store.ColumnType, x, y *store.Vector, n int) *store.
 	out.Nulls = orNulls(x.Nulls, y.Nulls, n)
 	if kql.IsRealHeld(x.Type) {
 		a, b, o := x.Real[:n], y.Real[:n], out.Real
+		if ringArith(op, a, b, o) {
+			return out
+		}
 		switch op {
-		case kql.OpAdd:
-			for i := range o {
-				o[i] = a[i] + b[i]
-			}
-		case kql.OpSub:
-			for i := range o {
-				o[i] = a[i] - b[i]
-			}
-		case kql.OpMul:
-			for i := range o {
-				o[i] = a[i] * b[i]
-			}
 		case kql.OpDiv:
 			for i := range o {
 				o[i] = a[i] / b[i]
@@ -673,20 +688,9 @@ func arith(op kql.FuncID, t store.ColumnType, x, y *store.Vector, n int) *store.
 		return out
 	}
 	a, b, o := x.Int[:n], y.Int[:n], out.Int
-	switch op {
-	case kql.OpAdd:
-		for i := range o {
-			o[i] = a[i] + b[i]
-		}
-	case kql.OpSub:
-		for i := range o {
-			o[i] = a[i] - b[i]
-		}
-	case kql.OpMul:
-		for i := range o {
-			o[i] = a[i] * b[i]
-		}
-	case kql.OpDiv, kql.OpMod:
+	switch {
+	case ringArith(op, a, b, o):
+	case op == kql.OpDiv, op == kql.OpMod:
 		for i := range o {
 			if b[i] == 0 {
 				if out.Nulls == nil {
