@@ -19,6 +19,9 @@ type SelectStats struct {
 	MemRowsScanned     int64 // memtable rows examined
 	BytesRead          int64 // sealed bytes read from part files
 	RowsReturned       int64
+	// TimeChunksSkipped counts the blocks whose TimeGenerated was not read
+	// because their rows lie in one bin of SelectHints.TimeBin.
+	TimeChunksSkipped int64
 }
 
 // StatsIterator is implemented by the BatchIterators of *DB's Queriers.
@@ -222,6 +225,9 @@ func (q *querier) Select(ctx context.Context, h SelectHints) BatchIterator {
 		}
 	}
 	it.hints = hints
+	if h.TimeBin.Size > 0 {
+		it.timeBin = h.TimeBin
+	}
 	// Column hints on string columns: a block whose chunk of the column is
 	// split token-encoded is filtered row by row through its token table.
 	colTerms := map[string][]string{}
@@ -348,8 +354,9 @@ type iterator struct {
 	tasks  []task
 	limit  int
 
-	colTerms []colTerm  // set by Select before init
-	hints    []termHint // set by Select before init
+	colTerms []colTerm   // set by Select before init
+	hints    []termHint  // set by Select before init
+	timeBin  TimeBinHint // set by Select before init (SelectHints.TimeBin)
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -371,6 +378,7 @@ type iterator struct {
 	tokenSkips  atomic.Int64 // blocks whose token tables lack a term
 	bloomSkips  atomic.Int64 // blocks whose blooms lack a term
 	rowsMatched atomic.Int64
+	timeSkips   atomic.Int64 // blocks whose TimeGenerated was filled, not read (TimeBin)
 }
 
 func (it *iterator) init(ctx context.Context, q *querier, out []outCol, schema Schema, tasks []task, limit int) {
@@ -530,6 +538,7 @@ func (it *iterator) Stats() SelectStats {
 	s.BlocksSkippedTerms += it.tokenSkips.Load() + it.bloomSkips.Load()
 	s.BlocksRead -= it.tokenSkips.Load()
 	s.RowsReturned = int64(it.returned)
+	s.TimeChunksSkipped = it.timeSkips.Load()
 	return s
 }
 
@@ -666,10 +675,14 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 		it.rowsMatched.Add(int64(n))
 	}
 	b := &Batch{Schema: it.schema, Cols: make([]*Vector, len(it.out)), Len: n}
+	fillTime := false
 	if k := it.schema.Index(ColTimeGenerated); k >= 0 && tcol >= 0 && it.schema[k].Type == TypeDatetime && p.meta.cols[tcol].Type == TypeDatetime {
 		// Block rows are sorted by TimeGenerated, never null, within the
 		// block's [minT, maxT]; those kept are also within the time cut.
 		b.TimeBounded, b.TimeMin, b.TimeMax = true, max(bm.minT, tr.From), min(bm.maxT, tr.To-1)
+		// The caller bins TimeGenerated and reads it no other way: a block
+		// inside one bin needs no read, every row gets TimeMin.
+		fillTime = timeVec == nil && it.timeBin.Size > 0 && it.timeBin.OneBin(b.TimeMin, b.TimeMax)
 	}
 	for i, oc := range it.out {
 		if oc.isVirt {
@@ -683,6 +696,11 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 		}
 		if keep != nil && j == keepCol {
 			b.Cols[i] = &Vector{Type: oc.col.Type, Str: keepVals}
+			continue
+		}
+		if j == tcol && fillTime {
+			it.timeSkips.Add(1)
+			b.Cols[i] = constIntVec(oc.col.Type, b.TimeMin, n)
 			continue
 		}
 		var v *Vector
@@ -744,4 +762,13 @@ func intersectVals(a, b []int32, vals []string) []string {
 		}
 	}
 	return out
+}
+
+// constIntVec is n copies of x in an int-class vector of type t.
+func constIntVec(t ColumnType, x int64, n int) *Vector {
+	v := &Vector{Type: t, Int: make([]int64, n)}
+	for i := range v.Int {
+		v.Int[i] = x
+	}
+	return v
 }

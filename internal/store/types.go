@@ -234,6 +234,40 @@ type SelectHints struct {
 	// vectors of these columns (not dictionary-encoded, memtable rows) come
 	// back with Str as usual; nil asks for Str everywhere.
 	CodesOnly []string
+	// TimeBin, when its Size is positive, says the caller reads
+	// TimeGenerated only as the bin TimeBin.Index gives each value
+	// (KQL's bin_at(TimeGenerated, Size, At)). For a part block whose rows
+	// lie in one such bin by the block's time bounds (Batch.TimeBounded),
+	// the store may skip reading and decoding the column and return it
+	// filled with the batch's TimeMin: every row keeps its bin and the
+	// batch's bounds still hold, but the values are not the rows' own, so
+	// the caller must use them for nothing else.
+	TimeBin TimeBinHint
+}
+
+// TimeBinHint is the bin size and origin of SelectHints.TimeBin, in ticks.
+type TimeBinHint struct {
+	Size, At int64
+}
+
+// Index returns the bin index of tick t, floor((t-At)/Size), in int64
+// arithmetic that wraps as the engine's bin kernels do. Size must be
+// positive.
+func (h TimeBinHint) Index(t int64) int64 {
+	a := t - h.At
+	q := a / h.Size
+	if a%h.Size != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// OneBin reports whether every tick in [lo, hi] has the same bin: the
+// index is monotonic in t unless t-At wraps between the bounds, and then
+// the two bounds' indexes differ in sign, so equal indexes mean every tick
+// in between has that index too. Size must be positive.
+func (h TimeBinHint) OneBin(lo, hi int64) bool {
+	return lo <= hi && h.Index(lo) == h.Index(hi)
 }
 
 // Appendable starts write batches. Safe for concurrent use.
