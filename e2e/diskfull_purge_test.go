@@ -260,6 +260,9 @@ func TestDiskFullPurgeRequest(t *testing.T) {
 		if jerr := json.Unmarshal(resp, &env); jerr != nil || env.Error.Code == "" || env.Error.Message == "" {
 			t.Fatalf("refused with HTTP %d but not in the Azure error envelope: %.300s", st, resp)
 		}
+		if env.Error.Code != "InsufficientStorage" {
+			t.Fatalf("refused with HTTP %d code %q: %.300s; want InsufficientStorage, as ingestion answers on a full disk", st, env.Error.Code, resp)
+		}
 	default:
 		t.Fatalf("purge request on a full disk: HTTP %d %s: %.300s; want 202, or a retryable 503/507", st, code, resp)
 	}

@@ -132,7 +132,22 @@ func (s *TokenService) ValidateToken(ctx context.Context, tok, audience string) 
 	return p, nil
 }
 
+// checkTimes checks ent's exp, nbf and iat against now, allowing the clock
+// skew. A token the service issued itself before its wall clock was stepped
+// backwards (its nbf or iat more than the skew in the service's new future)
+// is judged instead against the time the service would read had its clock
+// not been stepped (steppedBackNow: its latest issue plus the monotonic time
+// since), so it stays valid for the rest of its lifetime and no longer.
+// Only tokens signed with the service's own keys get this: their iat is the
+// service's clock at their issue, never in its real future; a token from a
+// service whose clock runs ahead, or from an external issuer, gets none.
+// See docs/security.md.
 func (s *TokenService) checkTimes(ent *tokenEntry, now time.Time) *AuthError {
+	if !ent.external && (now.Add(s.skew).Before(ent.nbf) || now.Add(s.skew).Before(ent.iat)) {
+		if est, back := s.steppedBackNow(now); back {
+			now = est
+		}
+	}
 	if !now.Before(ent.exp.Add(s.skew)) {
 		return authFailed(ErrTokenExpired, "InvalidAuthenticationToken",
 			fmt.Sprintf("The access token expiry UTC time '%s' is earlier than current UTC time '%s'.",
@@ -143,6 +158,9 @@ func (s *TokenService) checkTimes(ent *tokenEntry, now time.Time) *AuthError {
 		return authFailed(ErrTokenNotYetValid, "InvalidAuthenticationToken",
 			fmt.Sprintf("The access token is not yet valid: its 'not before' UTC time is '%s'.", ent.nbf.UTC().Format(time.RFC3339)),
 			"The access token is not yet valid.", nil)
+	}
+	if now.Add(s.skew).Before(ent.iat) {
+		return errInvalid(ErrTokenNotYetValid, "token issued in the future")
 	}
 	return nil
 }
@@ -194,9 +212,6 @@ func (s *TokenService) verify(ctx context.Context, tok string, now time.Time) (*
 			fmt.Sprintf("The access token has been obtained for wrong audience or resource '%s'.", c.Audience),
 			"The access token has been obtained for wrong audience or resource.", nil)
 	}
-	if c.IssuedAt > now.Add(s.skew).Unix() {
-		return nil, errInvalid(ErrTokenNotYetValid, "token issued in the future")
-	}
 	kind := KindServicePrincipal
 	switch {
 	case c.ManagedIDRes != "":
@@ -214,7 +229,7 @@ func (s *TokenService) verify(ctx context.Context, tok string, now time.Time) (*
 	}
 	return &tokenEntry{
 		kid: vk.kid, iss: c.Issuer,
-		exp: time.Unix(c.Expires, 0), nbf: time.Unix(nbf, 0),
+		exp: time.Unix(c.Expires, 0), nbf: time.Unix(nbf, 0), iat: time.Unix(c.IssuedAt, 0),
 		p: Principal{TenantID: c.TenantID, ObjectID: c.ObjectID, AppID: appID, Kind: kind,
 			Name: c.AppDisplayName, Audience: aud, TokenID: c.TokenID, GroupIDs: c.Groups},
 	}, nil
@@ -263,6 +278,7 @@ type tokenEntry struct {
 	kid        string
 	iss        string
 	exp, nbf   time.Time
+	iat        time.Time // zero for external issuers' tokens
 	p          Principal
 	external   bool     // signed by a trusted external issuer
 	extSubject string   // external: the subject claim
@@ -339,7 +355,9 @@ func (c *tenantCache) get(id string, now time.Time) (exists, hit bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[id]
-	if !ok || !now.Before(e.expires) {
+	// An entry expiring more than its TTL from now was cached before the
+	// clock was stepped back: stale.
+	if !ok || !now.Before(e.expires) || e.expires.After(now.Add(tenantPositiveTTL)) {
 		return false, false
 	}
 	return e.exists, true

@@ -168,7 +168,9 @@ func (s *TokenService) principalState(ctx context.Context, tenant, objectID stri
 	s.pstate.mu.Lock()
 	e, ok := s.pstate.m[k]
 	s.pstate.mu.Unlock()
-	if ok && now.Before(e.expires) {
+	// An entry expiring more than a TTL from now was cached before the
+	// clock was stepped back: stale, or it would last the step longer.
+	if ok && now.Before(e.expires) && !e.expires.After(now.Add(s.pstateTTL)) {
 		return e.state, e.found, nil
 	}
 	st, err := s.store.PrincipalState(ctx, tenant, objectID)

@@ -127,7 +127,10 @@ type TokenService struct {
 	skew     time.Duration
 	log      *slog.Logger
 	now      func() time.Time
+	mono     func() time.Duration // the monotonic clock (monoClock)
 	rand     io.Reader
+
+	issued atomic.Pointer[issueMark] // the latest issue (clockstep.go)
 
 	clientLimit *failureLimiter
 	addrLimit   *failureLimiter
@@ -202,6 +205,7 @@ func NewTokenService(opts TokenServiceOptions) (*TokenService, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.mono = monoClock()
 	if s.rand == nil {
 		s.rand = rand.Reader
 	}
@@ -437,6 +441,7 @@ func (s *TokenService) issue(ctx context.Context, base string, sp ServicePrincip
 		return "", time.Time{}, err
 	}
 	now := s.now().Truncate(time.Second)
+	s.markIssue(now)
 	exp := now.Add(lifetime)
 	tenant := strings.ToLower(sp.TenantID)
 	c := &Claims{

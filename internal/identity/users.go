@@ -434,6 +434,7 @@ func (s *TokenService) issueUserTokens(ctx context.Context, base string, u User,
 		return userTokenResponse{}, err
 	}
 	now := s.now().Truncate(time.Second)
+	s.markIssue(now)
 	exp := now.Add(s.lifetime)
 	tenant := strings.ToLower(u.TenantID)
 	c := &Claims{
