@@ -37,11 +37,24 @@ import (
 //     its queries fail before reading anything (Querier checks the key first).
 //
 // Chunks are kept packed outside the Go heap (chunkcache_pack.go: a cache
-// in the heap slowed queries that did not use it) and every get copies one
-// into a new vector, so a reader owns what it gets. A chunk decoded by a
-// query and added to the cache is still handed to that query (as sharedVec:
-// capped slices), and batches of part blocks report Stable. An evicted
+// in the heap slowed queries that did not use it) and a get of such an entry
+// copies it into a new vector, so a reader owns what it gets. An evicted
 // chunk's region is unmapped by its cleanup once no get is copying it.
+//
+// Hot chunks without a string per row (numbers, times, booleans, dictionary
+// codes with their dictionary) move into a small heap tier (heapTierLimit:
+// a sixteenth of the cache, at most 64 MiB) when they are read again once
+// cached (heapPromoteFreq): a hit on such an entry hands out the cached
+// slices themselves (sharedVec: a new header, capped slices; a codes-only
+// reader gets no copy at all, a reader wanting Str gets a new Str), which
+// the query may keep, as it keeps any vector of a Stable batch — readers
+// never modify those — and the collector keeps alive as long as it does.
+// Without it every hit of a warm query copied its times and codes onto the
+// heap (~585 KB of a last-hour query's ~0.9 MB). A heap entry is charged
+// twice its bytes to the cache's bound (the collector lets garbage grow by
+// as much as the live heap: GOGC=100), and entries leave the tier as they
+// leave the cache. The tier holds noscan slices only (no string header per
+// row), so the collector does not scan it.
 
 const cacheMaxRowBytes = 40
 
@@ -51,9 +64,11 @@ const cacheMaxRef = 3
 
 type chunkID struct{ block, col int32 }
 
-// cachedChunk is one entry of the cache.
+// cachedChunk is one entry of the cache: v off the heap, or hv in the
+// heap tier.
 type cachedChunk struct {
-	v     *packedChunk // chunkcache_pack.go: no string header per row
+	v     *packedChunk // chunkcache_pack.go: no string header per row; nil when hv is set
+	hv    *Vector      // heap tier: immutable, handed out by sharedVec (see heapTierLimit)
 	bytes int64
 	p     *part
 	id    chunkID
@@ -85,8 +100,28 @@ type chunkCache struct {
 	lastFree int
 	cols     map[colKey]int32 // entries per column of a table
 
+	heapBytes int64 // the heap tier's vectors (vectorBytes; charged twice to bytes)
+
 	st CacheStats
 }
+
+// Heap tier (see the package comment above chunkCache): an entry moves into
+// it on a hit that brings its read count to heapPromoteFreq, if it fits the
+// tier's bound and, at twice its size, the cache's without evicting.
+const (
+	heapPromoteFreq = 3
+	heapTierMax     = 64 << 20
+)
+
+// heapTierLimit is the bound of the heap tier: a sixteenth of the cache's
+// limit, at most heapTierMax. The tier's memory counts in the collector's
+// heap goal, so it is kept small next to the off-heap part.
+func (c *chunkCache) heapTierLimit() int64 { return min(c.limit/16, heapTierMax) }
+
+// heapCharge is what an entry of the heap tier holding hv counts against
+// the cache's bound: twice the vector (its share of the heap goal) and the
+// entry.
+func heapCharge(hv *Vector) int64 { return 2*vectorBytes(hv) + 160 }
 
 // CacheStats counts what the decoded-chunk cache did since Open.
 type CacheStats struct {
@@ -98,8 +133,10 @@ type CacheStats struct {
 	Evictions uint64 // entries evicted to make room (not counting dead parts')
 	Rejected  uint64 // chunks read twice but not added: read less than the entry they would evict
 	Expired   uint64 // entries removed after a period without a read (ageLocked)
+	Promoted  uint64 // entries moved into the heap tier (hits on them copy nothing)
 	Entries   uint64 // chunks cached now
-	Bytes     uint64 // their memory now
+	Bytes     uint64 // their memory now (heap tier entries counted twice)
+	HeapBytes uint64 // the heap tier's vectors now
 	Limit     uint64 // the configured bound
 }
 
@@ -110,13 +147,16 @@ func (c *chunkCache) stats() CacheStats {
 	s := c.st
 	s.Entries = uint64(len(c.ring) - c.holes)
 	s.Bytes = uint64(c.bytes)
+	s.HeapBytes = uint64(c.heapBytes)
 	s.Limit = uint64(max(c.limit, 0))
 	return s
 }
 
-// get returns a new vector with a cached chunk's values, or nil; with
-// codesOnly a dictionary chunk comes back codes-only. A hit raises the
-// entry's use count.
+// get returns a vector with a cached chunk's values, or nil; with
+// codesOnly a dictionary chunk comes back codes-only. The vector's header
+// is new; its slices are new, or the heap tier's (capped; never to be
+// modified). A hit raises the entry's use count, and may move the entry
+// into the heap tier.
 func (c *chunkCache) get(p *part, block, col int, codesOnly bool) *Vector {
 	if c.limit <= 0 {
 		return nil
@@ -124,24 +164,67 @@ func (c *chunkCache) get(p *part, block, col int, codesOnly bool) *Vector {
 	c.mu.Lock()
 	e, ok := c.parts[p][chunkID{int32(block), int32(col)}]
 	var pc *packedChunk
+	var hv *Vector
+	promote := false
 	if ok {
-		pc = e.v
+		pc, hv = e.v, e.hv
 		if e.ref < cacheMaxRef {
 			e.ref++
 		}
 		if e.freq < cacheMaxFreq {
 			e.freq++
 		}
+		promote = hv == nil && e.freq >= heapPromoteFreq && pc.heapable() &&
+			c.heapBytes+pc.bytes() <= c.heapTierLimit()
 		c.st.Hits++
 		c.ageLocked()
 	} else {
 		c.st.Misses++
 	}
 	c.mu.Unlock()
-	if ok {
-		return pc.unpack(codesOnly)
+	switch {
+	case !ok:
+		return nil
+	case hv != nil:
+		return tierVec(hv, codesOnly)
+	case promote:
+		hv = pc.unpack(true)
+		c.promote(e, pc, hv)
+		return tierVec(hv, codesOnly)
 	}
-	return nil
+	return pc.unpack(codesOnly)
+}
+
+// promote moves entry e, whose chunk pc was unpacked into hv (codes-only
+// for a dictionary), into the heap tier if it is still cached as pc and hv
+// fits the tier and, charged twice, the cache without evicting. Its region
+// is unmapped once no get is copying it.
+func (c *chunkCache) promote(e *cachedChunk, pc *packedChunk, hv *Vector) {
+	hb, charge := vectorBytes(hv), heapCharge(hv)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.v != pc || c.parts[e.p][e.id] != e ||
+		c.heapBytes+hb > c.heapTierLimit() || c.bytes-e.bytes+charge > c.limit {
+		return
+	}
+	c.bytes += charge - e.bytes
+	c.heapBytes += hb
+	e.v, e.hv, e.bytes = nil, hv, charge
+	c.st.Promoted++
+}
+
+// tierVec returns what a get of heap tier vector hv hands out: its slices
+// in a new header (sharedVec), and for a reader that wants Str of a
+// dictionary chunk a new Str beside the shared Dict and Codes.
+func tierVec(hv *Vector, codesOnly bool) *Vector {
+	v := sharedVec(hv)
+	if v.CodesOnly() && !codesOnly {
+		v.Str = make([]string, len(v.Codes))
+		for i, k := range v.Codes {
+			v.Str[i] = v.Dict[k]
+		}
+	}
+	return v
 }
 
 // cacheEstimate returns the bytes a chunk of v is counted as while it is
@@ -234,6 +317,9 @@ func (c *chunkCache) removeLocked(e *cachedChunk) {
 	c.ring[e.slot] = nil
 	c.holes++
 	c.bytes -= e.bytes
+	if e.hv != nil {
+		c.heapBytes -= vectorBytes(e.hv)
+	}
 	k := c.colKeyOf(e.p, e.id)
 	if c.cols[k]--; c.cols[k] <= 0 {
 		delete(c.cols, k)

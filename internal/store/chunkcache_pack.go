@@ -136,6 +136,12 @@ func heapCopy[T any](src []T, had bool) []T {
 	return out
 }
 
+// heapable reports whether the chunk may move into the cache's heap tier:
+// it has no string per row (numbers, times, booleans, or dictionary codes
+// with their dictionary), so its vector holds noscan slices but for the
+// dictionary's.
+func (p *packedChunk) heapable() bool { return p.has&hasStrs == 0 || p.has&hasCodes != 0 }
+
 // bytes is the chunk's memory, rounded up to the region's pages.
 func (p *packedChunk) bytes() int64 { return int64(cap(p.mem)) + 160 }
 

@@ -40,7 +40,7 @@ func checkCache(t *testing.T, c *chunkCache) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	entries, holes := 0, 0
-	var bytes int64
+	var bytes, heap int64
 	cols := map[colKey]int32{}
 	for i, e := range c.ring {
 		if e == nil {
@@ -49,6 +49,15 @@ func checkCache(t *testing.T, c *chunkCache) {
 		}
 		entries++
 		bytes += e.bytes
+		if (e.v == nil) == (e.hv == nil) {
+			t.Fatalf("ring slot %d: entry off the heap %v, in the heap tier %v: want exactly one", i, e.v != nil, e.hv != nil)
+		}
+		if e.hv != nil {
+			heap += vectorBytes(e.hv)
+			if e.bytes != heapCharge(e.hv) {
+				t.Fatalf("ring slot %d: heap tier entry charged %d bytes, want %d", i, e.bytes, heapCharge(e.hv))
+			}
+		}
 		if e.slot != i || c.parts[e.p][e.id] != e {
 			t.Fatalf("ring slot %d: entry (slot %d) is not in the map under its key", i, e.slot)
 		}
@@ -63,6 +72,9 @@ func checkCache(t *testing.T, c *chunkCache) {
 	}
 	if c.bytes > c.limit {
 		t.Fatalf("cache holds %d bytes, limit %d", c.bytes, c.limit)
+	}
+	if heap != c.heapBytes || heap > c.heapTierLimit() {
+		t.Fatalf("heap tier holds %d bytes, counted %d, bound %d", heap, c.heapBytes, c.heapTierLimit())
 	}
 }
 
