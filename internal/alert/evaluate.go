@@ -25,7 +25,10 @@ import (
 )
 
 // ruleState is the scheduler's persisted state of one rule (the catalog's
-// alert_rule_state document).
+// alert_rule_state document). ClockEpoch counts the backward steps of the
+// clock the scheduler resumed across (scheduler.go, resumeAfterClockStep):
+// window ends repeat after such a step, so it is part of alert IDs, and a
+// window evaluated after the step never takes the ID of one before it.
 type ruleState struct {
 	Frequency           string                  `json:"frequency"`
 	NextWindowEnd       time.Time               `json:"nextWindowEnd"`
@@ -37,6 +40,7 @@ type ruleState struct {
 	ConsecutiveFailures int                     `json:"consecutiveFailures,omitempty"`
 	Missed              int64                   `json:"missed,omitempty"`
 	MutedUntil          time.Time               `json:"mutedUntil,omitzero"`
+	ClockEpoch          int                     `json:"clockEpoch,omitempty"`
 	Series              map[string]*seriesState `json:"series"`
 }
 
@@ -587,13 +591,13 @@ func (s *Service) transition(r *rule, st *ruleState, key string, ser *seriesStat
 		// never resolved automatically.
 		if failing && ser.History[len(ser.History)-1] {
 			ser.Fired = false
-			ser.AlertID = alertIDFor(r.ID, key, end)
+			ser.AlertID = alertIDFor(r.ID, key, end, st.ClockEpoch)
 			ser.FiredAt = end
 			return []alertEvent{{key: key, ser: ser}}
 		}
 	case failing && !ser.Fired:
 		ser.Fired = true
-		ser.AlertID = alertIDFor(r.ID, key, end)
+		ser.AlertID = alertIDFor(r.ID, key, end, st.ClockEpoch)
 		ser.FiredAt = end
 		return []alertEvent{{key: key, ser: ser}}
 	case !failing && ser.Fired:
@@ -604,9 +608,14 @@ func (s *Service) transition(r *rule, st *ruleState, key string, ser *seriesStat
 }
 
 // alertIDFor derives an alert's GUID from its rule, series and firing
-// window, so that re-evaluating a window after a crash names the same alert.
-func alertIDFor(ruleID, key string, end time.Time) string {
-	h := sha256.Sum256([]byte("custos/alert/v1\x00" + strings.ToLower(ruleID) + "\x00" + key + "\x00" + end.UTC().Format(time.RFC3339Nano)))
+// window (its end and the rule's clock epoch, 0 until the clock was stepped
+// back), so that re-evaluating a window after a crash names the same alert.
+func alertIDFor(ruleID, key string, end time.Time, epoch int) string {
+	name := "custos/alert/v1\x00" + strings.ToLower(ruleID) + "\x00" + key + "\x00" + end.UTC().Format(time.RFC3339Nano)
+	if epoch > 0 {
+		name += "\x00epoch=" + strconv.Itoa(epoch)
+	}
+	h := sha256.Sum256([]byte(name))
 	b := h[:16]
 	b[6] = b[6]&0x0f | 0x50 // version 5-style (name-based)
 	b[8] = b[8]&0x3f | 0x80

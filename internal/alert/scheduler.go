@@ -31,6 +31,20 @@ func (e *schedEntry) runAt() time.Time {
 	return e.next.Add(e.spread)
 }
 
+// clockStepTolerance is how far the clock may step back before the
+// scheduler stops waiting for it: a next window end more than one frequency
+// plus this ahead of the clock cannot come from the schedule (a window is
+// evaluated only once it has ended, and the next one ends one frequency
+// later), so the clock was stepped back. Smaller steps only delay the next
+// evaluation by the step.
+const clockStepTolerance = 2 * time.Minute
+
+// steppedBack reports whether next (a rule's next window end) is further
+// ahead of now than the schedule allows: the clock was stepped back.
+func steppedBack(next, now time.Time, freq time.Duration) bool {
+	return next.Sub(now) > freq+clockStepTolerance
+}
+
 // stats are the scheduler's and notifier's counters (Stats).
 type stats struct {
 	evaluations       atomic.Int64
@@ -227,7 +241,9 @@ func (s *Service) dispatchDue(ctx context.Context, running *sync.WaitGroup) time
 			continue
 		}
 		at := e.runAt()
-		if !at.After(now) {
+		if !at.After(now) || steppedBack(e.next, now, e.r.Frequency) || steppedBack(e.retryAt, now, e.r.Frequency) {
+			// Due, or the clock was stepped back: runEntry resumes the
+			// rule at the current time (resumeAfterClockStep).
 			due = append(due, e)
 		} else if earliest.IsZero() || at.Before(earliest) {
 			earliest = at
@@ -312,6 +328,9 @@ func (s *Service) runEntry(ctx context.Context, e *schedEntry) {
 		}
 		st.Frequency = FormatISODuration(r.Frequency)
 	}
+	if steppedBack(st.NextWindowEnd, now, r.Frequency) {
+		s.resumeAfterClockStep(ctx, r, st, now)
+	}
 	for i := 0; ; i++ {
 		if ctx.Err() != nil {
 			return
@@ -348,6 +367,30 @@ func (s *Service) runEntry(ctx context.Context, e *schedEntry) {
 		st, raw = nextSt, nextRaw
 	}
 	next = st.NextWindowEnd
+}
+
+// resumeAfterClockStep moves a rule's schedule, whose next window end lies
+// further ahead of now than the schedule allows because the clock was
+// stepped back, to the latest window that has ended at now (evaluated at
+// once, or after the rule's spread offset), and starts a new clock epoch for
+// the rule's alert IDs. The new schedule is stored with that evaluation's
+// commit; until then every look at the rule finds the same step and the
+// same window again (the latest that has ended), so nothing is skipped. Waiting for the clock to reach the
+// old schedule instead would stop the rule's evaluations for as long as the
+// step (two hours of no alerting after a two-hour step). The windows after
+// the step cover times evaluated before it (on the clock before the step):
+// after the common case, a clock that ran ahead being corrected, the rows
+// of those times arrive only now; a stateful rule's series keep their fired
+// state, so an alert still firing is not raised again. No window ID repeats:
+// the epoch is part of alert and notification IDs, so a firing after the
+// step is never taken for one before it.
+func (s *Service) resumeAfterClockStep(ctx context.Context, r *rule, st *ruleState, now time.Time) {
+	from := st.NextWindowEnd
+	st.NextWindowEnd = now.Truncate(r.Frequency).UTC() // on alignUp's grid
+	st.ClockEpoch++
+	s.log.LogAttrs(ctx, slog.LevelWarn, "clock stepped back; alert rule evaluation resumes at the current time",
+		slog.String("rule_id", r.ID), slog.Time("next_window_end_was", from), slog.Time("next_window_end", st.NextWindowEnd),
+		slog.Duration("step_at_least", from.Sub(now)-r.Frequency), slog.Int("clock_epoch", st.ClockEpoch))
 }
 
 // alignUp returns the first multiple of freq (since the Unix epoch) at or
