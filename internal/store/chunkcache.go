@@ -654,13 +654,34 @@ func freshType(t ColumnType) bool {
 	return false
 }
 
+// addFresh packs block vector v of column j of a part being written for
+// the chunk cache (eb.packs) when the write asks for that column
+// (partWriteSpec.cacheCols); raw is the column encoding the block encoder
+// has just made of v (before compression), whose dictionary packFresh takes
+// instead of building its own.
+func (eb *encodedBlock) addFresh(s *partWriteSpec, j int, v *Vector, raw []byte) {
+	if j >= len(s.cacheCols) || !s.cacheCols[j] {
+		return
+	}
+	if pc, ok := packFresh(v, s.cacheMax, raw); ok {
+		if eb.packs == nil {
+			eb.packs = make([]*packedChunk, len(eb.chunks))
+		}
+		eb.packs[j] = pc
+	}
+}
+
 // packFresh packs block vector v of a part being written (a view of the
 // memtable or of a merge's rows) as a read of the written chunk would decode
 // it: no null flags when nothing is null, and strings as a dictionary (codes
-// only: unpack builds Str for a reader that wants it) when the encoder would
-// make one. ok is false for a type freshType refuses or a chunk too wide or
-// too large for the cache.
-func packFresh(v *Vector, limit int64) (*packedChunk, bool) {
+// only: unpack builds Str for a reader that wants it) when the encoder made
+// one. raw, if not nil, is the encoder's column encoding of v: a dictionary
+// string chunk is then decoded from it (its dictionary and packed codes,
+// several times cheaper than hashing every row again, and exactly what a
+// read decodes); without it packFresh builds the dictionary the encoder
+// would (buildDict). ok is false for a type freshType refuses or a chunk
+// too wide or too large for the cache.
+func packFresh(v *Vector, limit int64, raw []byte) (*packedChunk, bool) {
 	if !freshType(v.Type) {
 		return nil, false
 	}
@@ -669,7 +690,16 @@ func packFresh(v *Vector, limit int64) (*packedChunk, bool) {
 	if slices.Contains(v.Nulls, true) {
 		w.Nulls = v.Nulls
 	}
-	if v.Type == TypeString {
+	switch {
+	case v.Type != TypeString:
+	case len(raw) > 0 && raw[0]&colFlagDict != 0:
+		d := decoder{b: raw}
+		dv, err := decodeColumnCodes(&d, TypeString, n, true)
+		if err != nil || len(d.b) != 0 || !dv.CodesOnly() {
+			return nil, false // cannot happen: the encoder just wrote it
+		}
+		w = dv
+	default:
 		strs := v.Str
 		if strs == nil && v.Codes != nil { // codes-only
 			strs = make([]string, len(v.Codes))
@@ -678,8 +708,10 @@ func packFresh(v *Vector, limit int64) (*packedChunk, bool) {
 			}
 		}
 		w.Str = strs
-		if d, codes, ok := buildDict(strs); ok {
-			w.Str, w.Dict, w.Codes = nil, d, codes
+		if raw == nil {
+			if d, codes, ok := buildDict(strs); ok {
+				w.Str, w.Dict, w.Codes = nil, d, codes
+			}
 		}
 	}
 	if w.Len() != n {

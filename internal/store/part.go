@@ -525,18 +525,11 @@ func (e *blockEncoder) encode(s *partWriteSpec, perm []int32, id string, key lay
 	}
 	for j, c := range s.schema {
 		v := e.vecs[j]
-		if j < len(s.cacheCols) && s.cacheCols[j] {
-			if pc, ok := packFresh(v, s.cacheMax); ok {
-				if eb.packs == nil {
-					eb.packs = make([]*packedChunk, len(s.schema))
-				}
-				eb.packs[j] = pc
-			}
-		}
 		var bl bloom
 		var split int
 		var skip bool
 		e.raw, bl, split = encodeChunk(e.raw[:0], v, 0, hi-lo, true, true)
+		eb.addFresh(s, j, v, e.raw) // chunkcache.go: the encoder's dictionary, not a second one
 		if split > 0 {
 			e.half = s.enc.EncodeAll(e.raw[:split], e.half[:0])
 			e.comp = binary.AppendUvarint(e.comp[:0], uint64(len(e.half)))
