@@ -605,6 +605,12 @@ func (x *executor) drive(ctx context.Context, p pipeline, sinks []sink) error {
 		}
 	}
 	codesOnly, codeKeys := codesOnlyColumns(p, agg)
+	// A TimeGenerated used only as constant bins is not read for blocks
+	// inside one bin (timebin.go).
+	var tbin store.TimeBinHint
+	if !x.noConstBins {
+		tbin = timeBinHint(p, agg)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	ch := make(chan seqBatch, len(sinks))
 	stop := make(chan struct{})
@@ -627,7 +633,7 @@ func (x *executor) drive(ctx context.Context, p pipeline, sinks []sink) error {
 		}
 		switch base := p.base.(type) {
 		case *kql.Scan:
-			return x.scan(gctx, base, codesOnly, emit)
+			return x.scan(gctx, base, codesOnly, tbin, emit)
 		default:
 			in, err := x.run(gctx, base)
 			if err != nil {
@@ -920,8 +926,10 @@ func (x *executor) timeRange(s *kql.Scan) (tr store.TimeRange, ok bool, err erro
 // copied out of the store's buffers and restricted to the time range.
 //
 // codesOnly names string columns the pipeline takes codes-only
-// (store.SelectHints.CodesOnly, latemat.go).
-func (x *executor) scan(ctx context.Context, s *kql.Scan, codesOnly []string, emit func(*store.Batch) (bool, error)) error {
+// (store.SelectHints.CodesOnly, latemat.go); tbin is the bin the pipeline
+// reads TimeGenerated as, if only that (store.SelectHints.TimeBin,
+// timebin.go).
+func (x *executor) scan(ctx context.Context, s *kql.Scan, codesOnly []string, tbin store.TimeBinHint, emit func(*store.Batch) (bool, error)) error {
 	tr, ok, err := x.timeRange(s)
 	if err != nil || !ok {
 		return err
@@ -954,7 +962,7 @@ func (x *executor) scan(ctx context.Context, s *kql.Scan, codesOnly []string, em
 		return fmt.Errorf("open table %s: %w", s.Table, err)
 	}
 	defer q.Close()
-	hints := store.SelectHints{Terms: s.Terms, Limit: s.Limit, CodesOnly: codesOnly}
+	hints := store.SelectHints{Terms: s.Terms, Limit: s.Limit, CodesOnly: codesOnly, TimeBin: tbin}
 	if s.Columns != nil {
 		hints.Columns = append([]string{}, s.Columns...)
 		if restricted && !slices.Contains(hints.Columns, kql.TimeColumn) {

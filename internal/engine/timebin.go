@@ -47,12 +47,14 @@ func timeBinOf(e kql.Scalar) (timeBin, bool) {
 	return tb, true
 }
 
+// hint is tb as a store hint (store.SelectHints.TimeBin).
+func (tb timeBin) hint() store.TimeBinHint { return store.TimeBinHint{Size: tb.size, At: tb.at} }
+
 // constant returns the bin of every row of b, when b's TimeGenerated bounds
 // lie in one bin. It computes each bound's bin index as the per-row kernels
-// compute a row's (binVector, bin_at in fn_datetime.go), wrapping alike:
-// the index is monotonic in the value unless x-at wraps between the bounds,
-// and then the two indexes differ in sign, so equal indexes mean every row
-// in between has that index too.
+// compute a row's (binVector, bin_at in fn_datetime.go), wrapping alike
+// (store.TimeBinHint.OneBin, which the store's TimeBin hint uses too, so
+// both decide alike for every block).
 func (tb timeBin) constant(b *store.Batch) (int64, bool) {
 	if !b.TimeBounded || b.TimeMin > b.TimeMax {
 		return 0, false
@@ -60,9 +62,90 @@ func (tb timeBin) constant(b *store.Batch) (int64, bool) {
 	if v := b.Col(kql.TimeColumn); v == nil || v.Type != store.TypeDatetime || v.Nulls != nil {
 		return 0, false
 	}
-	lo := floorDiv(b.TimeMin-tb.at, tb.size)
-	if floorDiv(b.TimeMax-tb.at, tb.size) != lo {
+	h := tb.hint()
+	if !h.OneBin(b.TimeMin, b.TimeMax) {
 		return 0, false
 	}
-	return lo*tb.size + tb.at, true
+	return h.Index(b.TimeMin)*tb.size + tb.at, true
+}
+
+// timeBinHint returns the store hint that lets the scan of pipeline p skip
+// reading TimeGenerated for a block inside one bin
+// (store.SelectHints.TimeBin): when p reads a table, its operators are
+// filters and projections that neither read TimeGenerated nor redefine it
+// (a bare pass-through is fine), and agg, the aggregation consuming p, uses
+// it only as constant time-bin keys (timeBinOf) of one size and origin.
+// The store then fills such a block's column with its lower bound, whose
+// bin is every row's; constant takes that bin for the batch without
+// reading the values, and a per-row bin would give the same. Any other use
+// of the column, or anything this check does not understand, gets no hint.
+func timeBinHint(p pipeline, agg *kql.Aggregate) store.TimeBinHint {
+	if agg == nil {
+		return store.TimeBinHint{}
+	}
+	if _, ok := p.base.(*kql.Scan); !ok {
+		return store.TimeBinHint{}
+	}
+	for _, op := range p.ops {
+		switch op := op.(type) {
+		case *kql.Filter:
+			if readsColumn(op.Pred, kql.TimeColumn) {
+				return store.TimeBinHint{}
+			}
+		case *kql.Compute:
+			for _, c := range op.Cols {
+				if r, ok := c.X.(*kql.ColRef); ok && r.Name == kql.TimeColumn && c.Name == kql.TimeColumn {
+					continue // passed through unchanged
+				}
+				if c.Name == kql.TimeColumn || readsColumn(c.X, kql.TimeColumn) {
+					return store.TimeBinHint{}
+				}
+			}
+		default:
+			return store.TimeBinHint{}
+		}
+	}
+	var bin timeBin
+	for _, k := range agg.Keys {
+		if tb, ok := timeBinOf(k.X); ok {
+			if bin.size != 0 && tb != bin {
+				return store.TimeBinHint{}
+			}
+			bin = tb
+			continue
+		}
+		if readsColumn(k.X, kql.TimeColumn) {
+			return store.TimeBinHint{}
+		}
+	}
+	for _, a := range agg.Aggs {
+		for _, e := range a.Args {
+			if readsColumn(e, kql.TimeColumn) {
+				return store.TimeBinHint{}
+			}
+		}
+	}
+	if bin.size <= 0 {
+		return store.TimeBinHint{}
+	}
+	return bin.hint()
+}
+
+// readsColumn reports whether e may read the input column name. An
+// expression kind it does not know counts as reading it.
+func readsColumn(e kql.Scalar, name string) bool {
+	switch e := e.(type) {
+	case nil, *kql.Const, *kql.Subquery, *kql.PartitionKey:
+		return false // a subquery reads its own tables, not the row
+	case *kql.ColRef:
+		return e.Name == name
+	case *kql.FnCall:
+		for _, a := range e.Args {
+			if readsColumn(a, name) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +22,11 @@ import (
 // after the Unix epoch, rows on and one tick either side of bin edges,
 // random times, unflushed memtable rows) under many query time ranges, with
 // the constant-bin path (timebin.go) on and off, and requires identical
-// results and that the path was taken.
+// results and that the path was taken. With the path on, the store is also
+// told that TimeGenerated is read only as those bins
+// (store.SelectHints.TimeBin) and fills blocks inside one bin instead of
+// reading the column; the test requires that too to happen, and never for
+// a query that reads TimeGenerated otherwise.
 func TestConstTimeBinsDifferential(t *testing.T) {
 	dir := t.TempDir()
 	key, err := crypt.OpenPlatformKey(filepath.Join(dir, "platform.key"))
@@ -118,7 +123,23 @@ func TestConstTimeBinsDifferential(t *testing.T) {
 		"Logs | summarize count() by bin(TimeGenerated, 0s)",
 		"Logs | summarize count() by bin(TimeGenerated, -1h)",
 		"Logs | summarize count() by bin(TimeGenerated, totimespan(''))",
+		"Logs | where N > 3 | summarize count() by bin(TimeGenerated, 1h), Level",
+		"Logs | project TimeGenerated, Level | summarize count() by bin(TimeGenerated, 5m), Level",
+		"Logs | where TimeGenerated != datetime(2024-03-01 05:00) | summarize count() by bin(TimeGenerated, 1h)",
+		"Logs | summarize min(TimeGenerated), max(TimeGenerated) by bin(TimeGenerated, 1h)",
+		"Logs | summarize count() by bin(TimeGenerated, 1h), T = TimeGenerated",
+		"Logs | extend D = dayofweek(TimeGenerated) | summarize count() by bin(TimeGenerated, 1h), D",
 	)
+	// readsTime: queries whose pipeline reads TimeGenerated other than as
+	// the bins: the store must never fill its values for them.
+	readsTime := func(q string) bool {
+		for _, s := range []string{"TimeGenerated =", "TimeGenerated !=", "min(TimeGenerated)", "= TimeGenerated", "dayofweek", "D = bin"} {
+			if strings.Contains(q, s) {
+				return true
+			}
+		}
+		return false
+	}
 	ranges := []store.TimeRange{
 		{}, // all time
 		{From: day + 5*h, To: day + 9*h},
@@ -129,8 +150,11 @@ func TestConstTimeBinsDifferential(t *testing.T) {
 		{From: day + 17*h + 12345, To: day + 2*store.TicksPerDay + 7},
 	}
 	eng := New(Options{})
+	var filled int64 // blocks whose TimeGenerated the store filled (TimeBin hint)
 	run := func(query string, tr store.TimeRange, off bool) ([]string, int64, error) {
-		req := &Request{Query: query, Tables: tables, Source: db, WorkspaceID: ws, Now: testNow, Timespan: tr}
+		src := &selectStatsSource{db: db}
+		defer func() { filled = src.timeChunksSkipped() }()
+		req := &Request{Query: query, Tables: tables, Source: src, WorkspaceID: ws, Now: testNow, Timespan: tr}
 		plan, err := kql.Compile(query, tables, kql.BindOptions{})
 		if err != nil {
 			return nil, 0, err
@@ -145,15 +169,15 @@ func TestConstTimeBinsDifferential(t *testing.T) {
 		sort.Strings(rows)
 		return rows, x.constBins.Load(), nil
 	}
-	var taken int64
+	var taken, skipped int64
 	for _, query := range queries {
 		for _, tr := range ranges {
 			want, off, werr := run(query, tr, true)
 			if werr != nil {
 				t.Fatalf("%s %v (off): %v", query, tr, werr)
 			}
-			if off != 0 {
-				t.Fatalf("%s: %d constant bins with the path off", query, off)
+			if off != 0 || filled != 0 {
+				t.Fatalf("%s: %d constant bins, %d filled time chunks with the path off", query, off, filled)
 			}
 			if len(want) == 0 && tr == (store.TimeRange{}) {
 				t.Fatalf("%s: no rows", query)
@@ -167,6 +191,10 @@ func TestConstTimeBinsDifferential(t *testing.T) {
 					t.Fatalf("%s %v (round %d): constant bins give\n%v\nper row\n%v", query, tr, round, head(got), head(want))
 				}
 				taken += n
+				skipped += filled
+				if filled != 0 && readsTime(query) {
+					t.Fatalf("%s %v: the store filled %d TimeGenerated chunks for a query that reads them", query, tr, filled)
+				}
 				if strings.Contains(query, "extend TimeGenerated") && n != 0 {
 					t.Fatalf("%s: %d constant bins over a computed TimeGenerated", query, n)
 				}
@@ -176,7 +204,113 @@ func TestConstTimeBinsDifferential(t *testing.T) {
 	if taken == 0 {
 		t.Fatal("no batch took the constant-bin path: the test does not exercise it")
 	}
-	t.Logf("%d batches took constant bins", taken)
+	if skipped == 0 {
+		t.Fatal("the store filled no TimeGenerated chunk: the test does not exercise the TimeBin hint")
+	}
+	t.Logf("%d batches took constant bins, %d blocks' TimeGenerated was filled instead of read", taken, skipped)
+}
+
+// selectStatsSource is a *store.DB that keeps the iterators of the Selects
+// it serves, to sum their statistics after a query; the iterators are the
+// store's own, handed to the engine unchanged.
+type selectStatsSource struct {
+	db  *store.DB
+	mu  sync.Mutex
+	its []store.BatchIterator
+}
+
+func (s *selectStatsSource) Querier(ctx context.Context, ref store.TableRef, tr store.TimeRange) (store.Querier, error) {
+	q, err := s.db.Querier(ctx, ref, tr)
+	if err != nil {
+		return nil, err
+	}
+	return &statsQuerier{Querier: q, src: s}, nil
+}
+
+func (s *selectStatsSource) timeChunksSkipped() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, it := range s.its {
+		if st, ok := it.(store.StatsIterator); ok {
+			n += st.Stats().TimeChunksSkipped
+		}
+	}
+	return n
+}
+
+type statsQuerier struct {
+	store.Querier
+	src *selectStatsSource
+}
+
+func (q *statsQuerier) Select(ctx context.Context, h store.SelectHints) store.BatchIterator {
+	it := q.Querier.Select(ctx, h)
+	q.src.mu.Lock()
+	q.src.its = append(q.src.its, it)
+	q.src.mu.Unlock()
+	return it
+}
+
+// TestTimeBinHint checks which pipelines tell the store that TimeGenerated
+// is read only as constant bins (store.SelectHints.TimeBin).
+func TestTimeBinHint(t *testing.T) {
+	schema := store.Schema{{Name: "TimeGenerated", Type: store.TypeDatetime}, {Name: "T2", Type: store.TypeDatetime}, {Name: "Level", Type: store.TypeString}, {Name: "N", Type: store.TypeLong}, {Name: "Bag", Type: store.TypeDynamic}}
+	h := int64(store.TicksPerHour)
+	for _, c := range []struct {
+		query string
+		want  store.TimeBinHint
+	}{
+		{"Logs | summarize count() by bin(TimeGenerated, 1h), Level", store.TimeBinHint{Size: h}},
+		{"Logs | summarize count() by bin_at(TimeGenerated, 1h, datetime(1970-01-01 00:30))", store.TimeBinHint{Size: h, At: h / 2}},
+		{"Logs | where Level == 'Error' and N > 2 | summarize sum(N) by bin(TimeGenerated, 1d)", store.TimeBinHint{Size: 24 * h}},
+		{"Logs | where TimeGenerated > datetime(2024-01-01) | summarize count() by bin(TimeGenerated, 1h)", store.TimeBinHint{Size: h}},
+		{"Logs | extend M = N * 2 | summarize avg(M) by B = bin(TimeGenerated, 1h)", store.TimeBinHint{Size: h}},
+		{"Logs | project TimeGenerated, Level | summarize count() by bin(TimeGenerated, 1h), Level", store.TimeBinHint{Size: h}},
+		{"Logs | summarize count() by H = bin(TimeGenerated, 1h), H2 = bin(TimeGenerated, 1h)", store.TimeBinHint{Size: h}},
+		// arg_max's * leaves out the key named TimeGenerated.
+		{"Logs | summarize arg_max(N, *) by bin(TimeGenerated, 1h)", store.TimeBinHint{Size: h}},
+		// TimeGenerated read some other way: no hint.
+		{"Logs | summarize count() by H = bin(TimeGenerated, 1h), D = bin(TimeGenerated, 1d)", store.TimeBinHint{}},
+		{"Logs | summarize count() by H = bin(TimeGenerated, 1h), TimeGenerated", store.TimeBinHint{}},
+		{"Logs | summarize max(TimeGenerated) by bin(TimeGenerated, 1h)", store.TimeBinHint{}},
+		{"Logs | summarize arg_max(N, *) by B = bin(TimeGenerated, 1h)", store.TimeBinHint{}},
+		{"Logs | summarize arg_min(N, TimeGenerated) by B = bin(TimeGenerated, 1h)", store.TimeBinHint{}},
+		{"Logs | summarize countif(TimeGenerated > T2) by bin(TimeGenerated, 1h)", store.TimeBinHint{}},
+		{"Logs | where TimeGenerated != T2 | summarize count() by bin(TimeGenerated, 1h)", store.TimeBinHint{}},
+		{"Logs | where hourofday(TimeGenerated) == 3 | summarize count() by bin(TimeGenerated, 1h)", store.TimeBinHint{}},
+		{"Logs | extend TimeGenerated = T2 | summarize count() by bin(TimeGenerated, 1h)", store.TimeBinHint{}},
+		{"Logs | extend TimeGenerated = TimeGenerated + 30m | summarize count() by bin(TimeGenerated, 1h)", store.TimeBinHint{}},
+		{"Logs | extend X = TimeGenerated | summarize count() by bin(TimeGenerated, 1h), X", store.TimeBinHint{}},
+		{"Logs | summarize count() by bin(T2, 1h)", store.TimeBinHint{}},
+		{"Logs | summarize count() by Level", store.TimeBinHint{}},
+		{"Logs | summarize count() by bin(TimeGenerated, 0s)", store.TimeBinHint{}},
+		{"Logs | mv-expand Bag | summarize count() by bin(TimeGenerated, 1h)", store.TimeBinHint{}},
+	} {
+		plan, err := kql.Compile(c.query, kql.MapCatalog{"Logs": schema}, kql.BindOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.query, err)
+		}
+		x := New(Options{}).newExecutor(&Request{}, 0)
+		var agg *kql.Aggregate
+		for n := plan.Results[0]; agg == nil && n != nil; {
+			switch m := n.(type) {
+			case *kql.Aggregate:
+				agg = m
+			case *kql.Compute:
+				n = m.Input
+			default:
+				n = nil
+			}
+		}
+		if agg == nil {
+			t.Fatalf("%s: no aggregation in plan %T", c.query, plan.Results[0])
+		}
+		x.foldNode(agg)
+		if got := timeBinHint(x.pruneScanTimeFilters(split(agg.Input)), agg); got != c.want {
+			t.Errorf("%s: hint %+v, want %+v", c.query, got, c.want)
+		}
+	}
 }
 
 // TestTimeBinOf checks which keys count as constant time bins.
