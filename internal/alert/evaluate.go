@@ -29,6 +29,9 @@ import (
 // clock the scheduler resumed across (scheduler.go, resumeAfterClockStep):
 // window ends repeat after such a step, so it is part of alert IDs, and a
 // window evaluated after the step never takes the ID of one before it.
+// MaxWindowEnd is the latest window end ever evaluated (LastWindowEnd is
+// earlier after such a step), so that when the clock comes forward again
+// the windows evaluated before the step are not evaluated again.
 type ruleState struct {
 	Frequency           string                  `json:"frequency"`
 	NextWindowEnd       time.Time               `json:"nextWindowEnd"`
@@ -41,6 +44,7 @@ type ruleState struct {
 	Missed              int64                   `json:"missed,omitempty"`
 	MutedUntil          time.Time               `json:"mutedUntil,omitzero"`
 	ClockEpoch          int                     `json:"clockEpoch,omitempty"`
+	MaxWindowEnd        time.Time               `json:"maxWindowEnd,omitzero"`
 	Series              map[string]*seriesState `json:"series"`
 }
 
@@ -92,6 +96,9 @@ func (s *Service) evaluateAndCommit(ctx context.Context, r *rule, prev *ruleStat
 	start := end.Add(-r.QueryRange)
 	next := cloneState(prev)
 	next.LastWindowEnd = end
+	if end.After(next.MaxWindowEnd) {
+		next.MaxWindowEnd = end
+	}
 	next.NextWindowEnd = end.Add(r.Frequency)
 	next.LastEvaluation = started
 

@@ -328,8 +328,16 @@ func (s *Service) runEntry(ctx context.Context, e *schedEntry) {
 		}
 		st.Frequency = FormatISODuration(r.Frequency)
 	}
-	if steppedBack(st.NextWindowEnd, now, r.Frequency) {
+	switch {
+	case steppedBack(st.NextWindowEnd, now, r.Frequency):
 		s.resumeAfterClockStep(ctx, r, st, now)
+	case !st.NextWindowEnd.After(st.MaxWindowEnd) && now.Sub(st.NextWindowEnd) > r.Frequency+e.spread+clockStepTolerance:
+		// The clock came forward again after a backward step, past windows
+		// evaluated before that step: they are not evaluated again (their
+		// rows were; the times re-lived after the step end before them).
+		s.log.LogAttrs(ctx, slog.LevelWarn, "clock stepped forward after an earlier backward step; windows evaluated before that step are not evaluated again",
+			slog.String("rule_id", r.ID), slog.Time("from", st.NextWindowEnd), slog.Time("to", st.MaxWindowEnd.Add(r.Frequency)))
+		st.NextWindowEnd = st.MaxWindowEnd.Add(r.Frequency)
 	}
 	for i := 0; ; i++ {
 		if ctx.Err() != nil {

@@ -14,7 +14,8 @@ import (
 // the step that ends where a window before it ended — and fires on the same
 // rows — raises a new alert with its own ID; the alert raised before the
 // step keeps its record (resolved) and is not replaced. A step within the
-// tolerance only delays the next evaluation.
+// tolerance only delays the next evaluation. When the clock comes forward
+// again, the windows evaluated before the step are skipped, not repeated.
 func TestSchedulerResumesAfterClockStep(t *testing.T) {
 	h := newHook(t, nil)
 	e := newEnv(t, envConfig{webhookRoots: tlsRoots(h.srv)})
@@ -88,5 +89,17 @@ func TestSchedulerResumesAfterClockStep(t *testing.T) {
 	}
 	if st := state(); !st.LastWindowEnd.Equal(t0.Add(6*time.Minute)) || st.ClockEpoch != 1 || e.svc.Stats().Evaluations != evals+5 {
 		t.Fatalf("after the step: last window %v, %d evaluations; want %v, 5", st.LastWindowEnd, e.svc.Stats().Evaluations-evals, t0.Add(6*time.Minute))
+	}
+
+	// Forward again, to t0+20m: the windows up to t0+12m were evaluated
+	// before the step and are not evaluated again (nor counted missed);
+	// t0+13m..t0+20m are.
+	e.tick(t0.Add(20*time.Minute + time.Second))
+	if st := state(); !st.LastWindowEnd.Equal(t0.Add(20*time.Minute)) || st.Missed != 0 || e.svc.Stats().Evaluations != evals+13 {
+		t.Fatalf("forward again: last window %v, missed %d, %d evaluations; want %v, 0, 13 (8 new windows)",
+			st.LastWindowEnd, st.Missed, e.svc.Stats().Evaluations-evals, t0.Add(20*time.Minute))
+	}
+	if as := e.alertsBy()["{}"]; len(as) != 2 {
+		t.Fatalf("forward again: %d alerts; want still 2", len(as))
 	}
 }
