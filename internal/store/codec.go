@@ -277,7 +277,7 @@ func encodeChunkMode(dst []byte, v *Vector, lo, hi int, mode encMode, withBloom 
 	var tok *tokenEncoder
 	if cls == classStr && compact && n >= 16 && dictIdx == nil && v.Type != TypeGUID {
 		tok = getTokenEncoder()
-		if tok.analyze(v.Str[lo:hi]) {
+		if tok.analyzeHashing(v.Str[lo:hi], withBloom && v.Type == TypeString) {
 			flags |= colFlagTokens
 		} else {
 			putTokenEncoder(tok)
@@ -293,8 +293,9 @@ func encodeChunkMode(dst []byte, v *Vector, lo, hi int, mode encMode, withBloom 
 			// Null slots hold "" (no tokens), so the distinct values cover every row.
 			bl = buildBloom(dictVals, nil, v.Type == TypeDynamic)
 		case tok != nil && v.Type == TypeString:
-			// Strings are never null, and a value's tokens are table entries.
-			bl = buildBloom(tok.toks, nil, false)
+			// Strings are never null, and a value's tokens are table
+			// entries, hashed as analyzeHashing added them.
+			bl = bloomOfHashes(tok.hashes)
 		default:
 			bl = buildBloom(v.Str[lo:hi], nullsOf(v, lo, hi), v.Type == TypeDynamic)
 		}
@@ -651,6 +652,11 @@ type tokenEncoder struct {
 	shift     uint      // 64 - log2(len(slots))
 	longs     int       // long tokens in slots
 	buckets   []uint32  // frequency sort scratch
+	// hashes holds the bloom hash (tokenHash) of every distinct
+	// alphanumeric token, computed as analyzeHashing adds it (hash set):
+	// the chunk's bloom is built from them (bloomOfHashes) without reading
+	// the token table again.
+	hashes []uint64
 }
 
 // tokSlot is one entry of the long-token table: id is the token ID + 1 (0:
@@ -678,7 +684,7 @@ func putTokenEncoder(t *tokenEncoder) {
 	}
 	t.longs = 0
 	clear(t.toks) // drop references to the column's strings
-	t.toks, t.counts, t.rows, t.seq = t.toks[:0], t.counts[:0], t.rows[:0], t.seq[:0]
+	t.toks, t.counts, t.rows, t.seq, t.hashes = t.toks[:0], t.counts[:0], t.rows[:0], t.seq[:0], t.hashes[:0]
 	tokenEncoders.Put(t)
 }
 
@@ -710,6 +716,11 @@ func load8(s string, i int) uint64 {
 func tokenEnd(s string, i int) int {
 	a := alnum[s[i]]
 	j := i + 1
+	// Most separators are one byte (a space between words): checked
+	// directly, before the eight-byte scan.
+	if j >= len(s) || alnum[s[j]] != a {
+		return j
+	}
 	for j+8 <= len(s) {
 		m := alnumMask(load8(s, j))
 		if a {
@@ -798,7 +809,12 @@ func (t *tokenEncoder) grow() {
 // analyze tokenizes ss and reports whether the token encoding is worth
 // using (the same decision as tokenCoder.analyze). On false the encoder
 // holds partial state; put it back.
-func (t *tokenEncoder) analyze(ss []string) bool {
+func (t *tokenEncoder) analyze(ss []string) bool { return t.analyzeHashing(ss, false) }
+
+// analyzeHashing is analyze that, with hash, also collects the bloom hash
+// of every distinct alphanumeric token in t.hashes as the token enters the
+// table: the chunk's bloom then needs no second pass over the tokens.
+func (t *tokenEncoder) analyzeHashing(ss []string, hash bool) bool {
 	total := 0
 	for _, s := range ss {
 		total += len(s)
@@ -813,11 +829,17 @@ func (t *tokenEncoder) analyze(ss []string) bool {
 	}
 	// Room for about one token per four bytes of text (log text averages
 	// five or six), so the sequence is not grown a dozen times per chunk.
-	t.seq = slices.Grow(t.seq[:0], total/4)
+	t.seq = slices.Grow(t.seq[:0], total/3)
 	for _, s := range ss {
 		k := 0
 		for i := 0; i < len(s); {
-			j := tokenEnd(s, i)
+			// tokenEnd, inlined (about two tokens per eight bytes of
+			// text): one-byte separators are decided by the next byte.
+			a := alnum[s[i]]
+			j := i + 1
+			if j < len(s) && alnum[s[j]] == a {
+				j = tokenEnd(s, i)
+			}
 			var id uint32
 			if j-i <= 2 {
 				x := int(s[i])
@@ -833,6 +855,9 @@ func (t *tokenEncoder) analyze(ss []string) bool {
 					t.toks = append(t.toks, s[i:j])
 					t.counts = append(t.counts, 0)
 					table += j - i
+					if hash && a {
+						t.hashes = append(t.hashes, tokenHash(s[i:j]))
+					}
 				}
 			} else {
 				var key uint64
@@ -841,9 +866,24 @@ func (t *tokenEncoder) analyze(ss []string) bool {
 				} else {
 					key = tokenKey(s[i:j])
 				}
-				var added bool
-				if id, added = t.longID(s[i:j], key); added {
-					table += j - i
+				// longID's first probe, inlined: most long tokens are
+				// already in the table, found in their home slot.
+				n := uint32(j - i)
+				hit := false
+				if len(t.slots) > 0 {
+					sl := &t.slots[((key+uint64(n))*tokHashMul)>>t.shift]
+					if sl.id != 0 && sl.key == key && sl.n == n && (n <= 8 || t.toks[sl.id-1] == s[i:j]) {
+						id, hit = sl.id-1, true
+					}
+				}
+				if !hit {
+					var added bool
+					if id, added = t.longID(s[i:j], key); added {
+						table += j - i
+						if hash && a {
+							t.hashes = append(t.hashes, tokenHash(s[i:j]))
+						}
+					}
 				}
 			}
 			t.counts[id]++

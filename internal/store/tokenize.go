@@ -85,6 +85,20 @@ func forEachTokenHash(s string, fn func(uint64)) {
 	}
 }
 
+// tokenHash is the hash forEachTokenHash gives the single token tok (a
+// non-empty run of ASCII letters and digits).
+func tokenHash(tok string) uint64 {
+	h := uint64(fnvOffset)
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	return mix64(h)
+}
+
 // forEachDynamicTokenHash indexes JSON text twice: as stored, and with JSON
 // escape sequences (\n, \u003c, ...) read as separators. The union covers a
 // has test against either the escaped text or its decoded form.
@@ -198,6 +212,23 @@ func buildBloom(ss []string, nulls []bool, dynamic bool) bloom {
 		} else {
 			forEachTokenHash(s, add)
 		}
+	}
+	b := newBloom(set.len())
+	set.each(b.add)
+	return b
+}
+
+// bloomOfHashes is buildBloom over strings whose token hashes are hs (with
+// repeats: tokens that differ only in case hash alike): the same filter, bit
+// for bit.
+func bloomOfHashes(hs []uint64) bloom {
+	set := hashSets.Get().(*hashSet)
+	defer func() {
+		set.reset()
+		hashSets.Put(set)
+	}()
+	for _, h := range hs {
+		set.add(h)
 	}
 	b := newBloom(set.len())
 	set.each(b.add)
