@@ -348,6 +348,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.purge.Start(ctx); err != nil {
 		return errors.Join(fmt.Errorf("start purge: %w", err), s.Close())
 	}
+	s.warmQueries(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.ServeTLS(s.ln, "", "") }()
 	s.net.serve(s.srv, s.log, errc)
