@@ -657,6 +657,7 @@ type tokenEncoder struct {
 	// the chunk's bloom is built from them (bloomOfHashes) without reading
 	// the token table again.
 	hashes []uint64
+	codes  []uint64 // appendRowsTo: per token ID, its index's uvarint bytes | length<<32
 }
 
 // tokSlot is one entry of the long-token table: id is the token ID + 1 (0:
@@ -982,6 +983,30 @@ func (t *tokenEncoder) appendRowsTo(dst []byte) []byte {
 	out := dst[len(dst) : len(dst)+binary.MaxVarintLen32*len(t.seq)]
 	rank := t.rank
 	p := 0
+	if len(rank) <= 1<<21 {
+		// Every index fits in three bytes: each token's uvarint is looked
+		// up (bytes and length, by token ID) and stored as four bytes, of
+		// which the next token's overwrite the excess — no branch per
+		// token. out has room: five bytes per token, at most three used.
+		t.codes = slices.Grow(t.codes[:0], len(rank))[:len(rank)]
+		codes := t.codes
+		for id, r := range rank {
+			switch {
+			case r < 0x80:
+				codes[id] = 1<<32 | uint64(r)
+			case r < 0x4000:
+				codes[id] = 2<<32 | uint64(r&0x7f|0x80) | uint64(r>>7)<<8
+			default:
+				codes[id] = 3<<32 | uint64(r&0x7f|0x80) | uint64((r>>7)&0x7f|0x80)<<8 | uint64(r>>14)<<16
+			}
+		}
+		for _, id := range t.seq {
+			c := codes[id]
+			binary.LittleEndian.PutUint32(out[p:], uint32(c))
+			p += int(c >> 32)
+		}
+		return dst[:len(dst)+p]
+	}
 	for _, id := range t.seq {
 		r := rank[id]
 		switch {
