@@ -379,6 +379,9 @@ type iterator struct {
 	bloomSkips  atomic.Int64 // blocks whose blooms lack a term
 	rowsMatched atomic.Int64
 	timeSkips   atomic.Int64 // blocks whose TimeGenerated was filled, not read (TimeBin)
+
+	fillMu sync.Mutex
+	fills  map[int64][]int64 // timeFill's read-only vectors by value
 }
 
 func (it *iterator) init(ctx context.Context, q *querier, out []outCol, schema Schema, tasks []task, limit int) {
@@ -681,8 +684,11 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 		// block's [minT, maxT]; those kept are also within the time cut.
 		b.TimeBounded, b.TimeMin, b.TimeMax = true, max(bm.minT, tr.From), min(bm.maxT, tr.To-1)
 		// The caller bins TimeGenerated and reads it no other way: a block
-		// inside one bin needs no read, every row gets TimeMin.
-		fillTime = timeVec == nil && it.timeBin.Size > 0 && it.timeBin.OneBin(b.TimeMin, b.TimeMax)
+		// inside one bin needs no read, every row gets one tick of that bin
+		// (timeFill), which becomes the batch's lower bound.
+		if fillTime = timeVec == nil && it.timeBin.Size > 0 && it.timeBin.OneBin(b.TimeMin, b.TimeMax); fillTime {
+			b.TimeMin = it.timeBin.fillTick(b.TimeMin, tr.From)
+		}
 	}
 	for i, oc := range it.out {
 		if oc.isVirt {
@@ -700,7 +706,7 @@ func (it *iterator) run(tk *task, buf *[]byte) (*Batch, error) {
 		}
 		if j == tcol && fillTime {
 			it.timeSkips.Add(1)
-			b.Cols[i] = constIntVec(oc.col.Type, b.TimeMin, n)
+			b.Cols[i] = &Vector{Type: oc.col.Type, Int: it.timeFill(b.TimeMin, n)}
 			continue
 		}
 		var v *Vector
@@ -764,11 +770,43 @@ func intersectVals(a, b []int32, vals []string) []string {
 	return out
 }
 
-// constIntVec is n copies of x in an int-class vector of type t.
-func constIntVec(t ColumnType, x int64, n int) *Vector {
-	v := &Vector{Type: t, Int: make([]int64, n)}
-	for i := range v.Int {
-		v.Int[i] = x
+// fillTick returns the tick that stands for every row of a block whose
+// rows lie in one bin from lo (its lower bound) on, with the time cut
+// starting at from (<= lo): the bin's start, or from when that is later,
+// so that the blocks of one bin share it — or lo itself where the bin's
+// start does not compute (int64 wrapping at the extremes). The tick is in
+// lo's bin, within the time cut and not above lo.
+func (h TimeBinHint) fillTick(lo, from int64) int64 {
+	k := h.Index(lo)
+	t := k*h.Size + h.At
+	if t > lo || h.Index(t) != k {
+		return lo
 	}
-	return v
+	return max(t, from)
+}
+
+// maxTimeFills bounds the values an iterator keeps filled vectors for.
+const maxTimeFills = 64
+
+// timeFill returns n copies of tick t, for a TimeGenerated the store
+// fills instead of reading (SelectHints.TimeBin). Blocks of one bin share
+// one vector: nothing writes to it (the batches of part blocks are read
+// only, see iterator.Stable), and its capacity is capped at n.
+func (it *iterator) timeFill(t int64, n int) []int64 {
+	it.fillMu.Lock()
+	defer it.fillMu.Unlock()
+	v := it.fills[t]
+	if len(v) < n {
+		v = make([]int64, n)
+		for i := range v {
+			v[i] = t
+		}
+		if it.fills == nil {
+			it.fills = make(map[int64][]int64)
+		}
+		if len(it.fills) < maxTimeFills || it.fills[t] != nil {
+			it.fills[t] = v
+		}
+	}
+	return v[:n:n]
 }

@@ -239,9 +239,11 @@ type SelectHints struct {
 	// (KQL's bin_at(TimeGenerated, Size, At)). For a part block whose rows
 	// lie in one such bin by the block's time bounds (Batch.TimeBounded),
 	// the store may skip reading and decoding the column and return it
-	// filled with the batch's TimeMin: every row keeps its bin and the
-	// batch's bounds still hold, but the values are not the rows' own, so
-	// the caller must use them for nothing else.
+	// filled with the batch's TimeMin, which it may lower to a tick of
+	// the same bin (within the query's time range) so that blocks share
+	// one read-only vector: every row keeps its bin and the batch's bounds
+	// still hold, but the values are not the rows' own, so the caller must
+	// use them for nothing else.
 	TimeBin TimeBinHint
 }
 
