@@ -41,20 +41,22 @@ import (
 // copies it into a new vector, so a reader owns what it gets. An evicted
 // chunk's region is unmapped by its cleanup once no get is copying it.
 //
-// Hot chunks without a string per row (numbers, times, booleans, dictionary
-// codes with their dictionary) move into a small heap tier (heapTierLimit:
-// a sixteenth of the cache, at most 64 MiB) when they are read again once
-// cached (heapPromoteFreq): a hit on such an entry hands out the cached
-// slices themselves (sharedVec: a new header, capped slices; a codes-only
-// reader gets no copy at all, a reader wanting Str gets a new Str), which
-// the query may keep, as it keeps any vector of a Stable batch — readers
-// never modify those — and the collector keeps alive as long as it does.
-// Without it every hit of a warm query copied its times and codes onto the
-// heap (~585 KB of a last-hour query's ~0.9 MB). A heap entry is charged
-// twice its bytes to the cache's bound (the collector lets garbage grow by
-// as much as the live heap: GOGC=100), and entries leave the tier as they
-// leave the cache. The tier holds noscan slices only (no string header per
-// row), so the collector does not scan it.
+// Chunks without a string per row (numbers, times, booleans, dictionary
+// codes with their dictionary) are kept in a small heap tier instead
+// (heapTierLimit: a quarter of the cache, at most 64 MiB): admitted there
+// on their second read while it has room (put: the query's decoded slices,
+// no copy), or moved there from off the heap when read again
+// (heapPromoteFreq). A hit on such an entry hands out the cached slices
+// themselves (sharedVec: a new header, capped slices; a codes-only reader
+// gets no copy at all, a reader wanting Str gets a new Str), which the
+// query may keep, as it keeps any vector of a Stable batch — readers never
+// modify those — and the collector keeps alive as long as it does. Without
+// it every hit of a warm query copied its times and codes onto the heap
+// (~585 KB of a last-hour query's ~0.9 MB). A heap entry is charged twice
+// its bytes to the cache's bound (the collector lets garbage grow by as
+// much as the live heap: GOGC=100), and entries leave the tier as they
+// leave the cache. Its slices hold no pointers but for the dictionaries',
+// so the collector hardly scans it.
 
 const cacheMaxRowBytes = 40
 
@@ -113,10 +115,11 @@ const (
 	heapTierMax     = 64 << 20
 )
 
-// heapTierLimit is the bound of the heap tier: a sixteenth of the cache's
-// limit, at most heapTierMax. The tier's memory counts in the collector's
-// heap goal, so it is kept small next to the off-heap part.
-func (c *chunkCache) heapTierLimit() int64 { return min(c.limit/16, heapTierMax) }
+// heapTierLimit is the bound of the heap tier: a quarter of the cache's
+// limit (charged twice: half the bound), at most heapTierMax. The tier's
+// memory counts in the collector's heap goal, so a large cache keeps the
+// rest off the heap.
+func (c *chunkCache) heapTierLimit() int64 { return min(c.limit/4, heapTierMax) }
 
 // heapCharge is what an entry of the heap tier holding hv counts against
 // the cache's bound: twice the vector (its share of the heap goal) and the
@@ -241,9 +244,13 @@ func cacheEstimate(v *Vector) (int64, bool) {
 	return est, est <= int64(rows)*cacheMaxRowBytes
 }
 
-// put adds a decoded chunk and reports whether v is now shared (cached).
-// A chunk is admitted on its second read only, and into a full cache only
-// past admit's frequency filter; it evicts what the clock hand finds unused.
+// put adds a decoded chunk and reports whether v is now shared (cached):
+// the caller must then hand out v's slices only in new headers (sharedVec)
+// and never modify them. A chunk is admitted on its second read only, and
+// into a full cache only past admit's frequency filter; it evicts what the
+// clock hand finds unused. A chunk without a string per row enters the
+// heap tier as it is (v's slices, no copy) while the tier has room, any
+// other off the heap (packed).
 func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
 	if c.limit <= 0 {
 		return false
@@ -257,11 +264,23 @@ func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
 	if !ok {
 		return false
 	}
-	pc, ok := packChunk(v)
-	if !ok {
-		return false
+	hv := tierForm(v)
+	var hb, n int64
+	if hv != nil {
+		hb, n = vectorBytes(hv), heapCharge(hv)
+		c.mu.Lock()
+		if c.heapBytes+hb > c.heapTierLimit() {
+			hv = nil
+		}
+		c.mu.Unlock()
 	}
-	n := pc.bytes()
+	var pc *packedChunk
+	if hv == nil {
+		if pc, ok = packChunk(v); !ok {
+			return false
+		}
+		n = pc.bytes()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p.obsolete.Load() || p.refs.Load() <= 0 {
@@ -270,12 +289,32 @@ func (c *chunkCache) put(p *part, block, col int, v *Vector) bool {
 	if _, ok := c.parts[p][id]; ok {
 		return false // another query decoded it at the same time
 	}
+	if hv != nil && c.heapBytes+hb > c.heapTierLimit() {
+		return false // another query filled the tier meanwhile
+	}
 	if !c.makeRoomLocked(n) {
 		return false
 	}
-	c.insertLocked(&cachedChunk{v: pc, bytes: n, p: p, id: id, freq: freq})
+	c.insertLocked(&cachedChunk{v: pc, hv: hv, bytes: n, p: p, id: id, freq: freq})
 	c.st.Admitted++
 	return true
+}
+
+// tierForm returns the heap tier's vector of decoded chunk v, sharing its
+// slices: v in a new header, a dictionary chunk codes-only (Dict and
+// Codes; a reader wanting Str gets one built, see tierVec); nil for a
+// chunk with a string per row (plain strings, decimals' text), which stays
+// off the heap.
+func tierForm(v *Vector) *Vector {
+	switch {
+	case v.Codes != nil && v.Dict != nil && (v.Str == nil || len(v.Str) == len(v.Codes)):
+		hv := sharedVec(v)
+		hv.Str = nil
+		return hv
+	case v.Str != nil || v.Dict != nil || v.Codes != nil:
+		return nil
+	}
+	return sharedVec(v)
 }
 
 // insertLocked adds e (not yet in the cache; room made) with use count 0.
@@ -300,6 +339,9 @@ func (c *chunkCache) insertLocked(e *cachedChunk) {
 	}
 	c.lastFree = -1
 	c.bytes += e.bytes
+	if e.hv != nil {
+		c.heapBytes += vectorBytes(e.hv)
+	}
 	c.cols[c.colKeyOf(e.p, e.id)]++
 }
 
