@@ -712,16 +712,10 @@ func load8(s string, i int) uint64 {
 	return binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
 }
 
-// tokenEnd returns the end of the token of s starting at i: the end of the
-// run of bytes of the same class (alphanumeric or not) as s[i].
-func tokenEnd(s string, i int) int {
-	a := alnum[s[i]]
-	j := i + 1
-	// Most separators are one byte (a space between words): checked
-	// directly, before the eight-byte scan.
-	if j >= len(s) || alnum[s[j]] != a {
-		return j
-	}
+// runEnd returns the end of the run of bytes of s of class a
+// (alphanumeric or not) that continues at j: the first position from j on
+// whose byte is of the other class, or len(s). Eight bytes at a time.
+func runEnd(s string, j int, a bool) int {
 	for j+8 <= len(s) {
 		m := alnumMask(load8(s, j))
 		if a {
@@ -834,12 +828,13 @@ func (t *tokenEncoder) analyzeHashing(ss []string, hash bool) bool {
 	for _, s := range ss {
 		k := 0
 		for i := 0; i < len(s); {
-			// tokenEnd, inlined (about two tokens per eight bytes of
-			// text): one-byte separators are decided by the next byte.
+			// The token is the run of bytes of s[i]'s class (alphanumeric
+			// or not). Most separators are one byte (a space between
+			// words), decided by the next byte without the eight-byte scan.
 			a := alnum[s[i]]
 			j := i + 1
 			if j < len(s) && alnum[s[j]] == a {
-				j = tokenEnd(s, i)
+				j = runEnd(s, j+1, a)
 			}
 			var id uint32
 			if j-i <= 2 {
