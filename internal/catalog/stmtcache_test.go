@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestStmtCache checks that reads run as cached prepared statements: the
@@ -108,5 +109,39 @@ func TestStmtCacheWarmsQueryPath(t *testing.T) {
 	c.stmts.mu.RUnlock()
 	if after != warmed {
 		t.Errorf("%d statements prepared at open, %d after the first workspace lookups: the query path was not warmed", warmed, after)
+	}
+}
+
+// TestWarmPages checks the page warm-up: a small catalog is read on the
+// warmed connections and left usable (no transaction kept open: a write
+// right after it commits at once, and reads see it); a catalog larger than
+// maxWarmPagesBytes is not read.
+func TestWarmPages(t *testing.T) {
+	c, _ := openTest(t)
+	ctx := context.Background()
+	size, read, err := c.WarmPages(ctx)
+	if err != nil || !read || size <= 0 || size > maxWarmPagesBytes {
+		t.Fatalf("WarmPages = %d, %v, %v; want the file's size, read, nil", size, read, err)
+	}
+	const id = "21111111-2222-4333-8444-555555555555"
+	wctx, cancel := context.WithTimeout(ctx, time.Second) // under the busy timeout: a kept transaction would block it
+	defer cancel()
+	if _, err := c.CreateTenant(wctx, Tenant{ID: id, DisplayName: "after warm"}); err != nil {
+		t.Fatalf("write after WarmPages: %v", err)
+	}
+	for range warmConns + 1 {
+		if got, err := c.Tenant(ctx, id); err != nil || got.DisplayName != "after warm" {
+			t.Fatalf("read after WarmPages = %+v, %v", got, err)
+		}
+	}
+	if _, err := c.sql.ExecContext(ctx, `CREATE TABLE warm_pad (b BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.sql.ExecContext(ctx, `INSERT INTO warm_pad VALUES (zeroblob(?))`, maxWarmPagesBytes+1); err != nil {
+		t.Fatal(err)
+	}
+	size, read, err = c.WarmPages(ctx)
+	if err != nil || read || size <= maxWarmPagesBytes {
+		t.Fatalf("WarmPages of a large catalog = %d, %v, %v; want its size, not read, nil", size, read, err)
 	}
 }
