@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -312,4 +313,60 @@ func vecStrings(v *Vector) []string {
 		}
 	}
 	return out
+}
+
+// TestChunkCacheRetainedBatches: a reader may keep the vectors of Stable
+// batches after the iterator moved on and closed (the engine keeps them
+// without copying), also when they are the heap tier's own slices: after
+// the entries are dropped, evicted by other reads and a collection has run,
+// the kept vectors still hold the values they had.
+func TestChunkCacheRetainedBatches(t *testing.T) {
+	env := newEnv(t)
+	db := env.open(t, func(o *Options) { o.BlockRows = 256; o.ReadCacheBytes = 1 << 20 })
+	defer db.Close()
+	ctx := context.Background()
+	ref := TableRef{WorkspaceID: testWS, Table: "Keep_CL"}
+	if err := db.EnsureTable(ctx, ref, ccSchema, 0); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, db, ref, ccBatch(0, 256*20))
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hot := ccRange(0, 256*4)
+	h := SelectHints{Columns: []string{"TimeGenerated", "L", "Host"}, CodesOnly: []string{"Host"}}
+	codesRows(t, db, ref, hot, h, nil)
+	codesRows(t, db, ref, hot, h, nil) // admitted: the tier has room
+	var kept []*Batch
+	q, err := db.Querier(ctx, ref, hot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := q.Select(ctx, h)
+	for it.Next() {
+		kept = append(kept, it.Batch())
+	}
+	it.Close()
+	q.Close()
+	render := func() (out []string) {
+		for _, b := range kept {
+			for _, v := range b.Cols {
+				out = append(out, vecStrings(v)...)
+			}
+		}
+		return out
+	}
+	want := render()
+	if st := db.ReadCacheStats(); st.HeapBytes == 0 || st.Hits < 8 || len(want) == 0 {
+		t.Fatalf("the third read was not answered from the heap tier: %+v", st)
+	}
+	db.rcache.dropWorkspace(testWS)
+	for range 3 { // other blocks through the cache: admissions, evictions
+		codesRows(t, db, ref, AllTime, h, nil)
+	}
+	runtime.GC()
+	runtime.GC()
+	if got := render(); !slices.Equal(got, want) {
+		t.Fatal("vectors kept from a read changed after their entries left the cache")
+	}
 }
