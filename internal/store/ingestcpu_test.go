@@ -1,8 +1,11 @@
 package store
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -74,6 +77,58 @@ func TestTokenChunkBloomDifferential(t *testing.T) {
 			raw2, bl2, _ := encodeChunk(nil, v, 0, len(c.ss), true, false)
 			if !slices.Equal(raw, raw2) || bl2 != nil {
 				t.Fatal("the encoding depends on whether a bloom is built")
+			}
+		})
+	}
+}
+
+// TestMergeLogsKind: a merge that re-encodes its rows says so at Info (with
+// its table, parts and rows), so a soak's server log shows how often merges
+// re-tokenize; a copying merge logs at Debug only.
+func TestMergeLogsKind(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		blockRows int
+		batch     int
+		want      string
+		level     string
+	}{
+		{"reencode", 0, 10, "store merge re-encoded parts", "INFO"},
+		{"copy", 64, 256, "store merge copied parts", "DEBUG"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			env := newEnv(t)
+			db := env.open(t, func(o *Options) {
+				o.MaxPartsPerDay = 2
+				o.BlockRows = c.blockRows
+				o.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			})
+			defer db.Close()
+			ctx := context.Background()
+			ref := TableRef{WorkspaceID: testWS, Table: "Log_CL"}
+			if err := db.EnsureTable(ctx, ref, allTypesSchema[1:], 0); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				commit(t, db, ref, allTypesBatch(i*c.batch, c.batch))
+				if err := db.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.Merge(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var line string
+			for _, l := range strings.Split(buf.String(), "\n") {
+				if strings.Contains(l, "store merge") {
+					line = l
+				}
+			}
+			wantRows := fmt.Sprintf("rows=%d", 3*c.batch)
+			if !strings.Contains(line, "level="+c.level) || !strings.Contains(line, `msg="`+c.want+`"`) ||
+				!strings.Contains(line, "table=Log_CL") || !strings.Contains(line, "parts=3") || !strings.Contains(line, wantRows) {
+				t.Fatalf("merge log line %q; want %s %q with table, parts=3, %s", line, c.level, c.want, wantRows)
 			}
 		})
 	}

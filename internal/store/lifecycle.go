@@ -348,6 +348,7 @@ func (db *DB) mergeDay(ctx context.Context, ws *workspace, t *table, day int64) 
 	var err error
 	var fresh []freshChunk // blocks of a re-encoding merge packed for the chunk cache
 	copied := db.copyMergeable(pick)
+	start := time.Now()
 	if copied {
 		np, err = writePart(ctx, partWriteSpec{
 			wsID: ws.id, keys: ws.keys.Load(), table: t.name, dir: t.dir, incarnation: inc,
@@ -386,7 +387,21 @@ func (db *DB) mergeDay(ctx context.Context, ws *workspace, t *table, day int64) 
 		p.release() // the table's reference; the file goes when the last reader is done
 	}
 	db.m.merges.Add(1)
+	db.logMerge(ws, t, day, pick, np, copied, time.Since(start))
 	return nil
+}
+
+// logMerge reports a merge: at Info when it re-encoded its rows (it
+// tokenized, compressed and built blooms for every row again, which costs
+// about 50 times a copying merge), at Debug when it copied blocks.
+func (db *DB) logMerge(ws *workspace, t *table, day int64, pick []*part, np *part, copied bool, took time.Duration) {
+	level, msg := slog.LevelInfo, "store merge re-encoded parts"
+	if copied {
+		level, msg = slog.LevelDebug, "store merge copied parts"
+	}
+	db.log.LogAttrs(context.Background(), level, msg, slog.String("workspace_id", ws.id), slog.String("table", t.name),
+		slog.String("day", TimeFromTicks(day*TicksPerDay).Format("2006-01-02")), slog.Int("parts", len(pick)),
+		slog.Int("rows", np.meta.rows), slog.Int("blocks", len(np.meta.blocks)), slog.Duration("took", took))
 }
 
 // copyMergeable reports whether a merge of parts may copy their blocks (see
