@@ -267,6 +267,9 @@ func (q *querier) Select(ctx context.Context, h SelectHints) BatchIterator {
 		}
 	}
 	it.init(ctx, q, out, schema, tasks, h.Limit)
+	if h.Limit <= 0 && len(it.hints) == 0 && len(it.colTerms) == 0 {
+		it.prefetch() // prefetch.go
+	}
 	return it
 }
 
