@@ -491,6 +491,8 @@ func TestReadCacheMetrics(t *testing.T) {
 		"custos_store_read_cache_admitted_total 3\n",
 		"# TYPE custos_store_read_cache_entries gauge\ncustos_store_read_cache_entries 3\n",
 		fmt.Sprintf("custos_store_read_cache_bytes %d\n", st.Bytes),
+		fmt.Sprintf("# TYPE custos_store_read_cache_heap_bytes gauge\ncustos_store_read_cache_heap_bytes %d\n", st.HeapBytes),
+		fmt.Sprintf("# TYPE custos_store_read_cache_promoted_total counter\ncustos_store_read_cache_promoted_total %d\n", st.Promoted),
 		"custos_store_read_cache_limit_bytes 268435456\n",
 		"custos_store_read_cache_evictions_total 0\n",
 	} {

@@ -75,8 +75,10 @@ func (db *DB) WriteReadCacheMetrics(w io.Writer) error {
 		{"custos_store_read_cache_evictions_total", "counter", "Cache entries evicted to make room.", s.Evictions},
 		{"custos_store_read_cache_expired_total", "counter", "Cache entries removed after a period without a read.", s.Expired},
 		{"custos_store_read_cache_rejected_total", "counter", "Chunks read twice but not added: read less often than the entry they would evict.", s.Rejected},
+		{"custos_store_read_cache_promoted_total", "counter", "Cache entries moved into the heap tier, whose hits copy nothing.", s.Promoted},
 		{"custos_store_read_cache_entries", "gauge", "Chunks in the decoded-chunk cache.", s.Entries},
-		{"custos_store_read_cache_bytes", "gauge", "Memory of the decoded-chunk cache (outside the Go heap).", s.Bytes},
+		{"custos_store_read_cache_bytes", "gauge", "What the decoded-chunk cache charges against its bound: its off-heap memory plus twice the heap tier's vectors.", s.Bytes},
+		{"custos_store_read_cache_heap_bytes", "gauge", "The decoded-chunk cache's heap tier: vectors held on the Go heap.", s.HeapBytes},
 		{"custos_store_read_cache_limit_bytes", "gauge", "The decoded-chunk cache's bound (query.readCacheBytes).", s.Limit},
 	} {
 		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", m.name, m.help, m.name, m.kind, m.name, m.v)
