@@ -22,6 +22,29 @@ type Generational interface {
 // (PostgreSQL) does not see the other processes' writes in its generation.
 const catalogCacheMaxAge = 2 * time.Second
 
+// ownedCatalogCacheMaxAge is the bound for a catalog whose generation sees
+// every write (allWrites: SQLite, the server's own file). The generation
+// alone keeps entries fresh there; the bound only limits how long a missed
+// bump could go unnoticed. With 2 s, the query path's warm-up at start
+// (Warm) served only queries within 2 s of it, and a quiet server's first
+// query read the catalog again (~3-5 ms of a cold request, bench/results/
+// coldreq-2026-11-27.md).
+const ownedCatalogCacheMaxAge = 5 * time.Minute
+
+// allWrites is a Generational that can say whether its generation sees
+// every write (*catalog.DB: GenerationSeesAllWrites).
+type allWrites interface {
+	GenerationSeesAllWrites() bool
+}
+
+// cacheMaxAge returns the entry lifetime for a catalog with generation gen.
+func cacheMaxAge(gen Generational) time.Duration {
+	if a, ok := gen.(allWrites); ok && a.GenerationSeesAllWrites() {
+		return ownedCatalogCacheMaxAge
+	}
+	return catalogCacheMaxAge
+}
+
 // maxCatalogCacheEntries bounds each map of the cache; on overflow it starts
 // over.
 const maxCatalogCacheEntries = 4096
@@ -29,15 +52,16 @@ const maxCatalogCacheEntries = 4096
 // cachedCatalog is a Catalog that reads each workspace, table list and
 // function list once and reuses it until the catalog's generation changes
 // (any committed write: a table created, changed or deleted, a workspace
-// deleted, a saved search changed) or catalogCacheMaxAge passes. Every query
+// deleted, a saved search changed) or its maximum age passes (cacheMaxAge). Every query
 // otherwise prepared and ran three SQL statements before reading any data.
 // It caches what the catalog says, never an authorization: RBAC, table
 // access and row conditions are still decided per request. Errors are not
 // cached. Safe for concurrent use.
 type cachedCatalog struct {
-	c   Catalog
-	gen Generational
-	now func() time.Time
+	c      Catalog
+	gen    Generational
+	maxAge time.Duration // cacheMaxAge(gen)
+	now    func() time.Time
 
 	mu     sync.Mutex // guards the fields below
 	at     uint64     // generation the entries were read under
@@ -65,7 +89,7 @@ var (
 )
 
 func newCachedCatalog(c Catalog, gen Generational, now func() time.Time) *cachedCatalog {
-	return &cachedCatalog{c: c, gen: gen, now: now, wss: map[string]cacheEntry[catalog.Workspace]{},
+	return &cachedCatalog{c: c, gen: gen, maxAge: cacheMaxAge(gen), now: now, wss: map[string]cacheEntry[catalog.Workspace]{},
 		tables: map[string]cacheEntry[[]catalog.Table]{}, funcs: map[string]cacheEntry[[]catalog.SavedSearch]{},
 		dests: map[string]cacheEntry[[]string]{}, schemas: map[string]cacheEntry[map[string]store.Schema]{}}
 }
@@ -91,7 +115,7 @@ func (m *cachedCatalog) current() uint64 {
 func cached[V any](m *cachedCatalog, entries map[string]cacheEntry[V], key string, load func() (V, error)) (V, error) {
 	m.mu.Lock()
 	g := m.current()
-	if e, ok := entries[key]; ok && m.now().Sub(e.read) < catalogCacheMaxAge {
+	if e, ok := entries[key]; ok && m.now().Sub(e.read) < m.maxAge {
 		m.mu.Unlock()
 		return e.v, nil
 	}

@@ -32,7 +32,8 @@ func (c *countingCatalog) WorkspaceByCustomerID(ctx context.Context, id string) 
 // TestCachedCatalog checks the query API's catalog cache against a real
 // catalog: repeated reads are served from the cache, any catalog write (a
 // new table) is seen by the next read, entries expire after
-// catalogCacheMaxAge, errors are not cached, and callers cannot change what
+// ownedCatalogCacheMaxAge (catalogCacheMaxAge for a catalog shared by
+// processes), errors are not cached, and callers cannot change what
 // the cache holds.
 func TestCachedCatalog(t *testing.T) {
 	ctx := context.Background()
@@ -93,14 +94,45 @@ func TestCachedCatalog(t *testing.T) {
 		t.Fatalf("after PutTable: %d tables (New_CL found: %v); want %d", len(ts), found, len(first)+1)
 	}
 
-	// Entries expire even without a write (a catalog shared by processes).
+	// The SQLite catalog's generation sees every write, so an entry outlives
+	// catalogCacheMaxAge (the bound for a catalog shared by processes) and
+	// expires only after ownedCatalogCacheMaxAge.
+	if !cat.GenerationSeesAllWrites() {
+		t.Fatal("the SQLite catalog says its generation does not see every write")
+	}
 	before = cc.reads.Load()
 	now = now.Add(catalogCacheMaxAge)
 	if _, err := c.WorkspaceTables(ctx, ws); err != nil {
 		t.Fatal(err)
 	}
+	if n := cc.reads.Load() - before; n != 0 {
+		t.Fatalf("%d catalog reads %v after the entry was read; want 0 (the SQLite catalog's generation sees every write)", n, catalogCacheMaxAge)
+	}
+	now = now.Add(ownedCatalogCacheMaxAge)
+	if _, err := c.WorkspaceTables(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
 	if cc.reads.Load() == before {
-		t.Fatal("an entry older than catalogCacheMaxAge was served")
+		t.Fatal("an entry older than ownedCatalogCacheMaxAge was served")
+	}
+
+	// A catalog whose generation does not see every write (one shared by
+	// processes): entries expire after catalogCacheMaxAge.
+	shared := newCachedCatalog(cc, sharedGeneration{cat}, func() time.Time { return now })
+	if _, err := shared.WorkspaceTables(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	before = cc.reads.Load()
+	now = now.Add(catalogCacheMaxAge - time.Millisecond)
+	if _, err := shared.WorkspaceTables(ctx, ws); err != nil || cc.reads.Load() != before {
+		t.Fatalf("shared catalog: a fresh entry was read again (%v)", err)
+	}
+	now = now.Add(time.Millisecond)
+	if _, err := shared.WorkspaceTables(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	if cc.reads.Load() == before {
+		t.Fatal("shared catalog: an entry older than catalogCacheMaxAge was served")
 	}
 
 	// Errors are not cached: an unknown workspace is asked every time.
@@ -220,3 +252,9 @@ func TestCachedSchemas(t *testing.T) {
 		t.Fatal("a caller's change to its map reached the cache")
 	}
 }
+
+// sharedGeneration is a catalog's generation without
+// GenerationSeesAllWrites, as a catalog shared by processes would be.
+type sharedGeneration struct{ g Generational }
+
+func (s sharedGeneration) Generation() uint64 { return s.g.Generation() }
