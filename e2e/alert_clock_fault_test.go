@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -113,31 +111,12 @@ func TestAlertClockJumpsBack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: starts the custos binary")
 	}
-	root := t.TempDir()
-	offsetFile := filepath.Join(root, "clock-offset")
-	setOffset := func(d string) {
-		t.Helper()
-		if err := os.WriteFile(offsetFile, []byte(d), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(300 * time.Millisecond) // the server re-reads the file every 100 ms
-	}
-	setOffset("0s")
 	ctx := testCtx(t, 14*time.Minute)
-	s, c := StartServer(t, ctx, Options{Binary: custosBin, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log"),
-		Env: append(os.Environ(), "CUSTOS_TEST_CLOCK_OFFSET_FILE="+offsetFile)})
-	adm := c.Admin
-	if err := c.GrantDataRoles(ctx); err != nil {
-		t.Fatal(err)
-	}
 	cols := []Column{{Name: "TimeGenerated", Type: "datetime"}, {Name: "Level", Type: "string"}, {Name: "Seq", Type: "long"}}
-	if err := c.CreateTable(ctx, "Alarm_CL", cols); err != nil {
-		t.Fatal(err)
-	}
-	dcr, err := c.CreateDCR(ctx, "alarm-dcr", "Custom-Alarm", cols, "Alarm_CL", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := startClockServer(t, ctx, t.TempDir(), "Alarm_CL", "Custom-Alarm", "alarm-dcr", cols)
+	s, c, dcr := env.s, env.c, env.dcr
+	adm := c.Admin
+	setOffset := func(d string) { t.Helper(); env.setOffset(t, d) }
 	hook := newAlertHook(t)
 	rg := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Insights/", adm.SubscriptionID, adm.ResourceGroup)
 	groupID := rg + "actionGroups/clock-ops"
@@ -173,7 +152,7 @@ func TestAlertClockJumpsBack(t *testing.T) {
 	// An error row every 3 s, stamped by the server (no TimeGenerated).
 	stop := make(chan struct{})
 	ingestDone := make(chan error, 1)
-	go func() {
+	go func(stop <-chan struct{}) { // its own copy: stopIngest sets the variable to nil
 		for seq := 0; ; seq++ {
 			select {
 			case <-stop:
@@ -187,7 +166,7 @@ func TestAlertClockJumpsBack(t *testing.T) {
 				return
 			}
 		}
-	}()
+	}(stop)
 	stopIngest := func() {
 		t.Helper()
 		if stop == nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,31 +38,12 @@ func TestClockJumpsBack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: starts the custos binary")
 	}
-	root := t.TempDir()
-	offsetFile := filepath.Join(root, "clock-offset")
-	setOffset := func(d string) {
-		t.Helper()
-		if err := os.WriteFile(offsetFile, []byte(d), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(300 * time.Millisecond) // the server re-reads the file every 100 ms
-	}
-	setOffset("0s")
 	ctx := testCtx(t, 8*time.Minute)
-	s, c := StartServer(t, ctx, Options{Binary: custosBin, DataDir: filepath.Join(root, "data"), LogPath: filepath.Join(root, "server.log"),
-		Env: append(os.Environ(), "CUSTOS_TEST_CLOCK_OFFSET_FILE="+offsetFile)})
-	adm := c.Admin
-	if err := c.GrantDataRoles(ctx); err != nil {
-		t.Fatal(err)
-	}
 	cols := []Column{{Name: "TimeGenerated", Type: "datetime"}, {Name: "Batch", Type: "string"}, {Name: "Seq", Type: "long"}}
-	if err := c.CreateTable(ctx, "Clock_CL", cols); err != nil {
-		t.Fatal(err)
-	}
-	rule, err := c.CreateDCR(ctx, "clock-dcr", "Custom-Clock", cols, "Clock_CL", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := startClockServer(t, ctx, t.TempDir(), "Clock_CL", "Custom-Clock", "clock-dcr", cols)
+	s, c, rule := env.s, env.c, env.dcr
+	adm := c.Admin
+	setOffset := func(d string) { t.Helper(); env.setOffset(t, d) }
 	const rowsPerBatch = 25
 	acked := map[string]bool{}
 	ingest := func(cl *Client, phase string, n int) {
