@@ -1,6 +1,9 @@
 package store
 
-import "slices"
+import (
+	"cmp"
+	"slices"
+)
 
 // Read-ahead for a Select's part chunks.
 //
@@ -29,7 +32,6 @@ const (
 // It is not used for Selects that may stop early or skip blocks (a limit,
 // term hints): their reads are not known up front.
 func (it *iterator) prefetch() {
-	type span struct{ off, end int64 }
 	var order []*part
 	spans := map[*part][]span{}
 	var total int64
@@ -62,25 +64,31 @@ tasks:
 		}
 	}
 	for _, p := range order {
-		ss := spans[p]
-		slices.SortFunc(ss, func(a, b span) int {
-			switch {
-			case a.off < b.off:
-				return -1
-			case a.off > b.off:
-				return 1
-			}
-			return 0
-		})
-		cur := ss[0]
-		for _, s := range ss[1:] {
-			if s.off-cur.end < prefetchGap {
-				cur.end = max(cur.end, s.end)
-				continue
-			}
-			adviseWillNeed(p.f, cur.off, cur.end-cur.off)
-			cur = s
+		for _, s := range coalesceSpans(spans[p], prefetchGap) {
+			adviseWillNeed(p.f, s.off, s.end-s.off)
 		}
-		adviseWillNeed(p.f, cur.off, cur.end-cur.off)
 	}
+}
+
+// span is a byte range [off, end) of a part file.
+type span struct{ off, end int64 }
+
+// coalesceSpans sorts ss by offset and merges spans closer than gap (or
+// overlapping) into one, so that each advice call covers a run of nearby
+// chunks. It reorders ss in place.
+func coalesceSpans(ss []span, gap int64) []span {
+	if len(ss) == 0 {
+		return nil
+	}
+	slices.SortFunc(ss, func(a, b span) int { return cmp.Compare(a.off, b.off) })
+	out := []span{ss[0]}
+	for _, s := range ss[1:] {
+		cur := &out[len(out)-1]
+		if s.off-cur.end < gap {
+			cur.end = max(cur.end, s.end)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
